@@ -1,0 +1,127 @@
+/*
+ * util/buf.c - growable, size-limited, always NUL-terminated byte buffer.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "mps3/buf.h"
+
+void mps3_buf_init(struct mps3_buf *b, size_t limit)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->limit = limit;
+}
+
+void mps3_buf_dispose(struct mps3_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+}
+
+void mps3_buf_dispose_secret(struct mps3_buf *b)
+{
+	if (b->data)
+		OPENSSL_cleanse(b->data, b->cap);
+	mps3_buf_dispose(b);
+}
+
+void mps3_buf_reset(struct mps3_buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+int mps3_buf_reserve(struct mps3_buf *b, size_t extra)
+{
+	size_t limit = b->limit ? b->limit : SIZE_MAX - 1;
+	size_t need, ncap;
+	char *p;
+
+	if (extra > limit || b->len > limit - extra)
+		return -EFBIG;
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return 0;
+	ncap = b->cap ? b->cap : 64;
+	while (ncap < need)
+		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+	p = realloc(b->data, ncap);
+	if (!p)
+		return -ENOMEM;
+	b->data = p;
+	b->cap = ncap;
+	/* The contents stay a valid string even before the first append. */
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int mps3_buf_append(struct mps3_buf *b, const void *p, size_t n)
+{
+	int rc = mps3_buf_reserve(b, n);
+
+	if (rc)
+		return rc;
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int mps3_buf_puts(struct mps3_buf *b, const char *s)
+{
+	return mps3_buf_append(b, s, strlen(s));
+}
+
+int mps3_buf_vprintf(struct mps3_buf *b, const char *fmt, va_list ap)
+{
+	va_list ap2;
+	int n, rc;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		return -EINVAL;
+	rc = mps3_buf_reserve(b, (size_t)n);
+	if (rc)
+		return rc;
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+int mps3_buf_printf(struct mps3_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = mps3_buf_vprintf(b, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+char *mps3_buf_detach(struct mps3_buf *b, size_t *len_out)
+{
+	char *p = b->data;
+
+	if (!p)
+		p = calloc(1, 1);
+	if (len_out)
+		*len_out = b->len;
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	return p;
+}
