@@ -1,0 +1,105 @@
+/*
+ * mps3/s3.h - an S3 client: SigV4-signed requests over libcurl.
+ *
+ * One struct mps3_s3 per bucket.  Any thread may call any operation at the
+ * same time: each calling thread gets its own CURL handle (kept alive for
+ * connection reuse) the first time it uses the client.  Requests are retried
+ * with capped exponential backoff and full jitter on 5xx, 429, timeouts and
+ * connection resets.  Each failure leaves one mps3_error_set() sentence that
+ * names the operation, the key and the S3 error code; credentials never
+ * appear in it.
+ */
+#ifndef MPS3_S3_H
+#define MPS3_S3_H
+
+#include <stdint.h>
+
+#include "mps3/store.h"
+#include "mps3/types.h"
+
+enum mps3_addressing {
+	MPS3_ADDR_AUTO = 0,	/* virtual-hosted on *.amazonaws.com, path-style elsewhere */
+	MPS3_ADDR_PATH,
+	MPS3_ADDR_VIRTUAL,
+};
+
+/* Everything needed to reach a bucket.  Strings are owned (mps3_s3_config_dispose). */
+struct mps3_s3_config {
+	char *endpoint;		/* "https://host[:port]"; NULL = AWS for region */
+	char *region;		/* NULL = "us-east-1" */
+	char *access_key;
+	char *secret_key;	/* wiped on dispose */
+	char *session_token;	/* wiped on dispose */
+	char *ca_bundle;	/* NULL = system default */
+	enum mps3_addressing addressing;
+	int insecure;		/* 1 = do not verify TLS certificates (explicit opt-in) */
+	int unsigned_payload;	/* 1 = sign UNSIGNED-PAYLOAD instead of hashing bodies (TLS only) */
+	int max_attempts;	/* per request, >= 1; 0 = default (6) */
+	long connect_timeout_ms;/* 0 = default (10000) */
+	long stall_timeout_ms;	/* abort when no byte moves for this long; 0 = default (30000) */
+	uint64_t multipart_threshold; /* bodies at least this big use multipart; 0 = 64 MiB */
+	uint64_t part_size;	/* 0 = 16 MiB */
+	unsigned part_parallel;	/* threads for parts; 0 = 4 */
+	int verbose;		/* log each request at debug level (never headers) */
+};
+
+void mps3_s3_config_init(struct mps3_s3_config *cfg);
+void mps3_s3_config_dispose(struct mps3_s3_config *cfg);
+/* Deep copy.  0 or -ENOMEM. */
+int mps3_s3_config_copy(struct mps3_s3_config *dst, const struct mps3_s3_config *src);
+
+struct mps3_creds_opts {
+	const char *profile;	 /* NULL = $AWS_PROFILE, else "default" */
+	const char *endpoint;	 /* overrides the environment and profile */
+	const char *region;	 /* overrides */
+	const char *passwd_file; /* s3fs-style "[bucket:]access:secret" lines, mode 0600 */
+	const char *bucket;	 /* to pick a passwd_file line */
+	const char *home;	 /* NULL = $HOME; for tests */
+};
+
+/*
+ * Fill cfg from, in order of precedence: opts, the environment
+ * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION,
+ * AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS_CA_BUNDLE,
+ * AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE), the passwd file, then the
+ * profile in ~/.aws/credentials and ~/.aws/config.  cfg must be initialised.
+ * 0, -ENOENT (no credentials anywhere: detail says where it looked),
+ * -EACCES (passwd file readable by others), -EINVAL (malformed file).
+ */
+int mps3_creds_load(struct mps3_s3_config *cfg, const struct mps3_creds_opts *opts);
+
+struct mps3_s3;
+
+/* 0, -EINVAL (bad endpoint or bucket name), -ENOMEM.  cfg is copied. */
+int mps3_s3_new(struct mps3_s3 **out, const char *bucket, const struct mps3_s3_config *cfg);
+void mps3_s3_free(struct mps3_s3 *s3);
+
+/* The clock fed by the Date header of every reply.  Borrowed. */
+struct mps3_clock *mps3_s3_clock(struct mps3_s3 *s3);
+
+/* Operations; semantics as the mps3_store_* functions of the same name. */
+int mps3_s3_get(struct mps3_s3 *s3, const char *key, const struct mps3_get_opts *opts,
+		struct mps3_sink *sink, struct mps3_objinfo *info);
+int mps3_s3_put(struct mps3_s3 *s3, const char *key, const struct mps3_body *body,
+		struct mps3_objinfo *info);
+int mps3_s3_head(struct mps3_s3 *s3, const char *key, struct mps3_objinfo *info);
+int mps3_s3_delete(struct mps3_s3 *s3, const char *key);
+int mps3_s3_list(struct mps3_s3 *s3, const char *prefix, const char *start_after,
+		 const char *token, unsigned max, struct mps3_listing *out);
+/* PUT of the bucket itself; an existing bucket of ours is success. */
+int mps3_s3_create_bucket(struct mps3_s3 *s3);
+
+/* Request counters since creation (for benchmarks and status). */
+struct mps3_s3_stats {
+	uint64_t requests;	/* HTTP requests sent, retries included */
+	uint64_t retries;
+	uint64_t bytes_up;
+	uint64_t bytes_down;
+};
+void mps3_s3_get_stats(struct mps3_s3 *s3, struct mps3_s3_stats *out);
+
+/* curl_global_init; call once from main before any thread starts. */
+int mps3_s3_global_init(void);
+void mps3_s3_global_cleanup(void);
+
+#endif

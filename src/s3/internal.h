@@ -1,0 +1,61 @@
+/*
+ * s3/internal.h - the request engine shared by the S3 operations: one
+ * signed HTTP exchange, with retries, over the calling thread's CURL handle.
+ */
+#ifndef MPS3_S3_INTERNAL_H
+#define MPS3_S3_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "mps3/buf.h"
+#include "mps3/clock.h"
+#include "mps3/s3.h"
+#include "mps3/sigv4.h"
+#include "mps3/store.h"
+#include "mps3/types.h"
+
+#define S3_MAX_QUERY 8
+#define S3_MAX_HEADERS 8
+/* Error and XML documents are small; anything bigger is not S3 talking. */
+#define S3_XML_LIMIT (32u << 20)
+#define S3_ERRBODY_LIMIT (64u << 10)
+
+struct mps3_s3 {
+	struct mps3_s3_config cfg;
+	char *bucket;
+	char *base_url;		/* "https://host:port" or "https://bucket.host" */
+	char *host;		/* Host header value, signed */
+	char *path_prefix;	/* "/bucket" for path-style, "" otherwise */
+	char *endpoint_name;	/* host[:port] for messages */
+	struct mps3_clock clock;
+	pthread_key_t tls;	/* this thread's struct handle */
+	pthread_mutex_t lock;
+	struct handle *handles;	/* every live handle; protected by lock */
+	uint64_t n_requests, n_retries, n_up, n_down; /* atomics */
+};
+
+struct s3_req {
+	/* in */
+	const char *op;			/* "GetObject", for messages */
+	const char *method;
+	const char *key;		/* object key, or NULL for the bucket */
+	struct mps3_kv query[S3_MAX_QUERY];
+	size_t nquery;
+	struct mps3_kv headers[S3_MAX_HEADERS]; /* sent and signed */
+	size_t nheaders;
+	const struct mps3_body *body;	/* upload, or NULL */
+	struct mps3_sink *sink;		/* where a 2xx body goes, or NULL */
+	int head;			/* HEAD: no body expected */
+	int resumable;			/* a GET whose retries may continue with Range */
+	uint64_t range_off, range_len;	/* for resumable GETs (len 0 = to the end) */
+	/* out */
+	long status;
+	struct mps3_objinfo info;	/* from ETag, Last-Modified, Content-Length/Range */
+	char request_id[128];
+};
+
+/* Run the request with retries.  0 (2xx), MPS3_NOT_MODIFIED (304) or a negative errno with detail. */
+int mps3_s3_request(struct mps3_s3 *s3, struct s3_req *req);
+
+#endif
