@@ -1,0 +1,672 @@
+/*
+ * store/store_file.c - a local directory that behaves like a bucket.
+ *
+ * Key "a/b/c" lives in ROOT/<esc("a/b/")>/<esc("c")>: one directory per key
+ * dirname, so listing a prefix such as "log/" reads one directory, not the
+ * whole bucket.  esc() percent-encodes every byte outside [A-Za-z0-9_.-]
+ * (and a leading '.'), and writes the empty string as "@", so names are
+ * reversible and never collide with ROOT/.tmp.  PUT writes a temporary file,
+ * fsyncs it and renames it over the key: readers in any process see the old
+ * or the new object, and a crash leaves one of them.  LastModified is the
+ * file's mtime; the ETag is the MD5 of the content (as S3 reports for a
+ * single-part upload), kept in a user.mps3.etag xattr where the filesystem
+ * has xattrs and computed on demand otherwise.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "mps3/clock.h"
+#include "mps3/error.h"
+#include "mps3/hash.h"
+#include "body.h"
+
+#define ETAG_XATTR "user.mps3.etag"
+#define TMP_DIR ".tmp"
+#define CHUNK (1 << 20)
+
+struct file_store {
+	struct mps3_store base;
+	struct mps3_clock clock;
+	char *root;
+	int rootfd;
+};
+
+static int safe_byte(unsigned char c, int first)
+{
+	if (c == '.')
+		return !first;
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '-';
+}
+
+/* Escape n bytes of s into out (NAME_MAX + 1 bytes).  -ENAMETOOLONG if it does not fit. */
+static int esc(char *out, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0, i;
+
+	if (n == 0) {
+		strcpy(out, "@");
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (o + 4 > NAME_MAX + 1)
+			return -ENAMETOOLONG;
+		if (safe_byte(c, i == 0)) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+static int unhex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Reverse of esc() into out (NAME_MAX + 1 bytes); -EINVAL for a foreign name. */
+static int unesc(char *out, const char *name)
+{
+	size_t o = 0;
+	const char *p;
+
+	if (strcmp(name, "@") == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	for (p = name; *p; p++) {
+		if (*p == '%') {
+			int hi = unhex(p[1]), lo = hi < 0 ? -1 : unhex(p[2]);
+
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return -EINVAL;
+			out[o++] = (char)(hi << 4 | lo);
+			p += 2;
+		} else if (safe_byte((unsigned char)*p, p == name)) {
+			out[o++] = *p;
+		} else {
+			return -EINVAL;
+		}
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* Split key into escaped directory and file names. */
+static int key_names(const char *op, const char *key, char dir[NAME_MAX + 1],
+		     char file[NAME_MAX + 1])
+{
+	const char *slash = strrchr(key, '/');
+	size_t dlen = slash ? (size_t)(slash - key + 1) : 0;
+
+	if (esc(dir, key, dlen) || esc(file, key + dlen, strlen(key + dlen)))
+		return mps3_error_set(-ENAMETOOLONG,
+				      "%s %s: key too long for a file:// store (names are limited to %d bytes once escaped)",
+				      op, key, NAME_MAX);
+	return 0;
+}
+
+static int etag_of_fd(char out[MPS3_ETAG_MAX], int fd, uint64_t size, int cache)
+{
+	ssize_t n = fgetxattr(fd, ETAG_XATTR, out, MPS3_ETAG_MAX - 1);
+	EVP_MD_CTX *ctx = NULL;
+	unsigned char md[16];
+	unsigned int mdlen = 16;
+	char *buf = NULL;
+	off_t off = 0;
+	int rc = 0;
+
+	if (n == 32) {
+		out[n] = '\0';
+		return 0;
+	}
+	ctx = EVP_MD_CTX_new();
+	buf = malloc(CHUNK);
+	if (!ctx || !buf || EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while ((uint64_t)off < size) {
+		ssize_t got = pread(fd, buf, CHUNK, off);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			rc = got < 0 ? -errno : -EIO;
+			goto out;
+		}
+		EVP_DigestUpdate(ctx, buf, (size_t)got);
+		off += got;
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	mps3_hex(out, md, 16);
+	if (cache)
+		(void)fsetxattr(fd, ETAG_XATTR, out, 32, 0);
+out:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return rc;
+}
+
+static void fill_info(struct mps3_objinfo *info, const struct stat *st)
+{
+	info->size = (uint64_t)st->st_size;
+	info->mtime_ms = (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+}
+
+/* Open key for reading: fd >= 0, or -ENOENT. */
+static int open_key(struct file_store *f, const char *op, const char *key, struct stat *st)
+{
+	char dir[NAME_MAX + 1], file[NAME_MAX + 1], path[2 * NAME_MAX + 2];
+	int fd, rc;
+
+	rc = key_names(op, key, dir, file);
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = openat(f->rootfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		if (rc == -ENOENT || rc == -ENOTDIR)
+			return mps3_error_set(-ENOENT, "%s %s: NoSuchKey", op, key);
+		return mps3_error_set(rc, "%s %s: %s", op, key, strerror(-rc));
+	}
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		return mps3_error_set(-EIO, "%s %s: not a regular file in the store", op, key);
+	}
+	return fd;
+}
+
+static int file_get(struct mps3_store *s, const char *key, const struct mps3_get_opts *opts,
+		    struct mps3_sink *sink, struct mps3_objinfo *info)
+{
+	struct file_store *f = (struct file_store *)s;
+	struct mps3_objinfo tmp;
+	struct stat st;
+	char *buf = NULL;
+	uint64_t off, end;
+	int fd, rc = 0;
+
+	mps3_store_local_clock_tick(s);
+	if (!info)
+		info = &tmp;
+	fd = open_key(f, "GetObject", key, &st);
+	if (fd < 0)
+		return fd;
+	fill_info(info, &st);
+	rc = etag_of_fd(info->etag, fd, info->size, 1);
+	if (rc) {
+		rc = mps3_error_set(rc, "GetObject %s: cannot read: %s", key, strerror(-rc));
+		goto out;
+	}
+	if (opts->if_none_match && strcmp(opts->if_none_match, info->etag) == 0) {
+		rc = MPS3_NOT_MODIFIED;
+		goto out;
+	}
+	off = opts->off < info->size ? opts->off : info->size;
+	end = info->size;
+	if (opts->len && opts->len < end - off)
+		end = off + opts->len;
+	buf = malloc(CHUNK);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (off < end) {
+		size_t want = end - off < CHUNK ? (size_t)(end - off) : CHUNK;
+		ssize_t got = pread(fd, buf, want, (off_t)off);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			rc = mps3_error_set(got < 0 ? -errno : -EIO,
+					    "GetObject %s: object changed or unreadable while reading", key);
+			goto out;
+		}
+		rc = sink->write(sink->ctx, buf, (size_t)got);
+		if (rc)
+			goto out;
+		off += (uint64_t)got;
+	}
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static int file_head(struct mps3_store *s, const char *key, struct mps3_objinfo *info)
+{
+	struct file_store *f = (struct file_store *)s;
+	struct mps3_objinfo tmp;
+	struct stat st;
+	int fd, rc;
+
+	mps3_store_local_clock_tick(s);
+	if (!info)
+		info = &tmp;
+	fd = open_key(f, "HeadObject", key, &st);
+	if (fd < 0)
+		return fd;
+	fill_info(info, &st);
+	rc = etag_of_fd(info->etag, fd, info->size, 1);
+	close(fd);
+	return rc;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Copy the body into fd while computing its MD5. */
+static int write_body(int fd, const struct mps3_body *body, char etag[MPS3_ETAG_MAX])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char md[16];
+	unsigned int mdlen = 16;
+	char *buf = NULL;
+	uint64_t done = 0;
+	int rc = 0;
+
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (body->data) {
+		EVP_DigestUpdate(ctx, body->data, (size_t)body->len);
+		rc = write_all(fd, body->data, (size_t)body->len);
+		goto done;
+	}
+	buf = malloc(CHUNK);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (done < body->len) {
+		size_t want = body->len - done < CHUNK ? (size_t)(body->len - done) : CHUNK;
+		ssize_t got = pread(body->fd, buf, want, body->off + (off_t)done);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			rc = got < 0 ? -errno : -EIO;
+			goto out;
+		}
+		EVP_DigestUpdate(ctx, buf, (size_t)got);
+		rc = write_all(fd, buf, (size_t)got);
+		if (rc)
+			goto out;
+		done += (uint64_t)got;
+	}
+done:
+	if (!rc) {
+		EVP_DigestFinal_ex(ctx, md, &mdlen);
+		mps3_hex(etag, md, 16);
+	}
+out:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return rc;
+}
+
+static int file_put(struct mps3_store *s, const char *key, const struct mps3_body *body,
+		    struct mps3_objinfo *info)
+{
+	struct file_store *f = (struct file_store *)s;
+	char dir[NAME_MAX + 1], file[NAME_MAX + 1], path[2 * NAME_MAX + 2];
+	char tmp[64], tmppath[sizeof(TMP_DIR) + 64], etag[MPS3_ETAG_MAX];
+	unsigned char rnd[8];
+	struct stat st;
+	int fd = -1, dfd = -1, rc;
+
+	mps3_store_local_clock_tick(s);
+	rc = key_names("PutObject", key, dir, file);
+	if (rc)
+		return rc;
+	if (mkdirat(f->rootfd, dir, 0700) < 0 && errno != EEXIST)
+		return mps3_error_set(-errno, "PutObject %s: cannot create %s/%s: %s", key,
+				      f->root, dir, strerror(errno));
+	{
+		FILE *r = fopen("/dev/urandom", "re");
+
+		if (!r || fread(rnd, 1, sizeof(rnd), r) != sizeof(rnd)) {
+			if (r)
+				fclose(r);
+			return mps3_error_set(-EIO, "PutObject %s: no randomness", key);
+		}
+		fclose(r);
+	}
+	mps3_hex(tmp, rnd, sizeof(rnd));
+	snprintf(tmppath, sizeof(tmppath), "%s/%s", TMP_DIR, tmp);
+	fd = openat(f->rootfd, tmppath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return mps3_error_set(-errno, "PutObject %s: cannot create a temporary file in %s/%s: %s",
+				      key, f->root, TMP_DIR, strerror(errno));
+	rc = write_body(fd, body, etag);
+	if (rc) {
+		rc = mps3_error_set(rc, "PutObject %s: %s", key, strerror(-rc));
+		goto fail;
+	}
+	(void)fsetxattr(fd, ETAG_XATTR, etag, strlen(etag), 0);
+	/* Durable before visible: a crash leaves the old or the new object. */
+	if (fdatasync(fd) < 0 || fstat(fd, &st) < 0) {
+		rc = mps3_error_set(-errno, "PutObject %s: %s", key, strerror(errno));
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (renameat(f->rootfd, tmppath, f->rootfd, path) < 0) {
+		rc = mps3_error_set(-errno, "PutObject %s: %s", key, strerror(errno));
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	dfd = openat(f->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	if (info) {
+		fill_info(info, &st);
+		memcpy(info->etag, etag, sizeof(etag));
+	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlinkat(f->rootfd, tmppath, 0);
+	return rc;
+}
+
+static int file_del(struct mps3_store *s, const char *key)
+{
+	struct file_store *f = (struct file_store *)s;
+	char dir[NAME_MAX + 1], file[NAME_MAX + 1], path[2 * NAME_MAX + 2];
+	int rc;
+
+	mps3_store_local_clock_tick(s);
+	rc = key_names("DeleteObject", key, dir, file);
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (unlinkat(f->rootfd, path, 0) < 0 && errno != ENOENT && errno != ENOTDIR)
+		return mps3_error_set(-errno, "DeleteObject %s: %s", key, strerror(errno));
+	return 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct mps3_list_entry *)a)->key,
+		      ((const struct mps3_list_entry *)b)->key);
+}
+
+/* Every key of one dirname directory that starts with prefix and sorts after `after`. */
+static int list_dir(struct file_store *f, const char *dname, const char *dkey,
+		    const char *prefix, const char *after, struct mps3_listing *all)
+{
+	char file[NAME_MAX + 1], key[2 * NAME_MAX + 2];
+	size_t plen = strlen(prefix), dlen = strlen(dkey);
+	struct dirent *de;
+	DIR *d = NULL;
+	int dfd, rc = 0;
+
+	dfd = openat(f->rootfd, dname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct mps3_objinfo info;
+		struct stat st;
+
+		if (de->d_name[0] == '.' || unesc(file, de->d_name))
+			continue;
+		memcpy(key, dkey, dlen);
+		strcpy(key + dlen, file);
+		if (strncmp(key, prefix, plen) != 0 || (after && strcmp(key, after) <= 0))
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue; /* deleted while listing */
+			rc = -errno;
+			break;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		memset(&info, 0, sizeof(info));
+		fill_info(&info, &st);
+		/* Files never PUT through a store have no cached ETag; listing leaves it empty. */
+		{
+			char full[PATH_MAX];
+			ssize_t n;
+
+			snprintf(full, sizeof(full), "%s/%s/%s", f->root, dname, de->d_name);
+			n = lgetxattr(full, ETAG_XATTR, info.etag, MPS3_ETAG_MAX - 1);
+			info.etag[n == 32 ? 32 : 0] = '\0';
+		}
+		rc = mps3_listing_add(all, key, strlen(key), &info);
+		if (rc)
+			break;
+	}
+	closedir(d);
+	return rc;
+}
+
+static int file_list(struct mps3_store *s, const char *prefix, const char *start_after,
+		     const char *token, unsigned max, struct mps3_listing *out)
+{
+	struct file_store *f = (struct file_store *)s;
+	const char *after = token ? token : start_after;
+	struct mps3_listing all;
+	char dkey[NAME_MAX + 1];
+	struct dirent *de;
+	DIR *d = NULL;
+	size_t plen = strlen(prefix), i;
+	int dfd, rc = 0;
+
+	mps3_store_local_clock_tick(s);
+	mps3_listing_init(&all);
+	dfd = openat(f->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || !(d = fdopendir(dfd))) {
+		rc = mps3_error_set(-errno, "ListObjectsV2 %s: cannot read %s: %s", prefix,
+				    f->root, strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t dlen;
+
+		if (de->d_name[0] == '.' || unesc(dkey, de->d_name))
+			continue;
+		dlen = strlen(dkey);
+		/* Keys in this directory all start with dkey: skip it unless it can match. */
+		if (strncmp(dkey, prefix, dlen < plen ? dlen : plen) != 0)
+			continue;
+		rc = list_dir(f, de->d_name, dkey, prefix, after, &all);
+		if (rc) {
+			rc = mps3_error_set(rc, "ListObjectsV2 %s: %s", prefix, strerror(-rc));
+			goto out;
+		}
+	}
+	if (all.n > 1)
+		qsort(all.v, all.n, sizeof(*all.v), cmp_entry);
+	for (i = 0; i < all.n; i++) {
+		if (out->n == max) {
+			out->truncated = 1;
+			out->next_token = strdup(out->v[out->n - 1].key);
+			if (!out->next_token)
+				rc = -ENOMEM;
+			break;
+		}
+		rc = mps3_listing_add(out, all.v[i].key, strlen(all.v[i].key), &all.v[i].info);
+		if (rc)
+			break;
+	}
+out:
+	if (d)
+		closedir(d);
+	mps3_listing_dispose(&all);
+	return rc;
+}
+
+static void file_free(struct mps3_store *s)
+{
+	struct file_store *f = (struct file_store *)s;
+
+	if (f->rootfd >= 0)
+		close(f->rootfd);
+	mps3_clock_dispose(&f->clock);
+	free(f->root);
+	free(f->base.url);
+	free(f);
+}
+
+static const struct mps3_store_ops file_ops = {
+	.scheme = "file",
+	.get = file_get,
+	.put = file_put,
+	.head = file_head,
+	.del = file_del,
+	.list = file_list,
+	.free = file_free,
+};
+
+/* Temporary files of writers that died mid-PUT: gone after an hour. */
+static void sweep_tmp(struct file_store *f)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int dfd = openat(f->rootfd, TMP_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	time_t now = time(NULL);
+
+	if (dfd < 0)
+		return;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && now - st.st_mtime > 3600)
+			unlinkat(dfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char *copy = strdup(path), *p;
+	int rc = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, mode) < 0 && errno != EEXIST) {
+			rc = -errno;
+			break;
+		}
+		*p = '/';
+	}
+	if (!rc && mkdir(copy, mode) < 0 && errno != EEXIST)
+		rc = -errno;
+	free(copy);
+	return rc;
+}
+
+int mps3_store_file_new(struct mps3_store **out, const char *dir, int create)
+{
+	struct file_store *f = NULL;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->rootfd = -1;
+	mps3_clock_init(&f->clock);
+	f->base.ops = &file_ops;
+	f->base.clock = &f->clock;
+	f->root = strdup(dir);
+	if (!f->root) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	len = strlen(f->root);
+	while (len > 1 && f->root[len - 1] == '/')
+		f->root[--len] = '\0';
+	if (asprintf(&f->base.url, "file://%s", f->root) < 0) {
+		f->base.url = NULL;
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (create) {
+		rc = mkdir_p(f->root, 0700);
+		if (rc) {
+			rc = mps3_error_set(rc, "cannot create store directory %s: %s", f->root,
+					    strerror(-rc));
+			goto fail;
+		}
+	}
+	f->rootfd = open(f->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f->rootfd < 0) {
+		rc = mps3_error_set(-errno, "cannot open store directory %s: %s", f->root,
+				    strerror(errno));
+		goto fail;
+	}
+	if (mkdirat(f->rootfd, TMP_DIR, 0700) < 0 && errno != EEXIST) {
+		rc = mps3_error_set(-errno, "cannot create %s/%s: %s", f->root, TMP_DIR,
+				    strerror(errno));
+		goto fail;
+	}
+	sweep_tmp(f);
+	*out = &f->base;
+	return 0;
+fail:
+	file_free(&f->base);
+	return rc;
+}
