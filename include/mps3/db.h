@@ -1,0 +1,158 @@
+/*
+ * mps3/db.h - the bucket-backed database: resolve, read, commit, watch,
+ * checkpoint, garbage-collect and check.  The protocol and the reasons it
+ * converges are in docs/PROTOCOL.md.
+ *
+ * Thread safety: every function may be called from any thread.  Commits may
+ * run concurrently with each other and with a poll; polls are serialised.
+ * The resolved map handed out by mps3_db_files() is a snapshot: its values
+ * are immutable and it never changes after it is returned.  The listener is
+ * called from whichever thread caused the change (poller or committer), one
+ * call at a time and in the order the changes were applied; it must not call
+ * back into the database's commit or poll.
+ */
+#ifndef MPS3_DB_H
+#define MPS3_DB_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "mps3/entry.h"
+#include "mps3/hash.h"
+#include "mps3/keys.h"
+#include "mps3/manifest.h"
+#include "mps3/store.h"
+
+struct mps3_db_config {
+	int64_t lag_ms;			/* replay window; default 10000 */
+	int64_t stale_ms;		/* max |name time - LastModified|; default 3000 */
+	size_t max_entry_bytes;		/* larger log entries are skipped; default 8 MiB */
+	size_t max_checkpoint_bytes;	/* default 1 GiB */
+	unsigned fetch_parallel;	/* concurrent GETs of log entries; default 8 */
+	unsigned checkpoint_every;	/* write a checkpoint once this many entries (and at least
+					   1/16 of the number of paths) settled since the last; default
+					   256; 0 = never */
+	int64_t gc_grace_ms;		/* objects younger than this are never collected; default 1 h */
+	unsigned keep_checkpoints;	/* default 2 */
+	const char *session;		/* NULL = a random one */
+};
+
+void mps3_db_config_init(struct mps3_db_config *cfg);
+
+struct mps3_db;
+
+/*
+ * Open and resolve: newest valid checkpoint, then every log entry after it.
+ * The store is borrowed and must outlive the database.  0, or the store's
+ * error when it cannot be read (detail set).  Malformed objects are skipped
+ * with one warning each, not errors.
+ */
+int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
+		 const struct mps3_db_config *cfg);
+void mps3_db_free(struct mps3_db *db);
+
+const char *mps3_db_session(const struct mps3_db *db);
+struct mps3_store *mps3_db_store(struct mps3_db *db);
+
+/*
+ * The raw value resolved for path (new reference), or -ENOENT.  Use
+ * mps3_entry_parse() to read it; a value that does not parse as an entry
+ * means the path does not exist.
+ */
+int mps3_db_get(struct mps3_db *db, const char *path, json_t **out);
+
+/* Snapshot of the whole resolved files map (new reference; treat as read-only). */
+json_t *mps3_db_files(struct mps3_db *db);
+
+/*
+ * Upload content as blobs/<sha256>.  The hash is computed unless
+ * body->sha256_hex is set.  hex gets the hash.  0 or the store's error.
+ */
+int mps3_db_blob_put(struct mps3_db *db, const struct mps3_body *body,
+		     char hex[MPS3_SHA256_HEX_LEN + 1]);
+
+/*
+ * Download blob hex (or a range) into sink.  A whole-blob read is checked
+ * against its hash at the end: -EBADMSG if it does not match (the bytes were
+ * already given to the sink; callers that must never expose them write to a
+ * temporary place first).  0, -ENOENT, -EBADMSG or the store's error.
+ */
+int mps3_db_blob_get(struct mps3_db *db, const char *hex, const struct mps3_get_opts *opts,
+		     struct mps3_sink *sink);
+
+/*
+ * Append a patch over the files map (borrowed; keys must be valid paths,
+ * values objects or null) as one log entry, then update head.  Blobs it
+ * names must already be uploaded.  On success the patch is applied to the
+ * resolved map before returning (read-your-writes) and key (may be NULL)
+ * gets the entry's name.  0, -EINVAL (bad patch), or the store's error
+ * (nothing was committed, or - if the entry landed but its stale check kept
+ * failing - it is ignored by every reader).
+ */
+int mps3_db_commit(struct mps3_db *db, json_t *patch, struct mps3_logkey *key);
+
+typedef void (*mps3_db_listener)(void *ctx, const struct mps3_changes *changes, int local);
+/* Install the change listener (NULL to remove).  Call before polling starts. */
+void mps3_db_set_listener(struct mps3_db *db, mps3_db_listener fn, void *ctx);
+
+/*
+ * One poll: a conditional GET of head; only if it changed, a LIST of the new
+ * part of the log and GETs of the new entries.  *changed (may be NULL) says
+ * whether the resolved map changed.  0 or the store's error (state kept; the
+ * next poll retries).
+ */
+int mps3_db_poll(struct mps3_db *db, int *changed);
+
+/* Write a checkpoint of the settled state now.  key (may be NULL) gets its name. */
+int mps3_db_checkpoint(struct mps3_db *db, struct mps3_logkey *key);
+
+struct mps3_gc_report {
+	unsigned checkpoints_kept, checkpoints_deleted;
+	unsigned entries_kept, entries_deleted;
+	unsigned blobs_kept, blobs_deleted;
+	uint64_t bytes_deleted;
+	unsigned skipped_young;		/* garbage still inside the grace period */
+};
+
+/* Delete what no retained checkpoint, log entry or grace period needs.  dry_run only counts. */
+int mps3_db_gc(struct mps3_db *db, int dry_run, struct mps3_gc_report *out);
+
+struct mps3_fsck_report {
+	unsigned files, dirs, links;
+	unsigned blobs_checked;
+	unsigned missing_blobs, corrupt_blobs, size_mismatch;
+	unsigned bad_entries, stale_entries, bad_checkpoints;
+};
+
+/* Check every referenced blob exists (verify = also hash its content).  Problems are logged one per line. */
+int mps3_db_fsck(struct mps3_db *db, int verify, struct mps3_fsck_report *out);
+
+/* One log entry as `mps3 log` shows it. */
+struct mps3_log_item {
+	const char *name;		/* object name under log/ */
+	struct mps3_logkey key;
+	struct mps3_objinfo info;
+	const char *status;		/* "ok", "stale", "malformed", "too-large" */
+	json_t *files;			/* the patch when status is "ok", else NULL */
+};
+typedef int (*mps3_db_log_fn)(void *ctx, const struct mps3_log_item *item);
+
+/* Every log entry in the bucket, newest first, at most limit (0 = all). */
+int mps3_db_log(struct mps3_db *db, unsigned limit, mps3_db_log_fn fn, void *ctx);
+
+struct mps3_db_stats {
+	int64_t horizon;		/* settled up to here (store time, ms) */
+	int64_t newest;			/* newest entry time seen */
+	size_t window;			/* entries in the replay window */
+	size_t paths;			/* keys in the resolved map */
+	uint64_t polls, polls_changed, entries_applied, entries_ignored;
+	int64_t last_poll_ok;		/* store time of the last successful poll; 0 never */
+	int64_t clock_offset_ms;
+	int64_t clock_uncertainty_ms;
+	uint64_t commits, recommits;
+	char checkpoint[MPS3_LOGNAME_MAX]; /* the checkpoint resolved from, "" none */
+};
+void mps3_db_get_stats(struct mps3_db *db, struct mps3_db_stats *out);
+
+#endif

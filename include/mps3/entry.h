@@ -1,0 +1,101 @@
+/*
+ * mps3/entry.h - the JSON documents of a database, checked before use.
+ *
+ * A file entry (a value of the files map):
+ *   {"type":"f","blob":"<sha256>","size":N,"mode":420,"uid":0,"gid":0,
+ *    "mtime":<ns>,"xattr":{"user.x":"text" | {"base64":"..."}}}
+ *   {"type":"d",...}            an explicit directory
+ *   {"type":"l","target":"..."} a symbolic link
+ * A log entry object: {"v":1,"t":T,"session":"S","seq":C,"files":{patch}}
+ * A checkpoint object: {"v":1,"t":T,"session":"S","files":{map}}
+ *
+ * Everything read from a bucket passes through here; whatever does not fit
+ * is rejected with -EINVAL and an mps3_error_set() detail, never trusted.
+ */
+#ifndef MPS3_ENTRY_H
+#define MPS3_ENTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "mps3/keys.h"
+
+enum mps3_ftype {
+	MPS3_FILE = 'f',
+	MPS3_DIR = 'd',
+	MPS3_LINK = 'l',
+};
+
+/* Absent uid/gid/mode/mtime read as these; the mount substitutes its defaults. */
+#define MPS3_UNSET_ID UINT32_MAX
+#define MPS3_UNSET_MODE UINT32_MAX
+
+/* A parsed file entry.  Pointers borrow from the JSON value. */
+struct mps3_entry {
+	enum mps3_ftype type;
+	char blob[65];		/* files only */
+	uint64_t size;		/* files: content size; links: strlen(target) */
+	uint32_t mode;		/* permission bits (07777) or MPS3_UNSET_MODE */
+	uint32_t uid, gid;	/* or MPS3_UNSET_ID */
+	int64_t mtime_ns;	/* 0 unknown */
+	const char *target;	/* links only */
+	json_t *xattr;		/* object or NULL */
+};
+
+/*
+ * Parse one value of the files map.  A value that is not a complete entry
+ * (no valid type: for example what remains when a chmod is merged after a
+ * delete) is -ENOENT: the path does not exist.  A value with a valid type but
+ * fields of the wrong type or range is -EINVAL with a detail.
+ */
+int mps3_entry_parse(struct mps3_entry *out, json_t *v);
+
+/*
+ * The entry as a merge patch that replaces whatever the path held: every
+ * known field is present, absent optional fields as null.  New reference, or
+ * NULL on -ENOMEM.
+ */
+json_t *mps3_entry_to_patch(const struct mps3_entry *e);
+
+/* A parsed log entry.  files is a new reference. */
+struct mps3_logentry {
+	struct mps3_logkey key;
+	json_t *files;		/* merge patch over the files map */
+};
+
+/*
+ * Check a log entry document against its object name.  The document's t,
+ * session and seq must equal the name's (so nobody can forge an order), files
+ * must be an object whose keys are valid paths (mps3_path_check) and whose
+ * values are objects or null.  0 or -EINVAL with a detail.
+ */
+int mps3_logentry_parse(struct mps3_logentry *out, const char *name,
+			const char *doc, size_t len);
+
+/* Serialise {"v":1,"t":..,"session":..,"seq":..,"files":files}.  malloc'd, or NULL. */
+char *mps3_logentry_dump(const struct mps3_logkey *key, json_t *files, size_t *len);
+
+/* A checkpoint: key.t is the time up to which it includes every entry. */
+struct mps3_checkpoint {
+	struct mps3_logkey key;
+	json_t *files;		/* new reference; values are objects */
+};
+
+int mps3_checkpoint_parse(struct mps3_checkpoint *out, const char *name,
+			  const char *doc, size_t len);
+char *mps3_checkpoint_dump(const struct mps3_logkey *key, json_t *files, size_t *len);
+
+/*
+ * The stale rule every reader applies identically: an entry whose name time
+ * and the store's LastModified differ by more than stale_ms is ignored.
+ */
+static inline int mps3_entry_fresh(int64_t t, int64_t lastmod_ms, int64_t stale_ms)
+{
+	int64_t d = t - lastmod_ms;
+
+	return (d < 0 ? -d : d) <= stale_ms;
+}
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * mps3/manifest.h - resolution of the log: settled base plus replay window.
+ *
+ * Pure state machine, no I/O (the database feeds it what it lists and
+ * fetches).  It holds
+ *   base    - the files map with every entry older than the horizon applied,
+ *   window  - the accepted entries at or after the horizon, in replay order
+ *             (time, session, counter),
+ *   files   - base with the window replayed: the resolved map.
+ * An entry that arrives late (older than some already applied, but not older
+ * than the horizon) is inserted in order and only the paths it touches are
+ * recomputed from base.  Merge patches of one path are independent of other
+ * paths, and replaying a suffix of the log over a state that already includes
+ * it changes nothing, which is why a checkpoint plus a replay from before its
+ * time resolves correctly (docs/PROTOCOL.md).
+ *
+ * Values in the maps are immutable and shared by reference; the maps
+ * themselves are mutated only by these functions.  Not thread-safe: the
+ * database serialises access.
+ */
+#ifndef MPS3_MANIFEST_H
+#define MPS3_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "mps3/entry.h"
+#include "mps3/keys.h"
+
+/* One path whose resolved value changed; values may be NULL (absent). */
+struct mps3_change {
+	char *path;
+	json_t *old;	/* reference owned by the change */
+	json_t *new;	/* reference owned by the change */
+};
+
+struct mps3_changes {
+	struct mps3_change *v;
+	size_t n, cap;
+	json_t *index;	/* path -> position in v, for coalescing */
+};
+
+void mps3_changes_init(struct mps3_changes *c);
+void mps3_changes_dispose(struct mps3_changes *c);
+/* Record that path went from old to new (borrowed); consecutive records of a path coalesce. */
+int mps3_changes_add(struct mps3_changes *c, const char *path, json_t *old, json_t *new);
+/* Drop records whose old and new are equal. */
+void mps3_changes_compact(struct mps3_changes *c);
+
+struct mps3_manifest;
+
+/* Empty map; horizon INT64_MIN (everything is in the window until settled). */
+struct mps3_manifest *mps3_manifest_new(void);
+void mps3_manifest_free(struct mps3_manifest *m);
+
+/*
+ * Start over from a checkpoint's files map (borrowed; NULL = empty) with the
+ * given horizon.  Changes (may be NULL) get the difference to the previous
+ * resolved map, path by path.  0 or -ENOMEM.
+ */
+int mps3_manifest_reset(struct mps3_manifest *m, json_t *files, int64_t horizon,
+			struct mps3_changes *changes);
+
+/*
+ * Add one accepted log entry (files is borrowed).  Returns 0 when added,
+ * -EEXIST when an entry of that name is already known (harmless duplicate),
+ * -ESTALE when it is older than the horizon (it should have been seen
+ * before; every reader ignores it), -ENOMEM.
+ */
+int mps3_manifest_add(struct mps3_manifest *m, const struct mps3_logkey *key,
+		      json_t *files, struct mps3_changes *changes);
+
+/* Whether an entry of that name is in the window. */
+int mps3_manifest_has(const struct mps3_manifest *m, const struct mps3_logkey *key);
+
+/* Fold every window entry older than horizon into base and advance the horizon. */
+int mps3_manifest_settle(struct mps3_manifest *m, int64_t horizon);
+
+int64_t mps3_manifest_horizon(const struct mps3_manifest *m);
+/* Time of the newest entry ever added (INT64_MIN if none). */
+int64_t mps3_manifest_newest(const struct mps3_manifest *m);
+size_t mps3_manifest_window_len(const struct mps3_manifest *m);
+/* The i-th window entry, oldest first (borrowed), for `mps3 log`. */
+const struct mps3_logkey *mps3_manifest_window_key(const struct mps3_manifest *m, size_t i,
+						   json_t **files);
+
+/* Resolved map and settled map (borrowed, valid until the next mutation). */
+json_t *mps3_manifest_files(const struct mps3_manifest *m);
+json_t *mps3_manifest_base(const struct mps3_manifest *m);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * mps3/mergepatch.h - JSON Merge Patch (RFC 7386) on jansson values.
+ *
+ * Functional: the target is never modified, so values shared between the
+ * resolved manifest, its snapshots and other threads stay immutable.
+ * Unchanged sub-values of the target are shared (reference counted), not
+ * copied.
+ */
+#ifndef MPS3_MERGEPATCH_H
+#define MPS3_MERGEPATCH_H
+
+#include <jansson.h>
+
+/*
+ * The result of applying patch to target (target may be NULL, meaning
+ * absent).  Returns a new reference, or NULL either when the result is
+ * "absent" (a null patch) - then *err is 0 - or on failure: *err is
+ * -ENOMEM, or -E2BIG for a patch nested deeper than 64 levels.  Both
+ * arguments are borrowed.
+ */
+json_t *mps3_merge_patch(json_t *target, json_t *patch, int *err);
+
+/*
+ * A merge patch that turns a into b (either may be NULL for absent).  The
+ * patch names only what changed; NULL with *err 0 when a equals b.  Because
+ * merge patches cannot express a null member value, members of b that are
+ * null are not representable: -EINVAL.  New reference.
+ */
+json_t *mps3_merge_diff(json_t *a, json_t *b, int *err);
+
+#endif

@@ -1,0 +1,285 @@
+/*
+ * db/entry.c - validation and serialisation of file entries, log entries
+ * and checkpoints.  Nothing from a bucket is used before it passes here.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "mps3/entry.h"
+#include "mps3/error.h"
+#include "mps3/hash.h"
+
+#define DOC_VERSION 1
+
+static int get_uint(json_t *o, const char *name, uint64_t max, uint64_t *out, int *present)
+{
+	json_t *v = json_object_get(o, name);
+	json_int_t i;
+
+	*present = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v))
+		return -EINVAL;
+	i = json_integer_value(v);
+	if (i < 0 || (uint64_t)i > max)
+		return -EINVAL;
+	*out = (uint64_t)i;
+	*present = 1;
+	return 0;
+}
+
+static int xattr_valid(json_t *x)
+{
+	const char *name;
+	json_t *v;
+
+	if (!json_is_object(x))
+		return 0;
+	json_object_foreach(x, name, v) {
+		if (strlen(name) == 0 || strlen(name) > 255)
+			return 0;
+		if (json_is_string(v))
+			continue;
+		if (json_is_object(v) && json_object_size(v) == 1 &&
+		    json_is_string(json_object_get(v, "base64")))
+			continue;
+		return 0;
+	}
+	return 1;
+}
+
+int mps3_entry_parse(struct mps3_entry *out, json_t *v)
+{
+	const char *type;
+	json_t *j;
+	uint64_t u;
+	int present;
+
+	memset(out, 0, sizeof(*out));
+	out->mode = MPS3_UNSET_MODE;
+	out->uid = MPS3_UNSET_ID;
+	out->gid = MPS3_UNSET_ID;
+	if (!json_is_object(v))
+		return -ENOENT;
+	type = json_string_value(json_object_get(v, "type"));
+	if (!type || strlen(type) != 1 || !strchr("fdl", type[0]))
+		return -ENOENT;
+	out->type = (enum mps3_ftype)type[0];
+
+	if (get_uint(v, "mode", 07777, &u, &present))
+		return mps3_error_set(-EINVAL, "mode is not a permission number");
+	if (present)
+		out->mode = (uint32_t)u;
+	if (get_uint(v, "uid", UINT32_MAX - 1, &u, &present))
+		return mps3_error_set(-EINVAL, "uid is not a user id");
+	if (present)
+		out->uid = (uint32_t)u;
+	if (get_uint(v, "gid", UINT32_MAX - 1, &u, &present))
+		return mps3_error_set(-EINVAL, "gid is not a group id");
+	if (present)
+		out->gid = (uint32_t)u;
+	j = json_object_get(v, "mtime");
+	if (j && !json_is_null(j)) {
+		if (!json_is_integer(j))
+			return mps3_error_set(-EINVAL, "mtime is not an integer");
+		out->mtime_ns = json_integer_value(j);
+	}
+	j = json_object_get(v, "xattr");
+	if (j && !json_is_null(j)) {
+		if (!xattr_valid(j))
+			return mps3_error_set(-EINVAL, "xattr is not a map of names to values");
+		out->xattr = j;
+	}
+
+	switch (out->type) {
+	case MPS3_FILE: {
+		const char *blob = json_string_value(json_object_get(v, "blob"));
+
+		if (!blob || !mps3_is_sha256_hex(blob))
+			return mps3_error_set(-EINVAL, "blob is not a SHA-256 in hex");
+		memcpy(out->blob, blob, sizeof(out->blob));
+		if (get_uint(v, "size", (uint64_t)INT64_MAX, &u, &present) || !present)
+			return mps3_error_set(-EINVAL, "size is missing or not a size");
+		out->size = u;
+		break;
+	}
+	case MPS3_LINK:
+		out->target = json_string_value(json_object_get(v, "target"));
+		if (!out->target || out->target[0] == '\0' || strlen(out->target) > MPS3_PATH_MAX)
+			return mps3_error_set(-EINVAL, "symlink target is missing or too long");
+		out->size = strlen(out->target);
+		break;
+	case MPS3_DIR:
+		break;
+	}
+	return 0;
+}
+
+json_t *mps3_entry_to_patch(const struct mps3_entry *e)
+{
+	char type[2] = { (char)e->type, '\0' };
+	json_t *o = json_object();
+	int rc = 0;
+
+	if (!o)
+		return NULL;
+	rc |= json_object_set_new(o, "type", json_string(type));
+	rc |= json_object_set_new(o, "blob", e->type == MPS3_FILE ? json_string(e->blob) : json_null());
+	rc |= json_object_set_new(o, "size", e->type == MPS3_FILE ? json_integer((json_int_t)e->size) : json_null());
+	rc |= json_object_set_new(o, "target", e->type == MPS3_LINK && e->target ? json_string(e->target) : json_null());
+	rc |= json_object_set_new(o, "mode", e->mode != MPS3_UNSET_MODE ? json_integer(e->mode) : json_null());
+	rc |= json_object_set_new(o, "uid", e->uid != MPS3_UNSET_ID ? json_integer(e->uid) : json_null());
+	rc |= json_object_set_new(o, "gid", e->gid != MPS3_UNSET_ID ? json_integer(e->gid) : json_null());
+	rc |= json_object_set_new(o, "mtime", e->mtime_ns ? json_integer(e->mtime_ns) : json_null());
+	/* xattr values replace as a whole: a fresh object, not a merge. */
+	rc |= json_object_set_new(o, "xattr", e->xattr && json_object_size(e->xattr) ? json_deep_copy(e->xattr) : json_null());
+	if (rc) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Common header of log entries and checkpoints. */
+static int parse_header(json_t *doc, const struct mps3_logkey *key, int with_seq)
+{
+	json_t *v;
+
+	if (!json_is_object(doc))
+		return mps3_error_set(-EINVAL, "not a JSON object");
+	v = json_object_get(doc, "v");
+	if (!json_is_integer(v) || json_integer_value(v) != DOC_VERSION)
+		return mps3_error_set(-EINVAL, "unknown format version");
+	v = json_object_get(doc, "t");
+	if (!json_is_integer(v) || json_integer_value(v) != key->t)
+		return mps3_error_set(-EINVAL, "time does not match the object name");
+	v = json_object_get(doc, "session");
+	if (!json_is_string(v) || strcmp(json_string_value(v), key->session) != 0)
+		return mps3_error_set(-EINVAL, "session does not match the object name");
+	if (with_seq) {
+		v = json_object_get(doc, "seq");
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    (uint64_t)json_integer_value(v) != key->seq)
+			return mps3_error_set(-EINVAL, "counter does not match the object name");
+	}
+	if (!json_is_object(json_object_get(doc, "files")))
+		return mps3_error_set(-EINVAL, "files is not an object");
+	return 0;
+}
+
+static json_t *load(const char *doc, size_t len)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(doc, len, JSON_REJECT_DUPLICATES, &jerr);
+
+	if (!j)
+		mps3_error_set(-EINVAL, "invalid JSON at line %d column %d: %s", jerr.line,
+			       jerr.column, jerr.text);
+	return j;
+}
+
+int mps3_logentry_parse(struct mps3_logentry *out, const char *name, const char *doc,
+			size_t len)
+{
+	const char *path;
+	json_t *j = NULL, *files, *v;
+	int rc;
+
+	out->files = NULL;
+	if (mps3_logkey_parse(&out->key, name))
+		return mps3_error_set(-EINVAL, "malformed log entry name");
+	j = load(doc, len);
+	if (!j)
+		return -EINVAL;
+	rc = parse_header(j, &out->key, 1);
+	if (rc)
+		goto fail;
+	files = json_object_get(j, "files");
+	json_object_foreach(files, path, v) {
+		rc = mps3_path_check(path);
+		if (rc) {
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (!json_is_object(v) && !json_is_null(v)) {
+			rc = mps3_error_set(-EINVAL, "patch for \"%s\" is neither an object nor null", path);
+			goto fail;
+		}
+	}
+	out->files = json_incref(files);
+	json_decref(j);
+	return 0;
+fail:
+	json_decref(j);
+	return rc;
+}
+
+int mps3_checkpoint_parse(struct mps3_checkpoint *out, const char *name, const char *doc,
+			  size_t len)
+{
+	const char *path;
+	json_t *j = NULL, *files, *v;
+	int rc;
+
+	out->files = NULL;
+	if (mps3_cpkey_parse(&out->key, name))
+		return mps3_error_set(-EINVAL, "malformed checkpoint name");
+	j = load(doc, len);
+	if (!j)
+		return -EINVAL;
+	rc = parse_header(j, &out->key, 0);
+	if (rc)
+		goto fail;
+	files = json_object_get(j, "files");
+	json_object_foreach(files, path, v) {
+		rc = mps3_path_check(path);
+		if (rc) {
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (!json_is_object(v)) {
+			rc = mps3_error_set(-EINVAL, "value for \"%s\" is not an object", path);
+			goto fail;
+		}
+	}
+	out->files = json_incref(files);
+	json_decref(j);
+	return 0;
+fail:
+	json_decref(j);
+	return rc;
+}
+
+static char *dump(const struct mps3_logkey *key, json_t *files, int with_seq, size_t *len)
+{
+	json_t *doc = json_object();
+	char *s = NULL;
+	int rc = 0;
+
+	if (!doc)
+		return NULL;
+	rc |= json_object_set_new(doc, "v", json_integer(DOC_VERSION));
+	rc |= json_object_set_new(doc, "t", json_integer(key->t));
+	rc |= json_object_set_new(doc, "session", json_string(key->session));
+	if (with_seq)
+		rc |= json_object_set_new(doc, "seq", json_integer((json_int_t)key->seq));
+	rc |= json_object_set(doc, "files", files);
+	if (!rc)
+		s = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(doc);
+	if (s && len)
+		*len = strlen(s);
+	return s;
+}
+
+char *mps3_logentry_dump(const struct mps3_logkey *key, json_t *files, size_t *len)
+{
+	return dump(key, files, 1, len);
+}
+
+char *mps3_checkpoint_dump(const struct mps3_logkey *key, json_t *files, size_t *len)
+{
+	return dump(key, files, 0, len);
+}

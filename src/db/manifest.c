@@ -1,0 +1,380 @@
+/*
+ * db/manifest.c - the resolved files map as base + ordered replay window;
+ * incremental for in-order arrivals, per-path recomputation for late ones.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mps3/manifest.h"
+#include "mps3/mergepatch.h"
+
+struct wentry {
+	struct mps3_logkey key;
+	json_t *files;
+};
+
+struct mps3_manifest {
+	json_t *base;
+	json_t *files;
+	struct wentry *win;
+	size_t nwin, capwin;
+	int64_t horizon;
+	int64_t newest;
+};
+
+void mps3_changes_init(struct mps3_changes *c)
+{
+	memset(c, 0, sizeof(*c));
+}
+
+void mps3_changes_dispose(struct mps3_changes *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		free(c->v[i].path);
+		json_decref(c->v[i].old);
+		json_decref(c->v[i].new);
+	}
+	free(c->v);
+	json_decref(c->index);
+	memset(c, 0, sizeof(*c));
+}
+
+int mps3_changes_add(struct mps3_changes *c, const char *path, json_t *old, json_t *new)
+{
+	json_t *pos;
+	struct mps3_change *ch;
+
+	if (!c->index) {
+		c->index = json_object();
+		if (!c->index)
+			return -ENOMEM;
+	}
+	pos = json_object_get(c->index, path);
+	if (pos) {
+		ch = &c->v[json_integer_value(pos)];
+		json_decref(ch->new);
+		ch->new = json_incref(new);
+		return 0;
+	}
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 16;
+		struct mps3_change *v = realloc(c->v, ncap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		c->v = v;
+		c->cap = ncap;
+	}
+	ch = &c->v[c->n];
+	ch->path = strdup(path);
+	if (!ch->path || json_object_set_new(c->index, path, json_integer((json_int_t)c->n))) {
+		free(ch->path);
+		return -ENOMEM;
+	}
+	ch->old = json_incref(old);
+	ch->new = json_incref(new);
+	c->n++;
+	return 0;
+}
+
+static int same(json_t *a, json_t *b)
+{
+	if (a == b)
+		return 1;
+	if (!a || !b)
+		return 0;
+	return json_equal(a, b);
+}
+
+void mps3_changes_compact(struct mps3_changes *c)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < c->n; i++) {
+		if (same(c->v[i].old, c->v[i].new)) {
+			free(c->v[i].path);
+			json_decref(c->v[i].old);
+			json_decref(c->v[i].new);
+			continue;
+		}
+		c->v[j++] = c->v[i];
+	}
+	c->n = j;
+	/* Positions moved: the index is only valid for the adding phase. */
+	json_decref(c->index);
+	c->index = NULL;
+}
+
+struct mps3_manifest *mps3_manifest_new(void)
+{
+	struct mps3_manifest *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->base = json_object();
+	m->files = json_object();
+	if (!m->base || !m->files) {
+		mps3_manifest_free(m);
+		return NULL;
+	}
+	m->horizon = INT64_MIN;
+	m->newest = INT64_MIN;
+	return m;
+}
+
+static void clear_window(struct mps3_manifest *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nwin; i++)
+		json_decref(m->win[i].files);
+	m->nwin = 0;
+}
+
+void mps3_manifest_free(struct mps3_manifest *m)
+{
+	if (!m)
+		return;
+	clear_window(m);
+	free(m->win);
+	json_decref(m->base);
+	json_decref(m->files);
+	free(m);
+}
+
+/* Set map[path] = v (NULL deletes); returns 0 or -ENOMEM. */
+static int put(json_t *map, const char *path, json_t *v)
+{
+	if (!v) {
+		json_object_del(map, path);
+		return 0;
+	}
+	return json_object_set(map, path, v) ? -ENOMEM : 0;
+}
+
+/* Apply one entry's patch for one path on top of cur (borrowed); new ref or NULL. */
+static int apply_path(json_t **out, json_t *cur, json_t *patch)
+{
+	int err = 0;
+
+	*out = mps3_merge_patch(cur, patch, &err);
+	return err;
+}
+
+static int record(struct mps3_changes *changes, const char *path, json_t *old, json_t *new)
+{
+	if (!changes || same(old, new))
+		return 0;
+	return mps3_changes_add(changes, path, old, new);
+}
+
+int mps3_manifest_reset(struct mps3_manifest *m, json_t *files, int64_t horizon,
+			struct mps3_changes *changes)
+{
+	json_t *nbase = files ? json_copy(files) : json_object();
+	json_t *nfiles = files ? json_copy(files) : json_object();
+	const char *path;
+	json_t *v;
+	int rc = -ENOMEM;
+
+	if (!nbase || !nfiles)
+		goto fail;
+	if (changes) {
+		json_object_foreach(m->files, path, v) {
+			rc = record(changes, path, v, json_object_get(nfiles, path));
+			if (rc)
+				goto fail;
+		}
+		json_object_foreach(nfiles, path, v) {
+			if (json_object_get(m->files, path))
+				continue;
+			rc = record(changes, path, NULL, v);
+			if (rc)
+				goto fail;
+		}
+	}
+	clear_window(m);
+	json_decref(m->base);
+	json_decref(m->files);
+	m->base = nbase;
+	m->files = nfiles;
+	m->horizon = horizon;
+	return 0;
+fail:
+	json_decref(nbase);
+	json_decref(nfiles);
+	return rc;
+}
+
+/* Position of the first window entry not less than key. */
+static size_t lower_bound(const struct mps3_manifest *m, const struct mps3_logkey *key)
+{
+	size_t lo = 0, hi = m->nwin;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mps3_logkey_cmp(&m->win[mid].key, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int mps3_manifest_has(const struct mps3_manifest *m, const struct mps3_logkey *key)
+{
+	size_t i = lower_bound(m, key);
+
+	return i < m->nwin && mps3_logkey_cmp(&m->win[i].key, key) == 0;
+}
+
+/* Recompute files[path] from base by replaying every window entry that names it. */
+static int recompute(struct mps3_manifest *m, const char *path, struct mps3_changes *changes)
+{
+	json_t *v = json_object_get(m->base, path), *next;
+	json_t *old = json_object_get(m->files, path);
+	size_t i;
+	int rc;
+
+	json_incref(v);
+	for (i = 0; i < m->nwin; i++) {
+		json_t *p = json_object_get(m->win[i].files, path);
+
+		if (!p)
+			continue;
+		rc = apply_path(&next, v, p);
+		json_decref(v);
+		if (rc)
+			return rc;
+		v = next;
+	}
+	json_incref(old);
+	rc = record(changes, path, old, v);
+	if (!rc)
+		rc = put(m->files, path, v);
+	json_decref(old);
+	json_decref(v);
+	return rc;
+}
+
+int mps3_manifest_add(struct mps3_manifest *m, const struct mps3_logkey *key,
+		      json_t *files, struct mps3_changes *changes)
+{
+	const char *path;
+	json_t *p;
+	size_t pos;
+	int late, rc;
+
+	if (key->t < m->horizon)
+		return -ESTALE;
+	pos = lower_bound(m, key);
+	if (pos < m->nwin && mps3_logkey_cmp(&m->win[pos].key, key) == 0)
+		return -EEXIST;
+	if (m->nwin == m->capwin) {
+		size_t ncap = m->capwin ? m->capwin * 2 : 64;
+		struct wentry *w = realloc(m->win, ncap * sizeof(*w));
+
+		if (!w)
+			return -ENOMEM;
+		m->win = w;
+		m->capwin = ncap;
+	}
+	late = pos < m->nwin;
+	memmove(&m->win[pos + 1], &m->win[pos], (m->nwin - pos) * sizeof(*m->win));
+	m->win[pos].key = *key;
+	m->win[pos].files = json_incref(files);
+	m->nwin++;
+	if (key->t > m->newest)
+		m->newest = key->t;
+
+	json_object_foreach(files, path, p) {
+		if (late) {
+			rc = recompute(m, path, changes);
+		} else {
+			json_t *old = json_object_get(m->files, path), *next;
+
+			json_incref(old);
+			rc = apply_path(&next, old, p);
+			if (!rc)
+				rc = record(changes, path, old, next);
+			if (!rc)
+				rc = put(m->files, path, next);
+			json_decref(next);
+			json_decref(old);
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int mps3_manifest_settle(struct mps3_manifest *m, int64_t horizon)
+{
+	size_t i, n = 0;
+	int rc;
+
+	if (horizon <= m->horizon)
+		return 0;
+	while (n < m->nwin && m->win[n].key.t < horizon)
+		n++;
+	for (i = 0; i < n; i++) {
+		const char *path;
+		json_t *p;
+
+		json_object_foreach(m->win[i].files, path, p) {
+			json_t *next;
+
+			rc = apply_path(&next, json_object_get(m->base, path), p);
+			if (!rc)
+				rc = put(m->base, path, next);
+			json_decref(next);
+			if (rc)
+				return rc;
+		}
+		json_decref(m->win[i].files);
+	}
+	if (n > 0)
+		memmove(m->win, m->win + n, (m->nwin - n) * sizeof(*m->win));
+	m->nwin -= n;
+	m->horizon = horizon;
+	return 0;
+}
+
+int64_t mps3_manifest_horizon(const struct mps3_manifest *m)
+{
+	return m->horizon;
+}
+
+int64_t mps3_manifest_newest(const struct mps3_manifest *m)
+{
+	return m->newest;
+}
+
+size_t mps3_manifest_window_len(const struct mps3_manifest *m)
+{
+	return m->nwin;
+}
+
+const struct mps3_logkey *mps3_manifest_window_key(const struct mps3_manifest *m, size_t i,
+						   json_t **files)
+{
+	if (i >= m->nwin)
+		return NULL;
+	if (files)
+		*files = m->win[i].files;
+	return &m->win[i].key;
+}
+
+json_t *mps3_manifest_files(const struct mps3_manifest *m)
+{
+	return m->files;
+}
+
+json_t *mps3_manifest_base(const struct mps3_manifest *m)
+{
+	return m->base;
+}

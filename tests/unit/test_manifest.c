@@ -1,0 +1,308 @@
+/*
+ * test_manifest.c - resolution: duplicates, late and out-of-order arrivals,
+ * settling, checkpoint + replay, change reporting; plus a randomised check
+ * that every arrival order resolves to the same map as the sorted log.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mps3/manifest.h"
+#include "mps3/mergepatch.h"
+#include "tap.h"
+
+static struct mps3_logkey key(int64_t t, const char *s, uint64_t seq)
+{
+	struct mps3_logkey k;
+
+	k.t = t;
+	snprintf(k.session, sizeof(k.session), "%s", s);
+	k.seq = seq;
+	return k;
+}
+
+#define SA "aaaaaaaaaaaaaaaa"
+#define SB "bbbbbbbbbbbbbbbb"
+
+static json_t *J(const char *s)
+{
+	json_t *j = json_loads(s, JSON_DECODE_ANY, NULL);
+
+	if (!j)
+		tap_diag("bad JSON in test: %s", s);
+	return j;
+}
+
+static int files_eq(struct mps3_manifest *m, const char *want)
+{
+	json_t *w = J(want);
+	int ok = json_equal(mps3_manifest_files(m), w);
+
+	if (!ok) {
+		char *got = json_dumps(mps3_manifest_files(m), JSON_COMPACT | JSON_SORT_KEYS);
+
+		tap_diag("got  %s", got);
+		tap_diag("want %s", want);
+		free(got);
+	}
+	json_decref(w);
+	return ok;
+}
+
+static int add(struct mps3_manifest *m, int64_t t, const char *s, uint64_t seq, const char *patch,
+	       struct mps3_changes *ch)
+{
+	struct mps3_logkey k = key(t, s, seq);
+	json_t *p = J(patch);
+	int rc = mps3_manifest_add(m, &k, p, ch);
+
+	json_decref(p);
+	return rc;
+}
+
+static void test_basic(void)
+{
+	struct mps3_manifest *m = mps3_manifest_new();
+	struct mps3_changes ch;
+
+	mps3_changes_init(&ch);
+	tap_inteq(add(m, 100, SA, 1, "{\"a\":{\"type\":\"f\",\"size\":1}}", &ch), 0, "first entry");
+	tap_inteq(add(m, 200, SA, 2, "{\"a\":{\"size\":2},\"b\":{\"type\":\"d\"}}", &ch), 0, "second entry");
+	tap_ok(files_eq(m, "{\"a\":{\"type\":\"f\",\"size\":2},\"b\":{\"type\":\"d\"}}"), "in-order resolution");
+	mps3_changes_compact(&ch);
+	tap_inteq(ch.n, 2, "two paths changed");
+	tap_ok(ch.n == 2 && ch.v[0].old == NULL && json_integer_value(json_object_get(ch.v[0].new, "size")) == 2,
+	       "changes to one path coalesce: absent -> final");
+	mps3_changes_dispose(&ch);
+
+	mps3_changes_init(&ch);
+	tap_inteq(add(m, 200, SA, 2, "{\"a\":{\"size\":99}}", &ch), -EEXIST, "duplicate name ignored");
+	tap_ok(files_eq(m, "{\"a\":{\"type\":\"f\",\"size\":2},\"b\":{\"type\":\"d\"}}"), "duplicate changed nothing");
+	mps3_changes_compact(&ch);
+	tap_inteq(ch.n, 0, "duplicate reports no change");
+
+	/* Late: time 150 sorts between the two. */
+	tap_inteq(add(m, 150, SB, 1, "{\"a\":{\"size\":15,\"mode\":384}}", &ch), 0, "late entry accepted");
+	tap_ok(files_eq(m, "{\"a\":{\"type\":\"f\",\"size\":2,\"mode\":384},\"b\":{\"type\":\"d\"}}"),
+	       "late entry replayed in order: later size wins, its mode stays");
+	mps3_changes_compact(&ch);
+	tap_ok(ch.n == 1 && strcmp(ch.v[0].path, "a") == 0, "late entry reports only its path");
+	mps3_changes_dispose(&ch);
+
+	/* Same time, ordered by session. */
+	tap_inteq(add(m, 300, SB, 2, "{\"c\":{\"v\":\"B\"}}", NULL), 0, "entry at t=300 from B");
+	tap_inteq(add(m, 300, SA, 3, "{\"c\":{\"v\":\"A\"}}", NULL), 0, "entry at t=300 from A, arriving second");
+	tap_streq(json_string_value(json_object_get(json_object_get(mps3_manifest_files(m), "c"), "v")), "B",
+		  "same time: session order decides (B after A)");
+
+	/* Settle folds old entries; later arrivals older than the horizon are refused. */
+	tap_inteq(mps3_manifest_settle(m, 250), 0, "settle to 250");
+	tap_inteq(mps3_manifest_window_len(m), 2, "two entries remain in the window");
+	tap_inteq(add(m, 240, SB, 9, "{\"a\":null}", NULL), -ESTALE, "entry older than the horizon refused");
+	tap_ok(json_object_get(mps3_manifest_files(m), "a") != NULL, "refused entry had no effect");
+	{
+		json_t *base = J("{\"a\":{\"type\":\"f\",\"size\":2,\"mode\":384},\"b\":{\"type\":\"d\"}}");
+
+		tap_ok(json_equal(mps3_manifest_base(m), base), "base holds exactly the settled entries");
+		json_decref(base);
+	}
+
+	/* Delete, then a chmod arrives for the deleted path: the value is not an entry. */
+	tap_inteq(add(m, 400, SA, 4, "{\"b\":null}", NULL), 0, "delete b");
+	tap_inteq(add(m, 410, SB, 3, "{\"b\":{\"mode\":448}}", NULL), 0, "chmod b after its delete");
+	{
+		json_t *ghost = J("{\"mode\":448}");
+
+		tap_ok(json_equal(json_object_get(mps3_manifest_files(m), "b"), ghost),
+		       "chmod after delete leaves an incomplete value (no type: not a file)");
+		json_decref(ghost);
+	}
+	mps3_changes_dispose(&ch);
+	mps3_manifest_free(m);
+}
+
+/* ---- randomised equivalence -------------------------------------------- */
+
+#define NPATHS 4
+#define NENTRIES 40
+
+static json_t *random_patch(unsigned *seed)
+{
+	static const char *const paths[NPATHS] = { "a", "b", "d/x", "d/y" };
+	json_t *p = json_object();
+	int n = 1 + rand_r(seed) % 3, i;
+
+	for (i = 0; i < n; i++) {
+		const char *path = paths[rand_r(seed) % NPATHS];
+		int kind = rand_r(seed) % 6;
+		json_t *v;
+
+		if (kind == 0) {
+			v = json_null();
+		} else if (kind == 1) {
+			v = json_pack("{s:i}", "mode", rand_r(seed) % 512);
+		} else if (kind == 2) {
+			v = json_pack("{s:s,s:o}", "type", "f", "xattr",
+				      rand_r(seed) % 2 ? json_null() : json_pack("{s:i}", "k", rand_r(seed) % 3));
+		} else {
+			v = json_pack("{s:s,s:i,s:n}", "type", rand_r(seed) % 4 ? "f" : "d", "size",
+				      rand_r(seed) % 100, "target");
+		}
+		json_object_set_new(p, path, v);
+	}
+	return p;
+}
+
+struct ent {
+	struct mps3_logkey k;
+	json_t *p;
+};
+
+static int cmp_ent(const void *a, const void *b)
+{
+	return mps3_logkey_cmp(&((const struct ent *)a)->k, &((const struct ent *)b)->k);
+}
+
+/* The reference: plain merge-patch replay of the sorted log. */
+static json_t *reference(struct ent *e, size_t n)
+{
+	json_t *doc = json_object();
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *path;
+		json_t *v;
+
+		json_object_foreach(e[i].p, path, v) {
+			int err = 0;
+			json_t *next = mps3_merge_patch(json_object_get(doc, path), v, &err);
+
+			if (next)
+				json_object_set_new(doc, path, next);
+			else
+				json_object_del(doc, path);
+		}
+	}
+	return doc;
+}
+
+static void test_random(void)
+{
+	unsigned seed = 12345, round;
+	int order_ok = 1, cp_ok = 1, change_ok = 1;
+
+	for (round = 0; round < 300; round++) {
+		struct ent e[NENTRIES], arrive[NENTRIES];
+		json_t *want, *before;
+		struct mps3_manifest *m = mps3_manifest_new(), *r = mps3_manifest_new();
+		struct mps3_changes ch;
+		size_t i, cut;
+		int64_t horizon;
+
+		for (i = 0; i < NENTRIES; i++) {
+			e[i].k = key(1000 + rand_r(&seed) % 200, rand_r(&seed) % 2 ? SA : SB, i);
+			e[i].p = random_patch(&seed);
+		}
+		qsort(e, NENTRIES, sizeof(e[0]), cmp_ent);
+		want = reference(e, NENTRIES);
+
+		/* Arrival order: sorted with random local displacement (late entries). */
+		memcpy(arrive, e, sizeof(e));
+		for (i = 0; i < NENTRIES; i++) {
+			size_t j = i + (size_t)(rand_r(&seed) % 6);
+
+			if (j < NENTRIES) {
+				struct ent t = arrive[i];
+
+				arrive[i] = arrive[j];
+				arrive[j] = t;
+			}
+		}
+		mps3_changes_init(&ch);
+		before = json_deep_copy(mps3_manifest_files(m));
+		for (i = 0; i < NENTRIES; i++) {
+			mps3_manifest_add(m, &arrive[i].k, arrive[i].p, &ch);
+			/* Settle behind everything that can still arrive. */
+			if (i % 7 == 6) {
+				int64_t lo = INT64_MAX;
+				size_t j;
+
+				for (j = i + 1; j < NENTRIES; j++)
+					if (arrive[j].k.t < lo)
+						lo = arrive[j].k.t;
+				if (lo != INT64_MAX)
+					mps3_manifest_settle(m, lo);
+			}
+		}
+		if (!json_equal(mps3_manifest_files(m), want))
+			order_ok = 0;
+		/* Replaying the reported changes on the start state gives the end state. */
+		mps3_changes_compact(&ch);
+		for (i = 0; i < ch.n; i++) {
+			if (ch.v[i].new)
+				json_object_set(before, ch.v[i].path, ch.v[i].new);
+			else
+				json_object_del(before, ch.v[i].path);
+		}
+		if (!json_equal(before, want))
+			change_ok = 0;
+		mps3_changes_dispose(&ch);
+		json_decref(before);
+
+		/*
+		 * Checkpoint + replay: a checkpoint of everything before `cut`,
+		 * then every entry from (cut time - lag) replayed again on top.
+		 */
+		cut = (size_t)(rand_r(&seed) % NENTRIES);
+		horizon = e[cut].k.t;
+		{
+			size_t first = 0;
+			json_t *cp;
+
+			while (first < NENTRIES && e[first].k.t < horizon)
+				first++;
+			cp = reference(e, first);
+			mps3_manifest_reset(r, cp, horizon - 50, NULL);
+			for (i = 0; i < NENTRIES; i++)
+				if (e[i].k.t >= horizon - 50)
+					mps3_manifest_add(r, &e[i].k, e[i].p, NULL);
+			if (!json_equal(mps3_manifest_files(r), want))
+				cp_ok = 0;
+			json_decref(cp);
+		}
+		for (i = 0; i < NENTRIES; i++)
+			json_decref(e[i].p);
+		json_decref(want);
+		mps3_manifest_free(m);
+		mps3_manifest_free(r);
+	}
+	tap_ok(order_ok, "300 random logs: any arrival order (with settling) resolves like the sorted log");
+	tap_ok(change_ok, "300 random logs: reported changes turn the old map into the new one");
+	tap_ok(cp_ok, "300 random logs: checkpoint plus replay from before it resolves like the full log");
+}
+
+static void test_reset_changes(void)
+{
+	struct mps3_manifest *m = mps3_manifest_new();
+	struct mps3_changes ch;
+	json_t *cp = J("{\"a\":{\"type\":\"d\"},\"c\":{\"type\":\"d\"}}");
+
+	add(m, 10, SA, 1, "{\"a\":{\"type\":\"d\"},\"b\":{\"type\":\"d\"}}", NULL);
+	mps3_changes_init(&ch);
+	tap_inteq(mps3_manifest_reset(m, cp, 5, &ch), 0, "reset to a checkpoint");
+	mps3_changes_compact(&ch);
+	tap_ok(ch.n == 2, "reset reports removed b and added c, not unchanged a");
+	tap_inteq(mps3_manifest_horizon(m), 5, "reset sets the horizon");
+	tap_inteq(mps3_manifest_window_len(m), 0, "reset empties the window");
+	mps3_changes_dispose(&ch);
+	json_decref(cp);
+	mps3_manifest_free(m);
+}
+
+int main(void)
+{
+	test_basic();
+	test_random();
+	test_reset_changes();
+	return tap_done();
+}
