@@ -1,0 +1,35 @@
+/*
+ * cli/common.h - what the mps3 and mps3fs front ends share: durations,
+ * store opening from a URL plus credential options.
+ */
+#ifndef MPS3_CLI_COMMON_H
+#define MPS3_CLI_COMMON_H
+
+#include <stdint.h>
+
+#include "mps3/s3.h"
+#include "mps3/store.h"
+
+/* "100ms", "1s", "1.5s", "2m", "1h", "1d"; a bare number is seconds.  0 or -EINVAL. */
+int mps3_cli_duration_ms(int64_t *out, const char *s);
+
+struct mps3_cli_store_opts {
+	const char *profile;
+	const char *endpoint;
+	const char *region;
+	const char *passwd_file;
+	const char *ca_bundle;
+	const char *addressing;		/* "path", "virtual", "auto" or NULL */
+	int insecure;
+	int max_attempts;		/* 0 = default */
+	int verbose;
+};
+
+/*
+ * Open the store a URL names, loading S3 credentials only for s3:// URLs.
+ * 0 or a negative errno with detail.
+ */
+int mps3_cli_open_store(struct mps3_store **out, const char *url,
+			const struct mps3_cli_store_opts *o);
+
+#endif
