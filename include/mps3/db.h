@@ -36,6 +36,8 @@ struct mps3_db_config {
 	int64_t gc_grace_ms;		/* objects younger than this are never collected; default 1 h */
 	unsigned keep_checkpoints;	/* default 2 */
 	const char *session;		/* NULL = a random one */
+	const char *state_file;		/* resolved state kept between runs (see
+					   mps3_db_save_state); NULL = none */
 };
 
 void mps3_db_config_init(struct mps3_db_config *cfg);
@@ -103,6 +105,16 @@ void mps3_db_set_listener(struct mps3_db *db, mps3_db_listener fn, void *ctx);
  * next poll retries).
  */
 int mps3_db_poll(struct mps3_db *db, int *changed);
+
+/*
+ * Save the resolved state to cfg->state_file (atomically: temporary file,
+ * fsync, rename; mode 0600), so that the next open only has to read what
+ * changed since.  A state file older than half the GC grace period, made
+ * for another URL or other parameters, or unreadable, is ignored at open
+ * (with a notice) and the database is resolved from the bucket instead.
+ * 0, or a negative errno with detail.
+ */
+int mps3_db_save_state(struct mps3_db *db);
 
 /* Write a checkpoint of the settled state now.  key (may be NULL) gets its name. */
 int mps3_db_checkpoint(struct mps3_db *db, struct mps3_logkey *key);

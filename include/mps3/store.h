@@ -54,6 +54,8 @@ struct mps3_get_opts {
 	const char *if_none_match;	/* ETag; NULL for an unconditional GET */
 	uint64_t off;			/* range start */
 	uint64_t len;			/* range length; 0 = to the end */
+	uint64_t size_hint;		/* object size if known, 0 if not: large objects are
+					   then fetched as parallel ranges (S3 backend) */
 };
 
 /* mps3_store_get() result when if_none_match matched. */

@@ -55,6 +55,9 @@ static const char usage_text[] =
 	"  --insecure            do not verify TLS certificates (unsafe)\n"
 	"  --retries N           attempts per request (default 6)\n"
 	"  --poll DURATION       watch interval (default 1s; e.g. 100ms, 5s)\n"
+	"  --cache-dir DIR       keep the resolved state here between runs\n"
+	"                        (default $XDG_CACHE_HOME/mps3 or ~/.cache/mps3)\n"
+	"  --no-cache            resolve everything from the bucket every time\n"
 	"  -v, --verbose         more messages (twice: debug)\n"
 	"  -q, --quiet           errors only\n"
 	"  -h, --help            this help\n"
@@ -314,7 +317,11 @@ static int cmd_get(struct ctx *c, int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	mps3_sink_fd(&sink, &fd);
-	rc = mps3_db_blob_get(c->db, e.blob, NULL, &sink);
+	{
+		struct mps3_get_opts go = { NULL, 0, 0, e.size };
+
+		rc = mps3_db_blob_get(c->db, e.blob, &go, &sink);
+	}
 	json_decref(hold);
 	if (rc)
 		return fail(rc, argv[1]);
@@ -725,6 +732,47 @@ static int cmd_fsck(struct ctx *c, int argc, char **argv)
 	return bad ? EXIT_FAILURE : 0;
 }
 
+/*
+ * Where this URL's resolved state is kept: DIR/<first 16 hex digits of
+ * SHA-256(url)>.state, DIR private (0700).  NULL (no cache) if it cannot be
+ * made.
+ */
+static char *state_path(const char *dir, const char *url)
+{
+	char hex[MPS3_SHA256_HEX_LEN + 1], *d = NULL, *path = NULL;
+	const char *base;
+
+	mps3_sha256_hex(hex, url, strlen(url));
+	hex[16] = '\0';
+	if (dir) {
+		d = strdup(dir);
+	} else if ((base = getenv("XDG_CACHE_HOME")) && *base == '/') {
+		if (asprintf(&d, "%s/mps3", base) < 0)
+			d = NULL;
+	} else if ((base = getenv("HOME")) && *base) {
+		if (asprintf(&d, "%s/.cache/mps3", base) < 0)
+			d = NULL;
+	}
+	if (!d)
+		return NULL;
+	/* Create DIR and its parent (~/.cache) if missing; only DIR must be private. */
+	{
+		char *slash = strrchr(d, '/');
+
+		if (slash && slash != d) {
+			*slash = '\0';
+			(void)mkdir(d, 0700);
+			*slash = '/';
+		}
+	}
+	if ((mkdir(d, 0700) < 0 && errno != EEXIST) || asprintf(&path, "%s/%s.state", d, hex) < 0) {
+		mps3_info("not caching state in %s: %s", d, strerror(errno));
+		path = NULL;
+	}
+	free(d);
+	return path;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -739,6 +787,8 @@ int main(int argc, char **argv)
 		{ "poll", required_argument, NULL, 'p' },
 		{ "lag", required_argument, NULL, 'L' },
 		{ "stale", required_argument, NULL, 'S' },
+		{ "cache-dir", required_argument, NULL, 'D' },
+		{ "no-cache", no_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -749,7 +799,9 @@ int main(int argc, char **argv)
 	struct mps3_db_config cfg;
 	struct ctx c;
 	const char *cmd;
-	int opt, verbose = 0, quiet = 0, rc, reopen;
+	int opt, verbose = 0, quiet = 0, rc, reopen, no_cache = 0;
+	const char *cache_dir = NULL;
+	char *state_file = NULL;
 	char **cargv;
 	int cargc;
 
@@ -804,6 +856,12 @@ int main(int argc, char **argv)
 				return usage_error("--stale needs a duration");
 			cfg.stale_ms = ms;
 			break;
+		case 'D':
+			cache_dir = optarg;
+			break;
+		case 'N':
+			no_cache = 1;
+			break;
 		case 'v':
 			verbose++;
 			break;
@@ -837,6 +895,10 @@ int main(int argc, char **argv)
 	if (mps3_s3_global_init())
 		return fail(-ENOMEM, "init");
 
+	if (!no_cache) {
+		state_file = state_path(cache_dir, c.url);
+		cfg.state_file = state_file;
+	}
 	do {
 		reopen = 0;
 		rc = mps3_cli_open_store(&c.store, c.url, &so);
@@ -867,6 +929,8 @@ int main(int argc, char **argv)
 			rc = cmd_gc(&c, cargc, cargv, &cfg, &reopen);
 		else
 			rc = cmd_fsck(&c, cargc, cargv);
+		if (state_file && mps3_db_save_state(c.db))
+			mps3_info("could not save the state file: %s", mps3_error_last(-EIO));
 		if (reopen) {
 			mps3_db_free(c.db);
 			mps3_store_free(c.store);
@@ -877,5 +941,6 @@ int main(int argc, char **argv)
 	mps3_db_free(c.db);
 	mps3_store_free(c.store);
 	mps3_s3_global_cleanup();
+	free(state_file);
 	return rc;
 }

@@ -20,6 +20,7 @@
  * be older than the horizon.  docs/PROTOCOL.md has the full argument.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -473,7 +474,7 @@ static int load_checkpoint(struct mps3_db *db, json_t **files, struct mps3_logke
 
 static int read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_ETAG_MAX])
 {
-	struct mps3_get_opts opts = { if_none_match, 0, 0 };
+	struct mps3_get_opts opts = { if_none_match, 0, 0, 0 };
 	struct mps3_objinfo info;
 	struct mps3_buf buf;
 	struct mps3_sink sink;
@@ -551,6 +552,175 @@ out:
 	return rc;
 }
 
+/* ---- state file ------------------------------------------------------- */
+
+#define STATE_VERSION 1
+
+int mps3_db_save_state(struct mps3_db *db)
+{
+	json_t *st = NULL, *win = NULL, *ign = NULL;
+	char tmp[4096], *dump = NULL;
+	const char *name;
+	json_t *v;
+	size_t i, len;
+	int fd = -1, rc = -ENOMEM;
+
+	if (!db->cfg.state_file)
+		return 0;
+	pthread_mutex_lock(&db->lock);
+	win = json_array();
+	ign = json_array();
+	for (i = 0; win && i < mps3_manifest_window_len(db->m); i++) {
+		json_t *files;
+		const struct mps3_logkey *k = mps3_manifest_window_key(db->m, i, &files);
+		char n[MPS3_LOGNAME_MAX];
+
+		mps3_logkey_format(n, k);
+		json_array_append_new(win, json_pack("{s:s,s:O}", "name", n, "files", files));
+	}
+	json_object_foreach(db->known, name, v)
+		if (json_integer_value(v) == K_IGNORED)
+			json_array_append_new(ign, json_string(name));
+	if (win && ign)
+		st = json_pack("{s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:O,s:O,s:O}", "v", STATE_VERSION,
+			       "url", mps3_store_url(db->store), "lag", (json_int_t)db->cfg.lag_ms,
+			       "stale", (json_int_t)db->cfg.stale_ms,
+			       "horizon", (json_int_t)mps3_manifest_horizon(db->m),
+			       "last_list", (json_int_t)db->last_list,
+			       "newest", (json_int_t)db->stats.newest, "head_etag", db->head_etag,
+			       "checkpoint", db->stats.checkpoint, "base", mps3_manifest_base(db->m),
+			       "window", win, "ignored", ign);
+	pthread_mutex_unlock(&db->lock);
+	if (!st)
+		goto out;
+	/* Serialise outside the lock: values are immutable and shared. */
+	dump = json_dumps(st, JSON_COMPACT);
+	if (!dump)
+		goto out;
+	len = strlen(dump);
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", db->cfg.state_file, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = mps3_error_set(-errno, "cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < len;) {
+		ssize_t w = write(fd, dump + i, len - i);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			rc = mps3_error_set(-errno, "cannot write %s: %s", tmp, strerror(errno));
+			goto out;
+		}
+		i += (size_t)w;
+	}
+	if (fsync(fd) < 0 || rename(tmp, db->cfg.state_file) < 0) {
+		rc = mps3_error_set(-errno, "cannot save %s: %s", db->cfg.state_file, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlink(tmp);
+	free(dump);
+	json_decref(st);
+	json_decref(win);
+	json_decref(ign);
+	return rc;
+}
+
+static const char *str_or_empty(json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	return s ? s : "";
+}
+
+/*
+ * Load a saved state if it is usable: same URL and parameters, and listed
+ * recently enough that GC cannot have removed entries it never saw (P2).
+ * Returns 1 when loaded, 0 when there was nothing usable.
+ */
+static int load_state(struct mps3_db *db)
+{
+	json_error_t jerr;
+	json_t *st, *win, *ign, *base, *v;
+	int64_t last_list;
+	const char *why = NULL;
+	size_t i;
+	int rc = 0;
+
+	if (!db->cfg.state_file)
+		return 0;
+	st = json_load_file(db->cfg.state_file, JSON_REJECT_DUPLICATES, &jerr);
+	if (!st) {
+		if (access(db->cfg.state_file, F_OK) == 0)
+			mps3_notice("ignoring state file %s: %s", db->cfg.state_file, jerr.text);
+		return 0;
+	}
+	win = json_object_get(st, "window");
+	ign = json_object_get(st, "ignored");
+	base = json_object_get(st, "base");
+	last_list = json_integer_value(json_object_get(st, "last_list"));
+	if (json_integer_value(json_object_get(st, "v")) != STATE_VERSION || !json_is_array(win) ||
+	    !json_is_array(ign) || !json_is_object(base) ||
+	    !json_is_integer(json_object_get(st, "horizon")))
+		why = "unknown format";
+	else if (!json_is_string(json_object_get(st, "url")) ||
+		 strcmp(json_string_value(json_object_get(st, "url")), mps3_store_url(db->store)) != 0)
+		why = "made for another database";
+	else if (json_integer_value(json_object_get(st, "lag")) != db->cfg.lag_ms ||
+		 json_integer_value(json_object_get(st, "stale")) != db->cfg.stale_ms)
+		why = "made with other lag/stale parameters";
+	if (why)
+		mps3_notice("ignoring state file %s: %s", db->cfg.state_file, why);
+	/* Too old, or unusable: resolve afresh from the bucket. */
+	if (why || mps3_clock_now(db->clock) - last_list > db->cfg.gc_grace_ms / 2) {
+		json_decref(st);
+		return 0;
+	}
+	pthread_mutex_lock(&db->lock);
+	rc = mps3_manifest_reset(db->m, base, json_integer_value(json_object_get(st, "horizon")), NULL);
+	json_object_clear(db->known);
+	json_array_foreach(win, i, v) {
+		struct mps3_logkey k;
+		const char *n = json_string_value(json_object_get(v, "name"));
+		json_t *files = json_object_get(v, "files");
+
+		if (rc || !n || mps3_logkey_parse(&k, n) || !json_is_object(files)) {
+			rc = rc ? rc : -EINVAL;
+			break;
+		}
+		rc = mps3_manifest_add(db->m, &k, files, NULL);
+		if (rc == -EEXIST)
+			rc = 0;
+		known_set(db, n, K_APPLIED);
+	}
+	json_array_foreach(ign, i, v)
+		if (json_is_string(v))
+			known_set(db, json_string_value(v), K_IGNORED);
+	if (rc == 0) {
+		db->last_list = last_list;
+		db->stats.newest = json_integer_value(json_object_get(st, "newest"));
+		snprintf(db->head_etag, sizeof(db->head_etag), "%s",
+			 str_or_empty(json_object_get(st, "head_etag")));
+		snprintf(db->stats.checkpoint, sizeof(db->stats.checkpoint), "%s",
+			 str_or_empty(json_object_get(st, "checkpoint")));
+	} else {
+		/* Half-loaded: start clean. */
+		mps3_manifest_reset(db->m, NULL, INT64_MIN, NULL);
+		json_object_clear(db->known);
+	}
+	pthread_mutex_unlock(&db->lock);
+	json_decref(st);
+	if (rc)
+		mps3_notice("ignoring state file %s: malformed", db->cfg.state_file);
+	return rc == 0;
+}
+
 static int random_session(char out[MPS3_SESSION_LEN + 1])
 {
 	unsigned char r[MPS3_SESSION_LEN / 2];
@@ -603,7 +773,12 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 			goto fail;
 	}
 	db->cfg.session = NULL;
-	rc = resolve(db, NULL);
+	if (load_state(db)) {
+		/* Catch up from the saved state: usually one conditional GET. */
+		rc = mps3_db_poll(db, NULL);
+	} else {
+		rc = resolve(db, NULL);
+	}
 	if (rc)
 		goto fail;
 	/* A long log since the last checkpoint makes every open slow: shorten it. */
@@ -731,6 +906,7 @@ int mps3_db_blob_get(struct mps3_db *db, const char *hex, const struct mps3_get_
 	unsigned char md[MPS3_SHA256_LEN];
 	char got[MPS3_SHA256_HEX_LEN + 1];
 	int whole = !opts || (opts->off == 0 && opts->len == 0 && !opts->if_none_match);
+	struct mps3_get_opts all = { NULL, 0, 0, opts ? opts->size_hint : 0 };
 	int rc;
 
 	if (!mps3_is_sha256_hex(hex))
@@ -744,7 +920,7 @@ int mps3_db_blob_get(struct mps3_db *db, const char *hex, const struct mps3_get_
 		return rc;
 	s.write = hash_write;
 	s.ctx = &hs;
-	rc = mps3_store_get(db->store, key, NULL, &s, NULL);
+	rc = mps3_store_get(db->store, key, &all, &s, NULL);
 	if (rc) {
 		mps3_sha256_dispose(&hs.h);
 		return rc;

@@ -287,6 +287,149 @@ static void req_init(struct s3_req *r, const char *op, const char *method, const
 	r->key = key;
 }
 
+/*
+ * Parallel ranged GET of a large object.  part_parallel workers fetch
+ * consecutive chunks into buffers, at most 2 x part_parallel ahead of what
+ * the caller's thread has written to the sink, which it does in order.
+ * Network and the sink's work (hashing, writing) overlap, and several
+ * connections share the load.  All chunks must come from one object: their
+ * ETags must agree.
+ */
+struct pchunk {
+	struct mps3_buf buf;
+	int ready;
+	int rc;
+	char errmsg[512];
+	struct mps3_objinfo info;
+};
+
+struct pget {
+	struct mps3_s3 *s3;
+	const char *key;
+	uint64_t off, end, chunk;
+	unsigned n;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned next;		/* protected by lock */
+	unsigned delivered;	/* protected by lock */
+	unsigned window;
+	int stop;		/* protected by lock */
+	struct pchunk *c;	/* ready/rc/info protected by lock */
+};
+
+static void *pget_worker(void *arg)
+{
+	struct pget *g = arg;
+
+	for (;;) {
+		struct mps3_sink sink;
+		struct s3_req r;
+		struct pchunk *c;
+		unsigned i;
+		int rc;
+
+		pthread_mutex_lock(&g->lock);
+		while (!g->stop && g->next < g->n && g->next - g->delivered >= g->window)
+			pthread_cond_wait(&g->cond, &g->lock);
+		if (g->stop || g->next >= g->n) {
+			pthread_mutex_unlock(&g->lock);
+			return NULL;
+		}
+		i = g->next++;
+		pthread_mutex_unlock(&g->lock);
+
+		c = &g->c[i];
+		req_init(&r, "GetObject", "GET", g->key);
+		mps3_sink_buf(&sink, &c->buf);
+		r.sink = &sink;
+		r.resumable = 1;
+		r.range_off = g->off + (uint64_t)i * g->chunk;
+		r.range_len = g->chunk < g->end - r.range_off ? g->chunk : g->end - r.range_off;
+		rc = mps3_s3_request(g->s3, &r);
+		if (rc == 0 && c->buf.len != r.range_len)
+			rc = mps3_error_set(-EIO, "GetObject %s: range %" PRIu64 "+%" PRIu64 " came back with %zu bytes",
+					    g->key, r.range_off, r.range_len, c->buf.len);
+		pthread_mutex_lock(&g->lock);
+		c->rc = rc;
+		if (rc)
+			snprintf(c->errmsg, sizeof(c->errmsg), "%s", mps3_error_last(rc));
+		c->info = r.info;
+		c->ready = 1;
+		pthread_cond_broadcast(&g->cond);
+		pthread_mutex_unlock(&g->lock);
+	}
+}
+
+static int get_parallel(struct mps3_s3 *s3, const char *key, uint64_t off, uint64_t end,
+			struct mps3_sink *sink, struct mps3_objinfo *info)
+{
+	struct pget g;
+	pthread_t th[16];
+	unsigned nth = s3->cfg.part_parallel < 16 ? s3->cfg.part_parallel : 16, started = 0, i;
+	int rc = 0;
+
+	memset(&g, 0, sizeof(g));
+	g.s3 = s3;
+	g.key = key;
+	g.off = off;
+	g.end = end;
+	g.chunk = 8ull << 20;
+	g.n = (unsigned)((end - off + g.chunk - 1) / g.chunk);
+	g.window = 2 * nth;
+	g.c = calloc(g.n, sizeof(*g.c));
+	if (!g.c)
+		return -ENOMEM;
+	for (i = 0; i < g.n; i++)
+		mps3_buf_init(&g.c[i].buf, (size_t)g.chunk);
+	pthread_mutex_init(&g.lock, NULL);
+	pthread_cond_init(&g.cond, NULL);
+	for (i = 0; i < nth; i++)
+		if (pthread_create(&th[i], NULL, pget_worker, &g) == 0)
+			started++;
+	if (started == 0) {
+		rc = -EAGAIN;
+		goto out;
+	}
+	for (i = 0; i < g.n && rc == 0; i++) {
+		struct pchunk *c = &g.c[i];
+
+		pthread_mutex_lock(&g.lock);
+		while (!c->ready)
+			pthread_cond_wait(&g.cond, &g.lock);
+		pthread_mutex_unlock(&g.lock);
+		if (c->rc) {
+			rc = mps3_error_set(c->rc, "%s", c->errmsg);
+			break;
+		}
+		if (i == 0) {
+			if (info)
+				*info = c->info;
+		} else if (strcmp(c->info.etag, g.c[0].info.etag) != 0) {
+			rc = mps3_error_set(-ESTALE, "GetObject %s: the object changed during the download", key);
+			break;
+		}
+		rc = sink->write(sink->ctx, c->buf.data, c->buf.len);
+		mps3_buf_dispose(&c->buf);
+		pthread_mutex_lock(&g.lock);
+		g.delivered++;
+		pthread_cond_broadcast(&g.cond);
+		pthread_mutex_unlock(&g.lock);
+	}
+out:
+	pthread_mutex_lock(&g.lock);
+	g.stop = 1;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.lock);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < g.n; i++)
+		mps3_buf_dispose(&g.c[i].buf);
+	free(g.c);
+	pthread_mutex_destroy(&g.lock);
+	pthread_cond_destroy(&g.cond);
+	return rc;
+}
+
 int mps3_s3_get(struct mps3_s3 *s3, const char *key, const struct mps3_get_opts *opts,
 		struct mps3_sink *sink, struct mps3_objinfo *info)
 {
@@ -294,6 +437,18 @@ int mps3_s3_get(struct mps3_s3 *s3, const char *key, const struct mps3_get_opts 
 	struct s3_req r;
 	int rc;
 
+	if (!opts->if_none_match && opts->size_hint >= s3->cfg.multipart_threshold &&
+	    opts->off < opts->size_hint) {
+		uint64_t end = opts->len && opts->len < opts->size_hint - opts->off
+				       ? opts->off + opts->len
+				       : opts->size_hint;
+
+		if (end - opts->off >= s3->cfg.multipart_threshold) {
+			rc = get_parallel(s3, key, opts->off, end, sink, info);
+			if (rc != -EAGAIN)
+				return rc;
+		}
+	}
 	req_init(&r, "GetObject", "GET", key);
 	r.sink = sink;
 	r.resumable = 1;

@@ -133,7 +133,7 @@ int mps3_store_get(struct mps3_store *s, const char *key,
 		   const struct mps3_get_opts *opts, struct mps3_sink *sink,
 		   struct mps3_objinfo *info)
 {
-	static const struct mps3_get_opts none = { NULL, 0, 0 };
+	static const struct mps3_get_opts none = { NULL, 0, 0, 0 };
 	int rc = key_ok("GetObject", key);
 
 	if (rc)

@@ -11,6 +11,8 @@ BACKEND=${1:?usage: $0 s3|file}
 SRCDIR=${MPS3_SRCDIR:?MPS3_SRCDIR must point at the source tree}
 MPS3=${MPS3_BIN:?MPS3_BIN must point at the mps3 binary}
 T=$(mktemp -d "${TMPDIR:-/tmp}/mps3-it.XXXXXX")
+# Each test keeps its CLI state cache to itself.
+export XDG_CACHE_HOME=$T/cache
 TAP_N=0
 TAP_FAILED=0
 OWN_S3=

@@ -350,6 +350,43 @@ static void test_db(const char *name, struct mps3_store *s)
 		tap_ok(rc == 0 && gr.blobs_deleted == 0 && gr.skipped_young >= 1,
 		       "%s: gc keeps young garbage inside the grace period", name);
 	}
+	/* State file: a reopen starts from it and catches up with what changed since. */
+	{
+		char path[] = "/tmp/mps3-test-state-XXXXXX";
+		int fd = mkstemp(path);
+		struct mps3_db_config sc = cfg;
+		struct mps3_db *d = NULL, *e = NULL;
+		json_t *files1 = NULL, *files2 = NULL;
+		FILE *f;
+
+		if (fd >= 0)
+			close(fd);
+		sc.state_file = path;
+		rc = mps3_db_open(&d, s, &sc);
+		tap_ok(rc == 0 && d && mps3_db_save_state(d) == 0, "%s: save a state file", name);
+		tap_inteq(commit_str(a, "after-save", "{\"type\":\"d\"}"), 0, "%s: another session commits after the save", name);
+		rc = mps3_db_open(&e, s, &sc);
+		files1 = e ? mps3_db_files(e) : NULL;
+		files2 = mps3_db_files(a);
+		tap_ok(rc == 0 && files1 && files2 && json_equal(files1, files2) && json_object_get(files1, "after-save"),
+		       "%s: reopen from the state file catches up to the same map as a live session", name);
+		json_decref(files1);
+		mps3_db_free(e);
+		e = NULL;
+		f = fopen(path, "w");
+		if (f) {
+			fputs("{\"v\":1,\"url\":", f);
+			fclose(f);
+		}
+		rc = mps3_db_open(&e, s, &sc);
+		files1 = e ? mps3_db_files(e) : NULL;
+		tap_ok(rc == 0 && files1 && json_equal(files1, files2), "%s: a corrupt state file is ignored", name);
+		json_decref(files1);
+		json_decref(files2);
+		mps3_db_free(d);
+		mps3_db_free(e);
+		unlink(path);
+	}
 	mps3_db_free(a);
 	mps3_db_free(b);
 	mps3_db_free(c);
