@@ -1,0 +1,392 @@
+/*
+ * cli/mps3fs.c - the mps3fs command: parse `mps3fs [-f] [-d] [-o opt,...]
+ * URL MOUNTPOINT` (also as called by mount(8) from /etc/fstab), open the
+ * store, and hand over to the daemon (src/fs/mount.c).
+ */
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mps3/error.h"
+#include "mps3/hash.h"
+#include "mps3/log.h"
+#include "mps3/s3.h"
+#include "mps3_config.h"
+#include "../fs/fs.h"
+#include "common.h"
+
+struct options {
+	char *url;
+	char *endpoint, *region, *profile, *passwd_file, *ca_bundle, *addressing;
+	char *poll, *cache_dir, *cache_size, *drain, *timeout, *lag, *stale;
+	int sync, insecure, show_help, show_version, ro;
+	unsigned uid, gid, umask_val;
+	int uid_set, gid_set, umask_set;
+	int retries;
+};
+
+#define OPT(t, p) { t, offsetof(struct options, p), 1 }
+
+enum { KEY_HELP, KEY_VERSION, KEY_DISCARD, KEY_RO, KEY_UID, KEY_GID, KEY_UMASK };
+
+static const struct fuse_opt opts_spec[] = {
+	OPT("endpoint=%s", endpoint),
+	OPT("url=%s", endpoint),		/* s3fs spelling */
+	OPT("region=%s", region),
+	OPT("endpoint_region=%s", region),
+	OPT("profile=%s", profile),
+	OPT("passwd_file=%s", passwd_file),
+	OPT("ca_bundle=%s", ca_bundle),
+	OPT("addressing=%s", addressing),
+	OPT("poll=%s", poll),
+	OPT("cache_dir=%s", cache_dir),
+	OPT("cache_size=%s", cache_size),
+	OPT("drain=%s", drain),
+	OPT("timeout=%s", timeout),
+	OPT("lag=%s", lag),
+	OPT("stale=%s", stale),
+	OPT("retries=%d", retries),
+	OPT("sync", sync),
+	OPT("insecure", insecure),
+	FUSE_OPT_KEY("uid=", KEY_UID),
+	FUSE_OPT_KEY("gid=", KEY_GID),
+	FUSE_OPT_KEY("umask=", KEY_UMASK),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	/* fstab words that mean something to mount(8), not to us. */
+	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
+	FUSE_OPT_KEY("auto", KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", KEY_DISCARD),
+	FUSE_OPT_KEY("user", KEY_DISCARD),
+	FUSE_OPT_KEY("users", KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", KEY_DISCARD),
+	FUSE_OPT_KEY("defaults", KEY_DISCARD),
+	FUSE_OPT_KEY("rw", KEY_DISCARD),
+	FUSE_OPT_KEY("exec", KEY_DISCARD),
+	FUSE_OPT_KEY("noexec", KEY_DISCARD),
+	FUSE_OPT_KEY("x-systemd.%s", KEY_DISCARD),
+	FUSE_OPT_KEY("comment=%s", KEY_DISCARD),
+	FUSE_OPT_END
+};
+
+static const char usage_text[] =
+	"usage: mps3fs [-f] [-d] [-o OPTION[,OPTION...]] URL MOUNTPOINT\n"
+	"\n"
+	"Mount the mps3 database at URL (s3://BUCKET[/PREFIX] or file:///PATH) on MOUNTPOINT.\n"
+	"Unmount with: fusermount3 -u MOUNTPOINT\n"
+	"\n"
+	"mps3fs options (-o):\n"
+	"  endpoint=URL          S3 endpoint (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, AWS)\n"
+	"  region=REGION         signing region (default: $AWS_REGION or us-east-1)\n"
+	"  profile=NAME          profile of ~/.aws/credentials and ~/.aws/config\n"
+	"  passwd_file=FILE      s3fs-style [BUCKET:]ACCESS_KEY:SECRET file (mode 600)\n"
+	"  addressing=STYLE      path, virtual or auto (default auto)\n"
+	"  ca_bundle=FILE        trust these CA certificates\n"
+	"  insecure              do not verify TLS certificates (unsafe)\n"
+	"  poll=DURATION         how often to look for changes by others (default 1s)\n"
+	"  cache_dir=DIR         blob cache and state (default ~/.cache/mps3fs/<hash of URL>,\n"
+	"                        /var/cache/mps3fs/<hash> for root)\n"
+	"  cache_size=SIZE       blob cache limit, e.g. 512M, 4G (default 1G)\n"
+	"  sync                  close() waits until the change is in the bucket\n"
+	"  drain=DURATION        how long unmount waits for pending uploads (default 60s)\n"
+	"  timeout=SECONDS       kernel attribute and entry cache time (default 5)\n"
+	"  uid=N, gid=N          owner of files that record none (default: the mounting user)\n"
+	"  umask=NNN             permissions of files that record none (default 022)\n"
+	"  ro                    read-only mount\n"
+	"  retries=N             attempts per S3 request (default 6)\n"
+	"  lag=DURATION, stale=DURATION\n"
+	"                        protocol parameters; all clients must agree (default 10s, 3s)\n"
+	"  allow_other, default_permissions and the other FUSE options are passed to FUSE.\n"
+	"  fstab words (_netdev, auto, noauto, user, users, nofail, defaults, x-systemd.*)\n"
+	"  are accepted and ignored.\n"
+	"\n"
+	"See mps3fs(1).\n";
+
+static int parse_uint(const char *arg, const char *prefix, int base, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (strncmp(arg, prefix, strlen(prefix)) != 0)
+		return -1;
+	v = strtoul(arg + strlen(prefix), &end, base);
+	if (*end || end == arg + strlen(prefix) || v > UINT_MAX)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct options *o = data;
+
+	(void)outargs;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (!o->url) {
+			o->url = strdup(arg);
+			return 0; /* ours; the mount point goes on to FUSE */
+		}
+		return 1;
+	case KEY_HELP:
+		o->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		o->show_version = 1;
+		return 0;
+	case KEY_DISCARD:
+		return 0;
+	case KEY_RO:
+		o->ro = 1;
+		return 1; /* FUSE makes the mount read-only in the kernel too */
+	case KEY_UID:
+		if (parse_uint(arg, "uid=", 10, &o->uid)) {
+			fprintf(stderr, "mps3fs: bad option %s\n", arg);
+			return -1;
+		}
+		o->uid_set = 1;
+		return 0;
+	case KEY_GID:
+		if (parse_uint(arg, "gid=", 10, &o->gid)) {
+			fprintf(stderr, "mps3fs: bad option %s\n", arg);
+			return -1;
+		}
+		o->gid_set = 1;
+		return 0;
+	case KEY_UMASK:
+		if (parse_uint(arg, "umask=", 8, &o->umask_val) || o->umask_val > 0777) {
+			fprintf(stderr, "mps3fs: bad option %s\n", arg);
+			return -1;
+		}
+		o->umask_set = 1;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+/* "512M", "4G", "100000" (bytes). */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	uint64_t mult = 1;
+
+	if (end == s || v < 0)
+		return -1;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		mult = 1ull << 10;
+		end++;
+		break;
+	case 'm': case 'M':
+		mult = 1ull << 20;
+		end++;
+		break;
+	case 'g': case 'G':
+		mult = 1ull << 30;
+		end++;
+		break;
+	case 't': case 'T':
+		mult = 1ull << 40;
+		end++;
+		break;
+	default:
+		return -1;
+	}
+	if ((*end == 'i' || *end == 'I') && (end[1] == 'B' || end[1] == 'b'))
+		end += 2;
+	else if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end)
+		return -1;
+	*out = (uint64_t)(v * (double)mult);
+	return 0;
+}
+
+static char *default_cache_dir(const char *url)
+{
+	char hex[MPS3_SHA256_HEX_LEN + 1], *dir = NULL;
+	const char *base;
+
+	mps3_sha256_hex(hex, url, strlen(url));
+	hex[16] = '\0';
+	if (geteuid() == 0) {
+		if (asprintf(&dir, "/var/cache/mps3fs/%s", hex) < 0)
+			dir = NULL;
+	} else if ((base = getenv("XDG_CACHE_HOME")) && *base == '/') {
+		if (asprintf(&dir, "%s/mps3fs/%s", base, hex) < 0)
+			dir = NULL;
+	} else if ((base = getenv("HOME")) && *base) {
+		if (asprintf(&dir, "%s/.cache/mps3fs/%s", base, hex) < 0)
+			dir = NULL;
+	}
+	return dir;
+}
+
+static void free_options(struct options *o)
+{
+	free(o->url);
+	free(o->endpoint);
+	free(o->region);
+	free(o->profile);
+	free(o->passwd_file);
+	free(o->ca_bundle);
+	free(o->addressing);
+	free(o->poll);
+	free(o->cache_dir);
+	free(o->cache_size);
+	free(o->drain);
+	free(o->timeout);
+	free(o->lag);
+	free(o->stale);
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd;
+	struct mps3_cli_store_opts so;
+	struct mps3fs_config cfg;
+	struct mps3_store *store = NULL;
+	struct options o;
+	char *cache_dir = NULL, *mountpoint = NULL;
+	int ret = 1, rc;
+
+	memset(&o, 0, sizeof(o));
+	memset(&cmd, 0, sizeof(cmd));
+	mps3_log_set_prefix("mps3fs: ");
+	if (fuse_opt_parse(&args, &o, opts_spec, opt_proc) != 0) {
+		fputs("Try 'mps3fs --help'.\n", stderr);
+		ret = 2;
+		goto out;
+	}
+	if (o.show_help) {
+		fputs(usage_text, stdout);
+		printf("\nFUSE options:\n");
+		fflush(stdout);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out;
+	}
+	if (o.show_version) {
+		printf("mps3fs %s (libfuse %s)\n", MPS3_VERSION, fuse_pkgversion());
+		ret = 0;
+		goto out;
+	}
+	if (fuse_parse_cmdline(&args, &cmd) != 0) {
+		fputs("Try 'mps3fs --help'.\n", stderr);
+		ret = 2;
+		goto out;
+	}
+	if (!o.url || !cmd.mountpoint) {
+		fprintf(stderr, "mps3fs: %s\nTry 'mps3fs --help'.\n",
+			!o.url ? "missing URL and MOUNTPOINT" : "missing MOUNTPOINT");
+		ret = 2;
+		goto out;
+	}
+	mountpoint = cmd.mountpoint;
+
+	memset(&cfg, 0, sizeof(cfg));
+	mps3_db_config_init(&cfg.db);
+	cfg.url = o.url;
+	cfg.mountpoint = mountpoint;
+	cfg.poll_ms = 1000;
+	cfg.cache_size = 1ull << 30;
+	cfg.drain_ms = 60000;
+	cfg.timeout_s = 5.0;
+	cfg.uid = o.uid_set ? o.uid : getuid();
+	cfg.gid = o.gid_set ? o.gid : getgid();
+	cfg.umask = o.umask_set ? o.umask_val : 022;
+	cfg.read_only = o.ro;
+	cfg.sync_close = o.sync;
+	if (o.poll && (mps3_cli_duration_ms(&cfg.poll_ms, o.poll) || cfg.poll_ms < 10)) {
+		fprintf(stderr, "mps3fs: poll=%s: need a duration of at least 10ms, like 1s or 100ms\n", o.poll);
+		ret = 2;
+		goto out;
+	}
+	if (o.drain && mps3_cli_duration_ms(&cfg.drain_ms, o.drain)) {
+		fprintf(stderr, "mps3fs: drain=%s: need a duration\n", o.drain);
+		ret = 2;
+		goto out;
+	}
+	if (o.lag && mps3_cli_duration_ms(&cfg.db.lag_ms, o.lag)) {
+		fprintf(stderr, "mps3fs: lag=%s: need a duration\n", o.lag);
+		ret = 2;
+		goto out;
+	}
+	if (o.stale && mps3_cli_duration_ms(&cfg.db.stale_ms, o.stale)) {
+		fprintf(stderr, "mps3fs: stale=%s: need a duration\n", o.stale);
+		ret = 2;
+		goto out;
+	}
+	if (o.cache_size && parse_size(o.cache_size, &cfg.cache_size)) {
+		fprintf(stderr, "mps3fs: cache_size=%s: need a size like 512M or 4G\n", o.cache_size);
+		ret = 2;
+		goto out;
+	}
+	if (o.timeout) {
+		char *end;
+
+		cfg.timeout_s = strtod(o.timeout, &end);
+		if (*end || cfg.timeout_s < 0) {
+			fprintf(stderr, "mps3fs: timeout=%s: need seconds\n", o.timeout);
+			ret = 2;
+			goto out;
+		}
+	}
+	cache_dir = o.cache_dir ? realpath(o.cache_dir, NULL) : default_cache_dir(o.url);
+	if (o.cache_dir && !cache_dir)
+		cache_dir = strdup(o.cache_dir); /* created later */
+	if (!cache_dir || cache_dir[0] != '/') {
+		fprintf(stderr, "mps3fs: no cache directory: give -o cache_dir=/ABSOLUTE/PATH\n");
+		goto out;
+	}
+	cfg.cache_dir = cache_dir;
+
+	mps3_log_set_level(cmd.debug ? MPS3_LOG_DEBUG : MPS3_LOG_NOTICE);
+	if (mps3_s3_global_init()) {
+		fprintf(stderr, "mps3fs: cannot initialise libcurl\n");
+		goto out;
+	}
+	memset(&so, 0, sizeof(so));
+	so.profile = o.profile;
+	so.endpoint = o.endpoint;
+	so.region = o.region;
+	so.passwd_file = o.passwd_file;
+	so.ca_bundle = o.ca_bundle;
+	so.addressing = o.addressing;
+	so.insecure = o.insecure;
+	so.max_attempts = o.retries;
+	so.verbose = cmd.debug;
+	rc = mps3_cli_open_store(&store, o.url, &so);
+	if (rc) {
+		fprintf(stderr, "mps3fs: %s: %s\n", o.url, mps3_error_last(rc));
+		goto cleanup;
+	}
+	ret = mps3fs_run(&cfg, store, &args, cmd.foreground);
+cleanup:
+	mps3_store_free(store);
+	mps3_s3_global_cleanup();
+out:
+	free(cache_dir);
+	free(mountpoint);
+	free_options(&o);
+	fuse_opt_free_args(&args);
+	return ret;
+}

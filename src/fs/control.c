@@ -1,0 +1,77 @@
+/*
+ * fs/control.c - the text of /.mps3/status: what the mount is connected
+ * to, whether the store answers, what is waiting to be uploaded, and when
+ * the last poll and commit happened.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mps3/buf.h"
+#include "mps3/clock.h"
+#include "fs.h"
+
+static void when(struct mps3_buf *b, const char *label, int64_t ms, int64_t now)
+{
+	char t[32];
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0) {
+		mps3_buf_printf(b, "%s: never\n", label);
+		return;
+	}
+	gmtime_r(&s, &tm);
+	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	mps3_buf_printf(b, "%s: %s (%.1f s ago)\n", label, t, (double)(now - ms) / 1000.0);
+}
+
+char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
+{
+	struct mps3_db_stats st;
+	struct mps3_buf b;
+	int64_t now = mps3_clock_now(mps3_store_clock(fs->store));
+	size_t dirty;
+	uint64_t commits, failures, nodes, cache_used, cache_limit;
+	int online;
+	char err[512];
+	int64_t last_commit;
+
+	mps3_db_get_stats(fs->db, &st);
+	pthread_mutex_lock(&fs->tree_lock);
+	dirty = json_object_size(fs->dirty);
+	online = fs->online;
+	commits = fs->commits;
+	failures = fs->commit_failures;
+	nodes = fs->tree.nnodes;
+	last_commit = fs->last_commit_ms;
+	snprintf(err, sizeof(err), "%s", fs->last_error);
+	pthread_mutex_unlock(&fs->tree_lock);
+	pthread_mutex_lock(&fs->cache.lock);
+	cache_used = fs->cache.used;
+	cache_limit = fs->cache.limit;
+	pthread_mutex_unlock(&fs->cache.lock);
+
+	mps3_buf_init(&b, 0);
+	mps3_buf_printf(&b, "url: %s\n", fs->cfg.url);
+	mps3_buf_printf(&b, "session: %s\n", mps3_db_session(fs->db));
+	mps3_buf_printf(&b, "state: %s\n", online ? "online" : "offline");
+	mps3_buf_printf(&b, "pending paths: %zu\n", dirty);
+	mps3_buf_printf(&b, "commits: %" PRIu64 " (%" PRIu64 " failed attempts)\n", commits, failures);
+	when(&b, "last commit", last_commit, now);
+	when(&b, "last poll", st.last_poll_ok, now);
+	mps3_buf_printf(&b, "poll interval: %" PRId64 " ms\n", fs->cfg.poll_ms);
+	mps3_buf_printf(&b, "clock offset: %+" PRId64 " ms (+/- %" PRId64 " ms)\n", st.clock_offset_ms,
+			st.clock_uncertainty_ms);
+	mps3_buf_printf(&b, "log window: %zu entries; %" PRIu64 " applied, %" PRIu64 " ignored\n",
+			st.window, st.entries_applied, st.entries_ignored);
+	mps3_buf_printf(&b, "checkpoint: %s\n", st.checkpoint[0] ? st.checkpoint : "none");
+	mps3_buf_printf(&b, "keys: %zu; inodes: %" PRIu64 "\n", st.paths, nodes);
+	mps3_buf_printf(&b, "cache: %" PRIu64 " of %" PRIu64 " bytes in %s\n", cache_used, cache_limit,
+			fs->cfg.cache_dir);
+	if (err[0])
+		mps3_buf_printf(&b, "last error: %s\n", err);
+	return mps3_buf_detach(&b, len);
+}

@@ -1,0 +1,296 @@
+/*
+ * fs/mount.c - the daemon's life: resolve the database and build the tree,
+ * mount, daemonise, run the FUSE loop with the poller and the upload worker
+ * beside it, and at unmount drain what is pending within a bounded time.
+ *
+ * DESIGN.  Threads: the FUSE workers (fuse_session_loop_mt), one poller
+ * (mps3_db_poll every poll interval; remote changes reach the tree through
+ * the database listener), one upload worker (fs/upload.c) and the download
+ * workers (fs/fetch.c).  Everything that can fail for the user's input (the
+ * URL, credentials, the bucket) fails before the fork, on the terminal.
+ */
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mps3/error.h"
+#include "mps3/log.h"
+#include "fs.h"
+
+static int private_dir(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return mps3_error_set(-errno, "cannot create %s: %s", path, strerror(errno));
+	if (lstat(path, &st) < 0)
+		return mps3_error_set(-errno, "%s: %s", path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return mps3_error_set(-ENOTDIR, "%s is not a directory", path);
+	if (st.st_uid != geteuid())
+		return mps3_error_set(-EPERM, "%s belongs to another user", path);
+	if ((st.st_mode & 077) && chmod(path, 0700) < 0)
+		return mps3_error_set(-errno, "cannot make %s private: %s", path, strerror(errno));
+	return 0;
+}
+
+static int mkdir_parents(const char *path)
+{
+	char *copy = strdup(path), *p;
+	int rc = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0700) < 0 && errno != EEXIST)
+			rc = -errno;
+		*p = '/';
+	}
+	free(copy);
+	return rc;
+}
+
+static void clear_dir(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	while (d && (de = readdir(d)) != NULL) {
+		char path[4400];
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+}
+
+static void *poller(void *arg)
+{
+	struct mps3fs *fs = arg;
+	int64_t last_save = mps3fs_now_ns() / 1000000;
+	int failing = 0;
+
+	while (!__atomic_load_n(&fs->stop, __ATOMIC_ACQUIRE)) {
+		struct timespec ts;
+		int64_t now;
+		int rc = mps3_db_poll(fs->db, NULL);
+
+		if (rc && !failing) {
+			mps3_warn("%s: cannot poll for changes, will keep trying: %s", fs->cfg.url,
+				  mps3_error_last(rc));
+			failing = 1;
+		} else if (!rc && failing) {
+			mps3_notice("%s: polling again", fs->cfg.url);
+			failing = 0;
+		}
+		now = mps3fs_now_ns() / 1000000;
+		if (now - last_save > 60000) {
+			if (mps3_db_save_state(fs->db))
+				mps3_info("could not save the state: %s", mps3_error_last(-EIO));
+			last_save = now;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(fs->cfg.poll_ms / 1000);
+		ts.tv_nsec += (long)(fs->cfg.poll_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&fs->stop_lock);
+		if (!__atomic_load_n(&fs->stop, __ATOMIC_ACQUIRE))
+			pthread_cond_timedwait(&fs->stop_cond, &fs->stop_lock, &ts);
+		pthread_mutex_unlock(&fs->stop_lock);
+	}
+	return NULL;
+}
+
+static void fuse_log_sink(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	mps3_logv((enum mps3_log_level)level, fmt, ap);
+}
+
+/* Everything the database holds, into the tree (before mounting). */
+static int populate(struct mps3fs *fs)
+{
+	json_t *files = mps3_db_files(fs->db);
+	const char *path;
+	json_t *v;
+
+	if (!files)
+		return -ENOMEM;
+	pthread_mutex_lock(&fs->tree_lock);
+	json_object_foreach(files, path, v)
+		mps3fs_tree_apply(fs, path, v, NULL);
+	pthread_mutex_unlock(&fs->tree_lock);
+	json_decref(files);
+	return 0;
+}
+
+int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct fuse_args *args,
+	       int foreground)
+{
+	struct fuse_session *se = NULL;
+	struct fuse_loop_config *lc = NULL;
+	struct mps3fs *fs = calloc(1, sizeof(*fs));
+	char blobs[4200];
+	int rc, ret = 1, mounted = 0, handlers = 0;
+
+	if (!fs) {
+		mps3_err("out of memory");
+		return 1;
+	}
+	fs->cfg = *cfg;
+	fs->store = store;
+	fs->online = 1;
+	pthread_mutex_init(&fs->tree_lock, NULL);
+	pthread_cond_init(&fs->tree_cond, NULL);
+	pthread_mutex_init(&fs->stop_lock, NULL);
+	pthread_cond_init(&fs->stop_cond, NULL);
+	fs->dirty = json_object();
+	fs->pinned = json_object();
+
+	rc = mkdir_parents(cfg->cache_dir);
+	if (!rc)
+		rc = private_dir(cfg->cache_dir);
+	if (rc) {
+		mps3_err("cache directory: %s", mps3_error_last(rc));
+		goto out;
+	}
+	if (asprintf(&fs->staging_dir, "%s/staging", cfg->cache_dir) < 0 ||
+	    asprintf(&fs->state_file, "%s/state.json", cfg->cache_dir) < 0) {
+		mps3_err("out of memory");
+		goto out;
+	}
+	rc = private_dir(fs->staging_dir);
+	if (rc) {
+		mps3_err("%s", mps3_error_last(rc));
+		goto out;
+	}
+	clear_dir(fs->staging_dir);
+	snprintf(blobs, sizeof(blobs), "%s/blobs", cfg->cache_dir);
+	rc = mps3fs_cache_init(&fs->cache, blobs, cfg->cache_size);
+	if (rc) {
+		mps3_err("blob cache %s: %s", blobs, strerror(-rc));
+		goto out;
+	}
+
+	fs->cfg.db.state_file = fs->state_file;
+	rc = mps3_db_open(&fs->db, store, &fs->cfg.db);
+	if (rc) {
+		mps3_err("%s: %s", cfg->url, mps3_error_last(rc));
+		goto out;
+	}
+	rc = mps3fs_tree_init(fs);
+	if (!rc)
+		rc = populate(fs);
+	if (rc) {
+		mps3_err("out of memory building the tree");
+		goto out;
+	}
+
+	fuse_set_log_func(fuse_log_sink);
+	se = fuse_session_new(args, &mps3fs_ops, sizeof(mps3fs_ops), fs);
+	if (!se)
+		goto out;
+	fs->session = se;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out;
+	handlers = 1;
+	if (fuse_session_mount(se, cfg->mountpoint) != 0)
+		goto out;
+	mounted = 1;
+	if (!foreground) {
+		mps3_log_use_syslog("mps3fs");
+		if (fuse_daemonize(0) != 0)
+			goto out;
+	}
+	/* Threads start after the fork: a forked child keeps only the caller's. */
+	rc = mps3fs_fetch_init(fs);
+	if (!rc)
+		rc = mps3fs_uploader_start(fs);
+	if (rc) {
+		mps3_err("cannot start worker threads: %s", strerror(-rc));
+		goto out;
+	}
+	mps3_db_set_listener(fs->db, mps3fs_on_changes, fs);
+	if (pthread_create(&fs->poller, NULL, poller, fs) != 0) {
+		mps3_err("cannot start the poller");
+		goto out;
+	}
+	fs->poller_started = 1;
+	mps3_info("%s mounted on %s", cfg->url, cfg->mountpoint);
+
+	lc = fuse_loop_cfg_create();
+	if (!lc)
+		goto out;
+	fuse_loop_cfg_set_clone_fd(lc, 0);
+	fuse_loop_cfg_set_idle_threads(lc, 10);
+	rc = fuse_session_loop_mt(se, lc);
+	ret = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
+out:
+	if (fs->poller_started) {
+		pthread_mutex_lock(&fs->stop_lock);
+		__atomic_store_n(&fs->stop, 1, __ATOMIC_RELEASE);
+		pthread_cond_broadcast(&fs->stop_cond);
+		pthread_mutex_unlock(&fs->stop_lock);
+		pthread_join(fs->poller, NULL);
+	}
+	if (fs->uploader_started) {
+		size_t left;
+
+		if (mps3fs_wait_committed(fs, cfg->drain_ms) != 0) {
+			pthread_mutex_lock(&fs->tree_lock);
+			left = json_object_size(fs->dirty);
+			pthread_mutex_unlock(&fs->tree_lock);
+			mps3_err("%s: %zu changed paths were not uploaded within %" PRId64 " ms (%s)",
+				 cfg->url, left, cfg->drain_ms, fs->last_error[0] ? fs->last_error : "store busy");
+			ret = 1;
+		}
+		mps3fs_uploader_stop(fs);
+	}
+	if (fs->db)
+		mps3_db_set_listener(fs->db, NULL, NULL);
+	mps3fs_fetch_dispose(fs);
+	if (fs->db && mps3_db_save_state(fs->db))
+		mps3_info("could not save the state: %s", mps3_error_last(-EIO));
+	if (lc)
+		fuse_loop_cfg_destroy(lc);
+	if (se) {
+		if (mounted)
+			fuse_session_unmount(se);
+		if (handlers)
+			fuse_remove_signal_handlers(se);
+		fuse_session_destroy(se);
+	}
+	if (fs->tree.root)
+		mps3fs_tree_dispose(fs);
+	mps3_db_free(fs->db);
+	mps3fs_cache_dispose(&fs->cache);
+	json_decref(fs->dirty);
+	json_decref(fs->pinned);
+	free(fs->staging_dir);
+	free(fs->state_file);
+	pthread_mutex_destroy(&fs->tree_lock);
+	pthread_cond_destroy(&fs->tree_cond);
+	pthread_mutex_destroy(&fs->stop_lock);
+	pthread_cond_destroy(&fs->stop_cond);
+	free(fs);
+	return ret;
+}

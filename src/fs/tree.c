@@ -1,0 +1,559 @@
+/*
+ * fs/tree.c - the inode tree: nodes found by ino and by (parent, name),
+ * children lists for readdir, attributes derived from manifest entries, and
+ * the application of resolved values (remote or local) to the tree.
+ *
+ * Directories come from explicit "d" entries and from key prefixes.  When a
+ * path holds a file but other keys sit under it, the directory wins and the
+ * file is hidden until those keys are gone (reported once).  Caller holds
+ * fs->tree_lock for everything here.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mps3/keys.h"
+#include "mps3/log.h"
+#include "fs.h"
+
+int64_t mps3fs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static size_t hash_name(uint64_t parent, const char *name)
+{
+	/* FNV-1a over the parent ino and the name. */
+	uint64_t h = 1469598103934665603ull;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		h ^= (parent >> (8 * i)) & 0xff;
+		h *= 1099511628211ull;
+	}
+	for (; *name; name++) {
+		h ^= (unsigned char)*name;
+		h *= 1099511628211ull;
+	}
+	return (size_t)h;
+}
+
+static size_t hash_ino(uint64_t ino)
+{
+	ino ^= ino >> 33;
+	ino *= 0xff51afd7ed558ccdull;
+	ino ^= ino >> 33;
+	return (size_t)ino;
+}
+
+static int grow(struct tree *t)
+{
+	size_t nb = t->nbyname_buckets ? t->nbyname_buckets * 2 : 1024, i;
+	struct node **byname = calloc(nb, sizeof(*byname));
+	struct node **byino = calloc(nb, sizeof(*byino));
+
+	if (!byname || !byino) {
+		free(byname);
+		free(byino);
+		return -ENOMEM;
+	}
+	for (i = 0; i < t->nbyino_buckets; i++) {
+		struct node *n = t->byino[i], *next;
+
+		for (; n; n = next) {
+			size_t b = hash_ino(n->ino) & (nb - 1);
+
+			next = n->inext;
+			n->inext = byino[b];
+			byino[b] = n;
+		}
+	}
+	for (i = 0; i < t->nbyname_buckets; i++) {
+		struct node *n = t->byname[i], *next;
+
+		for (; n; n = next) {
+			size_t b = hash_name(n->parent->ino, n->name) & (nb - 1);
+
+			next = n->hnext;
+			n->hnext = byname[b];
+			byname[b] = n;
+		}
+	}
+	free(t->byname);
+	free(t->byino);
+	t->byname = byname;
+	t->byino = byino;
+	t->nbyname_buckets = nb;
+	t->nbyino_buckets = nb;
+	return 0;
+}
+
+static void ino_insert(struct tree *t, struct node *n)
+{
+	size_t b = hash_ino(n->ino) & (t->nbyino_buckets - 1);
+
+	n->inext = t->byino[b];
+	t->byino[b] = n;
+}
+
+static void ino_remove(struct tree *t, struct node *n)
+{
+	struct node **pp = &t->byino[hash_ino(n->ino) & (t->nbyino_buckets - 1)];
+
+	for (; *pp; pp = &(*pp)->inext) {
+		if (*pp == n) {
+			*pp = n->inext;
+			return;
+		}
+	}
+}
+
+static void name_insert(struct tree *t, struct node *n)
+{
+	size_t b = hash_name(n->parent->ino, n->name) & (t->nbyname_buckets - 1);
+
+	n->hnext = t->byname[b];
+	t->byname[b] = n;
+}
+
+static void name_remove(struct tree *t, struct node *n)
+{
+	struct node **pp = &t->byname[hash_name(n->parent->ino, n->name) & (t->nbyname_buckets - 1)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == n) {
+			*pp = n->hnext;
+			return;
+		}
+	}
+}
+
+static void update_kind(struct node *n)
+{
+	int valid;
+
+	valid = n->entry && mps3_entry_parse(&n->e, n->entry) == 0;
+	if (!valid) {
+		memset(&n->e, 0, sizeof(n->e));
+		n->e.type = MPS3_DIR;
+		n->e.mode = MPS3_UNSET_MODE;
+		n->e.uid = MPS3_UNSET_ID;
+		n->e.gid = MPS3_UNSET_ID;
+	}
+	n->is_dir = n->e.type == MPS3_DIR || n->nchildren > 0 || !valid;
+}
+
+int mps3fs_tree_init(struct mps3fs *fs)
+{
+	struct tree *t = &fs->tree;
+	struct node *root;
+
+	memset(t, 0, sizeof(*t));
+	if (grow(t))
+		return -ENOMEM;
+	root = calloc(1, sizeof(*root));
+	if (!root)
+		return -ENOMEM;
+	root->ino = MPS3FS_ROOT_INO;
+	root->name = strdup("");
+	root->nlookup = 1;
+	root->in_tree = 1;
+	root->ctime_ns = mps3fs_now_ns();
+	update_kind(root);
+	t->root = root;
+	t->next_ino = MPS3FS_FIRST_INO;
+	ino_insert(t, root);
+	t->nnodes = 1;
+	return root->name ? 0 : -ENOMEM;
+}
+
+static void node_free(struct node *n)
+{
+	json_decref(n->entry);
+	free(n->name);
+	free(n);
+}
+
+void mps3fs_tree_dispose(struct mps3fs *fs)
+{
+	struct tree *t = &fs->tree;
+	size_t i;
+
+	for (i = 0; i < t->nbyino_buckets; i++) {
+		struct node *n = t->byino[i], *next;
+
+		for (; n; n = next) {
+			next = n->inext;
+			node_free(n);
+		}
+	}
+	free(t->byino);
+	free(t->byname);
+	memset(t, 0, sizeof(*t));
+}
+
+struct node *mps3fs_node_get(struct mps3fs *fs, uint64_t ino)
+{
+	struct tree *t = &fs->tree;
+	struct node *n = t->byino[hash_ino(ino) & (t->nbyino_buckets - 1)];
+
+	for (; n; n = n->inext)
+		if (n->ino == ino)
+			return n;
+	return NULL;
+}
+
+struct node *mps3fs_child(struct mps3fs *fs, struct node *dir, const char *name)
+{
+	struct tree *t = &fs->tree;
+	struct node *n = t->byname[hash_name(dir->ino, name) & (t->nbyname_buckets - 1)];
+
+	for (; n; n = n->hnext)
+		if (n->parent == dir && strcmp(n->name, name) == 0)
+			return n;
+	return NULL;
+}
+
+char *mps3fs_node_path(struct node *n)
+{
+	size_t len = 0, pos;
+	struct node *p;
+	char *path;
+
+	for (p = n; p && p->parent; p = p->parent)
+		len += strlen(p->name) + 1;
+	path = malloc(len ? len : 1);
+	if (!path)
+		return NULL;
+	if (!len) {
+		path[0] = '\0';
+		return path;
+	}
+	pos = len - 1;
+	path[pos] = '\0';
+	for (p = n; p && p->parent; p = p->parent) {
+		size_t l = strlen(p->name);
+
+		pos -= l;
+		memcpy(path + pos, p->name, l);
+		if (pos > 0)
+			path[--pos] = '/';
+	}
+	return path;
+}
+
+struct node *mps3fs_lookup_path(struct mps3fs *fs, const char *path)
+{
+	struct node *n = fs->tree.root;
+	char name[MPS3_NAME_MAX + 1];
+	const char *p = path;
+
+	while (n && *p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+
+		if (len == 0 || len > MPS3_NAME_MAX)
+			return NULL;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		n = mps3fs_child(fs, n, name);
+		p += len + (slash ? 1 : 0);
+	}
+	return n;
+}
+
+void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
+{
+	const struct mps3fs_config *c = &fs->cfg;
+	mode_t perm, type;
+	int64_t mt;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->ino;
+	if (n->ino == MPS3FS_ROOT_INO) {
+		type = S_IFDIR;
+		perm = n->e.mode != MPS3_UNSET_MODE ? n->e.mode : 0777 & ~c->umask;
+	} else if (n->is_dir) {
+		type = S_IFDIR;
+		perm = n->e.type == MPS3_DIR && n->e.mode != MPS3_UNSET_MODE ? n->e.mode
+									 : 0777 & ~c->umask;
+	} else if (n->e.type == MPS3_LINK) {
+		type = S_IFLNK;
+		perm = 0777;
+	} else {
+		type = S_IFREG;
+		perm = n->e.mode != MPS3_UNSET_MODE ? n->e.mode : 0666 & ~c->umask;
+	}
+	st->st_mode = type | (perm & 07777);
+	st->st_nlink = 1;
+	st->st_uid = n->e.uid != MPS3_UNSET_ID ? n->e.uid : c->uid;
+	st->st_gid = n->e.gid != MPS3_UNSET_ID ? n->e.gid : c->gid;
+	if (type == S_IFREG)
+		st->st_size = (off_t)(n->stage ? n->stage->size : n->e.size);
+	else if (type == S_IFLNK)
+		st->st_size = (off_t)n->e.size;
+	st->st_blksize = 128 * 1024;
+	st->st_blocks = (st->st_size + 511) / 512;
+	mt = n->e.mtime_ns ? n->e.mtime_ns : n->ctime_ns;
+	st->st_mtim.tv_sec = (time_t)(mt / 1000000000);
+	st->st_mtim.tv_nsec = (long)(mt % 1000000000);
+	st->st_atim = st->st_mtim;
+	mt = n->ctime_ns > mt ? n->ctime_ns : mt;
+	st->st_ctim.tv_sec = (time_t)(mt / 1000000000);
+	st->st_ctim.tv_nsec = (long)(mt % 1000000000);
+}
+
+static void child_link(struct node *dir, struct node *n)
+{
+	n->prev = NULL;
+	n->next = dir->child;
+	if (dir->child)
+		dir->child->prev = n;
+	dir->child = n;
+	dir->nchildren++;
+	update_kind(dir);
+}
+
+static void child_unlink(struct node *dir, struct node *n)
+{
+	if (n->prev)
+		n->prev->next = n->next;
+	else
+		dir->child = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	n->prev = n->next = NULL;
+	dir->nchildren--;
+	update_kind(dir);
+}
+
+struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *name, json_t *entry)
+{
+	struct tree *t = &fs->tree;
+	struct node *n;
+
+	if (t->nnodes >= t->nbyino_buckets && grow(t))
+		return NULL;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->name = strdup(name);
+	if (!n->name) {
+		free(n);
+		return NULL;
+	}
+	n->ino = t->next_ino++;
+	n->parent = dir;
+	n->entry = entry;
+	n->ctime_ns = mps3fs_now_ns();
+	n->in_tree = 1;
+	update_kind(n);
+	ino_insert(t, n);
+	name_insert(t, n);
+	child_link(dir, n);
+	t->nnodes++;
+	return n;
+}
+
+void mps3fs_node_set_entry(struct node *n, json_t *entry)
+{
+	json_decref(n->entry);
+	n->entry = entry;
+	n->ctime_ns = mps3fs_now_ns();
+	update_kind(n);
+}
+
+void mps3fs_node_detach(struct mps3fs *fs, struct node *n)
+{
+	if (!n->in_tree || !n->parent)
+		return;
+	name_remove(&fs->tree, n);
+	child_unlink(n->parent, n);
+	n->in_tree = 0;
+	n->parent = NULL;
+	mps3fs_node_maybe_free(fs, n);
+}
+
+int mps3fs_node_move(struct mps3fs *fs, struct node *n, struct node *dir, const char *name)
+{
+	char *copy = strdup(name);
+
+	if (!copy)
+		return -ENOMEM;
+	name_remove(&fs->tree, n);
+	child_unlink(n->parent, n);
+	free(n->name);
+	n->name = copy;
+	n->parent = dir;
+	name_insert(&fs->tree, n);
+	child_link(dir, n);
+	n->ctime_ns = mps3fs_now_ns();
+	return 0;
+}
+
+void mps3fs_node_maybe_free(struct mps3fs *fs, struct node *n)
+{
+	if (n->in_tree || n->nlookup > 0 || n->nopen > 0 || n->ino == MPS3FS_ROOT_INO)
+		return;
+	/* A detached directory's children were detached with it, one by one. */
+	ino_remove(&fs->tree, n);
+	fs->tree.nnodes--;
+	node_free(n);
+}
+
+void mps3fs_prune_implicit(struct mps3fs *fs, struct node *n)
+{
+	while (n && n->in_tree && n->parent && !n->entry && n->nchildren == 0) {
+		struct node *up = n->parent;
+
+		mps3fs_node_detach(fs, n);
+		n = up;
+	}
+}
+
+void mps3fs_walk(struct node *n, void (*fn)(struct node *, void *), void *ctx)
+{
+	struct node *c, *next;
+
+	fn(n, ctx);
+	for (c = n->child; c; c = next) {
+		next = c->next;
+		mps3fs_walk(c, fn, ctx);
+	}
+}
+
+/* ---- applying resolved values ----------------------------------------------- */
+
+void mps3fs_inval_add(struct inval *iv, uint64_t parent, const char *name, uint64_t ino)
+{
+	struct inval_item *it;
+
+	if (!iv)
+		return;
+	if (iv->n == iv->cap) {
+		size_t ncap = iv->cap ? iv->cap * 2 : 16;
+		struct inval_item *v = realloc(iv->v, ncap * sizeof(*v));
+
+		if (!v)
+			return; /* worst case the kernel keeps a stale entry until its timeout */
+		iv->v = v;
+		iv->cap = ncap;
+	}
+	it = &iv->v[iv->n];
+	it->parent = parent;
+	it->ino = ino;
+	it->name = name ? strdup(name) : NULL;
+	if (name && !it->name)
+		return;
+	iv->n++;
+}
+
+void mps3fs_inval_dispose(struct inval *iv)
+{
+	size_t i;
+
+	for (i = 0; i < iv->n; i++)
+		free(iv->v[i].name);
+	free(iv->v);
+	memset(iv, 0, sizeof(*iv));
+}
+
+/* Detach a subtree: children first, so nothing is left pointing at it. */
+static void detach_subtree(struct mps3fs *fs, struct node *n, struct inval *inv)
+{
+	while (n->child)
+		detach_subtree(fs, n->child, inv);
+	mps3fs_inval_add(inv, n->parent ? n->parent->ino : 0, n->name, 0);
+	mps3fs_node_detach(fs, n);
+}
+
+static int same_kind(struct node *n, json_t *value)
+{
+	struct mps3_entry e;
+
+	if (mps3_entry_parse(&e, value))
+		return 0;
+	if (n->nchildren > 0)
+		return 1; /* stays a directory whatever the entry says */
+	return (e.type == MPS3_DIR) == n->is_dir && (e.type == MPS3_LINK) == (n->e.type == MPS3_LINK);
+}
+
+int mps3fs_tree_apply(struct mps3fs *fs, const char *path, json_t *value, struct inval *inv)
+{
+	struct mps3_entry e;
+	struct node *dir = fs->tree.root, *n;
+	char name[MPS3_NAME_MAX + 1];
+	const char *p = path;
+	int exists = value && mps3_entry_parse(&e, value) == 0;
+
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+
+		if (len == 0 || len > MPS3_NAME_MAX)
+			return 0;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		n = mps3fs_child(fs, dir, name);
+		if (!slash)
+			break;
+		if (!n) {
+			if (!exists)
+				return 0;
+			n = mps3fs_node_new(fs, dir, name, NULL);
+			if (!n)
+				return 0;
+			mps3fs_inval_add(inv, dir->ino, name, 0);
+		} else if (!n->is_dir) {
+			if (!exists)
+				return 0;
+			/* A file gains children: shown as a directory, the file hidden. */
+			mps3_warn("%s: \"%.*s\" is a file and a prefix of other keys; showing the directory",
+				  fs->cfg.url, (int)(slash - path), path);
+			detach_subtree(fs, n, inv);
+			n = mps3fs_node_new(fs, dir, name, json_incref(n->entry));
+			if (!n)
+				return 0;
+			/* The new node has no children yet; it becomes a directory with the first. */
+		}
+		dir = n;
+		p = slash + 1;
+	}
+
+	if (!exists) {
+		if (!n)
+			return 0;
+		if (n->nchildren > 0) {
+			/* Keys remain under it: it stays, as an implicit directory. */
+			if (!n->entry)
+				return 0;
+			mps3fs_node_set_entry(n, NULL);
+			mps3fs_inval_add(inv, 0, NULL, n->ino);
+			return 1;
+		}
+		detach_subtree(fs, n, inv);
+		mps3fs_prune_implicit(fs, dir);
+		return 1;
+	}
+	if (n && n->entry && json_equal(n->entry, value))
+		return 0;
+	if (n && !same_kind(n, value)) {
+		/* A new kind of object is a new inode: the kernel caches the type. */
+		detach_subtree(fs, n, inv);
+		n = NULL;
+	}
+	if (!n) {
+		n = mps3fs_node_new(fs, dir, name, json_incref(value));
+		if (!n)
+			return 0;
+		mps3fs_inval_add(inv, dir->ino, name, 0);
+		return 1;
+	}
+	mps3fs_node_set_entry(n, json_incref(value));
+	mps3fs_inval_add(inv, 0, NULL, n->ino);
+	return 1;
+}
