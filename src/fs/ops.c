@@ -643,14 +643,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	lock(fs);
 	if (n->stage)
 		stage_fd = dup(n->stage->fd);
+	else if (fh->fd >= 0)
+		stage_fd = dup(fh->fd);
 	unlock(fs);
 	if (stage_fd >= 0) {
 		got = pread(stage_fd, buf, size, off);
 		close(stage_fd);
-		if (got < 0)
-			got = -errno;
-	} else if (fh->fd >= 0) {
-		got = pread(fh->fd, buf, size, off);
 		if (got < 0)
 			got = -errno;
 	} else if (fh->blob[0] && fh->size > 0) {
@@ -660,8 +658,18 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		if (got < 0)
 			mps3_warn("%s: read of blob %s failed: %s", fs->cfg.url, fh->blob, strerror((int)-got));
 		/* Whole and verified now?  Read the cached copy from here on. */
-		if (got >= 0 && mps3fs_cache_has(&fs->cache, fh->blob))
-			fh->fd = mps3fs_cache_open(&fs->cache, fh->blob);
+		if (got >= 0 && mps3fs_cache_has(&fs->cache, fh->blob)) {
+			int fd = mps3fs_cache_open(&fs->cache, fh->blob);
+
+			lock(fs);
+			if (fh->fd < 0 && fd >= 0) {
+				fh->fd = fd;
+				fd = -1;
+			}
+			unlock(fs);
+			if (fd >= 0)
+				close(fd);
+		}
 	}
 	if (got < 0) {
 		free(buf);

@@ -390,14 +390,31 @@ static void *uploader(void *arg)
 		backoff = 0;
 		fs->commits++;
 		fs->last_commit_ms = mps3fs_now_ns() / 1000000;
-		for (i = 0; i < b.n; i++) {
-			json_t *g = json_object_get(fs->dirty, b.v[i].path);
+		{
+			struct inval inv = { 0 };
 
-			if (g && (uint64_t)json_integer_value(g) == b.v[i].gen)
+			for (i = 0; i < b.n; i++) {
+				json_t *g = json_object_get(fs->dirty, b.v[i].path), *cur = NULL;
+
+				if (!g || (uint64_t)json_integer_value(g) != b.v[i].gen)
+					continue;
 				json_object_del(fs->dirty, b.v[i].path);
+				/*
+				 * A remote change ordered after ours may have won this path
+				 * (its event was held back while ours was pending): show it.
+				 */
+				mps3_db_get(fs->db, b.v[i].path, &cur);
+				if (!(cur == b.v[i].want || (cur && b.v[i].want && json_equal(cur, b.v[i].want))))
+					mps3fs_tree_apply(fs, b.v[i].path, cur, &inv);
+				json_decref(cur);
+			}
+			unpin_settled(fs);
+			pthread_cond_broadcast(&fs->tree_cond);
+			pthread_mutex_unlock(&fs->tree_lock);
+			mps3fs_inval_send(fs, &inv);
+			mps3fs_inval_dispose(&inv);
+			pthread_mutex_lock(&fs->tree_lock);
 		}
-		unpin_settled(fs);
-		pthread_cond_broadcast(&fs->tree_cond);
 		batch_dispose(&b);
 	}
 	pthread_mutex_unlock(&fs->tree_lock);

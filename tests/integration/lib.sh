@@ -54,8 +54,8 @@ is() {
 		ok "$3"
 	else
 		fail "$3"
-		diag "got:  $(printf %q "$1")"
-		diag "want: $(printf %q "$2")"
+		diag "got:  $(printf %q "$1" | head -c 400)"
+		diag "want: $(printf %q "$2" | head -c 400)"
 	fi
 }
 done_testing() {
@@ -139,3 +139,90 @@ wait_for() {
 }
 
 now_ms() { date +%s%3N; }
+
+# ---- mounts ------------------------------------------------------------------
+MPS3FS=${MPS3FS_BIN:-}
+
+# require_fuse: skip (77) only where the machine truly has no FUSE.
+require_fuse() {
+	if [[ ! -c /dev/fuse ]] || ! command -v fusermount3 >/dev/null; then
+		echo "1..0 # SKIP no /dev/fuse or fusermount3 on this machine"
+		exit 77
+	fi
+	[[ -x $MPS3FS ]] || { echo "MPS3FS_BIN must point at mps3fs" >&2; exit 2; }
+}
+
+# mount_fs NAME [OPTION...]: mount $URL at $T/NAME in the foreground (-f),
+# its stderr in $T/NAME.err; sets MNT and remembers the PID for umount_fs.
+declare -A FS_PID=()
+mount_fs() {
+	local name=$1 mnt=$T/$1 opts="cache_dir=$T/$1.cache,poll=${POLL:-500ms}"
+	shift
+	for o in "$@"; do opts+=",$o"; done
+	if [[ $BACKEND == s3 ]]; then
+		opts+=",endpoint=$MPS3_TEST_S3_ENDPOINT"
+	fi
+	mkdir -p "$mnt"
+	"$MPS3FS" -f -o "$opts" "$URL" "$mnt" 2>"$T/$name.err" &
+	FS_PID[$name]=$!
+	at_exit "umount_quiet $name"
+	local i
+	for ((i = 0; i < 300; i++)); do
+		if mountpoint -q "$mnt"; then
+			MNT=$mnt
+			return 0
+		fi
+		if ! kill -0 "${FS_PID[$name]}" 2>/dev/null; then
+			echo "# mps3fs $name died at start:" >&2
+			sed 's/^/# /' "$T/$name.err" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "# mps3fs $name did not mount within 30 s" >&2
+	return 1
+}
+
+# umount_fs NAME: unmount, wait for the daemon, check it exited 0 with no
+# warning or error on stderr.  Prints TAP lines.
+umount_fs() {
+	local name=$1 mnt=$T/$1 pid=${FS_PID[$1]:-} rc=0 i
+	[[ -n $pid ]] || { fail "umount $name: not mounted by this test"; return; }
+	for ((i = 0; i < 50; i++)); do
+		fusermount3 -u "$mnt" 2>/dev/null && break
+		sleep 0.2 # busy: a process still has a file open there
+	done
+	wait "$pid" || rc=$?
+	unset "FS_PID[$name]"
+	is "$rc" 0 "mps3fs $name exits 0 at unmount"
+	if grep -qiE "warning|error" "$T/$name.err"; then
+		fail "mps3fs $name stderr has no warnings"
+		sed 's/^/# /' "$T/$name.err"
+	else
+		ok "mps3fs $name stderr has no warnings"
+	fi
+}
+
+umount_quiet() {
+	local name=$1 pid=${FS_PID[$1]:-}
+	[[ -n $pid ]] || return 0
+	fusermount3 -u "$T/$name" 2>/dev/null || fusermount3 -uz "$T/$name" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# A listing of a tree: type, mode, size, content hash and name, sorted.
+tree_digest() {
+	(cd "$1" && find . -mindepth 1 \( -name .mps3 -prune \) -o -printf '%y %m %s %p\n' | LC_ALL=C sort |
+		while read -r type mode size path; do
+			if [[ $type == f ]]; then
+				printf '%s %s %s %s %s\n' "$type" "$mode" "$size" "$(sha256sum <"$path" | cut -c1-16)" "$path"
+			else
+				printf '%s %s %s %s\n' "$type" "$mode" "$size" "$path"
+			fi
+		done)
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# mps3fs used with ordinary shell tools on a real mount, checked through the
+# mount and directly in the bucket (mps3 CLI), then again after a remount
+# and from a second mount of the same bucket.
+. "$(dirname "$0")/lib.sh" "$@"
+require_fuse
+new_db
+mount_fs a
+A=$MNT
+
+# --- files: write, read, append, truncate, random writes -------------------
+echo hello >"$A/f"
+is "$(cat "$A/f")" "hello" "echo > f; cat f"
+echo world >>"$A/f"
+is "$(cat "$A/f")" $'hello\nworld' ">> appends"
+truncate -s 3 "$A/f"
+is "$(cat "$A/f")" "hel" "truncate shortens"
+truncate -s 10 "$A/f"
+is "$(stat -c %s "$A/f")" 10 "truncate extends (sparse)"
+is "$(od -An -tx1 -j3 -N7 "$A/f" | tr -d ' ')" "00000000000000" "the extension reads as zeros"
+head -c 100000 /dev/urandom >"$T/rand"
+cp "$T/rand" "$A/rand"
+printf 'XYZ' | dd of="$T/rand" bs=1 seek=4096 conv=notrunc status=none
+printf 'XYZ' | dd of="$A/rand" bs=1 seek=4096 conv=notrunc status=none
+printf 'END' | dd of="$T/rand" bs=1 seek=150000 conv=notrunc status=none
+printf 'END' | dd of="$A/rand" bs=1 seek=150000 conv=notrunc status=none
+check "dd random writes at offsets, past the end too" cmp -s "$T/rand" "$A/rand"
+line=$(ls -l "$A/f")
+if [[ $line == "-rw-r--r-- 1 "*" 10 "* ]]; then ok "ls -l shows mode and size"; else fail "ls -l: $line"; fi
+
+# --- directories -----------------------------------------------------------
+mkdir -p "$A/d1/d2/d3"
+echo x >"$A/d1/d2/d3/x"
+check "mkdir -p" test -d "$A/d1/d2/d3"
+set +e
+rmdir "$A/d1" 2>"$T/err"
+rc=$?
+set -e
+if [[ $rc -ne 0 ]] && grep -q "Directory not empty" "$T/err"; then ok "rmdir of a non-empty directory: ENOTEMPTY"; else fail "rmdir: rc $rc $(cat "$T/err")"; fi
+rm -r "$A/d1"
+check "rm -r" test ! -e "$A/d1"
+mkdir "$A/empty" && rmdir "$A/empty"
+check "rmdir of an empty directory" test ! -e "$A/empty"
+
+# --- symlinks and hard links ------------------------------------------------
+ln -s f "$A/lnk"
+is "$(readlink "$A/lnk")" "f" "ln -s + readlink"
+check "reading through the symlink" cmp -s "$A/lnk" "$A/f"
+set +e
+ln "$A/f" "$A/hard" 2>"$T/err"
+rc=$?
+set -e
+if [[ $rc -ne 0 ]] && grep -q "Operation not permitted" "$T/err"; then ok "hard link: EPERM, no silent copy"; else fail "ln: rc $rc $(cat "$T/err")"; fi
+
+# --- odd names ---------------------------------------------------------------
+long=$(printf 'n%.0s' {1..255})
+names=("with space" "naïve ünïcødé 日本" "100%" "a+b" "at@sign" "amp&and" "$long")
+for n in "${names[@]}"; do
+	printf 'content of %s' "$n" >"$A/$n"
+done
+for n in "${names[@]}"; do
+	is "$(cat "$A/$n")" "content of $n" "name $(printf %q "${n:0:20}")"
+done
+set +e
+touch "$A/${long}x" 2>/dev/null
+rc=$?
+set -e
+if [[ $rc -ne 0 ]]; then ok "a 256-byte name is refused"; else fail "a 256-byte name was accepted"; fi
+
+# --- metadata persisted -------------------------------------------------------
+chmod 640 "$A/f"
+touch -d '2021-02-03 04:05:06 UTC' "$A/f"
+setfattr -n user.color -v blue "$A/f"
+setfattr -n user.bin -v 0x00ff10 "$A/f"
+is "$(getfattr --absolute-names --only-values -n user.color "$A/f")" "blue" "setfattr/getfattr"
+
+# --- rename: a file, and a directory of 1000 files as one log entry --------------
+mv "$A/f" "$A/g"
+check "mv of a file" test -f "$A/g" -a ! -e "$A/f"
+mkdir "$A/many"
+for i in $(seq 1 1000); do echo "$i" >"$A/many/$i.txt"; done
+check "fsync the directory's files to the bucket" sync -f "$A/many/1.txt"
+wait_for 60 bash -c "[[ \$(getfattr --absolute-names --only-values -n user.mps3.state '$A/many/1000.txt') == committed ]]"
+before=$(m log | wc -l)
+mv "$A/many" "$A/moved"
+wait_for 60 bash -c "[[ \$(getfattr --absolute-names --only-values -n user.mps3.state '$A/moved/500.txt') == committed ]]"
+sleep 0.5
+after=$(m log | wc -l)
+is "$((after - before))" 1 "mv of a directory of 1000 files is one log entry"
+entry=$(m log --json -n 1)
+is "$(python3 -c 'import json,sys; f=json.loads(sys.stdin.read())["files"]; print(sum(1 for v in f.values() if v is None), sum(1 for v in f.values() if v))' <<<"$entry")" "1001 1001" \
+	"and that entry removes 1000 files (and the dir) and adds them under the new name"
+is "$(cat "$A/moved/777.txt")" 777 "moved content reads back"
+
+# --- cp -r of a tree of 1000 small files -------------------------------------------
+mkdir -p "$T/src"
+for i in $(seq 1 10); do
+	mkdir -p "$T/src/dir$i"
+	for j in $(seq 1 100); do echo "file $i/$j" >"$T/src/dir$i/f$j"; done
+done
+cp -r "$T/src" "$A/copy"
+check "cp -r of 1000 files: identical tree" diff -r "$T/src" "$A/copy"
+
+# --- the mount agrees with the bucket (mps3 CLI) ----------------------------------
+wait_for 60 bash -c "[[ \$(getfattr --absolute-names --only-values -n user.mps3.state '$A/copy/dir10/f100') == committed ]]"
+sync -f "$A/g"
+m get g >"$T/g.cli"
+check "mps3 get shows what the mount shows" cmp -s "$T/g.cli" "$A/g"
+cli=$(m ls | grep -v '/$' | LC_ALL=C sort)
+fsl=$(cd "$A" && find . -mindepth 1 \( -type f -o -type l \) -printf '%P\n' | LC_ALL=C sort)
+is "$cli" "$fsl" "mps3 ls lists exactly the mount's files and links"
+
+# --- a second mount shows the same tree ----------------------------------------------
+mount_fs b
+B=$MNT
+is "$(tree_digest "$B")" "$(tree_digest "$A")" "a second mount shows the same tree"
+echo "from b" >"$B/from-b"
+wait_for 10 test -e "$A/from-b" || true
+is "$(cat "$A/from-b" 2>/dev/null)" "from b" "a file made on the second mount appears on the first after a poll"
+
+# --- remount: metadata survived ---------------------------------------------------------
+umount_fs a
+umount_fs b
+mount_fs a2
+A=$MNT
+is "$(stat -c '%a %s' "$A/g")" "640 10" "chmod and size persisted across a remount"
+is "$(TZ=UTC stat -c '%y' "$A/g")" "2021-02-03 04:05:06.000000000 +0000" "touch -d persisted"
+is "$(getfattr --absolute-names --only-values -n user.color "$A/g")" "blue" "user xattr persisted"
+is "$(getfattr --absolute-names -e hex -n user.bin "$A/g" | grep '^user.bin=')" "user.bin=0x00ff10" "binary xattr persisted"
+check "random-write file intact after a remount" cmp -s "$T/rand" "$A/rand"
+check "the 1000-file copy intact after a remount" diff -r "$T/src" "$A/copy"
+is "$(readlink "$A/lnk")" "f" "symlink persisted"
+check "status file" grep -q "^state: online" "$A/.mps3/status"
+if ls -a "$A" | grep -qx ".mps3"; then fail ".mps3 is hidden from ls"; else ok ".mps3 is hidden from ls"; fi
+umount_fs a2
+done_testing
