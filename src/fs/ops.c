@@ -1583,7 +1583,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	int rc = xattr_name_ok(name, 0);
 
 	if (rc) {
-		fuse_reply_err(req, rc == -EOPNOTSUPP ? ENODATA : -rc);
+		fuse_reply_err(req, -rc);
 		return;
 	}
 	if (is_ctl(ino)) {
@@ -1676,7 +1676,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (!rc && (fs->cfg.read_only || is_ctl(ino)))
 		rc = fs->cfg.read_only ? -EROFS : -EACCES;
 	if (rc) {
-		fuse_reply_err(req, rc == -EOPNOTSUPP ? ENODATA : -rc);
+		fuse_reply_err(req, -rc);
 		return;
 	}
 	lock(fs);
