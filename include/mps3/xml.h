@@ -17,7 +17,8 @@
 /*
  * ListBucketResult of ListObjectsV2 (and V1).  Keys are URL-decoded when the
  * document says <EncodingType>url</EncodingType>.  Appends to out, which the
- * caller has initialised; sets truncated and next_token.
+ * caller has initialised; sets truncated and next_token.  On failure the
+ * listing is left as it was.
  * 0, -EPROTO (malformed, or a bad escape in an url-encoded key) or -ENOMEM.
  */
 int mps3_xml_parse_listing(struct mps3_listing *out, const char *xml, size_t len);
@@ -28,7 +29,7 @@ struct mps3_s3_error {
 	char request_id[128];
 };
 
-/* <Error><Code>..</Code><Message>..</Message><RequestId>..</RequestId></Error>.  0 or -EPROTO. */
+/* <Error><Code>..</Code><Message>..</Message><RequestId>..</RequestId></Error>.  0, -EPROTO or -ENOMEM. */
 int mps3_xml_parse_error(struct mps3_s3_error *out, const char *xml, size_t len);
 
 /* InitiateMultipartUploadResult: *upload_id is malloc'd.  0, -EPROTO or -ENOMEM. */
@@ -37,7 +38,7 @@ int mps3_xml_parse_upload_id(char **upload_id, const char *xml, size_t len);
 /*
  * CompleteMultipartUploadResult.  S3 may answer 200 with an <Error> document:
  * then err is filled and -EIO returned.  On success etag (unquoted, at most
- * MPS3_ETAG_MAX - 1 bytes) is filled.  0, -EIO or -EPROTO.
+ * MPS3_ETAG_MAX - 1 bytes) is filled.  0, -EIO, -EPROTO or -ENOMEM.
  */
 int mps3_xml_parse_complete(char etag[MPS3_ETAG_MAX], struct mps3_s3_error *err,
 			    const char *xml, size_t len);

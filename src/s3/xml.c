@@ -1,10 +1,10 @@
 /*
- * s3/xml.c - the S3 XML documents mps3 reads (listings, errors, multipart
- * replies), parsed with expat.  Text is collected across expat's callbacks
- * and bounded per field, so a hostile server cannot make it grow unbounded.
+ * s3/xml.c - the S3 XML replies mps3 reads (listings V2 and V1, Error, the
+ * multipart replies): one engine over expat collects the text of the few
+ * fields each document needs, bounded per field, and skips everything else.
  */
 #include <errno.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,36 +15,105 @@
 #include "mps3/uri.h"
 #include "mps3/xml.h"
 
-#define FIELD_LIMIT 4096
-#define MAX_DEPTH 16
+/*
+ * S3 keys are at most 1024 bytes, 3072 once url-encoded; anything longer is
+ * not S3 talking.  Tokens are opaque but far shorter in practice.
+ */
+#define KEY_TEXT_MAX 4096
+#define TOKEN_MAX 4096
+#define ETAG_TEXT_MAX 256
+#define ERROR_TEXT_MAX 4096
+#define MAX_DEPTH 32
+/* Expat takes int lengths; larger documents are fed in pieces. */
+#define FEED_CHUNK (64u << 20)
+/* Expat joins namespace URI and local name with this; '|' is no NameChar. */
+#define NS_SEP '|'
 
-enum doc { DOC_LISTING, DOC_ERROR, DOC_UPLOAD, DOC_COMPLETE };
+enum field {
+	F_KEY = 1,
+	F_SIZE,
+	F_MTIME,
+	F_ETAG,
+	F_TRUNCATED,
+	F_NEXT_TOKEN,
+	F_NEXT_MARKER,
+	F_ENCODING,
+	F_KEY_COUNT,
+	F_CODE,
+	F_MESSAGE,
+	F_REQUEST_ID,
+	F_UPLOAD_ID,
+	F_RESULT_ETAG,
+};
+
+struct field_spec {
+	const char *name;
+	enum field id;
+	size_t max;	/* longest text accepted */
+	int clip;	/* keep the first max bytes of a longer text instead of failing */
+};
+
+struct doc_spec {
+	const char *root;
+	const struct field_spec *fields;	/* children of the root */
+	const char *record;			/* repeated child of the root, or NULL */
+	const struct field_spec *record_fields;	/* children of a record */
+};
+
+static const struct field_spec listing_fields[] = {
+	{ "IsTruncated", F_TRUNCATED, 16, 0 },
+	{ "NextContinuationToken", F_NEXT_TOKEN, TOKEN_MAX, 0 },
+	{ "NextMarker", F_NEXT_MARKER, KEY_TEXT_MAX, 0 },
+	{ "EncodingType", F_ENCODING, 16, 0 },
+	{ "KeyCount", F_KEY_COUNT, 32, 0 },
+	{ NULL, 0, 0, 0 },
+};
+
+static const struct field_spec contents_fields[] = {
+	{ "Key", F_KEY, KEY_TEXT_MAX, 0 },
+	{ "Size", F_SIZE, 32, 0 },
+	{ "LastModified", F_MTIME, 64, 0 },
+	{ "ETag", F_ETAG, ETAG_TEXT_MAX, 0 },
+	{ NULL, 0, 0, 0 },
+};
+
+/* Error texts are only reported, so a long one is clipped rather than refused. */
+static const struct field_spec error_fields[] = {
+	{ "Code", F_CODE, ERROR_TEXT_MAX, 1 },
+	{ "Message", F_MESSAGE, ERROR_TEXT_MAX, 1 },
+	{ "RequestId", F_REQUEST_ID, ERROR_TEXT_MAX, 1 },
+	{ NULL, 0, 0, 0 },
+};
+
+static const struct field_spec upload_fields[] = {
+	{ "UploadId", F_UPLOAD_ID, TOKEN_MAX, 0 },
+	{ NULL, 0, 0, 0 },
+};
+
+static const struct field_spec complete_fields[] = {
+	{ "ETag", F_RESULT_ETAG, ETAG_TEXT_MAX, 0 },
+	{ NULL, 0, 0, 0 },
+};
+
+static const struct doc_spec listing_doc = { "ListBucketResult", listing_fields, "Contents", contents_fields };
+static const struct doc_spec error_doc = { "Error", error_fields, NULL, NULL };
+static const struct doc_spec upload_doc = { "InitiateMultipartUploadResult", upload_fields, NULL, NULL };
+static const struct doc_spec complete_doc = { "CompleteMultipartUploadResult", complete_fields, NULL, NULL };
 
 struct parse {
-	enum doc doc;
 	XML_Parser p;
-	int depth;
-	char path[MAX_DEPTH][48];	/* element names from the root down */
-	struct mps3_buf text;		/* character data of the current leaf */
+	const struct doc_spec *const *roots;	/* documents accepted, NULL-terminated */
+	const struct doc_spec *doc;		/* the one whose root was found */
+	int (*on_field)(struct parse *ps, enum field id, const char *text, size_t len);
+	int (*on_record)(struct parse *ps, int begin);	/* NULL when there are no records */
+	void *ctx;
 	int err;
-	int root_ok;
-	int is_error_doc;		/* CompleteMultipartUpload answered <Error> */
-
-	/* listing */
-	struct mps3_listing *out;
-	int url_encoded;
-	int in_contents;
-	struct mps3_buf key;
-	struct mps3_objinfo info;
-	int have_key;
-	char *next_token, *next_marker;
-	int truncated;
-	size_t first;			/* index of the first key this document added */
-
-	/* error / upload id / complete */
-	struct mps3_s3_error *e;
-	char **upload_id;
-	char *etag;
+	unsigned depth;
+	int in_record;
+	const struct field_spec *field;		/* text being collected, or NULL */
+	unsigned field_depth;
+	unsigned long seen, record_seen;	/* fields met so far, by id bit */
+	struct mps3_buf text;
 };
 
 static void fail(struct parse *ps, int err)
@@ -54,340 +123,524 @@ static void fail(struct parse *ps, int err)
 	XML_StopParser(ps->p, XML_FALSE);
 }
 
-/* Element name without a namespace prefix. */
-static const char *local(const char *name)
+/* Any namespace is accepted: S3 sends one, some compatible servers none. */
+static const char *local_name(const char *name)
 {
-	const char *c = strrchr(name, ':');
+	const char *sep = strrchr(name, NS_SEP);
 
-	return c ? c + 1 : name;
+	return sep ? sep + 1 : name;
 }
 
-static int is(struct parse *ps, int depth, const char *name)
+static const struct field_spec *lookup(const struct field_spec *f, const char *name)
 {
-	return ps->depth == depth && strcmp(ps->path[depth - 1], name) == 0;
+	for (; f && f->name; f++)
+		if (strcmp(f->name, name) == 0)
+			return f;
+	return NULL;
 }
 
-static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+static void start_root(struct parse *ps, const char *name)
+{
+	const struct doc_spec *const *d;
+
+	for (d = ps->roots; *d; d++) {
+		if (strcmp((*d)->root, name) == 0) {
+			ps->doc = *d;
+			return;
+		}
+	}
+	fail(ps, -EPROTO);
+}
+
+static void on_start(void *ud, const XML_Char *qname, const XML_Char **attrs)
 {
 	struct parse *ps = ud;
-	const char *n = local(name);
+	const char *name = local_name(qname);
+	const struct field_spec *f = NULL;
+	unsigned long *seen, bit;
 
 	(void)attrs;
 	if (ps->err)
 		return;
-	if (ps->depth >= MAX_DEPTH) {
+	ps->depth++;
+	/* Fields hold text only; markup inside one is not an S3 document. */
+	if (ps->depth > MAX_DEPTH || ps->field) {
 		fail(ps, -EPROTO);
 		return;
 	}
-	if (ps->depth == 0) {
-		static const char *const roots[] = { "ListBucketResult", "Error",
-						     "InitiateMultipartUploadResult",
-						     "CompleteMultipartUploadResult" };
+	if (ps->depth == 1) {
+		start_root(ps, name);
+		return;
+	}
+	if (ps->depth == 2 && ps->doc->record && strcmp(name, ps->doc->record) == 0) {
+		int rc;
 
-		if (strcmp(n, roots[ps->doc]) == 0) {
-			ps->root_ok = 1;
-		} else if (ps->doc == DOC_COMPLETE && strcmp(n, "Error") == 0) {
-			ps->root_ok = 1;
-			ps->is_error_doc = 1;
-		} else {
-			fail(ps, -EPROTO);
-			return;
-		}
+		ps->in_record = 1;
+		ps->record_seen = 0;
+		rc = ps->on_record(ps, 1);
+		if (rc)
+			fail(ps, rc);
+		return;
 	}
-	snprintf(ps->path[ps->depth], sizeof(ps->path[0]), "%s", n);
-	ps->depth++;
+	if (ps->depth == 2)
+		f = lookup(ps->doc->fields, name);
+	else if (ps->depth == 3 && ps->in_record)
+		f = lookup(ps->doc->record_fields, name);
+	if (!f)
+		return;
+	/* The same field twice leaves no way to tell which one S3 meant. */
+	seen = ps->depth == 2 ? &ps->seen : &ps->record_seen;
+	bit = 1ul << f->id;
+	if (*seen & bit) {
+		fail(ps, -EPROTO);
+		return;
+	}
+	*seen |= bit;
+	ps->field = f;
+	ps->field_depth = ps->depth;
 	mps3_buf_reset(&ps->text);
-	if (ps->doc == DOC_LISTING && is(ps, 2, "Contents")) {
-		ps->in_contents = 1;
-		ps->have_key = 0;
-		mps3_buf_reset(&ps->key);
-		memset(&ps->info, 0, sizeof(ps->info));
-	}
 }
 
+/* Expat hands text over in pieces (entities, CDATA, line ends, buffer ends). */
 static void on_text(void *ud, const XML_Char *s, int len)
 {
 	struct parse *ps = ud;
+	size_t n = len > 0 ? (size_t)len : 0;
+	size_t room;
+	int rc;
 
-	if (ps->err || len <= 0)
+	if (ps->err || !ps->field)
 		return;
-	if (ps->text.len + (size_t)len > FIELD_LIMIT) {
-		fail(ps, -EPROTO);
-		return;
+	room = ps->field->max - ps->text.len;
+	if (n > room) {
+		if (!ps->field->clip) {
+			fail(ps, -EPROTO);
+			return;
+		}
+		n = room;
 	}
-	if (mps3_buf_append(&ps->text, s, (size_t)len))
-		fail(ps, -ENOMEM);
+	rc = mps3_buf_append(&ps->text, s, n);
+	if (rc)
+		fail(ps, rc);
 }
 
-static int parse_u64(uint64_t *out, const char *s)
+static void on_end(void *ud, const XML_Char *qname)
+{
+	struct parse *ps = ud;
+	int rc = 0;
+
+	(void)qname;
+	if (ps->err)
+		return;
+	if (ps->field && ps->depth == ps->field_depth) {
+		rc = ps->on_field(ps, ps->field->id, mps3_buf_cstr(&ps->text), ps->text.len);
+		ps->field = NULL;
+	} else if (ps->depth == 2 && ps->in_record) {
+		rc = ps->on_record(ps, 0);
+		ps->in_record = 0;
+	}
+	ps->depth--;
+	if (rc)
+		fail(ps, rc);
+}
+
+/* S3 never sends a DTD; refusing one rules out entity expansion games. */
+static void on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
+		       const XML_Char *pubid, int has_internal_subset)
+{
+	(void)name;
+	(void)sysid;
+	(void)pubid;
+	(void)has_internal_subset;
+	fail(ud, -EPROTO);
+}
+
+static void on_entity_decl(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
+			   int value_len, const XML_Char *base, const XML_Char *sysid,
+			   const XML_Char *pubid, const XML_Char *notation)
+{
+	(void)name;
+	(void)is_param;
+	(void)value;
+	(void)value_len;
+	(void)base;
+	(void)sysid;
+	(void)pubid;
+	(void)notation;
+	fail(ud, -EPROTO);
+}
+
+static int is_xml_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static int run(struct parse *ps, const char *xml, size_t len)
+{
+	size_t off = 0;
+	int rc = 0;
+
+	ps->p = NULL;
+	mps3_buf_init(&ps->text, 0);
+	if (!xml) {
+		rc = -EPROTO;
+		goto out;
+	}
+	/*
+	 * S3 keeps a slow CompleteMultipartUpload alive by sending whitespace
+	 * before the document, where XML allows none ahead of the declaration.
+	 */
+	while (len > 0 && is_xml_space(*xml)) {
+		xml++;
+		len--;
+	}
+	ps->p = XML_ParserCreateNS(NULL, NS_SEP);
+	if (!ps->p) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	XML_SetUserData(ps->p, ps);
+	XML_SetElementHandler(ps->p, on_start, on_end);
+	XML_SetCharacterDataHandler(ps->p, on_text);
+	XML_SetStartDoctypeDeclHandler(ps->p, on_doctype);
+	XML_SetEntityDeclHandler(ps->p, on_entity_decl);
+	do {
+		size_t n = len - off > FEED_CHUNK ? FEED_CHUNK : len - off;
+		int last = off + n == len;
+
+		if (XML_Parse(ps->p, xml + off, (int)n, last) != XML_STATUS_OK) {
+			if (ps->err)
+				rc = ps->err;
+			else if (XML_GetErrorCode(ps->p) == XML_ERROR_NO_MEMORY)
+				rc = -ENOMEM;
+			else
+				rc = -EPROTO;
+			goto out;
+		}
+		off += n;
+	} while (off < len);
+	if (!ps->doc)
+		rc = -EPROTO;
+out:
+	if (ps->p)
+		XML_ParserFree(ps->p);
+	mps3_buf_dispose(&ps->text);
+	return rc;
+}
+
+/* Strictly digits, no sign, no blanks, no overflow. */
+static int parse_u64(uint64_t *out, const char *s, size_t n)
 {
 	uint64_t v = 0;
+	size_t i;
 
-	if (!*s)
-		return -1;
-	for (; *s; s++) {
-		uint64_t d = (uint64_t)(*s - '0');
+	if (n == 0)
+		return -EPROTO;
+	for (i = 0; i < n; i++) {
+		uint64_t d = (uint64_t)(s[i] - '0');
 
-		if (*s < '0' || *s > '9' || v > (UINT64_MAX - d) / 10)
-			return -1;
+		if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - d) / 10)
+			return -EPROTO;
 		v = v * 10 + d;
 	}
 	*out = v;
 	return 0;
 }
 
-static void copy_field(char *dst, size_t cap, const struct mps3_buf *b)
+/* S3 quotes ETags (literally or as &quot;); an ETag cut short would be wrong. */
+static int copy_etag(char dst[MPS3_ETAG_MAX], const char *s, size_t n)
 {
-	size_t n = b->len < cap - 1 ? b->len : cap - 1;
-
-	memcpy(dst, mps3_buf_cstr(b), n);
-	dst[n] = '\0';
-}
-
-static void copy_etag(char dst[MPS3_ETAG_MAX], const struct mps3_buf *b)
-{
-	const char *s = mps3_buf_cstr(b);
-	size_t n = b->len;
-
 	if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
 		s++;
 		n -= 2;
 	}
 	if (n >= MPS3_ETAG_MAX)
-		n = MPS3_ETAG_MAX - 1;
+		return -EPROTO;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/* Clips to cap - 1 bytes without leaving half a UTF-8 sequence at the end. */
+static void copy_clipped(char *dst, size_t cap, const char *s, size_t n)
+{
+	if (n >= cap) {
+		n = cap - 1;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
 	memcpy(dst, s, n);
 	dst[n] = '\0';
 }
 
-static char *dup_text(struct parse *ps)
+static int text_is(const char *s, size_t n, const char *lit)
 {
-	char *s = strndup(mps3_buf_cstr(&ps->text), ps->text.len);
-
-	if (!s)
-		fail(ps, -ENOMEM);
-	return s;
+	return n == strlen(lit) && memcmp(s, lit, n) == 0;
 }
 
-static void end_listing(struct parse *ps)
+/* ---- ListBucketResult ---- */
+
+struct listing_ctx {
+	struct mps3_listing *out;
+	struct mps3_buf key;		/* of the Contents being read */
+	struct mps3_objinfo info;
+	int have_key, have_size;
+	int truncated, url_encoded, v2;
+	char *next_token, *next_marker;
+};
+
+static int listing_record(struct parse *ps, int begin)
 {
-	const char *t = mps3_buf_cstr(&ps->text);
+	struct listing_ctx *c = ps->ctx;
 
-	if (ps->in_contents && ps->depth == 3) {
-		const char *n = ps->path[2];
+	if (begin) {
+		mps3_buf_reset(&c->key);
+		memset(&c->info, 0, sizeof(c->info));
+		c->have_key = 0;
+		c->have_size = 0;
+		return 0;
+	}
+	/* Without its size an entry would be a wrong file, not a missing one. */
+	if (!c->have_key || !c->have_size)
+		return -EPROTO;
+	/* Keys are decoded once the whole document told whether they are encoded. */
+	return mps3_listing_add(c->out, mps3_buf_cstr(&c->key), c->key.len, &c->info);
+}
 
-		if (strcmp(n, "Key") == 0) {
-			mps3_buf_reset(&ps->key);
-			if (mps3_buf_append(&ps->key, t, ps->text.len))
-				fail(ps, -ENOMEM);
-			ps->have_key = 1;
-		} else if (strcmp(n, "Size") == 0) {
-			if (parse_u64(&ps->info.size, t))
-				fail(ps, -EPROTO);
-		} else if (strcmp(n, "LastModified") == 0) {
-			if (mps3_time_parse_iso8601(&ps->info.mtime_ms, t, ps->text.len))
-				fail(ps, -EPROTO);
-		} else if (strcmp(n, "ETag") == 0) {
-			copy_etag(ps->info.etag, &ps->text);
-		}
-		return;
-	}
-	if (is(ps, 2, "Contents")) {
-		ps->in_contents = 0;
-		if (!ps->have_key || ps->key.len == 0) {
-			fail(ps, -EPROTO);
-			return;
-		}
-		/* Keys are decoded after the document, once EncodingType is known. */
-		if (mps3_listing_add(ps->out, mps3_buf_cstr(&ps->key), ps->key.len, &ps->info))
-			fail(ps, -ENOMEM);
-		return;
-	}
-	if (ps->depth != 2)
-		return;
-	if (strcmp(ps->path[1], "IsTruncated") == 0) {
-		if (strcmp(t, "true") == 0)
-			ps->truncated = 1;
-		else if (strcmp(t, "false") == 0)
-			ps->truncated = 0;
+static int dup_text(char **dst, const char *s, size_t n)
+{
+	*dst = strndup(s, n);
+	return *dst ? 0 : -ENOMEM;
+}
+
+static int listing_field(struct parse *ps, enum field id, const char *s, size_t n)
+{
+	struct listing_ctx *c = ps->ctx;
+
+	switch (id) {
+	case F_KEY:
+		if (n == 0)
+			return -EPROTO;
+		c->have_key = 1;
+		mps3_buf_reset(&c->key);
+		return mps3_buf_append(&c->key, s, n);
+	case F_SIZE:
+		c->have_size = 1;
+		return parse_u64(&c->info.size, s, n);
+	case F_MTIME:
+		return mps3_time_parse_iso8601(&c->info.mtime_ms, s, n) ? -EPROTO : 0;
+	case F_ETAG:
+		return copy_etag(c->info.etag, s, n);
+	case F_TRUNCATED:
+		if (text_is(s, n, "true"))
+			c->truncated = 1;
+		else if (text_is(s, n, "false"))
+			c->truncated = 0;
 		else
-			fail(ps, -EPROTO);
-	} else if (strcmp(ps->path[1], "NextContinuationToken") == 0) {
-		free(ps->next_token);
-		ps->next_token = dup_text(ps);
-	} else if (strcmp(ps->path[1], "NextMarker") == 0) {
-		free(ps->next_marker);
-		ps->next_marker = dup_text(ps);
-	} else if (strcmp(ps->path[1], "EncodingType") == 0) {
-		ps->url_encoded = strcmp(t, "url") == 0;
+			return -EPROTO;
+		return 0;
+	case F_NEXT_TOKEN:
+		/* An empty token is no way to continue; treat it as absent. */
+		return n ? dup_text(&c->next_token, s, n) : 0;
+	case F_NEXT_MARKER:
+		return n ? dup_text(&c->next_marker, s, n) : 0;
+	case F_ENCODING:
+		if (text_is(s, n, "url"))
+			c->url_encoded = 1;
+		else if (n != 0)
+			return -EPROTO; /* keys in an encoding we cannot undo */
+		return 0;
+	case F_KEY_COUNT:
+		/* Only ListObjectsV2 sends KeyCount. */
+		c->v2 = 1;
+		return 0;
+	default:
+		return 0;
 	}
 }
 
-static void on_end(void *ud, const XML_Char *name)
+/*
+ * With encoding-type=url AWS S3 form-encodes keys (a space is '+', a plus
+ * "%2B"), while Swift's s3api quotes them (a space is "%20").  A literal '+'
+ * is always escaped by both, so reading '+' as a space decodes either.
+ */
+static int url_decode_dup(char **out, const char *s)
 {
-	struct parse *ps = ud;
+	struct mps3_buf b = MPS3_BUF_INIT;
+	int rc;
 
-	(void)name;
-	if (ps->err)
-		return;
-	switch (ps->doc) {
-	case DOC_LISTING:
-		end_listing(ps);
-		break;
-	case DOC_ERROR:
-	error_fields:
-		if (ps->depth == 2 && ps->e) {
-			if (strcmp(ps->path[1], "Code") == 0)
-				copy_field(ps->e->code, sizeof(ps->e->code), &ps->text);
-			else if (strcmp(ps->path[1], "Message") == 0)
-				copy_field(ps->e->message, sizeof(ps->e->message), &ps->text);
-			else if (strcmp(ps->path[1], "RequestId") == 0)
-				copy_field(ps->e->request_id, sizeof(ps->e->request_id), &ps->text);
-		}
-		break;
-	case DOC_UPLOAD:
-		if (is(ps, 2, "UploadId")) {
-			free(*ps->upload_id);
-			*ps->upload_id = dup_text(ps);
-		}
-		break;
-	case DOC_COMPLETE:
-		if (ps->is_error_doc)
-			goto error_fields;
-		if (is(ps, 2, "ETag"))
-			copy_etag(ps->etag, &ps->text);
-		break;
+	*out = NULL;
+	rc = mps3_uri_decode(&b, s, strlen(s), 1);
+	if (rc == 0 && b.len == 0)
+		rc = -EPROTO;
+	if (rc == 0) {
+		*out = mps3_buf_detach(&b, NULL);
+		if (!*out)
+			rc = -ENOMEM;
 	}
-	ps->depth--;
-	mps3_buf_reset(&ps->text);
+	mps3_buf_dispose(&b);
+	return rc == -EINVAL ? -EPROTO : rc;
 }
 
-/* Forbid DOCTYPE declarations: no entity expansion tricks from a server. */
-static void on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
-		       const XML_Char *pubid, int has_internal)
+static int listing_decode(struct listing_ctx *c, size_t first)
 {
-	(void)name;
-	(void)sysid;
-	(void)pubid;
-	(void)has_internal;
-	fail(ud, -EPROTO);
+	struct mps3_listing *l = c->out;
+	char *dec = NULL;
+	size_t i;
+	int rc;
+
+	for (i = first; i < l->n; i++) {
+		rc = url_decode_dup(&dec, l->v[i].key);
+		if (rc)
+			return rc;
+		free(l->v[i].key);
+		l->v[i].key = dec;
+	}
+	if (c->next_marker) {
+		rc = url_decode_dup(&dec, c->next_marker);
+		if (rc)
+			return rc;
+		free(c->next_marker);
+		c->next_marker = dec;
+	}
+	return 0;
 }
 
-static int run(struct parse *ps, const char *xml, size_t len)
+/*
+ * The token to continue after a truncated page: V2's continuation token;
+ * V1's NextMarker, which S3 only sends with a delimiter; otherwise V1
+ * continues after the last key.  A truncated V2 page without a token, or an
+ * empty truncated page, gives no way to go on.
+ */
+static int listing_next(char **token, struct listing_ctx *c, size_t first)
 {
-	int rc = 0;
+	struct mps3_listing *l = c->out;
 
-	ps->p = XML_ParserCreate("UTF-8");
-	if (!ps->p)
-		return -ENOMEM;
-	mps3_buf_init(&ps->text, FIELD_LIMIT + 1);
-	mps3_buf_init(&ps->key, FIELD_LIMIT + 1);
-	XML_SetUserData(ps->p, ps);
-	XML_SetElementHandler(ps->p, on_start, on_end);
-	XML_SetCharacterDataHandler(ps->p, on_text);
-	XML_SetStartDoctypeDeclHandler(ps->p, on_doctype);
-	if (len > INT32_MAX ||
-	    XML_Parse(ps->p, xml, (int)len, XML_TRUE) != XML_STATUS_OK || ps->err || !ps->root_ok)
-		rc = ps->err ? ps->err : -EPROTO;
-	XML_ParserFree(ps->p);
-	mps3_buf_dispose(&ps->text);
-	mps3_buf_dispose(&ps->key);
-	return rc;
+	*token = NULL;
+	if (!c->truncated)
+		return 0;
+	if (c->next_token) {
+		*token = c->next_token;
+		c->next_token = NULL;
+		return 0;
+	}
+	if (c->next_marker) {
+		*token = c->next_marker;
+		c->next_marker = NULL;
+		return 0;
+	}
+	if (c->v2 || l->n == first)
+		return -EPROTO;
+	*token = strdup(l->v[l->n - 1].key);
+	return *token ? 0 : -ENOMEM;
 }
 
 int mps3_xml_parse_listing(struct mps3_listing *out, const char *xml, size_t len)
 {
+	static const struct doc_spec *const roots[] = { &listing_doc, NULL };
+	struct listing_ctx c;
 	struct parse ps;
-	size_t i;
+	size_t first = out->n, i;
+	char *token = NULL;
 	int rc;
 
+	memset(&c, 0, sizeof(c));
+	c.out = out;
+	mps3_buf_init(&c.key, 0);
 	memset(&ps, 0, sizeof(ps));
-	ps.doc = DOC_LISTING;
-	ps.out = out;
-	ps.first = out->n;
+	ps.roots = roots;
+	ps.on_field = listing_field;
+	ps.on_record = listing_record;
+	ps.ctx = &c;
+
 	rc = run(&ps, xml, len);
-	if (rc == 0 && ps.url_encoded) {
-		/* With encoding-type=url, S3 form-encodes keys: '+' is a space. */
-		for (i = ps.first; i < out->n && rc == 0; i++) {
-			struct mps3_buf dec = MPS3_BUF_INIT;
-
-			rc = mps3_uri_decode(&dec, out->v[i].key, strlen(out->v[i].key), 1);
-			if (rc == 0 && dec.len == 0)
-				rc = -EPROTO;
-			if (rc == 0) {
-				free(out->v[i].key);
-				out->v[i].key = mps3_buf_detach(&dec, NULL);
-			} else {
-				rc = rc == -ENOMEM ? rc : -EPROTO;
-			}
-			mps3_buf_dispose(&dec);
-		}
-		if (rc == 0 && ps.next_marker) {
-			struct mps3_buf dec = MPS3_BUF_INIT;
-
-			rc = mps3_uri_decode(&dec, ps.next_marker, strlen(ps.next_marker), 1);
-			free(ps.next_marker);
-			ps.next_marker = rc ? NULL : mps3_buf_detach(&dec, NULL);
-			mps3_buf_dispose(&dec);
-			rc = rc ? -EPROTO : 0;
-		}
+	if (rc)
+		goto out;
+	if (c.url_encoded) {
+		rc = listing_decode(&c, first);
+		if (rc)
+			goto out;
 	}
-	if (rc == 0) {
-		out->truncated = ps.truncated;
-		free(out->next_token);
-		out->next_token = NULL;
-		if (ps.truncated) {
-			/* V2 token; V1 marker; V1 without marker continues after the last key. */
-			if (ps.next_token) {
-				out->next_token = ps.next_token;
-				ps.next_token = NULL;
-			} else if (ps.next_marker) {
-				out->next_token = ps.next_marker;
-				ps.next_marker = NULL;
-			} else if (out->n > 0) {
-				out->next_token = strdup(out->v[out->n - 1].key);
-				if (!out->next_token)
-					rc = -ENOMEM;
-			} else {
-				rc = -EPROTO;
-			}
-		}
-	}
+	rc = listing_next(&token, &c, first);
+	if (rc)
+		goto out;
+	out->truncated = c.truncated;
+	free(out->next_token);
+	out->next_token = token;
+out:
 	if (rc) {
-		/* Leave nothing half-parsed behind. */
-		for (i = ps.first; i < out->n; i++)
+		/* A failed page adds nothing: callers may retry into the same listing. */
+		for (i = first; i < out->n; i++)
 			free(out->v[i].key);
-		out->n = ps.first;
-		out->truncated = 0;
-		free(out->next_token);
-		out->next_token = NULL;
+		out->n = first;
 	}
-	free(ps.next_token);
-	free(ps.next_marker);
+	free(c.next_token);
+	free(c.next_marker);
+	mps3_buf_dispose(&c.key);
 	return rc;
+}
+
+/* ---- Error ---- */
+
+static void error_text(struct mps3_s3_error *e, enum field id, const char *s, size_t n)
+{
+	if (id == F_CODE)
+		copy_clipped(e->code, sizeof(e->code), s, n);
+	else if (id == F_MESSAGE)
+		copy_clipped(e->message, sizeof(e->message), s, n);
+	else if (id == F_REQUEST_ID)
+		copy_clipped(e->request_id, sizeof(e->request_id), s, n);
+}
+
+static int error_field(struct parse *ps, enum field id, const char *s, size_t n)
+{
+	error_text(ps->ctx, id, s, n);
+	return 0;
 }
 
 int mps3_xml_parse_error(struct mps3_s3_error *out, const char *xml, size_t len)
 {
+	static const struct doc_spec *const roots[] = { &error_doc, NULL };
 	struct parse ps;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	memset(&ps, 0, sizeof(ps));
-	ps.doc = DOC_ERROR;
-	ps.e = out;
-	return run(&ps, xml, len);
+	ps.roots = roots;
+	ps.on_field = error_field;
+	ps.ctx = out;
+	rc = run(&ps, xml, len);
+	if (rc)
+		memset(out, 0, sizeof(*out));
+	return rc;
+}
+
+/* ---- InitiateMultipartUploadResult ---- */
+
+static int upload_field(struct parse *ps, enum field id, const char *s, size_t n)
+{
+	char **upload_id = ps->ctx;
+
+	if (id != F_UPLOAD_ID)
+		return 0;
+	if (n == 0)
+		return -EPROTO;
+	return dup_text(upload_id, s, n);
 }
 
 int mps3_xml_parse_upload_id(char **upload_id, const char *xml, size_t len)
 {
+	static const struct doc_spec *const roots[] = { &upload_doc, NULL };
 	struct parse ps;
 	int rc;
 
 	*upload_id = NULL;
 	memset(&ps, 0, sizeof(ps));
-	ps.doc = DOC_UPLOAD;
-	ps.upload_id = upload_id;
+	ps.roots = roots;
+	ps.on_field = upload_field;
+	ps.ctx = upload_id;
 	rc = run(&ps, xml, len);
-	if (rc == 0 && (!*upload_id || !**upload_id))
+	if (rc == 0 && !*upload_id)
 		rc = -EPROTO;
 	if (rc) {
 		free(*upload_id);
@@ -396,22 +649,45 @@ int mps3_xml_parse_upload_id(char **upload_id, const char *xml, size_t len)
 	return rc;
 }
 
+/* ---- CompleteMultipartUploadResult, or the Error S3 may send with 200 ---- */
+
+struct complete_ctx {
+	char *etag;
+	struct mps3_s3_error *err;
+};
+
+static int complete_field(struct parse *ps, enum field id, const char *s, size_t n)
+{
+	struct complete_ctx *c = ps->ctx;
+
+	if (id == F_RESULT_ETAG)
+		return copy_etag(c->etag, s, n);
+	error_text(c->err, id, s, n);
+	return 0;
+}
+
 int mps3_xml_parse_complete(char etag[MPS3_ETAG_MAX], struct mps3_s3_error *err,
 			    const char *xml, size_t len)
 {
+	static const struct doc_spec *const roots[] = { &complete_doc, &error_doc, NULL };
+	struct complete_ctx c = { etag, err };
 	struct parse ps;
 	int rc;
 
-	memset(err, 0, sizeof(*err));
 	etag[0] = '\0';
+	memset(err, 0, sizeof(*err));
 	memset(&ps, 0, sizeof(ps));
-	ps.doc = DOC_COMPLETE;
-	ps.e = err;
-	ps.etag = etag;
+	ps.roots = roots;
+	ps.on_field = complete_field;
+	ps.ctx = &c;
 	rc = run(&ps, xml, len);
+	if (rc == 0 && ps.doc == &error_doc)
+		rc = -EIO;
+	else if (rc == 0 && etag[0] == '\0')
+		rc = -EPROTO;
+	if (rc != -EIO)
+		memset(err, 0, sizeof(*err));
 	if (rc)
-		return rc;
-	if (ps.is_error_doc)
-		return -EIO;
-	return etag[0] ? 0 : -EPROTO;
+		etag[0] = '\0';
+	return rc;
 }

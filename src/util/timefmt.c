@@ -42,10 +42,12 @@ static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
 static int valid_fields(int y, int mo, int d, int h, int mi, int s)
 {
 	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 
+	/* Without the leap check 2009-02-29 silently became March 1st. */
 	return y >= 1970 && y <= 9999 && mo >= 1 && mo <= 12 && d >= 1 &&
-	       d <= mdays[mo - 1] && h >= 0 && h <= 23 && mi >= 0 && mi <= 59 &&
-	       s >= 0 && s <= 60;
+	       d <= mdays[mo - 1] && (mo != 2 || d <= 28 || leap) && h >= 0 &&
+	       h <= 23 && mi >= 0 && mi <= 59 && s >= 0 && s <= 60;
 }
 
 static int64_t to_ms(int y, int mo, int d, int h, int mi, int s, int ms)
