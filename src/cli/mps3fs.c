@@ -26,7 +26,7 @@
 struct options {
 	char *url;
 	char *endpoint, *region, *profile, *passwd_file, *ca_bundle, *addressing;
-	char *poll, *cache_dir, *cache_size, *drain, *timeout, *lag, *stale;
+	char *poll, *cache_dir, *cache_size, *drain, *timeout, *lag, *stale, *notify;
 	int sync, insecure, show_help, show_version, ro;
 	unsigned uid, gid, umask_val;
 	int uid_set, gid_set, umask_set;
@@ -47,6 +47,7 @@ static const struct fuse_opt opts_spec[] = {
 	OPT("ca_bundle=%s", ca_bundle),
 	OPT("addressing=%s", addressing),
 	OPT("poll=%s", poll),
+	OPT("notify=%s", notify),
 	OPT("cache_dir=%s", cache_dir),
 	OPT("cache_size=%s", cache_size),
 	OPT("drain=%s", drain),
@@ -96,6 +97,9 @@ static const char usage_text[] =
 	"  ca_bundle=FILE        trust these CA certificates\n"
 	"  insecure              do not verify TLS certificates (unsafe)\n"
 	"  poll=DURATION         how often to look for changes by others (default 1s)\n"
+	"  notify=MODE           how others' changes reach this machine: inotify (replayed\n"
+	"                        through the mount, so watchers get events; default),\n"
+	"                        invalidate (kernel caches dropped, no events) or off\n"
 	"  cache_dir=DIR         blob cache and state (default ~/.cache/mps3fs/<hash of URL>,\n"
 	"                        /var/cache/mps3fs/<hash> for root)\n"
 	"  cache_size=SIZE       blob cache limit, e.g. 512M, 4G (default 1G)\n"
@@ -254,6 +258,7 @@ static void free_options(struct options *o)
 	free(o->timeout);
 	free(o->lag);
 	free(o->stale);
+	free(o->notify);
 }
 
 int main(int argc, char **argv)
@@ -319,6 +324,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mps3fs: poll=%s: need a duration of at least 10ms, like 1s or 100ms\n", o.poll);
 		ret = 2;
 		goto out;
+	}
+	cfg.notify = NOTIFY_INOTIFY;
+	if (o.notify) {
+		if (strcmp(o.notify, "inotify") == 0) {
+			cfg.notify = NOTIFY_INOTIFY;
+		} else if (strcmp(o.notify, "invalidate") == 0) {
+			cfg.notify = NOTIFY_INVALIDATE;
+		} else if (strcmp(o.notify, "off") == 0) {
+			cfg.notify = NOTIFY_OFF;
+		} else {
+			fprintf(stderr, "mps3fs: notify=%s: use inotify, invalidate or off\n", o.notify);
+			ret = 2;
+			goto out;
+		}
 	}
 	if (o.drain && mps3_cli_duration_ms(&cfg.drain_ms, o.drain)) {
 		fprintf(stderr, "mps3fs: drain=%s: need a duration\n", o.drain);

@@ -44,12 +44,14 @@ struct mps3fs_config {
 	mode_t umask;
 	int64_t drain_ms;		/* how long unmount waits for pending uploads */
 	double timeout_s;		/* kernel attr/entry cache time */
+	enum mps3fs_notify { NOTIFY_INOTIFY, NOTIFY_INVALIDATE, NOTIFY_OFF } notify;
 	struct mps3_db_config db;
 };
 
 /* ---- inode tree ----------------------------------------------------------- */
 
 struct stage;
+struct notifier;
 struct fetch;
 
 /*
@@ -159,6 +161,9 @@ struct mps3fs {
 	pthread_cond_t stop_cond;
 
 	struct fetch *fetch;		/* downloads in progress */
+	struct notifier *notifier;	/* replay of remote changes (notify=inotify) */
+	int replay_tid;			/* its thread id (atomic): its requests apply remote state */
+	json_t *replay_expect;		/* path -> value the replay wants there; tree_lock */
 	uid_t mount_uid;
 	gid_t mount_gid;
 };
@@ -237,6 +242,15 @@ struct fuse_lowlevel_ops;
 extern const struct fuse_lowlevel_ops mps3fs_ops;
 /* Remote changes from the database, applied to the tree (db listener). */
 void mps3fs_on_changes(void *ctx, const struct mps3_changes *changes, int local);
+
+/* notify.c */
+int mps3fs_notify_start(struct mps3fs *fs);
+void mps3fs_notify_stop(struct mps3fs *fs);
+/* Plan and queue the replay of remote changes (no lock held). */
+void mps3fs_notify_changes(struct mps3fs *fs, const struct mps3_changes *ch);
+int mps3fs_notify_idle(struct mps3fs *fs);
+/* Apply the database's values for path and everything under it (no lock held). */
+void mps3fs_resync_subtree(struct mps3fs *fs, const char *path);
 
 /* control.c */
 /* The text of /.mps3/status (malloc'd). */

@@ -165,6 +165,7 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 	pthread_cond_init(&fs->stop_cond, NULL);
 	fs->dirty = json_object();
 	fs->pinned = json_object();
+	fs->replay_expect = json_object();
 
 	rc = mkdir_parents(cfg->cache_dir);
 	if (!rc)
@@ -225,6 +226,8 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 	rc = mps3fs_fetch_init(fs);
 	if (!rc)
 		rc = mps3fs_uploader_start(fs);
+	if (!rc && cfg->notify == NOTIFY_INOTIFY)
+		rc = mps3fs_notify_start(fs);
 	if (rc) {
 		mps3_err("cannot start worker threads: %s", strerror(-rc));
 		goto out;
@@ -252,6 +255,9 @@ out:
 		pthread_mutex_unlock(&fs->stop_lock);
 		pthread_join(fs->poller, NULL);
 	}
+	if (fs->db)
+		mps3_db_set_listener(fs->db, NULL, NULL);
+	mps3fs_notify_stop(fs);
 	if (fs->uploader_started) {
 		size_t left;
 
@@ -285,6 +291,7 @@ out:
 	mps3fs_cache_dispose(&fs->cache);
 	json_decref(fs->dirty);
 	json_decref(fs->pinned);
+	json_decref(fs->replay_expect);
 	free(fs->staging_dir);
 	free(fs->state_file);
 	pthread_mutex_destroy(&fs->tree_lock);

@@ -42,6 +42,7 @@ struct fh {
 	char blob[MPS3_SHA256_HEX_LEN + 1];
 	uint64_t size;			/* of that blob */
 	int writer;
+	int replay;			/* opened by the replay thread: applies remote state only */
 	uint64_t next_off;		/* where a sequential reader goes next */
 	char *text;			/* control files: content fixed at open */
 	size_t text_len;
@@ -70,6 +71,41 @@ static void lock(struct mps3fs *fs)
 static void unlock(struct mps3fs *fs)
 {
 	pthread_mutex_unlock(&fs->tree_lock);
+}
+
+/* Requests of the replay thread apply remote state (fs/notify.c). */
+static int is_replay(struct mps3fs *fs, fuse_req_t req)
+{
+	int tid = __atomic_load_n(&fs->replay_tid, __ATOMIC_ACQUIRE);
+
+	return tid > 0 && fuse_req_ctx(req)->pid == tid;
+}
+
+/*
+ * The value the replay thread wants at dir/name (lock held): 1 and *out
+ * (a new reference, NULL for an implicit directory) when it has one.
+ */
+static int replay_value(struct mps3fs *fs, struct node *dir, const char *name, json_t **out)
+{
+	char *dpath = mps3fs_node_path(dir), *path = NULL;
+	json_t *v = NULL;
+
+	*out = NULL;
+	if (dpath && asprintf(&path, "%s%s%s", dpath, *dpath ? "/" : "", name) >= 0)
+		v = json_object_get(fs->replay_expect, path);
+	free(dpath);
+	free(path);
+	if (!v)
+		return 0;
+	*out = json_is_null(v) ? NULL : json_incref(v);
+	return 1;
+}
+
+static int replay_value_node(struct mps3fs *fs, struct node *n, json_t **out)
+{
+	if (!n->parent)
+		return 0;
+	return replay_value(fs, n->parent, n->name, out);
 }
 
 /* ---- control directory ---------------------------------------------------- */
@@ -565,7 +601,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 		return;
 	}
-	if (acc != O_RDONLY && fs->cfg.read_only) {
+	if (acc != O_RDONLY && fs->cfg.read_only && !is_replay(fs, req)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -585,6 +621,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	n->nopen++;
 	fh->node = n;
+	if (is_replay(fs, req)) {
+		/* The replay only truncates to produce events: no staging, no upload. */
+		fh->replay = 1;
+		unlock(fs);
+		fi->fh = (uintptr_t)fh;
+		fi->direct_io = 1;
+		fuse_reply_open(req, fi);
+		return;
+	}
 	fh->writer = acc != O_RDONLY;
 	if (fh->writer)
 		n->nwriters++;
@@ -846,6 +891,36 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	fh = calloc(1, sizeof(*fh));
+	if (is_replay(fs, req)) {
+		/* A remote file arriving: its entry as it is, nothing to stage or upload. */
+		lock(fs);
+		dir = mps3fs_node_get(fs, parent);
+		entry = NULL;
+		if (!fh || !dir || !replay_value(fs, dir, name, &entry) || !entry || mps3fs_child(fs, dir, name)) {
+			unlock(fs);
+			json_decref(entry);
+			free(fh);
+			fuse_reply_err(req, fh ? EEXIST : ENOMEM);
+			return;
+		}
+		n = mps3fs_node_new(fs, dir, name, entry);
+		if (!n) {
+			unlock(fs);
+			json_decref(entry);
+			free(fh);
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		fh->fd = -1;
+		fh->node = n;
+		fh->replay = 1;
+		n->nopen++;
+		fi->fh = (uintptr_t)fh;
+		fill_entry(fs, n, &e);
+		unlock(fs);
+		fuse_reply_create(req, &e, fi);
+		return;
+	}
 	entry = new_entry(fs, MPS3_FILE, mode, fuse_req_ctx(req), MPS3_EMPTY_SHA256, 0, NULL);
 	if (!fh || !entry) {
 		free(fh);
@@ -910,7 +985,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, json_
 	char *path;
 	int rc = name_ok(name);
 
-	if (!entry || rc || fs->cfg.read_only || parent == MPS3FS_CTL_INO) {
+	if (!entry || rc || (fs->cfg.read_only && !is_replay(fs, req)) || parent == MPS3FS_CTL_INO) {
 		json_decref(entry);
 		fuse_reply_err(req, !entry ? ENOMEM : rc ? -rc : parent == MPS3FS_CTL_INO ? EACCES : EROFS);
 		return;
@@ -927,6 +1002,24 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, json_
 		unlock(fs);
 		json_decref(entry);
 		fuse_reply_err(req, EEXIST);
+		return;
+	}
+	if (is_replay(fs, req)) {
+		json_t *remote;
+
+		/* The remote value (NULL: a directory only implied by keys under it). */
+		if (replay_value(fs, dir, name, &remote)) {
+			json_decref(entry);
+			entry = remote;
+		}
+		n = mps3fs_node_new(fs, dir, name, entry);
+		if (!n) {
+			unlock(fs);
+			json_decref(entry);
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		reply_new(req, fs, n, NULL);
 		return;
 	}
 	n = mps3fs_node_new(fs, dir, name, entry);
@@ -988,7 +1081,7 @@ static void remove_node(fuse_req_t req, fuse_ino_t parent, const char *name, int
 	char *path;
 	int err = 0;
 
-	if (fs->cfg.read_only || parent == MPS3FS_CTL_INO ||
+	if ((fs->cfg.read_only && !is_replay(fs, req)) || parent == MPS3FS_CTL_INO ||
 	    (parent == MPS3FS_ROOT_INO && strcmp(name, CTL_NAME) == 0)) {
 		fuse_reply_err(req, fs->cfg.read_only ? EROFS : EACCES);
 		return;
@@ -1007,6 +1100,14 @@ static void remove_node(fuse_req_t req, fuse_ino_t parent, const char *name, int
 	if (err) {
 		unlock(fs);
 		fuse_reply_err(req, err);
+		return;
+	}
+	if (is_replay(fs, req)) {
+		/* Removed remotely: nothing to upload; implicit parents go as keys say. */
+		mps3fs_node_detach(fs, n);
+		mps3fs_prune_implicit(fs, dir);
+		unlock(fs);
+		fuse_reply_err(req, 0);
 		return;
 	}
 	path = mps3fs_node_path(n);
@@ -1050,7 +1151,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	struct node *sdir, *ddir, *src, *dst;
 	int err = name_ok(newname);
 
-	if (err || fs->cfg.read_only || is_ctl(parent) || is_ctl(newparent)) {
+	if (err || (fs->cfg.read_only && !is_replay(fs, req)) || is_ctl(parent) || is_ctl(newparent)) {
 		fuse_reply_err(req, err ? -err : fs->cfg.read_only ? EROFS : EACCES);
 		return;
 	}
@@ -1106,6 +1207,20 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		}
 		mps3fs_dirty_subtree(fs, src);
 		mps3fs_dirty_subtree(fs, dst);
+	} else if (is_replay(fs, req)) {
+		json_t *remote;
+
+		/* Moved remotely: the tree follows, nothing to upload. */
+		if (dst)
+			mps3fs_node_detach(fs, dst);
+		if (replay_value(fs, ddir, newname, &remote) && remote)
+			mps3fs_node_set_entry(src, remote);
+		if (mps3fs_node_move(fs, src, ddir, newname)) {
+			unlock(fs);
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		mps3fs_prune_implicit(fs, sdir);
 	} else {
 		mps3fs_dirty_subtree(fs, src);
 		if (dst) {
@@ -1160,12 +1275,26 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	if (fs->cfg.read_only) {
+	if (fs->cfg.read_only && !is_replay(fs, req)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
 	lock(fs);
 	n = mps3fs_node_get(fs, ino);
+	if (n && is_replay(fs, req)) {
+		json_t *remote = NULL;
+		char *path = mps3fs_node_path(n);
+
+		/* Content or attributes changed remotely: take the remote entry whole. */
+		if (path && replay_value_node(fs, n, &remote) && remote)
+			mps3fs_tree_apply(fs, path, remote, NULL);
+		json_decref(remote);
+		free(path);
+		mps3fs_node_stat(fs, n, &st);
+		unlock(fs);
+		fuse_reply_attr(req, &st, fs->cfg.timeout_s);
+		return;
+	}
 	unlock(fs);
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
@@ -1724,6 +1853,10 @@ void mps3fs_on_changes(void *ctx, const struct mps3_changes *ch, int local)
 
 	if (local)
 		return; /* our own commits: the tree has them already */
+	if (fs->cfg.notify == NOTIFY_INOTIFY && fs->notifier) {
+		mps3fs_notify_changes(fs, ch);
+		return;
+	}
 	lock(fs);
 	for (i = 0; i < ch->n; i++) {
 		/* A path with local changes not yet committed keeps them; they win when they land. */
@@ -1732,6 +1865,27 @@ void mps3fs_on_changes(void *ctx, const struct mps3_changes *ch, int local)
 		mps3fs_tree_apply(fs, ch->v[i].path, ch->v[i].new, &inv);
 	}
 	unlock(fs);
+	if (fs->cfg.notify != NOTIFY_OFF)
+		mps3fs_inval_send(fs, &inv);
+	mps3fs_inval_dispose(&inv);
+}
+
+void mps3fs_resync_subtree(struct mps3fs *fs, const char *path)
+{
+	json_t *files = mps3_db_files(fs->db);
+	struct inval inv = { 0 };
+	size_t n = strlen(path);
+	const char *k;
+	json_t *v;
+
+	if (!files)
+		return;
+	lock(fs);
+	json_object_foreach(files, k, v)
+		if ((strncmp(k, path, n) == 0 && (k[n] == '/' || k[n] == '\0')) && !json_object_get(fs->dirty, k))
+			mps3fs_tree_apply(fs, k, v, &inv);
+	unlock(fs);
+	json_decref(files);
 	mps3fs_inval_send(fs, &inv);
 	mps3fs_inval_dispose(&inv);
 }
