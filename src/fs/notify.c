@@ -464,7 +464,19 @@ static void replay(struct mps3fs *fs, struct rop *o)
 		rc = symlink(e.target ? e.target : "?", full) < 0 ? -errno : 0;
 		unexpect(fs, o->path);
 		break;
-	case R_CONTENT:
+	case R_CONTENT: {
+		struct node *n;
+		uint64_t ino = 0;
+
+		pthread_mutex_lock(&fs->tree_lock);
+		n = mps3fs_lookup_path(fs, o->path);
+		if (n && n->stage) {
+			/* Being written here: that write wins at its close; no event now. */
+			pthread_mutex_unlock(&fs->tree_lock);
+			apply_direct(fs, o->path, o->value);
+			return;
+		}
+		pthread_mutex_unlock(&fs->tree_lock);
 		expect(fs, o->path, o->value);
 		fd = open(full, O_WRONLY | O_CLOEXEC);
 		if (fd < 0) {
@@ -475,7 +487,16 @@ static void replay(struct mps3fs *fs, struct rop *o)
 			close(fd);
 		}
 		unexpect(fs, o->path);
+		/* Pages cached for the old content must go, also for readers with it open. */
+		pthread_mutex_lock(&fs->tree_lock);
+		n = mps3fs_lookup_path(fs, o->path);
+		if (n)
+			ino = n->ino;
+		pthread_mutex_unlock(&fs->tree_lock);
+		if (ino && fs->session)
+			fuse_lowlevel_notify_inval_inode(fs->session, ino, 0, 0);
 		break;
+	}
 	case R_ATTR: {
 		struct timespec ts[2];
 		int64_t mt = e.mtime_ns ? e.mtime_ns : mps3fs_now_ns();

@@ -686,6 +686,23 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	}
 	/* A writer on this node: everyone reads what has been written so far. */
 	lock(fs);
+	if (!n->stage && !fh->writer && n->e.type == MPS3_FILE && !n->is_dir &&
+	    strcmp(fh->blob, n->e.blob) != 0) {
+		/*
+		 * The file changed (remotely, or by a local writer's close) while
+		 * open here: read the new version, so that tail -f follows.
+		 */
+		if (fh->fd >= 0)
+			close(fh->fd);
+		fh->fd = -1;
+		memcpy(fh->blob, n->e.blob, sizeof(fh->blob));
+		fh->size = n->e.size;
+		if (fh->size > 0) {
+			int fd = mps3fs_cache_open(&fs->cache, fh->blob);
+
+			fh->fd = fd >= 0 ? fd : -1;
+		}
+	}
 	if (n->stage)
 		stage_fd = dup(n->stage->fd);
 	else if (fh->fd >= 0)

@@ -86,6 +86,21 @@ else
 fi
 kill "$WPID" 2>/dev/null
 
+# --- tail -f on B follows lines appended on A ----------------------------------------
+echo "line 0" >"$A/log"
+wait_for 10 test -s "$B/log"
+tail -f "$B/log" >"$T/tail.out" 2>/dev/null &
+tpid=$!
+at_exit "kill $tpid 2>/dev/null"
+sleep 0.5
+for i in 1 2 3; do
+	echo "line $i" >>"$A/log"
+	sleep 0.3
+done
+wait_for 10 grep -q "line 3" "$T/tail.out" || true
+kill "$tpid" 2>/dev/null
+is "$(cat "$T/tail.out")" $'line 0\nline 1\nline 2\nline 3' "tail -f on B follows lines appended on A"
+
 # --- a watch on a subdirectory reports only its subtree --------------------------
 mkdir "$A/sub" "$A/other"
 wait_for 10 test -d "$B/sub" -a -d "$B/other"
