@@ -15,16 +15,17 @@
  * The result of applying patch to target (target may be NULL, meaning
  * absent).  Returns a new reference, or NULL either when the result is
  * "absent" (a null patch) - then *err is 0 - or on failure: *err is
- * -ENOMEM, or -E2BIG for a patch nested deeper than 64 levels.  Both
- * arguments are borrowed.
+ * -ENOMEM, or -E2BIG for a patch nested 65 levels deep or more.  A C NULL
+ * patch means absent too (not "no change").  Both arguments are borrowed.
  */
 json_t *mps3_merge_patch(json_t *target, json_t *patch, int *err);
 
 /*
  * A merge patch that turns a into b (either may be NULL for absent).  The
  * patch names only what changed; NULL with *err 0 when a equals b.  Because
- * merge patches cannot express a null member value, members of b that are
- * null are not representable: -EINVAL.  New reference.
+ * merge patches cannot express a null value, b that is JSON null, or holds
+ * a null member that would have to be sent, is -EINVAL; a patch nested
+ * deeper than mps3_merge_patch() accepts is -E2BIG; -ENOMEM.  New reference.
  */
 json_t *mps3_merge_diff(json_t *a, json_t *b, int *err);
 

@@ -1,131 +1,174 @@
 /*
- * db/mergepatch.c - RFC 7386 JSON Merge Patch, applied without touching the
- * target (unchanged sub-values are shared by reference), and its inverse:
- * the smallest merge patch between two values.
+ * db/mergepatch.c - RFC 7386 JSON Merge Patch on jansson values: applying a
+ * patch without touching the target (unchanged members are shared by
+ * reference), and the inverse, the smallest patch from one value to another.
  */
 #include <errno.h>
 
 #include "mps3/mergepatch.h"
 
-/* Deeper documents are refused rather than risking the stack. */
+/*
+ * Both directions recurse once per object level.  Patches are read from the
+ * bucket, so the nesting is bounded to keep a hostile or corrupt log entry
+ * from exhausting a FUSE worker's stack; real entries are two or three levels
+ * deep.  The outermost patch object is level 1; a patch object at level
+ * MAX_DEPTH + 1 is refused with -E2BIG (as the header documents).  Arrays
+ * and scalars are copied whole, never walked, so they do not count.
+ */
 #define MAX_DEPTH 64
 
-static json_t *patch_rec(json_t *target, json_t *patch, int depth, int *err)
+/*
+ * *out = MergePatch(target, patch), a new reference or NULL for absent.
+ * The result object is a shallow copy of target: json_copy() of an object
+ * takes a reference to every member, so only the names the patch mentions
+ * get new values and everything else stays shared with the target.
+ */
+static int apply(json_t **out, json_t *target, json_t *patch, int level)
 {
+	json_t *result = NULL;
+	json_t *value, *member;
 	const char *name;
-	json_t *result, *v;
+	int rc = 0;
 
+	*out = NULL;
 	if (json_is_null(patch))
-		return NULL;
-	if (!json_is_object(patch))
-		return json_incref(patch);
-	if (depth > MAX_DEPTH) {
-		*err = -E2BIG;
-		return NULL;
+		return 0;
+	if (!json_is_object(patch)) {
+		*out = json_incref(patch);
+		return 0;
 	}
-	/* A shallow copy shares every member; only the patched ones are replaced. */
-	result = json_is_object(target) ? json_copy(target) : json_object();
-	if (!result) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	json_object_foreach(patch, name, v) {
-		json_t *next;
+	if (level > MAX_DEPTH)
+		return -E2BIG;
 
-		if (json_is_null(v)) {
+	if (json_is_object(target))
+		result = json_copy(target);
+	else
+		result = json_object();
+	if (!result)
+		return -ENOMEM;
+
+	json_object_foreach(patch, name, value) {
+		if (json_is_null(value)) {
+			/* Deleting a name the target lacks is not an error. */
 			json_object_del(result, name);
 			continue;
 		}
-		next = patch_rec(json_object_get(result, name), v, depth + 1, err);
-		if (*err || !next || json_object_set_new(result, name, next)) {
-			if (!*err)
-				*err = -ENOMEM;
-			json_decref(result);
-			return NULL;
+		rc = apply(&member, json_object_get(result, name), value, level + 1);
+		if (rc)
+			goto fail;
+		/* set_new drops member itself when it fails. */
+		if (json_object_set_new(result, name, member)) {
+			rc = -ENOMEM;
+			goto fail;
 		}
 	}
-	return result;
+	*out = result;
+	return 0;
+
+fail:
+	json_decref(result);
+	return rc;
 }
 
 json_t *mps3_merge_patch(json_t *target, json_t *patch, int *err)
 {
-	*err = 0;
-	return patch_rec(target, patch, 0, err);
+	json_t *out = NULL;
+
+	*err = apply(&out, target, patch, 1);
+	return out;
 }
 
-/* 1 if v holds a null member anywhere (merge patches cannot set one). */
-static int has_null_member(json_t *v, int depth)
+/*
+ * Whether v, sent whole as a patch at the given level, would come back
+ * unchanged.  An object patch is applied member by member, so a null member
+ * would turn into a deletion (-EINVAL) and nesting is subject to the same
+ * limit as apply() (-E2BIG).  Arrays are taken as they are, nulls included.
+ */
+static int check_whole(json_t *v, int level)
 {
+	json_t *member;
 	const char *name;
-	json_t *m;
+	int rc;
 
+	if (json_is_null(v))
+		return -EINVAL;
 	if (!json_is_object(v))
 		return 0;
-	if (depth > MAX_DEPTH)
-		return 1;
-	json_object_foreach(v, name, m)
-		if (json_is_null(m) || has_null_member(m, depth + 1))
-			return 1;
+	if (level > MAX_DEPTH)
+		return -E2BIG;
+	json_object_foreach(v, name, member) {
+		rc = check_whole(member, level + 1);
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
-static json_t *diff_rec(json_t *a, json_t *b, int depth, int *err)
+/*
+ * *out = a patch p with MergePatch(a, p) == b, or NULL when a equals b.
+ * Only when both sides are objects can the patch name single members; in
+ * every other case b replaces a as a whole.  The patch shares b's values.
+ */
+static int diff(json_t **out, json_t *a, json_t *b, int level)
 {
+	json_t *patch = NULL;
+	json_t *value, *member;
 	const char *name;
-	json_t *patch, *v;
+	int rc = 0;
 
-	if (!b)
-		return json_null();
+	*out = NULL;
+	if (!b) {
+		if (a)
+			*out = json_null();
+		return 0;
+	}
 	if (a && json_equal(a, b))
-		return NULL;
-	if (!json_is_object(b) || !json_is_object(a)) {
-		if (has_null_member(b, depth)) {
-			*err = -EINVAL;
-			return NULL;
-		}
-		/* An object patch over a non-object starts from {}: b itself works. */
-		return json_incref(b);
+		return 0;
+	if (!json_is_object(a) || !json_is_object(b)) {
+		/* An object patch over a non-object starts from {}, so b works. */
+		rc = check_whole(b, level);
+		if (rc)
+			return rc;
+		*out = json_incref(b);
+		return 0;
 	}
-	if (depth > MAX_DEPTH) {
-		*err = -E2BIG;
-		return NULL;
-	}
-	patch = json_object();
-	if (!patch) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	json_object_foreach(a, name, v) {
-		if (!json_object_get(b, name) && json_object_set_new(patch, name, json_null()))
-			goto nomem;
-	}
-	json_object_foreach(b, name, v) {
-		json_t *d;
+	if (level > MAX_DEPTH)
+		return -E2BIG;
 
-		if (json_is_null(v)) {
-			*err = -EINVAL;
-			json_decref(patch);
-			return NULL;
+	patch = json_object();
+	if (!patch)
+		return -ENOMEM;
+	json_object_foreach(a, name, value) {
+		if (json_object_get(b, name))
+			continue;
+		if (json_object_set_new(patch, name, json_null())) {
+			rc = -ENOMEM;
+			goto fail;
 		}
-		d = diff_rec(json_object_get(a, name), v, depth + 1, err);
-		if (*err) {
-			json_decref(patch);
-			return NULL;
-		}
-		if (d && json_object_set_new(patch, name, d))
-			goto nomem;
 	}
-	return patch;
-nomem:
-	*err = -ENOMEM;
+	json_object_foreach(b, name, value) {
+		rc = diff(&member, json_object_get(a, name), value, level + 1);
+		if (rc)
+			goto fail;
+		if (!member)
+			continue;
+		if (json_object_set_new(patch, name, member)) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+	*out = patch;
+	return 0;
+
+fail:
 	json_decref(patch);
-	return NULL;
+	return rc;
 }
 
 json_t *mps3_merge_diff(json_t *a, json_t *b, int *err)
 {
-	*err = 0;
-	if (!a && !b)
-		return NULL;
-	return diff_rec(a, b, 0, err);
+	json_t *out = NULL;
+
+	*err = diff(&out, a, b, 1);
+	return out;
 }
