@@ -30,7 +30,7 @@
 #include "mps3/mergepatch.h"
 #include "fs.h"
 
-#define SETTLE_MS 20
+#define SETTLE_MS 5
 #define MAX_PATCH_BYTES (4u << 20)
 #define UPLOAD_THREADS 4
 

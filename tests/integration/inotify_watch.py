@@ -2,13 +2,15 @@
 """Print inotify events under a directory, one line each: MASK NAMES, path,
 cookie, as the kernel reports them (inotifywait cannot print cookies).
 
-usage: inotify_watch.py [-r] DIR   (stops on SIGTERM; lines are flushed)
+usage: inotify_watch.py [-r] [-t] DIR   (stops on SIGTERM; lines are flushed)
 With -r, every directory below DIR is watched too, including new ones.
+With -t, each line ends with the time it was read (ns since the epoch).
 """
 import ctypes
 import os
 import struct
 import sys
+import time
 
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
 NAMES = [
@@ -23,8 +25,10 @@ IN_ISDIR, IN_CREATE, IN_MOVED_TO = 0x40000000, 0x100, 0x80
 
 def main():
     args = sys.argv[1:]
-    recursive = args and args[0] == "-r"
-    if recursive:
+    recursive = stamp = False
+    while args and args[0] in ("-r", "-t"):
+        recursive = recursive or args[0] == "-r"
+        stamp = stamp or args[0] == "-t"
         args = args[1:]
     root = os.path.abspath(args[0])
     fd = libc.inotify_init()
@@ -49,6 +53,7 @@ def main():
     buf = b""
     while True:
         data = os.read(fd, 65536)
+        now = time.time_ns()
         buf += data
         while len(buf) >= 16:
             wd, mask, cookie, length = struct.unpack("iIII", buf[:16])
@@ -60,7 +65,10 @@ def main():
             path = os.path.join(base, name) if name else base
             rel = os.path.relpath(path, root)
             names = ",".join(n for bit, n in NAMES if mask & bit)
-            print("%s %s %d" % (names, rel, cookie), flush=True)
+            if stamp:
+                print("%s %s %d %d" % (names, rel, cookie, now), flush=True)
+            else:
+                print("%s %s %d" % (names, rel, cookie), flush=True)
             if recursive and mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO):
                 watch(path)
 
