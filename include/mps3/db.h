@@ -38,6 +38,8 @@ struct mps3_db_config {
 	const char *session;		/* NULL = a random one */
 	const char *state_file;		/* resolved state kept between runs (see
 					   mps3_db_save_state); NULL = none */
+	int allow_offline;		/* open from the state file when the store cannot
+					   be reached (polls catch up later) */
 };
 
 void mps3_db_config_init(struct mps3_db_config *cfg);
@@ -47,8 +49,9 @@ struct mps3_db;
 /*
  * Open and resolve: newest valid checkpoint, then every log entry after it.
  * The store is borrowed and must outlive the database.  0, or the store's
- * error when it cannot be read (detail set).  Malformed objects are skipped
- * with one warning each, not errors.
+ * error when it cannot be read (detail set) - unless allow_offline is set
+ * and a state file was loaded: then the database opens with that state.
+ * Malformed objects are skipped with one warning each, not errors.
  */
 int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 		 const struct mps3_db_config *cfg);

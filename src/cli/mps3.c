@@ -20,8 +20,10 @@
 #include "mps3/error.h"
 #include "mps3/hash.h"
 #include "mps3/log.h"
+#include "mps3/mergepatch.h"
 #include "mps3/s3.h"
 #include "mps3_config.h"
+#include "../fs/journal.h"
 #include "common.h"
 
 #define EXIT_USAGE 2
@@ -44,6 +46,11 @@ static const char usage_text[] =
 	"  gc [--dry-run] [--grace DURATION]\n"
 	"                        delete what no retained checkpoint or log entry needs\n"
 	"  fsck [--verify]       check that every referenced blob exists (and matches its hash)\n"
+	"  sync --journal DIR    upload what an mps3fs left in its cache directory DIR\n"
+	"\n"
+	"Commands on a mounted mps3fs (no URL):\n"
+	"  mps3 status MOUNTPOINT   online/offline, pending changes, last poll, clock offset\n"
+	"  mps3 sync MOUNTPOINT     wait until every change made there is in the bucket\n"
 	"\n"
 	"Options:\n"
 	"  --profile NAME        AWS profile from ~/.aws/credentials and ~/.aws/config\n"
@@ -732,6 +739,160 @@ static int cmd_fsck(struct ctx *c, int argc, char **argv)
 	return bad ? EXIT_FAILURE : 0;
 }
 
+/* `mps3 status MOUNTPOINT`: the mount's own report. */
+static int cmd_mount_status(const char *mnt)
+{
+	char path[4096], buf[4096];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.mps3/status", mnt);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "mps3: status: %s: %s (is an mps3fs mounted there?)\n", mnt, strerror(errno));
+		return EXIT_FAILURE;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+			break;
+	close(fd);
+	return n < 0 ? EXIT_FAILURE : 0;
+}
+
+/* `mps3 sync MOUNTPOINT`: fsync of the mount's root waits for every change made so far. */
+static int cmd_mount_sync(const char *mnt)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.mps3", mnt);
+	fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || access(path, F_OK) < 0) {
+		fprintf(stderr, "mps3: sync: %s: %s\n", mnt,
+			fd < 0 ? strerror(errno) : "not an mps3fs mount");
+		if (fd >= 0)
+			close(fd);
+		return EXIT_FAILURE;
+	}
+	if (fsync(fd) < 0) {
+		fprintf(stderr, "mps3: sync: %s: %s\n", mnt, strerror(errno));
+		close(fd);
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	return 0;
+}
+
+static json_t *journal_value(void *ctx, const char *path)
+{
+	json_t *v = NULL;
+
+	mps3_db_get(ctx, path, &v);
+	return v;
+}
+
+/* `mps3 URL sync --journal DIR`: what an mps3fs promised but did not upload. */
+static int cmd_sync_journal(struct ctx *c, int argc, char **argv)
+{
+	struct mps3_journal j;
+	json_t *old = NULL, *plan = NULL, *patch = json_object(), *p;
+	const char *dir = NULL;
+	size_t i, commit = 0, landed = 0, conflicts = 0;
+	int a, rc;
+
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--journal") == 0 && a + 1 < argc)
+			dir = argv[++a];
+		else
+			return usage_error("sync: use: mps3 URL sync --journal CACHE_DIR, or mps3 sync MOUNTPOINT");
+	}
+	if (!dir)
+		return usage_error("sync needs --journal CACHE_DIR (or: mps3 sync MOUNTPOINT)");
+	rc = mps3_journal_open(&j, dir, &old);
+	if (rc) {
+		json_decref(patch);
+		mps3_journal_close(&j);
+		return fail(rc, "sync");
+	}
+	plan = mps3_journal_plan(old, journal_value, c->db);
+	rc = plan && patch ? 0 : -ENOMEM;
+	json_array_foreach(plan, i, p) {
+		const char *path = json_string_value(json_object_get(p, "path"));
+		const char *action = json_string_value(json_object_get(p, "action"));
+		json_t *want = json_object_get(p, "want");
+		struct mps3_entry e;
+		char *target = NULL;
+
+		if (rc)
+			break;
+		if (json_is_null(want))
+			want = NULL;
+		if (strcmp(action, "landed") == 0) {
+			landed++;
+			continue;
+		}
+		if (strcmp(action, "conflict") == 0) {
+			conflicts++;
+			if (!want || mps3_entry_parse(&e, want) || e.type != MPS3_FILE) {
+				fprintf(stderr, "mps3: sync: %s was changed by another client since; keeping theirs\n", path);
+				continue;
+			}
+			if (asprintf(&target, "%s.conflict-%.8s", path, mps3_db_session(c->db)) < 0)
+				target = NULL;
+			fprintf(stderr, "mps3: sync: %s was changed by another client since; the journal's version goes to %s\n",
+				path, target ? target : "?");
+		} else {
+			commit++;
+		}
+		if (want && mps3_entry_parse(&e, want) == 0 && e.type == MPS3_FILE) {
+			char blob[4200], hex[MPS3_SHA256_HEX_LEN + 1];
+			struct mps3_body body;
+			struct stat st;
+			int fd;
+
+			snprintf(blob, sizeof(blob), "%s/blobs/%s", dir, e.blob);
+			fd = open(blob, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 || fstat(fd, &st) < 0) {
+				rc = mps3_error_set(-ENOENT, "%s: content %s is not in %s/blobs", path, e.blob, dir);
+			} else {
+				memset(&body, 0, sizeof(body));
+				body.fd = fd;
+				body.len = (uint64_t)st.st_size;
+				body.sha256_hex = e.blob;
+				rc = mps3_db_blob_put(c->db, &body, hex);
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+		if (!rc) {
+			json_t *cur = NULL, *d;
+			int err = 0;
+
+			mps3_db_get(c->db, target ? target : path, &cur);
+			d = mps3_merge_diff(cur, want, &err);
+			json_decref(cur);
+			if (err)
+				rc = mps3_error_set(err, "%s: cannot express the change", path);
+			else if (d)
+				json_object_set_new(patch, target ? target : path, d);
+		}
+		free(target);
+	}
+	if (!rc && json_object_size(patch) > 0)
+		rc = mps3_db_commit(c->db, patch, NULL);
+	if (!rc)
+		rc = mps3_journal_truncate(&j);
+	json_decref(plan);
+	json_decref(patch);
+	json_decref(old);
+	mps3_journal_close(&j);
+	if (rc)
+		return fail(rc, "sync");
+	printf("sync: %zu changes uploaded, %zu were already in the bucket, %zu conflicts kept beside the newer version\n",
+	       commit, landed, conflicts);
+	return 0;
+}
+
 /*
  * Where this URL's resolved state is kept: DIR/<first 16 hex digits of
  * SHA-256(url)>.state, DIR private (0700).  NULL (no cache) if it cannot be
@@ -879,6 +1040,11 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	/* Commands on a mount point take no URL. */
+	if (argc - optind == 2 && !strstr(argv[optind + 1], "://") &&
+	    (strcmp(argv[optind], "status") == 0 || strcmp(argv[optind], "sync") == 0))
+		return strcmp(argv[optind], "status") == 0 ? cmd_mount_status(argv[optind + 1])
+							   : cmd_mount_sync(argv[optind + 1]);
 	if (argc - optind < 2)
 		return usage_error(argc - optind < 1 ? "missing URL" : "missing COMMAND");
 	c.url = argv[optind];
@@ -887,7 +1053,7 @@ int main(int argc, char **argv)
 	cargc = argc - optind - 1;
 	if (strcmp(cmd, "put") && strcmp(cmd, "get") && strcmp(cmd, "rm") && strcmp(cmd, "ls") &&
 	    strcmp(cmd, "watch") && strcmp(cmd, "log") && strcmp(cmd, "checkpoint") &&
-	    strcmp(cmd, "gc") && strcmp(cmd, "fsck"))
+	    strcmp(cmd, "gc") && strcmp(cmd, "fsck") && strcmp(cmd, "sync"))
 		return usage_error("unknown command \"%s\"", cmd);
 	mps3_log_set_level(quiet ? MPS3_LOG_ERR : verbose >= 2 ? MPS3_LOG_DEBUG
 				     : verbose ? MPS3_LOG_INFO : MPS3_LOG_NOTICE);
@@ -927,6 +1093,8 @@ int main(int argc, char **argv)
 			rc = cmd_checkpoint(&c, cargc, cargv);
 		else if (strcmp(cmd, "gc") == 0)
 			rc = cmd_gc(&c, cargc, cargv, &cfg, &reopen);
+		else if (strcmp(cmd, "sync") == 0)
+			rc = cmd_sync_journal(&c, cargc, cargv);
 		else
 			rc = cmd_fsck(&c, cargc, cargv);
 		if (state_file && mps3_db_save_state(c.db))

@@ -62,6 +62,7 @@ struct mps3_db {
 	char head_etag[MPS3_ETAG_MAX];	/* protected by lock */
 	char head_pending[MPS3_LOGNAME_MAX]; /* head write that failed, to redo; protected by lock */
 	uint64_t seq;			/* protected by lock */
+	char anchor[MPS3_LOGNAME_MAX];	/* newest entry applied: proves a saved state is of this bucket; lock */
 	int64_t last_t;			/* time of our newest entry; protected by lock */
 	int64_t last_list;		/* store time of the last complete LIST; protected by lock */
 	unsigned settled_since_cp;	/* protected by lock */
@@ -365,8 +366,10 @@ static int apply_fetched(struct mps3_db *db, struct pending_list *list,
 		known_set(db, p->name, K_APPLIED);
 		if (rc == 0)
 			db->stats.entries_applied++;
-		if (p->entry.key.t > db->stats.newest)
+		if (p->entry.key.t > db->stats.newest) {
 			db->stats.newest = p->entry.key.t;
+			snprintf(db->anchor, sizeof(db->anchor), "%s", p->name);
+		}
 	}
 	return first_err;
 }
@@ -582,12 +585,13 @@ int mps3_db_save_state(struct mps3_db *db)
 		if (json_integer_value(v) == K_IGNORED)
 			json_array_append_new(ign, json_string(name));
 	if (win && ign)
-		st = json_pack("{s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:O,s:O,s:O}", "v", STATE_VERSION,
+		st = json_pack("{s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:O,s:O,s:O}", "v", STATE_VERSION,
 			       "url", mps3_store_url(db->store), "lag", (json_int_t)db->cfg.lag_ms,
 			       "stale", (json_int_t)db->cfg.stale_ms,
 			       "horizon", (json_int_t)mps3_manifest_horizon(db->m),
 			       "last_list", (json_int_t)db->last_list,
 			       "newest", (json_int_t)db->stats.newest, "head_etag", db->head_etag,
+			       "anchor", db->anchor,
 			       "checkpoint", db->stats.checkpoint, "base", mps3_manifest_base(db->m),
 			       "window", win, "ignored", ign);
 	pthread_mutex_unlock(&db->lock);
@@ -705,6 +709,7 @@ static int load_state(struct mps3_db *db)
 	if (rc == 0) {
 		db->last_list = last_list;
 		db->stats.newest = json_integer_value(json_object_get(st, "newest"));
+		snprintf(db->anchor, sizeof(db->anchor), "%s", str_or_empty(json_object_get(st, "anchor")));
 		snprintf(db->head_etag, sizeof(db->head_etag), "%s",
 			 str_or_empty(json_object_get(st, "head_etag")));
 		snprintf(db->stats.checkpoint, sizeof(db->stats.checkpoint), "%s",
@@ -719,6 +724,37 @@ static int load_state(struct mps3_db *db)
 	if (rc)
 		mps3_notice("ignoring state file %s: malformed", db->cfg.state_file);
 	return rc == 0;
+}
+
+/*
+ * A saved state belongs to this bucket's history if the newest entry it
+ * applied is still there.  Checked only when head changed since (a
+ * re-created bucket has another head); a state whose anchor was collected
+ * meanwhile is resolved afresh too, which is merely slower.  0, -ENOENT
+ * (not this history) or the store's error.
+ */
+static int check_anchor(struct mps3_db *db)
+{
+	char etag[MPS3_ETAG_MAX], key[sizeof(LOG_PREFIX) + MPS3_LOGNAME_MAX];
+	int rc;
+
+	if (!db->anchor[0] || !db->head_etag[0])
+		return 0;
+	rc = read_head(db, db->head_etag, etag);
+	if (rc || strcmp(etag, db->head_etag) == 0)
+		return rc;
+	snprintf(key, sizeof(key), LOG_PREFIX "%s", db->anchor);
+	rc = mps3_store_head(db->store, key, NULL);
+	if (rc == -ENOENT) {
+		pthread_mutex_lock(&db->lock);
+		mps3_manifest_reset(db->m, NULL, INT64_MIN, NULL);
+		json_object_clear(db->known);
+		db->head_etag[0] = '\0';
+		db->anchor[0] = '\0';
+		db->stats.newest = INT64_MIN;
+		pthread_mutex_unlock(&db->lock);
+	}
+	return rc;
 }
 
 static int random_session(char out[MPS3_SESSION_LEN + 1])
@@ -775,7 +811,19 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 	db->cfg.session = NULL;
 	if (load_state(db)) {
 		/* Catch up from the saved state: usually one conditional GET. */
-		rc = mps3_db_poll(db, NULL);
+		rc = check_anchor(db);
+		if (rc == -ENOENT) {
+			mps3_notice("%s: the saved state is of another history of this bucket; resolving afresh",
+				    mps3_store_url(store));
+			rc = resolve(db, NULL);
+		} else if (rc == 0) {
+			rc = mps3_db_poll(db, NULL);
+		}
+		if (rc && db->cfg.allow_offline && rc != -EACCES && rc != -EINVAL && rc != -ENOMEM) {
+			mps3_warn("%s: store unreachable (%s); starting from the saved state, offline",
+				  mps3_store_url(store), mps3_error_last(rc));
+			rc = 0;
+		}
 	} else {
 		rc = resolve(db, NULL);
 	}
@@ -1084,8 +1132,10 @@ int mps3_db_commit(struct mps3_db *db, json_t *patch, struct mps3_logkey *keyout
 	rc = mps3_manifest_add(db->m, &key, patch, &changes);
 	if (rc == 0 || rc == -EEXIST) {
 		known_set(db, name, K_APPLIED);
-		if (key.t > db->stats.newest)
+		if (key.t > db->stats.newest) {
 			db->stats.newest = key.t;
+			snprintf(db->anchor, sizeof(db->anchor), "%s", name);
+		}
 		db->stats.commits++;
 		rc = 0;
 	}

@@ -152,6 +152,7 @@ int mps3fs_cache_init(struct cache *c, const char *dir, uint64_t limit)
 	DIR *d;
 
 	memset(c, 0, sizeof(*c));
+	c->dirfd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	c->limit = limit;
 	c->nbuckets = 1024;
@@ -161,6 +162,7 @@ int mps3fs_cache_init(struct cache *c, const char *dir, uint64_t limit)
 		return -ENOMEM;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
+	c->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	d = opendir(dir);
 	if (!d)
 		return -errno;
@@ -186,8 +188,11 @@ void mps3fs_cache_dispose(struct cache *c)
 		drop(c, c->lru_head);
 	free(c->hash);
 	free(c->dir);
+	if (c->dirfd >= 0)
+		close(c->dirfd);
 	pthread_mutex_destroy(&c->lock);
 	memset(c, 0, sizeof(*c));
+	c->dirfd = -1;
 }
 
 int mps3fs_cache_open(struct cache *c, const char *sha)
@@ -229,6 +234,19 @@ int mps3fs_cache_has(struct cache *c, const char *sha)
 	has = find(c, sha) != NULL;
 	pthread_mutex_unlock(&c->lock);
 	return has;
+}
+
+uint64_t mps3fs_cache_size_of(struct cache *c, const char *sha)
+{
+	struct cache_ent *e;
+	uint64_t size = 0;
+
+	pthread_mutex_lock(&c->lock);
+	e = find(c, sha);
+	if (e)
+		size = e->size;
+	pthread_mutex_unlock(&c->lock);
+	return size;
 }
 
 void mps3fs_cache_added(struct cache *c, const char *sha, uint64_t size, int pin)

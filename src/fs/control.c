@@ -34,7 +34,7 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 	struct mps3_buf b;
 	int64_t now = mps3_clock_now(mps3_store_clock(fs->store));
 	size_t dirty;
-	uint64_t commits, failures, nodes, cache_used, cache_limit;
+	uint64_t commits, failures, nodes, cache_used, cache_limit, pending_bytes;
 	int online;
 	char err[512];
 	int64_t last_commit;
@@ -42,6 +42,14 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 	mps3_db_get_stats(fs->db, &st);
 	pthread_mutex_lock(&fs->tree_lock);
 	dirty = json_object_size(fs->dirty);
+	{
+		const char *sha;
+		json_t *v;
+
+		pending_bytes = 0;
+		json_object_foreach(fs->pinned, sha, v)
+			pending_bytes += mps3fs_cache_size_of(&fs->cache, sha);
+	}
 	online = fs->online;
 	commits = fs->commits;
 	failures = fs->commit_failures;
@@ -57,8 +65,10 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 	mps3_buf_init(&b, 0);
 	mps3_buf_printf(&b, "url: %s\n", fs->cfg.url);
 	mps3_buf_printf(&b, "session: %s\n", mps3_db_session(fs->db));
-	mps3_buf_printf(&b, "state: %s\n", online ? "online" : "offline");
+	mps3_buf_printf(&b, "state: %s\n",
+			online && !__atomic_load_n(&fs->poll_failing, __ATOMIC_RELAXED) ? "online" : "offline");
 	mps3_buf_printf(&b, "pending paths: %zu\n", dirty);
+	mps3_buf_printf(&b, "pending bytes: %" PRIu64 "\n", pending_bytes);
 	mps3_buf_printf(&b, "commits: %" PRIu64 " (%" PRIu64 " failed attempts)\n", commits, failures);
 	when(&b, "last commit", last_commit, now);
 	when(&b, "last poll", st.last_poll_ok, now);

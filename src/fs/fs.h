@@ -21,6 +21,7 @@
 #include "mps3/db.h"
 #include "mps3/entry.h"
 #include "mps3/store.h"
+#include "journal.h"
 
 struct fuse_args;
 
@@ -107,6 +108,7 @@ struct cache_ent;
 
 struct cache {
 	char *dir;			/* cache_dir/blobs */
+	int dirfd;			/* for fsync of new names */
 	uint64_t limit, used;		/* protected by lock */
 	pthread_mutex_t lock;
 	struct cache_ent **hash;	/* by sha; protected by lock */
@@ -126,6 +128,8 @@ void mps3fs_cache_added(struct cache *c, const char *sha, uint64_t size, int pin
 void mps3fs_cache_pin(struct cache *c, const char *sha);
 void mps3fs_cache_unpin(struct cache *c, const char *sha);
 int mps3fs_cache_has(struct cache *c, const char *sha);
+/* Size of a cached blob, 0 if not cached. */
+uint64_t mps3fs_cache_size_of(struct cache *c, const char *sha);
 /* Evict least recently used unpinned blobs until under the limit. */
 void mps3fs_cache_trim(struct cache *c);
 
@@ -157,6 +161,7 @@ struct mps3fs {
 	pthread_t uploader, poller;
 	int poller_started, uploader_started;
 	int stop;			/* atomic */
+	int poll_failing;		/* atomic: the last poll failed */
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 
@@ -164,6 +169,8 @@ struct mps3fs {
 	struct notifier *notifier;	/* replay of remote changes (notify=inotify) */
 	int replay_tid;			/* its thread id (atomic): its requests apply remote state */
 	json_t *replay_expect;		/* path -> value the replay wants there; tree_lock */
+	struct mps3_journal journal;	/* local changes not yet in the bucket */
+	int journal_open;
 	uid_t mount_uid;
 	gid_t mount_gid;
 };
@@ -215,13 +222,19 @@ void mps3fs_inval_send(struct mps3fs *fs, struct inval *iv);
 void mps3fs_inval_dispose(struct inval *iv);
 
 /* upload.c */
-/* Mark a path as changed locally (tree lock held). */
+/*
+ * Mark a path as changed locally (tree lock held): queued for upload and
+ * recorded in the journal (durable at the next mps3_journal_sync()).
+ */
 void mps3fs_dirty(struct mps3fs *fs, const char *path);
 /* Mark every path of n's subtree (tree lock held). */
 void mps3fs_dirty_subtree(struct mps3fs *fs, struct node *n);
 int mps3fs_uploader_start(struct mps3fs *fs);
 /* Wait until every change made so far is committed, or timeout_ms passes (-1 forever). */
 int mps3fs_wait_committed(struct mps3fs *fs, int64_t timeout_ms);
+/* The same in two steps: mark now, wait for everything up to the mark later. */
+uint64_t mps3fs_change_mark(struct mps3fs *fs);
+int mps3fs_wait_mark(struct mps3fs *fs, uint64_t mark, int64_t timeout_ms);
 void mps3fs_uploader_stop(struct mps3fs *fs);
 
 /* fetch.c: content of blobs not (yet) in the cache */
@@ -255,6 +268,9 @@ void mps3fs_resync_subtree(struct mps3fs *fs, const char *path);
 /* control.c */
 /* The text of /.mps3/status (malloc'd). */
 char *mps3fs_status_text(struct mps3fs *fs, size_t *len);
+
+/* Replay the journal of an earlier run into the tree (before mounting). */
+int mps3fs_journal_recover(struct mps3fs *fs, json_t *records);
 
 /* mount.c */
 /*

@@ -100,6 +100,7 @@ static void *poller(void *arg)
 			mps3_notice("%s: polling again", fs->cfg.url);
 			failing = 0;
 		}
+		__atomic_store_n(&fs->poll_failing, failing, __ATOMIC_RELAXED);
 		now = mps3fs_now_ns() / 1000000;
 		if (now - last_save > 60000) {
 			if (mps3_db_save_state(fs->db))
@@ -193,6 +194,7 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 	}
 
 	fs->cfg.db.state_file = fs->state_file;
+	fs->cfg.db.allow_offline = 1;
 	rc = mps3_db_open(&fs->db, store, &fs->cfg.db);
 	if (rc) {
 		mps3_err("%s: %s", cfg->url, mps3_error_last(rc));
@@ -204,6 +206,20 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 	if (rc) {
 		mps3_err("out of memory building the tree");
 		goto out;
+	}
+	{
+		json_t *old = NULL;
+
+		rc = mps3_journal_open(&fs->journal, cfg->cache_dir, &old);
+		if (!rc) {
+			fs->journal_open = 1;
+			rc = mps3fs_journal_recover(fs, old);
+		}
+		json_decref(old);
+		if (rc) {
+			mps3_err("journal: %s", mps3_error_last(rc));
+			goto out;
+		}
 	}
 
 	fuse_set_log_func(fuse_log_sink);
@@ -265,9 +281,9 @@ out:
 			pthread_mutex_lock(&fs->tree_lock);
 			left = json_object_size(fs->dirty);
 			pthread_mutex_unlock(&fs->tree_lock);
-			mps3_err("%s: %zu changed paths were not uploaded within %" PRId64 " ms (%s)",
-				 cfg->url, left, cfg->drain_ms, fs->last_error[0] ? fs->last_error : "store busy");
-			ret = 1;
+			mps3_warn("%s: %zu changed paths were not uploaded within %" PRId64 " ms (%s); they are kept in the journal in %s and uploaded at the next mount (or with: mps3 %s sync --journal %s)",
+				  cfg->url, left, cfg->drain_ms, fs->last_error[0] ? fs->last_error : "store busy",
+				  cfg->cache_dir, cfg->url, cfg->cache_dir);
 		}
 		mps3fs_uploader_stop(fs);
 	}
@@ -285,6 +301,8 @@ out:
 			fuse_remove_signal_handlers(se);
 		fuse_session_destroy(se);
 	}
+	if (fs->journal_open)
+		mps3_journal_close(&fs->journal);
 	if (fs->tree.root)
 		mps3fs_tree_dispose(fs);
 	mps3_db_free(fs->db);

@@ -479,6 +479,9 @@ static int snapshot(struct mps3fs *fs, struct node *n, int last)
 	snprintf(tmp, sizeof(tmp), "%s/.snap-%" PRIu64 "-%" PRIu64, fs->cache.dir, n->ino, wgen);
 	if (last) {
 		rc = mps3_sha256_fd(md, from_fd, 0, size);
+		/* The content is durable before the journal promises it. */
+		if (!rc && fdatasync(from_fd) < 0)
+			rc = -errno;
 		if (rc)
 			return rc;
 	} else {
@@ -500,6 +503,8 @@ static int snapshot(struct mps3fs *fs, struct node *n, int last)
 			left -= (uint64_t)c;
 		}
 		rc = mps3_sha256_fd(md, fd, 0, size);
+		if (!rc && fdatasync(fd) < 0)
+			rc = -errno;
 		if (rc)
 			goto fail;
 	}
@@ -533,6 +538,9 @@ static int snapshot(struct mps3fs *fs, struct node *n, int last)
 	}
 	if (st && st->wgen == wgen)
 		st->dirty = 0;
+	/* The blob's name is durable too (the directory entry). */
+	if (fs->cache.dirfd >= 0)
+		fsync(fs->cache.dirfd);
 	mps3fs_cache_added(&fs->cache, hex, size, 0);
 	if (!json_object_get(fs->pinned, hex)) {
 		mps3fs_cache_pin(&fs->cache, hex);
@@ -814,6 +822,9 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (rc)
 		mps3_warn("%s: cannot keep the content written to inode %" PRIu64 ": %s", fs->cfg.url,
 			  fh->node->ino, strerror(-rc));
+	/* close() returns only once the change is in the journal, on disk. */
+	if (!rc && fs->journal_open)
+		rc = mps3_journal_sync(&fs->journal);
 	if (!rc && fs->cfg.sync_close)
 		rc = mps3fs_wait_committed(fs, -1);
 	fuse_reply_err(req, -rc);
@@ -859,15 +870,19 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 {
 	struct mps3fs *fs = FS(req);
 	struct fh *fh = (struct fh *)(uintptr_t)fi->fh;
+	uint64_t mark;
 	int rc = 0;
 
 	(void)ino;
 	(void)datasync;
 	if (fh->writer && fh->node)
 		rc = snapshot(fs, fh->node, 0);
+	if (!rc && fs->journal_open)
+		rc = mps3_journal_sync(&fs->journal);
+	mark = mps3fs_change_mark(fs);
 	/* Until the change is in the bucket; a signal to the caller interrupts. */
 	while (!rc) {
-		rc = mps3fs_wait_committed(fs, 1000);
+		rc = mps3fs_wait_mark(fs, mark, 1000);
 		if (rc == -ETIMEDOUT && fuse_req_interrupted(req)) {
 			rc = -EINTR;
 			break;
@@ -1319,6 +1334,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		struct stage *stg;
+		unsigned writers;
 
 		lock(fs);
 		if (n->is_dir || n->e.type != MPS3_FILE)
@@ -1339,14 +1355,19 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			}
 			unlock(fs);
 		}
-		/* truncate(2) without an open writer: that was the whole change. */
-		if (!rc && !(fi && ((struct fh *)(uintptr_t)fi->fh)->writer)) {
-			int last;
+		/*
+		 * truncate(2) with nobody writing: that was the whole change.  With a
+		 * writer (also O_TRUNC of a file being created), its close commits.
+		 */
+		lock(fs);
+		writers = n->nwriters;
+		unlock(fs);
+		if (!rc && writers == 0) {
+			int last = 1;
 
-			lock(fs);
-			last = n->nwriters == 0;
-			unlock(fs);
 			rc = snapshot(fs, n, last);
+			if (!rc && fs->journal_open)
+				rc = mps3_journal_sync(&fs->journal);
 			if (!rc && last) {
 				struct stage *drop;
 
@@ -1431,6 +1452,30 @@ static int dirh_add(struct dirh *d, size_t *cap, const char *name, uint64_t ino,
 	d->v[d->n].type = type;
 	d->n++;
 	return 0;
+}
+
+/* fsync of a directory (and `mps3 sync MOUNTPOINT`): everything so far into the bucket. */
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct mps3fs *fs = FS(req);
+	int rc = fs->journal_open ? mps3_journal_sync(&fs->journal) : 0;
+	uint64_t mark = mps3fs_change_mark(fs);
+
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	while (!rc) {
+		rc = mps3fs_wait_mark(fs, mark, 1000);
+		if (rc == -ETIMEDOUT && fuse_req_interrupted(req)) {
+			rc = -EINTR;
+			break;
+		}
+		if (rc == -ETIMEDOUT)
+			rc = 0;
+		else
+			break;
+	}
+	fuse_reply_err(req, -rc);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1945,6 +1990,7 @@ const struct fuse_lowlevel_ops mps3fs_ops = {
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
 	.statfs = op_statfs,
 	.setxattr = op_setxattr,
 	.getxattr = op_getxattr,

@@ -36,9 +36,18 @@
 
 void mps3fs_dirty(struct mps3fs *fs, const char *path)
 {
+	struct node *n;
+	json_t *base = NULL;
+
 	if (!*path)
 		return;
 	json_object_set_new(fs->dirty, path, json_integer((json_int_t)++fs->dirty_gen));
+	if (fs->journal_open) {
+		n = mps3fs_lookup_path(fs, path);
+		mps3_db_get(fs->db, path, &base);
+		mps3_journal_append(&fs->journal, path, n ? n->entry : NULL, base);
+		json_decref(base);
+	}
 	pthread_cond_broadcast(&fs->tree_cond);
 }
 
@@ -291,6 +300,90 @@ static int sync_batch(struct mps3fs *fs, struct batch *b)
 	return rc;
 }
 
+/*
+ * The journal of an earlier run: changes whose content and entry were
+ * promised but maybe never reached the bucket (see fs/journal.c for how
+ * each is judged).  Tree lock not held; called before the mount serves.
+ */
+static json_t *db_value(void *ctx, const char *path)
+{
+	json_t *v = NULL;
+
+	mps3_db_get(((struct mps3fs *)ctx)->db, path, &v);
+	return v;
+}
+
+int mps3fs_journal_recover(struct mps3fs *fs, json_t *records)
+{
+	json_t *plan, *p;
+	size_t i, commit = 0, landed = 0, conflicts = 0;
+
+	if (json_array_size(records) == 0)
+		return 0;
+	plan = mps3_journal_plan(records, db_value, fs);
+	if (!plan)
+		return -ENOMEM;
+	pthread_mutex_lock(&fs->tree_lock);
+	json_array_foreach(plan, i, p) {
+		const char *path = json_string_value(json_object_get(p, "path"));
+		const char *action = json_string_value(json_object_get(p, "action"));
+		json_t *want = json_object_get(p, "want");
+		struct mps3_entry e;
+
+		if (json_is_null(want))
+			want = NULL;
+		if (strcmp(action, "landed") == 0) {
+			landed++;
+			continue;
+		}
+		if (want && mps3_entry_parse(&e, want) == 0 && e.type == MPS3_FILE) {
+			if (!mps3fs_cache_has(&fs->cache, e.blob)) {
+				mps3_err("%s: the content of %s (blob %s) is missing from %s; that change is lost",
+					 fs->cfg.url, path, e.blob, fs->cache.dir);
+				continue;
+			}
+			if (!json_object_get(fs->pinned, e.blob)) {
+				mps3fs_cache_pin(&fs->cache, e.blob);
+				json_object_set_new(fs->pinned, e.blob, json_true());
+			}
+		}
+		if (strcmp(action, "commit") == 0) {
+			mps3fs_tree_apply(fs, path, want, NULL);
+			mps3fs_dirty(fs, path);
+			commit++;
+			continue;
+		}
+		/* Someone else wrote the path after us: theirs stays, ours goes beside it. */
+		conflicts++;
+		{
+			/* Settled: a later recovery must not make a second copy. */
+			json_t *cur = db_value(fs, path);
+
+			mps3_journal_append(&fs->journal, path, cur, cur);
+			json_decref(cur);
+		}
+		if (want && e.type == MPS3_FILE) {
+			char *copy = NULL;
+
+			if (asprintf(&copy, "%s.conflict-%.8s", path, mps3_db_session(fs->db)) >= 0) {
+				mps3fs_tree_apply(fs, copy, want, NULL);
+				mps3fs_dirty(fs, copy);
+				mps3_warn("%s: %s was changed by another client after a local change that had not been uploaded; the local version is kept as %s",
+					  fs->cfg.url, path, copy);
+			}
+			free(copy);
+		} else {
+			mps3_warn("%s: %s was changed by another client after a local change (%s) that had not been uploaded; keeping theirs",
+				  fs->cfg.url, path, want ? "a new directory or link" : "a removal");
+		}
+	}
+	pthread_mutex_unlock(&fs->tree_lock);
+	json_decref(plan);
+	mps3_notice("%s: journal of the last run: %zu changes to upload again, %zu already in the bucket, %zu conflicts",
+		    fs->cfg.url, commit, landed, conflicts);
+	return mps3_journal_sync(&fs->journal);
+}
+
 /* Unpin local blobs that no dirty path wants any more (tree lock held). */
 static void unpin_settled(struct mps3fs *fs)
 {
@@ -409,6 +502,9 @@ static void *uploader(void *arg)
 				json_decref(cur);
 			}
 			unpin_settled(fs);
+			/* Everything is in the bucket: the journal has nothing left to promise. */
+			if (fs->journal_open && json_object_size(fs->dirty) == 0)
+				mps3_journal_truncate(&fs->journal);
 			pthread_cond_broadcast(&fs->tree_cond);
 			pthread_mutex_unlock(&fs->tree_lock);
 			mps3fs_inval_send(fs, &inv);
@@ -442,14 +538,27 @@ static uint64_t min_dirty(struct mps3fs *fs)
 	return m;
 }
 
+uint64_t mps3fs_change_mark(struct mps3fs *fs)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&fs->tree_lock);
+	g = fs->dirty_gen;
+	pthread_mutex_unlock(&fs->tree_lock);
+	return g;
+}
+
 int mps3fs_wait_committed(struct mps3fs *fs, int64_t timeout_ms)
 {
+	return mps3fs_wait_mark(fs, mps3fs_change_mark(fs), timeout_ms);
+}
+
+int mps3fs_wait_mark(struct mps3fs *fs, uint64_t target, int64_t timeout_ms)
+{
 	int64_t deadline = mps3fs_now_ns() / 1000000 + timeout_ms;
-	uint64_t target;
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->tree_lock);
-	target = fs->dirty_gen;
 	while (min_dirty(fs) <= target) {
 		int64_t left = deadline - mps3fs_now_ns() / 1000000;
 

@@ -1,0 +1,273 @@
+/*
+ * fs/journal.c - the local journal that makes a close() a promise: every
+ * local change is appended to CACHE/journal/log (one JSON line: the path,
+ * the value wanted there, the value the bucket had), and fsync'd before
+ * close() or fsync() return, after the content it names is fsync'd in the
+ * blob cache.  A crash, a kill -9 or a power loss then loses nothing that
+ * was acknowledged: the next mount (or `mps3 URL sync --journal DIR`)
+ * replays the journal.
+ *
+ * Replay decides per path, from the values the journal saw: if the bucket
+ * holds the latest wanted value, the change landed; if it holds a value
+ * this client wrote or based its change on, nobody else wrote since and the
+ * change is committed again, under a fresh log key (a replay never reuses an
+ * old one, so it is never ordered before what others wrote meanwhile); if it
+ * holds anything else, another client wrote the path later, and the local
+ * version is kept beside it as PATH.conflict-SESSION instead of overwriting
+ * the later write.  Torn last lines (a crash mid-append) are ignored.
+ *
+ * No FUSE here: the CLI links this file too.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mps3/error.h"
+#include "mps3/log.h"
+#include "journal.h"
+
+#define JOURNAL_FILE "log"
+
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECTORY), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Read every whole record of the journal into an array (new reference). */
+static json_t *read_records(const char *path, int *torn)
+{
+	json_t *recs = json_array();
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	*torn = 0;
+	if (!recs)
+		return NULL;
+	if (!f)
+		return recs;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		json_t *r;
+
+		if (line[n - 1] != '\n') {
+			(*torn)++; /* cut short by a crash: it was never acknowledged */
+			break;
+		}
+		r = json_loadb(line, (size_t)n, 0, NULL);
+		if (!json_is_object(r) || !json_is_string(json_object_get(r, "path"))) {
+			json_decref(r);
+			(*torn)++;
+			continue;
+		}
+		json_array_append_new(recs, r);
+	}
+	free(line);
+	fclose(f);
+	return recs;
+}
+
+int mps3_journal_open(struct mps3_journal *j, const char *cache_dir, json_t **old)
+{
+	char *dir = NULL;
+	int torn = 0, rc;
+
+	memset(j, 0, sizeof(*j));
+	j->fd = -1;
+	pthread_mutex_init(&j->lock, NULL);
+	*old = NULL;
+	if (asprintf(&dir, "%s/journal", cache_dir) < 0)
+		return -ENOMEM;
+	j->dir = dir;
+	if (asprintf(&j->path, "%s/" JOURNAL_FILE, dir) < 0) {
+		j->path = NULL;
+		return -ENOMEM;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return mps3_error_set(-errno, "cannot create %s: %s", dir, strerror(errno));
+	/* One user at a time: a second mount or `mps3 sync --journal` on a live one would race. */
+	j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (j->fd < 0)
+		return mps3_error_set(-errno, "cannot open %s: %s", j->path, strerror(errno));
+	if (flock(j->fd, LOCK_EX | LOCK_NB) < 0)
+		return mps3_error_set(errno == EWOULDBLOCK ? -EBUSY : -errno,
+				      "%s is in use by another mps3fs or mps3 process", j->path);
+	*old = read_records(j->path, &torn);
+	if (!*old)
+		return -ENOMEM;
+	if (torn)
+		mps3_notice("journal %s: ignored %d incomplete record(s) left by a crash", j->path, torn);
+	/*
+	 * The old records stay until everything is in the bucket (the upload
+	 * worker truncates then): a crash during recovery loses nothing.
+	 */
+	{
+		struct stat st;
+
+		if (fstat(j->fd, &st) == 0)
+			j->size = st.st_size;
+	}
+	rc = fsync_path(dir);
+	if (rc)
+		return mps3_error_set(rc, "cannot sync %s: %s", dir, strerror(-rc));
+	return 0;
+}
+
+void mps3_journal_close(struct mps3_journal *j)
+{
+	if (j->fd >= 0) {
+		fsync(j->fd);
+		close(j->fd);
+	}
+	free(j->dir);
+	free(j->path);
+	pthread_mutex_destroy(&j->lock);
+	memset(j, 0, sizeof(*j));
+	j->fd = -1;
+}
+
+int mps3_journal_append(struct mps3_journal *j, const char *path, json_t *want, json_t *base)
+{
+	json_t *r = json_pack("{s:s,s:O?,s:O?}", "path", path, "want", want, "base", base);
+	char *line = r ? json_dumps(r, JSON_COMPACT) : NULL;
+	size_t len, off = 0;
+	int rc = 0;
+
+	json_decref(r);
+	if (!line)
+		return -ENOMEM;
+	len = strlen(line);
+	line[len++] = '\n'; /* json_dumps leaves room: the NUL becomes the newline */
+	pthread_mutex_lock(&j->lock);
+	while (off < len) {
+		ssize_t w = write(j->fd, line + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			rc = -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (!rc) {
+		j->written++;
+		j->size += len;
+	}
+	pthread_mutex_unlock(&j->lock);
+	free(line);
+	if (rc)
+		mps3_err("journal %s: cannot record a change to %s: %s", j->path, path, strerror(-rc));
+	return rc;
+}
+
+int mps3_journal_sync(struct mps3_journal *j)
+{
+	uint64_t target;
+	int rc = 0;
+
+	pthread_mutex_lock(&j->lock);
+	target = j->written;
+	if (j->synced >= target) {
+		pthread_mutex_unlock(&j->lock);
+		return 0;
+	}
+	/* One fsync covers everyone who appended before it (group commit). */
+	if (fdatasync(j->fd) < 0)
+		rc = -errno;
+	else
+		j->synced = target;
+	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
+int mps3_journal_truncate(struct mps3_journal *j)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&j->lock);
+	if (j->size > 0) {
+		if (ftruncate(j->fd, 0) < 0 || fdatasync(j->fd) < 0)
+			rc = -errno;
+		else
+			j->size = 0;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
+/* ---- deciding what a replay does ------------------------------------------------ */
+
+static json_t *or_null(json_t *v)
+{
+	return v ? v : json_null();
+}
+
+static int same(json_t *a, json_t *b)
+{
+	if (!a || json_is_null(a))
+		return !b || json_is_null(b);
+	return b && json_equal(a, b);
+}
+
+json_t *mps3_journal_plan(json_t *records, mps3_journal_value_fn current, void *ctx)
+{
+	json_t *bypath = json_object(), *plan = json_array();
+	const char *path;
+	json_t *r, *hist;
+	size_t i;
+
+	if (!bypath || !plan) {
+		json_decref(bypath);
+		json_decref(plan);
+		return NULL;
+	}
+	/* Per path: every value seen (bases and wants), and the last want. */
+	json_array_foreach(records, i, r) {
+		const char *p = json_string_value(json_object_get(r, "path"));
+		json_t *h = json_object_get(bypath, p);
+
+		if (!h) {
+			h = json_pack("{s:[],s:n}", "seen", "want");
+			json_object_set_new(bypath, p, h);
+		}
+		json_array_append(json_object_get(h, "seen"), or_null(json_object_get(r, "base")));
+		json_array_append(json_object_get(h, "seen"), or_null(json_object_get(r, "want")));
+		json_object_set(h, "want", or_null(json_object_get(r, "want")));
+	}
+	json_object_foreach(bypath, path, hist) {
+		json_t *want = json_object_get(hist, "want"), *seen = json_object_get(hist, "seen"), *s;
+		json_t *cur = current(ctx, path);
+		const char *action = "conflict";
+		size_t k;
+
+		if (same(want, cur)) {
+			action = "landed";
+		} else {
+			json_array_foreach(seen, k, s) {
+				if (same(s, cur)) {
+					action = "commit";
+					break;
+				}
+			}
+		}
+		json_array_append_new(plan, json_pack("{s:s,s:O,s:s}", "path", path, "want", want, "action", action));
+		json_decref(cur);
+	}
+	json_decref(bypath);
+	return plan;
+}
