@@ -19,9 +19,9 @@ OWN_S3=
 CLEANUPS=()
 
 cleanup() {
-	local i
-	for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do
-		eval "${CLEANUPS[$i]}" || true
+	local _c
+	for ((_c = ${#CLEANUPS[@]} - 1; _c >= 0; _c--)); do
+		eval "${CLEANUPS[$_c]}" || true
 	done
 	if [[ -n $OWN_S3 ]]; then
 		"$SRCDIR/scripts/s3-server" stop "$OWN_S3" >/dev/null 2>&1 || true
@@ -160,7 +160,7 @@ mount_fs() {
 	shift
 	for o in "$@"; do opts+=",$o"; done
 	if [[ $BACKEND == s3 ]]; then
-		opts+=",endpoint=$MPS3_TEST_S3_ENDPOINT"
+		opts+=",endpoint=${FS_ENDPOINT:-$MPS3_TEST_S3_ENDPOINT}"
 	fi
 	mkdir -p "$mnt"
 	"$MPS3FS" -f -o "$opts" "$URL" "$mnt" 2>"$T/$name.err" &
@@ -204,7 +204,7 @@ umount_fs() {
 }
 
 umount_quiet() {
-	local name=$1 pid=${FS_PID[$1]:-}
+	local name=$1 pid=${FS_PID[$1]:-} i
 	[[ -n $pid ]] || return 0
 	fusermount3 -u "$T/$name" 2>/dev/null || fusermount3 -uz "$T/$name" 2>/dev/null || true
 	for ((i = 0; i < 100; i++)); do
@@ -225,4 +225,30 @@ tree_digest() {
 				printf '%s %s %s %s\n' "$type" "$mode" "$size" "$path"
 			fi
 		done)
+}
+
+# ---- fault-injecting proxy (s3 backend) ------------------------------------
+# start_proxy: a faultproxy.py in front of the test server; sets PROXY_EP,
+# and FS_ENDPOINT so that mount_fs goes through it.  proxy MODE...: set the mode.
+start_proxy() {
+	ensure_s3
+	local up=${MPS3_TEST_S3_ENDPOINT#http://}
+	/usr/bin/python3 "$SRCDIR/tests/integration/faultproxy.py" "$up" "$T/proxy.port" "$T/proxy.ctl" \
+		2>"$T/proxy.err" &
+	PROXY_PID=$!
+	at_exit "kill $PROXY_PID 2>/dev/null; wait $PROXY_PID 2>/dev/null"
+	wait_for 10 test -s "$T/proxy.port" || { echo "# proxy did not start" >&2; cat "$T/proxy.err" >&2; exit 1; }
+	PROXY_EP=http://127.0.0.1:$(cat "$T/proxy.port")
+	FS_ENDPOINT=$PROXY_EP
+}
+proxy() { echo "$*" >"$T/proxy.ctl.tmp" && mv "$T/proxy.ctl.tmp" "$T/proxy.ctl"; }
+
+# mps3 through the proxy
+mp() {
+	local opts=()
+	while [[ $# -gt 0 && $1 == --* ]]; do
+		opts+=("$1")
+		shift
+	done
+	"$MPS3" "${opts[@]}" --endpoint "$PROXY_EP" "$URL" "$@"
 }

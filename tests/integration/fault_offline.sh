@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The store goes away for 30 s while a mount is writing: every write still
+# succeeds and reads back at once, status says offline, and when the store
+# returns everything lands, in order.  A mount also starts while the store
+# is unreachable, from its saved state.  Faults (503s, resets, cut bodies,
+# delays) on top cost nothing but time.
+. "$(dirname "$0")/lib.sh" "$@"
+require_fuse
+OFFLINE=${MPS3_TEST_OFFLINE_S:-30}
+new_db
+start_proxy
+mount_fs a
+A=$MNT
+echo before >"$A/before"
+"$MPS3" sync "$A"
+
+proxy offline
+end=$((SECONDS + OFFLINE))
+n=0 bad=0
+while ((SECONDS < end)); do
+	n=$((n + 1))
+	if ! echo "version $n" >"$A/seq" || ! echo "new $n" >"$A/new-$n"; then bad=$((bad + 1)); fi
+	[[ "$(cat "$A/seq")" == "version $n" ]] || bad=$((bad + 1))
+	sleep 0.25
+done
+is "$bad" 0 "$n rounds of writes during ${OFFLINE} s offline all succeed and read back at once"
+if "$MPS3" status "$A" | grep -q "^state: offline"; then ok "status says offline"; else fail "status: $("$MPS3" status "$A" | head -3 | tr '\n' ' ')"; fi
+pending=$("$MPS3" status "$A" | sed -n 's/^pending paths: //p')
+if [[ $pending -ge 2 ]]; then ok "status counts pending changes ($pending)"; else fail "pending paths: $pending"; fi
+check "nothing of it reached the bucket yet" test -z "$(m ls new- 2>/dev/null)"
+
+proxy online
+check "mps3 sync MOUNTPOINT returns once everything landed" timeout 120 "$MPS3" sync "$A"
+is "$(m get seq)" "version $n" "the last version is in the bucket"
+is "$(m ls new- | wc -l)" "$n" "every file written offline is in the bucket"
+# In order: the log holds seq's versions with ascending numbers, newest last.
+order=$(m log --json | /usr/bin/python3 -c '
+import json, sys
+for line in reversed(sys.stdin.read().splitlines()):
+    e = json.loads(line)
+    if e["status"] == "ok" and "seq" in (e.get("files") or {}):
+        print(e["t"])' | awk 'NR > 1 && $1 < prev {bad=1} {prev=$1} END {print bad ? "out of order" : "in order"}')
+is "$order" "in order" "the log has the offline changes in order"
+if "$MPS3" status "$A" | grep -q "^state: online"; then ok "status says online again"; else fail "status after"; fi
+
+# Faults on every connection for a while: slower, nothing lost.
+proxy faults error=0.2 reset=0.1 cut=0.1 drop=0.05 delay=20
+for i in $(seq 1 20); do echo "flaky $i" >"$A/flaky-$i"; done
+proxy online
+check "sync after a burst of faults" timeout 120 "$MPS3" sync "$A"
+missing=0
+for i in $(seq 1 20); do [[ "$(m get "flaky-$i")" == "flaky $i" ]] || missing=$((missing + 1)); done
+is "$missing" 0 "all 20 files written through 503s, resets and cut bodies are in the bucket"
+
+# Start while the store is unreachable: from the saved state.
+umount_quiet a
+proxy offline
+mount_fs a2 cache_dir="$T/a.cache"
+A=$MNT
+is "$(cat "$A/before")" "before" "a mount started offline shows the last known tree"
+echo "written while starting offline" >"$A/offline-start"
+is "$(cat "$A/offline-start")" "written while starting offline" "and takes writes"
+proxy online
+check "which land once the store is back" timeout 120 "$MPS3" sync "$A"
+is "$(m get offline-start)" "written while starting offline" "the offline start's write is in the bucket"
+umount_quiet a2
+done_testing

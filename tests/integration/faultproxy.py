@@ -1,0 +1,206 @@
+#!/usr/bin/python3
+"""A fault-injecting TCP proxy for the integration tests, in front of the
+test S3 server: it forwards connections, and on command drops, delays and
+resets them, answers 500/503 itself, cuts response bodies short, or goes
+fully offline.
+
+usage: faultproxy.py UPSTREAM_HOST:PORT PORT_FILE CONTROL_FILE
+
+It listens on 127.0.0.1 on a free port and writes the port number to
+PORT_FILE.  CONTROL_FILE holds the mode, re-read whenever it changes:
+
+    online                  forward everything
+    offline                 refuse every connection and cut the open ones
+    faults K=P ...          forward, but each new connection meets a fault:
+                            drop=P    read the request, close without answer
+                            reset=P   reset the connection (TCP RST)
+                            error=P   answer 503 SlowDown (or 500) itself
+                            cut=P     forward, then cut the response halfway
+                            delay=MS  wait before forwarding (every connection)
+
+Probabilities are in [0, 1].  In faults mode every request is forwarded
+with "Connection: close", so each request is a new connection and meets a
+new roll of the dice; any change of mode cuts the connections open at that
+moment.  Stops on SIGTERM.
+"""
+import os
+import random
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+
+UPSTREAM = None
+CONTROL = None
+STATE = {"mtime": None, "mode": "online", "faults": {}}
+LOCK = threading.Lock()
+CONNS = set()
+
+
+def read_control():
+    try:
+        st = os.stat(CONTROL)
+    except OSError:
+        return
+    with LOCK:
+        if STATE["mtime"] == st.st_mtime_ns:
+            return
+        STATE["mtime"] = st.st_mtime_ns
+    try:
+        words = open(CONTROL).read().split()
+    except OSError:
+        return
+    mode, faults = "online", {}
+    if words and words[0] in ("online", "offline", "faults"):
+        mode = words[0]
+        for w in words[1:]:
+            if "=" in w:
+                k, v = w.split("=", 1)
+                try:
+                    faults[k] = float(v)
+                except ValueError:
+                    pass
+    with LOCK:
+        STATE["mode"], STATE["faults"] = mode, faults
+        conns = list(CONNS)
+    for c in conns:
+        rst(c)
+
+
+def rst(sock):
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    except OSError:
+        pass
+
+
+def control_loop():
+    while True:
+        read_control()
+        time.sleep(0.02)
+
+
+def read_request_head(sock):
+    data = b""
+    while b"\r\n\r\n" not in data and len(data) < 65536:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def pump(src, dst, cut_after=None):
+    """Copy src to dst until EOF; with cut_after, stop after that many bytes."""
+    sent = 0
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            if cut_after is not None and sent + len(data) > cut_after:
+                dst.sendall(data[: max(0, cut_after - sent)])
+                return "cut"
+            dst.sendall(data)
+            sent += len(data)
+    except OSError:
+        pass
+    return "eof"
+
+
+def handle(client):
+    with LOCK:
+        mode, faults = STATE["mode"], dict(STATE["faults"])
+        CONNS.add(client)
+    upstream = None
+    try:
+        if mode == "offline":
+            rst(client)
+            return
+        if faults.get("delay"):
+            time.sleep(faults["delay"] / 1000.0)
+        roll = random.random()
+        edge = 0.0
+        for kind in ("drop", "reset", "error", "cut"):
+            edge += faults.get(kind, 0.0)
+            if roll < edge:
+                break
+        else:
+            kind = None
+        if kind == "reset":
+            rst(client)
+            return
+        if kind in ("drop", "error"):
+            head = read_request_head(client)
+            if kind == "error" and head:
+                code, text = random.choice([(503, "SlowDown"), (500, "InternalError")])
+                body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>%s</Code>"
+                        "<Message>injected by faultproxy</Message></Error>" % text).encode()
+                client.sendall(b"HTTP/1.1 %d %s\r\nContent-Type: application/xml\r\n"
+                               b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                               % (code, text.encode(), len(body), body))
+            client.close()
+            return
+        upstream = socket.create_connection(UPSTREAM, timeout=30)
+        upstream.settimeout(None)
+        with LOCK:
+            CONNS.add(upstream)
+        if mode == "faults":
+            # One request per connection: the next one meets the dice again.
+            head = read_request_head(client)
+            if not head:
+                return
+            end = head.index(b"\r\n\r\n") if b"\r\n\r\n" in head else len(head)
+            lines = [l for l in head[:end].split(b"\r\n") if not l.lower().startswith(b"connection:")]
+            upstream.sendall(b"\r\n".join(lines) + b"\r\nConnection: close" + head[end:])
+        t = threading.Thread(target=pump, args=(client, upstream), daemon=True)
+        t.start()
+        cut = random.randint(40, 4000) if kind == "cut" else None
+        how = pump(upstream, client, cut)
+        if how == "cut":
+            rst(client)
+        else:
+            client.close()
+    except OSError:
+        pass
+    finally:
+        with LOCK:
+            CONNS.discard(client)
+            if upstream is not None:
+                CONNS.discard(upstream)
+        for s in (client, upstream):
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+
+def main():
+    global UPSTREAM, CONTROL
+    host, port = sys.argv[1].rsplit(":", 1)
+    UPSTREAM = (host, int(port))
+    CONTROL = sys.argv[3]
+    if not os.path.exists(CONTROL):
+        with open(CONTROL, "w") as f:
+            f.write("online\n")
+    read_control()
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(128)
+    with open(sys.argv[2] + ".tmp", "w") as f:
+        f.write("%d\n" % lsock.getsockname()[1])
+    os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+    threading.Thread(target=control_loop, daemon=True).start()
+    while True:
+        client, _ = lsock.accept()
+        threading.Thread(target=handle, args=(client,), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
