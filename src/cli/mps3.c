@@ -27,6 +27,8 @@
 #include "common.h"
 
 #define EXIT_USAGE 2
+/* Values up to this size are verified before they are written out. */
+#define GET_VERIFY_FIRST (64u << 20)
 
 static const char usage_text[] =
 	"usage: mps3 [OPTIONS] URL COMMAND [ARGS]\n"
@@ -323,10 +325,25 @@ static int cmd_get(struct ctx *c, int argc, char **argv)
 		json_decref(hold);
 		return EXIT_FAILURE;
 	}
-	mps3_sink_fd(&sink, &fd);
-	{
+	if (e.size <= GET_VERIFY_FIRST) {
+		/* Checked before a byte goes out: a corrupt blob is never printed. */
+		struct mps3_buf buf;
+
+		mps3_buf_init(&buf, (size_t)e.size + 1);
+		mps3_sink_buf(&sink, &buf);
+		rc = mps3_db_blob_get(c->db, e.blob, NULL, &sink);
+		if (rc == 0 && buf.len != e.size)
+			rc = mps3_error_set(-EIO, "%s: content has %zu bytes, the entry says %" PRIu64, argv[1],
+					    buf.len, e.size);
+		if (rc == 0) {
+			mps3_sink_fd(&sink, &fd);
+			rc = buf.len ? sink.write(sink.ctx, buf.data, buf.len) : 0;
+		}
+		mps3_buf_dispose(&buf);
+	} else {
 		struct mps3_get_opts go = { NULL, 0, 0, e.size };
 
+		mps3_sink_fd(&sink, &fd);
 		rc = mps3_db_blob_get(c->db, e.blob, &go, &sink);
 	}
 	json_decref(hold);

@@ -51,6 +51,7 @@ struct job {
 };
 
 struct fetch {
+	json_t *bad;			/* sha -> ms of a failed verification; protected by lock */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* chunk state changes */
 	pthread_cond_t work;		/* jobs queued or stop */
@@ -164,7 +165,7 @@ static void finish(struct fetch *f, struct partial *p)
 		if (strcmp(hex, p->sha) != 0) {
 			mps3_warn("%s: blob %s is corrupt in the store (its content hashes to %s); reads of it fail",
 				  f->fs->cfg.url, p->sha, hex);
-			rc = -EIO;
+			rc = -EBADMSG;
 		}
 	}
 	snprintf(from, sizeof(from), "%s/%s", f->dir, p->sha);
@@ -176,6 +177,9 @@ static void finish(struct fetch *f, struct partial *p)
 		p->done = 1;
 	} else {
 		p->err = rc;
+		/* Refused at once from now on, without downloading or reporting it again. */
+		if (rc == -EBADMSG)
+			json_object_set_new(f->bad, p->sha, json_integer(mps3fs_now_ns() / 1000000));
 		/* Start over next time rather than trust any of it. */
 		memset(p->state, C_MISSING, p->nchunks);
 		p->present = 0;
@@ -274,6 +278,7 @@ int mps3fs_fetch_init(struct mps3fs *fs)
 		if (d)
 			closedir(d);
 	}
+	f->bad = json_object();
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
 	pthread_cond_init(&f->work, NULL);
@@ -307,6 +312,7 @@ void mps3fs_fetch_dispose(struct mps3fs *fs)
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->cond);
 	pthread_cond_destroy(&f->work);
+	json_decref(f->bad);
 	free(f);
 	fs->fetch = NULL;
 }
@@ -343,6 +349,17 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 	last = (unsigned)((off + size - 1) / CHUNK);
 
 	pthread_mutex_lock(&f->lock);
+	{
+		/* Known to be corrupt in the store: try again only after a while. */
+		json_t *t = json_object_get(f->bad, sha);
+
+		if (t && mps3fs_now_ns() / 1000000 - json_integer_value(t) < 60000) {
+			pthread_mutex_unlock(&f->lock);
+			return -EBADMSG;
+		}
+		if (t)
+			json_object_del(f->bad, sha);
+	}
 	p = partial_get(f, sha, blob_size, &err);
 	if (!p) {
 		pthread_mutex_unlock(&f->lock);

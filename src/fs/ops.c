@@ -25,6 +25,7 @@
 
 #include <openssl/evp.h>
 
+#include "mps3/error.h"
 #include "mps3/hash.h"
 #include "mps3/keys.h"
 #include "mps3/log.h"
@@ -669,6 +670,18 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+static int64_t fs_read_warned;
+
+/* True at most once a minute per counter: for errors that repeat with every read. */
+static int ratelimit(int64_t *last)
+{
+	int64_t now = mps3fs_now_ns() / 1000000, prev = __atomic_load_n(last, __ATOMIC_RELAXED);
+
+	if (prev && now - prev < 60000)
+		return 0;
+	return __atomic_compare_exchange_n(last, &prev, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct mps3fs *fs = FS(req);
@@ -725,8 +738,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		int seq = (uint64_t)off == fh->next_off;
 
 		got = mps3fs_fetch_read(fs, fh->blob, fh->size, buf, size, (uint64_t)off, seq || off == 0);
-		if (got < 0)
-			mps3_warn("%s: read of blob %s failed: %s", fs->cfg.url, fh->blob, strerror((int)-got));
+		/* One line per outage, not per read (corrupt blobs were reported when found). */
+		if (got < 0 && got != -EBADMSG && ratelimit(&fs_read_warned))
+			mps3_warn("%s: cannot read content (blob %s) from the store: %s; reads of content not in the cache fail with EIO",
+				  fs->cfg.url, fh->blob, mps3_error_last((int)got));
 		/* Whole and verified now?  Read the cached copy from here on. */
 		if (got >= 0 && mps3fs_cache_has(&fs->cache, fh->blob)) {
 			int fd = mps3fs_cache_open(&fs->cache, fh->blob);

@@ -252,3 +252,27 @@ mp() {
 	done
 	"$MPS3" "${opts[@]}" --endpoint "$PROXY_EP" "$URL" "$@"
 }
+
+# raw_put KEY FILE: write an object of the database ($URL) directly into the
+# bucket, bypassing the protocol (to plant malformed objects).
+raw_put() {
+	local key=$1 file=$2
+	case $BACKEND in
+	s3)
+		local rest=${URL#s3://} bucket prefix
+		bucket=${rest%%/*}
+		prefix=${rest#*/}
+		curl -sf -o /dev/null -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" \
+			-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" --data-binary @"$file" \
+			"http://test%3Atester:testing@${MPS3_TEST_S3_ENDPOINT#http://}/$bucket/$prefix/$key"
+		;;
+	file)
+		# The file store keeps key D/N in ROOT/<D/ escaped>/<N escaped>.
+		local root=${URL#file://} dir=${key%/*}/ name=${key##*/}
+		dir=${dir//\//%2F}
+		mkdir -p "$root/$dir"
+		cp "$file" "$root/$dir/$name.tmp" && mv "$root/$dir/$name.tmp" "$root/$dir/$name"
+		setfattr -x user.mps3.etag "$root/$dir/$name" 2>/dev/null || true
+		;;
+	esac
+}
