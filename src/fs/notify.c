@@ -149,6 +149,12 @@ static int has_prefix(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && path[n] == '/';
 }
 
+/* qsort comparator of an array of strings (it is given pointers to the elements). */
+static int cmp_line(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /*
  * Directory renames: a directory D1 all of whose tree went away and a
  * directory D2 that appeared with exactly the same entries at the same
@@ -190,7 +196,7 @@ static char *subtree_print(const struct mps3_changes *ch, const char *dir, int r
 			n++;
 	}
 	if (n > 1)
-		qsort(lines, n, sizeof(*lines), (int (*)(const void *, const void *))strcmp);
+		qsort(lines, n, sizeof(*lines), cmp_line);
 	for (i = 0; i < n; i++) {
 		mps3_buf_puts(&b, lines[i]);
 		mps3_buf_puts(&b, "\n");
