@@ -59,6 +59,18 @@ int mps3_entry_parse(struct mps3_entry *out, json_t *v);
  */
 json_t *mps3_entry_to_patch(const struct mps3_entry *e);
 
+/*
+ * The merge patch that turns the value CUR (NULL: absent) of a path into
+ * WANT (NULL: remove it).  Metadata (mode, uid, gid, mtime, each xattr) is
+ * patched field by field, so that concurrent changes of different fields by
+ * different writers all survive; the content fields (type, blob, size,
+ * target) are written together whenever any of them changes, absent ones as
+ * null, so that a merge of two writers' patches can never pair one writer's
+ * blob with the other's size.  NULL with *err == 0 means no change; on error
+ * NULL and *err < 0.
+ */
+json_t *mps3_entry_patch(json_t *cur, json_t *want, int *err);
+
 /* A parsed log entry.  files is a new reference. */
 struct mps3_logentry {
 	struct mps3_logkey key;

@@ -886,7 +886,7 @@ static int cmd_sync_journal(struct ctx *c, int argc, char **argv)
 			int err = 0;
 
 			mps3_db_get(c->db, target ? target : path, &cur);
-			d = mps3_merge_diff(cur, want, &err);
+			d = mps3_entry_patch(cur, want, &err);
 			json_decref(cur);
 			if (err)
 				rc = mps3_error_set(err, "%s: cannot express the change", path);

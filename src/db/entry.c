@@ -9,6 +9,7 @@
 #include "mps3/entry.h"
 #include "mps3/error.h"
 #include "mps3/hash.h"
+#include "mps3/mergepatch.h"
 
 #define DOC_VERSION 1
 
@@ -140,6 +141,41 @@ json_t *mps3_entry_to_patch(const struct mps3_entry *e)
 		return NULL;
 	}
 	return o;
+}
+
+json_t *mps3_entry_patch(json_t *cur, json_t *want, int *err)
+{
+	static const char *const content[] = { "type", "blob", "size", "target" };
+	json_t *p = mps3_merge_diff(cur, want, err);
+	struct mps3_entry e;
+	size_t i;
+	int touched = 0;
+
+	if (*err == -EINVAL && want && mps3_entry_parse(&e, want) == 0) {
+		/*
+		 * A value a field-wise patch cannot express (a null member): send
+		 * the entry whole instead, which every entry can be.
+		 */
+		p = mps3_entry_to_patch(&e);
+		*err = p ? 0 : -ENOMEM;
+		return p;
+	}
+	if (*err || !json_is_object(p) || !json_is_object(want))
+		return p;
+	for (i = 0; i < sizeof(content) / sizeof(content[0]); i++)
+		touched |= json_object_get(p, content[i]) != NULL;
+	if (!touched)
+		return p;
+	for (i = 0; i < sizeof(content) / sizeof(content[0]); i++) {
+		json_t *v = json_object_get(want, content[i]);
+
+		if (json_object_set_new(p, content[i], v ? json_deep_copy(v) : json_null())) {
+			json_decref(p);
+			*err = -ENOMEM;
+			return NULL;
+		}
+	}
+	return p;
 }
 
 /* Common header of log entries and checkpoints. */

@@ -7,8 +7,9 @@
  * lets a burst settle for a few milliseconds, and takes a snapshot of
  * every dirty path's wanted value (the node's entry, or absent).  Outside
  * the lock it uploads the blobs those values name, then commits one merge
- * patch holding, for each path, only what differs from the resolved value
- * (so concurrent changes to other fields by other machines merge), split
+ * patch holding, for each path, what differs from the resolved value
+ * (mps3_entry_patch: concurrent changes of other metadata fields by other
+ * machines merge; content fields always travel together), split
  * into several entries only if it would exceed the entry size limit.  A
  * path leaves fs->dirty only if its generation did not move meanwhile.
  * Failures keep everything dirty and are retried with capped backoff: the
@@ -276,7 +277,7 @@ static int sync_batch(struct mps3fs *fs, struct batch *b)
 			json_decref(cur);
 			continue;
 		}
-		p = mps3_merge_diff(cur, b->v[i].want, &err);
+		p = mps3_entry_patch(cur, b->v[i].want, &err);
 		if (b->v[i].want && mps3_entry_parse(&e, b->v[i].want) == 0 && e.type == MPS3_FILE) {
 			struct mps3_entry ce;
 

@@ -8,6 +8,7 @@
 
 #include "mps3/entry.h"
 #include "mps3/keys.h"
+#include "mps3/mergepatch.h"
 #include "tap.h"
 
 static void test_roundtrip(void)
@@ -276,6 +277,108 @@ static void test_documents(void)
 	json_decref(files);
 }
 
+/* Apply two writers' patches, each made against BASE, in order. */
+static json_t *merge_two(const char *base, const char *want1, const char *want2)
+{
+	json_t *b = json_loads(base, JSON_DECODE_ANY, NULL), *w1 = json_loads(want1, JSON_DECODE_ANY, NULL);
+	json_t *w2 = json_loads(want2, JSON_DECODE_ANY, NULL), *p1, *p2, *r1, *r;
+	int err1 = 0, err2 = 0, err3 = 0, err4 = 0;
+
+	/* Every case changes something for both writers: neither patch is NULL. */
+	p1 = mps3_entry_patch(json_is_null(b) ? NULL : b, json_is_null(w1) ? NULL : w1, &err1);
+	p2 = mps3_entry_patch(json_is_null(b) ? NULL : b, json_is_null(w2) ? NULL : w2, &err2);
+	r1 = mps3_merge_patch(b, p1, &err3);
+	r = mps3_merge_patch(r1, p2, &err4);
+	json_decref(r1);
+	json_decref(b);
+	json_decref(p1);
+	json_decref(p2);
+	json_decref(w1);
+	json_decref(w2);
+	if (err1 || err2 || err3 || err4) {
+		json_decref(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void test_entry_patch(void)
+{
+#define B1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define B2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define B3 "3333333333333333333333333333333333333333333333333333333333333333"
+	static const struct {
+		const char *base, *w1, *w2, *want, *what;
+	} cases[] = {
+		/* The chaos test's case: the second writer's content has the base's size. */
+		{ "{\"type\":\"f\",\"blob\":\"" B1 "\",\"size\":26}",
+		  "{\"type\":\"f\",\"blob\":\"" B2 "\",\"size\":27}",
+		  "{\"type\":\"f\",\"blob\":\"" B3 "\",\"size\":26}",
+		  "{\"type\":\"f\",\"blob\":\"" B3 "\",\"size\":26}",
+		  "content of the later writer comes whole, never with the other's size" },
+		{ "{\"type\":\"f\",\"blob\":\"" B1 "\",\"size\":1,\"mode\":420}",
+		  "{\"type\":\"f\",\"blob\":\"" B1 "\",\"size\":1,\"mode\":384}",
+		  "{\"type\":\"f\",\"blob\":\"" B2 "\",\"size\":5,\"mode\":420}",
+		  "{\"type\":\"f\",\"blob\":\"" B2 "\",\"size\":5,\"mode\":384}",
+		  "a chmod and a concurrent write both survive" },
+		{ "{\"type\":\"l\",\"target\":\"a\"}",
+		  "{\"type\":\"l\",\"target\":\"b\"}",
+		  "{\"type\":\"f\",\"blob\":\"" B1 "\",\"size\":3}",
+		  "{\"type\":\"f\",\"blob\":\"" B1 "\",\"size\":3}",
+		  "a file replacing a link drops the other writer's target" },
+		{ "null",
+		  "{\"type\":\"l\",\"target\":\"b\"}",
+		  "{\"type\":\"f\",\"blob\":\"" B1 "\",\"size\":3}",
+		  "{\"type\":\"f\",\"blob\":\"" B1 "\",\"size\":3}",
+		  "two creations: the later one whole" },
+		{ "{\"type\":\"f\",\"blob\":\"" B1 "\",\"size\":1,\"xattr\":{\"user.a\":\"1\"}}",
+		  "{\"type\":\"f\",\"blob\":\"" B1 "\",\"size\":1,\"xattr\":{\"user.a\":\"1\",\"user.b\":\"2\"}}",
+		  "{\"type\":\"f\",\"blob\":\"" B2 "\",\"size\":2,\"xattr\":{\"user.a\":\"1\"}}",
+		  "{\"type\":\"f\",\"blob\":\"" B2 "\",\"size\":2,\"xattr\":{\"user.a\":\"1\",\"user.b\":\"2\"}}",
+		  "an xattr and a concurrent write both survive" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *got = merge_two(cases[i].base, cases[i].w1, cases[i].w2);
+		json_t *want = json_loads(cases[i].want, 0, NULL);
+		struct mps3_entry e;
+
+		tap_ok(got && json_equal(got, want) && mps3_entry_parse(&e, got) == 0, "entry_patch: %s", cases[i].what);
+		json_decref(got);
+		json_decref(want);
+	}
+	{
+		json_t *a = json_loads("{\"type\":\"f\",\"blob\":\"" B1 "\",\"size\":1}", 0, NULL);
+		int err = -1;
+		json_t *p = mps3_entry_patch(a, a, &err);
+
+		tap_ok(!p && err == 0, "entry_patch: no change, no patch");
+		{
+			json_t *w = json_loads("{\"type\":\"f\",\"blob\":\"" B2 "\",\"size\":4,\"target\":null}", 0, NULL);
+			json_t *r;
+			int e2 = 0;
+			struct mps3_entry pe;
+
+			p = mps3_entry_patch(a, w, &err);
+			r = p ? mps3_merge_patch(a, p, &e2) : NULL;
+			tap_ok(p && err == 0 && r && mps3_entry_parse(&pe, r) == 0 && pe.size == 4 &&
+				       strcmp(pe.blob, B2) == 0 && !json_object_get(r, "target"),
+			       "entry_patch: a value with a null member goes whole, not as an error");
+			json_decref(r);
+			json_decref(p);
+			json_decref(w);
+		}
+		p = mps3_entry_patch(a, NULL, &err);
+		tap_ok(p && json_is_null(p) && err == 0, "entry_patch: removal is null");
+		json_decref(p);
+		json_decref(a);
+	}
+#undef B1
+#undef B2
+#undef B3
+}
+
 int main(void)
 {
 	test_roundtrip();
@@ -284,5 +387,6 @@ int main(void)
 	test_paths();
 	test_entries();
 	test_documents();
+	test_entry_patch();
 	return tap_done();
 }
