@@ -898,7 +898,8 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	/* Until the change is in the bucket; a signal to the caller interrupts. */
 	while (!rc) {
 		rc = mps3fs_wait_mark(fs, mark, 1000);
-		if (rc == -ETIMEDOUT && fuse_req_interrupted(req)) {
+		/* The caller gave up, or the mount is going away: unmount drains. */
+		if (rc == -ETIMEDOUT && (fuse_req_interrupted(req) || (fs->session && fuse_session_exited(fs->session)))) {
 			rc = -EINTR;
 			break;
 		}
@@ -1481,7 +1482,8 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	(void)fi;
 	while (!rc) {
 		rc = mps3fs_wait_mark(fs, mark, 1000);
-		if (rc == -ETIMEDOUT && fuse_req_interrupted(req)) {
+		/* The caller gave up, or the mount is going away: unmount drains. */
+		if (rc == -ETIMEDOUT && (fuse_req_interrupted(req) || (fs->session && fuse_session_exited(fs->session)))) {
 			rc = -EINTR;
 			break;
 		}
