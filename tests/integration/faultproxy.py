@@ -70,8 +70,14 @@ def read_control():
 
 
 def rst(sock):
+    # shutdown() first: it wakes a thread blocked in recv() on the socket,
+    # which close() alone would not, and the peer sees the connection end.
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
         sock.close()
     except OSError:
         pass
@@ -163,6 +169,12 @@ def handle(client):
         if how == "cut":
             rst(client)
         else:
+            # shutdown, not just close: the other pump thread may be in
+            # recv() on this socket, and a close would then send nothing.
+            try:
+                client.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             client.close()
     except OSError:
         pass
@@ -173,6 +185,10 @@ def handle(client):
                 CONNS.discard(upstream)
         for s in (client, upstream):
             if s is not None:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
                 try:
                     s.close()
                 except OSError:

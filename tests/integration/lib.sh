@@ -1,7 +1,8 @@
 # tests/integration/lib.sh - sourced by every integration test.
 #
 # Usage in a test:  . "$(dirname "$0")/lib.sh" "$@"   (first argument: s3 or file)
-# Gives: $BACKEND, $T (private temp dir, removed at exit), new_db (sets $URL),
+# Gives: $BACKEND, $T (private temp dir, removed at exit unless a test
+# failed and MPS3_TEST_KEEP is set), new_db (sets $URL),
 # m (runs the mps3 CLI on $URL), TAP helpers ok/fail/is/diag, and a real S3
 # server: the one scripts/test started (MPS3_TEST_S3_* in the environment)
 # or, when run alone, a private one started here and stopped at exit.
@@ -26,7 +27,11 @@ cleanup() {
 	if [[ -n $OWN_S3 ]]; then
 		"$SRCDIR/scripts/s3-server" stop "$OWN_S3" >/dev/null 2>&1 || true
 	fi
-	rm -rf -- "$T"
+	if [[ -n ${MPS3_TEST_KEEP:-} ]] && ((TAP_FAILED > 0)); then
+		echo "# MPS3_TEST_KEEP: kept $T" >&2
+	else
+		rm -rf -- "$T"
+	fi
 }
 trap cleanup EXIT
 # Run at exit, last registered first.
