@@ -735,9 +735,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		if (got < 0)
 			got = -errno;
 	} else if (fh->blob[0] && fh->size > 0) {
-		int seq = (uint64_t)off == fh->next_off;
+		/* Read-ahead from the second sequential read on: `head -c` reads one chunk. */
+		int seq = off > 0 && (uint64_t)off == fh->next_off;
 
-		got = mps3fs_fetch_read(fs, fh->blob, fh->size, buf, size, (uint64_t)off, seq || off == 0);
+		got = mps3fs_fetch_read(fs, fh->blob, fh->size, buf, size, (uint64_t)off, seq);
 		/* One line per outage, not per read (corrupt blobs were reported when found). */
 		if (got < 0 && got != -EBADMSG && ratelimit(&fs_read_warned))
 			mps3_warn("%s: cannot read content (blob %s) from the store: %s; reads of content not in the cache fail with EIO",

@@ -133,4 +133,15 @@ is "$(readlink "$A/lnk")" "f" "symlink persisted"
 check "status file" grep -q "^state: online" "$A/.mps3/status"
 if ls -a "$A" | grep -qx ".mps3"; then fail ".mps3 is hidden from ls"; else ok ".mps3 is hidden from ls"; fi
 umount_fs a2
+
+# --- a small read of a big file downloads a chunk, not the file ---------------------
+head -c $((48 << 20)) /dev/urandom >"$T/big"
+m put big "$T/big"
+mount_fs c
+head -c 4096 "$MNT/big" >"$T/big.head"
+check "the first 4 KiB of a 48 MiB file read through a fresh mount are right" cmp -s "$T/big.head" <(head -c 4096 "$T/big")
+got=$(du -sk "$T/c.cache/partial" | cut -f1)
+if ((got <= 8192)); then ok "reading 4 KiB fetched ${got} KiB of 49152 KiB"; else fail "reading 4 KiB fetched ${got} KiB of 49152 KiB"; fi
+check "a sequential read of the whole file is right" cmp -s "$T/big" "$MNT/big"
+umount_fs c
 done_testing
