@@ -882,6 +882,22 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, 0);
 }
 
+/*
+ * Wait until every change up to MARK is in the bucket: 0, or -EINTR when the
+ * caller gave up (a signal) or the mount is going away (unmount drains).
+ */
+static int wait_uploaded(struct mps3fs *fs, fuse_req_t req, uint64_t mark)
+{
+	for (;;) {
+		int rc = mps3fs_wait_mark(fs, mark, 1000);
+
+		if (rc != -ETIMEDOUT)
+			return rc;
+		if (fuse_req_interrupted(req) || (fs->session && fuse_session_exited(fs->session)))
+			return -EINTR;
+	}
+}
+
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct mps3fs *fs = FS(req);
@@ -896,20 +912,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	if (!rc && fs->journal_open)
 		rc = mps3_journal_sync(&fs->journal);
 	mark = mps3fs_change_mark(fs);
-	/* Until the change is in the bucket; a signal to the caller interrupts. */
-	while (!rc) {
-		rc = mps3fs_wait_mark(fs, mark, 1000);
-		/* The caller gave up, or the mount is going away: unmount drains. */
-		if (rc == -ETIMEDOUT && (fuse_req_interrupted(req) || (fs->session && fuse_session_exited(fs->session)))) {
-			rc = -EINTR;
-			break;
-		}
-		if (rc == -ETIMEDOUT)
-			rc = 0;
-		else
-			break;
-	}
-	fuse_reply_err(req, -rc);
+	fuse_reply_err(req, rc ? -rc : -wait_uploaded(fs, req, mark));
 }
 
 /* ---- create, remove, rename ---------------------------------------------------- */
@@ -1481,19 +1484,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	(void)ino;
 	(void)datasync;
 	(void)fi;
-	while (!rc) {
-		rc = mps3fs_wait_mark(fs, mark, 1000);
-		/* The caller gave up, or the mount is going away: unmount drains. */
-		if (rc == -ETIMEDOUT && (fuse_req_interrupted(req) || (fs->session && fuse_session_exited(fs->session)))) {
-			rc = -EINTR;
-			break;
-		}
-		if (rc == -ETIMEDOUT)
-			rc = 0;
-		else
-			break;
-	}
-	fuse_reply_err(req, -rc);
+	fuse_reply_err(req, rc ? -rc : -wait_uploaded(fs, req, mark));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
