@@ -539,9 +539,6 @@ static int snapshot(struct mps3fs *fs, struct node *n, int last)
 	}
 	if (st && st->wgen == wgen)
 		st->dirty = 0;
-	/* The blob's name is durable too (the directory entry). */
-	if (fs->cache.dirfd >= 0)
-		fsync(fs->cache.dirfd);
 	mps3fs_cache_added(&fs->cache, hex, size, 0);
 	if (!json_object_get(fs->pinned, hex)) {
 		mps3fs_cache_pin(&fs->cache, hex);
@@ -555,6 +552,12 @@ static int snapshot(struct mps3fs *fs, struct node *n, int last)
 	rc = patch ? modify(fs, n, patch) : -ENOMEM;
 	json_decref(patch);
 	unlock(fs);
+	/*
+	 * The blob's name is durable too (the directory entry) before the caller
+	 * journals the change; outside the lock, which every request needs.
+	 */
+	if (fs->cache.dirfd >= 0)
+		fsync(fs->cache.dirfd);
 	return rc;
 fail:
 	if (fd >= 0)
