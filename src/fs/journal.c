@@ -204,9 +204,107 @@ int mps3_journal_truncate(struct mps3_journal *j)
 		if (ftruncate(j->fd, 0) < 0 || fdatasync(j->fd) < 0)
 			rc = -errno;
 		else
-			j->size = 0;
+			j->size = j->compacted = 0;
 	}
 	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
+#define COMPACT_MIN ((off_t)4 << 20)
+
+int mps3_journal_should_compact(struct mps3_journal *j)
+{
+	int yes;
+
+	pthread_mutex_lock(&j->lock);
+	yes = j->size >= COMPACT_MIN && j->size >= 2 * j->compacted;
+	pthread_mutex_unlock(&j->lock);
+	return yes;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, buf, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int mps3_journal_compact(struct mps3_journal *j, json_t *keep)
+{
+	char *tmp = NULL;
+	json_t *recs = NULL, *r;
+	off_t size = 0;
+	size_t i;
+	int fd = -1, torn = 0, rc = 0;
+
+	pthread_mutex_lock(&j->lock);
+	if (asprintf(&tmp, "%s.compact", j->path) < 0) {
+		tmp = NULL;
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* Everything appended so far is in the file (unsynced records in the page cache). */
+	recs = read_records(j->path, &torn);
+	if (!recs) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	json_array_foreach(recs, i, r) {
+		char *line;
+		size_t len;
+
+		if (!json_object_get(keep, json_string_value(json_object_get(r, "path"))))
+			continue;
+		line = json_dumps(r, JSON_COMPACT);
+		if (!line) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		len = strlen(line);
+		line[len++] = '\n';
+		rc = write_all(fd, line, len);
+		free(line);
+		if (rc)
+			goto out;
+		size += (off_t)len;
+	}
+	if (fdatasync(fd) < 0 || rename(tmp, j->path) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	/* Renamed: from here on the new file is the journal, whatever happens. */
+	free(tmp);
+	tmp = NULL;
+	rc = fsync_path(j->dir);
+	close(j->fd);
+	j->fd = fd;
+	fd = -1;
+	j->size = j->compacted = size;
+	j->synced = j->written;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	pthread_mutex_unlock(&j->lock);
+	json_decref(recs);
+	if (rc)
+		mps3_warn("journal %s: cannot compact it: %s", j->path, strerror(-rc));
 	return rc;
 }
 

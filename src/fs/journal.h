@@ -20,6 +20,7 @@ struct mps3_journal {
 	pthread_mutex_t lock;
 	uint64_t written, synced;	/* protected by lock */
 	off_t size;			/* protected by lock */
+	off_t compacted;		/* size after the last compaction; protected by lock */
 };
 
 /*
@@ -37,6 +38,20 @@ int mps3_journal_append(struct mps3_journal *j, const char *path, json_t *want, 
 int mps3_journal_sync(struct mps3_journal *j);
 /* Forget everything: all of it is in the bucket. */
 int mps3_journal_truncate(struct mps3_journal *j);
+/*
+ * Whether the journal has grown enough since it was last emptied or
+ * compacted to be worth compacting (at least 4 MiB, and twice what the last
+ * compaction left).
+ */
+int mps3_journal_should_compact(struct mps3_journal *j);
+/*
+ * Rewrite the journal keeping only the records of the paths that are keys
+ * of KEEP (the others are in the bucket), atomically (a new file renamed
+ * over the old one) and durably; records appended before are durable
+ * afterwards too.  For a mount under steady writes, where the journal is
+ * never empty at once.  0 or -errno (the old journal stays in use).
+ */
+int mps3_journal_compact(struct mps3_journal *j, json_t *keep);
 
 /* The bucket's current value of path (new reference or NULL). */
 typedef json_t *(*mps3_journal_value_fn)(void *ctx, const char *path);

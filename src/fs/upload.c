@@ -506,6 +506,9 @@ static void *uploader(void *arg)
 			/* Everything is in the bucket: the journal has nothing left to promise. */
 			if (fs->journal_open && json_object_size(fs->dirty) == 0)
 				mps3_journal_truncate(&fs->journal);
+			else if (fs->journal_open && mps3_journal_should_compact(&fs->journal))
+				/* Never empty at once under steady writes: drop what landed. */
+				mps3_journal_compact(&fs->journal, fs->dirty);
 			pthread_cond_broadcast(&fs->tree_cond);
 			pthread_mutex_unlock(&fs->tree_lock);
 			mps3fs_inval_send(fs, &inv);
