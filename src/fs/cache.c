@@ -178,7 +178,7 @@ int mps3fs_cache_init(struct cache *c, const char *dir, uint64_t limit)
 			add(c, de->d_name, (uint64_t)st.st_size);
 	}
 	closedir(d);
-	mps3fs_cache_trim(c);
+	/* No trim here: the caller pins what the journal still needs first. */
 	return 0;
 }
 

@@ -2,10 +2,13 @@
  * fs/journal.c - the local journal that makes a close() a promise: every
  * local change is appended to CACHE/journal/log (one JSON line: the path,
  * the value wanted there, the value the bucket had), and fsync'd before
- * close() or fsync() return, after the content it names is fsync'd in the
- * blob cache.  A crash, a kill -9 or a power loss then loses nothing that
- * was acknowledged: the next mount (or `mps3 URL sync --journal DIR`)
- * replays the journal.
+ * close() or fsync() return.  The content it names is durable by then too:
+ * a small file's (up to MPS3_JOURNAL_INLINE_MAX) as a content record in the
+ * journal itself, appended before the change, so that one fsync covers
+ * both; a larger one fsync'd in the blob cache.  A crash, a kill -9 or a
+ * power loss then loses nothing that was acknowledged: the next mount (or
+ * `mps3 URL sync --journal DIR`) puts content records back into the cache
+ * where the cached copy is missing or damaged, and replays the changes.
  *
  * Replay decides per path, from the values the journal saw: if the bucket
  * holds the latest wanted value, the change landed; if it holds a value
@@ -29,7 +32,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "mps3/error.h"
+#include "mps3/hash.h"
 #include "mps3/log.h"
 #include "journal.h"
 
@@ -45,6 +51,13 @@ static int fsync_path(const char *path)
 		rc = -errno;
 	close(fd);
 	return rc;
+}
+
+static int write_all(int fd, const char *buf, size_t len);
+
+static int is_blob_record(json_t *r)
+{
+	return json_is_string(json_object_get(r, "blob")) && json_is_string(json_object_get(r, "data"));
 }
 
 /* Read every whole record of the journal into an array (new reference). */
@@ -69,7 +82,7 @@ static json_t *read_records(const char *path, int *torn)
 			break;
 		}
 		r = json_loadb(line, (size_t)n, 0, NULL);
-		if (!json_is_object(r) || !json_is_string(json_object_get(r, "path"))) {
+		if (!json_is_object(r) || (!json_is_string(json_object_get(r, "path")) && !is_blob_record(r))) {
 			json_decref(r);
 			(*torn)++;
 			continue;
@@ -81,10 +94,112 @@ static json_t *read_records(const char *path, int *torn)
 	return recs;
 }
 
+/* The bytes of a base64 string: malloc'd, length in *len; NULL if it is not base64. */
+static unsigned char *unbase64(const char *s, size_t *len)
+{
+	size_t in = strlen(s);
+	unsigned char *out = malloc(in / 4 * 3 + 3);
+	int n;
+
+	if (!out || in % 4 != 0) {
+		free(out);
+		return NULL;
+	}
+	n = in ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)in) : 0;
+	if (n < 0) {
+		free(out);
+		return NULL;
+	}
+	/* EVP_DecodeBlock counts padding as zero bytes. */
+	if (in >= 1 && s[in - 1] == '=')
+		n--;
+	if (in >= 2 && s[in - 2] == '=')
+		n--;
+	*len = (size_t)n;
+	return out;
+}
+
+static int file_has(const char *path, const char *sha, size_t len)
+{
+	unsigned char md[MPS3_SHA256_LEN];
+	char hex[MPS3_SHA256_HEX_LEN + 1];
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ok = 0;
+
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == len && mps3_sha256_fd(md, fd, 0, len) == 0) {
+		mps3_hex(hex, md, sizeof(md));
+		ok = strcmp(hex, sha) == 0;
+	}
+	close(fd);
+	return ok;
+}
+
+/*
+ * A blob record: the content of a small file, kept in the journal instead of
+ * being fsync'd in the cache.  Put it back into CACHE/blobs if it is missing
+ * or damaged there (a power loss can leave a file empty).  1 restored, 0
+ * nothing to do, < 0 could not.
+ */
+static int restore_blob(const char *cache_dir, json_t *r)
+{
+	const char *sha = json_string_value(json_object_get(r, "blob"));
+	unsigned char md[MPS3_SHA256_LEN], *data;
+	char hex[MPS3_SHA256_HEX_LEN + 1], *dst = NULL, *tmp = NULL, *dir = NULL;
+	size_t len = 0;
+	int fd = -1, rc = -EIO;
+
+	data = unbase64(json_string_value(json_object_get(r, "data")), &len);
+	if (data) {
+		mps3_sha256(md, data, len);
+		mps3_hex(hex, md, sizeof(md));
+	}
+	if (!data || strcmp(hex, sha) != 0) {
+		/* Not what it claims to be: leave the cache alone. */
+		mps3_warn("journal: the content recorded for %s does not match that name; ignored", sha);
+		free(data);
+		return -EINVAL;
+	}
+	if (asprintf(&dir, "%s/blobs", cache_dir) < 0 || asprintf(&dst, "%s/%s", dir, sha) < 0 ||
+	    asprintf(&tmp, "%s/.restore-%s", dir, sha) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (file_has(dst, sha, len)) {
+		rc = 0;
+		goto out;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write_all(fd, (const char *)data, len) < 0 || fsync(fd) < 0 || rename(tmp, dst) < 0 ||
+	    fsync_path(dir) < 0) {
+		rc = -errno;
+		unlink(tmp);
+		goto out;
+	}
+	rc = 1;
+out:
+	if (rc < 0)
+		mps3_warn("journal: cannot put back the content %s into %s/blobs", sha ? sha : "?", cache_dir);
+	if (fd >= 0)
+		close(fd);
+	free(data);
+	free(dir);
+	free(dst);
+	free(tmp);
+	return rc;
+}
+
 int mps3_journal_open(struct mps3_journal *j, const char *cache_dir, json_t **old)
 {
 	char *dir = NULL;
-	int torn = 0, rc;
+	json_t *recs, *r;
+	size_t i;
+	int torn = 0, restored = 0, rc;
 
 	memset(j, 0, sizeof(*j));
 	j->fd = -1;
@@ -106,11 +221,26 @@ int mps3_journal_open(struct mps3_journal *j, const char *cache_dir, json_t **ol
 	if (flock(j->fd, LOCK_EX | LOCK_NB) < 0)
 		return mps3_error_set(errno == EWOULDBLOCK ? -EBUSY : -errno,
 				      "%s is in use by another mps3fs or mps3 process", j->path);
-	*old = read_records(j->path, &torn);
-	if (!*old)
+	recs = read_records(j->path, &torn);
+	if (!recs)
 		return -ENOMEM;
 	if (torn)
 		mps3_notice("journal %s: ignored %d incomplete record(s) left by a crash", j->path, torn);
+	/* Content kept in the journal first goes back into the cache; the caller sees changes only. */
+	*old = json_array();
+	if (!*old) {
+		json_decref(recs);
+		return -ENOMEM;
+	}
+	json_array_foreach(recs, i, r) {
+		if (is_blob_record(r))
+			restored += restore_blob(cache_dir, r) > 0;
+		else
+			json_array_append(*old, r);
+	}
+	json_decref(recs);
+	if (restored)
+		mps3_notice("journal %s: put back %d cached file content(s) that a crash had lost", j->path, restored);
 	/*
 	 * The old records stay until everything is in the bucket (the upload
 	 * worker truncates then): a crash during recovery loses nothing.
@@ -140,9 +270,29 @@ void mps3_journal_close(struct mps3_journal *j)
 	j->fd = -1;
 }
 
+static int append_record(struct mps3_journal *j, json_t *r, const char *path);
+
 int mps3_journal_append(struct mps3_journal *j, const char *path, json_t *want, json_t *base)
 {
-	json_t *r = json_pack("{s:s,s:O?,s:O?}", "path", path, "want", want, "base", base);
+	return append_record(j, json_pack("{s:s,s:O?,s:O?}", "path", path, "want", want, "base", base), path);
+}
+
+int mps3_journal_append_blob(struct mps3_journal *j, const char *sha, const void *data, size_t len)
+{
+	char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+	int n, rc;
+
+	if (!b64)
+		return -ENOMEM;
+	n = EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
+	rc = append_record(j, json_pack("{s:s,s:s%}", "blob", sha, "data", b64, (size_t)n), sha);
+	free(b64);
+	return rc;
+}
+
+/* Append one record (a new reference, consumed); PATH names it in errors. */
+static int append_record(struct mps3_journal *j, json_t *r, const char *path)
+{
 	char *line = r ? json_dumps(r, JSON_COMPACT) : NULL;
 	size_t len, off = 0;
 	int rc = 0;
@@ -240,7 +390,7 @@ static int write_all(int fd, const char *buf, size_t len)
 int mps3_journal_compact(struct mps3_journal *j, json_t *keep)
 {
 	char *tmp = NULL;
-	json_t *recs = NULL, *r;
+	json_t *recs = NULL, *blobs = NULL, *r;
 	off_t size = 0;
 	size_t i;
 	int fd = -1, torn = 0, rc = 0;
@@ -262,11 +412,24 @@ int mps3_journal_compact(struct mps3_journal *j, json_t *keep)
 		rc = -errno;
 		goto out;
 	}
+	/* Content records stay with the changes that name their blob. */
+	blobs = json_object();
+	if (!blobs) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	json_array_foreach(recs, i, r) {
+		const char *b = json_string_value(json_object_get(json_object_get(r, "want"), "blob"));
+
+		if (b && json_object_get(keep, json_string_value(json_object_get(r, "path"))))
+			json_object_set_new(blobs, b, json_true());
+	}
 	json_array_foreach(recs, i, r) {
 		char *line;
 		size_t len;
 
-		if (!json_object_get(keep, json_string_value(json_object_get(r, "path"))))
+		if (is_blob_record(r) ? !json_object_get(blobs, json_string_value(json_object_get(r, "blob")))
+				      : !json_object_get(keep, json_string_value(json_object_get(r, "path"))))
 			continue;
 		line = json_dumps(r, JSON_COMPACT);
 		if (!line) {
@@ -303,6 +466,7 @@ out:
 	}
 	pthread_mutex_unlock(&j->lock);
 	json_decref(recs);
+	json_decref(blobs);
 	if (rc)
 		mps3_warn("journal %s: cannot compact it: %s", j->path, strerror(-rc));
 	return rc;

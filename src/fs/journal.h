@@ -24,9 +24,10 @@ struct mps3_journal {
 };
 
 /*
- * Open and lock CACHE/journal/log: *old gets the records of the previous
- * run (an array, new reference; empty if none), which stay in the file
- * until mps3_journal_truncate().  0, -EBUSY (another process has it), or a
+ * Open and lock CACHE/journal/log: *old gets the change records of the
+ * previous run (an array, new reference; empty if none), which stay in the
+ * file until mps3_journal_truncate(); content records are put back into
+ * CACHE/blobs where the cached copy is missing or damaged.  0, -EBUSY (another process has it), or a
  * negative errno with detail.
  */
 int mps3_journal_open(struct mps3_journal *j, const char *cache_dir, json_t **old);
@@ -34,6 +35,14 @@ void mps3_journal_close(struct mps3_journal *j);
 
 /* Record that path should become want (NULL: absent); base is the bucket's value then. */
 int mps3_journal_append(struct mps3_journal *j, const char *path, json_t *want, json_t *base);
+/*
+ * Record the content of blob SHA (small files): with it in the journal the
+ * cached copy need not be fsync'd; mps3_journal_open() puts it back into
+ * CACHE/blobs if a crash lost or damaged the cached copy.
+ */
+int mps3_journal_append_blob(struct mps3_journal *j, const char *sha, const void *data, size_t len);
+/* Content up to this size goes into the journal rather than being fsync'd on its own. */
+#define MPS3_JOURNAL_INLINE_MAX (64u << 10)
 /* Make every record appended so far durable.  0 or -errno. */
 int mps3_journal_sync(struct mps3_journal *j);
 /* Forget everything: all of it is in the bucket. */

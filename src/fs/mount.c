@@ -150,6 +150,7 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *lc = NULL;
 	struct mps3fs *fs = calloc(1, sizeof(*fs));
+	json_t *journal_old = NULL;
 	char blobs[4200];
 	int rc, ret = 1, mounted = 0, handlers = 0;
 
@@ -186,6 +187,16 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 		goto out;
 	}
 	clear_dir(fs->staging_dir);
+	/*
+	 * The journal first: opening it puts back cached content a crash lost,
+	 * so that the cache index built next has it.
+	 */
+	rc = mps3_journal_open(&fs->journal, cfg->cache_dir, &journal_old);
+	if (rc) {
+		mps3_err("journal: %s", mps3_error_last(rc));
+		goto out;
+	}
+	fs->journal_open = 1;
 	snprintf(blobs, sizeof(blobs), "%s/blobs", cfg->cache_dir);
 	rc = mps3fs_cache_init(&fs->cache, blobs, cfg->cache_size);
 	if (rc) {
@@ -207,20 +218,13 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 		mps3_err("out of memory building the tree");
 		goto out;
 	}
-	{
-		json_t *old = NULL;
-
-		rc = mps3_journal_open(&fs->journal, cfg->cache_dir, &old);
-		if (!rc) {
-			fs->journal_open = 1;
-			rc = mps3fs_journal_recover(fs, old);
-		}
-		json_decref(old);
-		if (rc) {
-			mps3_err("journal: %s", mps3_error_last(rc));
-			goto out;
-		}
+	rc = mps3fs_journal_recover(fs, journal_old);
+	if (rc) {
+		mps3_err("journal: %s", mps3_error_last(rc));
+		goto out;
 	}
+	/* Only now that the journal's blobs are pinned may the cache shrink to its limit. */
+	mps3fs_cache_trim(&fs->cache);
 
 	fuse_set_log_func(fuse_log_sink);
 	se = fuse_session_new(args, &mps3fs_ops, sizeof(mps3fs_ops), fs);
@@ -303,6 +307,7 @@ out:
 	}
 	if (fs->journal_open)
 		mps3_journal_close(&fs->journal);
+	json_decref(journal_old);
 	if (fs->tree.root)
 		mps3fs_tree_dispose(fs);
 	mps3_db_free(fs->db);

@@ -449,6 +449,22 @@ static void stage_free(struct stage *st)
 	free(st);
 }
 
+static int pread_all(int fd, char *buf, uint64_t len)
+{
+	uint64_t off = 0;
+
+	while (off < len) {
+		ssize_t r = pread(fd, buf + off, len - off, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
 /*
  * Turn the staging file's content into a cached blob and make it the node's
  * entry: the moment a close() or fsync() makes a write part of the file.
@@ -462,8 +478,9 @@ static int snapshot(struct mps3fs *fs, struct node *n, int last)
 	struct stage *st;
 	uint64_t size, wgen;
 	int64_t mtime;
-	int fd = -1, rc, from_fd;
+	int fd = -1, rc, from_fd, inlined;
 	json_t *patch = NULL;
+	char *small = NULL;
 
 	lock(fs);
 	st = n->stage;
@@ -478,10 +495,23 @@ static int snapshot(struct mps3fs *fs, struct node *n, int last)
 	unlock(fs);
 
 	snprintf(tmp, sizeof(tmp), "%s/.snap-%" PRIu64 "-%" PRIu64, fs->cache.dir, n->ino, wgen);
+	/*
+	 * The content is durable before the journal promises it: a small file's
+	 * goes into the journal itself (one fsync at close for everything), a
+	 * larger one is fsync'd in the cache.
+	 */
+	if (fs->journal_open && size <= MPS3_JOURNAL_INLINE_MAX)
+		small = malloc(size ? size : 1);
 	if (last) {
-		rc = mps3_sha256_fd(md, from_fd, 0, size);
-		/* The content is durable before the journal promises it. */
-		if (!rc && fdatasync(from_fd) < 0)
+		/* Read from the file that becomes the blob. */
+		if (small && pread_all(from_fd, small, size) < 0) {
+			free(small);
+			small = NULL;
+		}
+		if (small)
+			mps3_sha256(md, small, size);
+		rc = small ? 0 : mps3_sha256_fd(md, from_fd, 0, size);
+		if (!rc && !small && fdatasync(from_fd) < 0)
 			rc = -errno;
 		if (rc)
 			return rc;
@@ -490,8 +520,11 @@ static int snapshot(struct mps3fs *fs, struct node *n, int last)
 		uint64_t left = size;
 
 		fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return -errno;
+		if (fd < 0) {
+			rc = -errno;
+			free(small);
+			return rc;
+		}
 		while (left > 0) {
 			ssize_t c = copy_file_range(from_fd, &in, fd, &out, left, 0);
 
@@ -503,14 +536,29 @@ static int snapshot(struct mps3fs *fs, struct node *n, int last)
 			}
 			left -= (uint64_t)c;
 		}
-		rc = mps3_sha256_fd(md, fd, 0, size);
-		if (!rc && fdatasync(fd) < 0)
+		if (small && pread_all(fd, small, size) < 0) {
+			free(small);
+			small = NULL;
+		}
+		if (small)
+			mps3_sha256(md, small, size);
+		rc = small ? 0 : mps3_sha256_fd(md, fd, 0, size);
+		if (!rc && !small && fdatasync(fd) < 0)
 			rc = -errno;
 		if (rc)
 			goto fail;
 	}
 	mps3_hex(hex, md, sizeof(md));
 	mps3fs_cache_path(&fs->cache, hex, dst, sizeof(dst));
+	inlined = small != NULL;
+	if (small) {
+		/* Before the change that names it, so a replay always finds it. */
+		rc = mps3_journal_append_blob(&fs->journal, hex, small, size);
+		free(small);
+		small = NULL;
+		if (rc)
+			goto fail;
+	}
 
 	lock(fs);
 	if (last && n->stage == st && st->wgen == wgen) {
@@ -554,12 +602,14 @@ static int snapshot(struct mps3fs *fs, struct node *n, int last)
 	unlock(fs);
 	/*
 	 * The blob's name is durable too (the directory entry) before the caller
-	 * journals the change; outside the lock, which every request needs.
+	 * journals the change, unless the journal holds the content; outside
+	 * the lock, which every request needs.
 	 */
-	if (fs->cache.dirfd >= 0)
+	if (!inlined && fs->cache.dirfd >= 0)
 		fsync(fs->cache.dirfd);
 	return rc;
 fail:
+	free(small);
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);

@@ -80,6 +80,55 @@ int main(void)
 	json_decref(old);
 	mps3_journal_close(&j);
 
+	/* Content records: put back where the cached copy is lost or damaged, and only then. */
+	{
+		/* SHA-256 of "hello\n" and of "other\n". */
+		const char *h1 = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+		const char *h2 = "b3e6e2ef2a9a2b3d4b8d8e1d5d7f1b3f0a6a83c3e1b9b1c9f2e0b7a4d5c6e7f8";
+		json_t *w1 = json_pack("{s:s,s:s,s:i}", "type", "f", "blob", h1, "size", 6);
+		char blob[600], buf[16];
+		FILE *f;
+
+		snprintf(blob, sizeof(blob), "%s/blobs/%s", dir, h1);
+		tap_ok(mps3_journal_open(&j, dir, &old) == 0, "reopen for content records");
+		json_decref(old);
+		tap_ok(mps3_journal_append_blob(&j, h1, "hello\n", 6) == 0 &&
+			       mps3_journal_append_blob(&j, h2, "forged\n", 7) == 0 &&
+			       mps3_journal_append(&j, "x", w1, NULL) == 0 && mps3_journal_sync(&j) == 0,
+		       "content records and the change naming the first");
+		mps3_journal_close(&j);
+		tap_ok(mps3_journal_open(&j, dir, &old) == 0 && strcmp(paths(old), "x") == 0,
+		       "reopen: the caller sees the change only (%s)", paths(old));
+		json_decref(old);
+		mps3_journal_close(&j);
+		f = fopen(blob, "r");
+		tap_ok(f && fgets(buf, sizeof(buf), f) && strcmp(buf, "hello\n") == 0, "lost content put back into the cache");
+		if (f)
+			fclose(f);
+		snprintf(blob, sizeof(blob), "%s/blobs/%s", dir, h2);
+		tap_ok(access(blob, F_OK) != 0, "a record whose data does not match its name is not trusted");
+		snprintf(blob, sizeof(blob), "%s/blobs/%s", dir, h1);
+		f = fopen(blob, "w"); /* damaged: empty, as a power loss may leave it */
+		if (f)
+			fclose(f);
+		tap_ok(mps3_journal_open(&j, dir, &old) == 0, "reopen after damage");
+		json_decref(old);
+		f = fopen(blob, "r");
+		tap_ok(f && fgets(buf, sizeof(buf), f) && strcmp(buf, "hello\n") == 0, "damaged content repaired");
+		if (f)
+			fclose(f);
+		json_decref(keep);
+		keep = json_pack("{s:b}", "y", 1);
+		tap_ok(mps3_journal_compact(&j, keep) == 0, "compaction dropping x");
+		mps3_journal_close(&j);
+		unlink(blob);
+		tap_ok(mps3_journal_open(&j, dir, &old) == 0 && json_array_size(old) == 0 && access(blob, F_OK) != 0,
+		       "content records go with the changes that name them");
+		json_decref(old);
+		mps3_journal_close(&j);
+		json_decref(w1);
+	}
+
 	json_decref(keep);
 	json_decref(v1);
 	json_decref(v2);
