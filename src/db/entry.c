@@ -166,6 +166,17 @@ json_t *mps3_entry_patch(json_t *cur, json_t *want, int *err)
 		touched |= json_object_get(p, content[i]) != NULL;
 	if (!touched)
 		return p;
+	/* The diff may be want itself (nothing to compare with): never change the caller's value. */
+	{
+		json_t *own = json_copy(p);
+
+		json_decref(p);
+		p = own;
+		if (!p) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+	}
 	for (i = 0; i < sizeof(content) / sizeof(content[0]); i++) {
 		json_t *v = json_object_get(want, content[i]);
 

@@ -41,7 +41,11 @@ for line in reversed(sys.stdin.read().splitlines()):
     if e["status"] == "ok" and "seq" in (e.get("files") or {}):
         print(e["t"])' | awk 'NR > 1 && $1 < prev {bad=1} {prev=$1} END {print bad ? "out of order" : "in order"}')
 is "$order" "in order" "the log has the offline changes in order"
-if "$MPS3" status "$A" | grep -q "^state: online"; then ok "status says online again"; else fail "status after"; fi
+# The poller finds the store again at its next attempt (it backs off while offline).
+if wait_for 60 bash -c '"$0" status "$1" | grep -q "^state: online"' "$MPS3" "$A"; then ok "status says online again"; else
+	fail "status says online again"
+	"$MPS3" status "$A" | sed 's/^/# /'
+fi
 
 # Faults on every connection for a while: slower, nothing lost.
 proxy faults error=0.2 reset=0.1 cut=0.1 drop=0.05 delay=20

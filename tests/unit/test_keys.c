@@ -355,6 +355,16 @@ static void test_entry_patch(void)
 
 		tap_ok(!p && err == 0, "entry_patch: no change, no patch");
 		{
+			json_t *w = json_loads("{\"type\":\"l\",\"target\":\"f\"}", 0, NULL), *before = json_deep_copy(w);
+
+			p = mps3_entry_patch(NULL, w, &err);
+			tap_ok(p && err == 0 && json_equal(w, before) && json_is_null(json_object_get(p, "blob")),
+			       "entry_patch: a creation's patch is a new value; the wanted one is left as it was");
+			json_decref(p);
+			json_decref(w);
+			json_decref(before);
+		}
+		{
 			json_t *w = json_loads("{\"type\":\"f\",\"blob\":\"" B2 "\",\"size\":4,\"target\":null}", 0, NULL);
 			json_t *r;
 			int e2 = 0;
