@@ -466,6 +466,28 @@ static int pread_all(int fd, char *buf, uint64_t len)
 }
 
 /*
+ * Hash the SIZE bytes of FD, the file that becomes the blob.  With *small (a
+ * buffer for a content small enough for the journal) read them into it; if
+ * that fails, or without it, hash the file and fsync it instead (*small is
+ * then NULL).  0 or -errno.
+ */
+static int hash_durable(int fd, uint64_t size, char **small, unsigned char *md)
+{
+	int rc;
+
+	if (*small && pread_all(fd, *small, size) == 0) {
+		mps3_sha256(md, *small, size);
+		return 0;
+	}
+	free(*small);
+	*small = NULL;
+	rc = mps3_sha256_fd(md, fd, 0, size);
+	if (!rc && fdatasync(fd) < 0)
+		rc = -errno;
+	return rc;
+}
+
+/*
  * Turn the staging file's content into a cached blob and make it the node's
  * entry: the moment a close() or fsync() makes a write part of the file.
  * With last set (no other writer), the staging file itself is renamed into
@@ -503,16 +525,7 @@ static int snapshot(struct mps3fs *fs, struct node *n, int last)
 	if (fs->journal_open && size <= MPS3_JOURNAL_INLINE_MAX)
 		small = malloc(size ? size : 1);
 	if (last) {
-		/* Read from the file that becomes the blob. */
-		if (small && pread_all(from_fd, small, size) < 0) {
-			free(small);
-			small = NULL;
-		}
-		if (small)
-			mps3_sha256(md, small, size);
-		rc = small ? 0 : mps3_sha256_fd(md, from_fd, 0, size);
-		if (!rc && !small && fdatasync(from_fd) < 0)
-			rc = -errno;
+		rc = hash_durable(from_fd, size, &small, md);
 		if (rc)
 			return rc;
 	} else {
@@ -536,15 +549,7 @@ static int snapshot(struct mps3fs *fs, struct node *n, int last)
 			}
 			left -= (uint64_t)c;
 		}
-		if (small && pread_all(fd, small, size) < 0) {
-			free(small);
-			small = NULL;
-		}
-		if (small)
-			mps3_sha256(md, small, size);
-		rc = small ? 0 : mps3_sha256_fd(md, fd, 0, size);
-		if (!rc && !small && fdatasync(fd) < 0)
-			rc = -errno;
+		rc = hash_durable(fd, size, &small, md);
 		if (rc)
 			goto fail;
 	}
