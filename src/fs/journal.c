@@ -294,8 +294,8 @@ int mps3_journal_append_blob(struct mps3_journal *j, const char *sha, const void
 static int append_record(struct mps3_journal *j, json_t *r, const char *path)
 {
 	char *line = r ? json_dumps(r, JSON_COMPACT) : NULL;
-	size_t len, off = 0;
-	int rc = 0;
+	size_t len;
+	int rc;
 
 	json_decref(r);
 	if (!line)
@@ -303,17 +303,7 @@ static int append_record(struct mps3_journal *j, json_t *r, const char *path)
 	len = strlen(line);
 	line[len++] = '\n'; /* json_dumps leaves room: the NUL becomes the newline */
 	pthread_mutex_lock(&j->lock);
-	while (off < len) {
-		ssize_t w = write(j->fd, line + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			rc = -errno;
-			break;
-		}
-		off += (size_t)w;
-	}
+	rc = write_all(j->fd, line, len);
 	if (!rc) {
 		j->written++;
 		j->size += len;
