@@ -13,6 +13,9 @@
 
 #define MPS3_SHA256_LEN 32
 #define MPS3_SHA256_HEX_LEN 64
+/* SHA-256 of the empty string: the blob of every empty file. */
+#define MPS3_EMPTY_SHA256 \
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 struct mps3_sha256 {
 	void *ctx; /* EVP_MD_CTX */
@@ -38,6 +41,15 @@ void mps3_hmac_sha256(unsigned char out[MPS3_SHA256_LEN], const void *key,
 		      size_t keylen, const void *msg, size_t msglen);
 
 void mps3_md5(unsigned char out[16], const void *p, size_t n);
+
+/* Incremental MD5 (S3-style ETags of streamed content); same contract as mps3_sha256_*. */
+struct mps3_md5 {
+	void *ctx; /* EVP_MD_CTX */
+};
+int mps3_md5_init(struct mps3_md5 *h);
+void mps3_md5_update(struct mps3_md5 *h, const void *p, size_t n);
+void mps3_md5_final(struct mps3_md5 *h, unsigned char out[16]);
+void mps3_md5_dispose(struct mps3_md5 *h);
 
 /* Lower-case hex; out has room for 2 * n + 1 bytes. */
 void mps3_hex(char *out, const unsigned char *p, size_t n);

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include "mps3/store.h"
+#include "mps3/io.h"
 #include "mps3/types.h"
 
 enum mps3_addressing {

@@ -16,11 +16,9 @@
 #include <stddef.h>
 
 #include "mps3/buf.h"
+#include "mps3/hash.h" /* MPS3_EMPTY_SHA256, the payload hash of an empty body */
 
 #define MPS3_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
-/* SHA-256 of the empty string. */
-#define MPS3_EMPTY_SHA256 \
-	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 struct mps3_kv {
 	const char *name;

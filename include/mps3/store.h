@@ -5,6 +5,8 @@
  *   file:///path           a local directory that behaves like a bucket
  *   mem://                 in-memory, for unit tests
  *
+ * A backend's implementation interface is in mps3/sys/store_backend.h.
+ *
  * Keys are relative to the store's prefix.  Every backend lists in byte order
  * of key, puts atomically (a reader sees the old or the new object, never a
  * mix), and reports LastModified on its own clock.  Every function is safe to
@@ -26,40 +28,11 @@
 #include <sys/types.h>
 
 #include "mps3/buf.h"
+#include "mps3/io.h"
 #include "mps3/types.h"
 
 struct mps3_store;
 struct mps3_clock;
-
-/* Content to upload: either memory (data != NULL) or len bytes of fd from off. */
-struct mps3_body {
-	const void *data;
-	int fd;
-	off_t off;
-	uint64_t len;
-	const char *sha256_hex;	/* of the whole body if known (saves a pass), else NULL */
-};
-
-/* Where downloaded bytes go.  write returns 0 or a negative errno to abort. */
-struct mps3_sink {
-	int (*write)(void *ctx, const void *p, size_t n);
-	void *ctx;
-};
-
-/* Sinks into a bounded buffer and into an fd (appending at its offset). */
-void mps3_sink_buf(struct mps3_sink *s, struct mps3_buf *b);
-void mps3_sink_fd(struct mps3_sink *s, int *fd);
-
-struct mps3_get_opts {
-	const char *if_none_match;	/* ETag; NULL for an unconditional GET */
-	uint64_t off;			/* range start */
-	uint64_t len;			/* range length; 0 = to the end */
-	uint64_t size_hint;		/* object size if known, 0 if not: large objects are
-					   then fetched as parallel ranges (S3 backend) */
-};
-
-/* mps3_store_get() result when if_none_match matched. */
-#define MPS3_NOT_MODIFIED 1
 
 /*
  * Parse a URL (s3://, file://, mem://) and open the store.  s3 settings
@@ -74,6 +47,8 @@ void mps3_store_free(struct mps3_store *s);
 
 /* "s3://bucket/prefix" etc., for messages.  Borrowed. */
 const char *mps3_store_url(const struct mps3_store *s);
+/* "s3", "file" or "mem".  Static. */
+const char *mps3_store_scheme(const struct mps3_store *s);
 
 /*
  * The clock fed by every reply's Date (S3) or by the local clock (file, mem);
@@ -113,38 +88,5 @@ int mps3_store_delete(struct mps3_store *s, const char *key);
 int mps3_store_list(struct mps3_store *s, const char *prefix,
 		    const char *start_after, const char *token, unsigned max,
 		    struct mps3_listing *out);
-
-/* Backend implementation interface. */
-struct mps3_store_ops {
-	const char *scheme;
-	int (*get)(struct mps3_store *s, const char *key, const struct mps3_get_opts *opts,
-		   struct mps3_sink *sink, struct mps3_objinfo *info);
-	int (*put)(struct mps3_store *s, const char *key, const struct mps3_body *body,
-		   struct mps3_objinfo *info);
-	int (*head)(struct mps3_store *s, const char *key, struct mps3_objinfo *info);
-	int (*del)(struct mps3_store *s, const char *key);
-	int (*list)(struct mps3_store *s, const char *prefix, const char *start_after,
-		    const char *token, unsigned max, struct mps3_listing *out);
-	void (*free)(struct mps3_store *s);
-};
-
-/* Fields every backend embeds first. */
-struct mps3_store {
-	const struct mps3_store_ops *ops;
-	char *url;
-	struct mps3_clock *clock;
-};
-
-/* Backend constructors, used by mps3_store_open(). */
-int mps3_store_mem_new(struct mps3_store **out);
-int mps3_store_file_new(struct mps3_store **out, const char *dir, int create);
-int mps3_store_s3_new(struct mps3_store **out, const char *bucket, const char *prefix,
-		      const struct mps3_s3_config *cfg);
-
-/*
- * Fault injection for unit tests of the mem backend: the next n calls of
- * any operation fail with err.
- */
-void mps3_store_mem_fail(struct mps3_store *s, int err, unsigned n);
 
 #endif

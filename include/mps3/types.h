@@ -1,6 +1,7 @@
 /*
  * mps3/types.h - plain data shared by the S3 client, the stores and the
- * database: what is known about one stored object, and a page of a listing.
+ * database: what is known about one stored object, a page of a listing,
+ * and how to ask for an object.
  */
 #ifndef MPS3_TYPES_H
 #define MPS3_TYPES_H
@@ -29,6 +30,18 @@ struct mps3_listing {
 	int truncated;		   /* more keys follow */
 	char *next_token;	   /* continuation token when truncated, else NULL */
 };
+
+/* How to fetch an object: conditionally, a range of it, or whole. */
+struct mps3_get_opts {
+	const char *if_none_match;	/* ETag; NULL for an unconditional GET */
+	uint64_t off;			/* range start */
+	uint64_t len;			/* range length; 0 = to the end */
+	uint64_t size_hint;		/* object size if known, 0 if not: large objects are
+					   then fetched as parallel ranges (S3 backend) */
+};
+
+/* A GET's result when if_none_match matched. */
+#define MPS3_NOT_MODIFIED 1
 
 void mps3_listing_init(struct mps3_listing *l);
 /* Frees every key and the token; the listing may be reused after init. */

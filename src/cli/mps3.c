@@ -22,8 +22,9 @@
 #include "mps3/log.h"
 #include "mps3/mergepatch.h"
 #include "mps3/s3.h"
+#include "mps3/timefmt.h"
 #include "mps3_config.h"
-#include "../fs/journal.h"
+#include "mps3/journal.h"
 #include "common.h"
 
 #define EXIT_USAGE 2
@@ -623,17 +624,10 @@ struct log_ctx {
 static int on_log(void *arg, const struct mps3_log_item *it)
 {
 	struct log_ctx *l = arg;
-	char when[32] = "-";
+	char when[25] = "-";
 
-	if (it->key.t > 0) {
-		time_t secs = (time_t)(it->key.t / 1000);
-		struct tm tm;
-
-		gmtime_r(&secs, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-		snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03dZ",
-			 (int)(it->key.t % 1000));
-	}
+	if (it->key.t > 0)
+		mps3_time_format_iso8601(when, it->key.t);
 	if (l->json) {
 		json_t *line = json_pack("{s:s, s:I, s:s, s:I, s:s, s:I, s:O?}", "name", it->name,
 					 "t", (json_int_t)it->key.t, "session", it->key.session,
@@ -800,21 +794,41 @@ static int cmd_mount_sync(const char *mnt)
 	return 0;
 }
 
-static json_t *journal_value(void *ctx, const char *path)
+/* Upload the content a journal item names from DIR/blobs. */
+static int upload_journal_blob(struct ctx *c, const char *dir, const struct mps3_journal_item *it)
 {
-	json_t *v = NULL;
+	char blob[4200], hex[MPS3_SHA256_HEX_LEN + 1];
+	struct mps3_body body;
+	struct mps3_entry e;
+	struct stat st;
+	int fd, rc;
 
-	mps3_db_get(ctx, path, &v);
-	return v;
+	if (!it->want || mps3_entry_parse(&e, it->want) || e.type != MPS3_FILE)
+		return 0;
+	snprintf(blob, sizeof(blob), "%s/blobs/%s", dir, e.blob);
+	fd = open(blob, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = mps3_error_set(-ENOENT, "%s: content %s is not in %s/blobs", it->path, e.blob, dir);
+	} else {
+		memset(&body, 0, sizeof(body));
+		body.fd = fd;
+		body.len = (uint64_t)st.st_size;
+		body.sha256_hex = e.blob;
+		rc = mps3_db_blob_put(c->db, &body, hex);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 /* `mps3 URL sync --journal DIR`: what an mps3fs promised but did not upload. */
 static int cmd_sync_journal(struct ctx *c, int argc, char **argv)
 {
+	struct mps3_journal_plan plan = { 0 };
 	struct mps3_journal j;
-	json_t *old = NULL, *plan = NULL, *patch = json_object(), *p;
+	json_t *old = NULL, *patch = json_object();
 	const char *dir = NULL;
-	size_t i, commit = 0, landed = 0, conflicts = 0;
+	size_t i;
 	int a, rc;
 
 	for (a = 1; a < argc; a++) {
@@ -826,87 +840,51 @@ static int cmd_sync_journal(struct ctx *c, int argc, char **argv)
 	if (!dir)
 		return usage_error("sync needs --journal CACHE_DIR (or: mps3 sync MOUNTPOINT)");
 	rc = mps3_journal_open(&j, dir, &old);
-	if (rc) {
-		json_decref(patch);
-		mps3_journal_close(&j);
-		return fail(rc, "sync");
-	}
-	plan = mps3_journal_plan(old, journal_value, c->db);
-	rc = plan && patch ? 0 : -ENOMEM;
-	json_array_foreach(plan, i, p) {
-		const char *path = json_string_value(json_object_get(p, "path"));
-		const char *action = json_string_value(json_object_get(p, "action"));
-		json_t *want = json_object_get(p, "want");
-		struct mps3_entry e;
-		char *target = NULL;
+	if (!rc)
+		rc = patch ? mps3_journal_recover(&plan, old, c->db) : -ENOMEM;
+	for (i = 0; !rc && i < plan.n; i++) {
+		const struct mps3_journal_item *it = &plan.v[i];
+		const char *target = it->path;
+		json_t *cur = NULL, *d;
+		int err = 0;
 
-		if (rc)
-			break;
-		if (json_is_null(want))
-			want = NULL;
-		if (strcmp(action, "landed") == 0) {
-			landed++;
+		if (it->action == MPS3_JOURNAL_LANDED)
+			continue;
+		if (it->action == MPS3_JOURNAL_CONFLICT && !it->conflict_path) {
+			fprintf(stderr, "mps3: sync: %s was changed by another client since; keeping theirs\n",
+				it->path);
 			continue;
 		}
-		if (strcmp(action, "conflict") == 0) {
-			conflicts++;
-			if (!want || mps3_entry_parse(&e, want) || e.type != MPS3_FILE) {
-				fprintf(stderr, "mps3: sync: %s was changed by another client since; keeping theirs\n", path);
-				continue;
-			}
-			if (asprintf(&target, "%s.conflict-%.8s", path, mps3_db_session(c->db)) < 0)
-				target = NULL;
+		if (it->action == MPS3_JOURNAL_CONFLICT) {
 			fprintf(stderr, "mps3: sync: %s was changed by another client since; the journal's version goes to %s\n",
-				path, target ? target : "?");
-		} else {
-			commit++;
+				it->path, it->conflict_path);
+			target = it->conflict_path;
 		}
-		if (want && mps3_entry_parse(&e, want) == 0 && e.type == MPS3_FILE) {
-			char blob[4200], hex[MPS3_SHA256_HEX_LEN + 1];
-			struct mps3_body body;
-			struct stat st;
-			int fd;
-
-			snprintf(blob, sizeof(blob), "%s/blobs/%s", dir, e.blob);
-			fd = open(blob, O_RDONLY | O_CLOEXEC);
-			if (fd < 0 || fstat(fd, &st) < 0) {
-				rc = mps3_error_set(-ENOENT, "%s: content %s is not in %s/blobs", path, e.blob, dir);
-			} else {
-				memset(&body, 0, sizeof(body));
-				body.fd = fd;
-				body.len = (uint64_t)st.st_size;
-				body.sha256_hex = e.blob;
-				rc = mps3_db_blob_put(c->db, &body, hex);
-			}
-			if (fd >= 0)
-				close(fd);
-		}
-		if (!rc) {
-			json_t *cur = NULL, *d;
-			int err = 0;
-
-			mps3_db_get(c->db, target ? target : path, &cur);
-			d = mps3_entry_patch(cur, want, &err);
-			json_decref(cur);
-			if (err)
-				rc = mps3_error_set(err, "%s: cannot express the change", path);
-			else if (d)
-				json_object_set_new(patch, target ? target : path, d);
-		}
-		free(target);
+		rc = upload_journal_blob(c, dir, it);
+		if (rc)
+			break;
+		mps3_db_get(c->db, target, &cur);
+		d = mps3_entry_patch(cur, it->want, &err);
+		json_decref(cur);
+		if (err)
+			rc = mps3_error_set(err, "%s: cannot express the change", it->path);
+		else if (d)
+			json_object_set_new(patch, target, d);
 	}
 	if (!rc && json_object_size(patch) > 0)
 		rc = mps3_db_commit(c->db, patch, NULL);
 	if (!rc)
 		rc = mps3_journal_truncate(&j);
-	json_decref(plan);
 	json_decref(patch);
 	json_decref(old);
 	mps3_journal_close(&j);
-	if (rc)
+	if (rc) {
+		mps3_journal_plan_dispose(&plan);
 		return fail(rc, "sync");
+	}
 	printf("sync: %zu changes uploaded, %zu were already in the bucket, %zu conflicts kept beside the newer version\n",
-	       commit, landed, conflicts);
+	       plan.commit, plan.landed, plan.conflicts);
+	mps3_journal_plan_dispose(&plan);
 	return 0;
 }
 

@@ -29,13 +29,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
-
 #include "mps3/clock.h"
 #include "mps3/db.h"
 #include "mps3/error.h"
 #include "mps3/hash.h"
 #include "mps3/log.h"
+#include "mps3/rand.h"
+#include "mps3/timefmt.h"
 
 #define LOG_PREFIX "log/"
 #define CP_PREFIX "checkpoint/"
@@ -90,15 +90,6 @@ static void sleep_ms(int64_t ms)
 
 	if (ms > 0)
 		nanosleep(&ts, NULL);
-}
-
-static void fmt_time(char out[25], int64_t ms)
-{
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&s, &tm);
-	strftime(out, 25, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* ---- listing and fetching the log ---------------------------------- */
@@ -217,8 +208,8 @@ static int list_log(struct mps3_db *db, int64_t stop, struct pending_list *out)
 						  mps3_store_url(db->store), name, info->size,
 						  db->cfg.max_entry_bytes);
 				} else {
-					fmt_time(a, k.t);
-					fmt_time(b, info->mtime_ms);
+					mps3_time_format_iso8601(a, k.t);
+					mps3_time_format_iso8601(b, info->mtime_ms);
 					mps3_warn("%s: ignoring log/%s: named %s but stored %s (more than %" PRId64 " ms apart: its writer's clock was off)",
 						  mps3_store_url(db->store), name, a, b, db->cfg.stale_ms);
 				}
@@ -759,12 +750,7 @@ static int check_anchor(struct mps3_db *db)
 
 static int random_session(char out[MPS3_SESSION_LEN + 1])
 {
-	unsigned char r[MPS3_SESSION_LEN / 2];
-
-	if (RAND_bytes(r, sizeof(r)) != 1)
-		return -EIO;
-	mps3_hex(out, r, sizeof(r));
-	return 0;
+	return mps3_random_hex(out, MPS3_SESSION_LEN / 2);
 }
 
 int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
@@ -785,7 +771,7 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 				      db->cfg.lag_ms, db->cfg.stale_ms);
 	db->store = store;
 	db->clock = mps3_store_clock(store);
-	db->exact_mtime = strcmp(store->ops->scheme, "s3") != 0;
+	db->exact_mtime = strcmp(mps3_store_scheme(store), "s3") != 0;
 	pthread_mutex_init(&db->lock, NULL);
 	pthread_mutex_init(&db->deliver, NULL);
 	pthread_mutex_init(&db->poll_lock, NULL);

@@ -11,20 +11,18 @@
 
 #include "mps3/buf.h"
 #include "mps3/clock.h"
+#include "mps3/timefmt.h"
 #include "fs.h"
 
 static void when(struct mps3_buf *b, const char *label, int64_t ms, int64_t now)
 {
-	char t[32];
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
+	char t[25];
 
 	if (ms <= 0) {
 		mps3_buf_printf(b, "%s: never\n", label);
 		return;
 	}
-	gmtime_r(&s, &tm);
-	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	mps3_time_format_iso8601(t, ms);
 	mps3_buf_printf(b, "%s: %s (%.1f s ago)\n", label, t, (double)(now - ms) / 1000.0);
 }
 

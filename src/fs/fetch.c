@@ -23,6 +23,7 @@
 
 #include "mps3/error.h"
 #include "mps3/hash.h"
+#include "mps3/io.h"
 #include "mps3/log.h"
 #include "fs.h"
 
@@ -136,21 +137,11 @@ struct pw_sink {
 static int pw_write(void *ctx, const void *buf, size_t n)
 {
 	struct pw_sink *s = ctx;
-	const char *c = buf;
+	int rc = mps3_pwrite_all(s->fd, buf, n, (off_t)s->off);
 
-	while (n > 0) {
-		ssize_t w = pwrite(s->fd, c, n, (off_t)s->off);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		c += w;
-		n -= (size_t)w;
-		s->off += (uint64_t)w;
-	}
-	return 0;
+	if (!rc)
+		s->off += n;
+	return rc;
 }
 
 /* Verify a complete partial and move it into the cache (no lock held). */

@@ -21,7 +21,7 @@
 #include "mps3/db.h"
 #include "mps3/entry.h"
 #include "mps3/store.h"
-#include "journal.h"
+#include "mps3/journal.h"
 
 struct fuse_args;
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "mps3/error.h"
+#include "mps3/io.h"
 #include "mps3/log.h"
 #include "fs.h"
 
@@ -43,25 +44,6 @@ static int private_dir(const char *path)
 	if ((st.st_mode & 077) && chmod(path, 0700) < 0)
 		return mps3_error_set(-errno, "cannot make %s private: %s", path, strerror(errno));
 	return 0;
-}
-
-static int mkdir_parents(const char *path)
-{
-	char *copy = strdup(path), *p;
-	int rc = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (p = copy + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(copy, 0700) < 0 && errno != EEXIST)
-			rc = -errno;
-		*p = '/';
-	}
-	free(copy);
-	return rc;
 }
 
 static void clear_dir(const char *dir)
@@ -169,7 +151,7 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 	fs->pinned = json_object();
 	fs->replay_expect = json_object();
 
-	rc = mkdir_parents(cfg->cache_dir);
+	rc = mps3_mkdir_p(cfg->cache_dir, 0700);
 	if (!rc)
 		rc = private_dir(cfg->cache_dir);
 	if (rc) {

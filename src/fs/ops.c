@@ -23,14 +23,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "mps3/base64.h"
 #include "mps3/error.h"
 #include "mps3/hash.h"
 #include "mps3/keys.h"
 #include "mps3/log.h"
 #include "mps3/mergepatch.h"
-#include "mps3/sigv4.h"
 #include "fs.h"
 
 #define CTL_NAME ".mps3"
@@ -1719,18 +1717,14 @@ static int utf8_text(const char *v, size_t n)
 
 static json_t *xattr_value(const char *v, size_t n)
 {
-	unsigned char *out;
-	int total;
+	char *b64;
 	json_t *j;
 
 	if (utf8_text(v, n))
 		return json_stringn(v, n);
-	out = malloc(4 * ((n + 2) / 3) + 2);
-	if (!out)
-		return NULL;
-	total = EVP_EncodeBlock(out, (const unsigned char *)v, (int)n);
-	j = json_pack("{s:s%}", "base64", (const char *)out, (size_t)total);
-	free(out);
+	b64 = mps3_base64_encode(v, n);
+	j = b64 ? json_pack("{s:s}", "base64", b64) : NULL;
+	free(b64);
 	return j;
 }
 
@@ -1738,6 +1732,7 @@ static json_t *xattr_value(const char *v, size_t n)
 static ssize_t xattr_decode(json_t *v, char *buf, size_t size)
 {
 	const char *s;
+	unsigned char *bin;
 	size_t n;
 
 	if (json_is_string(v)) {
@@ -1751,34 +1746,17 @@ static ssize_t xattr_decode(json_t *v, char *buf, size_t size)
 		return (ssize_t)n;
 	}
 	s = json_string_value(json_object_get(v, "base64"));
-	if (!s)
-		return -EIO;
-	{
-		size_t in = strlen(s);
-		unsigned char *tmp = malloc(in + 3);
-		int out;
-
-		if (!tmp)
-			return -ENOMEM;
-		out = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)in);
-		if (out < 0) {
-			free(tmp);
-			return -EIO;
-		}
-		/* EVP_DecodeBlock counts padding as zero bytes. */
-		if (in >= 1 && s[in - 1] == '=')
-			out--;
-		if (in >= 2 && s[in - 2] == '=')
-			out--;
-		if (size && (size_t)out > size) {
-			free(tmp);
-			return -ERANGE;
-		}
-		if (size)
-			memcpy(buf, tmp, (size_t)out);
-		free(tmp);
-		return out;
+	bin = s ? mps3_base64_decode(s, &n) : NULL;
+	if (!bin)
+		return s && errno == ENOMEM ? -ENOMEM : -EIO;
+	if (size && n > size) {
+		free(bin);
+		return -ERANGE;
 	}
+	if (size)
+		memcpy(buf, bin, n);
+	free(bin);
+	return (ssize_t)n;
 }
 
 static int xattr_name_ok(const char *name, int writing)

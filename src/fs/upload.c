@@ -303,44 +303,32 @@ static int sync_batch(struct mps3fs *fs, struct batch *b)
 
 /*
  * The journal of an earlier run: changes whose content and entry were
- * promised but maybe never reached the bucket (see fs/journal.c for how
- * each is judged).  Tree lock not held; called before the mount serves.
+ * promised but maybe never reached the bucket (mps3_journal_recover()
+ * judges each path).  Tree lock not held; called before the mount serves.
  */
-static json_t *db_value(void *ctx, const char *path)
-{
-	json_t *v = NULL;
-
-	mps3_db_get(((struct mps3fs *)ctx)->db, path, &v);
-	return v;
-}
-
 int mps3fs_journal_recover(struct mps3fs *fs, json_t *records)
 {
-	json_t *plan, *p;
-	size_t i, commit = 0, landed = 0, conflicts = 0;
+	struct mps3_journal_plan plan;
+	size_t i;
+	int rc;
 
 	if (json_array_size(records) == 0)
 		return 0;
-	plan = mps3_journal_plan(records, db_value, fs);
-	if (!plan)
-		return -ENOMEM;
+	rc = mps3_journal_recover(&plan, records, fs->db);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&fs->tree_lock);
-	json_array_foreach(plan, i, p) {
-		const char *path = json_string_value(json_object_get(p, "path"));
-		const char *action = json_string_value(json_object_get(p, "action"));
-		json_t *want = json_object_get(p, "want");
+	for (i = 0; i < plan.n; i++) {
+		const struct mps3_journal_item *it = &plan.v[i];
+		const char *target = it->path;
 		struct mps3_entry e;
 
-		if (json_is_null(want))
-			want = NULL;
-		if (strcmp(action, "landed") == 0) {
-			landed++;
+		if (it->action == MPS3_JOURNAL_LANDED)
 			continue;
-		}
-		if (want && mps3_entry_parse(&e, want) == 0 && e.type == MPS3_FILE) {
+		if (it->want && mps3_entry_parse(&e, it->want) == 0 && e.type == MPS3_FILE) {
 			if (!mps3fs_cache_has(&fs->cache, e.blob)) {
 				mps3_err("%s: the content of %s (blob %s) is missing from %s; that change is lost",
-					 fs->cfg.url, path, e.blob, fs->cache.dir);
+					 fs->cfg.url, it->path, e.blob, fs->cache.dir);
 				continue;
 			}
 			if (!json_object_get(fs->pinned, e.blob)) {
@@ -348,40 +336,29 @@ int mps3fs_journal_recover(struct mps3fs *fs, json_t *records)
 				json_object_set_new(fs->pinned, e.blob, json_true());
 			}
 		}
-		if (strcmp(action, "commit") == 0) {
-			mps3fs_tree_apply(fs, path, want, NULL);
-			mps3fs_dirty(fs, path);
-			commit++;
-			continue;
-		}
-		/* Someone else wrote the path after us: theirs stays, ours goes beside it. */
-		conflicts++;
-		{
+		if (it->action == MPS3_JOURNAL_CONFLICT) {
 			/* Settled: a later recovery must not make a second copy. */
-			json_t *cur = db_value(fs, path);
+			json_t *cur = NULL;
 
-			mps3_journal_append(&fs->journal, path, cur, cur);
+			mps3_db_get(fs->db, it->path, &cur);
+			mps3_journal_append(&fs->journal, it->path, cur, cur);
 			json_decref(cur);
-		}
-		if (want && e.type == MPS3_FILE) {
-			char *copy = NULL;
-
-			if (asprintf(&copy, "%s.conflict-%.8s", path, mps3_db_session(fs->db)) >= 0) {
-				mps3fs_tree_apply(fs, copy, want, NULL);
-				mps3fs_dirty(fs, copy);
-				mps3_warn("%s: %s was changed by another client after a local change that had not been uploaded; the local version is kept as %s",
-					  fs->cfg.url, path, copy);
+			if (!it->conflict_path) {
+				mps3_warn("%s: %s was changed by another client after a local change (%s) that had not been uploaded; keeping theirs",
+					  fs->cfg.url, it->path, it->want ? "a new directory or link" : "a removal");
+				continue;
 			}
-			free(copy);
-		} else {
-			mps3_warn("%s: %s was changed by another client after a local change (%s) that had not been uploaded; keeping theirs",
-				  fs->cfg.url, path, want ? "a new directory or link" : "a removal");
+			mps3_warn("%s: %s was changed by another client after a local change that had not been uploaded; the local version is kept as %s",
+				  fs->cfg.url, it->path, it->conflict_path);
+			target = it->conflict_path;
 		}
+		mps3fs_tree_apply(fs, target, it->want, NULL);
+		mps3fs_dirty(fs, target);
 	}
 	pthread_mutex_unlock(&fs->tree_lock);
-	json_decref(plan);
 	mps3_notice("%s: journal of the last run: %zu changes to upload again, %zu already in the bucket, %zu conflicts",
-		    fs->cfg.url, commit, landed, conflicts);
+		    fs->cfg.url, plan.commit, plan.landed, plan.conflicts);
+	mps3_journal_plan_dispose(&plan);
 	return mps3_journal_sync(&fs->journal);
 }
 

@@ -24,11 +24,11 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <openssl/rand.h>
 
 #include "mps3/error.h"
 #include "mps3/hash.h"
 #include "mps3/log.h"
+#include "mps3/rand.h"
 #include "mps3/timefmt.h"
 #include "mps3/uri.h"
 #include "mps3/xml.h"
@@ -619,14 +619,12 @@ out:
 static void backoff(int attempt)
 {
 	/* Full jitter over min(5 s, 100 ms * 2^attempt). */
-	uint64_t cap = 100ull << (attempt < 6 ? attempt : 6), r = 0;
+	uint64_t cap = 100ull << (attempt < 6 ? attempt : 6), r;
 	struct timespec ts;
 
 	if (cap > 5000)
 		cap = 5000;
-	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
-		r = (uint64_t)time(NULL);
-	r %= cap + 1;
+	r = mps3_random_below(cap + 1);
 	ts.tv_sec = (time_t)(r / 1000);
 	ts.tv_nsec = (long)(r % 1000) * 1000000;
 	nanosleep(&ts, NULL);

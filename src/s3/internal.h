@@ -12,7 +12,7 @@
 #include "mps3/clock.h"
 #include "mps3/s3.h"
 #include "mps3/sigv4.h"
-#include "mps3/store.h"
+#include "mps3/io.h"
 #include "mps3/types.h"
 
 #define S3_MAX_QUERY 8

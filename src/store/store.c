@@ -1,6 +1,6 @@
 /*
  * store/store.c - URL parsing and the calls every backend shares: argument
- * checks, dispatch, and the buffer and fd sinks.
+ * checks and dispatch.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -9,43 +9,7 @@
 
 #include "mps3/error.h"
 #include "mps3/s3.h"
-#include "mps3/store.h"
-
-static int buf_write(void *ctx, const void *p, size_t n)
-{
-	return mps3_buf_append(ctx, p, n);
-}
-
-void mps3_sink_buf(struct mps3_sink *s, struct mps3_buf *b)
-{
-	s->write = buf_write;
-	s->ctx = b;
-}
-
-static int fd_write(void *ctx, const void *p, size_t n)
-{
-	int fd = *(int *)ctx;
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-void mps3_sink_fd(struct mps3_sink *s, int *fd)
-{
-	s->write = fd_write;
-	s->ctx = fd;
-}
+#include "mps3/sys/store_backend.h"
 
 static int url_error(const char *url)
 {
@@ -115,6 +79,11 @@ void mps3_store_free(struct mps3_store *s)
 const char *mps3_store_url(const struct mps3_store *s)
 {
 	return s->url;
+}
+
+const char *mps3_store_scheme(const struct mps3_store *s)
+{
+	return s->ops->scheme;
 }
 
 struct mps3_clock *mps3_store_clock(struct mps3_store *s)

@@ -24,12 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "mps3/clock.h"
 #include "mps3/error.h"
 #include "mps3/hash.h"
-#include "body.h"
+#include "mps3/io.h"
+#include "mps3/rand.h"
+#include "mps3/sys/store_backend.h"
 
 #define ETAG_XATTR "user.mps3.etag"
 #define TMP_DIR ".tmp"
@@ -131,20 +131,21 @@ static int key_names(const char *op, const char *key, char dir[NAME_MAX + 1],
 static int etag_of_fd(char out[MPS3_ETAG_MAX], int fd, uint64_t size, int cache)
 {
 	ssize_t n = fgetxattr(fd, ETAG_XATTR, out, MPS3_ETAG_MAX - 1);
-	EVP_MD_CTX *ctx = NULL;
+	struct mps3_md5 h;
 	unsigned char md[16];
-	unsigned int mdlen = 16;
 	char *buf = NULL;
 	off_t off = 0;
-	int rc = 0;
+	int rc;
 
 	if (n == 32) {
 		out[n] = '\0';
 		return 0;
 	}
-	ctx = EVP_MD_CTX_new();
+	rc = mps3_md5_init(&h);
+	if (rc)
+		return rc;
 	buf = malloc(CHUNK);
-	if (!ctx || !buf || EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1) {
+	if (!buf) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -157,15 +158,15 @@ static int etag_of_fd(char out[MPS3_ETAG_MAX], int fd, uint64_t size, int cache)
 			rc = got < 0 ? -errno : -EIO;
 			goto out;
 		}
-		EVP_DigestUpdate(ctx, buf, (size_t)got);
+		mps3_md5_update(&h, buf, (size_t)got);
 		off += got;
 	}
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	mps3_md5_final(&h, md);
 	mps3_hex(out, md, 16);
 	if (cache)
 		(void)fsetxattr(fd, ETAG_XATTR, out, 32, 0);
 out:
-	EVP_MD_CTX_free(ctx);
+	mps3_md5_dispose(&h);
 	free(buf);
 	return rc;
 }
@@ -276,39 +277,20 @@ static int file_head(struct mps3_store *s, const char *key, struct mps3_objinfo 
 	return rc;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Copy the body into fd while computing its MD5. */
 static int write_body(int fd, const struct mps3_body *body, char etag[MPS3_ETAG_MAX])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	struct mps3_md5 h;
 	unsigned char md[16];
-	unsigned int mdlen = 16;
 	char *buf = NULL;
 	uint64_t done = 0;
-	int rc = 0;
+	int rc = mps3_md5_init(&h);
 
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1) {
-		rc = -ENOMEM;
-		goto out;
-	}
+	if (rc)
+		return rc;
 	if (body->data) {
-		EVP_DigestUpdate(ctx, body->data, (size_t)body->len);
-		rc = write_all(fd, body->data, (size_t)body->len);
+		mps3_md5_update(&h, body->data, (size_t)body->len);
+		rc = mps3_write_all(fd, body->data, (size_t)body->len);
 		goto done;
 	}
 	buf = malloc(CHUNK);
@@ -318,27 +300,23 @@ static int write_body(int fd, const struct mps3_body *body, char etag[MPS3_ETAG_
 	}
 	while (done < body->len) {
 		size_t want = body->len - done < CHUNK ? (size_t)(body->len - done) : CHUNK;
-		ssize_t got = pread(body->fd, buf, want, body->off + (off_t)done);
 
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			rc = got < 0 ? -errno : -EIO;
-			goto out;
+		rc = mps3_pread_all(body->fd, buf, want, body->off + (off_t)done);
+		if (!rc) {
+			mps3_md5_update(&h, buf, want);
+			rc = mps3_write_all(fd, buf, want);
 		}
-		EVP_DigestUpdate(ctx, buf, (size_t)got);
-		rc = write_all(fd, buf, (size_t)got);
 		if (rc)
 			goto out;
-		done += (uint64_t)got;
+		done += want;
 	}
 done:
 	if (!rc) {
-		EVP_DigestFinal_ex(ctx, md, &mdlen);
+		mps3_md5_final(&h, md);
 		mps3_hex(etag, md, 16);
 	}
 out:
-	EVP_MD_CTX_free(ctx);
+	mps3_md5_dispose(&h);
 	free(buf);
 	return rc;
 }
@@ -349,7 +327,6 @@ static int file_put(struct mps3_store *s, const char *key, const struct mps3_bod
 	struct file_store *f = (struct file_store *)s;
 	char dir[NAME_MAX + 1], file[NAME_MAX + 1], path[2 * NAME_MAX + 2];
 	char tmp[64], tmppath[sizeof(TMP_DIR) + 64], etag[MPS3_ETAG_MAX];
-	unsigned char rnd[8];
 	struct stat st;
 	int fd = -1, dfd = -1, rc;
 
@@ -360,17 +337,8 @@ static int file_put(struct mps3_store *s, const char *key, const struct mps3_bod
 	if (mkdirat(f->rootfd, dir, 0700) < 0 && errno != EEXIST)
 		return mps3_error_set(-errno, "PutObject %s: cannot create %s/%s: %s", key,
 				      f->root, dir, strerror(errno));
-	{
-		FILE *r = fopen("/dev/urandom", "re");
-
-		if (!r || fread(rnd, 1, sizeof(rnd), r) != sizeof(rnd)) {
-			if (r)
-				fclose(r);
-			return mps3_error_set(-EIO, "PutObject %s: no randomness", key);
-		}
-		fclose(r);
-	}
-	mps3_hex(tmp, rnd, sizeof(rnd));
+	if (mps3_random_hex(tmp, 8))
+		return mps3_error_set(-EIO, "PutObject %s: no randomness", key);
 	snprintf(tmppath, sizeof(tmppath), "%s/%s", TMP_DIR, tmp);
 	fd = openat(f->rootfd, tmppath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -594,29 +562,6 @@ static void sweep_tmp(struct file_store *f)
 	closedir(d);
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char *copy = strdup(path), *p;
-	int rc = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (p = copy + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(copy, mode) < 0 && errno != EEXIST) {
-			rc = -errno;
-			break;
-		}
-		*p = '/';
-	}
-	if (!rc && mkdir(copy, mode) < 0 && errno != EEXIST)
-		rc = -errno;
-	free(copy);
-	return rc;
-}
-
 int mps3_store_file_new(struct mps3_store **out, const char *dir, int create)
 {
 	struct file_store *f = NULL;
@@ -645,7 +590,7 @@ int mps3_store_file_new(struct mps3_store **out, const char *dir, int create)
 		goto fail;
 	}
 	if (create) {
-		rc = mkdir_p(f->root, 0700);
+		rc = mps3_mkdir_p(f->root, 0700);
 		if (rc) {
 			rc = mps3_error_set(rc, "cannot create store directory %s: %s", f->root,
 					    strerror(-rc));

@@ -12,7 +12,7 @@
 #include "mps3/clock.h"
 #include "mps3/error.h"
 #include "mps3/hash.h"
-#include "body.h"
+#include "mps3/sys/store_backend.h"
 
 struct memobj {
 	char *key;
@@ -30,34 +30,6 @@ struct mem_store {
 	int fail_err;		/* protected by lock */
 	unsigned fail_n;	/* protected by lock */
 };
-
-int mps3_body_read(const struct mps3_body *body, struct mps3_buf *b)
-{
-	uint64_t done = 0;
-	int rc;
-
-	if (body->data)
-		return mps3_buf_append(b, body->data, (size_t)body->len);
-	rc = mps3_buf_reserve(b, (size_t)body->len);
-	if (rc)
-		return rc;
-	while (done < body->len) {
-		ssize_t got = pread(body->fd, b->data + b->len, (size_t)(body->len - done),
-				    body->off + (off_t)done);
-
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (got == 0)
-			return -EIO;
-		done += (uint64_t)got;
-		b->len += (size_t)got;
-	}
-	b->data[b->len] = '\0';
-	return 0;
-}
 
 void mps3_etag_md5(char out[MPS3_ETAG_MAX], const void *p, size_t n)
 {

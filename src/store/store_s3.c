@@ -9,6 +9,7 @@
 
 #include "mps3/error.h"
 #include "mps3/s3.h"
+#include "mps3/sys/store_backend.h"
 
 struct s3_store {
 	struct mps3_store base;

@@ -10,19 +10,24 @@
 
 #include "mps3/hash.h"
 
-int mps3_sha256_init(struct mps3_sha256 *h)
+static int digest_init(void **out, const EVP_MD *md)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
-	h->ctx = NULL;
+	*out = NULL;
 	if (!ctx)
 		return -ENOMEM;
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+	if (EVP_DigestInit_ex(ctx, md, NULL) != 1) {
 		EVP_MD_CTX_free(ctx);
 		return -ENOMEM;
 	}
-	h->ctx = ctx;
+	*out = ctx;
 	return 0;
+}
+
+int mps3_sha256_init(struct mps3_sha256 *h)
+{
+	return digest_init(&h->ctx, EVP_sha256());
 }
 
 void mps3_sha256_update(struct mps3_sha256 *h, const void *p, size_t n)
@@ -114,6 +119,30 @@ void mps3_md5(unsigned char out[16], const void *p, size_t n)
 	unsigned int len = 16;
 
 	EVP_Digest(p, n, out, &len, EVP_md5(), NULL);
+}
+
+int mps3_md5_init(struct mps3_md5 *h)
+{
+	return digest_init(&h->ctx, EVP_md5());
+}
+
+void mps3_md5_update(struct mps3_md5 *h, const void *p, size_t n)
+{
+	EVP_DigestUpdate(h->ctx, p, n);
+}
+
+void mps3_md5_final(struct mps3_md5 *h, unsigned char out[16])
+{
+	unsigned int n = 16;
+
+	EVP_DigestFinal_ex(h->ctx, out, &n);
+	mps3_md5_dispose(h);
+}
+
+void mps3_md5_dispose(struct mps3_md5 *h)
+{
+	EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
 }
 
 void mps3_hex(char *out, const unsigned char *p, size_t n)

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "journal.h"
+#include "mps3/journal.h"
 #include "tap.h"
 
 static json_t *val(int n)

@@ -16,6 +16,7 @@
 #include "mps3/keys.h"
 #include "mps3/log.h"
 #include "mps3/store.h"
+#include "mps3/sys/store_backend.h"
 #include "tap.h"
 
 static int put_str(struct mps3_store *s, const char *key, const char *v)

@@ -1,5 +1,5 @@
 /*
- * fs/journal.c - the local journal that makes a close() a promise: every
+ * db/journal.c - the local journal that makes a close() a promise: every
  * local change is appended to CACHE/journal/log (one JSON line: the path,
  * the value wanted there, the value the bucket had), and fsync'd before
  * close() or fsync() return.  The content it names is durable by then too:
@@ -19,7 +19,8 @@
  * version is kept beside it as PATH.conflict-SESSION instead of overwriting
  * the later write.  Torn last lines (a crash mid-append) are ignored.
  *
- * No FUSE here: the CLI links this file too.
+ * The daemon and `mps3 URL sync --journal` share this file and the replay
+ * rule (mps3_journal_recover); neither needs FUSE.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,28 +33,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "mps3/base64.h"
+#include "mps3/db.h"
 #include "mps3/error.h"
 #include "mps3/hash.h"
+#include "mps3/io.h"
+#include "mps3/journal.h"
 #include "mps3/log.h"
-#include "journal.h"
 
 #define JOURNAL_FILE "log"
-
-static int fsync_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECTORY), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-static int write_all(int fd, const char *buf, size_t len);
 
 static int is_blob_record(json_t *r)
 {
@@ -94,31 +82,6 @@ static json_t *read_records(const char *path, int *torn)
 	return recs;
 }
 
-/* The bytes of a base64 string: malloc'd, length in *len; NULL if it is not base64. */
-static unsigned char *unbase64(const char *s, size_t *len)
-{
-	size_t in = strlen(s);
-	unsigned char *out = malloc(in / 4 * 3 + 3);
-	int n;
-
-	if (!out || in % 4 != 0) {
-		free(out);
-		return NULL;
-	}
-	n = in ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)in) : 0;
-	if (n < 0) {
-		free(out);
-		return NULL;
-	}
-	/* EVP_DecodeBlock counts padding as zero bytes. */
-	if (in >= 1 && s[in - 1] == '=')
-		n--;
-	if (in >= 2 && s[in - 2] == '=')
-		n--;
-	*len = (size_t)n;
-	return out;
-}
-
 static int file_has(const char *path, const char *sha, size_t len)
 {
 	unsigned char md[MPS3_SHA256_LEN];
@@ -145,19 +108,21 @@ static int file_has(const char *path, const char *sha, size_t len)
 static int restore_blob(const char *cache_dir, json_t *r)
 {
 	const char *sha = json_string_value(json_object_get(r, "blob"));
-	unsigned char md[MPS3_SHA256_LEN], *data;
+	unsigned char md[MPS3_SHA256_LEN], *data = NULL;
 	char hex[MPS3_SHA256_HEX_LEN + 1], *dst = NULL, *tmp = NULL, *dir = NULL;
 	size_t len = 0;
 	int fd = -1, rc = -EIO;
 
-	data = unbase64(json_string_value(json_object_get(r, "data")), &len);
+	/* The name becomes a file name: only a hash is one. */
+	if (mps3_is_sha256_hex(sha))
+		data = mps3_base64_decode(json_string_value(json_object_get(r, "data")), &len);
 	if (data) {
 		mps3_sha256(md, data, len);
 		mps3_hex(hex, md, sizeof(md));
 	}
 	if (!data || strcmp(hex, sha) != 0) {
 		/* Not what it claims to be: leave the cache alone. */
-		mps3_warn("journal: the content recorded for %s does not match that name; ignored", sha);
+		mps3_warn("journal: a content record does not match its name (%.64s); ignored", sha ? sha : "?");
 		free(data);
 		return -EINVAL;
 	}
@@ -175,9 +140,14 @@ static int restore_blob(const char *cache_dir, json_t *r)
 		goto out;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write_all(fd, (const char *)data, len) < 0 || fsync(fd) < 0 || rename(tmp, dst) < 0 ||
-	    fsync_path(dir) < 0) {
+	rc = fd < 0 ? -errno : mps3_write_all(fd, data, len);
+	if (!rc && fsync(fd) < 0)
 		rc = -errno;
+	if (!rc && rename(tmp, dst) < 0)
+		rc = -errno;
+	if (!rc)
+		rc = mps3_fsync_dir(dir);
+	if (rc) {
 		unlink(tmp);
 		goto out;
 	}
@@ -205,7 +175,8 @@ int mps3_journal_open(struct mps3_journal *j, const char *cache_dir, json_t **ol
 	j->fd = -1;
 	pthread_mutex_init(&j->lock, NULL);
 	*old = NULL;
-	if (asprintf(&dir, "%s/journal", cache_dir) < 0)
+	j->cache_dir = strdup(cache_dir);
+	if (!j->cache_dir || asprintf(&dir, "%s/journal", cache_dir) < 0)
 		return -ENOMEM;
 	j->dir = dir;
 	if (asprintf(&j->path, "%s/" JOURNAL_FILE, dir) < 0) {
@@ -251,7 +222,7 @@ int mps3_journal_open(struct mps3_journal *j, const char *cache_dir, json_t **ol
 		if (fstat(j->fd, &st) == 0)
 			j->size = st.st_size;
 	}
-	rc = fsync_path(dir);
+	rc = mps3_fsync_dir(dir);
 	if (rc)
 		return mps3_error_set(rc, "cannot sync %s: %s", dir, strerror(-rc));
 	return 0;
@@ -265,6 +236,7 @@ void mps3_journal_close(struct mps3_journal *j)
 	}
 	free(j->dir);
 	free(j->path);
+	free(j->cache_dir);
 	pthread_mutex_destroy(&j->lock);
 	memset(j, 0, sizeof(*j));
 	j->fd = -1;
@@ -279,40 +251,64 @@ int mps3_journal_append(struct mps3_journal *j, const char *path, json_t *want, 
 
 int mps3_journal_append_blob(struct mps3_journal *j, const char *sha, const void *data, size_t len)
 {
-	char *b64 = malloc(4 * ((len + 2) / 3) + 1);
-	int n, rc;
+	char *b64 = mps3_base64_encode(data, len);
+	int rc;
 
-	if (!b64)
-		return -ENOMEM;
-	n = EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
-	rc = append_record(j, json_pack("{s:s,s:s%}", "blob", sha, "data", b64, (size_t)n), sha);
+	rc = append_record(j, b64 ? json_pack("{s:s,s:s}", "blob", sha, "data", b64) : NULL, sha);
 	free(b64);
 	return rc;
 }
 
-/* Append one record (a new reference, consumed); PATH names it in errors. */
+/*
+ * Append one record (a new reference, consumed); PATH names it in errors.
+ * A failure leaves the journal incomplete: sticky until it is whole again.
+ */
 static int append_record(struct mps3_journal *j, json_t *r, const char *path)
 {
 	char *line = r ? json_dumps(r, JSON_COMPACT) : NULL;
-	size_t len;
-	int rc;
+	size_t len = 0;
+	int rc = line ? 0 : -ENOMEM, first;
 
 	json_decref(r);
-	if (!line)
-		return -ENOMEM;
-	len = strlen(line);
-	line[len++] = '\n'; /* json_dumps leaves room: the NUL becomes the newline */
+	if (line) {
+		len = strlen(line);
+		line[len++] = '\n'; /* json_dumps leaves room: the NUL becomes the newline */
+	}
 	pthread_mutex_lock(&j->lock);
-	rc = write_all(j->fd, line, len);
+	if (!rc)
+		rc = mps3_write_all(j->fd, line, len);
 	if (!rc) {
 		j->written++;
-		j->size += len;
+		j->size += (off_t)len;
+	} else if (ftruncate(j->fd, j->size) < 0) {
+		/*
+		 * The torn line stays and the next record may be glued to it;
+		 * the sticky error covers that record too, until the caller
+		 * rewrites the journal.
+		 */
 	}
+	first = rc && !j->err;
+	if (rc && !j->err)
+		j->err = rc;
 	pthread_mutex_unlock(&j->lock);
 	free(line);
+	if (first)
+		mps3_err("journal %s: cannot record a change to %s: %s; nothing more is acknowledged until it can",
+			 j->path, path, strerror(-rc));
 	if (rc)
-		mps3_err("journal %s: cannot record a change to %s: %s", j->path, path, strerror(-rc));
-	return rc;
+		return mps3_error_set(rc, "journal %s: cannot record a change to %s: %s", j->path, path,
+				      strerror(-rc));
+	return 0;
+}
+
+int mps3_journal_error(struct mps3_journal *j)
+{
+	int err;
+
+	pthread_mutex_lock(&j->lock);
+	err = j->err;
+	pthread_mutex_unlock(&j->lock);
+	return err;
 }
 
 int mps3_journal_sync(struct mps3_journal *j)
@@ -322,17 +318,19 @@ int mps3_journal_sync(struct mps3_journal *j)
 
 	pthread_mutex_lock(&j->lock);
 	target = j->written;
-	if (j->synced >= target) {
-		pthread_mutex_unlock(&j->lock);
-		return 0;
+	if (j->err) {
+		rc = j->err;
+	} else if (j->synced < target) {
+		/* One fsync covers everyone who appended before it (group commit). */
+		if (fdatasync(j->fd) < 0)
+			rc = -errno;
+		else
+			j->synced = target;
 	}
-	/* One fsync covers everyone who appended before it (group commit). */
-	if (fdatasync(j->fd) < 0)
-		rc = -errno;
-	else
-		j->synced = target;
 	pthread_mutex_unlock(&j->lock);
-	return rc;
+	if (rc)
+		return mps3_error_set(rc, "journal %s: %s", j->path, strerror(-rc));
+	return 0;
 }
 
 int mps3_journal_truncate(struct mps3_journal *j)
@@ -340,11 +338,14 @@ int mps3_journal_truncate(struct mps3_journal *j)
 	int rc = 0;
 
 	pthread_mutex_lock(&j->lock);
-	if (j->size > 0) {
-		if (ftruncate(j->fd, 0) < 0 || fdatasync(j->fd) < 0)
+	if (j->size > 0 || j->err) {
+		if (ftruncate(j->fd, 0) < 0 || fdatasync(j->fd) < 0) {
 			rc = -errno;
-		else
+		} else {
 			j->size = j->compacted = 0;
+			j->err = 0;
+			j->synced = j->written;
+		}
 	}
 	pthread_mutex_unlock(&j->lock);
 	return rc;
@@ -360,21 +361,6 @@ int mps3_journal_should_compact(struct mps3_journal *j)
 	yes = j->size >= COMPACT_MIN && j->size >= 2 * j->compacted;
 	pthread_mutex_unlock(&j->lock);
 	return yes;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, buf, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
 }
 
 int mps3_journal_compact(struct mps3_journal *j, json_t *keep)
@@ -428,7 +414,7 @@ int mps3_journal_compact(struct mps3_journal *j, json_t *keep)
 		}
 		len = strlen(line);
 		line[len++] = '\n';
-		rc = write_all(fd, line, len);
+		rc = mps3_write_all(fd, line, len);
 		free(line);
 		if (rc)
 			goto out;
@@ -441,12 +427,13 @@ int mps3_journal_compact(struct mps3_journal *j, json_t *keep)
 	/* Renamed: from here on the new file is the journal, whatever happens. */
 	free(tmp);
 	tmp = NULL;
-	rc = fsync_path(j->dir);
+	rc = mps3_fsync_dir(j->dir);
 	close(j->fd);
 	j->fd = fd;
 	fd = -1;
 	j->size = j->compacted = size;
 	j->synced = j->written;
+	j->err = 0;
 out:
 	if (fd >= 0)
 		close(fd);
@@ -476,50 +463,116 @@ static int same(json_t *a, json_t *b)
 	return b && json_equal(a, b);
 }
 
-json_t *mps3_journal_plan(json_t *records, mps3_journal_value_fn current, void *ctx)
+void mps3_journal_plan_dispose(struct mps3_journal_plan *p)
 {
-	json_t *bypath = json_object(), *plan = json_array();
-	const char *path;
-	json_t *r, *hist;
 	size_t i;
 
-	if (!bypath || !plan) {
-		json_decref(bypath);
-		json_decref(plan);
-		return NULL;
+	for (i = 0; i < p->n; i++) {
+		free(p->v[i].path);
+		free(p->v[i].conflict_path);
+		json_decref(p->v[i].want);
 	}
-	/* Per path: every value seen (bases and wants), and the last want. */
+	free(p->v);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Per path of the records: every value seen (bases and wants), and the last want. */
+static json_t *history(json_t *records)
+{
+	json_t *bypath = json_object(), *r;
+	size_t i;
+
+	if (!bypath)
+		return NULL;
 	json_array_foreach(records, i, r) {
 		const char *p = json_string_value(json_object_get(r, "path"));
-		json_t *h = json_object_get(bypath, p);
+		json_t *h = p ? json_object_get(bypath, p) : NULL;
 
+		if (!p)
+			continue;
 		if (!h) {
 			h = json_pack("{s:[],s:n}", "seen", "want");
-			json_object_set_new(bypath, p, h);
+			if (!h || json_object_set_new(bypath, p, h)) {
+				json_decref(bypath);
+				return NULL;
+			}
 		}
 		json_array_append(json_object_get(h, "seen"), or_null(json_object_get(r, "base")));
 		json_array_append(json_object_get(h, "seen"), or_null(json_object_get(r, "want")));
 		json_object_set(h, "want", or_null(json_object_get(r, "want")));
 	}
-	json_object_foreach(bypath, path, hist) {
-		json_t *want = json_object_get(hist, "want"), *seen = json_object_get(hist, "seen"), *s;
-		json_t *cur = current(ctx, path);
-		const char *action = "conflict";
-		size_t k;
+	return bypath;
+}
 
-		if (same(want, cur)) {
-			action = "landed";
-		} else {
-			json_array_foreach(seen, k, s) {
-				if (same(s, cur)) {
-					action = "commit";
-					break;
-				}
-			}
-		}
-		json_array_append_new(plan, json_pack("{s:s,s:O,s:s}", "path", path, "want", want, "action", action));
+static enum mps3_journal_action judge(json_t *want, json_t *seen, json_t *cur)
+{
+	json_t *s;
+	size_t k;
+
+	if (same(want, cur))
+		return MPS3_JOURNAL_LANDED;
+	json_array_foreach(seen, k, s)
+		if (same(s, cur))
+			return MPS3_JOURNAL_COMMIT;
+	return MPS3_JOURNAL_CONFLICT;
+}
+
+static int is_file(json_t *v)
+{
+	return json_is_object(v) && json_is_string(json_object_get(v, "type")) &&
+	       strcmp(json_string_value(json_object_get(v, "type")), "f") == 0;
+}
+
+int mps3_journal_plan(struct mps3_journal_plan *out, json_t *records, mps3_journal_value_fn current,
+		      void *ctx, const char *session)
+{
+	json_t *bypath = history(records), *hist;
+	const char *path;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!bypath)
+		return -ENOMEM;
+	out->v = calloc(json_object_size(bypath) + 1, sizeof(*out->v));
+	if (!out->v) {
+		json_decref(bypath);
+		return -ENOMEM;
+	}
+	json_object_foreach(bypath, path, hist) {
+		struct mps3_journal_item *it = &out->v[out->n];
+		json_t *want = json_object_get(hist, "want"), *cur = current(ctx, path);
+
+		it->action = judge(want, json_object_get(hist, "seen"), cur);
 		json_decref(cur);
+		it->path = strdup(path);
+		it->want = json_is_null(want) ? NULL : json_incref(want);
+		if (it->action == MPS3_JOURNAL_CONFLICT && is_file(want) &&
+		    asprintf(&it->conflict_path, "%s.conflict-%.8s", path, session) < 0)
+			it->conflict_path = NULL;
+		out->n++;
+		if (!it->path || (it->action == MPS3_JOURNAL_CONFLICT && is_file(want) && !it->conflict_path)) {
+			rc = -ENOMEM;
+			break;
+		}
+		out->landed += it->action == MPS3_JOURNAL_LANDED;
+		out->commit += it->action == MPS3_JOURNAL_COMMIT;
+		out->conflicts += it->action == MPS3_JOURNAL_CONFLICT;
 	}
 	json_decref(bypath);
-	return plan;
+	if (rc)
+		mps3_journal_plan_dispose(out);
+	return rc;
+}
+
+static json_t *db_value(void *ctx, const char *path)
+{
+	json_t *v = NULL;
+
+	mps3_db_get(ctx, path, &v);
+	return v;
+}
+
+int mps3_journal_recover(struct mps3_journal_plan *out, json_t *records, struct mps3_db *db)
+{
+	return mps3_journal_plan(out, records, db_value, db, mps3_db_session(db));
 }
