@@ -21,6 +21,7 @@
 #include "mps3/hash.h"
 #include "mps3/log.h"
 #include "mps3/mergepatch.h"
+#include "mps3/poller.h"
 #include "mps3/s3.h"
 #include "mps3/timefmt.h"
 #include "mps3_config.h"
@@ -566,8 +567,10 @@ static void on_change(void *arg, const struct mps3_changes *ch, int local)
 static int cmd_watch(struct ctx *c, int argc, char **argv)
 {
 	struct watch_ctx w = { "", 0 };
+	struct mps3_poller_config pcfg = { 0 };
+	struct mps3_poller *poller;
 	struct sigaction sa;
-	int a, failures = 0;
+	int a, rc;
 
 	for (a = 1; a < argc; a++) {
 		if (strcmp(argv[a], "--json") == 0)
@@ -586,33 +589,19 @@ static int cmd_watch(struct ctx *c, int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	mps3_db_set_listener(c->db, on_change, &w);
-	while (!stop_requested) {
-		struct timespec ts;
-		int64_t wait = c->poll_ms;
-		int rc = mps3_db_poll(c->db, NULL);
-
-		if (rc) {
-			/* Keep watching through outages, with a growing pause. */
-			if (failures++ == 0)
-				mps3_warn("watch: %s", mps3_error_last(rc));
-			wait = c->poll_ms << (failures < 5 ? failures : 5);
-			if (wait > 30000 && c->poll_ms <= 30000)
-				wait = 30000;
-		} else if (failures) {
-			mps3_notice("watch: store reachable again");
-			failures = 0;
-		}
-		if (ferror(stdout))
-			break;
-		while (wait > 0 && !stop_requested) {
-			int64_t step = wait < 100 ? wait : 100;
-
-			ts.tv_sec = 0;
-			ts.tv_nsec = (long)step * 1000000;
-			nanosleep(&ts, NULL);
-			wait -= step;
-		}
+	pcfg.interval_ms = c->poll_ms;
+	pcfg.name = "watch";
+	rc = mps3_poller_start(&poller, c->db, &pcfg);
+	if (rc) {
+		mps3_db_set_listener(c->db, NULL, NULL);
+		return fail(rc, "watch");
 	}
+	while (!stop_requested && !ferror(stdout)) {
+		struct timespec ts = { 0, 100 * 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	mps3_poller_stop(poller);
 	mps3_db_set_listener(c->db, NULL, NULL);
 	return 0;
 }

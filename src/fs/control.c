@@ -11,6 +11,7 @@
 
 #include "mps3/buf.h"
 #include "mps3/clock.h"
+#include "mps3/poller.h"
 #include "mps3/timefmt.h"
 #include "fs.h"
 
@@ -64,7 +65,7 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 	mps3_buf_printf(&b, "url: %s\n", fs->cfg.url);
 	mps3_buf_printf(&b, "session: %s\n", mps3_db_session(fs->db));
 	mps3_buf_printf(&b, "state: %s\n",
-			online && !__atomic_load_n(&fs->poll_failing, __ATOMIC_RELAXED) ? "online" : "offline");
+			online && !(fs->poller && mps3_poller_failing(fs->poller)) ? "online" : "offline");
 	mps3_buf_printf(&b, "pending paths: %zu\n", dirty);
 	mps3_buf_printf(&b, "pending bytes: %" PRIu64 "\n", pending_bytes);
 	mps3_buf_printf(&b, "commits: %" PRIu64 " (%" PRIu64 " failed attempts)\n", commits, failures);

@@ -158,12 +158,9 @@ struct mps3fs {
 	int64_t last_commit_ms;		/* protected by tree_lock */
 	uint64_t commits, commit_failures; /* protected by tree_lock */
 
-	pthread_t uploader, poller;
-	int poller_started, uploader_started;
-	int stop;			/* atomic */
-	int poll_failing;		/* atomic: the last poll failed */
-	pthread_mutex_t stop_lock;
-	pthread_cond_t stop_cond;
+	pthread_t uploader;
+	int uploader_started;
+	struct mps3_poller *poller;	/* set while mounted */
 
 	struct fetch *fetch;		/* downloads in progress */
 	struct notifier *notifier;	/* replay of remote changes (notify=inotify) */

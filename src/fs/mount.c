@@ -27,6 +27,7 @@
 #include "mps3/error.h"
 #include "mps3/io.h"
 #include "mps3/log.h"
+#include "mps3/poller.h"
 #include "fs.h"
 
 static int private_dir(const char *path)
@@ -63,47 +64,6 @@ static void clear_dir(const char *dir)
 		closedir(d);
 }
 
-static void *poller(void *arg)
-{
-	struct mps3fs *fs = arg;
-	int64_t last_save = mps3fs_now_ns() / 1000000;
-	int failing = 0;
-
-	while (!__atomic_load_n(&fs->stop, __ATOMIC_ACQUIRE)) {
-		struct timespec ts;
-		int64_t now;
-		int rc = mps3_db_poll(fs->db, NULL);
-
-		if (rc && !failing) {
-			mps3_warn("%s: cannot poll for changes, will keep trying: %s", fs->cfg.url,
-				  mps3_error_last(rc));
-			failing = 1;
-		} else if (!rc && failing) {
-			mps3_notice("%s: polling again", fs->cfg.url);
-			failing = 0;
-		}
-		__atomic_store_n(&fs->poll_failing, failing, __ATOMIC_RELAXED);
-		now = mps3fs_now_ns() / 1000000;
-		if (now - last_save > 60000) {
-			if (mps3_db_save_state(fs->db))
-				mps3_info("could not save the state: %s", mps3_error_last(-EIO));
-			last_save = now;
-		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(fs->cfg.poll_ms / 1000);
-		ts.tv_nsec += (long)(fs->cfg.poll_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_mutex_lock(&fs->stop_lock);
-		if (!__atomic_load_n(&fs->stop, __ATOMIC_ACQUIRE))
-			pthread_cond_timedwait(&fs->stop_cond, &fs->stop_lock, &ts);
-		pthread_mutex_unlock(&fs->stop_lock);
-	}
-	return NULL;
-}
-
 static void fuse_log_sink(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	mps3_logv((enum mps3_log_level)level, fmt, ap);
@@ -131,6 +91,7 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 {
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *lc = NULL;
+	struct mps3_poller_config pcfg = { 0 };
 	struct mps3fs *fs = calloc(1, sizeof(*fs));
 	json_t *journal_old = NULL;
 	char blobs[4200];
@@ -145,8 +106,6 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 	fs->online = 1;
 	pthread_mutex_init(&fs->tree_lock, NULL);
 	pthread_cond_init(&fs->tree_cond, NULL);
-	pthread_mutex_init(&fs->stop_lock, NULL);
-	pthread_cond_init(&fs->stop_cond, NULL);
 	fs->dirty = json_object();
 	fs->pinned = json_object();
 	fs->replay_expect = json_object();
@@ -235,11 +194,14 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 		goto out;
 	}
 	mps3_db_set_listener(fs->db, mps3fs_on_changes, fs);
-	if (pthread_create(&fs->poller, NULL, poller, fs) != 0) {
-		mps3_err("cannot start the poller");
+	pcfg.interval_ms = cfg->poll_ms;
+	pcfg.save_every_ms = 60000;
+	pcfg.name = cfg->url;
+	rc = mps3_poller_start(&fs->poller, fs->db, &pcfg);
+	if (rc) {
+		mps3_err("cannot start the poller: %s", mps3_error_last(rc));
 		goto out;
 	}
-	fs->poller_started = 1;
 	mps3_info("%s mounted on %s", cfg->url, cfg->mountpoint);
 
 	lc = fuse_loop_cfg_create();
@@ -250,13 +212,8 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 	rc = fuse_session_loop_mt(se, lc);
 	ret = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 out:
-	if (fs->poller_started) {
-		pthread_mutex_lock(&fs->stop_lock);
-		__atomic_store_n(&fs->stop, 1, __ATOMIC_RELEASE);
-		pthread_cond_broadcast(&fs->stop_cond);
-		pthread_mutex_unlock(&fs->stop_lock);
-		pthread_join(fs->poller, NULL);
-	}
+	mps3_poller_stop(fs->poller);
+	fs->poller = NULL;
 	if (fs->db)
 		mps3_db_set_listener(fs->db, NULL, NULL);
 	mps3fs_notify_stop(fs);
@@ -301,8 +258,6 @@ out:
 	free(fs->state_file);
 	pthread_mutex_destroy(&fs->tree_lock);
 	pthread_cond_destroy(&fs->tree_cond);
-	pthread_mutex_destroy(&fs->stop_lock);
-	pthread_cond_destroy(&fs->stop_cond);
 	free(fs);
 	return ret;
 }

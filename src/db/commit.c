@@ -1,0 +1,218 @@
+/*
+ * db/commit.c - writing: a log entry named with causal store time (W3),
+ * accepted only when every reader will find it fresh and visible in time,
+ * else committed again under a fresh name (W4); then head (W1).  The
+ * committer applies its own entry at once (read-your-writes).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mps3/error.h"
+#include "mps3/log.h"
+#include "internal.h"
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
+
+	if (ms > 0)
+		nanosleep(&ts, NULL);
+}
+
+
+static int check_patch(json_t *patch)
+{
+	const char *path;
+	json_t *v;
+	int rc;
+
+	if (!json_is_object(patch) || json_object_size(patch) == 0)
+		return mps3_error_set(-EINVAL, "a patch must be a non-empty object of paths");
+	json_object_foreach(patch, path, v) {
+		rc = mps3_path_check(path);
+		if (rc)
+			return rc;
+		if (!json_is_object(v) && !json_is_null(v))
+			return mps3_error_set(-EINVAL, "patch for \"%s\" must be an object or null", path);
+	}
+	return 0;
+}
+
+static int write_head(struct mps3_db *db, const char *name)
+{
+	struct mps3_body body;
+
+	memset(&body, 0, sizeof(body));
+	body.data = name;
+	body.len = strlen(name);
+	return mps3_store_put(db->store, HEAD_KEY, &body, NULL);
+}
+
+/* Retry a head update that failed earlier (outside all locks). */
+void db_flush_head(struct mps3_db *db)
+{
+	char name[MPS3_LOGNAME_MAX];
+
+	pthread_mutex_lock(&db->lock);
+	snprintf(name, sizeof(name), "%s", db->head_pending);
+	pthread_mutex_unlock(&db->lock);
+	if (!name[0] || write_head(db, name))
+		return;
+	pthread_mutex_lock(&db->lock);
+	if (strcmp(db->head_pending, name) == 0)
+		db->head_pending[0] = '\0';
+	pthread_mutex_unlock(&db->lock);
+}
+
+/* The next name of ours (W3): after everything seen and everything we wrote. */
+static void next_key(struct mps3_db *db, struct mps3_logkey *key, int64_t now)
+{
+	pthread_mutex_lock(&db->lock);
+	key->t = now;
+	if (db->stats.newest != INT64_MIN && key->t <= db->stats.newest)
+		key->t = db->stats.newest + 1;
+	if (key->t <= db->last_t)
+		key->t = db->last_t + 1;
+	key->seq = ++db->seq;
+	db->last_t = key->t;
+	pthread_mutex_unlock(&db->lock);
+}
+
+/*
+ * PUT the entry until one copy is provably fresh for every reader (W4).
+ * key and name get the accepted copy's.  0 or the store's error.
+ */
+static int put_entry(struct mps3_db *db, json_t *patch, struct mps3_logkey *key,
+		     char name[MPS3_LOGNAME_MAX])
+{
+	char objkey[sizeof(LOG_PREFIX) + MPS3_LOGNAME_MAX];
+	char *doc = NULL;
+	size_t len = 0;
+	int attempt, rc;
+
+	for (attempt = 0;; attempt++) {
+		struct mps3_objinfo info;
+		struct mps3_body body;
+		int64_t now, a, b, u, slack;
+
+		if (attempt == 4)
+			return mps3_error_set(-ETIME,
+					      "cannot commit: the store's clock cannot be tracked closely enough (uncertainty %" PRId64 " ms)",
+					      mps3_clock_uncertainty(db->clock));
+		u = mps3_clock_uncertainty(db->clock);
+		if (u < 0)
+			u = 0;
+		/* Readers see LastModified rounded to the second. */
+		slack = db->exact_mtime ? db->cfg.stale_ms : db->cfg.stale_ms - 1000 - u;
+		now = mps3_clock_now(db->clock);
+		next_key(db, key, now);
+		if (slack <= 0) {
+			/* Not enough replies yet to know the store's time: ask for one. */
+			(void)mps3_store_head(db->store, HEAD_KEY, NULL);
+			mps3_error_clear();
+			continue;
+		}
+		if (key->t - now > slack / 2) {
+			/* Someone's entry is ahead of our clock: wait until ours may follow it. */
+			sleep_ms(key->t - now - slack / 2);
+			attempt--;
+			continue;
+		}
+		rc = mps3_logkey_format(name, key);
+		if (rc)
+			return mps3_error_set(rc, "time %" PRId64 " out of range", key->t);
+		free(doc);
+		doc = mps3_logentry_dump(key, patch, &len);
+		if (!doc)
+			return -ENOMEM;
+		if (len > db->cfg.max_entry_bytes) {
+			free(doc);
+			return mps3_error_set(-EFBIG, "patch of %zu bytes is larger than a log entry may be (%zu)",
+					      len, db->cfg.max_entry_bytes);
+		}
+		snprintf(objkey, sizeof(objkey), LOG_PREFIX "%s", name);
+		memset(&body, 0, sizeof(body));
+		body.data = doc;
+		body.len = len;
+		memset(&info, 0, sizeof(info));
+		a = mps3_clock_now(db->clock);
+		rc = mps3_store_put(db->store, objkey, &body, &info);
+		b = mps3_clock_now(db->clock);
+		if (rc)
+			break;
+		if (db->exact_mtime && info.mtime_ms) {
+			if (mps3_entry_fresh(key->t, info.mtime_ms, db->cfg.stale_ms))
+				break;
+		} else if (key->t - a <= slack && a - key->t <= slack && b - key->t <= slack) {
+			break;
+		}
+		pthread_mutex_lock(&db->lock);
+		db->stats.recommits++;
+		pthread_mutex_unlock(&db->lock);
+		mps3_notice("%s: log/%s may be judged stale by readers (clock uncertainty %" PRId64 " ms, PUT took %" PRId64 " ms); committing it again",
+			    mps3_store_url(db->store), name, u, b - a);
+	}
+	free(doc);
+	return rc;
+}
+
+/* Our own entry into the resolved map, and to the listener (read-your-writes). */
+static int apply_own(struct mps3_db *db, json_t *patch, const struct mps3_logkey *key, const char *name)
+{
+	struct mps3_changes changes;
+	int rc;
+
+	mps3_changes_init(&changes);
+	pthread_mutex_lock(&db->deliver);
+	pthread_mutex_lock(&db->lock);
+	rc = mps3_manifest_add(db->m, key, patch, &changes);
+	if (rc == 0 || rc == -EEXIST) {
+		db_known_set(db, name, K_APPLIED);
+		if (key->t > db->stats.newest) {
+			db->stats.newest = key->t;
+			snprintf(db->anchor, sizeof(db->anchor), "%s", name);
+		}
+		db->stats.commits++;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&db->lock);
+	if (rc == 0)
+		db_deliver(db, &changes, 1);
+	pthread_mutex_unlock(&db->deliver);
+	mps3_changes_dispose(&changes);
+	if (rc == -ESTALE)
+		rc = mps3_error_set(-EIO, "log/%s fell behind this client's own horizon", name);
+	return rc;
+}
+
+int mps3_db_commit(struct mps3_db *db, json_t *patch, struct mps3_logkey *keyout)
+{
+	struct mps3_logkey key;
+	char name[MPS3_LOGNAME_MAX];
+	int rc;
+
+	rc = check_patch(patch);
+	if (rc)
+		return rc;
+	memcpy(key.session, db->session, sizeof(key.session));
+	rc = put_entry(db, patch, &key, name);
+	if (rc)
+		return rc;
+	rc = write_head(db, name);
+	if (rc) {
+		mps3_warn("%s: committed log/%s but could not update head (others see it at the next change): %s",
+			  mps3_store_url(db->store), name, mps3_error_last(rc));
+		pthread_mutex_lock(&db->lock);
+		snprintf(db->head_pending, sizeof(db->head_pending), "%s", name);
+		pthread_mutex_unlock(&db->lock);
+	}
+	rc = apply_own(db, patch, &key, name);
+	if (rc == 0 && keyout)
+		*keyout = key;
+	return rc;
+}

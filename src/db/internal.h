@@ -1,0 +1,127 @@
+/*
+ * db/internal.h - what the files of the database share: the struct behind
+ * struct mps3_db, and the steps of reading the log that open, poll,
+ * commit and maintenance all use.  Not installed; nothing outside src/db
+ * includes it.
+ *
+ * Locks (the order, never the other way): poll_lock, deliver, lock.
+ * poll_lock only serialises pollers and is the one lock held across store
+ * I/O; deliver serialises listener calls and is held while the listener
+ * runs; lock guards the manifest and every field marked so, and is never
+ * held across I/O or a listener call.
+ */
+#ifndef MPS3_DB_INTERNAL_H
+#define MPS3_DB_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "mps3/clock.h"
+#include "mps3/db.h"
+#include "mps3/manifest.h"
+
+#define LOG_PREFIX "log/"
+#define CP_PREFIX "checkpoint/"
+#define BLOB_PREFIX "blobs/"
+#define HEAD_KEY "head"
+
+/* What a reader knows of a log entry name at or after its horizon. */
+enum known_state { K_APPLIED = 1, K_IGNORED = 2 };
+
+struct mps3_db {
+	struct mps3_store *store;
+	struct mps3_clock *clock;
+	struct mps3_db_config cfg;
+	char session[MPS3_SESSION_LEN + 1];
+	int exact_mtime;		/* the store reports LastModified on PUT exactly */
+
+	pthread_mutex_t poll_lock;	/* serialises polls; held across their I/O */
+	pthread_mutex_t deliver;	/* serialises listener calls */
+	mps3_db_listener fn;		/* set before polling starts */
+	void *fn_ctx;
+
+	pthread_mutex_t lock;
+	struct mps3_manifest *m;	/* protected by lock */
+	json_t *known;			/* name -> known_state, at or after the horizon; protected by lock */
+	char head_etag[MPS3_ETAG_MAX];	/* protected by lock */
+	char head_pending[MPS3_LOGNAME_MAX]; /* head write that failed, to redo; protected by lock */
+	uint64_t seq;			/* protected by lock */
+	char anchor[MPS3_LOGNAME_MAX];	/* newest entry applied: proves a saved state is of this bucket; lock */
+	int64_t last_t;			/* time of our newest entry; protected by lock */
+	int64_t last_list;		/* store time of the last complete LIST; protected by lock */
+	unsigned settled_since_cp;	/* protected by lock */
+	struct mps3_db_stats stats;	/* protected by lock */
+};
+
+/* ---- listing and fetching the log (db/fetch.c) ------------------------- */
+
+/* One log entry (or checkpoint) found by a LIST, and what its GET gave. */
+struct pending {
+	char *name;			/* under log/ or checkpoint/ */
+	struct mps3_objinfo info;
+	struct mps3_logentry entry;	/* after fetch */
+	int rc;
+	char err[512];
+};
+
+struct pending_list {
+	struct pending *v;
+	size_t n, cap;
+};
+
+void db_pending_dispose(struct pending_list *p);
+int db_pending_add(struct pending_list *p, const char *name, const struct mps3_objinfo *info);
+
+/*
+ * Every key under prefix, page by page, in byte order: db_page_next() gives
+ * one entry at a time (borrowed until the next call), 1 while there are
+ * more, 0 at the end, or the store's error.
+ */
+struct db_pages {
+	struct mps3_db *db;
+	const char *prefix;
+	struct mps3_listing page;
+	size_t i;
+	char *token;
+	int started, last;
+};
+void db_pages_init(struct db_pages *it, struct mps3_db *db, const char *prefix);
+int db_page_next(struct db_pages *it, const struct mps3_list_entry **out);
+void db_pages_dispose(struct db_pages *it);
+/* Every key under prefix, all pages, into out. */
+int db_list_all(struct mps3_db *db, const char *prefix, struct mps3_listing *out);
+
+/* Lock held. */
+int db_known_get(struct mps3_db *db, const char *name);
+void db_known_set(struct mps3_db *db, const char *name, enum known_state s);
+void db_known_prune(struct mps3_db *db);
+
+int db_list_log(struct mps3_db *db, int64_t stop, struct pending_list *out);
+void db_fetch_all(struct mps3_db *db, struct pending_list *list);
+int db_apply_fetched(struct mps3_db *db, struct pending_list *list, struct mps3_changes *changes);
+
+/* ---- resolving and polling (db/poll.c) ---------------------------------- */
+
+int db_read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_ETAG_MAX]);
+int db_resolve(struct mps3_db *db, struct mps3_changes *changes);
+int db_settle(struct mps3_db *db, int64_t list_time);
+int db_maybe_checkpoint(struct mps3_db *db);
+
+/* ---- writing (db/commit.c) ----------------------------------------------- */
+
+/* Retry a head update that failed earlier (outside all locks). */
+void db_flush_head(struct mps3_db *db);
+
+/* ---- the state file (db/state.c) ---------------------------------------- */
+
+int db_load_state(struct mps3_db *db);
+int db_check_anchor(struct mps3_db *db);
+
+/* ---- db/db.c ------------------------------------------------------------- */
+
+/* Call the listener with changes, in order (deliver held by the caller). */
+void db_deliver(struct mps3_db *db, struct mps3_changes *changes, int local);
+
+#endif

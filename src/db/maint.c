@@ -1,0 +1,505 @@
+/*
+ * db/maint.c - maintenance: writing a checkpoint (C1), listing the log for
+ * `mps3 log`, garbage collection (G1) and the consistency check.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mps3/error.h"
+#include "mps3/hash.h"
+#include "mps3/log.h"
+#include "internal.h"
+
+int mps3_db_checkpoint(struct mps3_db *db, struct mps3_logkey *keyout)
+{
+	char name[MPS3_LOGNAME_MAX], objkey[sizeof(CP_PREFIX) + MPS3_LOGNAME_MAX];
+	struct mps3_logkey key;
+	struct mps3_body body;
+	json_t *files;
+	char *doc;
+	size_t len = 0;
+	int rc;
+
+	pthread_mutex_lock(&db->lock);
+	key.t = mps3_manifest_horizon(db->m);
+	files = json_copy(mps3_manifest_base(db->m));
+	db->settled_since_cp = 0;
+	pthread_mutex_unlock(&db->lock);
+	if (!files)
+		return -ENOMEM;
+	memcpy(key.session, db->session, sizeof(key.session));
+	key.seq = 0;
+	if (key.t < 0) {
+		json_decref(files);
+		return mps3_error_set(-EAGAIN, "nothing is settled yet to checkpoint");
+	}
+	rc = mps3_cpkey_format(name, &key);
+	doc = rc ? NULL : mps3_checkpoint_dump(&key, files, &len);
+	json_decref(files);
+	if (!doc)
+		return rc ? rc : -ENOMEM;
+	snprintf(objkey, sizeof(objkey), CP_PREFIX "%s", name);
+	memset(&body, 0, sizeof(body));
+	body.data = doc;
+	body.len = len;
+	rc = mps3_store_put(db->store, objkey, &body, NULL);
+	free(doc);
+	if (rc == 0) {
+		mps3_info("%s: wrote %s", mps3_store_url(db->store), objkey);
+		if (keyout)
+			*keyout = key;
+	}
+	return rc;
+}
+
+/* What `mps3 log` says of one listed entry, given what its GET gave (q, NULL if not fetched). */
+static const char *log_status(struct mps3_db *db, struct mps3_log_item *it, const struct pending *q)
+{
+	if (mps3_logkey_parse(&it->key, it->name))
+		return "malformed";
+	if (it->info.size > db->cfg.max_entry_bytes)
+		return "too-large";
+	it->files = q->rc ? NULL : q->entry.files;
+	if (!mps3_entry_fresh(it->key.t, it->info.mtime_ms, db->cfg.stale_ms))
+		return "stale";
+	if (q->rc)
+		return q->rc == -EINVAL ? "malformed" : "unreadable";
+	return "ok";
+}
+
+/* Report one batch of listed entries, fetched in parallel, in listing order. */
+static int log_batch(struct mps3_db *db, struct mps3_listing *batch, mps3_db_log_fn fn, void *ctx)
+{
+	struct pending_list sub = { 0 };
+	size_t i, j;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < batch->n; i++) {
+		struct mps3_logkey k;
+
+		if (mps3_logkey_parse(&k, batch->v[i].key + strlen(LOG_PREFIX)) == 0 &&
+		    batch->v[i].info.size <= db->cfg.max_entry_bytes)
+			rc = db_pending_add(&sub, batch->v[i].key + strlen(LOG_PREFIX), &batch->v[i].info);
+	}
+	if (rc == 0)
+		db_fetch_all(db, &sub);
+	for (i = 0, j = 0; rc == 0 && i < batch->n; i++) {
+		struct mps3_log_item it;
+		const struct pending *q = NULL;
+		struct mps3_logkey k;
+
+		memset(&it, 0, sizeof(it));
+		it.name = batch->v[i].key + strlen(LOG_PREFIX);
+		it.info = batch->v[i].info;
+		if (mps3_logkey_parse(&k, it.name) == 0 && it.info.size <= db->cfg.max_entry_bytes) {
+			q = &sub.v[j++];
+			if (q->rc == -ENOENT)
+				continue; /* collected since the LIST */
+		}
+		it.status = log_status(db, &it, q);
+		rc = fn(ctx, &it);
+	}
+	db_pending_dispose(&sub);
+	return rc;
+}
+
+int mps3_db_log(struct mps3_db *db, unsigned limit, mps3_db_log_fn fn, void *ctx)
+{
+	const struct mps3_list_entry *e;
+	struct mps3_listing batch;
+	struct db_pages it;
+	unsigned listed = 0;
+	int rc, more;
+
+	db_pages_init(&it, db, LOG_PREFIX);
+	mps3_listing_init(&batch);
+	do {
+		more = 0;
+		rc = 0;
+		while ((!limit || listed < limit) && batch.n < 1000 && (rc = db_page_next(&it, &e)) == 1) {
+			rc = mps3_listing_add(&batch, e->key, strlen(e->key), &e->info);
+			if (rc)
+				break;
+			listed++;
+			more = 1;
+		}
+		if (rc < 0)
+			break;
+		rc = log_batch(db, &batch, fn, ctx);
+		mps3_listing_dispose(&batch);
+		mps3_listing_init(&batch);
+	} while (!rc && more && (!limit || listed < limit));
+	mps3_listing_dispose(&batch);
+	db_pages_dispose(&it);
+	return rc < 0 ? rc : 0;
+}
+
+/* Add every blob a files map or patch names to the set refs. */
+static void collect_blobs(json_t *refs, json_t *files)
+{
+	const char *path;
+	json_t *v;
+
+	json_object_foreach(files, path, v) {
+		const char *b = json_string_value(json_object_get(v, "blob"));
+
+		if (b && mps3_is_sha256_hex(b))
+			json_object_set_new(refs, b, json_true());
+	}
+}
+
+struct cp_item {
+	const char *key;
+	const struct mps3_objinfo *info;
+	int valid;
+	struct mps3_checkpoint cp;
+};
+
+/* One collection: what it found, what it keeps, what it reports. */
+struct gc_run {
+	struct mps3_db *db;
+	int dry_run;
+	int64_t now, grace;
+	int64_t cutoff;			/* log entries older than this are not needed */
+	struct mps3_listing cps;
+	struct cp_item *items;		/* one per checkpoint listed */
+	unsigned valid;
+	json_t *refs;			/* blobs something kept names */
+	struct mps3_gc_report *out;
+};
+
+static int gc_delete(struct mps3_db *db, const char *key, int dry_run)
+{
+	int rc;
+
+	if (dry_run)
+		return 0;
+	rc = mps3_store_delete(db->store, key);
+	if (rc)
+		mps3_warn("gc: %s", mps3_error_last(rc));
+	return rc;
+}
+
+/* Delete an unneeded object once it is past the grace period; counts it. */
+static void gc_drop(struct gc_run *g, const char *key, const struct mps3_objinfo *info, unsigned *deleted)
+{
+	if (g->now - info->mtime_ms < g->grace) {
+		g->out->skipped_young++;
+		return;
+	}
+	if (gc_delete(g->db, key, g->dry_run) == 0) {
+		(*deleted)++;
+		g->out->bytes_deleted += info->size;
+	}
+}
+
+static void gc_items_free(struct gc_run *g)
+{
+	size_t i;
+
+	if (g->items)
+		for (i = 0; i < g->cps.n; i++)
+			json_decref(g->items[i].cp.files);
+	free(g->items);
+	g->items = NULL;
+}
+
+/* Read the newest keep_checkpoints valid checkpoints: the ones kept. */
+static int gc_read_checkpoints(struct gc_run *g)
+{
+	struct mps3_db *db = g->db;
+	size_t i;
+	int rc = db_list_all(db, CP_PREFIX, &g->cps);
+
+	if (rc)
+		return rc;
+	g->items = calloc(g->cps.n ? g->cps.n : 1, sizeof(*g->items));
+	if (!g->items)
+		return -ENOMEM;
+	for (i = 0; i < g->cps.n; i++) {
+		struct cp_item *it = &g->items[i];
+		const char *name = g->cps.v[i].key + strlen(CP_PREFIX);
+		struct mps3_buf buf;
+
+		it->key = g->cps.v[i].key;
+		it->info = &g->cps.v[i].info;
+		if (g->valid >= db->cfg.keep_checkpoints || it->info->size > db->cfg.max_checkpoint_bytes)
+			continue;
+		mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
+		rc = mps3_store_get_buf(db->store, it->key, &buf, NULL);
+		if (rc == 0 && mps3_checkpoint_parse(&it->cp, name, mps3_buf_cstr(&buf), buf.len) == 0) {
+			it->valid = 1;
+			g->valid++;
+			if (it->cp.key.t - db->cfg.lag_ms < g->cutoff)
+				g->cutoff = it->cp.key.t - db->cfg.lag_ms;
+			collect_blobs(g->refs, it->cp.files);
+		}
+		mps3_buf_dispose(&buf);
+		if (rc && rc != -ENOENT)
+			return rc;
+	}
+	return 0;
+}
+
+/* Checkpoints: keep the retained ones, drop older or broken ones past the grace period. */
+static void gc_checkpoints(struct gc_run *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->cps.n; i++) {
+		if (g->items[i].valid)
+			g->out->checkpoints_kept++;
+		else if (g->valid > 0)
+			gc_drop(g, g->items[i].key, g->items[i].info, &g->out->checkpoints_deleted);
+	}
+}
+
+/* Log entries older than the oldest retained checkpoint's window; the rest name blobs to keep. */
+static int gc_log(struct gc_run *g)
+{
+	struct mps3_db *db = g->db;
+	struct mps3_listing logs;
+	struct pending_list kept = { 0 };
+	size_t i;
+	int rc;
+
+	mps3_listing_init(&logs);
+	rc = db_list_all(db, LOG_PREFIX, &logs);
+	for (i = 0; rc == 0 && i < logs.n; i++) {
+		const char *name = logs.v[i].key + strlen(LOG_PREFIX);
+		struct mps3_logkey k;
+
+		if (mps3_logkey_parse(&k, name))
+			continue; /* not ours to judge */
+		if (k.t < g->cutoff) {
+			gc_drop(g, logs.v[i].key, &logs.v[i].info, &g->out->entries_deleted);
+			continue;
+		}
+		g->out->entries_kept++;
+		if (logs.v[i].info.size <= db->cfg.max_entry_bytes)
+			rc = db_pending_add(&kept, name, &logs.v[i].info);
+	}
+	if (rc == 0)
+		db_fetch_all(db, &kept);
+	for (i = 0; rc == 0 && i < kept.n; i++) {
+		if (kept.v[i].rc == 0)
+			collect_blobs(g->refs, kept.v[i].entry.files);
+		else if (kept.v[i].rc != -EINVAL && kept.v[i].rc != -ENOENT)
+			rc = mps3_error_set(kept.v[i].rc, "gc: cannot read log/%s (%s); not deleting blobs",
+					    kept.v[i].name, kept.v[i].err);
+	}
+	db_pending_dispose(&kept);
+	mps3_listing_dispose(&logs);
+	return rc;
+}
+
+/* Blobs: referenced by a kept checkpoint, a kept entry, or the state we hold. */
+static int gc_blobs(struct gc_run *g)
+{
+	struct mps3_listing blobs;
+	json_t *files = mps3_db_files(g->db);
+	size_t i;
+	int rc;
+
+	if (!files)
+		return -ENOMEM;
+	collect_blobs(g->refs, files);
+	json_decref(files);
+	mps3_listing_init(&blobs);
+	rc = db_list_all(g->db, BLOB_PREFIX, &blobs);
+	for (i = 0; rc == 0 && i < blobs.n; i++) {
+		const char *hex = blobs.v[i].key + strlen(BLOB_PREFIX);
+
+		if (json_object_get(g->refs, hex))
+			g->out->blobs_kept++;
+		else
+			gc_drop(g, blobs.v[i].key, &blobs.v[i].info, &g->out->blobs_deleted);
+	}
+	mps3_listing_dispose(&blobs);
+	return rc;
+}
+
+int mps3_db_gc(struct mps3_db *db, int dry_run, struct mps3_gc_report *out)
+{
+	struct gc_run g;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(&g, 0, sizeof(g));
+	g.db = db;
+	g.dry_run = dry_run;
+	g.now = mps3_clock_now(db->clock);
+	g.grace = db->cfg.gc_grace_ms;
+	g.cutoff = INT64_MAX;
+	g.out = out;
+	g.refs = json_object();
+	mps3_listing_init(&g.cps);
+	if (!g.refs)
+		return -ENOMEM;
+	rc = gc_read_checkpoints(&g);
+	if (rc == 0 && g.valid == 0 && !dry_run) {
+		/* Nothing to keep the history short with: write a checkpoint first. */
+		gc_items_free(&g);
+		mps3_listing_dispose(&g.cps);
+		mps3_listing_init(&g.cps);
+		rc = mps3_db_checkpoint(db, NULL);
+		if (rc == 0)
+			rc = gc_read_checkpoints(&g);
+	}
+	if (g.valid == 0)
+		g.cutoff = INT64_MIN; /* no checkpoint: every log entry is needed */
+	if (rc == 0)
+		gc_checkpoints(&g);
+	if (rc == 0)
+		rc = gc_log(&g);
+	if (rc == 0)
+		rc = gc_blobs(&g);
+	gc_items_free(&g);
+	mps3_listing_dispose(&g.cps);
+	json_decref(g.refs);
+	return rc;
+}
+
+static int null_write(void *ctx, const void *p, size_t n)
+{
+	(void)ctx;
+	(void)p;
+	(void)n;
+	return 0;
+}
+
+static int fsck_log_item(void *ctx, const struct mps3_log_item *it)
+{
+	struct mps3_fsck_report *r = ctx;
+
+	if (strcmp(it->status, "ok") == 0)
+		return 0;
+	if (strcmp(it->status, "stale") == 0)
+		r->stale_entries++;
+	else
+		r->bad_entries++;
+	mps3_warn("fsck: log/%s is %s", it->name, it->status);
+	return 0;
+}
+
+int mps3_db_fsck(struct mps3_db *db, int verify, struct mps3_fsck_report *out)
+{
+	struct mps3_listing blobs, cps;
+	json_t *files = NULL, *sizes = json_object(), *checked = json_object();
+	const char *path;
+	json_t *v;
+	size_t i;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	mps3_listing_init(&blobs);
+	mps3_listing_init(&cps);
+	if (!sizes || !checked) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = mps3_db_log(db, 0, fsck_log_item, out);
+	if (rc)
+		goto out;
+	rc = db_list_all(db, CP_PREFIX, &cps);
+	if (rc)
+		goto out;
+	for (i = 0; i < cps.n; i++) {
+		struct mps3_checkpoint cp;
+		struct mps3_buf buf;
+		int prc;
+
+		mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
+		rc = mps3_store_get_buf(db->store, cps.v[i].key, &buf, NULL);
+		if (rc == -ENOENT) {
+			mps3_buf_dispose(&buf);
+			rc = 0;
+			continue;
+		}
+		prc = rc ? rc : mps3_checkpoint_parse(&cp, cps.v[i].key + strlen(CP_PREFIX),
+						      mps3_buf_cstr(&buf), buf.len);
+		mps3_buf_dispose(&buf);
+		if (rc && rc != -EFBIG)
+			goto out;
+		rc = 0;
+		if (prc) {
+			out->bad_checkpoints++;
+			mps3_warn("fsck: %s: %s", cps.v[i].key, mps3_error_last(prc));
+			continue;
+		}
+		json_decref(cp.files);
+	}
+	/* One LIST of blobs/ instead of a HEAD per file. */
+	rc = db_list_all(db, BLOB_PREFIX, &blobs);
+	if (rc)
+		goto out;
+	for (i = 0; i < blobs.n; i++)
+		json_object_set_new(sizes, blobs.v[i].key + strlen(BLOB_PREFIX),
+				    json_integer((json_int_t)blobs.v[i].info.size));
+	files = mps3_db_files(db);
+	if (!files) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	json_object_foreach(files, path, v) {
+		struct mps3_entry e;
+		json_t *sz;
+		int prc = mps3_entry_parse(&e, v);
+
+		if (prc == -ENOENT)
+			continue;
+		if (prc) {
+			out->bad_entries++;
+			mps3_warn("fsck: %s: malformed entry: %s", path, mps3_error_last(prc));
+			continue;
+		}
+		if (e.type == MPS3_DIR) {
+			out->dirs++;
+			continue;
+		}
+		if (e.type == MPS3_LINK) {
+			out->links++;
+			continue;
+		}
+		out->files++;
+		if (json_object_get(checked, e.blob))
+			continue;
+		json_object_set_new(checked, e.blob, json_true());
+		out->blobs_checked++;
+		sz = json_object_get(sizes, e.blob);
+		if (!sz) {
+			out->missing_blobs++;
+			mps3_warn("fsck: %s: blob %s is missing", path, e.blob);
+			continue;
+		}
+		if ((uint64_t)json_integer_value(sz) != e.size) {
+			out->size_mismatch++;
+			mps3_warn("fsck: %s: blob %s has %" PRId64 " bytes, the entry says %" PRIu64, path,
+				  e.blob, (int64_t)json_integer_value(sz), e.size);
+			continue;
+		}
+		if (verify) {
+			struct mps3_sink sink = { null_write, NULL };
+			int grc = mps3_db_blob_get(db, e.blob, NULL, &sink);
+
+			if (grc == -EBADMSG) {
+				out->corrupt_blobs++;
+			} else if (grc) {
+				rc = grc;
+				goto out;
+			}
+		}
+	}
+out:
+	json_decref(files);
+	json_decref(sizes);
+	json_decref(checked);
+	mps3_listing_dispose(&blobs);
+	mps3_listing_dispose(&cps);
+	return rc;
+}
+

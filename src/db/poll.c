@@ -1,0 +1,278 @@
+/*
+ * db/poll.c - resolving the log (R1: newest valid checkpoint, then every
+ * entry after it), settling the window up to the horizon (R3), and the
+ * poll: a conditional GET of head, and a LIST plus GETs only when it moved
+ * (P1, P2).  Changes reach the listener in the order they were applied.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mps3/error.h"
+#include "mps3/log.h"
+#include "internal.h"
+
+/* Fold the window up to the new horizon (lock held). */
+int db_settle(struct mps3_db *db, int64_t list_time)
+{
+	size_t before = mps3_manifest_window_len(db->m);
+	int rc = mps3_manifest_settle(db->m, list_time - db->cfg.lag_ms);
+
+	if (rc)
+		return rc;
+	db->settled_since_cp += (unsigned)(before - mps3_manifest_window_len(db->m));
+	db->last_list = list_time;
+	db_known_prune(db);
+	return 0;
+}
+
+/* Call the listener with changes, in order (deliver held by the caller). */
+
+/* ---- checkpoints ----------------------------------------------------- */
+
+/* The newest valid checkpoint: files (new ref) and its key; files NULL if none. */
+static int load_checkpoint(struct mps3_db *db, json_t **files, struct mps3_logkey *key,
+			   char name_out[MPS3_LOGNAME_MAX])
+{
+	struct mps3_listing page;
+	size_t i;
+	int rc;
+
+	*files = NULL;
+	name_out[0] = '\0';
+	mps3_listing_init(&page);
+	rc = mps3_store_list(db->store, CP_PREFIX, NULL, NULL, 1000, &page);
+	if (rc) {
+		mps3_listing_dispose(&page);
+		return rc;
+	}
+	for (i = 0; i < page.n; i++) {
+		const char *name = page.v[i].key + strlen(CP_PREFIX);
+		struct mps3_checkpoint cp;
+		struct mps3_buf buf;
+
+		if (mps3_cpkey_parse(&cp.key, name)) {
+			mps3_warn("%s: ignoring %s: not a checkpoint name", mps3_store_url(db->store),
+				  page.v[i].key);
+			continue;
+		}
+		if (page.v[i].info.size > db->cfg.max_checkpoint_bytes) {
+			mps3_warn("%s: ignoring %s: %" PRIu64 " bytes is more than the %zu a checkpoint may have",
+				  mps3_store_url(db->store), page.v[i].key, page.v[i].info.size,
+				  db->cfg.max_checkpoint_bytes);
+			continue;
+		}
+		mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
+		rc = mps3_store_get_buf(db->store, page.v[i].key, &buf, NULL);
+		if (rc == -ENOENT) {
+			mps3_buf_dispose(&buf);
+			continue; /* collected since the LIST */
+		}
+		if (rc) {
+			mps3_buf_dispose(&buf);
+			break;
+		}
+		rc = mps3_checkpoint_parse(&cp, name, mps3_buf_cstr(&buf), buf.len);
+		mps3_buf_dispose(&buf);
+		if (rc) {
+			mps3_warn("%s: ignoring %s: %s; trying an older one", mps3_store_url(db->store),
+				  page.v[i].key, mps3_error_last(rc));
+			rc = 0;
+			continue;
+		}
+		*files = cp.files;
+		*key = cp.key;
+		snprintf(name_out, MPS3_LOGNAME_MAX, "%s", name);
+		break;
+	}
+	mps3_listing_dispose(&page);
+	return rc;
+}
+
+/* ---- open and resolve ------------------------------------------------ */
+
+int db_read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_ETAG_MAX])
+{
+	struct mps3_get_opts opts = { if_none_match, 0, 0, 0 };
+	struct mps3_objinfo info;
+	struct mps3_buf buf;
+	struct mps3_sink sink;
+	int rc;
+
+	mps3_buf_init(&buf, 4096);
+	mps3_sink_buf(&sink, &buf);
+	memset(&info, 0, sizeof(info));
+	rc = mps3_store_get(db->store, HEAD_KEY, &opts, &sink, &info);
+	mps3_buf_dispose(&buf);
+	if (rc == 0 || rc == MPS3_NOT_MODIFIED) {
+		memcpy(etag, info.etag, MPS3_ETAG_MAX);
+		return 0;
+	}
+	if (rc == -ENOENT) {
+		etag[0] = '\0';
+		mps3_error_clear();
+		return 0; /* an empty database */
+	}
+	if (rc == -EFBIG)
+		return 0; /* odd content; its ETag still tells changes apart */
+	return rc;
+}
+
+/*
+ * Full resolution: newest valid checkpoint plus the log after it.  Used at
+ * open and when a client has been away so long that GC may have removed
+ * entries between its horizon and now.
+ */
+int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
+{
+	struct pending_list list = { 0 };
+	struct mps3_logkey cpkey;
+	char etag[MPS3_ETAG_MAX], cpname[MPS3_LOGNAME_MAX];
+	json_t *cpfiles = NULL;
+	int64_t stop = INT64_MIN, list_time;
+	int rc;
+
+	rc = db_read_head(db, NULL, etag);
+	if (rc)
+		return rc;
+	rc = load_checkpoint(db, &cpfiles, &cpkey, cpname);
+	if (rc)
+		return rc;
+	if (cpfiles)
+		stop = cpkey.t - db->cfg.lag_ms;
+	list_time = mps3_clock_now(db->clock);
+	rc = db_list_log(db, stop, &list);
+	if (rc)
+		goto out;
+	db_fetch_all(db, &list);
+
+	pthread_mutex_lock(&db->lock);
+	rc = mps3_manifest_reset(db->m, cpfiles, stop, changes);
+	if (!rc) {
+		json_object_clear(db->known);
+		/* Entries the listing skipped as ignored must be remembered again. */
+		rc = db_apply_fetched(db, &list, changes);
+	}
+	if (rc == 0 || rc == -EIO || rc == -ETIMEDOUT || rc == -ECONNREFUSED) {
+		int rc2 = db_settle(db, list_time);
+
+		if (rc == 0)
+			rc = rc2;
+	}
+	if (rc == 0) {
+		memcpy(db->head_etag, etag, sizeof(etag));
+		snprintf(db->stats.checkpoint, sizeof(db->stats.checkpoint), "%s", cpname);
+		db->stats.last_poll_ok = list_time;
+	}
+	pthread_mutex_unlock(&db->lock);
+out:
+	json_decref(cpfiles);
+	db_pending_dispose(&list);
+	return rc;
+}
+
+/* ---- poll ---------------------------------------------------------------- */
+
+int db_maybe_checkpoint(struct mps3_db *db)
+{
+	int due;
+
+	pthread_mutex_lock(&db->lock);
+	/* Bigger maps make bigger checkpoints: space them out in proportion. */
+	due = db->cfg.checkpoint_every &&
+	      db->settled_since_cp >= db->cfg.checkpoint_every &&
+	      db->settled_since_cp >= json_object_size(mps3_manifest_base(db->m)) / 16;
+	pthread_mutex_unlock(&db->lock);
+	if (!due)
+		return 0;
+	return mps3_db_checkpoint(db, NULL);
+}
+
+int mps3_db_poll(struct mps3_db *db, int *changed)
+{
+	struct pending_list list = { 0 };
+	struct mps3_changes changes;
+	char etag[MPS3_ETAG_MAX], old[MPS3_ETAG_MAX];
+	int64_t list_time, horizon, last_list;
+	int rc, full;
+
+	if (changed)
+		*changed = 0;
+	mps3_changes_init(&changes);
+	pthread_mutex_lock(&db->poll_lock);
+	db_flush_head(db);
+	pthread_mutex_lock(&db->lock);
+	memcpy(old, db->head_etag, sizeof(old));
+	last_list = db->last_list;
+	horizon = mps3_manifest_horizon(db->m);
+	db->stats.polls++;
+	pthread_mutex_unlock(&db->lock);
+
+	/* Away longer than half the GC grace: entries we never saw may be gone. */
+	full = mps3_clock_now(db->clock) - last_list > db->cfg.gc_grace_ms / 2;
+	if (full) {
+		mps3_notice("%s: last listing is older than half the GC grace period; resolving afresh",
+			    mps3_store_url(db->store));
+		pthread_mutex_lock(&db->deliver);
+		rc = db_resolve(db, &changes);
+		if (rc == 0) {
+			pthread_mutex_lock(&db->lock);
+			db->stats.polls_changed++;
+			pthread_mutex_unlock(&db->lock);
+			db_deliver(db, &changes, 0);
+		}
+		pthread_mutex_unlock(&db->deliver);
+		goto out;
+	}
+
+	rc = db_read_head(db, old[0] ? old : NULL, etag);
+	if (rc)
+		goto out;
+	/*
+	 * Unchanged head: nothing to do, except that a LIST at least every
+	 * quarter of the GC grace period also finds entries whose writer died
+	 * before updating head, before GC could remove them unseen (P2).
+	 */
+	if (strcmp(etag, old) == 0 &&
+	    mps3_clock_now(db->clock) - last_list <= db->cfg.gc_grace_ms / 4) {
+		pthread_mutex_lock(&db->lock);
+		db->stats.last_poll_ok = mps3_clock_now(db->clock);
+		pthread_mutex_unlock(&db->lock);
+		goto out;
+	}
+
+	list_time = mps3_clock_now(db->clock);
+	rc = db_list_log(db, horizon, &list);
+	if (rc)
+		goto out;
+	db_fetch_all(db, &list);
+
+	pthread_mutex_lock(&db->deliver);
+	pthread_mutex_lock(&db->lock);
+	rc = db_apply_fetched(db, &list, &changes);
+	if (rc == 0) {
+		rc = db_settle(db, list_time);
+		/* Only a complete pass may move our idea of head forward. */
+		if (rc == 0) {
+			memcpy(db->head_etag, etag, sizeof(etag));
+			db->stats.last_poll_ok = list_time;
+			db->stats.polls_changed++;
+		}
+	}
+	pthread_mutex_unlock(&db->lock);
+	db_deliver(db, &changes, 0);
+	pthread_mutex_unlock(&db->deliver);
+	if (rc == 0)
+		(void)db_maybe_checkpoint(db);
+out:
+	if (changed)
+		*changed = changes.n > 0;
+	pthread_mutex_unlock(&db->poll_lock);
+	mps3_changes_dispose(&changes);
+	db_pending_dispose(&list);
+	return rc;
+}
+

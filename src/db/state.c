@@ -1,0 +1,214 @@
+/*
+ * db/state.c - the resolved state kept between runs (mps3_db_save_state),
+ * and the checks that decide whether a saved state may be used: same URL
+ * and parameters, listed recently enough (P2), and of this bucket's
+ * history (its newest applied entry still exists).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mps3/error.h"
+#include "mps3/io.h"
+#include "mps3/log.h"
+#include "internal.h"
+
+#define STATE_VERSION 1
+
+int mps3_db_save_state(struct mps3_db *db)
+{
+	json_t *st = NULL, *win = NULL, *ign = NULL;
+	char tmp[4096], *dump = NULL;
+	const char *name;
+	json_t *v;
+	size_t i, len;
+	int fd = -1, rc = -ENOMEM;
+
+	if (!db->cfg.state_file)
+		return 0;
+	pthread_mutex_lock(&db->lock);
+	win = json_array();
+	ign = json_array();
+	for (i = 0; win && i < mps3_manifest_window_len(db->m); i++) {
+		json_t *files;
+		const struct mps3_logkey *k = mps3_manifest_window_key(db->m, i, &files);
+		char n[MPS3_LOGNAME_MAX];
+
+		mps3_logkey_format(n, k);
+		json_array_append_new(win, json_pack("{s:s,s:O}", "name", n, "files", files));
+	}
+	json_object_foreach(db->known, name, v)
+		if (json_integer_value(v) == K_IGNORED)
+			json_array_append_new(ign, json_string(name));
+	if (win && ign)
+		st = json_pack("{s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:O,s:O,s:O}", "v", STATE_VERSION,
+			       "url", mps3_store_url(db->store), "lag", (json_int_t)db->cfg.lag_ms,
+			       "stale", (json_int_t)db->cfg.stale_ms,
+			       "horizon", (json_int_t)mps3_manifest_horizon(db->m),
+			       "last_list", (json_int_t)db->last_list,
+			       "newest", (json_int_t)db->stats.newest, "head_etag", db->head_etag,
+			       "anchor", db->anchor,
+			       "checkpoint", db->stats.checkpoint, "base", mps3_manifest_base(db->m),
+			       "window", win, "ignored", ign);
+	pthread_mutex_unlock(&db->lock);
+	if (!st)
+		goto out;
+	/* Serialise outside the lock: values are immutable and shared. */
+	dump = json_dumps(st, JSON_COMPACT);
+	if (!dump)
+		goto out;
+	len = strlen(dump);
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", db->cfg.state_file, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = mps3_error_set(-errno, "cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	rc = mps3_write_all(fd, dump, len);
+	if (rc) {
+		rc = mps3_error_set(rc, "cannot write %s: %s", tmp, strerror(-rc));
+		goto out;
+	}
+	if (fsync(fd) < 0 || rename(tmp, db->cfg.state_file) < 0) {
+		rc = mps3_error_set(-errno, "cannot save %s: %s", db->cfg.state_file, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlink(tmp);
+	free(dump);
+	json_decref(st);
+	json_decref(win);
+	json_decref(ign);
+	return rc;
+}
+
+static const char *str_or_empty(json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	return s ? s : "";
+}
+
+/*
+ * Load a saved state if it is usable: same URL and parameters, and listed
+ * recently enough that GC cannot have removed entries it never saw (P2).
+ * Returns 1 when loaded, 0 when there was nothing usable.
+ */
+int db_load_state(struct mps3_db *db)
+{
+	json_error_t jerr;
+	json_t *st, *win, *ign, *base, *v;
+	int64_t last_list;
+	const char *why = NULL;
+	size_t i;
+	int rc = 0;
+
+	if (!db->cfg.state_file)
+		return 0;
+	st = json_load_file(db->cfg.state_file, JSON_REJECT_DUPLICATES, &jerr);
+	if (!st) {
+		if (access(db->cfg.state_file, F_OK) == 0)
+			mps3_notice("ignoring state file %s: %s", db->cfg.state_file, jerr.text);
+		return 0;
+	}
+	win = json_object_get(st, "window");
+	ign = json_object_get(st, "ignored");
+	base = json_object_get(st, "base");
+	last_list = json_integer_value(json_object_get(st, "last_list"));
+	if (json_integer_value(json_object_get(st, "v")) != STATE_VERSION || !json_is_array(win) ||
+	    !json_is_array(ign) || !json_is_object(base) ||
+	    !json_is_integer(json_object_get(st, "horizon")))
+		why = "unknown format";
+	else if (!json_is_string(json_object_get(st, "url")) ||
+		 strcmp(json_string_value(json_object_get(st, "url")), mps3_store_url(db->store)) != 0)
+		why = "made for another database";
+	else if (json_integer_value(json_object_get(st, "lag")) != db->cfg.lag_ms ||
+		 json_integer_value(json_object_get(st, "stale")) != db->cfg.stale_ms)
+		why = "made with other lag/stale parameters";
+	if (why)
+		mps3_notice("ignoring state file %s: %s", db->cfg.state_file, why);
+	/* Too old, or unusable: resolve afresh from the bucket. */
+	if (why || mps3_clock_now(db->clock) - last_list > db->cfg.gc_grace_ms / 2) {
+		json_decref(st);
+		return 0;
+	}
+	pthread_mutex_lock(&db->lock);
+	rc = mps3_manifest_reset(db->m, base, json_integer_value(json_object_get(st, "horizon")), NULL);
+	json_object_clear(db->known);
+	json_array_foreach(win, i, v) {
+		struct mps3_logkey k;
+		const char *n = json_string_value(json_object_get(v, "name"));
+		json_t *files = json_object_get(v, "files");
+
+		if (rc || !n || mps3_logkey_parse(&k, n) || !json_is_object(files)) {
+			rc = rc ? rc : -EINVAL;
+			break;
+		}
+		rc = mps3_manifest_add(db->m, &k, files, NULL);
+		if (rc == -EEXIST)
+			rc = 0;
+		db_known_set(db, n, K_APPLIED);
+	}
+	json_array_foreach(ign, i, v)
+		if (json_is_string(v))
+			db_known_set(db, json_string_value(v), K_IGNORED);
+	if (rc == 0) {
+		db->last_list = last_list;
+		db->stats.newest = json_integer_value(json_object_get(st, "newest"));
+		snprintf(db->anchor, sizeof(db->anchor), "%s", str_or_empty(json_object_get(st, "anchor")));
+		snprintf(db->head_etag, sizeof(db->head_etag), "%s",
+			 str_or_empty(json_object_get(st, "head_etag")));
+		snprintf(db->stats.checkpoint, sizeof(db->stats.checkpoint), "%s",
+			 str_or_empty(json_object_get(st, "checkpoint")));
+	} else {
+		/* Half-loaded: start clean. */
+		mps3_manifest_reset(db->m, NULL, INT64_MIN, NULL);
+		json_object_clear(db->known);
+	}
+	pthread_mutex_unlock(&db->lock);
+	json_decref(st);
+	if (rc)
+		mps3_notice("ignoring state file %s: malformed", db->cfg.state_file);
+	return rc == 0;
+}
+
+/*
+ * A saved state belongs to this bucket's history if the newest entry it
+ * applied is still there.  Checked only when head changed since (a
+ * re-created bucket has another head); a state whose anchor was collected
+ * meanwhile is resolved afresh too, which is merely slower.  0, -ENOENT
+ * (not this history) or the store's error.
+ */
+int db_check_anchor(struct mps3_db *db)
+{
+	char etag[MPS3_ETAG_MAX], key[sizeof(LOG_PREFIX) + MPS3_LOGNAME_MAX];
+	int rc;
+
+	if (!db->anchor[0] || !db->head_etag[0])
+		return 0;
+	rc = db_read_head(db, db->head_etag, etag);
+	if (rc || strcmp(etag, db->head_etag) == 0)
+		return rc;
+	snprintf(key, sizeof(key), LOG_PREFIX "%s", db->anchor);
+	rc = mps3_store_head(db->store, key, NULL);
+	if (rc == -ENOENT) {
+		pthread_mutex_lock(&db->lock);
+		mps3_manifest_reset(db->m, NULL, INT64_MIN, NULL);
+		json_object_clear(db->known);
+		db->head_etag[0] = '\0';
+		db->anchor[0] = '\0';
+		db->stats.newest = INT64_MIN;
+		pthread_mutex_unlock(&db->lock);
+	}
+	return rc;
+}
+
