@@ -21,6 +21,7 @@
 #include "mps3/s3.h"
 #include "mps3_config.h"
 #include "../fs/fs.h"
+#include "../fs/mount.h"
 #include "common.h"
 
 struct options {

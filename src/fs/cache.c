@@ -16,6 +16,7 @@
 
 #include "mps3/hash.h"
 #include "mps3/log.h"
+#include "cache.h"
 #include "fs.h"
 
 struct cache_ent {

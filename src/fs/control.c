@@ -1,8 +1,11 @@
 /*
- * fs/control.c - the text of /.mps3/status: what the mount is connected
- * to, whether the store answers, what is waiting to be uploaded, and when
- * the last poll and commit happened.
+ * fs/control.c - the control directory /.mps3: its inodes, and the text of
+ * /.mps3/status: what the mount is connected to, whether the store
+ * answers, what is waiting to be uploaded, and when the last poll and
+ * commit happened.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 #include "mps3/clock.h"
 #include "mps3/poller.h"
 #include "mps3/timefmt.h"
+#include "control.h"
 #include "fs.h"
 
 static void when(struct mps3_buf *b, const char *label, int64_t ms, int64_t now)
@@ -83,4 +87,80 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 	if (err[0])
 		mps3_buf_printf(&b, "last error: %s\n", err);
 	return mps3_buf_detach(&b, len);
+}
+
+#define STATUS_NAME "status"
+
+int mps3fs_ctl_owns(uint64_t ino)
+{
+	return ino == MPS3FS_CTL_INO || ino == MPS3FS_STATUS_INO;
+}
+
+void mps3fs_ctl_stat(struct mps3fs *fs, uint64_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_uid = fs->cfg.uid;
+	st->st_gid = fs->cfg.gid;
+	st->st_nlink = 1;
+	if (ino == MPS3FS_CTL_INO) {
+		st->st_mode = S_IFDIR | 0555;
+	} else {
+		st->st_mode = S_IFREG | 0444;
+		st->st_size = 4096;
+	}
+	st->st_mtim.tv_sec = time(NULL);
+	st->st_ctim = st->st_atim = st->st_mtim;
+}
+
+int mps3fs_ctl_lookup(struct mps3fs *fs, uint64_t parent, const char *name, uint64_t *ino, struct stat *st,
+		      int *err)
+{
+	if (parent == MPS3FS_ROOT_INO && strcmp(name, MPS3FS_CTL_NAME) == 0)
+		*ino = MPS3FS_CTL_INO;
+	else if (parent == MPS3FS_CTL_INO && strcmp(name, STATUS_NAME) == 0)
+		*ino = MPS3FS_STATUS_INO;
+	else if (parent == MPS3FS_CTL_INO)
+		*ino = 0;
+	else
+		return 0;
+	*err = *ino ? 0 : -ENOENT;
+	if (*ino)
+		mps3fs_ctl_stat(fs, *ino, st);
+	return 1;
+}
+
+int mps3fs_ctl_list(struct mps3fs *fs, uint64_t ino,
+		    int (*add)(void *ctx, const char *name, uint64_t ino, mode_t type), void *ctx)
+{
+	int rc;
+
+	(void)fs;
+	if (ino != MPS3FS_CTL_INO)
+		return -ENOTDIR;
+	rc = add(ctx, ".", ino, S_IFDIR);
+	if (!rc)
+		rc = add(ctx, "..", MPS3FS_ROOT_INO, S_IFDIR);
+	if (!rc)
+		rc = add(ctx, STATUS_NAME, MPS3FS_STATUS_INO, S_IFREG);
+	return rc;
+}
+
+char *mps3fs_ctl_open(struct mps3fs *fs, uint64_t ino, int flags, size_t *len, int *err)
+{
+	char *text;
+
+	*err = 0;
+	if (ino != MPS3FS_STATUS_INO) {
+		*err = -EISDIR;
+		return NULL;
+	}
+	if ((flags & O_ACCMODE) != O_RDONLY) {
+		*err = -EACCES;
+		return NULL;
+	}
+	text = mps3fs_status_text(fs, len);
+	if (!text)
+		*err = -ENOMEM;
+	return text;
 }

@@ -25,6 +25,7 @@
 #include "mps3/hash.h"
 #include "mps3/io.h"
 #include "mps3/log.h"
+#include "fetch.h"
 #include "fs.h"
 
 #define CHUNK ((uint64_t)4 << 20)

@@ -9,9 +9,6 @@
  * workers (fs/fetch.c).  Everything that can fail for the user's input (the
  * URL, credentials, the bucket) fails before the fork, on the terminal.
  */
-#define FUSE_USE_VERSION 312
-#include <fuse_lowlevel.h>
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +25,13 @@
 #include "mps3/io.h"
 #include "mps3/log.h"
 #include "mps3/poller.h"
+#include "fetch.h"
 #include "fs.h"
+#include "mount.h"
+#include "ops.h"
+#include "remote.h"
+#include "replay.h"
+#include "upload.h"
 
 static int private_dir(const char *path)
 {
@@ -168,7 +171,7 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 	mps3fs_cache_trim(&fs->cache);
 
 	fuse_set_log_func(fuse_log_sink);
-	se = fuse_session_new(args, &mps3fs_ops, sizeof(mps3fs_ops), fs);
+	se = fuse_session_new(args, mps3fs_ops(), sizeof(*mps3fs_ops()), fs);
 	if (!se)
 		goto out;
 	fs->session = se;
@@ -188,7 +191,7 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 	if (!rc)
 		rc = mps3fs_uploader_start(fs);
 	if (!rc && cfg->notify == NOTIFY_INOTIFY)
-		rc = mps3fs_notify_start(fs);
+		rc = mps3fs_replay_start(fs);
 	if (rc) {
 		mps3_err("cannot start worker threads: %s", strerror(-rc));
 		goto out;
@@ -216,7 +219,7 @@ out:
 	fs->poller = NULL;
 	if (fs->db)
 		mps3_db_set_listener(fs->db, NULL, NULL);
-	mps3fs_notify_stop(fs);
+	mps3fs_replay_stop(fs);
 	if (fs->uploader_started) {
 		size_t left;
 

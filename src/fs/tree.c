@@ -9,6 +9,7 @@
  * fs->tree_lock for everything here.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +17,9 @@
 #include "mps3/keys.h"
 #include "mps3/log.h"
 #include "fs.h"
+#include "inval.h"
+#include "stage.h"
+#include "tree.h"
 
 int64_t mps3fs_now_ns(void)
 {
@@ -246,6 +250,16 @@ char *mps3fs_node_path(struct node *n)
 	return path;
 }
 
+char *mps3fs_child_path(struct node *dir, const char *name)
+{
+	char *dpath = mps3fs_node_path(dir), *path = NULL;
+
+	if (dpath && asprintf(&path, "%s%s%s", dpath, *dpath ? "/" : "", name) < 0)
+		path = NULL;
+	free(dpath);
+	return path;
+}
+
 struct node *mps3fs_lookup_path(struct mps3fs *fs, const char *path)
 {
 	struct node *n = fs->tree.root;
@@ -427,40 +441,6 @@ void mps3fs_walk(struct node *n, void (*fn)(struct node *, void *), void *ctx)
 }
 
 /* ---- applying resolved values ----------------------------------------------- */
-
-void mps3fs_inval_add(struct inval *iv, uint64_t parent, const char *name, uint64_t ino)
-{
-	struct inval_item *it;
-
-	if (!iv)
-		return;
-	if (iv->n == iv->cap) {
-		size_t ncap = iv->cap ? iv->cap * 2 : 16;
-		struct inval_item *v = realloc(iv->v, ncap * sizeof(*v));
-
-		if (!v)
-			return; /* worst case the kernel keeps a stale entry until its timeout */
-		iv->v = v;
-		iv->cap = ncap;
-	}
-	it = &iv->v[iv->n];
-	it->parent = parent;
-	it->ino = ino;
-	it->name = name ? strdup(name) : NULL;
-	if (name && !it->name)
-		return;
-	iv->n++;
-}
-
-void mps3fs_inval_dispose(struct inval *iv)
-{
-	size_t i;
-
-	for (i = 0; i < iv->n; i++)
-		free(iv->v[i].name);
-	free(iv->v);
-	memset(iv, 0, sizeof(*iv));
-}
 
 /* Detach a subtree: children first, so nothing is left pointing at it. */
 static void detach_subtree(struct mps3fs *fs, struct node *n, struct inval *inv)

@@ -30,6 +30,9 @@
 #include "mps3/log.h"
 #include "mps3/mergepatch.h"
 #include "fs.h"
+#include "inval.h"
+#include "stage.h"
+#include "upload.h"
 
 #define SETTLE_MS 5
 #define MAX_PATCH_BYTES (4u << 20)
@@ -65,6 +68,84 @@ static void dirty_node(struct node *n, void *ctx)
 void mps3fs_dirty_subtree(struct mps3fs *fs, struct node *n)
 {
 	mps3fs_walk(n, dirty_node, fs);
+}
+
+int mps3fs_is_dirty(struct mps3fs *fs, const char *path)
+{
+	return json_object_get(fs->dirty, path) != NULL;
+}
+
+/* A patch's nulls removed: what the path holds, as a value. */
+static json_t *entry_value(json_t *patch)
+{
+	const char *k;
+	json_t *v;
+	void *tmp;
+
+	if (patch)
+		json_object_foreach_safe(patch, tmp, k, v)
+			if (json_is_null(v))
+				json_object_del(patch, k);
+	return patch;
+}
+
+json_t *mps3fs_entry_new(struct mps3fs *fs, enum mps3_ftype type, mode_t mode, const uid_t *uid,
+			 const gid_t *gid, const char *blob, uint64_t size, const char *target)
+{
+	struct mps3_entry e;
+
+	memset(&e, 0, sizeof(e));
+	e.type = type;
+	if (blob)
+		memcpy(e.blob, blob, sizeof(e.blob));
+	e.size = size;
+	e.mode = mode & 07777;
+	e.uid = uid ? *uid : fs->cfg.uid;
+	e.gid = gid ? *gid : fs->cfg.gid;
+	e.mtime_ns = mps3fs_now_ns();
+	e.target = target;
+	return entry_value(mps3_entry_to_patch(&e));
+}
+
+int mps3fs_node_modify(struct mps3fs *fs, struct node *n, json_t *patch)
+{
+	json_t *base = n->entry ? json_incref(n->entry) : json_pack("{s:s}", "type", "d");
+	json_t *next;
+	char *path;
+	int err = 0;
+
+	if (!base)
+		return -ENOMEM;
+	next = mps3_merge_patch(base, patch, &err);
+	json_decref(base);
+	if (!next)
+		return err ? err : -ENOMEM;
+	mps3fs_node_set_entry(n, next);
+	if (n->in_tree) {
+		path = mps3fs_node_path(n);
+		if (!path)
+			return -ENOMEM;
+		mps3fs_dirty(fs, path);
+		free(path);
+	}
+	return 0;
+}
+
+void mps3fs_keep_parent(struct mps3fs *fs, struct node *dir)
+{
+	json_t *p;
+
+	if (!dir || !dir->parent || dir->entry || dir->nchildren > 0)
+		return;
+	p = json_pack("{s:s,s:I}", "type", "d", "mtime", (json_int_t)mps3fs_now_ns());
+	if (p)
+		mps3fs_node_modify(fs, dir, p);
+	json_decref(p);
+}
+
+int mps3fs_durable(struct mps3fs *fs)
+{
+	return fs->journal_open ? mps3_journal_sync(&fs->journal) : 0;
 }
 
 struct item {

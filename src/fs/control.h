@@ -1,0 +1,39 @@
+/*
+ * fs/control.h - the control directory /.mps3 (fs/control.c): read-only,
+ * hidden from readdir of the root, answered without the tree.  Today it
+ * holds `status`, the mount's report.
+ *
+ * Locks: none held by callers; status_text takes the tree lock briefly.
+ * Errors: 0 or a negative errno (ENOENT for names it does not have, EACCES
+ * for any change).
+ */
+#ifndef MPS3FS_CONTROL_H
+#define MPS3FS_CONTROL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+struct mps3fs;
+
+#define MPS3FS_CTL_NAME ".mps3"
+
+/* Whether ino belongs to the control directory. */
+int mps3fs_ctl_owns(uint64_t ino);
+/*
+ * Lookup of name in parent, when the control directory answers it: 1 and
+ * *err (0 with *ino and *st set, or -ENOENT); 0 when it is not its business.
+ */
+int mps3fs_ctl_lookup(struct mps3fs *fs, uint64_t parent, const char *name, uint64_t *ino, struct stat *st,
+		      int *err);
+void mps3fs_ctl_stat(struct mps3fs *fs, uint64_t ino, struct stat *st);
+/* The entries of a control directory, "." and ".." first: add(ctx, name, ino, type) for each. */
+int mps3fs_ctl_list(struct mps3fs *fs, uint64_t ino,
+		    int (*add)(void *ctx, const char *name, uint64_t ino, mode_t type), void *ctx);
+/* The content of a control file, fixed at open: malloc'd text and *len, or NULL and *err. */
+char *mps3fs_ctl_open(struct mps3fs *fs, uint64_t ino, int flags, size_t *len, int *err);
+/* The text of /.mps3/status (malloc'd). */
+char *mps3fs_status_text(struct mps3fs *fs, size_t *len);
+
+#endif

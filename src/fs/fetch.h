@@ -1,0 +1,32 @@
+/*
+ * fs/fetch.h - content of blobs that are not in the cache yet (fs/fetch.c):
+ * ranged GETs of 4 MiB chunks into CACHE/partial, read-ahead workers, and
+ * verification before a blob enters the cache.
+ *
+ * Threads: its own download workers; every function may be called from
+ * any thread without locks held (fetch->lock is a leaf, and no call here is
+ * made under the tree lock, because downloads block).  Errors: a negative
+ * errno; -EBADMSG for content that does not match its hash.
+ */
+#ifndef MPS3FS_FETCH_H
+#define MPS3FS_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct mps3fs;
+
+int mps3fs_fetch_init(struct mps3fs *fs);
+void mps3fs_fetch_dispose(struct mps3fs *fs);
+/*
+ * Read size bytes at off of blob sha (of total size blob_size) into buf,
+ * downloading only the chunks needed (plus read-ahead when seq is set).
+ * Returns bytes read or a negative errno.
+ */
+ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size, char *buf,
+			  size_t size, uint64_t off, int seq);
+/* Download a whole blob into the cache (verified).  0 or a negative errno. */
+int mps3fs_fetch_whole(struct mps3fs *fs, const char *sha, uint64_t blob_size);
+
+#endif

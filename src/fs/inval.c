@@ -1,0 +1,105 @@
+/*
+ * fs/inval.c - telling the kernel that the tree changed under it: entry
+ * and inode invalidations collected under the tree lock and sent after it
+ * is released, and remote values applied to the tree with invalidation
+ * but without an inotify event (notify=invalidate, and the replay's
+ * fallback).
+ */
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "inval.h"
+#include "upload.h"
+
+void mps3fs_inval_add(struct inval *iv, uint64_t parent, const char *name, uint64_t ino)
+{
+	struct inval_item *it;
+
+	if (!iv)
+		return;
+	if (iv->n == iv->cap) {
+		size_t ncap = iv->cap ? iv->cap * 2 : 16;
+		struct inval_item *v = realloc(iv->v, ncap * sizeof(*v));
+
+		if (!v)
+			return; /* worst case the kernel keeps a stale entry until its timeout */
+		iv->v = v;
+		iv->cap = ncap;
+	}
+	it = &iv->v[iv->n];
+	it->parent = parent;
+	it->ino = ino;
+	it->name = name ? strdup(name) : NULL;
+	if (name && !it->name)
+		return;
+	iv->n++;
+}
+
+void mps3fs_inval_dispose(struct inval *iv)
+{
+	size_t i;
+
+	for (i = 0; i < iv->n; i++)
+		free(iv->v[i].name);
+	free(iv->v);
+	memset(iv, 0, sizeof(*iv));
+}
+
+void mps3fs_inval_send(struct mps3fs *fs, struct inval *iv)
+{
+	struct fuse_session *se = fs->session;
+	size_t i;
+
+	if (!se)
+		return;
+	for (i = 0; i < iv->n; i++) {
+		if (iv->v[i].name)
+			fuse_lowlevel_notify_inval_entry(se, iv->v[i].parent, iv->v[i].name,
+							 strlen(iv->v[i].name));
+		else
+			fuse_lowlevel_notify_inval_inode(se, iv->v[i].ino, 0, 0);
+	}
+}
+
+void mps3fs_inval_inode(struct mps3fs *fs, uint64_t ino)
+{
+	if (ino && fs->session)
+		fuse_lowlevel_notify_inval_inode(fs->session, ino, 0, 0);
+}
+
+void mps3fs_apply_direct(struct mps3fs *fs, const char *path, json_t *value)
+{
+	struct inval inv = { 0 };
+
+	pthread_mutex_lock(&fs->tree_lock);
+	/* A path with local changes not yet committed keeps them; they win when they land. */
+	if (!mps3fs_is_dirty(fs, path))
+		mps3fs_tree_apply(fs, path, value, &inv);
+	pthread_mutex_unlock(&fs->tree_lock);
+	mps3fs_inval_send(fs, &inv);
+	mps3fs_inval_dispose(&inv);
+}
+
+void mps3fs_resync_subtree(struct mps3fs *fs, const char *path)
+{
+	json_t *files = mps3_db_files(fs->db);
+	struct inval inv = { 0 };
+	size_t n = strlen(path);
+	const char *k;
+	json_t *v;
+
+	if (!files)
+		return;
+	pthread_mutex_lock(&fs->tree_lock);
+	json_object_foreach(files, k, v)
+		if ((strncmp(k, path, n) == 0 && (k[n] == '/' || k[n] == '\0')) && !mps3fs_is_dirty(fs, k))
+			mps3fs_tree_apply(fs, k, v, &inv);
+	pthread_mutex_unlock(&fs->tree_lock);
+	json_decref(files);
+	mps3fs_inval_send(fs, &inv);
+	mps3fs_inval_dispose(&inv);
+}

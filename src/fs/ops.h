@@ -1,0 +1,74 @@
+/*
+ * fs/ops.h - what the FUSE handlers (fs/ops_*.c) share.  Each handler is a
+ * thin op_x() that calls a do_x() returning 0 or a negative errno and
+ * replies once, in the style of libfuse's example/passthrough_ll.c:
+ *   ops_node.c  lookup, forget, create, mkdir, symlink, mknod, link,
+ *               unlink, rmdir, rename, readlink
+ *   ops_file.c  open, read, write, flush, release, fsync
+ *   ops_attr.c  getattr, setattr and extended attributes
+ *   ops_dir.c   opendir, readdir(plus), releasedir, fsyncdir, statfs
+ *   ops.c       init and the operations table
+ *
+ * Threads: FUSE workers.  They take fs->tree_lock for the tree and never
+ * hold it across I/O (content, the store) or a reply.
+ */
+#ifndef MPS3FS_OPS_H
+#define MPS3FS_OPS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+
+/* An open file. */
+struct fh {
+	struct node *node;		/* NULL for control files */
+	int fd;				/* cached blob or staging file, -1: fetch on read */
+	char blob[MPS3_SHA256_HEX_LEN + 1];
+	uint64_t size;			/* of that blob */
+	int writer;
+	int replay;			/* opened by the replay thread: applies remote state only */
+	uint64_t next_off;		/* where a sequential reader goes next */
+	char *text;			/* control files: content fixed at open */
+	size_t text_len;
+};
+
+static inline struct mps3fs *FS(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static inline void lock(struct mps3fs *fs)
+{
+	pthread_mutex_lock(&fs->tree_lock);
+}
+
+static inline void unlock(struct mps3fs *fs)
+{
+	pthread_mutex_unlock(&fs->tree_lock);
+}
+
+/* Whether the request comes from the replay thread (fs/replay.c). */
+int mps3fs_req_replay(struct mps3fs *fs, fuse_req_t req);
+/* An entry reply for n, counting a kernel reference (tree lock held). */
+void mps3fs_fill_entry(struct mps3fs *fs, struct node *n, struct fuse_entry_param *e);
+/* 0, -ENAMETOOLONG or -EINVAL for a name a directory may hold. */
+int mps3fs_name_ok(const char *name);
+/* The change a writer asks for may happen: 0, -EROFS or -EACCES (the control directory). */
+int mps3fs_may_change(struct mps3fs *fs, fuse_req_t req, fuse_ino_t ino);
+
+/* Each file fills in its handlers (they are static there). */
+void mps3fs_ops_node(struct fuse_lowlevel_ops *o);
+void mps3fs_ops_file(struct fuse_lowlevel_ops *o);
+void mps3fs_ops_attr(struct fuse_lowlevel_ops *o);
+void mps3fs_ops_dir(struct fuse_lowlevel_ops *o);
+/* The whole table (ops.c). */
+const struct fuse_lowlevel_ops *mps3fs_ops(void);
+
+/*
+ * Wait until every change up to MARK is in the bucket: 0, or -EINTR when the
+ * caller gave up (a signal) or the mount is going away (unmount drains).
+ */
+int mps3fs_wait_uploaded(struct mps3fs *fs, fuse_req_t req, uint64_t mark);
+
+#endif

@@ -1,0 +1,232 @@
+/*
+ * fs/ops_dir.c - directories: a listing is a snapshot of the children
+ * taken at opendir (offsets stay valid while the directory changes);
+ * readdirplus answers attributes from the tree; fsyncdir (and so
+ * `mps3 sync MOUNTPOINT`) waits until everything so far is in the bucket;
+ * statfs.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "mps3/keys.h"
+#include "control.h"
+#include "ops.h"
+#include "upload.h"
+
+/* An open directory: a snapshot of its entries. */
+struct dirh {
+	struct dent {
+		char *name;
+		uint64_t ino;
+		mode_t type;
+	} *v;
+	size_t n, cap;
+};
+
+static void dirh_free(struct dirh *d)
+{
+	size_t i;
+
+	if (!d)
+		return;
+	for (i = 0; i < d->n; i++)
+		free(d->v[i].name);
+	free(d->v);
+	free(d);
+}
+
+static int dirh_add(void *ctx, const char *name, uint64_t ino, mode_t type)
+{
+	struct dirh *d = ctx;
+
+	if (d->n == d->cap) {
+		size_t ncap = d->cap ? d->cap * 2 : 16;
+		struct dent *v = realloc(d->v, ncap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		d->v = v;
+		d->cap = ncap;
+	}
+	d->v[d->n].name = strdup(name);
+	if (!d->v[d->n].name)
+		return -ENOMEM;
+	d->v[d->n].ino = ino;
+	d->v[d->n].type = type;
+	d->n++;
+	return 0;
+}
+
+static int list_node(struct mps3fs *fs, fuse_ino_t ino, struct dirh *d)
+{
+	struct node *n, *c;
+	int rc;
+
+	lock(fs);
+	n = mps3fs_node_get(fs, ino);
+	if (!n || !n->is_dir) {
+		unlock(fs);
+		return n ? -ENOTDIR : -ENOENT;
+	}
+	rc = dirh_add(d, ".", n->ino, S_IFDIR);
+	if (!rc)
+		rc = dirh_add(d, "..", n->parent ? n->parent->ino : n->ino, S_IFDIR);
+	for (c = n->child; c && !rc; c = c->next)
+		rc = dirh_add(d, c->name, c->ino, c->is_dir ? S_IFDIR : c->e.type == MPS3_LINK ? S_IFLNK : S_IFREG);
+	unlock(fs);
+	return rc;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mps3fs *fs = FS(req);
+	struct dirh *d = calloc(1, sizeof(*d));
+	int rc = d ? 0 : -ENOMEM;
+
+	if (d)
+		rc = mps3fs_ctl_owns(ino) ? mps3fs_ctl_list(fs, ino, dirh_add, d) : list_node(fs, ino, d);
+	if (rc) {
+		dirh_free(d);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fi->cache_readdir = 0;
+	fuse_reply_open(req, fi);
+}
+
+/* One readdirplus entry (tree lock held): attributes and a kernel reference where there is a node. */
+static size_t add_plus(struct mps3fs *fs, fuse_req_t req, char *buf, size_t room, const struct dent *de,
+		       off_t next)
+{
+	int dot = strcmp(de->name, ".") == 0 || strcmp(de->name, "..") == 0;
+	struct fuse_entry_param e;
+	struct node *c = NULL;
+	size_t len;
+
+	memset(&e, 0, sizeof(e));
+	if (!dot && !mps3fs_ctl_owns(de->ino))
+		c = mps3fs_node_get(fs, de->ino);
+	if (c && c->in_tree) {
+		mps3fs_node_stat(fs, c, &e.attr);
+		e.ino = c->ino;
+		e.attr_timeout = fs->cfg.timeout_s;
+		e.entry_timeout = fs->cfg.timeout_s;
+	} else if (mps3fs_ctl_owns(de->ino) && !dot) {
+		mps3fs_ctl_stat(fs, de->ino, &e.attr);
+		e.ino = de->ino;
+	} else {
+		/* Dots and entries gone since opendir: name only, no lookup taken. */
+		e.attr.st_ino = de->ino;
+		e.attr.st_mode = de->type;
+	}
+	len = fuse_add_direntry_plus(req, buf, room, de->name, &e, next);
+	if (len <= room && c && c->in_tree)
+		c->nlookup++;
+	return len;
+}
+
+static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
+{
+	struct mps3fs *fs = FS(req);
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0, i;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (plus)
+		lock(fs);
+	for (i = (size_t)off; i < d->n; i++) {
+		size_t len;
+
+		if (plus) {
+			len = add_plus(fs, req, buf + used, size - used, &d->v[i], (off_t)(i + 1));
+		} else {
+			struct stat st;
+
+			memset(&st, 0, sizeof(st));
+			st.st_ino = d->v[i].ino;
+			st.st_mode = d->v[i].type;
+			len = fuse_add_direntry(req, buf + used, size - used, d->v[i].name, &st, (off_t)(i + 1));
+		}
+		if (len > size - used)
+			break;
+		used += len;
+	}
+	if (plus)
+		unlock(fs);
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	do_readdir(req, size, off, fi, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)ino;
+	do_readdir(req, size, off, fi, 1);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	dirh_free((struct dirh *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* fsync of a directory (and `mps3 sync MOUNTPOINT`): everything so far into the bucket. */
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct mps3fs *fs = FS(req);
+	int rc = mps3fs_durable(fs);
+
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	if (!rc)
+		rc = mps3fs_wait_uploaded(fs, req, mps3fs_change_mark(fs));
+	fuse_reply_err(req, -rc);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct mps3fs *fs = FS(req);
+	struct statvfs sv;
+
+	(void)ino;
+	memset(&sv, 0, sizeof(sv));
+	/* A bucket has no fixed size: report plenty, like other S3 file systems. */
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_blocks = (fsblkcnt_t)1 << 40;
+	sv.f_bfree = sv.f_blocks;
+	sv.f_bavail = sv.f_blocks;
+	lock(fs);
+	sv.f_files = fs->tree.nnodes + ((fsfilcnt_t)1 << 30);
+	sv.f_ffree = (fsfilcnt_t)1 << 30;
+	unlock(fs);
+	sv.f_favail = sv.f_ffree;
+	sv.f_namemax = MPS3_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+void mps3fs_ops_dir(struct fuse_lowlevel_ops *o)
+{
+	o->opendir = op_opendir;
+	o->readdir = op_readdir;
+	o->readdirplus = op_readdirplus;
+	o->releasedir = op_releasedir;
+	o->fsyncdir = op_fsyncdir;
+	o->statfs = op_statfs;
+}

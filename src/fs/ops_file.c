@@ -1,0 +1,340 @@
+/*
+ * fs/ops_file.c - open files: reads from the blob cache, the staging file
+ * of a file being written, or ranged downloads; writes into the staging
+ * file; close() snapshots the content and returns once the change is in
+ * the journal, on disk; fsync() waits until it is in the bucket.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mps3/error.h"
+#include "mps3/log.h"
+#include "control.h"
+#include "fetch.h"
+#include "ops.h"
+#include "stage.h"
+#include "upload.h"
+
+/* Tree lock held.  Read the staging file while the node is being written. */
+static int open_content(struct mps3fs *fs, struct fh *fh, struct node *n)
+{
+	if (n->stage) {
+		fh->fd = open(n->stage->path, O_RDONLY | O_CLOEXEC);
+		fh->blob[0] = '\0';
+		return fh->fd < 0 ? -errno : 0;
+	}
+	fh->fd = -1;
+	if (n->e.type != MPS3_FILE)
+		return 0;
+	memcpy(fh->blob, n->e.blob, sizeof(fh->blob));
+	fh->size = n->e.size;
+	if (fh->size > 0) {
+		int fd = mps3fs_cache_open(&fs->cache, fh->blob);
+
+		fh->fd = fd >= 0 ? fd : -1;
+	}
+	return 0;
+}
+
+static int open_ctl(struct mps3fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, struct fh *fh)
+{
+	int err;
+
+	fh->text = mps3fs_ctl_open(fs, ino, fi->flags, &fh->text_len, &err);
+	fi->direct_io = 1;
+	return err;
+}
+
+static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fh *fh)
+{
+	struct mps3fs *fs = FS(req);
+	int acc = fi->flags & O_ACCMODE, rc = 0, trunc = (fi->flags & O_TRUNC) != 0;
+	struct node *n;
+
+	if (mps3fs_ctl_owns(ino))
+		return open_ctl(fs, ino, fi, fh);
+	if (acc != O_RDONLY && fs->cfg.read_only && !mps3fs_req_replay(fs, req))
+		return -EROFS;
+	lock(fs);
+	n = mps3fs_node_get(fs, ino);
+	if (!n) {
+		unlock(fs);
+		return -ENOENT;
+	}
+	n->nopen++;
+	fh->node = n;
+	if (mps3fs_req_replay(fs, req)) {
+		/* The replay only truncates to produce events: no staging, no upload. */
+		fh->replay = 1;
+		fi->direct_io = 1;
+		unlock(fs);
+		return 0;
+	}
+	fh->writer = acc != O_RDONLY;
+	if (fh->writer)
+		n->nwriters++;
+	unlock(fs);
+
+	if (fh->writer && trunc)
+		rc = mps3fs_stage_open(fs, n, 1);
+	lock(fs);
+	if (!rc)
+		rc = open_content(fs, fh, n);
+	if (!rc && !n->stage && n->e.type == MPS3_FILE && strcmp(n->kept_blob, n->e.blob) == 0)
+		fi->keep_cache = 1;
+	if (!rc && n->e.type == MPS3_FILE && !n->stage)
+		memcpy(n->kept_blob, n->e.blob, sizeof(n->kept_blob));
+	if (rc) {
+		n->nopen--;
+		if (fh->writer)
+			n->nwriters--;
+		mps3fs_node_maybe_free(fs, n);
+	}
+	unlock(fs);
+	return rc;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fh *fh = calloc(1, sizeof(*fh));
+	int rc = fh ? 0 : -ENOMEM;
+
+	if (fh) {
+		fh->fd = -1;
+		rc = do_open(req, ino, fi, fh);
+	}
+	if (rc) {
+		if (fh)
+			free(fh->text);
+		free(fh);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)fh;
+	fuse_reply_open(req, fi);
+}
+
+static int64_t fs_read_warned;
+
+/* True at most once a minute per counter: for errors that repeat with every read. */
+static int ratelimit(int64_t *last)
+{
+	int64_t now = mps3fs_now_ns() / 1000000, prev = __atomic_load_n(last, __ATOMIC_RELAXED);
+
+	if (prev && now - prev < 60000)
+		return 0;
+	return __atomic_compare_exchange_n(last, &prev, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+/*
+ * Tree lock held: the fd to read from now.  A writer on this node: everyone
+ * reads what has been written so far.  A file that changed (remotely, or by
+ * a local writer's close) while open here: the new version, so that tail -f
+ * follows.  -1 when the content must be fetched.
+ */
+static int read_fd(struct mps3fs *fs, struct fh *fh, struct node *n)
+{
+	if (!n->stage && !fh->writer && n->e.type == MPS3_FILE && !n->is_dir &&
+	    strcmp(fh->blob, n->e.blob) != 0) {
+		if (fh->fd >= 0)
+			close(fh->fd);
+		fh->fd = -1;
+		memcpy(fh->blob, n->e.blob, sizeof(fh->blob));
+		fh->size = n->e.size;
+		if (fh->size > 0) {
+			int fd = mps3fs_cache_open(&fs->cache, fh->blob);
+
+			fh->fd = fd >= 0 ? fd : -1;
+		}
+	}
+	if (n->stage)
+		return dup(n->stage->fd);
+	return fh->fd >= 0 ? dup(fh->fd) : -1;
+}
+
+/* Content not in the cache: ranged downloads, and the cached copy once it is whole. */
+static ssize_t read_fetched(struct mps3fs *fs, struct fh *fh, char *buf, size_t size, off_t off)
+{
+	/* Read-ahead from the second sequential read on: `head -c` reads one chunk. */
+	int seq = off > 0 && (uint64_t)off == fh->next_off;
+	ssize_t got = mps3fs_fetch_read(fs, fh->blob, fh->size, buf, size, (uint64_t)off, seq);
+
+	/* One line per outage, not per read (corrupt blobs were reported when found). */
+	if (got < 0 && got != -EBADMSG && ratelimit(&fs_read_warned))
+		mps3_warn("%s: cannot read content (blob %s) from the store: %s; reads of content not in the cache fail with EIO",
+			  fs->cfg.url, fh->blob, mps3_error_last((int)got));
+	/* Whole and verified now?  Read the cached copy from here on. */
+	if (got >= 0 && mps3fs_cache_has(&fs->cache, fh->blob)) {
+		int fd = mps3fs_cache_open(&fs->cache, fh->blob);
+
+		lock(fs);
+		if (fh->fd < 0 && fd >= 0) {
+			fh->fd = fd;
+			fd = -1;
+		}
+		unlock(fs);
+		if (fd >= 0)
+			close(fd);
+	}
+	return got;
+}
+
+static ssize_t do_read(struct mps3fs *fs, struct fh *fh, char *buf, size_t size, off_t off)
+{
+	ssize_t got = 0;
+	int fd;
+
+	lock(fs);
+	fd = read_fd(fs, fh, fh->node);
+	unlock(fs);
+	if (fd >= 0) {
+		got = pread(fd, buf, size, off);
+		if (got < 0)
+			got = -errno;
+		close(fd);
+	} else if (fh->blob[0] && fh->size > 0) {
+		got = read_fetched(fs, fh, buf, size, off);
+	}
+	if (got == -ENOENT || got == -EBADMSG)
+		got = -EIO;
+	if (got >= 0)
+		fh->next_off = (uint64_t)off + (uint64_t)got;
+	return got;
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fh *fh = (struct fh *)(uintptr_t)fi->fh;
+	char *buf;
+	ssize_t got;
+
+	(void)ino;
+	if (fh->text) {
+		if ((size_t)off >= fh->text_len)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_buf(req, fh->text + off,
+				       (size_t)off + size > fh->text_len ? fh->text_len - (size_t)off : size);
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	got = buf ? do_read(FS(req), fh, buf, size, off) : -ENOMEM;
+	if (got < 0)
+		fuse_reply_err(req, (int)-got);
+	else
+		fuse_reply_buf(req, buf, (size_t)got);
+	free(buf);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct fh *fh = (struct fh *)(uintptr_t)fi->fh;
+	ssize_t w;
+
+	(void)ino;
+	if (!fh->writer) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	w = mps3fs_stage_write(FS(req), fh->node, data, size, off, (fi->flags & O_APPEND) != 0);
+	if (w < 0)
+		fuse_reply_err(req, (int)-w);
+	else
+		fuse_reply_write(req, (size_t)w);
+}
+
+static int do_flush(struct mps3fs *fs, struct fh *fh)
+{
+	int rc, last;
+
+	if (fh->text || !fh->writer)
+		return 0;
+	lock(fs);
+	last = fh->node->nwriters <= 1;
+	unlock(fs);
+	rc = mps3fs_snapshot(fs, fh->node, last);
+	if (rc)
+		mps3_warn("%s: cannot keep the content written to inode %" PRIu64 ": %s", fs->cfg.url,
+			  fh->node->ino, strerror(-rc));
+	/* close() returns only once the change is in the journal, on disk. */
+	if (!rc)
+		rc = mps3fs_durable(fs);
+	if (!rc && fs->cfg.sync_close)
+		rc = mps3fs_wait_committed(fs, -1);
+	return rc;
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fuse_reply_err(req, -do_flush(FS(req), (struct fh *)(uintptr_t)fi->fh));
+}
+
+static void do_release(struct mps3fs *fs, struct fh *fh)
+{
+	struct node *n = fh->node;
+	struct stage *drop;
+	int again;
+
+	if (fh->fd >= 0)
+		close(fh->fd);
+	if (!n)
+		return;
+	lock(fs);
+	if (fh->writer && n->nwriters > 0)
+		n->nwriters--;
+	/* Content left dirty (a failed flush): one more try now. */
+	again = fh->writer && n->nwriters == 0 && n->stage && n->stage->dirty;
+	unlock(fs);
+	if (again)
+		mps3fs_snapshot(fs, n, 1);
+	lock(fs);
+	drop = mps3fs_stage_take_clean(n);
+	n->nopen--;
+	mps3fs_node_maybe_free(fs, n);
+	unlock(fs);
+	mps3fs_stage_free(drop);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fh *fh = (struct fh *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	do_release(FS(req), fh);
+	free(fh->text);
+	free(fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct mps3fs *fs = FS(req);
+	struct fh *fh = (struct fh *)(uintptr_t)fi->fh;
+	int rc = 0;
+
+	(void)ino;
+	(void)datasync;
+	if (fh->writer && fh->node)
+		rc = mps3fs_snapshot(fs, fh->node, 0);
+	if (!rc)
+		rc = mps3fs_durable(fs);
+	if (!rc)
+		rc = mps3fs_wait_uploaded(fs, req, mps3fs_change_mark(fs));
+	fuse_reply_err(req, -rc);
+}
+
+void mps3fs_ops_file(struct fuse_lowlevel_ops *o)
+{
+	o->open = op_open;
+	o->read = op_read;
+	o->write = op_write;
+	o->flush = op_flush;
+	o->release = op_release;
+	o->fsync = op_fsync;
+}

@@ -1,0 +1,94 @@
+/*
+ * fs/tree.h - the inode tree (fs/tree.c): nodes found by inode number and
+ * by (parent, name), children lists for readdir, attributes derived from
+ * manifest entries, and the application of resolved values to the tree.
+ *
+ * Lock: every function here is called with fs->tree_lock held, and every
+ * field of struct node and struct tree is protected by it.  Nothing here
+ * does I/O or blocks.  Errors: functions that can fail return NULL or
+ * -ENOMEM; the tree is unchanged then.
+ */
+#ifndef MPS3FS_TREE_H
+#define MPS3FS_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "mps3/entry.h"
+
+struct mps3fs;
+struct stage;
+struct inval;
+
+/*
+ * One file, directory or link.  A node is in the tree (parent != NULL, or
+ * the root) or detached (unlinked or replaced while the kernel still knows
+ * it); it is freed when the kernel forgets it and nothing has it open.
+ */
+struct node {
+	uint64_t ino;
+	struct node *parent;
+	char *name;
+	struct node *hnext;		/* chain in the (parent, name) hash */
+	struct node *inext;		/* chain in the ino hash */
+	struct node *child, *prev, *next; /* children list of a directory (readdir order) */
+	size_t nchildren;
+	uint64_t nlookup;		/* kernel references */
+	unsigned nopen;			/* open file handles */
+	unsigned nwriters;		/* of which open for writing */
+	char kept_blob[65];		/* content the kernel may still cache for this inode */
+	json_t *entry;			/* explicit entry (NULL: implicit directory) */
+	struct mps3_entry e;		/* entry parsed (borrows from it) */
+	int is_dir;			/* shown as a directory (explicit, or has children) */
+	int64_t ctime_ns;
+	struct stage *stage;		/* local content being written, or NULL */
+	int in_tree;
+};
+
+struct tree {
+	struct node *root;
+	struct node **byname;		/* hash of (parent ino, name) */
+	size_t nbyname_buckets;
+	struct node **byino;
+	size_t nbyino_buckets;
+	size_t nnodes;
+	uint64_t next_ino;
+};
+
+int mps3fs_tree_init(struct mps3fs *fs);
+void mps3fs_tree_dispose(struct mps3fs *fs);
+struct node *mps3fs_node_get(struct mps3fs *fs, uint64_t ino);
+struct node *mps3fs_child(struct mps3fs *fs, struct node *dir, const char *name);
+/* Full path of a node in the tree ("" for the root).  malloc'd or NULL. */
+char *mps3fs_node_path(struct node *n);
+/* dir's path joined with name.  malloc'd or NULL. */
+char *mps3fs_child_path(struct node *dir, const char *name);
+/* Node at path, or NULL. */
+struct node *mps3fs_lookup_path(struct mps3fs *fs, const char *path);
+void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st);
+/* New node under dir with an entry (reference taken); NULL on ENOMEM. */
+struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *name, json_t *entry);
+/* Replace a node's entry (reference taken; NULL = none). */
+void mps3fs_node_set_entry(struct node *n, json_t *entry);
+/* Take a node out of the tree (it stays alive while referenced). */
+void mps3fs_node_detach(struct mps3fs *fs, struct node *n);
+/* Move n to dir/name (both must be free of a node of that name).  0 or -ENOMEM. */
+int mps3fs_node_move(struct mps3fs *fs, struct node *n, struct node *dir, const char *name);
+/* Free n if it is detached and unreferenced. */
+void mps3fs_node_maybe_free(struct mps3fs *fs, struct node *n);
+/* Remove implicit directories left without children, from n upwards. */
+void mps3fs_prune_implicit(struct mps3fs *fs, struct node *n);
+/* Call fn for every node under n (depth first, n included). */
+void mps3fs_walk(struct node *n, void (*fn)(struct node *, void *), void *ctx);
+
+/*
+ * Apply a resolved value (may be NULL) at path to the tree: create nodes and
+ * implicit parents, update, or remove.  Collects kernel invalidations in inv
+ * (may be NULL).  Returns 1 if the tree changed.
+ */
+int mps3fs_tree_apply(struct mps3fs *fs, const char *path, json_t *value, struct inval *inv);
+
+#endif
