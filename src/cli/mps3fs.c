@@ -262,23 +262,111 @@ static void free_options(struct options *o)
 	free(o->notify);
 }
 
+/* A duration option into *ms; 0, or 2 (usage) after saying what is wrong. */
+static int duration_opt(const char *name, const char *val, int64_t *ms)
+{
+	if (val && mps3_cli_duration_ms(ms, val)) {
+		fprintf(stderr, "mps3fs: %s=%s: need a duration, like 1s or 100ms\n", name, val);
+		return 2;
+	}
+	return 0;
+}
+
+/* The mount's configuration from the options: 0, or 2 (usage) after saying what is wrong. */
+static int build_config(struct mps3fs_config *cfg, const struct options *o, const char *mountpoint)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	mps3_db_config_init(&cfg->db);
+	cfg->url = o->url;
+	cfg->mountpoint = mountpoint;
+	cfg->poll_ms = 1000;
+	cfg->cache_size = 1ull << 30;
+	cfg->drain_ms = 60000;
+	cfg->timeout_s = 5.0;
+	cfg->uid = o->uid_set ? o->uid : getuid();
+	cfg->gid = o->gid_set ? o->gid : getgid();
+	cfg->umask = o->umask_set ? o->umask_val : 022;
+	cfg->read_only = o->ro;
+	cfg->sync_close = o->sync;
+	if (o->poll && (mps3_cli_duration_ms(&cfg->poll_ms, o->poll) || cfg->poll_ms < 10)) {
+		fprintf(stderr, "mps3fs: poll=%s: need a duration of at least 10ms, like 1s or 100ms\n", o->poll);
+		return 2;
+	}
+	cfg->notify = NOTIFY_INOTIFY;
+	if (o->notify && strcmp(o->notify, "invalidate") == 0) {
+		cfg->notify = NOTIFY_INVALIDATE;
+	} else if (o->notify && strcmp(o->notify, "off") == 0) {
+		cfg->notify = NOTIFY_OFF;
+	} else if (o->notify && strcmp(o->notify, "inotify") != 0) {
+		fprintf(stderr, "mps3fs: notify=%s: use inotify, invalidate or off\n", o->notify);
+		return 2;
+	}
+	if (duration_opt("drain", o->drain, &cfg->drain_ms) || duration_opt("lag", o->lag, &cfg->db.lag_ms) ||
+	    duration_opt("stale", o->stale, &cfg->db.stale_ms))
+		return 2;
+	if (o->cache_size && parse_size(o->cache_size, &cfg->cache_size)) {
+		fprintf(stderr, "mps3fs: cache_size=%s: need a size like 512M or 4G\n", o->cache_size);
+		return 2;
+	}
+	if (o->timeout) {
+		char *end;
+
+		cfg->timeout_s = strtod(o->timeout, &end);
+		if (*end || cfg->timeout_s < 0) {
+			fprintf(stderr, "mps3fs: timeout=%s: need seconds\n", o->timeout);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+/* Open the store and run the daemon: the exit status. */
+static int mount_it(const struct mps3fs_config *cfg, const struct options *o, struct fuse_args *args,
+		    const struct fuse_cmdline_opts *cmd)
+{
+	struct mps3_cli_store_opts so;
+	struct mps3_store *store = NULL;
+	int ret = 1, rc;
+
+	mps3_log_set_level(cmd->debug ? MPS3_LOG_DEBUG : MPS3_LOG_NOTICE);
+	if (mps3_s3_global_init()) {
+		fprintf(stderr, "mps3fs: cannot initialise libcurl\n");
+		return 1;
+	}
+	memset(&so, 0, sizeof(so));
+	so.profile = o->profile;
+	so.endpoint = o->endpoint;
+	so.region = o->region;
+	so.passwd_file = o->passwd_file;
+	so.ca_bundle = o->ca_bundle;
+	so.addressing = o->addressing;
+	so.insecure = o->insecure;
+	so.max_attempts = o->retries;
+	so.verbose = cmd->debug;
+	rc = mps3_cli_open_store(&store, o->url, &so);
+	if (rc)
+		fprintf(stderr, "mps3fs: %s: %s\n", o->url, mps3_error_last(rc));
+	else
+		ret = mps3fs_run(cfg, store, args, cmd->foreground);
+	mps3_store_free(store);
+	mps3_s3_global_cleanup();
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts cmd;
-	struct mps3_cli_store_opts so;
 	struct mps3fs_config cfg;
-	struct mps3_store *store = NULL;
 	struct options o;
-	char *cache_dir = NULL, *mountpoint = NULL;
-	int ret = 1, rc;
+	char *cache_dir = NULL;
+	int ret = 2;
 
 	memset(&o, 0, sizeof(o));
 	memset(&cmd, 0, sizeof(cmd));
 	mps3_log_set_prefix("mps3fs: ");
 	if (fuse_opt_parse(&args, &o, opts_spec, opt_proc) != 0) {
 		fputs("Try 'mps3fs --help'.\n", stderr);
-		ret = 2;
 		goto out;
 	}
 	if (o.show_help) {
@@ -297,79 +385,17 @@ int main(int argc, char **argv)
 	}
 	if (fuse_parse_cmdline(&args, &cmd) != 0) {
 		fputs("Try 'mps3fs --help'.\n", stderr);
-		ret = 2;
 		goto out;
 	}
 	if (!o.url || !cmd.mountpoint) {
 		fprintf(stderr, "mps3fs: %s\nTry 'mps3fs --help'.\n",
 			!o.url ? "missing URL and MOUNTPOINT" : "missing MOUNTPOINT");
-		ret = 2;
 		goto out;
 	}
-	mountpoint = cmd.mountpoint;
-
-	memset(&cfg, 0, sizeof(cfg));
-	mps3_db_config_init(&cfg.db);
-	cfg.url = o.url;
-	cfg.mountpoint = mountpoint;
-	cfg.poll_ms = 1000;
-	cfg.cache_size = 1ull << 30;
-	cfg.drain_ms = 60000;
-	cfg.timeout_s = 5.0;
-	cfg.uid = o.uid_set ? o.uid : getuid();
-	cfg.gid = o.gid_set ? o.gid : getgid();
-	cfg.umask = o.umask_set ? o.umask_val : 022;
-	cfg.read_only = o.ro;
-	cfg.sync_close = o.sync;
-	if (o.poll && (mps3_cli_duration_ms(&cfg.poll_ms, o.poll) || cfg.poll_ms < 10)) {
-		fprintf(stderr, "mps3fs: poll=%s: need a duration of at least 10ms, like 1s or 100ms\n", o.poll);
-		ret = 2;
+	ret = build_config(&cfg, &o, cmd.mountpoint);
+	if (ret)
 		goto out;
-	}
-	cfg.notify = NOTIFY_INOTIFY;
-	if (o.notify) {
-		if (strcmp(o.notify, "inotify") == 0) {
-			cfg.notify = NOTIFY_INOTIFY;
-		} else if (strcmp(o.notify, "invalidate") == 0) {
-			cfg.notify = NOTIFY_INVALIDATE;
-		} else if (strcmp(o.notify, "off") == 0) {
-			cfg.notify = NOTIFY_OFF;
-		} else {
-			fprintf(stderr, "mps3fs: notify=%s: use inotify, invalidate or off\n", o.notify);
-			ret = 2;
-			goto out;
-		}
-	}
-	if (o.drain && mps3_cli_duration_ms(&cfg.drain_ms, o.drain)) {
-		fprintf(stderr, "mps3fs: drain=%s: need a duration\n", o.drain);
-		ret = 2;
-		goto out;
-	}
-	if (o.lag && mps3_cli_duration_ms(&cfg.db.lag_ms, o.lag)) {
-		fprintf(stderr, "mps3fs: lag=%s: need a duration\n", o.lag);
-		ret = 2;
-		goto out;
-	}
-	if (o.stale && mps3_cli_duration_ms(&cfg.db.stale_ms, o.stale)) {
-		fprintf(stderr, "mps3fs: stale=%s: need a duration\n", o.stale);
-		ret = 2;
-		goto out;
-	}
-	if (o.cache_size && parse_size(o.cache_size, &cfg.cache_size)) {
-		fprintf(stderr, "mps3fs: cache_size=%s: need a size like 512M or 4G\n", o.cache_size);
-		ret = 2;
-		goto out;
-	}
-	if (o.timeout) {
-		char *end;
-
-		cfg.timeout_s = strtod(o.timeout, &end);
-		if (*end || cfg.timeout_s < 0) {
-			fprintf(stderr, "mps3fs: timeout=%s: need seconds\n", o.timeout);
-			ret = 2;
-			goto out;
-		}
-	}
+	ret = 1;
 	cache_dir = o.cache_dir ? realpath(o.cache_dir, NULL) : default_cache_dir(o.url);
 	if (o.cache_dir && !cache_dir)
 		cache_dir = strdup(o.cache_dir); /* created later */
@@ -378,34 +404,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	cfg.cache_dir = cache_dir;
-
-	mps3_log_set_level(cmd.debug ? MPS3_LOG_DEBUG : MPS3_LOG_NOTICE);
-	if (mps3_s3_global_init()) {
-		fprintf(stderr, "mps3fs: cannot initialise libcurl\n");
-		goto out;
-	}
-	memset(&so, 0, sizeof(so));
-	so.profile = o.profile;
-	so.endpoint = o.endpoint;
-	so.region = o.region;
-	so.passwd_file = o.passwd_file;
-	so.ca_bundle = o.ca_bundle;
-	so.addressing = o.addressing;
-	so.insecure = o.insecure;
-	so.max_attempts = o.retries;
-	so.verbose = cmd.debug;
-	rc = mps3_cli_open_store(&store, o.url, &so);
-	if (rc) {
-		fprintf(stderr, "mps3fs: %s: %s\n", o.url, mps3_error_last(rc));
-		goto cleanup;
-	}
-	ret = mps3fs_run(&cfg, store, &args, cmd.foreground);
-cleanup:
-	mps3_store_free(store);
-	mps3_s3_global_cleanup();
+	ret = mount_it(&cfg, &o, &args, &cmd);
 out:
 	free(cache_dir);
-	free(mountpoint);
+	free(cmd.mountpoint);
 	free_options(&o);
 	fuse_opt_free_args(&args);
 	return ret;

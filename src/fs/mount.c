@@ -89,132 +89,105 @@ static int populate(struct mps3fs *fs)
 	return 0;
 }
 
-int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct fuse_args *args,
-	       int foreground)
+/*
+ * Everything local, in order: the private cache directory, staging, the
+ * journal (opening it puts back cached content a crash lost, so that the
+ * cache index built next has it), the blob cache.
+ */
+static int open_local(struct mps3fs *fs, json_t **journal_old)
 {
-	struct fuse_session *se = NULL;
-	struct fuse_loop_config *lc = NULL;
-	struct mps3_poller_config pcfg = { 0 };
-	struct mps3fs *fs = calloc(1, sizeof(*fs));
-	json_t *journal_old = NULL;
+	const struct mps3fs_config *cfg = &fs->cfg;
 	char blobs[4200];
-	int rc, ret = 1, mounted = 0, handlers = 0;
+	int rc = mps3_mkdir_p(cfg->cache_dir, 0700);
 
-	if (!fs) {
-		mps3_err("out of memory");
-		return 1;
-	}
-	fs->cfg = *cfg;
-	fs->store = store;
-	fs->online = 1;
-	pthread_mutex_init(&fs->tree_lock, NULL);
-	pthread_cond_init(&fs->tree_cond, NULL);
-	fs->dirty = json_object();
-	fs->pinned = json_object();
-	fs->replay_expect = json_object();
-
-	rc = mps3_mkdir_p(cfg->cache_dir, 0700);
 	if (!rc)
 		rc = private_dir(cfg->cache_dir);
 	if (rc) {
 		mps3_err("cache directory: %s", mps3_error_last(rc));
-		goto out;
+		return rc;
 	}
 	if (asprintf(&fs->staging_dir, "%s/staging", cfg->cache_dir) < 0 ||
 	    asprintf(&fs->state_file, "%s/state.json", cfg->cache_dir) < 0) {
 		mps3_err("out of memory");
-		goto out;
+		return -ENOMEM;
 	}
 	rc = private_dir(fs->staging_dir);
 	if (rc) {
 		mps3_err("%s", mps3_error_last(rc));
-		goto out;
+		return rc;
 	}
 	clear_dir(fs->staging_dir);
-	/*
-	 * The journal first: opening it puts back cached content a crash lost,
-	 * so that the cache index built next has it.
-	 */
-	rc = mps3_journal_open(&fs->journal, cfg->cache_dir, &journal_old);
+	rc = mps3_journal_open(&fs->journal, cfg->cache_dir, journal_old);
 	if (rc) {
 		mps3_err("journal: %s", mps3_error_last(rc));
-		goto out;
+		return rc;
 	}
 	fs->journal_open = 1;
 	snprintf(blobs, sizeof(blobs), "%s/blobs", cfg->cache_dir);
 	rc = mps3fs_cache_init(&fs->cache, blobs, cfg->cache_size);
-	if (rc) {
+	if (rc)
 		mps3_err("blob cache %s: %s", blobs, strerror(-rc));
-		goto out;
-	}
+	return rc;
+}
+
+/* The database resolved, the tree built, the last run's journal replayed into it. */
+static int open_database(struct mps3fs *fs, json_t *journal_old)
+{
+	int rc;
 
 	fs->cfg.db.state_file = fs->state_file;
 	fs->cfg.db.allow_offline = 1;
-	rc = mps3_db_open(&fs->db, store, &fs->cfg.db);
+	rc = mps3_db_open(&fs->db, fs->store, &fs->cfg.db);
 	if (rc) {
-		mps3_err("%s: %s", cfg->url, mps3_error_last(rc));
-		goto out;
+		mps3_err("%s: %s", fs->cfg.url, mps3_error_last(rc));
+		return rc;
 	}
 	rc = mps3fs_tree_init(fs);
 	if (!rc)
 		rc = populate(fs);
 	if (rc) {
 		mps3_err("out of memory building the tree");
-		goto out;
+		return rc;
 	}
 	rc = mps3fs_journal_recover(fs, journal_old);
 	if (rc) {
 		mps3_err("journal: %s", mps3_error_last(rc));
-		goto out;
+		return rc;
 	}
 	/* Only now that the journal's blobs are pinned may the cache shrink to its limit. */
 	mps3fs_cache_trim(&fs->cache);
+	return 0;
+}
 
-	fuse_set_log_func(fuse_log_sink);
-	se = fuse_session_new(args, mps3fs_ops(), sizeof(*mps3fs_ops()), fs);
-	if (!se)
-		goto out;
-	fs->session = se;
-	if (fuse_set_signal_handlers(se) != 0)
-		goto out;
-	handlers = 1;
-	if (fuse_session_mount(se, cfg->mountpoint) != 0)
-		goto out;
-	mounted = 1;
-	if (!foreground) {
-		mps3_log_use_syslog("mps3fs");
-		if (fuse_daemonize(0) != 0)
-			goto out;
-	}
-	/* Threads start after the fork: a forked child keeps only the caller's. */
-	rc = mps3fs_fetch_init(fs);
+/* Threads start after the fork: a forked child keeps only the caller's. */
+static int start_threads(struct mps3fs *fs)
+{
+	struct mps3_poller_config pcfg = { 0 };
+	int rc = mps3fs_fetch_init(fs);
+
 	if (!rc)
 		rc = mps3fs_uploader_start(fs);
-	if (!rc && cfg->notify == NOTIFY_INOTIFY)
+	if (!rc && fs->cfg.notify == NOTIFY_INOTIFY)
 		rc = mps3fs_replay_start(fs);
 	if (rc) {
 		mps3_err("cannot start worker threads: %s", strerror(-rc));
-		goto out;
+		return rc;
 	}
 	mps3_db_set_listener(fs->db, mps3fs_on_changes, fs);
-	pcfg.interval_ms = cfg->poll_ms;
+	pcfg.interval_ms = fs->cfg.poll_ms;
 	pcfg.save_every_ms = 60000;
-	pcfg.name = cfg->url;
+	pcfg.name = fs->cfg.url;
 	rc = mps3_poller_start(&fs->poller, fs->db, &pcfg);
-	if (rc) {
+	if (rc)
 		mps3_err("cannot start the poller: %s", mps3_error_last(rc));
-		goto out;
-	}
-	mps3_info("%s mounted on %s", cfg->url, cfg->mountpoint);
+	return rc;
+}
 
-	lc = fuse_loop_cfg_create();
-	if (!lc)
-		goto out;
-	fuse_loop_cfg_set_clone_fd(lc, 0);
-	fuse_loop_cfg_set_idle_threads(lc, 10);
-	rc = fuse_session_loop_mt(se, lc);
-	ret = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
-out:
+/* No more remote changes; what is pending is uploaded within drain_ms or left in the journal. */
+static void stop_threads(struct mps3fs *fs)
+{
+	const struct mps3fs_config *cfg = &fs->cfg;
+
 	mps3_poller_stop(fs->poller);
 	fs->poller = NULL;
 	if (fs->db)
@@ -233,23 +206,15 @@ out:
 		}
 		mps3fs_uploader_stop(fs);
 	}
-	if (fs->db)
-		mps3_db_set_listener(fs->db, NULL, NULL);
 	mps3fs_fetch_dispose(fs);
 	if (fs->db && mps3_db_save_state(fs->db))
 		mps3_info("could not save the state: %s", mps3_error_last(-EIO));
-	if (lc)
-		fuse_loop_cfg_destroy(lc);
-	if (se) {
-		if (mounted)
-			fuse_session_unmount(se);
-		if (handlers)
-			fuse_remove_signal_handlers(se);
-		fuse_session_destroy(se);
-	}
+}
+
+static void free_fs(struct mps3fs *fs)
+{
 	if (fs->journal_open)
 		mps3_journal_close(&fs->journal);
-	json_decref(journal_old);
 	if (fs->tree.root)
 		mps3fs_tree_dispose(fs);
 	mps3_db_free(fs->db);
@@ -262,5 +227,76 @@ out:
 	pthread_mutex_destroy(&fs->tree_lock);
 	pthread_cond_destroy(&fs->tree_cond);
 	free(fs);
+}
+
+/* Mount, daemonise, serve until unmounted: the process exit status. */
+static int serve(struct mps3fs *fs, struct fuse_args *args, int foreground)
+{
+	struct fuse_loop_config *lc = NULL;
+	struct fuse_session *se;
+	int rc, ret = 1, mounted = 0, handlers = 0;
+
+	fuse_set_log_func(fuse_log_sink);
+	se = fuse_session_new(args, mps3fs_ops(), sizeof(*mps3fs_ops()), fs);
+	if (!se)
+		return 1;
+	fs->session = se;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out;
+	handlers = 1;
+	if (fuse_session_mount(se, fs->cfg.mountpoint) != 0)
+		goto out;
+	mounted = 1;
+	if (!foreground) {
+		mps3_log_use_syslog("mps3fs");
+		if (fuse_daemonize(0) != 0)
+			goto out;
+	}
+	if (start_threads(fs))
+		goto out;
+	mps3_info("%s mounted on %s", fs->cfg.url, fs->cfg.mountpoint);
+	lc = fuse_loop_cfg_create();
+	if (!lc)
+		goto out;
+	fuse_loop_cfg_set_clone_fd(lc, 0);
+	fuse_loop_cfg_set_idle_threads(lc, 10);
+	rc = fuse_session_loop_mt(se, lc);
+	ret = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
+out:
+	stop_threads(fs);
+	if (lc)
+		fuse_loop_cfg_destroy(lc);
+	if (mounted)
+		fuse_session_unmount(se);
+	if (handlers)
+		fuse_remove_signal_handlers(se);
+	fuse_session_destroy(se);
+	fs->session = NULL;
+	return ret;
+}
+
+int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct fuse_args *args,
+	       int foreground)
+{
+	struct mps3fs *fs = calloc(1, sizeof(*fs));
+	json_t *journal_old = NULL;
+	int ret = 1;
+
+	if (!fs) {
+		mps3_err("out of memory");
+		return 1;
+	}
+	fs->cfg = *cfg;
+	fs->store = store;
+	fs->online = 1;
+	pthread_mutex_init(&fs->tree_lock, NULL);
+	pthread_cond_init(&fs->tree_cond, NULL);
+	fs->dirty = json_object();
+	fs->pinned = json_object();
+	fs->replay_expect = json_object();
+	if (open_local(fs, &journal_old) == 0 && open_database(fs, journal_old) == 0)
+		ret = serve(fs, args, foreground);
+	json_decref(journal_old);
+	free_fs(fs);
 	return ret;
 }

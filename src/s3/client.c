@@ -120,13 +120,104 @@ static int bucket_valid(const char *b, int *dns_ok)
 	return 1;
 }
 
+/* Defaults for what the configuration leaves unset.  0 or -ENOMEM. */
+static int config_defaults(struct mps3_s3_config *c)
+{
+	if (!c->region && dup_str(&c->region, "us-east-1"))
+		return -ENOMEM;
+	if (c->max_attempts <= 0)
+		c->max_attempts = DEFAULT_ATTEMPTS;
+	if (c->connect_timeout_ms <= 0)
+		c->connect_timeout_ms = DEFAULT_CONNECT_MS;
+	if (c->stall_timeout_ms <= 0)
+		c->stall_timeout_ms = DEFAULT_STALL_MS;
+	if (!c->multipart_threshold)
+		c->multipart_threshold = DEFAULT_MULTIPART;
+	if (!c->part_size)
+		c->part_size = DEFAULT_PART;
+	if (c->part_size < MIN_PART)
+		c->part_size = MIN_PART;
+	if (!c->part_parallel)
+		c->part_parallel = 4;
+	return 0;
+}
+
+/*
+ * Where requests go: base URL, Host header and path prefix, from the
+ * endpoint (default: AWS in the region) and the addressing style.
+ */
+static int set_addressing(struct mps3_s3 *s3, const char *bucket, int dns_ok)
+{
+	const char *scheme, *hostpart;
+	char *endpoint = NULL;
+	int virtual, rc = 0;
+	size_t n;
+
+	if (s3->cfg.endpoint)
+		endpoint = strdup(s3->cfg.endpoint);
+	else if (asprintf(&endpoint, "https://s3.%s.amazonaws.com", s3->cfg.region) < 0)
+		endpoint = NULL;
+	if (!endpoint)
+		return -ENOMEM;
+	n = strlen(endpoint);
+	while (n > 0 && endpoint[n - 1] == '/')
+		endpoint[--n] = '\0';
+	if (strncmp(endpoint, "https://", 8) == 0) {
+		scheme = "https://";
+	} else if (strncmp(endpoint, "http://", 7) == 0) {
+		scheme = "http://";
+	} else {
+		rc = mps3_error_set(-EINVAL, "endpoint \"%s\" must start with https:// or http://", endpoint);
+		goto out;
+	}
+	hostpart = endpoint + strlen(scheme);
+	if (!*hostpart || strchr(hostpart, '/') || strchr(hostpart, '@') || strchr(hostpart, '?')) {
+		rc = mps3_error_set(-EINVAL, "endpoint \"%s\" must be scheme://host[:port] only", endpoint);
+		goto out;
+	}
+	if (dup_str(&s3->bucket, bucket) || dup_str(&s3->endpoint_name, hostpart)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (s3->cfg.addressing == MPS3_ADDR_PATH)
+		virtual = 0;
+	else if (s3->cfg.addressing == MPS3_ADDR_VIRTUAL)
+		virtual = 1;
+	else
+		virtual = dns_ok && strstr(hostpart, "amazonaws.com") != NULL;
+	if (virtual && !dns_ok) {
+		rc = mps3_error_set(-EINVAL, "bucket \"%s\" cannot be addressed virtual-hosted style; use path style",
+				    bucket);
+		goto out;
+	}
+	if (virtual) {
+		if (asprintf(&s3->host, "%s.%s", bucket, hostpart) < 0 ||
+		    asprintf(&s3->base_url, "%s%s", scheme, s3->host) < 0 || dup_str(&s3->path_prefix, ""))
+			rc = -ENOMEM;
+	} else {
+		if (dup_str(&s3->host, hostpart) || asprintf(&s3->base_url, "%s%s", scheme, hostpart) < 0 ||
+		    asprintf(&s3->path_prefix, "/%s", bucket) < 0)
+			rc = -ENOMEM;
+	}
+	if (rc)
+		goto out;
+	/* Host as curl would send it: a default port is not written. */
+	n = strlen(s3->host);
+	if ((strcmp(scheme, "https://") == 0 && n > 4 && strcmp(s3->host + n - 4, ":443") == 0) ||
+	    (strcmp(scheme, "http://") == 0 && n > 3 && strcmp(s3->host + n - 3, ":80") == 0))
+		s3->host[strrchr(s3->host, ':') - s3->host] = '\0';
+	if (strcmp(scheme, "http://") == 0 && strncmp(hostpart, "127.", 4) != 0 &&
+	    strncmp(hostpart, "localhost", 9) != 0 && strncmp(hostpart, "[::1]", 5) != 0)
+		mps3_warn("endpoint %s is plain http: requests and data are not encrypted", s3->endpoint_name);
+out:
+	free(endpoint);
+	return rc;
+}
+
 int mps3_s3_new(struct mps3_s3 **out, const char *bucket, const struct mps3_s3_config *cfg)
 {
 	struct mps3_s3 *s3 = NULL;
-	const char *scheme, *hostpart;
-	char *endpoint = NULL;
-	int dns_ok, virtual, rc;
-	size_t n;
+	int dns_ok, rc;
 
 	*out = NULL;
 	if (!bucket_valid(bucket, &dns_ok))
@@ -139,115 +230,24 @@ int mps3_s3_new(struct mps3_s3 **out, const char *bucket, const struct mps3_s3_c
 	pthread_mutex_init(&s3->lock, NULL);
 	mps3_clock_init(&s3->clock);
 	rc = mps3_s3_config_copy(&s3->cfg, cfg);
-	if (rc)
-		goto fail_nokey;
-	rc = mps3_s3_tls_init(s3);
-	if (rc)
-		goto fail_nokey;
-	if (!s3->cfg.region && dup_str(&s3->cfg.region, "us-east-1")) {
-		rc = -ENOMEM;
-		goto fail;
+	if (!rc)
+		rc = mps3_s3_tls_init(s3);
+	if (rc) {
+		mps3_s3_config_dispose(&s3->cfg);
+		mps3_clock_dispose(&s3->clock);
+		pthread_mutex_destroy(&s3->lock);
+		free(s3);
+		return rc;
 	}
-	if (s3->cfg.max_attempts <= 0)
-		s3->cfg.max_attempts = DEFAULT_ATTEMPTS;
-	if (s3->cfg.connect_timeout_ms <= 0)
-		s3->cfg.connect_timeout_ms = DEFAULT_CONNECT_MS;
-	if (s3->cfg.stall_timeout_ms <= 0)
-		s3->cfg.stall_timeout_ms = DEFAULT_STALL_MS;
-	if (!s3->cfg.multipart_threshold)
-		s3->cfg.multipart_threshold = DEFAULT_MULTIPART;
-	if (!s3->cfg.part_size)
-		s3->cfg.part_size = DEFAULT_PART;
-	if (s3->cfg.part_size < MIN_PART)
-		s3->cfg.part_size = MIN_PART;
-	if (!s3->cfg.part_parallel)
-		s3->cfg.part_parallel = 4;
-
-	if (s3->cfg.endpoint) {
-		endpoint = strdup(s3->cfg.endpoint);
-	} else if (asprintf(&endpoint, "https://s3.%s.amazonaws.com", s3->cfg.region) < 0) {
-		endpoint = NULL;
+	rc = config_defaults(&s3->cfg);
+	if (!rc)
+		rc = set_addressing(s3, bucket, dns_ok);
+	if (rc) {
+		mps3_s3_free(s3);
+		return rc;
 	}
-	if (!endpoint) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	n = strlen(endpoint);
-	while (n > 0 && endpoint[n - 1] == '/')
-		endpoint[--n] = '\0';
-	if (strncmp(endpoint, "https://", 8) == 0) {
-		scheme = "https://";
-	} else if (strncmp(endpoint, "http://", 7) == 0) {
-		scheme = "http://";
-	} else {
-		rc = mps3_error_set(-EINVAL, "endpoint \"%s\" must start with https:// or http://",
-				    endpoint);
-		goto fail;
-	}
-	hostpart = endpoint + strlen(scheme);
-	if (!*hostpart || strchr(hostpart, '/') || strchr(hostpart, '@') || strchr(hostpart, '?')) {
-		rc = mps3_error_set(-EINVAL, "endpoint \"%s\" must be scheme://host[:port] only",
-				    endpoint);
-		goto fail;
-	}
-	if (dup_str(&s3->bucket, bucket) || dup_str(&s3->endpoint_name, hostpart)) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	switch (s3->cfg.addressing) {
-	case MPS3_ADDR_PATH:
-		virtual = 0;
-		break;
-	case MPS3_ADDR_VIRTUAL:
-		virtual = 1;
-		break;
-	default:
-		virtual = dns_ok && strstr(hostpart, "amazonaws.com") != NULL;
-		break;
-	}
-	if (virtual && !dns_ok) {
-		rc = mps3_error_set(-EINVAL,
-				    "bucket \"%s\" cannot be addressed virtual-hosted style; use path style",
-				    bucket);
-		goto fail;
-	}
-	if (virtual) {
-		if (asprintf(&s3->host, "%s.%s", bucket, hostpart) < 0 ||
-		    asprintf(&s3->base_url, "%s%s", scheme, s3->host) < 0 ||
-		    dup_str(&s3->path_prefix, "")) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-	} else {
-		if (dup_str(&s3->host, hostpart) ||
-		    asprintf(&s3->base_url, "%s%s", scheme, hostpart) < 0 ||
-		    asprintf(&s3->path_prefix, "/%s", bucket) < 0) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-	}
-	/* Host as curl would send it: a default port is not written. */
-	n = strlen(s3->host);
-	if ((strcmp(scheme, "https://") == 0 && n > 4 && strcmp(s3->host + n - 4, ":443") == 0) ||
-	    (strcmp(scheme, "http://") == 0 && n > 3 && strcmp(s3->host + n - 3, ":80") == 0))
-		s3->host[strrchr(s3->host, ':') - s3->host] = '\0';
-	if (strcmp(scheme, "http://") == 0 && strncmp(hostpart, "127.", 4) != 0 &&
-	    strncmp(hostpart, "localhost", 9) != 0 && strncmp(hostpart, "[::1]", 5) != 0)
-		mps3_warn("endpoint %s is plain http: requests and data are not encrypted",
-			  s3->endpoint_name);
-	free(endpoint);
 	*out = s3;
 	return 0;
-fail:
-	free(endpoint);
-	mps3_s3_free(s3);
-	return rc;
-fail_nokey:
-	mps3_s3_config_dispose(&s3->cfg);
-	mps3_clock_dispose(&s3->clock);
-	pthread_mutex_destroy(&s3->lock);
-	free(s3);
-	return rc;
 }
 
 void mps3_s3_free(struct mps3_s3 *s3)

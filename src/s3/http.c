@@ -372,38 +372,13 @@ static void what(char *out, size_t n, struct mps3_s3 *s3, const struct s3_req *r
 		snprintf(out, n, "%s s3://%s", req->op, s3->bucket);
 }
 
-static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct xfer *x,
-				const char *phash, int *err, int *skewed)
+/* The headers every attempt sends and signs (hdrs has S3_MAX_HEADERS + 6 slots). */
+static size_t request_headers(struct mps3_s3 *s3, const struct s3_req *req, const struct xfer *x,
+			      struct mps3_kv *hdrs, const char *amz_date, const char *phash,
+			      char rangebuf[64], char ifmatch[MPS3_ETAG_MAX + 2])
 {
-	struct mps3_kv hdrs[S3_MAX_HEADERS + 6];
-	struct mps3_sigv4_output sig;
-	struct mps3_sigv4_input in;
-	struct mps3_buf path = MPS3_BUF_INIT, url = MPS3_BUF_INIT, line = MPS3_BUF_INIT;
-	struct curl_slist *list = NULL;
-	char amz_date[17], rangebuf[64], ifmatch[MPS3_ETAG_MAX + 2], w[1200];
 	size_t nh = 0, i;
-	int64_t sent, recv;
-	CURLcode cc;
-	CURL *c;
-	enum outcome out = FAIL;
-	int rc;
 
-	mps3_sigv4_output_init(&sig);
-	mps3_buf_reset(&x->errbody);
-	x->status = 0;
-	x->date_ms = 0;
-	x->sent = 0;
-	x->sink_err = 0;
-	x->request_id[0] = '\0';
-	memset(&x->info, 0, sizeof(x->info));
-	what(w, sizeof(w), s3, req);
-
-	c = thread_handle(s3);
-	if (!c) {
-		*err = -ENOMEM;
-		goto out;
-	}
-	mps3_time_format_amz(amz_date, mps3_clock_now(&s3->clock));
 	hdrs[nh++] = (struct mps3_kv){ "host", s3->host };
 	hdrs[nh++] = (struct mps3_kv){ "x-amz-date", amz_date };
 	hdrs[nh++] = (struct mps3_kv){ "x-amz-content-sha256", phash };
@@ -415,18 +390,42 @@ static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct x
 		uint64_t start = req->range_off + x->delivered;
 
 		if (req->range_len)
-			snprintf(rangebuf, sizeof(rangebuf), "bytes=%" PRIu64 "-%" PRIu64, start,
+			snprintf(rangebuf, 64, "bytes=%" PRIu64 "-%" PRIu64, start,
 				 req->range_off + req->range_len - 1);
 		else
-			snprintf(rangebuf, sizeof(rangebuf), "bytes=%" PRIu64 "-", start);
+			snprintf(rangebuf, 64, "bytes=%" PRIu64 "-", start);
 		hdrs[nh++] = (struct mps3_kv){ "range", rangebuf };
 		if (x->delivered > 0 && x->resume_etag[0]) {
 			/* The rest must come from the same object we started reading. */
-			snprintf(ifmatch, sizeof(ifmatch), "\"%s\"", x->resume_etag);
+			snprintf(ifmatch, MPS3_ETAG_MAX + 2, "\"%s\"", x->resume_etag);
 			hdrs[nh++] = (struct mps3_kv){ "if-match", ifmatch };
 		}
 	}
+	return nh;
+}
 
+static int slist_add(struct curl_slist **list, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(*list, line);
+
+	if (!l)
+		return -ENOMEM;
+	*list = l;
+	return 0;
+}
+
+/* Sign: the URL and the header lines (Authorization last) of this attempt.  0 or -errno. */
+static int sign_request(struct mps3_s3 *s3, const struct s3_req *req, const struct mps3_kv *hdrs, size_t nh,
+			const char *amz_date, const char *phash, struct mps3_buf *url, struct curl_slist **list,
+			const char *w)
+{
+	struct mps3_buf path = MPS3_BUF_INIT, line = MPS3_BUF_INIT;
+	struct mps3_sigv4_output sig;
+	struct mps3_sigv4_input in;
+	size_t i;
+	int rc;
+
+	mps3_sigv4_output_init(&sig);
 	rc = mps3_buf_puts(&path, s3->path_prefix);
 	if (!rc && req->key) {
 		rc = mps3_buf_puts(&path, "/");
@@ -435,10 +434,8 @@ static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct x
 	}
 	if (!rc && path.len == 0)
 		rc = mps3_buf_puts(&path, "/");
-	if (rc) {
-		*err = rc;
+	if (rc)
 		goto out;
-	}
 	memset(&in, 0, sizeof(in));
 	in.method = req->method;
 	in.path = path.data;
@@ -454,49 +451,39 @@ static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct x
 	in.secret_key = s3->cfg.secret_key;
 	rc = mps3_sigv4_sign(&sig, &in);
 	if (rc) {
-		*err = mps3_error_set(rc, "%s: cannot sign the request", w);
+		rc = mps3_error_set(rc, "%s: cannot sign the request", w);
 		goto out;
 	}
-	rc = mps3_buf_printf(&url, "%s%s%s%s", s3->base_url, path.data,
-			     sig.query.len ? "?" : "", mps3_buf_cstr(&sig.query));
+	rc = mps3_buf_printf(url, "%s%s%s%s", s3->base_url, path.data, sig.query.len ? "?" : "",
+			     mps3_buf_cstr(&sig.query));
 	for (i = 0; !rc && i < nh; i++) {
 		mps3_buf_reset(&line);
 		rc = mps3_buf_printf(&line, "%s: %s", hdrs[i].name, hdrs[i].value ? hdrs[i].value : "");
-		if (!rc) {
-			struct curl_slist *l = curl_slist_append(list, line.data);
-
-			if (!l)
-				rc = -ENOMEM;
-			else
-				list = l;
-		}
+		if (!rc)
+			rc = slist_add(list, line.data);
 	}
 	if (!rc) {
 		mps3_buf_reset(&line);
 		rc = mps3_buf_printf(&line, "Authorization: %s", sig.authorization.data);
 	}
-	if (!rc) {
-		struct curl_slist *l = curl_slist_append(list, line.data);
-
-		if (!l)
-			rc = -ENOMEM;
-		list = l ? l : list;
-	}
+	if (!rc)
+		rc = slist_add(list, line.data);
 	/* Small bodies go at once; large ones wait for 100 Continue so a refusal costs nothing. */
-	if (!rc && !(req->body && req->body->len >= (1u << 20))) {
-		struct curl_slist *l = curl_slist_append(list, "Expect:");
+	if (!rc && !(req->body && req->body->len >= (1u << 20)))
+		rc = slist_add(list, "Expect:");
+out:
+	/* The Authorization line held the signature: wipe it. */
+	mps3_buf_dispose_secret(&line);
+	mps3_buf_dispose(&path);
+	mps3_sigv4_output_dispose(&sig);
+	return rc;
+}
 
-		if (!l)
-			rc = -ENOMEM;
-		list = l ? l : list;
-	}
-	if (rc) {
-		*err = rc;
-		goto out;
-	}
-
+static void setup_curl(CURL *c, struct mps3_s3 *s3, struct s3_req *req, struct xfer *x, const char *url,
+		       struct curl_slist *list)
+{
 	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_URL, url.data);
+	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -528,91 +515,119 @@ static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct x
 	} else if (strcmp(req->method, "GET") != 0) {
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
 	}
+}
 
-	sent = local_ms(s3);
-	__atomic_add_fetch(&s3->n_requests, 1, __ATOMIC_RELAXED);
-	cc = curl_easy_perform(c);
-	recv = local_ms(s3);
-	if (req->body)
-		__atomic_add_fetch(&s3->n_up, x->sent, __ATOMIC_RELAXED);
-	if (x->date_ms)
-		mps3_clock_observe(&s3->clock, sent, recv, x->date_ms, 1000);
-	if (s3->cfg.verbose)
-		mps3_debug("%s: %s -> %ld (curl %d) in %" PRId64 " ms", w, req->method, x->status,
-			   (int)cc, recv - sent);
+/* What a non-2xx, non-304 status means: an error detail, and whether to try again. */
+static enum outcome status_outcome(struct mps3_s3 *s3, struct s3_req *req, struct xfer *x, const char *w,
+				   int *err, int *skewed)
+{
+	struct mps3_s3_error e;
+	const char *code = "";
 
+	memset(&e, 0, sizeof(e));
+	if (x->errbody.len && mps3_xml_parse_error(&e, x->errbody.data, x->errbody.len) == 0)
+		code = e.code;
+	if (x->status == 403 && strcmp(code, "RequestTimeTooSkewed") == 0 && !*skewed) {
+		/* The Date of this reply corrected the clock: try again at once. */
+		*skewed = 1;
+		*err = mps3_error_set(-EACCES, "%s: 403 RequestTimeTooSkewed: local clock is %+" PRId64 " ms off the store's",
+				      w, -mps3_clock_offset(&s3->clock));
+		return RETRY;
+	}
+	if (!code[0] && x->status == 404 && !req->key)
+		code = "NoSuchBucket";
+	if (!code[0])
+		code = x->status == 404 ? "NotFound" : x->status == 403 ? "Forbidden" : "";
+	*err = mps3_error_set(status_errno(x->status, code), "%s: %ld %s%s%s%s%s%s", w, x->status, code,
+			      e.message[0] ? ": " : "", e.message, x->request_id[0] ? " [request id " : "",
+			      x->request_id, x->request_id[0] ? "]" : "");
+	if (x->status >= 500 || x->status == 429 || (x->status == 400 && strcmp(code, "RequestTimeout") == 0))
+		return RETRY;
+	return FAIL;
+}
+
+/* The outcome of a finished transfer. */
+static enum outcome outcome_of(struct mps3_s3 *s3, struct s3_req *req, struct xfer *x, CURLcode cc,
+			       const char *w, int *err, int *skewed)
+{
 	if (x->sink_err) {
 		*err = x->sink_err;
 		if (x->sink_err == -EFBIG)
 			mps3_error_set(-EFBIG, "%s: object larger than the limit for it", w);
-		goto out;
+		return FAIL;
 	}
 	if (cc != CURLE_OK) {
-		*err = mps3_error_set(curl_errno(cc), "%s: %s: %s", w, s3->endpoint_name,
-				      curl_what(cc));
-		out = curl_retryable(cc) ? RETRY : FAIL;
-		goto out;
+		*err = mps3_error_set(curl_errno(cc), "%s: %s: %s", w, s3->endpoint_name, curl_what(cc));
+		return curl_retryable(cc) ? RETRY : FAIL;
 	}
 	req->status = x->status;
 	memcpy(req->request_id, x->request_id, sizeof(req->request_id));
-	if (x->status >= 200 && x->status < 300) {
+	if ((x->status >= 200 && x->status < 300) || (x->status == 416 && req->resumable)) {
+		/* (416 of a resumed range starting at or past the end: an empty read.) */
 		req->info = x->info;
 		if (x->have_total)
 			req->info.size = x->total;
-		if (x->resume_etag[0])
+		if (x->status != 416 && x->resume_etag[0])
 			memcpy(req->info.etag, x->resume_etag, sizeof(req->info.etag));
 		*err = 0;
-		out = DONE;
-		goto out;
+		return DONE;
 	}
 	if (x->status == 304) {
 		req->info = x->info;
 		*err = MPS3_NOT_MODIFIED;
-		out = DONE;
-		goto out;
+		return DONE;
 	}
-	if (x->status == 416 && req->resumable) {
-		/* Range starting at or past the end: an empty read. */
-		req->info = x->info;
-		if (x->have_total)
-			req->info.size = x->total;
-		*err = 0;
-		out = DONE;
-		goto out;
-	}
-	{
-		struct mps3_s3_error e;
-		const char *code = "";
+	return status_outcome(s3, req, x, w, err, skewed);
+}
 
-		memset(&e, 0, sizeof(e));
-		if (x->errbody.len && mps3_xml_parse_error(&e, x->errbody.data, x->errbody.len) == 0)
-			code = e.code;
-		if (x->status == 403 && strcmp(code, "RequestTimeTooSkewed") == 0 && !*skewed) {
-			/* The Date of this reply corrected the clock: try again at once. */
-			*skewed = 1;
-			*err = mps3_error_set(-EACCES, "%s: 403 RequestTimeTooSkewed: local clock is %+" PRId64 " ms off the store's",
-					      w, -mps3_clock_offset(&s3->clock));
-			out = RETRY;
-			goto out;
-		}
-		if (!code[0] && x->status == 404 && !req->key)
-			code = "NoSuchBucket";
-		if (!code[0])
-			code = x->status == 404 ? "NotFound" : x->status == 403 ? "Forbidden" : "";
-		*err = mps3_error_set(status_errno(x->status, code), "%s: %ld %s%s%s%s%s%s", w,
-				      x->status, code, e.message[0] ? ": " : "", e.message,
-				      x->request_id[0] ? " [request id " : "",
-				      x->request_id, x->request_id[0] ? "]" : "");
-		if (x->status >= 500 || x->status == 429 ||
-		    (x->status == 400 && strcmp(code, "RequestTimeout") == 0))
-			out = RETRY;
+static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct xfer *x,
+				const char *phash, int *err, int *skewed)
+{
+	struct mps3_kv hdrs[S3_MAX_HEADERS + 6];
+	struct mps3_buf url = MPS3_BUF_INIT;
+	struct curl_slist *list = NULL;
+	char amz_date[17], rangebuf[64], ifmatch[MPS3_ETAG_MAX + 2], w[1200];
+	int64_t sent, recv;
+	enum outcome out = FAIL;
+	size_t nh;
+	CURLcode cc;
+	CURL *c;
+
+	mps3_buf_reset(&x->errbody);
+	x->status = 0;
+	x->date_ms = 0;
+	x->sent = 0;
+	x->sink_err = 0;
+	x->request_id[0] = '\0';
+	memset(&x->info, 0, sizeof(x->info));
+	what(w, sizeof(w), s3, req);
+	c = thread_handle(s3);
+	if (!c) {
+		*err = -ENOMEM;
+		return FAIL;
 	}
-out:
+	mps3_time_format_amz(amz_date, mps3_clock_now(&s3->clock));
+	nh = request_headers(s3, req, x, hdrs, amz_date, phash, rangebuf, ifmatch);
+	*err = sign_request(s3, req, hdrs, nh, amz_date, phash, &url, &list, w);
+	if (!*err) {
+		setup_curl(c, s3, req, x, url.data, list);
+		sent = local_ms(s3);
+		__atomic_add_fetch(&s3->n_requests, 1, __ATOMIC_RELAXED);
+		cc = curl_easy_perform(c);
+		recv = local_ms(s3);
+		/* The header list holds the signature: curl must not keep it past the slist. */
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+		if (req->body)
+			__atomic_add_fetch(&s3->n_up, x->sent, __ATOMIC_RELAXED);
+		if (x->date_ms)
+			mps3_clock_observe(&s3->clock, sent, recv, x->date_ms, 1000);
+		if (s3->cfg.verbose)
+			mps3_debug("%s: %s -> %ld (curl %d) in %" PRId64 " ms", w, req->method, x->status,
+				   (int)cc, recv - sent);
+		out = outcome_of(s3, req, x, cc, w, err, skewed);
+	}
 	curl_slist_free_all(list);
 	mps3_buf_dispose(&url);
-	mps3_buf_dispose(&line);
-	mps3_buf_dispose(&path);
-	mps3_sigv4_output_dispose(&sig);
 	return out;
 }
 

@@ -1,0 +1,59 @@
+/*
+ * cli/cli.h - what the files of the mps3 command share: the context of one
+ * run (the URL, its store and database), the error and usage conventions
+ * (exit 1 for a failure, with one line naming what failed; 2 for a usage
+ * error), and the commands, one function each (cli/cmd_*.c).
+ */
+#ifndef MPS3_CLI_H
+#define MPS3_CLI_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "mps3/db.h"
+#include "mps3/entry.h"
+#include "mps3/store.h"
+
+#define EXIT_USAGE 2
+
+struct ctx {
+	const char *url;
+	struct mps3_store *store;
+	struct mps3_db *db;
+	int64_t poll_ms;
+	struct mps3_db_config *cfg;	/* the database's, for commands that change it */
+	int reopen;			/* set by a command: open the database again and rerun */
+};
+
+/* Set by SIGINT/SIGTERM in commands that run until interrupted. */
+extern volatile sig_atomic_t mps3_cli_stop;
+void mps3_cli_on_signal(int sig);
+
+/* "mps3: <message>" and the hint to --help on stderr; returns EXIT_USAGE. */
+int mps3_cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "mps3: <what>: <detail of rc>" on stderr; returns EXIT_FAILURE. */
+int mps3_cli_fail(int rc, const char *what);
+/* The entry at path, parsed (hold gets the value); -ENOENT if none. */
+int mps3_cli_lookup(struct mps3_db *db, const char *path, struct mps3_entry *e, json_t **hold);
+/* Whether some existing key lies under path + "/". */
+int mps3_cli_has_children(json_t *files, const char *path);
+int64_t mps3_cli_now_ns(void);
+
+/* Commands: argv[0] is the command's name; the exit status. */
+int mps3_cmd_put(struct ctx *c, int argc, char **argv);
+int mps3_cmd_get(struct ctx *c, int argc, char **argv);
+int mps3_cmd_rm(struct ctx *c, int argc, char **argv);
+int mps3_cmd_ls(struct ctx *c, int argc, char **argv);
+int mps3_cmd_watch(struct ctx *c, int argc, char **argv);
+int mps3_cmd_log(struct ctx *c, int argc, char **argv);
+int mps3_cmd_checkpoint(struct ctx *c, int argc, char **argv);
+int mps3_cmd_gc(struct ctx *c, int argc, char **argv);
+int mps3_cmd_fsck(struct ctx *c, int argc, char **argv);
+int mps3_cmd_sync_journal(struct ctx *c, int argc, char **argv);
+/* Commands on a mount point (no URL, no database). */
+int mps3_cmd_mount_status(const char *mnt);
+int mps3_cmd_mount_sync(const char *mnt);
+
+#endif

@@ -1,0 +1,240 @@
+/*
+ * cli/cmd_admin.c - maintenance (checkpoint, gc, fsck), the journal an
+ * mps3fs left behind (sync --journal), and the commands on a mount point
+ * (status, sync).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mps3/error.h"
+#include "mps3/hash.h"
+#include "mps3/journal.h"
+#include "mps3/log.h"
+#include "cli.h"
+#include "common.h"
+
+int mps3_cmd_checkpoint(struct ctx *c, int argc, char **argv)
+{
+	struct mps3_logkey key;
+	char name[MPS3_LOGNAME_MAX];
+	int rc;
+
+	(void)argv;
+	if (argc != 1)
+		return mps3_cli_usage_error("checkpoint takes no arguments");
+	rc = mps3_db_checkpoint(c->db, &key);
+	if (rc)
+		return mps3_cli_fail(rc, "checkpoint");
+	mps3_cpkey_format(name, &key);
+	printf("checkpoint/%s\n", name);
+	return 0;
+}
+
+int mps3_cmd_gc(struct ctx *c, int argc, char **argv)
+{
+	struct mps3_gc_report r;
+	int dry = 0, a, rc;
+
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--dry-run") == 0 || strcmp(argv[a], "-n") == 0) {
+			dry = 1;
+		} else if (strcmp(argv[a], "--grace") == 0 && a + 1 < argc) {
+			int64_t ms;
+
+			if (mps3_cli_duration_ms(&ms, argv[++a]))
+				return mps3_cli_usage_error("gc: bad --grace duration %s", argv[a]);
+			if (ms != c->cfg->gc_grace_ms) {
+				/* The grace period is the database's: open it again with this one. */
+				c->cfg->gc_grace_ms = ms;
+				c->reopen = 1;
+				return 0;
+			}
+		} else {
+			return mps3_cli_usage_error("gc: unexpected argument %s", argv[a]);
+		}
+	}
+	rc = mps3_db_gc(c->db, dry, &r);
+	if (rc)
+		return mps3_cli_fail(rc, "gc");
+	printf("%s: checkpoints %u kept %u deleted; log entries %u kept %u deleted; "
+	       "blobs %u kept %u deleted; %" PRIu64 " bytes freed; %u objects still in the grace period\n",
+	       dry ? "gc (dry run)" : "gc", r.checkpoints_kept, r.checkpoints_deleted,
+	       r.entries_kept, r.entries_deleted, r.blobs_kept, r.blobs_deleted, r.bytes_deleted,
+	       r.skipped_young);
+	return 0;
+}
+
+int mps3_cmd_fsck(struct ctx *c, int argc, char **argv)
+{
+	struct mps3_fsck_report r;
+	int verify = 0, a, rc, bad;
+
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--verify") == 0)
+			verify = 1;
+		else
+			return mps3_cli_usage_error("fsck: unexpected argument %s", argv[a]);
+	}
+	rc = mps3_db_fsck(c->db, verify, &r);
+	if (rc)
+		return mps3_cli_fail(rc, "fsck");
+	bad = r.missing_blobs + r.corrupt_blobs + r.size_mismatch + r.bad_entries + r.bad_checkpoints;
+	printf("fsck: %u files, %u directories, %u links; %u blobs checked%s; "
+	       "%u missing, %u corrupt, %u wrong size; %u malformed entries, %u stale entries, "
+	       "%u bad checkpoints: %s\n",
+	       r.files, r.dirs, r.links, r.blobs_checked, verify ? " (content verified)" : "",
+	       r.missing_blobs, r.corrupt_blobs, r.size_mismatch, r.bad_entries, r.stale_entries,
+	       r.bad_checkpoints, bad ? "PROBLEMS FOUND" : "ok");
+	return bad ? EXIT_FAILURE : 0;
+}
+
+/* `mps3 status MOUNTPOINT`: the mount's own report. */
+int mps3_cmd_mount_status(const char *mnt)
+{
+	char path[4096], buf[4096];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.mps3/status", mnt);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "mps3: status: %s: %s (is an mps3fs mounted there?)\n", mnt, strerror(errno));
+		return EXIT_FAILURE;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+			break;
+	close(fd);
+	return n < 0 ? EXIT_FAILURE : 0;
+}
+
+/* `mps3 sync MOUNTPOINT`: fsync of the mount's root waits for every change made so far. */
+int mps3_cmd_mount_sync(const char *mnt)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.mps3", mnt);
+	fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || access(path, F_OK) < 0) {
+		fprintf(stderr, "mps3: sync: %s: %s\n", mnt,
+			fd < 0 ? strerror(errno) : "not an mps3fs mount");
+		if (fd >= 0)
+			close(fd);
+		return EXIT_FAILURE;
+	}
+	if (fsync(fd) < 0) {
+		fprintf(stderr, "mps3: sync: %s: %s\n", mnt, strerror(errno));
+		close(fd);
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Upload the content a journal item names from DIR/blobs. */
+static int upload_journal_blob(struct ctx *c, const char *dir, const struct mps3_journal_item *it)
+{
+	char blob[4200], hex[MPS3_SHA256_HEX_LEN + 1];
+	struct mps3_body body;
+	struct mps3_entry e;
+	struct stat st;
+	int fd, rc;
+
+	if (!it->want || mps3_entry_parse(&e, it->want) || e.type != MPS3_FILE)
+		return 0;
+	snprintf(blob, sizeof(blob), "%s/blobs/%s", dir, e.blob);
+	fd = open(blob, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = mps3_error_set(-ENOENT, "%s: content %s is not in %s/blobs", it->path, e.blob, dir);
+	} else {
+		memset(&body, 0, sizeof(body));
+		body.fd = fd;
+		body.len = (uint64_t)st.st_size;
+		body.sha256_hex = e.blob;
+		rc = mps3_db_blob_put(c->db, &body, hex);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* `mps3 URL sync --journal DIR`: what an mps3fs promised but did not upload. */
+int mps3_cmd_sync_journal(struct ctx *c, int argc, char **argv)
+{
+	struct mps3_journal_plan plan = { 0 };
+	struct mps3_journal j;
+	json_t *old = NULL, *patch = json_object();
+	const char *dir = NULL;
+	size_t i;
+	int a, rc;
+
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--journal") == 0 && a + 1 < argc)
+			dir = argv[++a];
+		else
+			return mps3_cli_usage_error("sync: use: mps3 URL sync --journal CACHE_DIR, or mps3 sync MOUNTPOINT");
+	}
+	if (!dir)
+		return mps3_cli_usage_error("sync needs --journal CACHE_DIR (or: mps3 sync MOUNTPOINT)");
+	rc = mps3_journal_open(&j, dir, &old);
+	if (!rc)
+		rc = patch ? mps3_journal_recover(&plan, old, c->db) : -ENOMEM;
+	for (i = 0; !rc && i < plan.n; i++) {
+		const struct mps3_journal_item *it = &plan.v[i];
+		const char *target = it->path;
+		json_t *cur = NULL, *d;
+		int err = 0;
+
+		if (it->action == MPS3_JOURNAL_LANDED)
+			continue;
+		if (it->action == MPS3_JOURNAL_CONFLICT && !it->conflict_path) {
+			fprintf(stderr, "mps3: sync: %s was changed by another client since; keeping theirs\n",
+				it->path);
+			continue;
+		}
+		if (it->action == MPS3_JOURNAL_CONFLICT) {
+			fprintf(stderr, "mps3: sync: %s was changed by another client since; the journal's version goes to %s\n",
+				it->path, it->conflict_path);
+			target = it->conflict_path;
+		}
+		rc = upload_journal_blob(c, dir, it);
+		if (rc)
+			break;
+		mps3_db_get(c->db, target, &cur);
+		d = mps3_entry_patch(cur, it->want, &err);
+		json_decref(cur);
+		if (err)
+			rc = mps3_error_set(err, "%s: cannot express the change", it->path);
+		else if (d)
+			json_object_set_new(patch, target, d);
+	}
+	if (!rc && json_object_size(patch) > 0)
+		rc = mps3_db_commit(c->db, patch, NULL);
+	if (!rc)
+		rc = mps3_journal_truncate(&j);
+	json_decref(patch);
+	json_decref(old);
+	mps3_journal_close(&j);
+	if (rc) {
+		mps3_journal_plan_dispose(&plan);
+		return mps3_cli_fail(rc, "sync");
+	}
+	printf("sync: %zu changes uploaded, %zu were already in the bucket, %zu conflicts kept beside the newer version\n",
+	       plan.commit, plan.landed, plan.conflicts);
+	mps3_journal_plan_dispose(&plan);
+	return 0;
+}
+
+/*
+ * Where this URL's resolved state is kept: DIR/<first 16 hex digits of
+ * SHA-256(url)>.state, DIR private (0700).  NULL (no cache) if it cannot be
+ * made.
+ */

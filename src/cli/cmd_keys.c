@@ -1,0 +1,385 @@
+/*
+ * cli/cmd_keys.c - mps3 put, get, rm and ls: keys and their values.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mps3/error.h"
+#include "mps3/hash.h"
+#include "mps3/log.h"
+#include "cli.h"
+
+/* Values up to this size are verified before they are written out. */
+#define GET_VERIFY_FIRST (64u << 20)
+
+static int check_placement(struct mps3_db *db, const char *key)
+{
+	char *copy = strdup(key), *slash;
+	json_t *files = NULL;
+	int rc = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (slash = strchr(copy, '/'); slash; slash = strchr(slash + 1, '/')) {
+		struct mps3_entry e;
+		json_t *hold = NULL;
+
+		*slash = '\0';
+		if (mps3_cli_lookup(db, copy, &e, &hold) == 0 && e.type != MPS3_DIR)
+			rc = mps3_error_set(-ENOTDIR, "\"%s\" is a %s, so \"%s\" cannot be stored under it",
+					    copy, e.type == MPS3_FILE ? "file" : "symbolic link", key);
+		json_decref(hold);
+		*slash = '/';
+		if (rc)
+			break;
+	}
+	free(copy);
+	if (rc)
+		return rc;
+	files = mps3_db_files(db);
+	if (files && mps3_cli_has_children(files, key))
+		rc = mps3_error_set(-EISDIR, "\"%s\" is a directory with keys under it", key);
+	json_decref(files);
+	mps3_error_clear();
+	return rc;
+}
+
+/* Spool a non-seekable input into an unlinked temporary file. */
+static int spool(int in, int *out_fd, uint64_t *len)
+{
+	const char *dir = getenv("TMPDIR");
+	char buf[1 << 16];
+	int fd = open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	*len = 0;
+	if (fd < 0)
+		return mps3_error_set(-errno, "cannot create a temporary file: %s", strerror(errno));
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		ssize_t w = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			close(fd);
+			return mps3_error_set(-e, "cannot read input: %s", strerror(e));
+		}
+		if (n == 0)
+			break;
+		while (w < n) {
+			ssize_t k = write(fd, buf + w, (size_t)(n - w));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				int e = errno;
+
+				close(fd);
+				return mps3_error_set(-e, "cannot spool input: %s", strerror(e));
+			}
+			w += k;
+		}
+		*len += (uint64_t)n;
+	}
+	*out_fd = fd;
+	return 0;
+}
+
+int mps3_cmd_put(struct ctx *c, int argc, char **argv)
+{
+	const char *key, *file;
+	struct mps3_body body;
+	struct stat st;
+	char hex[MPS3_SHA256_HEX_LEN + 1];
+	json_t *patch = NULL, *entry = NULL;
+	int fd = -1, own_fd = 0, rc;
+
+	if (argc < 2 || argc > 3)
+		return mps3_cli_usage_error("put needs KEY and optionally FILE");
+	key = argv[1];
+	file = argc == 3 ? argv[2] : "-";
+	rc = mps3_path_check(key);
+	if (rc)
+		return mps3_cli_fail(rc, "put");
+	if (strcmp(file, "-") == 0) {
+		fd = STDIN_FILENO;
+	} else {
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "mps3: put: %s: %s\n", file, strerror(errno));
+			return EXIT_FAILURE;
+		}
+		own_fd = 1;
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = mps3_error_set(-errno, "%s: %s", file, strerror(errno));
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		rc = mps3_error_set(-EISDIR, "%s is a directory", file);
+		goto out;
+	}
+	memset(&body, 0, sizeof(body));
+	if (S_ISREG(st.st_mode)) {
+		body.fd = fd;
+		body.off = lseek(fd, 0, SEEK_CUR) > 0 ? lseek(fd, 0, SEEK_CUR) : 0;
+		body.len = (uint64_t)(st.st_size - body.off);
+	} else {
+		int tmp;
+
+		rc = spool(fd, &tmp, &body.len);
+		if (rc)
+			goto out;
+		if (own_fd)
+			close(fd);
+		fd = tmp;
+		own_fd = 1;
+		body.fd = fd;
+	}
+	rc = check_placement(c->db, key);
+	if (rc)
+		goto out;
+	rc = mps3_db_blob_put(c->db, &body, hex);
+	if (rc)
+		goto out;
+	/* Content and type change; mode, owner and xattrs of an existing key stay. */
+	entry = json_pack("{s:s, s:s, s:I, s:I, s:n}", "type", "f", "blob", hex, "size",
+			  (json_int_t)body.len, "mtime", (json_int_t)mps3_cli_now_ns(), "target");
+	patch = json_object();
+	if (!entry || !patch || json_object_set(patch, key, entry)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = mps3_db_commit(c->db, patch, NULL);
+out:
+	json_decref(entry);
+	json_decref(patch);
+	if (own_fd)
+		close(fd);
+	return rc ? mps3_cli_fail(rc, "put") : 0;
+}
+
+int mps3_cmd_get(struct ctx *c, int argc, char **argv)
+{
+	struct mps3_entry e;
+	struct mps3_sink sink;
+	json_t *hold = NULL;
+	int fd = STDOUT_FILENO, rc;
+
+	if (argc != 2)
+		return mps3_cli_usage_error("get needs exactly one KEY");
+	rc = mps3_path_check(argv[1]);
+	if (rc)
+		return mps3_cli_fail(rc, "get");
+	rc = mps3_cli_lookup(c->db, argv[1], &e, &hold);
+	if (rc == -ENOENT || rc == -EINVAL) {
+		fprintf(stderr, "mps3: get: %s: no such key\n", argv[1]);
+		json_decref(hold);
+		return EXIT_FAILURE;
+	}
+	if (e.type == MPS3_DIR) {
+		fprintf(stderr, "mps3: get: %s: is a directory\n", argv[1]);
+		json_decref(hold);
+		return EXIT_FAILURE;
+	}
+	if (e.type == MPS3_LINK) {
+		fprintf(stderr, "mps3: get: %s: is a symbolic link to %s\n", argv[1], e.target);
+		json_decref(hold);
+		return EXIT_FAILURE;
+	}
+	if (e.size <= GET_VERIFY_FIRST) {
+		/* Checked before a byte goes out: a corrupt blob is never printed. */
+		struct mps3_buf buf;
+
+		mps3_buf_init(&buf, (size_t)e.size + 1);
+		mps3_sink_buf(&sink, &buf);
+		rc = mps3_db_blob_get(c->db, e.blob, NULL, &sink);
+		if (rc == 0 && buf.len != e.size)
+			rc = mps3_error_set(-EIO, "%s: content has %zu bytes, the entry says %" PRIu64, argv[1],
+					    buf.len, e.size);
+		if (rc == 0) {
+			mps3_sink_fd(&sink, &fd);
+			rc = buf.len ? sink.write(sink.ctx, buf.data, buf.len) : 0;
+		}
+		mps3_buf_dispose(&buf);
+	} else {
+		struct mps3_get_opts go = { NULL, 0, 0, e.size };
+
+		mps3_sink_fd(&sink, &fd);
+		rc = mps3_db_blob_get(c->db, e.blob, &go, &sink);
+	}
+	json_decref(hold);
+	if (rc)
+		return mps3_cli_fail(rc, argv[1]);
+	return 0;
+}
+
+int mps3_cmd_rm(struct ctx *c, int argc, char **argv)
+{
+	json_t *patch = json_object(), *files = NULL;
+	int recursive = 0, i, rc = 0, missing = 0;
+
+	if (!patch)
+		return mps3_cli_fail(-ENOMEM, "rm");
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+		if (strcmp(argv[i], "-r") == 0 || strcmp(argv[i], "-R") == 0 ||
+		    strcmp(argv[i], "--recursive") == 0) {
+			recursive = 1;
+		} else if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else {
+			json_decref(patch);
+			return mps3_cli_usage_error("rm: unknown option %s", argv[i]);
+		}
+	}
+	if (i >= argc) {
+		json_decref(patch);
+		return mps3_cli_usage_error("rm needs at least one KEY");
+	}
+	files = mps3_db_files(c->db);
+	for (; i < argc && files; i++) {
+		const char *key = argv[i], *k;
+		size_t n = strlen(key);
+		struct mps3_entry e;
+		json_t *v;
+		int found = 0;
+
+		rc = mps3_path_check(key);
+		if (rc)
+			break;
+		v = json_object_get(files, key);
+		if (v && mps3_entry_parse(&e, v) == 0) {
+			found = 1;
+			if (e.type == MPS3_DIR && !recursive && mps3_cli_has_children(files, key)) {
+				rc = mps3_error_set(-ENOTEMPTY, "%s: directory not empty (use rm -r)", key);
+				break;
+			}
+			json_object_set_new(patch, key, json_null());
+		}
+		json_object_foreach(files, k, v) {
+			if (strncmp(k, key, n) == 0 && k[n] == '/' && mps3_entry_parse(&e, v) == 0) {
+				if (!recursive) {
+					rc = mps3_error_set(-EISDIR, "%s: is a directory (use rm -r)", key);
+					break;
+				}
+				found = 1;
+				json_object_set_new(patch, k, json_null());
+			}
+		}
+		if (rc)
+			break;
+		if (!found) {
+			fprintf(stderr, "mps3: rm: %s: no such key\n", key);
+			missing = 1;
+		}
+	}
+	if (!files)
+		rc = -ENOMEM;
+	if (rc == 0 && json_object_size(patch) > 0)
+		rc = mps3_db_commit(c->db, patch, NULL);
+	json_decref(patch);
+	json_decref(files);
+	if (rc)
+		return mps3_cli_fail(rc, "rm");
+	return missing ? EXIT_FAILURE : 0;
+}
+
+static void mode_string(char out[11], const struct mps3_entry *e)
+{
+	uint32_t m = e->mode;
+	static const char rwx[] = "rwxrwxrwx";
+	int i;
+
+	if (m == MPS3_UNSET_MODE)
+		m = e->type == MPS3_DIR ? 0755 : e->type == MPS3_LINK ? 0777 : 0644;
+	out[0] = e->type == MPS3_DIR ? 'd' : e->type == MPS3_LINK ? 'l' : '-';
+	for (i = 0; i < 9; i++)
+		out[1 + i] = (m & (1u << (8 - i))) ? rwx[i] : '-';
+	out[10] = '\0';
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int mps3_cmd_ls(struct ctx *c, int argc, char **argv)
+{
+	const char *prefix = "", *k;
+	const char **keys = NULL;
+	json_t *files, *v;
+	size_t n = 0, i, plen;
+	int lng = 0, js = 0, a;
+
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "-l") == 0)
+			lng = 1;
+		else if (strcmp(argv[a], "--json") == 0)
+			js = 1;
+		else if (argv[a][0] == '-' && argv[a][1])
+			return mps3_cli_usage_error("ls: unknown option %s", argv[a]);
+		else if (!*prefix)
+			prefix = argv[a];
+		else
+			return mps3_cli_usage_error("ls takes at most one PREFIX");
+	}
+	files = mps3_db_files(c->db);
+	if (!files)
+		return mps3_cli_fail(-ENOMEM, "ls");
+	keys = calloc(json_object_size(files) + 1, sizeof(*keys));
+	if (!keys) {
+		json_decref(files);
+		return mps3_cli_fail(-ENOMEM, "ls");
+	}
+	plen = strlen(prefix);
+	json_object_foreach(files, k, v) {
+		struct mps3_entry e;
+
+		if (strncmp(k, prefix, plen) == 0 && mps3_entry_parse(&e, v) == 0)
+			keys[n++] = k;
+	}
+	qsort(keys, n, sizeof(*keys), cmp_str);
+	for (i = 0; i < n; i++) {
+		json_t *val = json_object_get(files, keys[i]);
+		struct mps3_entry e;
+
+		mps3_entry_parse(&e, val);
+		if (js) {
+			json_t *line = json_pack("{s:s, s:O}", "key", keys[i], "entry", val);
+			char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+			if (s)
+				printf("%s\n", s);
+			free(s);
+			json_decref(line);
+		} else if (lng) {
+			char mode[11], when[32] = "-";
+			time_t secs = (time_t)(e.mtime_ns / 1000000000);
+			struct tm tm;
+
+			mode_string(mode, &e);
+			if (e.mtime_ns && gmtime_r(&secs, &tm))
+				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+			printf("%s %12" PRIu64 " %s %s%s%s%s\n", mode, e.size, when, keys[i],
+			       e.type == MPS3_DIR ? "/" : "", e.type == MPS3_LINK ? " -> " : "",
+			       e.type == MPS3_LINK ? e.target : "");
+		} else {
+			printf("%s%s\n", keys[i], e.type == MPS3_DIR ? "/" : "");
+		}
+	}
+	free(keys);
+	json_decref(files);
+	return fflush(stdout) == 0 ? 0 : EXIT_FAILURE;
+}
+
+/* What a change is, in the words of `mps3 watch`. */

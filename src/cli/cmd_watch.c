@@ -1,0 +1,173 @@
+/*
+ * cli/cmd_watch.c - mps3 watch (a line per change anybody makes) and
+ * mps3 log (the log entries in the bucket).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <signal.h>
+
+#include "mps3/error.h"
+#include "mps3/log.h"
+#include "mps3/poller.h"
+#include "mps3/timefmt.h"
+#include "cli.h"
+
+static const char *change_op(json_t *old, json_t *new)
+{
+	struct mps3_entry a, b;
+	int had = old && mps3_entry_parse(&a, old) == 0;
+	int has = new && mps3_entry_parse(&b, new) == 0;
+
+	if (!has)
+		return had ? "rm" : NULL;
+	if (!had || a.type != b.type)
+		return b.type == MPS3_DIR ? "mkdir" : b.type == MPS3_LINK ? "symlink" : "put";
+	if (b.type == MPS3_FILE && (strcmp(a.blob, b.blob) != 0 || a.size != b.size))
+		return "put";
+	if (b.type == MPS3_LINK && strcmp(a.target, b.target) != 0)
+		return "symlink";
+	return "attr";
+}
+
+struct watch_ctx {
+	const char *prefix;
+	int json;
+};
+
+static void on_change(void *arg, const struct mps3_changes *ch, int local)
+{
+	struct watch_ctx *w = arg;
+	size_t i, plen = strlen(w->prefix);
+
+	(void)local;
+	for (i = 0; i < ch->n; i++) {
+		const struct mps3_change *x = &ch->v[i];
+		const char *op = change_op(x->old, x->new);
+
+		if (!op || strncmp(x->path, w->prefix, plen) != 0)
+			continue;
+		if (w->json) {
+			json_t *line = json_pack("{s:s, s:s, s:O?, s:O?}", "op", op, "key", x->path,
+						 "entry", x->new, "old", x->old);
+			char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+			if (s)
+				printf("%s\n", s);
+			free(s);
+			json_decref(line);
+		} else {
+			printf("%s\t%s\n", op, x->path);
+		}
+	}
+	fflush(stdout);
+}
+
+int mps3_cmd_watch(struct ctx *c, int argc, char **argv)
+{
+	struct watch_ctx w = { "", 0 };
+	struct mps3_poller_config pcfg = { 0 };
+	struct mps3_poller *poller;
+	struct sigaction sa;
+	int a, rc;
+
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--json") == 0)
+			w.json = 1;
+		else if (argv[a][0] == '-' && argv[a][1])
+			return mps3_cli_usage_error("watch: unknown option %s", argv[a]);
+		else if (!*w.prefix)
+			w.prefix = argv[a];
+		else
+			return mps3_cli_usage_error("watch takes at most one PREFIX");
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = mps3_cli_on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	mps3_db_set_listener(c->db, on_change, &w);
+	pcfg.interval_ms = c->poll_ms;
+	pcfg.name = "watch";
+	rc = mps3_poller_start(&poller, c->db, &pcfg);
+	if (rc) {
+		mps3_db_set_listener(c->db, NULL, NULL);
+		return mps3_cli_fail(rc, "watch");
+	}
+	while (!mps3_cli_stop && !ferror(stdout)) {
+		struct timespec ts = { 0, 100 * 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	mps3_poller_stop(poller);
+	mps3_db_set_listener(c->db, NULL, NULL);
+	return 0;
+}
+
+struct log_ctx {
+	int json;
+};
+
+static int on_log(void *arg, const struct mps3_log_item *it)
+{
+	struct log_ctx *l = arg;
+	char when[25] = "-";
+
+	if (it->key.t > 0)
+		mps3_time_format_iso8601(when, it->key.t);
+	if (l->json) {
+		json_t *line = json_pack("{s:s, s:I, s:s, s:I, s:s, s:I, s:O?}", "name", it->name,
+					 "t", (json_int_t)it->key.t, "session", it->key.session,
+					 "seq", (json_int_t)it->key.seq, "status", it->status,
+					 "size", (json_int_t)it->info.size, "files", it->files);
+		char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+		if (s)
+			printf("%s\n", s);
+		free(s);
+		json_decref(line);
+	} else {
+		char *patch = it->files ? json_dumps(it->files, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+		printf("%s  %s  %6" PRIu64 "  %-9s %s\n", when,
+		       it->key.session[0] ? it->key.session : "-", it->key.seq, it->status,
+		       patch ? patch : "");
+		free(patch);
+	}
+	return ferror(stdout) ? -EPIPE : 0;
+}
+
+int mps3_cmd_log(struct ctx *c, int argc, char **argv)
+{
+	struct log_ctx l = { 0 };
+	unsigned limit = 0;
+	int a, rc;
+
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--json") == 0) {
+			l.json = 1;
+		} else if (strcmp(argv[a], "-n") == 0 && a + 1 < argc) {
+			char *end;
+			long v = strtol(argv[++a], &end, 10);
+
+			if (*end || v <= 0)
+				return mps3_cli_usage_error("log: -n needs a positive number");
+			limit = (unsigned)v;
+		} else {
+			return mps3_cli_usage_error("log: unexpected argument %s", argv[a]);
+		}
+	}
+	rc = mps3_db_log(c->db, limit, on_log, &l);
+	if (rc == -EPIPE)
+		return EXIT_FAILURE;
+	return rc ? mps3_cli_fail(rc, "log") : 0;
+}
+
