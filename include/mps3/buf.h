@@ -5,6 +5,7 @@
  * oversized response an error (-EFBIG) instead of an allocation storm.  The
  * contents are always NUL-terminated one past len, so text can be parsed in
  * place.  Caller allocates (mps3_buf_init / mps3_buf_dispose).
+ * Threads: a buffer belongs to one thread at a time; no locking inside.
  */
 #ifndef MPS3_BUF_H
 #define MPS3_BUF_H

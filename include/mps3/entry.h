@@ -11,6 +11,7 @@
  *
  * Everything read from a bucket passes through here; whatever does not fit
  * is rejected with -EINVAL and an mps3_error_set() detail, never trusted.
+ * Pure and thread-safe; parsed entries borrow from the JSON they came from.
  */
 #ifndef MPS3_ENTRY_H
 #define MPS3_ENTRY_H

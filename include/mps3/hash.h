@@ -3,6 +3,8 @@
  *
  * Blobs are named by the SHA-256 of their content, SigV4 needs SHA-256 and
  * HMAC, and the file backend makes S3-style MD5 ETags.
+ * Thread-safe; a context belongs to one thread at a time.  Errors: -ENOMEM
+ * (a context), -EIO or a read error (files).
  */
 #ifndef MPS3_HASH_H
 #define MPS3_HASH_H

@@ -16,6 +16,9 @@
  * bytes, at most MPS3_PATH_MAX bytes in all, valid UTF-8 (as S3 keys and
  * JSON strings must be), and not inside the reserved control directory
  * ".mps3".
+ *
+ * Pure and thread-safe.  Parsers return 0 or -EINVAL and never read past
+ * the NUL of the name they are given.
  */
 #ifndef MPS3_KEYS_H
 #define MPS3_KEYS_H

@@ -4,6 +4,7 @@
  * Messages go to stderr (foreground) or syslog (daemonised).  Every line is
  * one event naming the path or object it is about.  Secrets must never be
  * passed to these functions: callers format keys and signatures out.
+ * Thread-safe; logging cannot fail (a line that cannot be written is lost).
  */
 #ifndef MPS3_LOG_H
 #define MPS3_LOG_H

@@ -8,7 +8,8 @@
  * documents it for S3: the path is used as given (S3 neither normalises nor
  * double-encodes it), query pairs are encoded and sorted, header names are
  * lower-cased, values trimmed with inner runs of spaces folded, and sorted.
- * Verified in tests/unit against AWS's published examples.
+ * Verified in tests/unit against AWS's published examples.  Pure and
+ * thread-safe.
  */
 #ifndef MPS3_SIGV4_H
 #define MPS3_SIGV4_H

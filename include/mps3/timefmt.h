@@ -3,6 +3,7 @@
  * (2009-10-12T17:50:30.000Z), IMF-fixdate in Date and Last-Modified headers
  * (Sun, 06 Nov 1994 08:49:37 GMT) and the SigV4 basic format
  * (20130524T000000Z).  All times are milliseconds since the epoch, UTC.
+ * Pure and thread-safe.
  */
 #ifndef MPS3_TIMEFMT_H
 #define MPS3_TIMEFMT_H

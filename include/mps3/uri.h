@@ -1,6 +1,7 @@
 /*
  * mps3/uri.h - percent-encoding as S3 and SigV4 define it (RFC 3986
  * unreserved characters pass, every other byte becomes %XX in upper case).
+ * Pure and thread-safe.
  */
 #ifndef MPS3_URI_H
 #define MPS3_URI_H

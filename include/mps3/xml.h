@@ -6,6 +6,7 @@
  * percent-escapes); a real XML parser handles them, nothing here is
  * hand-rolled.  All parsers take the whole document and reject a document
  * that is not well-formed or not the expected root element with -EPROTO.
+ * Pure and thread-safe (one parser per call).
  */
 #ifndef MPS3_XML_H
 #define MPS3_XML_H

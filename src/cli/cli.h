@@ -3,6 +3,8 @@
  * run (the URL, its store and database), the error and usage conventions
  * (exit 1 for a failure, with one line naming what failed; 2 for a usage
  * error), and the commands, one function each (cli/cmd_*.c).
+ * Threads: one, except `watch`, whose listener runs on the poller thread
+ * while the main thread waits for a signal.
  */
 #ifndef MPS3_CLI_H
 #define MPS3_CLI_H

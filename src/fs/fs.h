@@ -23,6 +23,9 @@
  * fetch->lock and the replay queue's lock are leaves taken with no other
  * lock held.  No lock is held across store I/O, and none across a syscall
  * into the mount itself (the replay thread makes those with no lock).
+ *
+ * ERRORS.  Functions return 0 or a negative errno; handlers reply with it.
+ * The layer that decides what to do with a failure logs it, once.
  */
 #ifndef MPS3FS_FS_H
 #define MPS3FS_FS_H

@@ -2,7 +2,8 @@
  * fs/mount.h - the daemon's life (fs/mount.c): resolve the database, build
  * the tree, recover the journal, mount, daemonise, serve until unmounted,
  * and drain what is pending within a bounded time.  Called once, from
- * main, before any other thread exists.
+ * main, before any other thread exists.  Errors are logged here, once; the
+ * caller gets only the exit status.
  */
 #ifndef MPS3FS_MOUNT_H
 #define MPS3FS_MOUNT_H

@@ -98,8 +98,8 @@ static int set_meta(struct mps3fs *fs, struct node *n, const struct stat *attr, 
 	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
 		json_object_set_new(patch, "mtime", json_integer(mps3fs_now_ns()));
 	else if (to_set & FUSE_SET_ATTR_MTIME)
-		json_object_set_new(patch, "mtime",
-				    json_integer((json_int_t)attr->st_mtim.tv_sec * 1000000000 + attr->st_mtim.tv_nsec));
+		json_object_set_new(patch, "mtime", json_integer((json_int_t)attr->st_mtim.tv_sec * 1000000000 +
+								  attr->st_mtim.tv_nsec));
 	lock(fs);
 	if (n->ino == MPS3FS_ROOT_INO)
 		rc = -EPERM; /* the root has no entry of its own */

@@ -6,7 +6,8 @@
  * (they win when they land).  With notify=inotify the changes go to the
  * replay thread; otherwise they are applied to the tree directly and the
  * kernel's caches invalidated (notify=invalidate) or not (off).  The only
- * caller of fs/replay.c's queue.
+ * caller of fs/replay.c's queue.  It cannot fail: a change it has no memory
+ * for reaches the tree at the next change of the path.
  */
 #ifndef MPS3FS_REMOTE_H
 #define MPS3FS_REMOTE_H
