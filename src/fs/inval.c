@@ -15,40 +15,6 @@
 #include "inval.h"
 #include "upload.h"
 
-void mps3fs_inval_add(struct inval *iv, uint64_t parent, const char *name, uint64_t ino)
-{
-	struct inval_item *it;
-
-	if (!iv)
-		return;
-	if (iv->n == iv->cap) {
-		size_t ncap = iv->cap ? iv->cap * 2 : 16;
-		struct inval_item *v = realloc(iv->v, ncap * sizeof(*v));
-
-		if (!v)
-			return; /* worst case the kernel keeps a stale entry until its timeout */
-		iv->v = v;
-		iv->cap = ncap;
-	}
-	it = &iv->v[iv->n];
-	it->parent = parent;
-	it->ino = ino;
-	it->name = name ? strdup(name) : NULL;
-	if (name && !it->name)
-		return;
-	iv->n++;
-}
-
-void mps3fs_inval_dispose(struct inval *iv)
-{
-	size_t i;
-
-	for (i = 0; i < iv->n; i++)
-		free(iv->v[i].name);
-	free(iv->v);
-	memset(iv, 0, sizeof(*iv));
-}
-
 void mps3fs_inval_send(struct mps3fs *fs, struct inval *iv)
 {
 	struct fuse_session *se = fs->session;

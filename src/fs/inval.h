@@ -1,8 +1,8 @@
 /*
- * fs/inval.h - kernel cache invalidations (fs/inval.c): collected under
- * the tree lock while the tree changes, sent after it is released, because
- * a notification may wait for the kernel, which may wait for a request
- * that needs the tree lock.  Any thread but a FUSE worker may send.
+ * fs/inval.h - telling the kernel (fs/inval.c): the invalidations the tree
+ * collected (struct inval, fs/tree.h), sent once the tree lock is
+ * released, and remote values applied with invalidation but without an
+ * inotify event.  Any thread but a FUSE worker may call these.
  */
 #ifndef MPS3FS_INVAL_H
 #define MPS3FS_INVAL_H
@@ -13,23 +13,12 @@
 #include <jansson.h>
 
 struct mps3fs;
+struct inval;
 
-struct inval {
-	struct inval_item {
-		uint64_t parent;
-		char *name;		/* NULL: invalidate the inode (ino) */
-		uint64_t ino;
-	} *v;
-	size_t n, cap;
-};
-
-/* Remember one invalidation (iv may be NULL: nothing to do).  Out of memory drops it. */
-void mps3fs_inval_add(struct inval *iv, uint64_t parent, const char *name, uint64_t ino);
-/* Send them all (no lock held). */
+/* Send the invalidations collected (no lock held). */
 void mps3fs_inval_send(struct mps3fs *fs, struct inval *iv);
 /* Drop the pages the kernel keeps of one inode (no lock held). */
 void mps3fs_inval_inode(struct mps3fs *fs, uint64_t ino);
-void mps3fs_inval_dispose(struct inval *iv);
 
 /*
  * Apply the remote value of path (NULL: absent) to the tree and tell the

@@ -17,7 +17,6 @@
 #include "mps3/keys.h"
 #include "mps3/log.h"
 #include "fs.h"
-#include "inval.h"
 #include "stage.h"
 #include "tree.h"
 
@@ -442,6 +441,42 @@ void mps3fs_walk(struct node *n, void (*fn)(struct node *, void *), void *ctx)
 
 /* ---- applying resolved values ----------------------------------------------- */
 
+/* ---- invalidations ------------------------------------------------------------ */
+
+void mps3fs_inval_add(struct inval *iv, uint64_t parent, const char *name, uint64_t ino)
+{
+	struct inval_item *it;
+
+	if (!iv)
+		return;
+	if (iv->n == iv->cap) {
+		size_t ncap = iv->cap ? iv->cap * 2 : 16;
+		struct inval_item *v = realloc(iv->v, ncap * sizeof(*v));
+
+		if (!v)
+			return; /* worst case the kernel keeps a stale entry until its timeout */
+		iv->v = v;
+		iv->cap = ncap;
+	}
+	it = &iv->v[iv->n];
+	it->parent = parent;
+	it->ino = ino;
+	it->name = name ? strdup(name) : NULL;
+	if (name && !it->name)
+		return;
+	iv->n++;
+}
+
+void mps3fs_inval_dispose(struct inval *iv)
+{
+	size_t i;
+
+	for (i = 0; i < iv->n; i++)
+		free(iv->v[i].name);
+	free(iv->v);
+	memset(iv, 0, sizeof(*iv));
+}
+
 /* Detach a subtree: children first, so nothing is left pointing at it. */
 static void detach_subtree(struct mps3fs *fs, struct node *n, struct inval *inv)
 {
@@ -489,15 +524,21 @@ int mps3fs_tree_apply(struct mps3fs *fs, const char *path, json_t *value, struct
 				return 0;
 			mps3fs_inval_add(inv, dir->ino, name, 0);
 		} else if (!n->is_dir) {
+			json_t *hidden;
+
 			if (!exists)
 				return 0;
 			/* A file gains children: shown as a directory, the file hidden. */
 			mps3_warn("%s: \"%.*s\" is a file and a prefix of other keys; showing the directory",
 				  fs->cfg.url, (int)(slash - path), path);
+			/* The old node may be freed by its detach: keep its entry first. */
+			hidden = json_incref(n->entry);
 			detach_subtree(fs, n, inv);
-			n = mps3fs_node_new(fs, dir, name, json_incref(n->entry));
-			if (!n)
+			n = mps3fs_node_new(fs, dir, name, hidden);
+			if (!n) {
+				json_decref(hidden);
 				return 0;
+			}
 			/* The new node has no children yet; it becomes a directory with the first. */
 		}
 		dir = n;

@@ -21,7 +21,24 @@
 
 struct mps3fs;
 struct stage;
-struct inval;
+
+/*
+ * Kernel invalidations collected under the tree lock while the tree changes,
+ * sent after it is released (fs/inval.c), because a notification may wait
+ * for the kernel, which may wait for a request that needs the tree lock.
+ */
+struct inval {
+	struct inval_item {
+		uint64_t parent;
+		char *name;		/* NULL: invalidate the inode (ino) */
+		uint64_t ino;
+	} *v;
+	size_t n, cap;
+};
+
+/* Remember one invalidation (iv may be NULL: nothing to do).  Out of memory drops it. */
+void mps3fs_inval_add(struct inval *iv, uint64_t parent, const char *name, uint64_t ino);
+void mps3fs_inval_dispose(struct inval *iv);
 
 /*
  * One file, directory or link.  A node is in the tree (parent != NULL, or

@@ -1,0 +1,112 @@
+/*
+ * test_tree.c - the daemon's inode tree (src/fs/tree.c) without a mount:
+ * values applied at paths make files, implicit and explicit directories
+ * and links; removal prunes implicit parents; a file that other keys sit
+ * under shows as a directory; attributes come from entries or the mount's
+ * defaults.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs.h"
+#include "tap.h"
+
+#define BLOB "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+static json_t *file(int size, int mode)
+{
+	return mode >= 0 ? json_pack("{s:s,s:s,s:i,s:i}", "type", "f", "blob", BLOB, "size", size, "mode", mode)
+			 : json_pack("{s:s,s:s,s:i}", "type", "f", "blob", BLOB, "size", size);
+}
+
+static void apply(struct mps3fs *fs, const char *path, json_t *v, struct inval *inv)
+{
+	mps3fs_tree_apply(fs, path, v, inv);
+	json_decref(v);
+}
+
+static mode_t mode_of(struct mps3fs *fs, const char *path)
+{
+	struct node *n = mps3fs_lookup_path(fs, path);
+	struct stat st;
+
+	if (!n)
+		return 0;
+	mps3fs_node_stat(fs, n, &st);
+	return st.st_mode;
+}
+
+int main(void)
+{
+	struct mps3fs fs;
+	struct inval inv = { 0 };
+	struct node *n;
+	char *p;
+
+	memset(&fs, 0, sizeof(fs));
+	fs.cfg.uid = 1000;
+	fs.cfg.gid = 100;
+	fs.cfg.umask = 022;
+	tap_ok(mps3fs_tree_init(&fs) == 0, "init");
+
+	apply(&fs, "a/b/c", file(3, 0640), &inv);
+	tap_inteq(mode_of(&fs, "a/b/c"), S_IFREG | 0640, "a file with its mode");
+	tap_inteq(mode_of(&fs, "a"), S_IFDIR | 0755, "its parents are implicit directories (0777 & ~umask)");
+	tap_ok(inv.n >= 3, "invalidations were collected (%zu)", inv.n);
+	n = mps3fs_lookup_path(&fs, "a/b/c");
+	p = n ? mps3fs_node_path(n) : NULL;
+	tap_streq(p, "a/b/c", "node_path gives the path back");
+	free(p);
+	p = mps3fs_child_path(mps3fs_lookup_path(&fs, "a/b"), "x");
+	tap_streq(p, "a/b/x", "child_path");
+	free(p);
+
+	apply(&fs, "d", file(0, -1), NULL);
+	tap_inteq(mode_of(&fs, "d"), S_IFREG | 0644, "a file without a mode gets 0666 & ~umask");
+	{
+		struct stat st;
+
+		mps3fs_node_stat(&fs, mps3fs_lookup_path(&fs, "d"), &st);
+		tap_ok(st.st_uid == 1000 && st.st_gid == 100, "and the mount's owner");
+	}
+	apply(&fs, "l", json_pack("{s:s,s:s}", "type", "l", "target", "d"), NULL);
+	tap_inteq(mode_of(&fs, "l"), S_IFLNK | 0777, "a link");
+	apply(&fs, "e", json_pack("{s:s,s:i}", "type", "d", "mode", 0700), NULL);
+	tap_inteq(mode_of(&fs, "e"), S_IFDIR | 0700, "an explicit directory with its mode");
+
+	apply(&fs, "a/b/c", NULL, NULL);
+	tap_ok(!mps3fs_lookup_path(&fs, "a"), "removing the only key prunes its implicit parents");
+	apply(&fs, "e", NULL, NULL);
+	tap_ok(!mps3fs_lookup_path(&fs, "e"), "an explicit directory goes with its entry");
+
+	/* A file that other keys sit under: the directory wins while they exist. */
+	apply(&fs, "f", file(1, 0600), NULL);
+	apply(&fs, "f/g", file(2, 0600), NULL);
+	tap_ok(S_ISDIR(mode_of(&fs, "f")) && S_ISREG(mode_of(&fs, "f/g")),
+	       "a file gaining a key under it shows as a directory");
+	apply(&fs, "f/g", NULL, NULL);
+	tap_ok(S_ISREG(mode_of(&fs, "f")), "and as the file again once the key under it is gone");
+
+	/* A kind change is a new inode: the kernel caches types. */
+	{
+		uint64_t ino;
+
+		apply(&fs, "k", file(1, 0600), NULL);
+		ino = mps3fs_lookup_path(&fs, "k")->ino;
+		apply(&fs, "k", json_pack("{s:s}", "type", "d"), NULL);
+		tap_ok(mps3fs_lookup_path(&fs, "k")->ino != ino && S_ISDIR(mode_of(&fs, "k")),
+		       "a file turning into a directory is a new inode");
+	}
+	/* Malformed and incomplete values: no node. */
+	apply(&fs, "m", json_pack("{s:i}", "mode", 0600), NULL);
+	tap_ok(!mps3fs_lookup_path(&fs, "m"), "a value without a type is no file");
+	tap_ok(mps3fs_tree_apply(&fs, "x//y", NULL, NULL) == 0 && mps3fs_tree_apply(&fs, "", NULL, NULL) == 0,
+	       "malformed paths change nothing");
+
+	mps3fs_inval_dispose(&inv);
+	mps3fs_tree_dispose(&fs);
+	return tap_done();
+}
