@@ -17,7 +17,6 @@
 #include "mps3/hash.h"
 #include "mps3/log.h"
 #include "cache.h"
-#include "fs.h"
 
 struct cache_ent {
 	char sha[MPS3_SHA256_HEX_LEN + 1];

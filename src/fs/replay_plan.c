@@ -45,6 +45,7 @@ static int add_op(struct rbatch *b, enum rkind k, const char *path, const char *
 	o = &b->v[b->n];
 	memset(o, 0, sizeof(*o));
 	o->kind = k;
+	o->index = b->n;
 	o->path = strdup(path);
 	o->to = to ? strdup(to) : NULL;
 	o->value = json_incref(value);
@@ -66,19 +67,31 @@ static int parse(json_t *v, struct mps3_entry *e)
 }
 
 /* Order: mkdirs (shallow first), renames, creates and changes, then removals (deep first). */
+static int rank(const struct rop *o)
+{
+	if (o->kind >= R_DELETE)
+		return o->replace ? -1 : 3;
+	return o->kind == R_MKDIR ? 0 : o->kind == R_RENAME ? 1 : 2;
+}
+
+/*
+ * Order: removals of paths made again as something else (the new thing
+ * needs the name), mkdirs (shallow first), renames, creations and changes,
+ * then the other removals (deep first, after whatever moved out).  qsort is
+ * not stable: ties keep their order by their index.
+ */
 static int cmp_op(const void *a, const void *b)
 {
 	const struct rop *x = a, *y = b;
-	int rx = x->kind == R_MKDIR ? 0 : x->kind == R_RENAME ? 1 : x->kind >= R_DELETE ? 3 : 2;
-	int ry = y->kind == R_MKDIR ? 0 : y->kind == R_RENAME ? 1 : y->kind >= R_DELETE ? 3 : 2;
+	int rx = rank(x), ry = rank(y);
 
 	if (rx != ry)
 		return rx - ry;
-	if (rx == 0)
+	if (rx == 0 && x->depth != y->depth)
 		return x->depth - y->depth;
-	if (rx == 3)
+	if ((rx == 3 || rx == -1) && x->depth != y->depth)
 		return y->depth - x->depth;
-	return 0;
+	return x->index < y->index ? -1 : x->index > y->index;
 }
 
 /* Canonical text of a value, to recognise the same value moved elsewhere. */
@@ -282,8 +295,10 @@ static void plan_rest(struct rbatch *b, const struct mps3_changes *ch, json_t *d
 
 		if (json_object_get(done, c->path))
 			continue;
-		if (had && (!has || a.type != e.type))
+		if (had && (!has || a.type != e.type)) {
 			add_op(b, a.type == MPS3_DIR ? R_RMDIR : R_DELETE, c->path, NULL, NULL);
+			b->v[b->n - 1].replace = has;
+		}
 		if (!has)
 			continue;
 		if (!had || a.type != e.type)
@@ -293,6 +308,7 @@ static void plan_rest(struct rbatch *b, const struct mps3_changes *ch, json_t *d
 			add_op(b, R_CONTENT, c->path, NULL, c->new);
 		else if (e.type == MPS3_LINK && strcmp(a.target, e.target) != 0) {
 			add_op(b, R_DELETE, c->path, NULL, NULL);
+			b->v[b->n - 1].replace = 1;
 			add_op(b, R_SYMLINK, c->path, NULL, c->new);
 		} else
 			add_op(b, R_ATTR, c->path, NULL, c->new);

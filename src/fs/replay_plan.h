@@ -6,8 +6,9 @@
  * A rename is recognised as the same value gone from one path and come at
  * another; a directory rename as a whole subtree of those, renamed once at
  * its outermost directory.  Everything else is one operation per path.
- * Order: directories made (shallow first), renames, creations and changes,
- * then removals (deep first).
+ * Order: removals of paths that are made again as another kind, directories
+ * made (shallow first), renames, creations and changes, then the other
+ * removals (deep first).
  */
 #ifndef MPS3FS_REPLAY_PLAN_H
 #define MPS3FS_REPLAY_PLAN_H
@@ -26,6 +27,8 @@ struct rop {
 	char *to;		/* renames */
 	json_t *value;		/* remote value of path (of `to` for renames); NULL: implicit dir */
 	int depth;
+	int replace;		/* a removal of a path made again as something else */
+	size_t index;		/* order of planning, for ties */
 };
 
 struct rbatch {

@@ -1,5 +1,5 @@
 /*
- * db/clock.c - the offset between the store's clock and ours, narrowed by
+ * util/clock.c - the offset between the store's clock and ours, narrowed by
  * intersecting the interval each reply allows (see mps3/clock.h).
  */
 #include <stdlib.h>

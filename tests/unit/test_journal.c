@@ -1,9 +1,12 @@
 /*
- * test_journal.c - the local journal of mps3fs (src/fs/journal.c): records
- * survive a reopen, a second user is refused, compaction keeps exactly the
- * records of the paths still pending (and the lock), truncation forgets.
+ * test_journal.c - the local journal (src/db/journal.c): records survive a
+ * reopen, a second user is refused, compaction keeps exactly the records
+ * of the paths still pending (and the lock), truncation forgets, a failed
+ * append is sticky until the journal is whole again, and the replay plan
+ * judges each path as landed, to commit again, or in conflict.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,93 @@ static char *paths(json_t *recs)
 		strncat(buf, json_string_value(json_object_get(r, "path")), sizeof(buf) - strlen(buf) - 1);
 	}
 	return buf;
+}
+
+/* The "bucket" for the plan: a map of path -> value. */
+static json_t *bucket_value(void *ctx, const char *path)
+{
+	return json_incref(json_object_get(ctx, path));
+}
+
+static const char *action_of(const struct mps3_journal_plan *p, const char *path)
+{
+	static const char *names[] = { "landed", "commit", "conflict" };
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (strcmp(p->v[i].path, path) == 0)
+			return names[p->v[i].action];
+	return "none";
+}
+
+static void test_plan(void)
+{
+	json_t *f1 = json_pack("{s:s,s:s,s:i}", "type", "f", "blob", "1111111111111111111111111111111111111111111111111111111111111111", "size", 1);
+	json_t *f2 = json_pack("{s:s,s:s,s:i}", "type", "f", "blob", "2222222222222222222222222222222222222222222222222222222222222222", "size", 2);
+	json_t *f3 = json_pack("{s:s,s:s,s:i}", "type", "f", "blob", "3333333333333333333333333333333333333333333333333333333333333333", "size", 3);
+	json_t *records = json_pack("[{s:s,s:O,s:n},{s:s,s:O,s:n},{s:s,s:O,s:O},{s:s,s:O,s:n},{s:s,s:n,s:O},{s:s,s:O,s:n}]",
+				    "path", "landed", "want", f1, "base",
+				    "path", "again", "want", f1, "base",
+				    "path", "again", "want", f2, "base", f1,
+				    "path", "theirs", "want", f1, "base",
+				    "path", "removed", "want", "base", f1,
+				    "path", "dir", "want", json_pack("{s:s}", "type", "d"), "base");
+	json_t *bucket = json_pack("{s:O,s:O,s:O,s:O,s:O}", "landed", f1, "again", f1, "theirs", f3, "removed", f1,
+				   "dir", f3);
+	struct mps3_journal_plan p;
+	size_t i;
+
+	tap_ok(mps3_journal_plan(&p, records, bucket_value, bucket, "0123456789abcdef") == 0, "plan");
+	tap_streq(action_of(&p, "landed"), "landed", "plan: the bucket holds the last want: landed");
+	tap_streq(action_of(&p, "again"), "commit", "plan: the bucket holds a value we wrote before: commit again");
+	tap_streq(action_of(&p, "removed"), "commit", "plan: a removal whose base is still there: commit it");
+	tap_streq(action_of(&p, "theirs"), "conflict", "plan: someone else wrote the path since: conflict");
+	for (i = 0; i < p.n; i++) {
+		if (strcmp(p.v[i].path, "theirs") == 0)
+			tap_streq(p.v[i].conflict_path, "theirs.conflict-01234567", "plan: a file's local version goes beside theirs");
+		if (strcmp(p.v[i].path, "dir") == 0)
+			tap_ok(p.v[i].action == MPS3_JOURNAL_CONFLICT && !p.v[i].conflict_path,
+			       "plan: a conflicting directory is not copied");
+		if (strcmp(p.v[i].path, "again") == 0)
+			tap_ok(json_equal(p.v[i].want, f2), "plan: commit takes the last want");
+	}
+	tap_ok(p.landed == 1 && p.commit == 2 && p.conflicts == 2, "plan: counts (%zu landed, %zu commit, %zu conflicts)",
+	       p.landed, p.commit, p.conflicts);
+	mps3_journal_plan_dispose(&p);
+	json_decref(records);
+	json_decref(bucket);
+	json_decref(f1);
+	json_decref(f2);
+	json_decref(f3);
+}
+
+/* An append that fails makes the journal incomplete until it is whole again. */
+static void test_sticky(const char *dir)
+{
+	struct mps3_journal j;
+	json_t *old = NULL, *keep = json_object(), *v = val(9);
+	int fd;
+
+	tap_ok(mps3_journal_open(&j, dir, &old) == 0, "sticky: open");
+	json_decref(old);
+	/* Swap the journal's fd for one that cannot be written, as a full disk would refuse. */
+	fd = j.fd;
+	j.fd = open("/dev/null", O_RDONLY);
+	tap_ok(mps3_journal_append(&j, "p", v, NULL) < 0, "sticky: an append that fails is an error");
+	close(j.fd);
+	j.fd = fd;
+	tap_ok(mps3_journal_append(&j, "q", v, NULL) == 0, "sticky: a later append works again");
+	tap_ok(mps3_journal_sync(&j) < 0 && mps3_journal_error(&j) < 0,
+	       "sticky: but sync reports the lost record, so nothing is acknowledged");
+	json_object_set_new(keep, "p", json_true());
+	json_object_set_new(keep, "q", json_true());
+	tap_ok(mps3_journal_compact(&j, keep) == 0 && mps3_journal_append(&j, "p", v, NULL) == 0 &&
+		       mps3_journal_sync(&j) == 0,
+	       "sticky: compacted and the pending state appended again, it syncs");
+	tap_ok(mps3_journal_truncate(&j) == 0 && mps3_journal_error(&j) == 0, "sticky: truncate leaves it whole");
+	mps3_journal_close(&j);
+	json_decref(keep);
+	json_decref(v);
 }
 
 int main(void)
@@ -133,6 +223,8 @@ int main(void)
 	json_decref(v1);
 	json_decref(v2);
 	json_decref(v3);
+	test_plan();
+	test_sticky(dir);
 	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
 	if (system(path) != 0)
 		tap_diag("could not remove %s", dir);

@@ -1,0 +1,227 @@
+/*
+ * test_units.c - small modules without a unit test of their own: the
+ * store clock (intersected offset bounds, a stepped clock), base64 (strict
+ * decoding), the whole-buffer I/O helpers, randomness, and the credential
+ * chain's order (options, environment, passwd file, profiles).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mps3/base64.h"
+#include "mps3/clock.h"
+#include "mps3/io.h"
+#include "mps3/rand.h"
+#include "mps3/s3.h"
+#include "tap.h"
+
+static void test_clock(void)
+{
+	struct mps3_clock c;
+
+	unsetenv("MPS3_CLOCK_SKEW_MS");
+	mps3_clock_init(&c);
+	tap_inteq(mps3_clock_offset(&c), 0, "clock: no reply yet, no offset");
+	/* Sent at 1000, received at 1100 (local); the store stamped second 5000 (precision 1000). */
+	mps3_clock_observe(&c, 1000, 1100, 5000, 1000);
+	/* offset in [5000 - 1100, 6000 - 1000] = [3900, 5000] */
+	tap_ok(mps3_clock_offset(&c) >= 3900 && mps3_clock_offset(&c) <= 5000, "clock: one reply bounds the offset");
+	tap_inteq(mps3_clock_uncertainty(&c), 550, "clock: half the interval is the uncertainty");
+	/* A second reply narrows it: stamped 5000 again, sent 1500 received 1600 -> [3400, 4500]. */
+	mps3_clock_observe(&c, 1500, 1600, 5000, 1000);
+	tap_ok(mps3_clock_uncertainty(&c) < 550, "clock: a second reply narrows the interval (%lld)",
+	       (long long)mps3_clock_uncertainty(&c));
+	/* Disjoint: the store's clock was stepped by an hour; the newest reply wins. */
+	mps3_clock_observe(&c, 2000, 2100, 3605000, 1000);
+	tap_ok(mps3_clock_offset(&c) > 3600000 - 3000, "clock: a stepped clock restarts from the newest reply");
+	mps3_clock_observe(&c, 3000, 2000, 10, 1000);
+	tap_ok(mps3_clock_offset(&c) > 3600000 - 3000, "clock: a reply received before it was sent is ignored");
+	mps3_clock_dispose(&c);
+	setenv("MPS3_CLOCK_SKEW_MS", "-3600000", 1);
+	mps3_clock_init(&c);
+	{
+		struct mps3_clock d;
+		int64_t a, b;
+
+		unsetenv("MPS3_CLOCK_SKEW_MS");
+		mps3_clock_init(&d);
+		a = mps3_clock_local_ms(&c);
+		b = mps3_clock_local_ms(&d);
+		tap_ok(b - a >= 3600000 - 1000 && b - a <= 3600000 + 1000, "clock: MPS3_CLOCK_SKEW_MS shifts the local clock");
+		mps3_clock_dispose(&d);
+	}
+	mps3_clock_dispose(&c);
+}
+
+static void test_base64(void)
+{
+	static const struct {
+		const char *in, *out;
+	} v[] = { { "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" }, { "foob", "Zm9vYg==" },
+		  { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" } };
+	static const char *bad[] = { "Zg=", "Zm9", "Z===", "Zm9v!A==", "Zm 9v", "====" };
+	unsigned char *d;
+	size_t i, n;
+	char *e;
+
+	/* RFC 4648 section 10. */
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		e = mps3_base64_encode(v[i].in, strlen(v[i].in));
+		tap_streq(e, v[i].out, "base64: encode \"%s\"", v[i].in);
+		free(e);
+		d = mps3_base64_decode(v[i].out, &n);
+		tap_ok(d && n == strlen(v[i].in) && memcmp(d, v[i].in, n) == 0, "base64: decode %s", v[i].out);
+		free(d);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		d = mps3_base64_decode(bad[i], &n);
+		tap_ok(!d && errno == EINVAL, "base64: \"%s\" is refused", bad[i]);
+		free(d);
+	}
+	d = mps3_base64_decode("AP8Q", &n);
+	tap_ok(d && n == 3 && d[0] == 0 && d[1] == 0xff && d[2] == 0x10, "base64: binary bytes");
+	free(d);
+}
+
+static void test_io(void)
+{
+	char path[] = "/tmp/mps3-test-io-XXXXXX", buf[16];
+	char dir[64];
+	off_t in = 0, out = 0;
+	int fd = mkstemp(path), fd2;
+	struct stat st;
+
+	tap_ok(fd >= 0 && mps3_write_all(fd, "hello world", 11) == 0, "io: write_all");
+	tap_ok(mps3_pread_all(fd, buf, 5, 6) == 0 && memcmp(buf, "world", 5) == 0, "io: pread_all at an offset");
+	tap_inteq(mps3_pread_all(fd, buf, 5, 8), -EIO, "io: pread_all past the end is -EIO, not a short read");
+	tap_ok(mps3_pwrite_all(fd, "W", 1, 6) == 0 && mps3_pread_all(fd, buf, 11, 0) == 0 &&
+		       memcmp(buf, "hello World", 11) == 0,
+	       "io: pwrite_all");
+	fd2 = open("/tmp", O_TMPFILE | O_RDWR, 0600);
+	tap_ok(fd2 >= 0 && mps3_copy_all(fd, &in, fd2, &out, 11) == 0 && in == 11 && out == 11 &&
+		       mps3_pread_all(fd2, buf, 11, 0) == 0 && memcmp(buf, "hello World", 11) == 0,
+	       "io: copy_all copies and advances both offsets");
+	in = 5;
+	tap_inteq(mps3_copy_all(fd, &in, fd2, &out, 100), -EIO, "io: copy_all of more than the source has is -EIO");
+	close(fd2);
+	close(fd);
+	unlink(path);
+	snprintf(dir, sizeof(dir), "%s.d/a/b", path);
+	tap_ok(mps3_mkdir_p(dir, 0700) == 0 && stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && mps3_mkdir_p(dir, 0700) == 0,
+	       "io: mkdir_p makes every level, and again is fine");
+	tap_ok(mps3_fsync_dir(dir) == 0, "io: fsync_dir");
+	snprintf(dir, sizeof(dir), "rm -rf '%s.d'", path);
+	if (system(dir) != 0)
+		tap_diag("cleanup failed");
+}
+
+static void test_rand(void)
+{
+	char a[17], b[17];
+
+	tap_ok(mps3_random_hex(a, 8) == 0 && mps3_random_hex(b, 8) == 0 && strlen(a) == 16 && strcmp(a, b) != 0,
+	       "rand: two random session ids differ");
+	tap_ok(mps3_random_below(7) < 7 && mps3_random_below(0) == 0, "rand: random_below stays below its bound");
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+	chmod(path, mode);
+}
+
+static void test_creds(void)
+{
+	char home[] = "/tmp/mps3-test-creds-XXXXXX", path[256];
+	struct mps3_creds_opts o;
+	struct mps3_s3_config c;
+	int rc;
+
+	if (!mkdtemp(home))
+		return;
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	unsetenv("AWS_SESSION_TOKEN");
+	unsetenv("AWS_PROFILE");
+	unsetenv("AWS_REGION");
+	unsetenv("AWS_DEFAULT_REGION");
+	unsetenv("AWS_ENDPOINT_URL");
+	unsetenv("AWS_ENDPOINT_URL_S3");
+	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+	unsetenv("AWS_CONFIG_FILE");
+	memset(&o, 0, sizeof(o));
+	o.home = home;
+	mps3_s3_config_init(&c);
+	tap_inteq(mps3_creds_load(&c, &o), -ENOENT, "creds: none anywhere is -ENOENT");
+	mps3_s3_config_dispose(&c);
+
+	snprintf(path, sizeof(path), "%s/.aws", home);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/.aws/credentials", home);
+	write_file(path, "[default]\naws_access_key_id = AKDEF\naws_secret_access_key = SDEF\n"
+			 "[other]\naws_access_key_id=AKOTHER\naws_secret_access_key=SOTHER\n", 0600);
+	snprintf(path, sizeof(path), "%s/.aws/config", home);
+	write_file(path, "[default]\nregion = eu-west-1\n[profile other]\nregion = ap-south-1\n", 0600);
+	mps3_s3_config_init(&c);
+	rc = mps3_creds_load(&c, &o);
+	tap_ok(rc == 0 && c.access_key && strcmp(c.access_key, "AKDEF") == 0 && c.region &&
+		       strcmp(c.region, "eu-west-1") == 0,
+	       "creds: the default profile, with its region from config");
+	mps3_s3_config_dispose(&c);
+	o.profile = "other";
+	mps3_s3_config_init(&c);
+	rc = mps3_creds_load(&c, &o);
+	tap_ok(rc == 0 && strcmp(c.access_key, "AKOTHER") == 0 && strcmp(c.region, "ap-south-1") == 0,
+	       "creds: a named profile ([profile NAME] in config)");
+	mps3_s3_config_dispose(&c);
+	o.profile = NULL;
+
+	setenv("AWS_ACCESS_KEY_ID", "AKENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SENV", 1);
+	mps3_s3_config_init(&c);
+	rc = mps3_creds_load(&c, &o);
+	tap_ok(rc == 0 && strcmp(c.access_key, "AKENV") == 0, "creds: the environment before the profile");
+	mps3_s3_config_dispose(&c);
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+
+	snprintf(path, sizeof(path), "%s/passwd", home);
+	write_file(path, "AKANY:SANY\nmybucket:AKBUCKET:SBUCKET\n", 0644);
+	o.passwd_file = path;
+	o.bucket = "mybucket";
+	mps3_s3_config_init(&c);
+	tap_inteq(mps3_creds_load(&c, &o), -EACCES, "creds: a passwd file readable by others is refused");
+	mps3_s3_config_dispose(&c);
+	chmod(path, 0600);
+	mps3_s3_config_init(&c);
+	rc = mps3_creds_load(&c, &o);
+	tap_ok(rc == 0 && strcmp(c.access_key, "AKBUCKET") == 0, "creds: the passwd file's line for the bucket");
+	mps3_s3_config_dispose(&c);
+	o.bucket = "another";
+	mps3_s3_config_init(&c);
+	rc = mps3_creds_load(&c, &o);
+	tap_ok(rc == 0 && strcmp(c.access_key, "AKANY") == 0, "creds: else its line for any bucket");
+	mps3_s3_config_dispose(&c);
+	snprintf(path, sizeof(path), "rm -rf '%s'", home);
+	if (system(path) != 0)
+		tap_diag("cleanup failed");
+}
+
+int main(void)
+{
+	test_clock();
+	test_base64();
+	test_io();
+	test_rand();
+	test_creds();
+	return tap_done();
+}
