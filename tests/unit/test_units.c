@@ -111,7 +111,8 @@ static void test_io(void)
 	close(fd);
 	unlink(path);
 	snprintf(dir, sizeof(dir), "%s.d/a/b", path);
-	tap_ok(mps3_mkdir_p(dir, 0700) == 0 && stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && mps3_mkdir_p(dir, 0700) == 0,
+	tap_ok(mps3_mkdir_p(dir, 0700) == 0 && stat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+		       mps3_mkdir_p(dir, 0700) == 0,
 	       "io: mkdir_p makes every level, and again is fine");
 	tap_ok(mps3_fsync_dir(dir) == 0, "io: fsync_dir");
 	snprintf(dir, sizeof(dir), "rm -rf '%s.d'", path);
