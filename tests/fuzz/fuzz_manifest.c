@@ -14,7 +14,10 @@
  * settling.  Properties (mps3/manifest.h): every add returns 0; both
  * resolve to the plain replay of the sorted log; settling everything leaves
  * base equal to files and an empty window; replaying the reported changes
- * over the empty map gives the resolved map.
+ * over the empty map gives the resolved map; a name added twice is -EEXIST
+ * and one older than the horizon -ESTALE, both without effect; and a
+ * checkpoint of everything before some time plus a replay from a little
+ * before it resolves like the whole log.
  */
 #include <errno.h>
 
@@ -104,6 +107,59 @@ static json_t *reference(const struct ent *e, size_t n, int *bad)
 	return doc;
 }
 
+
+/*
+ * A checkpoint of every entry before the first entry's time H, then a
+ * replay from H - lag of every entry at or after it, in input order: the
+ * suffix replayed over a state that includes it changes nothing
+ * (mps3/manifest.h), so this resolves like the whole log.
+ */
+static void check_checkpoint(const struct ent *e, const struct ent *sorted, size_t n, json_t *want,
+			     const uint8_t *data, size_t size)
+{
+	struct mps3_manifest *m = mps3_manifest_new();
+	struct mps3_changes ch;
+	json_t *cp, *cp0, *replayed;
+	int64_t h, lag;
+	size_t first = 0, i;
+	int bad;
+
+	if (n == 0 || size < 2) {
+		mps3_manifest_free(m);
+		return;
+	}
+	h = e[0].key.t;
+	lag = data[1] % 4;
+	while (first < n && sorted[first].key.t < h)
+		first++;
+	cp = reference(sorted, first, &bad);
+	FUZZ_CHECK(!bad);
+	cp0 = json_deep_copy(cp);
+	mps3_changes_init(&ch);
+	FUZZ_CHECK(mps3_manifest_reset(m, cp, h - lag, &ch) == 0);
+	FUZZ_CHECK(mps3_manifest_horizon(m) == h - lag && mps3_manifest_window_len(m) == 0);
+	/* From an empty map, the reported changes are the checkpoint itself. */
+	mps3_changes_compact(&ch);
+	replayed = json_object();
+	for (i = 0; i < ch.n; i++)
+		if (ch.v[i].new)
+			json_object_set(replayed, ch.v[i].path, ch.v[i].new);
+	FUZZ_CHECK(json_equal(replayed, cp));
+	json_decref(replayed);
+	mps3_changes_dispose(&ch);
+	for (i = 0; i < n; i++) {
+		int rc = mps3_manifest_add(m, &e[i].key, e[i].files, NULL);
+
+		FUZZ_CHECK(rc == (e[i].key.t >= h - lag ? 0 : -ESTALE));
+	}
+	FUZZ_CHECK(json_equal(mps3_manifest_files(m), want));
+	/* The checkpoint passed in is borrowed: still as it was. */
+	FUZZ_CHECK(json_equal(cp, cp0));
+	json_decref(cp);
+	json_decref(cp0);
+	mps3_manifest_free(m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ent e[MAX_ENTRIES], sorted[MAX_ENTRIES];
@@ -152,6 +208,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rc = mps3_manifest_add(m2, &e[i].key, e[i].files, NULL);
 		if (rc && !bad_rc)
 			bad_rc = rc;
+		/* The same name again (a listing that shows it twice): no effect. */
+		if (rc == 0)
+			FUZZ_CHECK(mps3_manifest_add(m2, &e[i].key, e[i].files, NULL) == -EEXIST);
 	}
 	if (bad_rc == 0) {
 		FUZZ_CHECK(json_equal(mps3_manifest_files(m1), want));
@@ -174,6 +233,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(json_equal(mps3_manifest_base(m1), want));
 		FUZZ_CHECK(json_equal(mps3_manifest_base(m2), want));
 		FUZZ_CHECK(json_equal(mps3_manifest_files(m2), want));
+
+		/* Older than the horizon now: refused, and nothing changes. */
+		if (n > 0)
+			FUZZ_CHECK(mps3_manifest_add(m1, &e[0].key, e[0].files, NULL) == -ESTALE);
+		FUZZ_CHECK(json_equal(mps3_manifest_files(m1), want));
+
+		check_checkpoint(e, sorted, n, want, data, size);
 	} else {
 		/* What a caller does next: settle again later, free at the end. */
 		mps3_manifest_settle(m1, T0 + 16);
