@@ -72,6 +72,23 @@ json_t *mps3_entry_to_patch(const struct mps3_entry *e);
  */
 json_t *mps3_entry_patch(json_t *cur, json_t *want, int *err);
 
+/*
+ * Values of the files map nest at most this deep (objects and arrays count;
+ * an entry with xattrs is 3 deep).  Deeper ones are refused when read
+ * (the whole log entry or checkpoint is malformed) and when written, so a
+ * hostile entry can neither exhaust a reader's stack nor make a merge fail
+ * midway.
+ */
+#define MPS3_ENTRY_MAX_DEPTH 16
+
+/*
+ * Whether (path, v) may be a member of the files map (a checkpoint) or of
+ * a patch (null_ok: a removal): path valid (mps3_path_check), v an object
+ * (or null) nested no deeper than MPS3_ENTRY_MAX_DEPTH.  0 or -EINVAL with
+ * a detail.
+ */
+int mps3_value_check(const char *path, json_t *v, int null_ok);
+
 /* A parsed log entry.  files is a new reference. */
 struct mps3_logentry {
 	struct mps3_logkey key;
@@ -82,7 +99,8 @@ struct mps3_logentry {
  * Check a log entry document against its object name.  The document's t,
  * session and seq must equal the name's (so nobody can forge an order), files
  * must be an object whose keys are valid paths (mps3_path_check) and whose
- * values are objects or null.  0 or -EINVAL with a detail.
+ * values are objects or null nested at most MPS3_ENTRY_MAX_DEPTH deep
+ * (mps3_value_check).  0 or -EINVAL with a detail.
  */
 int mps3_logentry_parse(struct mps3_logentry *out, const char *name,
 			const char *doc, size_t len);

@@ -14,6 +14,11 @@
  * it changes nothing, which is why a checkpoint plus a replay from before its
  * time resolves correctly (docs/PROTOCOL.md).
  *
+ * A path's patch that cannot be merged (nested deeper than the merge
+ * allows; the entry parsers refuse such entries, so only a caller feeding
+ * the manifest directly can give one) leaves that path as it was, the same
+ * way for every reader; the entry's other paths apply.
+ *
  * Values in the maps are immutable and shared by reference; the maps
  * themselves are mutated only by these functions.  Not thread-safe: the
  * database serialises access.

@@ -143,6 +143,40 @@ json_t *mps3_entry_to_patch(const struct mps3_entry *e)
 	return o;
 }
 
+/*
+ * The patch member that makes cur's field f what want's is, written even
+ * when they are equal: a replacing value (objects are diffed member by
+ * member, since a merge would keep members of cur's object), or null.
+ */
+static json_t *field_patch(json_t *cur, json_t *want, const char *f, int *err)
+{
+	json_t *c = json_is_object(cur) ? json_object_get(cur, f) : NULL, *w = json_object_get(want, f), *d;
+
+	if (!w || json_is_null(w))
+		return json_null();
+	if (!json_is_object(w) || !json_is_object(c))
+		return json_deep_copy(w);
+	d = mps3_merge_diff(c, w, err);
+	return d ? d : *err ? NULL : json_deep_copy(w);
+}
+
+/* Want sent whole (every known field, absent ones null), its xattrs replacing cur's. */
+static json_t *whole_patch(json_t *cur, json_t *want, const struct mps3_entry *e, int *err)
+{
+	json_t *p = mps3_entry_to_patch(e), *x;
+
+	*err = p ? 0 : -ENOMEM;
+	if (!p || !e->xattr)
+		return p;
+	x = field_patch(cur, want, "xattr", err);
+	if (!x || json_object_set_new(p, "xattr", x)) {
+		json_decref(p);
+		*err = *err ? *err : -ENOMEM;
+		return NULL;
+	}
+	return p;
+}
+
 json_t *mps3_entry_patch(json_t *cur, json_t *want, int *err)
 {
 	static const char *const content[] = { "type", "blob", "size", "target" };
@@ -156,9 +190,7 @@ json_t *mps3_entry_patch(json_t *cur, json_t *want, int *err)
 		 * A value a field-wise patch cannot express (a null member): send
 		 * the entry whole instead, which every entry can be.
 		 */
-		p = mps3_entry_to_patch(&e);
-		*err = p ? 0 : -ENOMEM;
-		return p;
+		return whole_patch(cur, want, &e, err);
 	}
 	if (*err || !json_is_object(p) || !json_is_object(want))
 		return p;
@@ -178,15 +210,55 @@ json_t *mps3_entry_patch(json_t *cur, json_t *want, int *err)
 		}
 	}
 	for (i = 0; i < sizeof(content) / sizeof(content[0]); i++) {
-		json_t *v = json_object_get(want, content[i]);
+		json_t *v = field_patch(cur, want, content[i], err);
 
-		if (json_object_set_new(p, content[i], v ? json_deep_copy(v) : json_null())) {
+		if (!v || json_object_set_new(p, content[i], v)) {
 			json_decref(p);
-			*err = -ENOMEM;
+			*err = *err ? *err : -ENOMEM;
 			return NULL;
 		}
 	}
 	return p;
+}
+
+/* Whether v nests no deeper than MPS3_ENTRY_MAX_DEPTH (objects and arrays count). */
+static int shallow(json_t *v, int level)
+{
+	const char *k;
+	json_t *m;
+	size_t i;
+
+	if (!json_is_object(v) && !json_is_array(v))
+		return 1;
+	if (level > MPS3_ENTRY_MAX_DEPTH)
+		return 0;
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, m)
+			if (!shallow(m, level + 1))
+				return 0;
+	} else {
+		json_array_foreach(v, i, m)
+			if (!shallow(m, level + 1))
+				return 0;
+	}
+	return 1;
+}
+
+int mps3_value_check(const char *path, json_t *v, int null_ok)
+{
+	int rc = mps3_path_check(path);
+
+	if (rc)
+		return rc == -EILSEQ || rc == -ENAMETOOLONG ? mps3_error_set(-EINVAL, "invalid path: %s",
+										 mps3_error_last(rc))
+							    : -EINVAL;
+	if (!json_is_object(v) && !(null_ok && json_is_null(v)))
+		return mps3_error_set(-EINVAL, "the value for \"%s\" is neither an object%s", path,
+				      null_ok ? " nor null" : "");
+	if (!shallow(v, 1))
+		return mps3_error_set(-EINVAL, "the value for \"%s\" nests deeper than %d levels", path,
+				      MPS3_ENTRY_MAX_DEPTH);
+	return 0;
 }
 
 /* Common header of log entries and checkpoints. */
@@ -245,15 +317,9 @@ int mps3_logentry_parse(struct mps3_logentry *out, const char *name, const char 
 		goto fail;
 	files = json_object_get(j, "files");
 	json_object_foreach(files, path, v) {
-		rc = mps3_path_check(path);
-		if (rc) {
-			rc = -EINVAL;
+		rc = mps3_value_check(path, v, 1);
+		if (rc)
 			goto fail;
-		}
-		if (!json_is_object(v) && !json_is_null(v)) {
-			rc = mps3_error_set(-EINVAL, "patch for \"%s\" is neither an object nor null", path);
-			goto fail;
-		}
 	}
 	out->files = json_incref(files);
 	json_decref(j);
@@ -281,15 +347,9 @@ int mps3_checkpoint_parse(struct mps3_checkpoint *out, const char *name, const c
 		goto fail;
 	files = json_object_get(j, "files");
 	json_object_foreach(files, path, v) {
-		rc = mps3_path_check(path);
-		if (rc) {
-			rc = -EINVAL;
+		rc = mps3_value_check(path, v, 0);
+		if (rc)
 			goto fail;
-		}
-		if (!json_is_object(v)) {
-			rc = mps3_error_set(-EINVAL, "value for \"%s\" is not an object", path);
-			goto fail;
-		}
 	}
 	out->files = json_incref(files);
 	json_decref(j);

@@ -73,10 +73,12 @@ static int parse_common(struct mps3_logkey *out, const char *name, int want_seq)
 	if (rc)
 		return rc;
 	p = name + MPS3_TIME_DIGITS + 1;
+	/* The name may end anywhere: measure before copying. */
+	if (strnlen(p, MPS3_SESSION_LEN) < MPS3_SESSION_LEN)
+		return -EINVAL;
 	memcpy(out->session, p, MPS3_SESSION_LEN);
 	out->session[MPS3_SESSION_LEN] = '\0';
-	if (strnlen(p, MPS3_SESSION_LEN) < MPS3_SESSION_LEN ||
-	    !mps3_session_valid(out->session))
+	if (!mps3_session_valid(out->session))
 		return -EINVAL;
 	p += MPS3_SESSION_LEN;
 	if (!want_seq) {

@@ -155,12 +155,22 @@ static int put(json_t *map, const char *path, json_t *v)
 	return json_object_set(map, path, v) ? -ENOMEM : 0;
 }
 
-/* Apply one entry's patch for one path on top of cur (borrowed); new ref or NULL. */
+/*
+ * Apply one entry's patch for one path on top of cur (borrowed): *out is a
+ * new reference or NULL (absent).  A patch that cannot be applied (nested
+ * deeper than the merge allows: the entry parsers refuse those, so only a
+ * caller feeding the manifest directly can get here) leaves the path as it
+ * was, the same way for every reader; only -ENOMEM is an error.
+ */
 static int apply_path(json_t **out, json_t *cur, json_t *patch)
 {
 	int err = 0;
 
 	*out = mps3_merge_patch(cur, patch, &err);
+	if (err && err != -ENOMEM) {
+		*out = json_incref(cur);
+		err = 0;
+	}
 	return err;
 }
 
@@ -332,11 +342,16 @@ int mps3_manifest_settle(struct mps3_manifest *m, int64_t horizon)
 			if (!rc)
 				rc = put(m->base, path, next);
 			json_decref(next);
+			/*
+			 * Out of memory: the window is left whole, and replaying it
+			 * over the partly folded base later gives the same map (R4).
+			 */
 			if (rc)
 				return rc;
 		}
-		json_decref(m->win[i].files);
 	}
+	for (i = 0; i < n; i++)
+		json_decref(m->win[i].files);
 	if (n > 0)
 		memmove(m->win, m->win + n, (m->nwin - n) * sizeof(*m->win));
 	m->nwin -= n;

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mps3/entry.h"
@@ -101,12 +102,28 @@ static void test_parse_strict(void)
 		"9999999999999999_0123456789abcdef_99999999999999999999999",
 		"+999999999999999_0123456789abcdef_1",
 	};
+	static const char *const cut[] = {
+		"0000000000000000_",			/* found by tests/fuzz (keys) */
+		"9998209999998876_0123",
+		"9998209999998876_0123456789abcde",
+	};
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct mps3_logkey k;
 
 		tap_inteq(mps3_logkey_parse(&k, bad[i]), -EINVAL, "malformed log name rejected: \"%s\"", bad[i]);
+	}
+	/* Names that end inside the session, in buffers of exactly their size (ASan sees an over-read). */
+	for (i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+		size_t n = strlen(cut[i]) + 1;
+		char *name = malloc(n);
+		struct mps3_logkey k;
+
+		memcpy(name, cut[i], n);
+		tap_ok(mps3_logkey_parse(&k, name) == -EINVAL && mps3_cpkey_parse(&k, name) == -EINVAL,
+		       "a name cut short in its session is rejected without reading past it: \"%s\"", cut[i]);
+		free(name);
 	}
 }
 
@@ -231,6 +248,28 @@ static void test_documents(void)
 	if (doc)
 		json_decref(le.files);
 	free(doc);
+
+	/* Nesting: an entry with xattrs passes; one nested past MPS3_ENTRY_MAX_DEPTH is malformed. */
+	{
+		json_t *deep = json_string("x"), *f;
+		int i;
+
+		for (i = 0; i <= MPS3_ENTRY_MAX_DEPTH; i++)
+			deep = json_pack("{s:o}", "d", deep);
+		f = json_pack("{s:o}", "p", deep);
+		doc = mps3_logentry_dump(&k, f, &len);
+		tap_inteq(mps3_logentry_parse(&le, name, doc, len), -EINVAL,
+			  "a log entry with a value nested past %d levels is malformed", MPS3_ENTRY_MAX_DEPTH);
+		free(doc);
+		tap_inteq(mps3_value_check("p", json_object_get(f, "p"), 1), -EINVAL, "and mps3_value_check says so");
+		json_decref(f);
+		f = json_loads("{\"p\":{\"type\":\"f\",\"xattr\":{\"user.a\":{\"base64\":\"AA==\"}}}}", 0, NULL);
+		doc = mps3_logentry_dump(&k, f, &len);
+		tap_ok(mps3_logentry_parse(&le, name, doc, len) == 0, "an entry with binary xattrs is not too deep");
+		json_decref(le.files);
+		free(doc);
+		json_decref(f);
+	}
 
 	{
 		static const struct {
@@ -378,6 +417,37 @@ static void test_entry_patch(void)
 			json_decref(r);
 			json_decref(p);
 			json_decref(w);
+		}
+		{
+			/* Found by tests/fuzz (mergepatch): a whole entry's xattr must replace, not merge. */
+			json_t *cur = json_loads("{\"type\":\"f\",\"blob\":\"" B1 "\",\"size\":1,\"xattr\":{\"user.a\":\"1\"}}", 0, NULL);
+			json_t *w = json_loads("{\"type\":\"f\",\"blob\":\"" B1 "\",\"size\":1,\"uid\":null,\"xattr\":{\"user.b\":\"2\"}}", 0, NULL);
+			json_t *r = NULL;
+			int e2 = 0;
+
+			p = mps3_entry_patch(cur, w, &err);
+			r = p ? mps3_merge_patch(cur, p, &e2) : NULL;
+			tap_ok(r && json_object_size(json_object_get(r, "xattr")) == 1 &&
+				       json_object_get(json_object_get(r, "xattr"), "user.b"),
+			       "entry_patch: a value sent whole replaces the xattrs (user.a goes)");
+			json_decref(r);
+			json_decref(p);
+			json_decref(w);
+			json_decref(cur);
+		}
+		{
+			/* Found by tests/fuzz (mergepatch): an object content field replaces, not merges. */
+			json_t *cur = json_loads("{\"size\":{\"\":\"\"}}", 0, NULL), *w = json_loads("{\"size\":{}}", 0, NULL);
+			json_t *r = NULL;
+			int e2 = 0;
+
+			p = mps3_entry_patch(cur, w, &err);
+			r = p ? mps3_merge_patch(cur, p, &e2) : NULL;
+			tap_ok(r && json_equal(r, w), "entry_patch: content fields that are objects come out as wanted");
+			json_decref(r);
+			json_decref(p);
+			json_decref(w);
+			json_decref(cur);
 		}
 		p = mps3_entry_patch(a, NULL, &err);
 		tap_ok(p && json_is_null(p) && err == 0, "entry_patch: removal is null");

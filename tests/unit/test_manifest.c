@@ -299,9 +299,41 @@ static void test_reset_changes(void)
 	mps3_manifest_free(m);
 }
 
+/*
+ * Found by tests/fuzz (manifest): a patch nested past the merge limit made
+ * add fail after inserting the entry, and settle release folded entries
+ * twice.  Now the path keeps its value, for every reader alike.
+ */
+static void test_too_deep(void)
+{
+	struct mps3_manifest *m = mps3_manifest_new();
+	struct mps3_logkey k = key(200, SB, 1);
+	json_t *deep = json_object(), *patch;
+	int i;
+
+	for (i = 0; i < 70; i++) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "x", deep);
+		deep = o;
+	}
+	patch = json_pack("{s:o,s:{s:s}}", "p", deep, "q", "type", "d");
+	tap_ok(add(m, 100, SA, 1, "{\"p\":{\"type\":\"d\"}}", NULL) == 0, "deep: a first entry");
+	tap_inteq(mps3_manifest_add(m, &k, patch, NULL), 0, "deep: an entry nested past the limit is added");
+	tap_ok(files_eq(m, "{\"p\":{\"type\":\"d\"},\"q\":{\"type\":\"d\"}}"),
+	       "deep: its too-deep path keeps its value; its other paths apply");
+	tap_inteq(mps3_manifest_settle(m, 300), 0, "deep: settling over it works");
+	tap_ok(files_eq(m, "{\"p\":{\"type\":\"d\"},\"q\":{\"type\":\"d\"}}") &&
+		       json_equal(mps3_manifest_base(m), mps3_manifest_files(m)),
+	       "deep: and gives the same map");
+	json_decref(patch);
+	mps3_manifest_free(m);
+}
+
 int main(void)
 {
 	test_basic();
+	test_too_deep();
 	test_random();
 	test_reset_changes();
 	return tap_done();
