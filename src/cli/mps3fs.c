@@ -29,6 +29,7 @@ struct options {
 	char *endpoint, *region, *profile, *passwd_file, *ca_bundle, *addressing;
 	char *poll, *cache_dir, *cache_size, *drain, *timeout, *lag, *stale, *notify;
 	int sync, insecure, show_help, show_version, ro;
+	int suid, trust_owners, allow_other, default_permissions, no_default_permissions;
 	unsigned uid, gid, umask_val;
 	int uid_set, gid_set, umask_set;
 	int retries;
@@ -36,7 +37,10 @@ struct options {
 
 #define OPT(t, p) { t, offsetof(struct options, p), 1 }
 
-enum { KEY_HELP, KEY_VERSION, KEY_DISCARD, KEY_RO, KEY_UID, KEY_GID, KEY_UMASK };
+enum {
+	KEY_HELP, KEY_VERSION, KEY_DISCARD, KEY_RO, KEY_UID, KEY_GID, KEY_UMASK, KEY_SUID, KEY_ALLOW_OTHER,
+	KEY_DEFAULT_PERMISSIONS, KEY_NO_DEFAULT_PERMISSIONS,
+};
 
 static const struct fuse_opt opts_spec[] = {
 	OPT("endpoint=%s", endpoint),
@@ -62,6 +66,11 @@ static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("gid=", KEY_GID),
 	FUSE_OPT_KEY("umask=", KEY_UMASK),
 	FUSE_OPT_KEY("ro", KEY_RO),
+	OPT("trust_owners", trust_owners),
+	FUSE_OPT_KEY("suid", KEY_SUID),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
+	FUSE_OPT_KEY("no_default_permissions", KEY_NO_DEFAULT_PERMISSIONS),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -107,8 +116,15 @@ static const char usage_text[] =
 	"  sync                  close() waits until the change is in the bucket\n"
 	"  drain=DURATION        how long unmount waits for pending uploads (default 60s)\n"
 	"  timeout=SECONDS       kernel attribute and entry cache time (default 5)\n"
-	"  uid=N, gid=N          owner of files that record none (default: the mounting user)\n"
+	"  uid=N, gid=N          owner shown for files (default: the mounting user)\n"
 	"  umask=NNN             permissions of files that record none (default 022)\n"
+	"  trust_owners          show the owners recorded in the bucket (default: every file\n"
+	"                        is shown as owned by uid=/gid=; bucket writers are not\n"
+	"                        trusted with the machine)\n"
+	"  suid                  honour setuid, setgid and sticky bits from the bucket\n"
+	"                        (default: not shown, and the mount is nosuid)\n"
+	"  allow_other           let other users in; implies default_permissions (the\n"
+	"                        kernel checks modes) unless no_default_permissions\n"
 	"  ro                    read-only mount\n"
 	"  retries=N             attempts per S3 request (default 6)\n"
 	"  lag=DURATION, stale=DURATION\n"
@@ -152,6 +168,18 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		o->show_version = 1;
 		return 0;
 	case KEY_DISCARD:
+		return 0;
+	case KEY_SUID:
+		o->suid = 1;
+		return 1; /* the kernel honours set-id bits only on a suid mount */
+	case KEY_ALLOW_OTHER:
+		o->allow_other = 1;
+		return 1;
+	case KEY_DEFAULT_PERMISSIONS:
+		o->default_permissions = 1;
+		return 1;
+	case KEY_NO_DEFAULT_PERMISSIONS:
+		o->no_default_permissions = 1;
 		return 0;
 	case KEY_RO:
 		o->ro = 1;
@@ -288,6 +316,8 @@ static int build_config(struct mps3fs_config *cfg, const struct options *o, cons
 	cfg->umask = o->umask_set ? o->umask_val : 022;
 	cfg->read_only = o->ro;
 	cfg->sync_close = o->sync;
+	cfg->suid = o->suid;
+	cfg->trust_owners = o->trust_owners;
 	if (o->poll && (mps3_cli_duration_ms(&cfg->poll_ms, o->poll) || cfg->poll_ms < 10)) {
 		fprintf(stderr, "mps3fs: poll=%s: need a duration of at least 10ms, like 1s or 100ms\n", o->poll);
 		return 2;
@@ -395,6 +425,14 @@ int main(int argc, char **argv)
 	ret = build_config(&cfg, &o, cmd.mountpoint);
 	if (ret)
 		goto out;
+	/* Other users in, and nobody checking modes, would give each of them the daemon's access. */
+	if (o.allow_other && !o.default_permissions && !o.no_default_permissions) {
+		mps3_notice("allow_other: adding default_permissions, so the kernel checks every access against the modes shown (-o no_default_permissions turns this off)");
+		if (fuse_opt_add_arg(&args, "-odefault_permissions") != 0) {
+			ret = 1;
+			goto out;
+		}
+	}
 	ret = 1;
 	cache_dir = o.cache_dir ? realpath(o.cache_dir, NULL) : default_cache_dir(o.url);
 	if (o.cache_dir && !cache_dir)

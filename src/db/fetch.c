@@ -65,11 +65,12 @@ void db_known_set(struct mps3_db *db, const char *name, enum known_state s)
 
 /* ---- listing, page by page --------------------------------------------- */
 
-void db_pages_init(struct db_pages *it, struct mps3_db *db, const char *prefix)
+void db_pages_init(struct db_pages *it, struct mps3_db *db, const char *prefix, const char *start_after)
 {
 	memset(it, 0, sizeof(*it));
 	it->db = db;
 	it->prefix = prefix;
+	it->start_after = start_after;
 	mps3_listing_init(&it->page);
 }
 
@@ -89,7 +90,8 @@ int db_page_next(struct db_pages *it, const struct mps3_list_entry **out)
 			return 0;
 		mps3_listing_dispose(&it->page);
 		mps3_listing_init(&it->page);
-		rc = mps3_store_list(it->db->store, it->prefix, NULL, it->token, 1000, &it->page);
+		rc = mps3_store_list(it->db->store, it->prefix, it->token ? NULL : it->start_after, it->token, 1000,
+				     &it->page);
 		free(it->token);
 		it->token = NULL;
 		if (rc)
@@ -112,7 +114,7 @@ int db_list_all(struct mps3_db *db, const char *prefix, struct mps3_listing *out
 	struct db_pages it;
 	int rc;
 
-	db_pages_init(&it, db, prefix);
+	db_pages_init(&it, db, prefix, NULL);
 	while ((rc = db_page_next(&it, &e)) == 1) {
 		rc = mps3_listing_add(out, e->key, strlen(e->key), &e->info);
 		if (rc)
@@ -120,6 +122,13 @@ int db_list_all(struct mps3_db *db, const char *prefix, struct mps3_listing *out
 	}
 	db_pages_dispose(&it);
 	return rc;
+}
+
+int64_t db_future_limit(struct mps3_db *db)
+{
+	int64_t u = mps3_clock_uncertainty(db->clock);
+
+	return mps3_clock_now(db->clock) + db->cfg.stale_ms + (u > 0 ? u : 0) + 1000;
 }
 
 /* ---- the log --------------------------------------------------------------- */
@@ -137,6 +146,14 @@ static int ignore_listed(struct mps3_db *db, const char *name, const struct mps3
 	if (!parsed) {
 		db_known_set(db, name, K_IGNORED);
 		mps3_warn("%s: ignoring log/%s: not a log entry name", mps3_store_url(db->store), name);
+		return 1;
+	}
+	if (k->t > db_future_limit(db)) {
+		db_known_set(db, name, K_IGNORED);
+		db->stats.entries_ignored++;
+		mps3_time_format_iso8601(a, k->t);
+		mps3_warn("%s: ignoring log/%s: named %s, later than any client can write now",
+			  mps3_store_url(db->store), name, a);
 		return 1;
 	}
 	if (mps3_entry_fresh(k->t, info->mtime_ms, db->cfg.stale_ms) && info->size <= db->cfg.max_entry_bytes)
@@ -166,7 +183,7 @@ int db_list_log(struct mps3_db *db, int64_t stop, struct pending_list *out)
 	struct db_pages it;
 	int rc;
 
-	db_pages_init(&it, db, LOG_PREFIX);
+	db_pages_init(&it, db, LOG_PREFIX, NULL);
 	while ((rc = db_page_next(&it, &e)) == 1) {
 		const char *name = e->key + strlen(LOG_PREFIX);
 		struct mps3_logkey k;

@@ -82,12 +82,13 @@ int db_pending_add(struct pending_list *p, const char *name, const struct mps3_o
 struct db_pages {
 	struct mps3_db *db;
 	const char *prefix;
+	const char *start_after;	/* full key, or NULL */
 	struct mps3_listing page;
 	size_t i;
 	char *token;
 	int started, last;
 };
-void db_pages_init(struct db_pages *it, struct mps3_db *db, const char *prefix);
+void db_pages_init(struct db_pages *it, struct mps3_db *db, const char *prefix, const char *start_after);
 int db_page_next(struct db_pages *it, const struct mps3_list_entry **out);
 void db_pages_dispose(struct db_pages *it);
 /* Every key under prefix, all pages, into out. */
@@ -101,6 +102,17 @@ void db_known_prune(struct mps3_db *db);
 int db_list_log(struct mps3_db *db, int64_t stop, struct pending_list *out);
 void db_fetch_all(struct mps3_db *db, struct pending_list *list);
 int db_apply_fetched(struct mps3_db *db, struct pending_list *list, struct mps3_changes *changes);
+
+/*
+ * The latest time a log entry or checkpoint can carry now: store-now plus
+ * the stale window, the clock's uncertainty and LastModified's rounding.
+ * Anything named later was not written by a client that follows W3/W4 and
+ * is ignored (a checkpoint "from the future" would otherwise freeze the
+ * database at its contents).
+ */
+int64_t db_future_limit(struct mps3_db *db);
+/* "checkpoint/<name of db_future_limit()>": a listing started after it skips later names (poll.c). */
+void db_future_cpkey(struct mps3_db *db, char out[sizeof(CP_PREFIX) + MPS3_LOGNAME_MAX]);
 
 /* ---- resolving and polling (db/poll.c) ---------------------------------- */
 

@@ -61,6 +61,8 @@ static const char *log_status(struct mps3_db *db, struct mps3_log_item *it, cons
 {
 	if (mps3_logkey_parse(&it->key, it->name))
 		return "malformed";
+	if (it->key.t > db_future_limit(db))
+		return "future";
 	if (it->info.size > db->cfg.max_entry_bytes)
 		return "too-large";
 	it->files = q->rc ? NULL : q->entry.files;
@@ -115,7 +117,7 @@ int mps3_db_log(struct mps3_db *db, unsigned limit, mps3_db_log_fn fn, void *ctx
 	unsigned listed = 0;
 	int rc, more;
 
-	db_pages_init(&it, db, LOG_PREFIX);
+	db_pages_init(&it, db, LOG_PREFIX, NULL);
 	mps3_listing_init(&batch);
 	do {
 		more = 0;
@@ -231,7 +233,9 @@ static int gc_read_checkpoints(struct gc_run *g)
 			continue;
 		mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
 		rc = mps3_store_get_buf(db->store, it->key, &buf, NULL);
-		if (rc == 0 && mps3_checkpoint_parse(&it->cp, name, mps3_buf_cstr(&buf), buf.len) == 0) {
+		/* One from the future is no checkpoint: keeping it would collect the whole log. */
+		if (rc == 0 && mps3_checkpoint_parse(&it->cp, name, mps3_buf_cstr(&buf), buf.len) == 0 &&
+		    it->cp.key.t <= db_future_limit(db)) {
 			it->valid = 1;
 			g->valid++;
 			if (it->cp.key.t - db->cfg.lag_ms < g->cutoff)
@@ -430,6 +434,11 @@ int mps3_db_fsck(struct mps3_db *db, int verify, struct mps3_fsck_report *out)
 			out->bad_checkpoints++;
 			mps3_warn("fsck: %s: %s", cps.v[i].key, mps3_error_last(prc));
 			continue;
+		}
+		if (cp.key.t > db_future_limit(db)) {
+			out->bad_checkpoints++;
+			mps3_warn("fsck: %s: dated later than any client can write now (readers ignore it)",
+				  cps.v[i].key);
 		}
 		json_decref(cp.files);
 	}

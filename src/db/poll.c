@@ -33,63 +33,92 @@ int db_settle(struct mps3_db *db, int64_t list_time)
 
 /* ---- checkpoints ----------------------------------------------------- */
 
-/* The newest valid checkpoint: files (new ref) and its key; files NULL if none. */
+/* The full key of the newest name a checkpoint may have now (see db_future_limit). */
+void db_future_cpkey(struct mps3_db *db, char out[sizeof(CP_PREFIX) + MPS3_LOGNAME_MAX])
+{
+	struct mps3_logkey k = { 0, "0000000000000000", 0 };
+	char name[MPS3_LOGNAME_MAX];
+
+	k.t = db_future_limit(db);
+	if (k.t > MPS3_TIME_MAX)
+		k.t = MPS3_TIME_MAX;
+	/* Names sort newest first: starting after the limit's name skips every later one. */
+	if (mps3_cpkey_format(name, &k))
+		name[0] = '\0';
+	else
+		name[MPS3_TIME_DIGITS] = '\0';
+	snprintf(out, sizeof(CP_PREFIX) + MPS3_LOGNAME_MAX, CP_PREFIX "%s", name);
+}
+
+/* Read and check one listed checkpoint: 0 (cp set), 1 (not usable: reported), or the store's error. */
+static int read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, struct mps3_checkpoint *cp)
+{
+	const char *name = e->key + strlen(CP_PREFIX);
+	struct mps3_buf buf;
+	int rc;
+
+	if (mps3_cpkey_parse(&cp->key, name)) {
+		mps3_warn("%s: ignoring %s: not a checkpoint name", mps3_store_url(db->store), e->key);
+		return 1;
+	}
+	if (cp->key.t > db_future_limit(db)) {
+		/* A store that ignores start-after listed it anyway. */
+		mps3_warn("%s: ignoring %s: dated later than any client can write now", mps3_store_url(db->store),
+			  e->key);
+		return 1;
+	}
+	if (e->info.size > db->cfg.max_checkpoint_bytes) {
+		mps3_warn("%s: ignoring %s: %" PRIu64 " bytes is more than the %zu a checkpoint may have",
+			  mps3_store_url(db->store), e->key, e->info.size, db->cfg.max_checkpoint_bytes);
+		return 1;
+	}
+	mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
+	rc = mps3_store_get_buf(db->store, e->key, &buf, NULL);
+	if (rc == 0)
+		rc = mps3_checkpoint_parse(cp, name, mps3_buf_cstr(&buf), buf.len);
+	mps3_buf_dispose(&buf);
+	if (rc == -ENOENT)
+		return 1; /* collected since the LIST */
+	if (rc == -EINVAL) {
+		mps3_warn("%s: ignoring %s: %s; trying an older one", mps3_store_url(db->store), e->key,
+			  mps3_error_last(rc));
+		return 1;
+	}
+	return rc;
+}
+
+/*
+ * The newest valid checkpoint: files (new ref) and its key; files NULL if
+ * none.  Checkpoints named after what any client can write now are skipped
+ * without being read (fsck reports them).
+ */
 static int load_checkpoint(struct mps3_db *db, json_t **files, struct mps3_logkey *key,
 			   char name_out[MPS3_LOGNAME_MAX])
 {
-	struct mps3_listing page;
-	size_t i;
+	char after[sizeof(CP_PREFIX) + MPS3_LOGNAME_MAX];
+	const struct mps3_list_entry *e;
+	struct db_pages it;
 	int rc;
 
 	*files = NULL;
 	name_out[0] = '\0';
-	mps3_listing_init(&page);
-	rc = mps3_store_list(db->store, CP_PREFIX, NULL, NULL, 1000, &page);
-	if (rc) {
-		mps3_listing_dispose(&page);
-		return rc;
-	}
-	for (i = 0; i < page.n; i++) {
-		const char *name = page.v[i].key + strlen(CP_PREFIX);
+	db_future_cpkey(db, after);
+	db_pages_init(&it, db, CP_PREFIX, after);
+	while ((rc = db_page_next(&it, &e)) == 1) {
 		struct mps3_checkpoint cp;
-		struct mps3_buf buf;
 
-		if (mps3_cpkey_parse(&cp.key, name)) {
-			mps3_warn("%s: ignoring %s: not a checkpoint name", mps3_store_url(db->store),
-				  page.v[i].key);
+		rc = read_checkpoint(db, e, &cp);
+		if (rc == 1)
 			continue;
-		}
-		if (page.v[i].info.size > db->cfg.max_checkpoint_bytes) {
-			mps3_warn("%s: ignoring %s: %" PRIu64 " bytes is more than the %zu a checkpoint may have",
-				  mps3_store_url(db->store), page.v[i].key, page.v[i].info.size,
-				  db->cfg.max_checkpoint_bytes);
-			continue;
-		}
-		mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
-		rc = mps3_store_get_buf(db->store, page.v[i].key, &buf, NULL);
-		if (rc == -ENOENT) {
-			mps3_buf_dispose(&buf);
-			continue; /* collected since the LIST */
-		}
-		if (rc) {
-			mps3_buf_dispose(&buf);
+		if (rc)
 			break;
-		}
-		rc = mps3_checkpoint_parse(&cp, name, mps3_buf_cstr(&buf), buf.len);
-		mps3_buf_dispose(&buf);
-		if (rc) {
-			mps3_warn("%s: ignoring %s: %s; trying an older one", mps3_store_url(db->store),
-				  page.v[i].key, mps3_error_last(rc));
-			rc = 0;
-			continue;
-		}
 		*files = cp.files;
 		*key = cp.key;
-		snprintf(name_out, MPS3_LOGNAME_MAX, "%s", name);
+		snprintf(name_out, MPS3_LOGNAME_MAX, "%s", e->key + strlen(CP_PREFIX));
 		break;
 	}
-	mps3_listing_dispose(&page);
-	return rc;
+	db_pages_dispose(&it);
+	return rc < 0 ? rc : 0;
 }
 
 /* ---- open and resolve ------------------------------------------------ */

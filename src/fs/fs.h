@@ -56,8 +56,10 @@ struct mps3fs_config {
 	int64_t poll_ms;
 	int sync_close;			/* close() waits for the remote commit */
 	int read_only;
-	uid_t uid;			/* owner of entries that name none */
+	uid_t uid;			/* owner shown (of every entry unless trust_owners) */
 	gid_t gid;
+	int trust_owners;		/* show the uid/gid an entry records */
+	int suid;			/* show set-id and sticky bits an entry records */
 	mode_t umask;
 	int64_t drain_ms;		/* how long unmount waits for pending uploads */
 	double timeout_s;		/* kernel attr/entry cache time */

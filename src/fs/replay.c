@@ -14,6 +14,7 @@
 #include <fuse_lowlevel.h>
 
 #include <errno.h>
+#include <linux/openat2.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 
 struct replayer {
 	struct mps3fs *fs;
+	int root;			/* the mount's root, opened by the thread; its own */
 	pthread_t th;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -54,134 +56,236 @@ static void unexpect(struct mps3fs *fs, const char *path)
 	pthread_mutex_unlock(&fs->tree_lock);
 }
 
-/* Parents of path as (implicit) directories, made through the mount. */
-static void make_parents(struct mps3fs *fs, const char *path)
+/* ---- resolving paths beneath the mount ------------------------------------------- */
+
+/*
+ * A directory of the mount, for *at() calls: the path is resolved by the
+ * kernel beneath the mount's root and never through a symbolic link (a
+ * remote symlink in the middle of a path must not lead the replay, which
+ * runs as the daemon's user, anywhere else).  openat2() where the kernel
+ * has it; else one component at a time with O_NOFOLLOW.  fd or -errno.
+ */
+static int open_dir_beneath(int root, const char *path)
 {
-	char full[8192];
+	struct open_how how;
+	char *copy, *comp, *save = NULL;
+	int fd, next;
+
+	if (!*path) {
+		fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
+		return fd < 0 ? -errno : fd;
+	}
+	memset(&how, 0, sizeof(how));
+	how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+	fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
+	if (fd >= 0 || errno != ENOSYS)
+		return fd >= 0 ? fd : -errno;
+	copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
+	for (comp = strtok_r(copy, "/", &save); comp && fd >= 0; comp = strtok_r(NULL, "/", &save)) {
+		struct stat st;
+
+		if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
+			close(fd);
+			fd = -1;
+			errno = EINVAL;
+			break;
+		}
+		next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next >= 0 && (fstat(next, &st) < 0 || !S_ISDIR(st.st_mode))) {
+			close(next);
+			next = -1;
+			errno = ENOTDIR;
+		}
+		close(fd);
+		fd = next;
+	}
+	free(copy);
+	return fd >= 0 ? fd : -errno;
+}
+
+/* The parent directory of path beneath the mount's root; *name gets the last component. */
+static int open_parent(struct replayer *nt, const char *path, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd;
+
+	*name = slash ? slash + 1 : path;
+	if (!slash)
+		return open_dir_beneath(nt->root, "");
+	dir = strndup(path, (size_t)(slash - path));
+	if (!dir)
+		return -ENOMEM;
+	fd = open_dir_beneath(nt->root, dir);
+	free(dir);
+	return fd;
+}
+
+/* ---- replaying ------------------------------------------------------------------------ */
+
+/* The fallback: the remote state applied to the tree, with invalidation but no event. */
+static void apply_without_event(struct mps3fs *fs, const struct rop *o)
+{
+	if (o->kind == R_RENAME) {
+		mps3fs_apply_direct(fs, o->path, NULL);
+		/* The subtree's values are already in the database: re-read them. */
+		mps3fs_resync_subtree(fs, o->to);
+	} else {
+		mps3fs_apply_direct(fs, o->path, o->kind == R_DELETE || o->kind == R_RMDIR ? NULL : o->value);
+	}
+}
+
+/* Parents of path as (implicit) directories, made through the mount. */
+static void make_parents(struct replayer *nt, const char *path)
+{
+	struct mps3fs *fs = nt->fs;
 	char *p = strdup(path), *s;
 
 	if (!p)
 		return;
 	for (s = strchr(p, '/'); s; s = strchr(s + 1, '/')) {
+		const char *name;
+		int dfd;
+
 		*s = '\0';
-		snprintf(full, sizeof(full), "%s/%s", fs->cfg.mountpoint, p);
+		dfd = open_parent(nt, p, &name);
 		expect(fs, p, NULL);
-		if (mkdir(full, 0777) < 0 && errno != EEXIST)
+		if (dfd >= 0 && mkdirat(dfd, name, 0777) < 0 && errno != EEXIST)
 			mps3_debug("replay mkdir %s: %s", p, strerror(errno));
 		unexpect(fs, p);
+		if (dfd >= 0)
+			close(dfd);
 		*s = '/';
 	}
 	free(p);
 }
 
-static void replay_one(struct mps3fs *fs, struct rop *o)
+/* open(2) without following a final symlink, then the remote size: IN_MODIFY (and IN_CREATE). */
+static int replay_open_truncate(int dfd, const char *name, int flags, uint64_t size)
 {
-	char full[8192], full2[8192];
-	struct mps3_entry e;
-	int rc = 0, fd;
+	int fd = openat(dfd, name, flags | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0666), rc = 0;
 
-	snprintf(full, sizeof(full), "%s/%s", fs->cfg.mountpoint, o->path);
-	if (o->value && mps3_entry_parse(&e, o->value))
-		memset(&e, 0, sizeof(e));
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* A content change: replayed as a truncate, unless it is being written here. */
+static int replay_content(struct replayer *nt, struct rop *o, int dfd, const char *name, uint64_t size)
+{
+	struct mps3fs *fs = nt->fs;
+	struct node *n;
+	uint64_t ino = 0;
+	int rc;
+
+	pthread_mutex_lock(&fs->tree_lock);
+	n = mps3fs_lookup_path(fs, o->path);
+	if (n && n->stage) {
+		/* Being written here: that write wins at its close; no event now. */
+		pthread_mutex_unlock(&fs->tree_lock);
+		mps3fs_apply_direct(fs, o->path, o->value);
+		return 0;
+	}
+	pthread_mutex_unlock(&fs->tree_lock);
+	expect(fs, o->path, o->value);
+	rc = replay_open_truncate(dfd, name, 0, size);
+	unexpect(fs, o->path);
+	/* Pages cached for the old content must go, also for readers with it open. */
+	pthread_mutex_lock(&fs->tree_lock);
+	n = mps3fs_lookup_path(fs, o->path);
+	if (n)
+		ino = n->ino;
+	pthread_mutex_unlock(&fs->tree_lock);
+	mps3fs_inval_inode(fs, ino);
+	return rc;
+}
+
+static int replay_rename(struct replayer *nt, struct rop *o, int dfd, const char *name)
+{
+	struct mps3fs *fs = nt->fs;
+	const char *toname;
+	int tofd, rc;
+
+	make_parents(nt, o->to);
+	tofd = open_parent(nt, o->to, &toname);
+	expect(fs, o->to, o->value);
+	rc = tofd < 0 ? tofd : renameat(dfd, name, tofd, toname) < 0 ? -errno : 0;
+	unexpect(fs, o->to);
+	if (tofd >= 0)
+		close(tofd);
+	if (rc) {
+		mps3_debug("replay of %s -> %s failed (%s): applied without an event", o->path, o->to,
+			   strerror(-rc));
+		apply_without_event(fs, o);
+	}
+	return 0;
+}
+
+/* The syscall of one operation, on the parent dfd. */
+static int replay_call(struct replayer *nt, struct rop *o, int dfd, const char *name, const struct mps3_entry *e)
+{
+	struct timespec ts[2];
+	int64_t mt;
+
 	switch (o->kind) {
 	case R_MKDIR:
-		make_parents(fs, o->path);
-		expect(fs, o->path, o->value);
-		rc = mkdir(full, 0777) < 0 ? -errno : 0;
-		unexpect(fs, o->path);
-		break;
-	case R_RENAME:
-		snprintf(full2, sizeof(full2), "%s/%s", fs->cfg.mountpoint, o->to);
-		make_parents(fs, o->to);
-		expect(fs, o->to, o->value);
-		rc = rename(full, full2) < 0 ? -errno : 0;
-		unexpect(fs, o->to);
-		if (rc) {
-			mps3fs_apply_direct(fs, o->path, NULL);
-			/* The subtree's values are already in the database: re-read them. */
-			mps3fs_resync_subtree(fs, o->to);
-			return;
-		}
-		return;
+		return mkdirat(dfd, name, 0777) < 0 ? -errno : 0;
 	case R_CREATE:
-		make_parents(fs, o->path);
-		expect(fs, o->path, o->value);
-		fd = open(full, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (fd < 0) {
-			rc = -errno;
-		} else {
-			/* IN_MODIFY, as a writer's first write would cause; the size is the remote one. */
-			if (ftruncate(fd, (off_t)e.size) < 0)
-				mps3_debug("replay truncate %s: %s", o->path, strerror(errno));
-			close(fd);
-		}
-		unexpect(fs, o->path);
-		break;
+		/* IN_MODIFY too, as a writer's first write would cause; the size is the remote one. */
+		return replay_open_truncate(dfd, name, O_CREAT | O_EXCL, e->size);
 	case R_SYMLINK:
-		make_parents(fs, o->path);
-		expect(fs, o->path, o->value);
-		rc = symlink(e.target ? e.target : "?", full) < 0 ? -errno : 0;
-		unexpect(fs, o->path);
-		break;
-	case R_CONTENT: {
-		struct node *n;
-		uint64_t ino = 0;
-
-		pthread_mutex_lock(&fs->tree_lock);
-		n = mps3fs_lookup_path(fs, o->path);
-		if (n && n->stage) {
-			/* Being written here: that write wins at its close; no event now. */
-			pthread_mutex_unlock(&fs->tree_lock);
-			mps3fs_apply_direct(fs, o->path, o->value);
-			return;
-		}
-		pthread_mutex_unlock(&fs->tree_lock);
-		expect(fs, o->path, o->value);
-		fd = open(full, O_WRONLY | O_CLOEXEC);
-		if (fd < 0) {
-			rc = -errno;
-		} else {
-			if (ftruncate(fd, (off_t)e.size) < 0)
-				rc = -errno;
-			close(fd);
-		}
-		unexpect(fs, o->path);
-		/* Pages cached for the old content must go, also for readers with it open. */
-		pthread_mutex_lock(&fs->tree_lock);
-		n = mps3fs_lookup_path(fs, o->path);
-		if (n)
-			ino = n->ino;
-		pthread_mutex_unlock(&fs->tree_lock);
-		mps3fs_inval_inode(fs, ino);
-		break;
-	}
-	case R_ATTR: {
-		struct timespec ts[2];
-		int64_t mt = e.mtime_ns ? e.mtime_ns : mps3fs_now_ns();
-
-		expect(fs, o->path, o->value);
+		return symlinkat(e->target ? e->target : "?", dfd, name) < 0 ? -errno : 0;
+	case R_ATTR:
 		/* Both times set is what makes the kernel report IN_ATTRIB (mtime alone: IN_MODIFY). */
+		mt = e->mtime_ns ? e->mtime_ns : mps3fs_now_ns();
 		ts[1].tv_sec = (time_t)(mt / 1000000000);
 		ts[1].tv_nsec = (long)(mt % 1000000000);
 		ts[0] = ts[1];
-		rc = utimensat(AT_FDCWD, full, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-		unexpect(fs, o->path);
-		break;
-	}
+		return utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 	case R_DELETE:
-		expect(fs, o->path, NULL);
-		rc = unlink(full) < 0 ? -errno : 0;
-		unexpect(fs, o->path);
-		break;
+		return unlinkat(dfd, name, 0) < 0 ? -errno : 0;
 	case R_RMDIR:
-		expect(fs, o->path, NULL);
-		rc = rmdir(full) < 0 ? -errno : 0;
-		unexpect(fs, o->path);
-		break;
+		return unlinkat(dfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+	default:
+		return -EINVAL;
 	}
+}
+
+static void replay_one(struct replayer *nt, struct rop *o)
+{
+	struct mps3fs *fs = nt->fs;
+	struct mps3_entry e;
+	const char *name;
+	int rc, dfd, removal = o->kind == R_DELETE || o->kind == R_RMDIR;
+
+	if (!o->value || mps3_entry_parse(&e, o->value))
+		memset(&e, 0, sizeof(e));
+	if (o->kind == R_MKDIR || o->kind == R_CREATE || o->kind == R_SYMLINK)
+		make_parents(nt, o->path);
+	dfd = open_parent(nt, o->path, &name);
+	if (dfd < 0) {
+		rc = dfd;
+	} else if (o->kind == R_RENAME) {
+		rc = replay_rename(nt, o, dfd, name);
+	} else if (o->kind == R_CONTENT) {
+		rc = replay_content(nt, o, dfd, name, e.size);
+	} else {
+		expect(fs, o->path, removal ? NULL : o->value);
+		rc = replay_call(nt, o, dfd, name, &e);
+		unexpect(fs, o->path);
+	}
+	if (dfd >= 0)
+		close(dfd);
 	if (rc) {
 		mps3_debug("replay of %s failed (%s): applied without an event", o->path, strerror(-rc));
-		mps3fs_apply_direct(fs, o->path, o->kind == R_DELETE || o->kind == R_RMDIR ? NULL : o->value);
+		apply_without_event(fs, o);
 	}
 }
 
@@ -191,6 +295,11 @@ static void *replayer(void *arg)
 	struct mps3fs *fs = nt->fs;
 
 	__atomic_store_n(&fs->replay_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	/* Here, not before the mount serves: opening it waits for the session to answer. */
+	nt->root = open(fs->cfg.mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (nt->root < 0)
+		mps3_warn("%s: cannot open %s (%s); remote changes apply without inotify events", fs->cfg.url,
+			  fs->cfg.mountpoint, strerror(errno));
 	pthread_mutex_lock(&nt->lock);
 	for (;;) {
 		struct rbatch *b;
@@ -207,13 +316,18 @@ static void *replayer(void *arg)
 		nt->busy = 1;
 		pthread_mutex_unlock(&nt->lock);
 		for (i = 0; i < b->n; i++)
-			replay_one(fs, &b->v[i]);
+			if (nt->root >= 0)
+				replay_one(nt, &b->v[i]);
+			else
+				apply_without_event(fs, &b->v[i]);
 		mps3fs_rbatch_free(b);
 		pthread_mutex_lock(&nt->lock);
 		nt->busy = 0;
 		pthread_cond_broadcast(&nt->cond);
 	}
 	pthread_mutex_unlock(&nt->lock);
+	if (nt->root >= 0)
+		close(nt->root);
 	return NULL;
 }
 
@@ -224,6 +338,7 @@ int mps3fs_replay_start(struct mps3fs *fs)
 	if (!nt)
 		return -ENOMEM;
 	nt->fs = fs;
+	nt->root = -1;
 	pthread_mutex_init(&nt->lock, NULL);
 	pthread_cond_init(&nt->cond, NULL);
 	if (pthread_create(&nt->th, NULL, replayer, nt) != 0) {

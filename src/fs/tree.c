@@ -301,10 +301,15 @@ void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
 		type = S_IFREG;
 		perm = n->e.mode != MPS3_UNSET_MODE ? n->e.mode : 0666 & ~c->umask;
 	}
-	st->st_mode = type | (perm & 07777);
+	/*
+	 * Bucket writers are trusted with the database, not with this machine:
+	 * set-id and sticky bits and owners from an entry are shown only when
+	 * the mount opted in (-o suid, -o trust_owners).
+	 */
+	st->st_mode = type | (perm & (c->suid ? 07777 : 0777));
 	st->st_nlink = 1;
-	st->st_uid = n->e.uid != MPS3_UNSET_ID ? n->e.uid : c->uid;
-	st->st_gid = n->e.gid != MPS3_UNSET_ID ? n->e.gid : c->gid;
+	st->st_uid = c->trust_owners && n->e.uid != MPS3_UNSET_ID ? n->e.uid : c->uid;
+	st->st_gid = c->trust_owners && n->e.gid != MPS3_UNSET_ID ? n->e.gid : c->gid;
 	if (type == S_IFREG)
 		st->st_size = (off_t)(n->stage ? n->stage->size : n->e.size);
 	else if (type == S_IFLNK)

@@ -393,6 +393,98 @@ static void test_db(const char *name, struct mps3_store *s)
 	mps3_db_free(c);
 }
 
+/* A log entry or checkpoint object of time t, written straight into the store. */
+static void plant(struct mps3_store *s, const char *kind, int64_t t, uint64_t seq, const char *files)
+{
+	struct mps3_logkey k;
+	char name[MPS3_LOGNAME_MAX], key[128], doc[8192];
+
+	k.t = t;
+	snprintf(k.session, sizeof(k.session), "%s", "feedfacefeedface");
+	k.seq = seq;
+	if (strcmp(kind, "log") == 0) {
+		mps3_logkey_format(name, &k);
+		snprintf(doc, sizeof(doc), "{\"v\":1,\"t\":%lld,\"session\":\"%s\",\"seq\":%llu,\"files\":%s}",
+			 (long long)t, k.session, (unsigned long long)seq, files);
+	} else {
+		mps3_cpkey_format(name, &k);
+		snprintf(doc, sizeof(doc), "{\"v\":1,\"t\":%lld,\"session\":\"%s\",\"files\":%s}", (long long)t,
+			 k.session, files);
+	}
+	snprintf(key, sizeof(key), "%s/%s", kind, name);
+	put_str(s, key, doc);
+	put_str(s, "head", name);
+}
+
+/* Issue 8: objects no client following the protocol writes never freeze or poison the database. */
+static void test_hostile(const char *name, struct mps3_store *s)
+{
+	struct mps3_db_config cfg;
+	struct mps3_db *a = NULL, *b = NULL;
+	int64_t now = mps3_clock_now(mps3_store_clock(s));
+	char deep[4096] = "{\"type\":\"d\"}", tmp[4096], hex[65];
+	int i, rc;
+
+	cfg_fast(&cfg);
+	cfg.checkpoint_every = 0;
+	tap_ok(mps3_db_open(&a, s, &cfg) == 0 && commit_str(a, "good", "{\"type\":\"d\"}") == 0, "%s: hostile: a database", name);
+	/* A checkpoint dated a day ahead, holding only "frozen". */
+	plant(s, "checkpoint", now + 86400000, 0, "{\"frozen\":{\"type\":\"d\"}}");
+	/* A log entry a day ahead: it would push every later commit a day out. */
+	plant(s, "log", now + 86400000, 1, "{\"ahead\":{\"type\":\"d\"}}");
+	/* An entry nested past the limit, of now. */
+	for (i = 0; i <= MPS3_ENTRY_MAX_DEPTH; i++) {
+		snprintf(tmp, sizeof(tmp), "{\"x\":%s}", deep);
+		snprintf(deep, sizeof(deep), "%s", tmp);
+	}
+	snprintf(tmp, sizeof(tmp), "{\"deep\":%s,\"deep-sibling\":{\"type\":\"d\"}}", deep);
+	plant(s, "log", now, 2, tmp);
+	rc = mps3_db_open(&b, s, &cfg);
+	tap_ok(rc == 0 && blobof(b, "good", hex) && !blobof(b, "frozen", hex) && !blobof(b, "ahead", hex) &&
+		       !blobof(b, "deep-sibling", hex),
+	       "%s: hostile: a fresh reader ignores the future checkpoint and entry and the deep entry", name);
+	tap_ok(b && commit_str(b, "after", "{\"type\":\"d\"}") == 0 && mps3_db_poll(a, NULL) == 0 &&
+		       blobof(a, "after", hex),
+	       "%s: hostile: and its writes are seen by others", name);
+	tap_ok(mps3_db_poll(a, NULL) == 0 && !blobof(a, "ahead", hex), "%s: hostile: a poller ignores them too", name);
+	{
+		struct mps3_fsck_report r;
+
+		memset(&r, 0, sizeof(r));
+		rc = b ? mps3_db_fsck(b, 0, &r) : -1;
+		tap_ok(rc == 0 && r.bad_checkpoints == 1 && r.bad_entries == 2,
+		       "%s: hostile: fsck reports them (%u bad checkpoints, %u bad entries)", name, r.bad_checkpoints,
+		       r.bad_entries);
+	}
+	mps3_db_free(a);
+	mps3_db_free(b);
+}
+
+/* The store's fault hook: a failing store fails a commit and a poll; the next ones recover. */
+static void test_retry(void)
+{
+	struct mps3_store *s = NULL;
+	struct mps3_db_config cfg;
+	struct mps3_db *a = NULL, *b = NULL;
+	char hex[65];
+
+	if (mps3_store_mem_new(&s))
+		return;
+	cfg_fast(&cfg);
+	tap_ok(mps3_db_open(&a, s, &cfg) == 0 && mps3_db_open(&b, s, &cfg) == 0, "retry: two clients");
+	mps3_store_mem_fail(s, -EIO, 1);
+	tap_inteq(commit_str(a, "x", "{\"type\":\"d\"}"), -EIO, "retry: a commit while the store fails is its error");
+	tap_ok(!blobof(a, "x", hex), "retry: and changes nothing");
+	tap_ok(commit_str(a, "x", "{\"type\":\"d\"}") == 0, "retry: the next commit works");
+	mps3_store_mem_fail(s, -ETIMEDOUT, 1);
+	tap_inteq(mps3_db_poll(b, NULL), -ETIMEDOUT, "retry: a poll while the store fails is its error");
+	tap_ok(!blobof(b, "x", hex), "retry: the failed poll left the state alone");
+	tap_ok(mps3_db_poll(b, NULL) == 0 && blobof(b, "x", hex), "retry: the next poll catches up");
+	mps3_db_free(a);
+	mps3_db_free(b);
+	mps3_store_free(s);
+}
+
 int main(void)
 {
 	struct mps3_store *s = NULL;
@@ -412,6 +504,11 @@ int main(void)
 		test_db("mem", s);
 		mps3_store_free(s);
 	}
+	if (mps3_store_mem_new(&s) == 0) {
+		test_hostile("mem", s);
+		mps3_store_free(s);
+	}
+	test_retry();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s/*", dir);
 	if (system(cmd) != 0)
 		tap_diag("cleanup failed");

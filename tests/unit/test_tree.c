@@ -72,6 +72,24 @@ int main(void)
 		mps3fs_node_stat(&fs, mps3fs_lookup_path(&fs, "d"), &st);
 		tap_ok(st.st_uid == 1000 && st.st_gid == 100, "and the mount's owner");
 	}
+	/* Issue 8, item 2: no privilege from the bucket unless the mount opts in. */
+	apply(&fs, "suid", json_pack("{s:s,s:s,s:i,s:i,s:i,s:i}", "type", "f", "blob", BLOB, "size", 0, "mode", 06755,
+				     "uid", 0, "gid", 0), NULL);
+	{
+		struct stat st;
+
+		mps3fs_node_stat(&fs, mps3fs_lookup_path(&fs, "suid"), &st);
+		tap_ok(st.st_mode == (S_IFREG | 0755) && st.st_uid == 1000 && st.st_gid == 100,
+		       "set-id bits and owners from the bucket are not shown by default (%o %u:%u)", st.st_mode,
+		       st.st_uid, st.st_gid);
+		fs.cfg.suid = 1;
+		fs.cfg.trust_owners = 1;
+		mps3fs_node_stat(&fs, mps3fs_lookup_path(&fs, "suid"), &st);
+		tap_ok(st.st_mode == (S_IFREG | 06755) && st.st_uid == 0 && st.st_gid == 0,
+		       "with -o suid,trust_owners they are");
+		fs.cfg.suid = 0;
+		fs.cfg.trust_owners = 0;
+	}
 	apply(&fs, "l", json_pack("{s:s,s:s}", "type", "l", "target", "d"), NULL);
 	tap_inteq(mode_of(&fs, "l"), S_IFLNK | 0777, "a link");
 	apply(&fs, "e", json_pack("{s:s,s:i}", "type", "d", "mode", 0700), NULL);
