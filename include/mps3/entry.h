@@ -2,8 +2,10 @@
  * mps3/entry.h - the JSON documents of a database, checked before use.
  *
  * A file entry (a value of the files map):
- *   {"type":"f","blob":"<sha256>","size":N,"mode":420,"uid":0,"gid":0,
+ *   {"type":"f","blob":"<sha256>","size":N,"chunks":"<sha256>","mode":420,"uid":0,"gid":0,
  *    "mtime":<ns>,"xattr":{"user.x":"text" | {"base64":"..."}}}
+ * ("chunks", for files larger than one chunk, names the blob of the
+ * content's chunk list: mps3/chunks.h)
  *   {"type":"d",...}            an explicit directory
  *   {"type":"l","target":"..."} a symbolic link
  * A log entry object: {"v":1,"t":T,"session":"S","seq":C,"files":{patch}}
@@ -37,6 +39,7 @@ enum mps3_ftype {
 struct mps3_entry {
 	enum mps3_ftype type;
 	char blob[65];		/* files only */
+	char chunks[65];	/* files: the chunk list's blob, "" if none */
 	uint64_t size;		/* files: content size; links: strlen(target) */
 	uint32_t mode;		/* permission bits (07777) or MPS3_UNSET_MODE */
 	uint32_t uid, gid;	/* or MPS3_UNSET_ID */

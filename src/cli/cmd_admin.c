@@ -139,30 +139,41 @@ int mps3_cmd_mount_sync(const char *mnt)
 	return 0;
 }
 
-/* Upload the content a journal item names from DIR/blobs. */
-static int upload_journal_blob(struct ctx *c, const char *dir, const struct mps3_journal_item *it)
+/* Upload one blob from DIR/blobs. */
+static int upload_cached(struct ctx *c, const char *dir, const char *path, const char *sha)
 {
 	char blob[4200], hex[MPS3_SHA256_HEX_LEN + 1];
 	struct mps3_body body;
-	struct mps3_entry e;
 	struct stat st;
 	int fd, rc;
 
-	if (!it->want || mps3_entry_parse(&e, it->want) || e.type != MPS3_FILE)
-		return 0;
-	snprintf(blob, sizeof(blob), "%s/blobs/%s", dir, e.blob);
+	snprintf(blob, sizeof(blob), "%s/blobs/%s", dir, sha);
 	fd = open(blob, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		rc = mps3_error_set(-ENOENT, "%s: content %s is not in %s/blobs", it->path, e.blob, dir);
+		rc = mps3_error_set(-ENOENT, "%s: content %s is not in %s/blobs", path, sha, dir);
 	} else {
 		memset(&body, 0, sizeof(body));
 		body.fd = fd;
 		body.len = (uint64_t)st.st_size;
-		body.sha256_hex = e.blob;
+		body.sha256_hex = sha;
 		rc = mps3_db_blob_put(c->db, &body, hex);
 	}
 	if (fd >= 0)
 		close(fd);
+	return rc;
+}
+
+/* Upload the content a journal item names (and its chunk list) from DIR/blobs. */
+static int upload_journal_blob(struct ctx *c, const char *dir, const struct mps3_journal_item *it)
+{
+	struct mps3_entry e;
+	int rc;
+
+	if (!it->want || mps3_entry_parse(&e, it->want) || e.type != MPS3_FILE)
+		return 0;
+	rc = upload_cached(c, dir, it->path, e.blob);
+	if (!rc && e.chunks[0])
+		rc = upload_cached(c, dir, it->path, e.chunks);
 	return rc;
 }
 

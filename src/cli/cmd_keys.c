@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mps3/chunks.h"
 #include "mps3/error.h"
 #include "mps3/hash.h"
 #include "mps3/log.h"
@@ -98,8 +99,10 @@ int mps3_cmd_put(struct ctx *c, int argc, char **argv)
 {
 	const char *key, *file;
 	struct mps3_body body;
+	struct mps3_buf list = MPS3_BUF_INIT;
 	struct stat st;
-	char hex[MPS3_SHA256_HEX_LEN + 1];
+	unsigned char md[MPS3_SHA256_LEN];
+	char hex[MPS3_SHA256_HEX_LEN + 1], chunks[MPS3_SHA256_HEX_LEN + 1];
 	json_t *patch = NULL, *entry = NULL;
 	int fd = -1, own_fd = 0, rc;
 
@@ -148,12 +151,28 @@ int mps3_cmd_put(struct ctx *c, int argc, char **argv)
 	rc = check_placement(c->db, key);
 	if (rc)
 		goto out;
+	/* One pass names the blob and makes its chunk list (a large file's). */
+	rc = mps3_chunks_hash_fd(md, &list, body.fd, body.off, body.len);
+	if (rc) {
+		rc = mps3_error_set(rc, "cannot read %s: %s", file, strerror(-rc));
+		goto out;
+	}
+	mps3_hex(hex, md, sizeof(md));
+	body.sha256_hex = hex;
 	rc = mps3_db_blob_put(c->db, &body, hex);
+	if (!rc && list.len) {
+		struct mps3_body lb = { list.data, -1, 0, list.len, NULL };
+
+		rc = mps3_db_blob_put(c->db, &lb, chunks);
+	}
 	if (rc)
 		goto out;
 	/* Content and type change; mode, owner and xattrs of an existing key stay. */
-	entry = json_pack("{s:s, s:s, s:I, s:I, s:n}", "type", "f", "blob", hex, "size",
-			  (json_int_t)body.len, "mtime", (json_int_t)mps3_cli_now_ns(), "target");
+	entry = json_pack("{s:s, s:s, s:I, s:I, s:n, s:s?}", "type", "f", "blob", hex, "size",
+			  (json_int_t)body.len, "mtime", (json_int_t)mps3_cli_now_ns(), "target", "chunks",
+			  list.len ? chunks : NULL);
+	if (entry && !list.len)
+		json_object_set_new(entry, "chunks", json_null());
 	patch = json_object();
 	if (!entry || !patch || json_object_set(patch, key, entry)) {
 		rc = -ENOMEM;
@@ -161,6 +180,7 @@ int mps3_cmd_put(struct ctx *c, int argc, char **argv)
 	}
 	rc = mps3_db_commit(c->db, patch, NULL);
 out:
+	mps3_buf_dispose(&list);
 	json_decref(entry);
 	json_decref(patch);
 	if (own_fd)

@@ -104,6 +104,12 @@ int mps3_entry_parse(struct mps3_entry *out, json_t *v)
 		if (get_uint(v, "size", (uint64_t)INT64_MAX, &u, &present) || !present)
 			return mps3_error_set(-EINVAL, "size is missing or not a size");
 		out->size = u;
+		j = json_object_get(v, "chunks");
+		if (j && !json_is_null(j)) {
+			if (!mps3_is_sha256_hex(json_string_value(j)))
+				return mps3_error_set(-EINVAL, "chunks is not a SHA-256 in hex");
+			memcpy(out->chunks, json_string_value(j), sizeof(out->chunks));
+		}
 		break;
 	}
 	case MPS3_LINK:
@@ -129,6 +135,7 @@ json_t *mps3_entry_to_patch(const struct mps3_entry *e)
 	rc |= json_object_set_new(o, "type", json_string(type));
 	rc |= json_object_set_new(o, "blob", e->type == MPS3_FILE ? json_string(e->blob) : json_null());
 	rc |= json_object_set_new(o, "size", e->type == MPS3_FILE ? json_integer((json_int_t)e->size) : json_null());
+	rc |= json_object_set_new(o, "chunks", e->type == MPS3_FILE && e->chunks[0] ? json_string(e->chunks) : json_null());
 	rc |= json_object_set_new(o, "target", e->type == MPS3_LINK && e->target ? json_string(e->target) : json_null());
 	rc |= json_object_set_new(o, "mode", e->mode != MPS3_UNSET_MODE ? json_integer(e->mode) : json_null());
 	rc |= json_object_set_new(o, "uid", e->uid != MPS3_UNSET_ID ? json_integer(e->uid) : json_null());
@@ -179,7 +186,7 @@ static json_t *whole_patch(json_t *cur, json_t *want, const struct mps3_entry *e
 
 json_t *mps3_entry_patch(json_t *cur, json_t *want, int *err)
 {
-	static const char *const content[] = { "type", "blob", "size", "target" };
+	static const char *const content[] = { "type", "blob", "size", "chunks", "target" };
 	json_t *p = mps3_merge_diff(cur, want, err);
 	struct mps3_entry e;
 	size_t i;

@@ -148,9 +148,12 @@ static void collect_blobs(json_t *refs, json_t *files)
 
 	json_object_foreach(files, path, v) {
 		const char *b = json_string_value(json_object_get(v, "blob"));
+		const char *c = json_string_value(json_object_get(v, "chunks"));
 
 		if (b && mps3_is_sha256_hex(b))
 			json_object_set_new(refs, b, json_true());
+		if (c && mps3_is_sha256_hex(c))
+			json_object_set_new(refs, c, json_true());
 	}
 }
 
@@ -318,6 +321,9 @@ static int gc_blobs(struct gc_run *g)
 	for (i = 0; rc == 0 && i < blobs.n; i++) {
 		const char *hex = blobs.v[i].key + strlen(BLOB_PREFIX);
 
+		/* Not a name of ours (G1: malformed names are never deleted). */
+		if (!mps3_is_sha256_hex(hex))
+			continue;
 		if (json_object_get(g->refs, hex))
 			g->out->blobs_kept++;
 		else
@@ -390,46 +396,29 @@ static int fsck_log_item(void *ctx, const struct mps3_log_item *it)
 	return 0;
 }
 
-int mps3_db_fsck(struct mps3_db *db, int verify, struct mps3_fsck_report *out)
+/* Every checkpoint parses and is not from the future. */
+static int fsck_checkpoints(struct mps3_db *db, struct mps3_fsck_report *out)
 {
-	struct mps3_listing blobs, cps;
-	json_t *files = NULL, *sizes = json_object(), *checked = json_object();
-	const char *path;
-	json_t *v;
+	struct mps3_listing cps;
 	size_t i;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	mps3_listing_init(&blobs);
 	mps3_listing_init(&cps);
-	if (!sizes || !checked) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = mps3_db_log(db, 0, fsck_log_item, out);
-	if (rc)
-		goto out;
 	rc = db_list_all(db, CP_PREFIX, &cps);
-	if (rc)
-		goto out;
-	for (i = 0; i < cps.n; i++) {
+	for (i = 0; rc == 0 && i < cps.n; i++) {
 		struct mps3_checkpoint cp;
 		struct mps3_buf buf;
 		int prc;
 
 		mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
 		rc = mps3_store_get_buf(db->store, cps.v[i].key, &buf, NULL);
-		if (rc == -ENOENT) {
-			mps3_buf_dispose(&buf);
-			rc = 0;
-			continue;
-		}
-		prc = rc ? rc : mps3_checkpoint_parse(&cp, cps.v[i].key + strlen(CP_PREFIX),
-						      mps3_buf_cstr(&buf), buf.len);
+		prc = rc ? rc : mps3_checkpoint_parse(&cp, cps.v[i].key + strlen(CP_PREFIX), mps3_buf_cstr(&buf),
+						      buf.len);
 		mps3_buf_dispose(&buf);
-		if (rc && rc != -EFBIG)
-			goto out;
-		rc = 0;
+		if (rc == -ENOENT || rc == -EFBIG)
+			rc = 0; /* collected since the LIST; too large is reported below */
+		if (rc || prc == -ENOENT)
+			continue;
 		if (prc) {
 			out->bad_checkpoints++;
 			mps3_warn("fsck: %s: %s", cps.v[i].key, mps3_error_last(prc));
@@ -442,6 +431,31 @@ int mps3_db_fsck(struct mps3_db *db, int verify, struct mps3_fsck_report *out)
 		}
 		json_decref(cp.files);
 	}
+	mps3_listing_dispose(&cps);
+	return rc;
+}
+
+int mps3_db_fsck(struct mps3_db *db, int verify, struct mps3_fsck_report *out)
+{
+	struct mps3_listing blobs;
+	json_t *files = NULL, *sizes = json_object(), *checked = json_object();
+	const char *path;
+	json_t *v;
+	size_t i;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	mps3_listing_init(&blobs);
+	if (!sizes || !checked) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = mps3_db_log(db, 0, fsck_log_item, out);
+	if (rc)
+		goto out;
+	rc = fsck_checkpoints(db, out);
+	if (rc)
+		goto out;
 	/* One LIST of blobs/ instead of a HEAD per file. */
 	rc = db_list_all(db, BLOB_PREFIX, &blobs);
 	if (rc)
@@ -475,6 +489,10 @@ int mps3_db_fsck(struct mps3_db *db, int verify, struct mps3_fsck_report *out)
 			continue;
 		}
 		out->files++;
+		if (e.chunks[0] && !json_object_get(sizes, e.chunks)) {
+			out->missing_blobs++;
+			mps3_warn("fsck: %s: the chunk list %s of blob %s is missing", path, e.chunks, e.blob);
+		}
 		if (json_object_get(checked, e.blob))
 			continue;
 		json_object_set_new(checked, e.blob, json_true());
@@ -508,7 +526,6 @@ out:
 	json_decref(sizes);
 	json_decref(checked);
 	mps3_listing_dispose(&blobs);
-	mps3_listing_dispose(&cps);
 	return rc;
 }
 

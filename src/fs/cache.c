@@ -171,8 +171,12 @@ int mps3fs_cache_init(struct cache *c, const char *dir, uint64_t limit)
 		char path[4096];
 		struct stat st;
 
-		if (!mps3_is_sha256_hex(de->d_name))
+		if (!mps3_is_sha256_hex(de->d_name)) {
+			/* Temporary files of snapshots a crash interrupted. */
+			if (de->d_name[0] == '.' && strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+				unlinkat(dirfd(d), de->d_name, 0);
 			continue;
+		}
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
 			add(c, de->d_name, (uint64_t)st.st_size);

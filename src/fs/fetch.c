@@ -2,12 +2,17 @@
  * fs/fetch.c - content of blobs that are not in the cache yet, fetched in
  * 4 MiB chunks with ranged GETs into CACHE/partial/<sha256>: a read of 4 KiB
  * of a large file downloads one chunk, not the file.  Sequential readers get
- * read-ahead from a small pool of workers.  When every chunk of a blob is
- * there its SHA-256 is checked and it moves into the blob cache; a blob that
- * does not match is deleted and reads of it fail with EIO.
+ * read-ahead from a small pool of workers.  No byte reaches a reader before
+ * it is verified: each chunk against the blob's chunk list (mps3/chunks.h)
+ * when its entry names one, else the whole blob against its name before
+ * the first byte is served.  A verified whole blob moves into the blob
+ * cache; content that does not match is reported once, and reads of it
+ * fail with EIO.
  *
  * DESIGN.  One `struct partial` per blob being fetched, shared by all
- * readers, reference counted, on a list under fetch->lock.  A chunk is
+ * readers, reference counted, on a list under fetch->lock; a partial with
+ * chunks present outlives its last reader (up to IDLE_MAX of them), so a
+ * reader that comes back does not download them again.  A chunk is
  * missing, in flight (one thread fetches it, others wait on the condition
  * variable) or present.  Workers take (partial, chunk) jobs from a bounded
  * queue.  No lock is held during a GET or a pwrite.
@@ -21,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mps3/chunks.h"
 #include "mps3/error.h"
 #include "mps3/hash.h"
 #include "mps3/io.h"
@@ -28,20 +34,24 @@
 #include "fetch.h"
 #include "fs.h"
 
-#define CHUNK ((uint64_t)4 << 20)
+#define CHUNK MPS3_CHUNK_SIZE
 #define READ_AHEAD 8		/* chunks queued ahead of a sequential reader */
 #define WORKERS 4
 #define QUEUE_MAX 64
+#define IDLE_MAX 16		/* partials kept with no reader */
+#define LIST_MAX (64u << 20)	/* largest chunk list read (a 4 TiB blob's) */
 
 enum { C_MISSING = 0, C_FLIGHT = 1, C_PRESENT = 2 };
 
 struct partial {
 	char sha[MPS3_SHA256_HEX_LEN + 1];
+	char file[MPS3_SHA256_HEX_LEN + 24];	/* its name in CACHE/partial: one per partial */
 	uint64_t size;
 	unsigned nchunks, present;
 	uint8_t *state;
+	struct mps3_chunks chunks;	/* n == 0: verified only as a whole */
 	int fd;
-	int err;		/* sticky failure: hash mismatch */
+	int err;		/* sticky failure: content does not match */
 	int done;		/* verified and moved into the cache */
 	unsigned refs;
 	struct partial *next;
@@ -57,23 +67,23 @@ struct fetch {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* chunk state changes */
 	pthread_cond_t work;		/* jobs queued or stop */
-	struct partial *list;
-	struct job queue[QUEUE_MAX];
-	unsigned qhead, qlen;
-	int stop;
+	struct partial *list;		/* protected by lock */
+	unsigned idle;			/* partials with no reference; protected by lock */
+	unsigned serial;		/* names partial files; protected by lock */
+	struct job queue[QUEUE_MAX];	/* protected by lock */
+	unsigned qhead, qlen;		/* protected by lock */
+	int stop;			/* protected by lock */
 	pthread_t th[WORKERS];
 	unsigned nth;
 	char dir[4096];
 	struct mps3fs *fs;
 };
 
-static void partial_unref(struct fetch *f, struct partial *p)
+/* Lock held: take p off the list and free it (and its file unless it became the blob). */
+static void partial_free(struct fetch *f, struct partial *p)
 {
 	struct partial **pp;
 
-	/* lock held */
-	if (--p->refs > 0)
-		return;
 	for (pp = &f->list; *pp; pp = &(*pp)->next) {
 		if (*pp == p) {
 			*pp = p->next;
@@ -85,38 +95,60 @@ static void partial_unref(struct fetch *f, struct partial *p)
 	if (!p->done) {
 		char path[4200];
 
-		snprintf(path, sizeof(path), "%s/%s", f->dir, p->sha);
+		snprintf(path, sizeof(path), "%s/%s", f->dir, p->file);
 		unlink(path);
 	}
+	mps3_chunks_dispose(&p->chunks);
 	free(p->state);
 	free(p);
 }
 
-static struct partial *partial_get(struct fetch *f, const char *sha, uint64_t size, int *err)
+/* Lock held.  An unreferenced partial stays while it holds chunks worth keeping. */
+static void partial_unref(struct fetch *f, struct partial *p)
 {
-	struct partial *p;
+	struct partial *q, *oldest = NULL;
+
+	if (--p->refs > 0)
+		return;
+	if (p->done || p->err || p->present == 0) {
+		partial_free(f, p);
+		return;
+	}
+	f->idle++;
+	if (f->idle <= IDLE_MAX)
+		return;
+	/* Newest first on the list: the last idle one is the oldest. */
+	for (q = f->list; q; q = q->next)
+		if (q->refs == 0)
+			oldest = q;
+	f->idle--;
+	partial_free(f, oldest);
+}
+
+static void partial_ref(struct fetch *f, struct partial *p)
+{
+	if (p->refs++ == 0)
+		f->idle--;
+}
+
+static struct partial *partial_new(struct fetch *f, const char *sha, uint64_t size, int *err)
+{
+	struct partial *p = calloc(1, sizeof(*p));
 	char path[4200];
 
-	/* lock held */
-	for (p = f->list; p; p = p->next) {
-		if (strcmp(p->sha, sha) == 0) {
-			p->refs++;
-			return p;
-		}
-	}
-	p = calloc(1, sizeof(*p));
 	if (!p) {
 		*err = -ENOMEM;
 		return NULL;
 	}
 	memcpy(p->sha, sha, sizeof(p->sha));
+	snprintf(p->file, sizeof(p->file), "%s.%u", sha, ++f->serial);
 	p->size = size;
 	p->nchunks = (unsigned)((size + CHUNK - 1) / CHUNK);
 	p->state = calloc(p->nchunks ? p->nchunks : 1, 1);
-	snprintf(path, sizeof(path), "%s/%s", f->dir, sha);
-	p->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	snprintf(path, sizeof(path), "%s/%s", f->dir, p->file);
+	p->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (!p->state || p->fd < 0 || ftruncate(p->fd, (off_t)size) < 0) {
-		*err = p->fd < 0 || !p->state ? (p->state ? -errno : -ENOMEM) : -errno;
+		*err = !p->state ? -ENOMEM : -errno;
 		if (p->fd >= 0)
 			close(p->fd);
 		unlink(path);
@@ -130,9 +162,70 @@ static struct partial *partial_get(struct fetch *f, const char *sha, uint64_t si
 	return p;
 }
 
+/*
+ * The blob's chunk list, read whole and verified (no lock held).  It is
+ * small, and the same for every reader: kept in the blob cache.
+ */
+static int load_chunks(struct mps3fs *fs, const char *list_sha, uint64_t size, struct mps3_chunks *out)
+{
+	struct mps3_buf buf;
+	struct mps3_sink sink;
+	int fd, rc;
+
+	mps3_buf_init(&buf, LIST_MAX);
+	fd = mps3fs_cache_open(&fs->cache, list_sha);
+	if (fd >= 0) {
+		struct stat st;
+
+		rc = fstat(fd, &st) < 0 ? -errno : mps3_buf_reserve(&buf, (size_t)st.st_size);
+		if (!rc)
+			rc = mps3_pread_all(fd, buf.data, (size_t)st.st_size, 0);
+		if (!rc)
+			buf.len = (size_t)st.st_size;
+		close(fd);
+	} else {
+		mps3_sink_buf(&sink, &buf);
+		rc = mps3_db_blob_get(fs->db, list_sha, NULL, &sink);
+	}
+	if (!rc) {
+		rc = mps3_chunks_parse(out, buf.data ? buf.data : "", buf.len, size);
+		if (rc == -EINVAL)
+			rc = mps3_error_set(-EBADMSG, "chunk list %s does not describe %llu bytes", list_sha,
+					    (unsigned long long)size);
+	}
+	mps3_buf_dispose(&buf);
+	return rc;
+}
+
+/*
+ * Lock held: the shared partial of blob sha, found or new (a reference
+ * taken).  A new one takes the chunk list (*list is left empty then); the
+ * list a partial checks against never changes while chunks are in flight.
+ */
+static struct partial *partial_get(struct fetch *f, const char *sha, uint64_t size, struct mps3_chunks *list,
+				   int *err)
+{
+	struct partial *p;
+
+	for (p = f->list; p; p = p->next) {
+		if (strcmp(p->sha, sha) == 0 && p->size == size && !p->err) {
+			partial_ref(f, p);
+			return p;
+		}
+	}
+	p = partial_new(f, sha, size, err);
+	if (p && list->n) {
+		p->chunks = *list;
+		memset(list, 0, sizeof(*list));
+	}
+	return p;
+}
+
+/* A sink that hashes what it writes at consecutive offsets of a file. */
 struct pw_sink {
 	int fd;
 	uint64_t off;
+	struct mps3_sha256 h;
 };
 
 static int pw_write(void *ctx, const void *buf, size_t n)
@@ -140,65 +233,91 @@ static int pw_write(void *ctx, const void *buf, size_t n)
 	struct pw_sink *s = ctx;
 	int rc = mps3_pwrite_all(s->fd, buf, n, (off_t)s->off);
 
-	if (!rc)
+	if (!rc) {
+		mps3_sha256_update(&s->h, buf, n);
 		s->off += n;
+	}
 	return rc;
+}
+
+/* Report corrupt content once and refuse it for a while (lock held). */
+static void mark_bad(struct fetch *f, struct partial *p, const char *what)
+{
+	if (!json_object_get(f->bad, p->sha))
+		mps3_warn("%s: blob %s is corrupt in the store (%s); reads of it fail", f->fs->cfg.url, p->sha, what);
+	json_object_set_new(f->bad, p->sha, json_integer(mps3fs_now_ns() / 1000000));
+	p->err = -EBADMSG;
+	memset(p->state, C_MISSING, p->nchunks);
+	p->present = 0;
+	pthread_cond_broadcast(&f->cond);
 }
 
 /* Verify a complete partial and move it into the cache (no lock held). */
 static void finish(struct fetch *f, struct partial *p)
 {
 	unsigned char md[MPS3_SHA256_LEN];
-	char hex[MPS3_SHA256_HEX_LEN + 1], from[4200], to[4200];
+	char hex[MPS3_SHA256_HEX_LEN + 1], from[4200], to[4200], why[128] = "";
 	int rc = mps3_sha256_fd(md, p->fd, 0, p->size);
 
 	if (rc == 0) {
 		mps3_hex(hex, md, sizeof(md));
 		if (strcmp(hex, p->sha) != 0) {
-			mps3_warn("%s: blob %s is corrupt in the store (its content hashes to %s); reads of it fail",
-				  f->fs->cfg.url, p->sha, hex);
+			snprintf(why, sizeof(why), "its content hashes to %s", hex);
 			rc = -EBADMSG;
 		}
 	}
-	snprintf(from, sizeof(from), "%s/%s", f->dir, p->sha);
+	snprintf(from, sizeof(from), "%s/%s", f->dir, p->file);
 	mps3fs_cache_path(&f->fs->cache, p->sha, to, sizeof(to));
 	if (rc == 0 && rename(from, to) < 0)
 		rc = -errno;
 	pthread_mutex_lock(&f->lock);
 	if (rc == 0) {
 		p->done = 1;
+		pthread_cond_broadcast(&f->cond);
+	} else if (rc == -EBADMSG) {
+		mark_bad(f, p, why);
 	} else {
-		p->err = rc;
-		/* Refused at once from now on, without downloading or reporting it again. */
-		if (rc == -EBADMSG)
-			json_object_set_new(f->bad, p->sha, json_integer(mps3fs_now_ns() / 1000000));
 		/* Start over next time rather than trust any of it. */
+		p->err = rc;
 		memset(p->state, C_MISSING, p->nchunks);
 		p->present = 0;
+		pthread_cond_broadcast(&f->cond);
 	}
-	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
 	if (rc == 0)
 		mps3fs_cache_added(&f->fs->cache, p->sha, p->size, 0);
 }
 
-/* Fetch chunk i (state already set to in flight by the caller). */
+/* Fetch chunk i (state already set to in flight by the caller), and check it against the list. */
 static int fetch_chunk(struct fetch *f, struct partial *p, unsigned i)
 {
 	struct mps3_get_opts opts;
-	struct pw_sink ps = { p->fd, (uint64_t)i * CHUNK };
+	struct pw_sink ps = { p->fd, (uint64_t)i * CHUNK, { NULL } };
 	struct mps3_sink sink = { pw_write, &ps };
 	uint64_t len = (uint64_t)i * CHUNK + CHUNK <= p->size ? CHUNK : p->size - (uint64_t)i * CHUNK;
-	int rc, complete = 0;
+	unsigned char md[MPS3_SHA256_LEN];
+	int rc, complete = 0, bad = 0;
 
 	memset(&opts, 0, sizeof(opts));
 	opts.off = (uint64_t)i * CHUNK;
 	opts.len = len;
-	rc = mps3_db_blob_get(f->fs->db, p->sha, &opts, &sink);
+	rc = mps3_sha256_init(&ps.h);
+	if (!rc)
+		rc = mps3_db_blob_get(f->fs->db, p->sha, &opts, &sink);
 	if (rc == 0 && ps.off != opts.off + len)
 		rc = mps3_error_set(-EIO, "blob %s: chunk %u is short", p->sha, i);
+	if (ps.h.ctx)
+		mps3_sha256_final(&ps.h, md);
 	pthread_mutex_lock(&f->lock);
-	if (rc == 0) {
+	/* The list was set when the partial was made, before any chunk. */
+	bad = rc == 0 && p->chunks.n && memcmp(md, p->chunks.md[i], sizeof(md)) != 0;
+	if (bad) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "chunk %u does not match its chunk list", i);
+		mark_bad(f, p, why);
+		rc = -EBADMSG;
+	} else if (rc == 0 && !p->err) {
 		p->state[i] = C_PRESENT;
 		complete = ++p->present == p->nchunks;
 	} else {
@@ -241,6 +360,19 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* Leftovers of an earlier mount are not trusted: start over. */
+static void clear_partials(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			unlinkat(dirfd(d), de->d_name, 0);
+	if (d)
+		closedir(d);
+}
+
 int mps3fs_fetch_init(struct mps3fs *fs)
 {
 	struct fetch *f = calloc(1, sizeof(*f));
@@ -254,22 +386,7 @@ int mps3fs_fetch_init(struct mps3fs *fs)
 		free(f);
 		return -errno;
 	}
-	/* Leftovers of an earlier mount are not trusted: start over. */
-	{
-		DIR *d = opendir(f->dir);
-		struct dirent *de;
-
-		while (d && (de = readdir(d)) != NULL) {
-			char path[4400];
-
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", f->dir, de->d_name);
-			unlink(path);
-		}
-		if (d)
-			closedir(d);
-	}
+	clear_partials(f->dir);
 	f->bad = json_object();
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
@@ -300,6 +417,8 @@ void mps3fs_fetch_dispose(struct mps3fs *fs)
 		f->qhead = (f->qhead + 1) % QUEUE_MAX;
 		f->qlen--;
 	}
+	while (f->list)
+		partial_free(f, f->list);
 	pthread_mutex_unlock(&f->lock);
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->cond);
@@ -319,18 +438,78 @@ static void queue_ahead(struct fetch *f, struct partial *p, unsigned from, unsig
 			continue;
 		f->queue[(f->qhead + f->qlen) % QUEUE_MAX] = (struct job){ p, i };
 		f->qlen++;
-		p->refs++;
+		partial_ref(f, p);
 		pthread_cond_signal(&f->work);
 	}
 }
 
-ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size, char *buf,
-			  size_t size, uint64_t off, int seq)
+/* Lock held: make chunk i present (fetching it here if nobody else does).  0 or -errno. */
+static int need_chunk(struct fetch *f, struct partial *p, unsigned i)
+{
+	int err;
+
+	for (;;) {
+		if (p->err)
+			return p->err;
+		if (p->done || p->state[i] == C_PRESENT)
+			return 0;
+		if (p->state[i] == C_MISSING) {
+			p->state[i] = C_FLIGHT;
+			pthread_mutex_unlock(&f->lock);
+			err = fetch_chunk(f, p, i);
+			pthread_mutex_lock(&f->lock);
+			if (err)
+				return err;
+			continue;
+		}
+		pthread_cond_wait(&f->cond, &f->lock);
+	}
+}
+
+/*
+ * Lock held: what the reader may have.  With a chunk list, the chunks it
+ * reads; without one, the whole blob, verified, before any byte.
+ */
+static int make_readable(struct fetch *f, struct partial *p, unsigned first, unsigned last, int seq)
+{
+	unsigned i;
+	int err = 0;
+
+	if (!p->chunks.n) {
+		/* Everything, in parallel: the reader's chunks here, the rest by the workers. */
+		queue_ahead(f, p, 0, p->nchunks);
+		for (i = 0; i < p->nchunks && !err; i++)
+			err = need_chunk(f, p, i);
+		while (!err && !p->done && !p->err)
+			pthread_cond_wait(&f->cond, &f->lock);
+		return err ? err : p->err;
+	}
+	if (seq)
+		queue_ahead(f, p, last + 1, last + 1 + READ_AHEAD);
+	for (i = first; i <= last && !err; i++)
+		err = need_chunk(f, p, i);
+	return err;
+}
+
+/* Known to be corrupt in the store: refused at once for a minute, then tried again (lock held). */
+static int known_bad(struct fetch *f, const char *sha)
+{
+	json_t *t = json_object_get(f->bad, sha);
+
+	if (t && mps3fs_now_ns() / 1000000 - json_integer_value(t) < 60000)
+		return 1;
+	if (t)
+		json_object_del(f->bad, sha);
+	return 0;
+}
+
+ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size, const char *chunks,
+			  char *buf, size_t size, uint64_t off, int seq)
 {
 	struct fetch *f = fs->fetch;
+	struct mps3_chunks list = { 0 };
 	struct partial *p;
-	unsigned first, last, i;
-	ssize_t got = 0;
+	unsigned first, last;
 	int err = 0, fd = -1;
 
 	if (off >= blob_size || size == 0)
@@ -339,75 +518,46 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 		size = (size_t)(blob_size - off);
 	first = (unsigned)(off / CHUNK);
 	last = (unsigned)((off + size - 1) / CHUNK);
-
 	pthread_mutex_lock(&f->lock);
-	{
-		/* Known to be corrupt in the store: try again only after a while. */
-		json_t *t = json_object_get(f->bad, sha);
-
-		if (t && mps3fs_now_ns() / 1000000 - json_integer_value(t) < 60000) {
-			pthread_mutex_unlock(&f->lock);
-			return -EBADMSG;
-		}
-		if (t)
-			json_object_del(f->bad, sha);
-	}
-	p = partial_get(f, sha, blob_size, &err);
-	if (!p) {
-		pthread_mutex_unlock(&f->lock);
+	err = known_bad(f, sha) || (chunks && chunks[0] && known_bad(f, chunks)) ? -EBADMSG : 0;
+	pthread_mutex_unlock(&f->lock);
+	if (err)
 		return err;
-	}
-	if (seq)
-		queue_ahead(f, p, last + 1, last + 1 + READ_AHEAD);
-	for (i = first; i <= last && !err; i++) {
-		for (;;) {
-			if (p->err) {
-				err = p->err;
-				break;
-			}
-			if (p->done || p->state[i] == C_PRESENT)
-				break;
-			if (p->state[i] == C_MISSING) {
-				p->state[i] = C_FLIGHT;
-				pthread_mutex_unlock(&f->lock);
-				err = fetch_chunk(f, p, i);
-				pthread_mutex_lock(&f->lock);
-				if (err)
-					break;
-				continue;
-			}
-			pthread_cond_wait(&f->cond, &f->lock);
+	/* The chunk list first, outside the lock (a GET of its own). */
+	if (chunks && chunks[0] && !mps3fs_cache_has(&fs->cache, sha)) {
+		err = load_chunks(fs, chunks, blob_size, &list);
+		if (err == -EBADMSG) {
+			pthread_mutex_lock(&f->lock);
+			if (!json_object_get(f->bad, chunks))
+				mps3_warn("%s: %s; reads of blob %s fail", fs->cfg.url, mps3_error_last(err), sha);
+			json_object_set_new(f->bad, chunks, json_integer(mps3fs_now_ns() / 1000000));
+			pthread_mutex_unlock(&f->lock);
 		}
+		if (err)
+			return err;
 	}
+	pthread_mutex_lock(&f->lock);
+	p = partial_get(f, sha, blob_size, &list, &err);
+	if (p)
+		err = make_readable(f, p, first, last, seq);
 	if (!err && p->done) {
 		/* Verified and in the cache by now: read it there. */
 		pthread_mutex_unlock(&f->lock);
 		fd = mps3fs_cache_open(&fs->cache, sha);
 		pthread_mutex_lock(&f->lock);
 	}
-	if (!err) {
-		int rfd = fd >= 0 ? fd : p->fd;
-
-		while ((size_t)got < size) {
-			ssize_t r = pread(rfd, buf + got, size - (size_t)got, (off_t)off + got);
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0) {
-				err = r < 0 ? -errno : -EIO;
-				break;
-			}
-			got += r;
-		}
-	}
-	partial_unref(f, p);
+	if (!err)
+		err = mps3_pread_all(fd >= 0 ? fd : p->fd, buf, size, (off_t)off);
+	if (p)
+		partial_unref(f, p);
 	pthread_mutex_unlock(&f->lock);
+	mps3_chunks_dispose(&list);
 	if (fd >= 0)
 		close(fd);
-	return err ? err : got;
+	return err ? err : (ssize_t)size;
 }
 
-int mps3fs_fetch_whole(struct mps3fs *fs, const char *sha, uint64_t blob_size)
+int mps3fs_fetch_whole(struct mps3fs *fs, const char *sha, uint64_t blob_size, const char *chunks)
 {
 	char b;
 	ssize_t r;
@@ -418,7 +568,7 @@ int mps3fs_fetch_whole(struct mps3fs *fs, const char *sha, uint64_t blob_size)
 	for (uint64_t off = 0; off < blob_size; off += CHUNK) {
 		uint64_t at = off + CHUNK - 1 < blob_size ? off + CHUNK - 1 : blob_size - 1;
 
-		r = mps3fs_fetch_read(fs, sha, blob_size, &b, 1, at, 1);
+		r = mps3fs_fetch_read(fs, sha, blob_size, chunks, &b, 1, at, 1);
 		if (r < 0)
 			return (int)r;
 	}

@@ -20,13 +20,16 @@ struct mps3fs;
 int mps3fs_fetch_init(struct mps3fs *fs);
 void mps3fs_fetch_dispose(struct mps3fs *fs);
 /*
- * Read size bytes at off of blob sha (of total size blob_size) into buf,
- * downloading only the chunks needed (plus read-ahead when seq is set).
- * Returns bytes read or a negative errno.
+ * Read size bytes at off of blob sha (of total size blob_size) into buf.
+ * With chunks (the blob of its chunk list, or NULL/""), only the chunks
+ * needed are downloaded (plus read-ahead when seq is set), each checked
+ * before use; without, the whole blob is, and checked, before any byte is
+ * given.  Returns bytes read or a negative errno (-EBADMSG: corrupt in the
+ * store, reported once).
  */
-ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size, char *buf,
+ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size, const char *chunks, char *buf,
 			  size_t size, uint64_t off, int seq);
 /* Download a whole blob into the cache (verified).  0 or a negative errno. */
-int mps3fs_fetch_whole(struct mps3fs *fs, const char *sha, uint64_t blob_size);
+int mps3fs_fetch_whole(struct mps3fs *fs, const char *sha, uint64_t blob_size, const char *chunks);
 
 #endif

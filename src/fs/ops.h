@@ -25,6 +25,7 @@ struct fh {
 	struct node *node;		/* NULL for control files */
 	int fd;				/* cached blob or staging file, -1: fetch on read */
 	char blob[MPS3_SHA256_HEX_LEN + 1];
+	char chunks[MPS3_SHA256_HEX_LEN + 1];	/* its chunk list, "" if none */
 	uint64_t size;			/* of that blob */
 	int writer;
 	int replay;			/* opened by the replay thread: applies remote state only */

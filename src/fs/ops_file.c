@@ -31,6 +31,7 @@ static int open_content(struct mps3fs *fs, struct fh *fh, struct node *n)
 	if (n->e.type != MPS3_FILE)
 		return 0;
 	memcpy(fh->blob, n->e.blob, sizeof(fh->blob));
+	memcpy(fh->chunks, n->e.chunks, sizeof(fh->chunks));
 	fh->size = n->e.size;
 	if (fh->size > 0) {
 		int fd = mps3fs_cache_open(&fs->cache, fh->blob);
@@ -144,6 +145,7 @@ static int read_fd(struct mps3fs *fs, struct fh *fh, struct node *n)
 			close(fh->fd);
 		fh->fd = -1;
 		memcpy(fh->blob, n->e.blob, sizeof(fh->blob));
+		memcpy(fh->chunks, n->e.chunks, sizeof(fh->chunks));
 		fh->size = n->e.size;
 		if (fh->size > 0) {
 			int fd = mps3fs_cache_open(&fs->cache, fh->blob);
@@ -161,7 +163,7 @@ static ssize_t read_fetched(struct mps3fs *fs, struct fh *fh, char *buf, size_t 
 {
 	/* Read-ahead from the second sequential read on: `head -c` reads one chunk. */
 	int seq = off > 0 && (uint64_t)off == fh->next_off;
-	ssize_t got = mps3fs_fetch_read(fs, fh->blob, fh->size, buf, size, (uint64_t)off, seq);
+	ssize_t got = mps3fs_fetch_read(fs, fh->blob, fh->size, fh->chunks, buf, size, (uint64_t)off, seq);
 
 	/* One line per outage, not per read (corrupt blobs were reported when found). */
 	if (got < 0 && got != -EBADMSG && ratelimit(&fs_read_warned))

@@ -14,12 +14,14 @@
 #include <fuse_lowlevel.h>
 
 #include <errno.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -32,7 +34,8 @@
 
 struct replayer {
 	struct mps3fs *fs;
-	int root;			/* the mount's root, opened by the thread; its own */
+	int root;			/* the mount's root while a batch replays; the thread's own */
+	int warned;			/* the thread's own */
 	pthread_t th;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -289,17 +292,39 @@ static void replay_one(struct replayer *nt, struct rop *o)
 	}
 }
 
+/*
+ * The mount's root, for one batch.  Opened by this thread, not before the
+ * mount serves (opening it waits for the session to answer), and checked to
+ * be this mount's root: after a lazy unmount the path names the directory
+ * underneath, where nothing must be written.
+ */
+static void open_root(struct replayer *nt)
+{
+	struct mps3fs *fs = nt->fs;
+	struct statfs sfs;
+	struct stat st;
+	int fd = open(fs->cfg.mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0 && (fstatfs(fd, &sfs) < 0 || sfs.f_type != FUSE_SUPER_MAGIC || fstat(fd, &st) < 0 ||
+			st.st_ino != MPS3FS_ROOT_INO)) {
+		close(fd);
+		fd = -1;
+		errno = ENXIO;
+	}
+	if (fd < 0 && !nt->warned) {
+		mps3_warn("%s: %s is not this mount's root (%s); remote changes apply without inotify events",
+			  fs->cfg.url, fs->cfg.mountpoint, strerror(errno));
+		nt->warned = 1;
+	}
+	nt->root = fd;
+}
+
 static void *replayer(void *arg)
 {
 	struct replayer *nt = arg;
 	struct mps3fs *fs = nt->fs;
 
 	__atomic_store_n(&fs->replay_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
-	/* Here, not before the mount serves: opening it waits for the session to answer. */
-	nt->root = open(fs->cfg.mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (nt->root < 0)
-		mps3_warn("%s: cannot open %s (%s); remote changes apply without inotify events", fs->cfg.url,
-			  fs->cfg.mountpoint, strerror(errno));
 	pthread_mutex_lock(&nt->lock);
 	for (;;) {
 		struct rbatch *b;
@@ -315,19 +340,22 @@ static void *replayer(void *arg)
 			nt->tail = NULL;
 		nt->busy = 1;
 		pthread_mutex_unlock(&nt->lock);
+		open_root(nt);
 		for (i = 0; i < b->n; i++)
 			if (nt->root >= 0)
 				replay_one(nt, &b->v[i]);
 			else
 				apply_without_event(fs, &b->v[i]);
+		/* Held only while replaying: an open fd on the mount would keep umount from working. */
+		if (nt->root >= 0)
+			close(nt->root);
+		nt->root = -1;
 		mps3fs_rbatch_free(b);
 		pthread_mutex_lock(&nt->lock);
 		nt->busy = 0;
 		pthread_cond_broadcast(&nt->cond);
 	}
 	pthread_mutex_unlock(&nt->lock);
-	if (nt->root >= 0)
-		close(nt->root);
 	return NULL;
 }
 

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mps3/chunks.h"
 #include "mps3/hash.h"
 #include "mps3/io.h"
 #include "fetch.h"
@@ -49,7 +50,7 @@ static void staging_path(struct mps3fs *fs, struct node *n, char *out, size_t le
  */
 int mps3fs_stage_open(struct mps3fs *fs, struct node *n, int truncate)
 {
-	char blob[MPS3_SHA256_HEX_LEN + 1], path[512];
+	char blob[MPS3_SHA256_HEX_LEN + 1], chunks[MPS3_SHA256_HEX_LEN + 1], path[512];
 	uint64_t size;
 	struct stage *st;
 	int fd = -1, src = -1, rc;
@@ -60,6 +61,7 @@ int mps3fs_stage_open(struct mps3fs *fs, struct node *n, int truncate)
 		return 0;
 	}
 	snprintf(blob, sizeof(blob), "%s", n->e.type == MPS3_FILE ? n->e.blob : "");
+	snprintf(chunks, sizeof(chunks), "%s", n->e.type == MPS3_FILE ? n->e.chunks : "");
 	size = n->e.type == MPS3_FILE ? n->e.size : 0;
 	staging_path(fs, n, path, sizeof(path));
 	unlock(fs);
@@ -70,7 +72,7 @@ int mps3fs_stage_open(struct mps3fs *fs, struct node *n, int truncate)
 	if (!truncate && size > 0) {
 		src = mps3fs_cache_open(&fs->cache, blob);
 		if (src < 0) {
-			rc = mps3fs_fetch_whole(fs, blob, size);
+			rc = mps3fs_fetch_whole(fs, blob, size, chunks);
 			src = rc ? rc : mps3fs_cache_open(&fs->cache, blob);
 		}
 		if (src < 0) {
@@ -130,149 +132,211 @@ void mps3fs_stage_free(struct stage *st)
 	free(st);
 }
 
-/*
- * Hash the SIZE bytes of FD, the file that becomes the blob.  With *small (a
- * buffer for a content small enough for the journal) read them into it; if
- * that fails, or without it, hash the file and fsync it instead (*small is
- * then NULL).  0 or -errno.
- */
-static int hash_durable(int fd, uint64_t size, char **small, unsigned char *md)
+/* What a snapshot made of the staged content. */
+struct snap {
+	char hex[MPS3_SHA256_HEX_LEN + 1];	/* the content's blob */
+	char chunks[MPS3_SHA256_HEX_LEN + 1];	/* its chunk list's blob, "" if none */
+	struct mps3_buf list;			/* the chunk list's text */
+	char *small;				/* the content itself when it goes into the journal */
+	uint64_t size;
+	int64_t mtime;
+};
+
+static void snap_dispose(struct snap *sn)
 {
+	mps3_buf_dispose(&sn->list);
+	free(sn->small);
+	sn->small = NULL;
+}
+
+/*
+ * Hash the content of fd, the file that becomes the blob, in one pass with
+ * its chunk list.  With sn->small (a buffer for content small enough for the
+ * journal) read it into that; if that fails, or without it, hash the file
+ * and fsync it instead (sn->small is then NULL).  0 or -errno.
+ */
+static int hash_durable(int fd, struct snap *sn)
+{
+	unsigned char md[MPS3_SHA256_LEN];
 	int rc;
 
-	if (*small && mps3_pread_all(fd, *small, size, 0) == 0) {
-		mps3_sha256(md, *small, size);
-		return 0;
+	if (sn->small && mps3_pread_all(fd, sn->small, sn->size, 0) == 0) {
+		rc = mps3_chunks_hash_mem(md, &sn->list, sn->small, sn->size);
+	} else {
+		free(sn->small);
+		sn->small = NULL;
+		rc = mps3_chunks_hash_fd(md, &sn->list, fd, 0, sn->size);
+		if (!rc && fdatasync(fd) < 0)
+			rc = -errno;
 	}
-	free(*small);
-	*small = NULL;
-	rc = mps3_sha256_fd(md, fd, 0, size);
-	if (!rc && fdatasync(fd) < 0)
-		rc = -errno;
+	if (!rc)
+		mps3_hex(sn->hex, md, sizeof(md));
 	return rc;
 }
 
 /*
- * Turn the staging file's content into a cached blob and make it the node's
- * entry: the moment a close() or fsync() makes a write part of the file.
- * With last set (no other writer), the staging file itself is renamed into
- * the cache; otherwise it is copied.  Called without the lock.
+ * A cached blob of bytes held in memory, durable in the journal (a content
+ * record) rather than fsync'd, pinned: the chunk list of a large file.
  */
+static int cache_small_blob(struct mps3fs *fs, const char *data, size_t len, char hex[MPS3_SHA256_HEX_LEN + 1])
+{
+	char dst[4200], tmp[4300];
+	int fd, rc;
+
+	mps3_sha256_hex(hex, data, len);
+	mps3fs_cache_path(&fs->cache, hex, dst, sizeof(dst));
+	snprintf(tmp, sizeof(tmp), "%s/.small-%s", fs->cache.dir, hex);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	rc = fd < 0 ? -errno : mps3_write_all(fd, data, len);
+	if (!rc && !fs->journal_open && fdatasync(fd) < 0)
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (!rc && fs->journal_open)
+		rc = mps3_journal_append_blob(&fs->journal, hex, data, len);
+	if (!rc && rename(tmp, dst) < 0)
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	mps3fs_cache_added(&fs->cache, hex, len, 1);
+	return 0;
+}
+
+/* Tree lock held: pin a local blob until no pending change names it. */
+static void pin_local(struct mps3fs *fs, const char *hex)
+{
+	if (json_object_get(fs->pinned, hex))
+		return;
+	json_object_set_new(fs->pinned, hex, json_true());
+}
+
+/* Tree lock held: the node's entry names the snapshot's content. */
+static int name_content(struct mps3fs *fs, struct node *n, const struct snap *sn)
+{
+	json_t *patch;
+	int rc;
+
+	if (n->entry && n->e.type == MPS3_FILE)
+		patch = json_pack("{s:s,s:I,s:I}", "blob", sn->hex, "size", (json_int_t)sn->size, "mtime",
+				  (json_int_t)(sn->mtime ? sn->mtime : mps3fs_now_ns()));
+	else
+		patch = mps3fs_entry_new(fs, MPS3_FILE, 0666 & ~fs->cfg.umask, NULL, NULL, sn->hex, sn->size, NULL);
+	if (patch)
+		json_object_set_new(patch, "chunks", sn->chunks[0] ? json_string(sn->chunks) : json_null());
+	rc = patch ? mps3fs_node_modify(fs, n, patch) : -ENOMEM;
+	json_decref(patch);
+	return rc;
+}
+
+/*
+ * The staged content as a durable blob outside the lock: hashed, its chunk
+ * list cached, and the content either in the journal (small) or fsync'd;
+ * from is the staging file itself (last writer) or a copy made into tmp.
+ */
+static int make_blob(struct mps3fs *fs, int from_fd, int last, const char *tmp, int *copy_fd, struct snap *sn)
+{
+	off_t in = 0, out = 0;
+	int rc;
+
+	/*
+	 * The content is durable before the journal promises it: a small file's
+	 * goes into the journal itself (one fsync at close for everything), a
+	 * larger one is fsync'd in the cache.
+	 */
+	if (fs->journal_open && sn->size <= MPS3_JOURNAL_INLINE_MAX)
+		sn->small = malloc(sn->size ? sn->size : 1);
+	if (!last) {
+		*copy_fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (*copy_fd < 0)
+			return -errno;
+		rc = mps3_copy_all(from_fd, &in, *copy_fd, &out, sn->size);
+		if (rc)
+			return rc;
+		from_fd = *copy_fd;
+	}
+	rc = hash_durable(from_fd, sn);
+	if (!rc && sn->list.len)
+		rc = cache_small_blob(fs, sn->list.data, sn->list.len, sn->chunks);
+	/* Before the change that names it, so a replay always finds it. */
+	if (!rc && sn->small)
+		rc = mps3_journal_append_blob(&fs->journal, sn->hex, sn->small, sn->size);
+	return rc;
+}
+
 int mps3fs_snapshot(struct mps3fs *fs, struct node *n, int last)
 {
-	char tmp[4200], dst[4200], hex[MPS3_SHA256_HEX_LEN + 1];
-	unsigned char md[MPS3_SHA256_LEN];
+	char tmp[4200], dst[4200];
+	struct snap sn;
 	struct stage *st;
-	uint64_t size, wgen;
-	int64_t mtime;
-	int fd = -1, rc, from_fd, inlined;
-	json_t *patch = NULL;
-	char *small = NULL;
+	uint64_t wgen;
+	int fd = -1, rc, from_fd, inlined, named = 0;
 
+	memset(&sn, 0, sizeof(sn));
 	lock(fs);
 	st = n->stage;
 	if (!st || !st->dirty) {
 		unlock(fs);
 		return 0;
 	}
-	size = st->size;
+	sn.size = st->size;
 	wgen = st->wgen;
-	mtime = st->mtime_ns;
+	sn.mtime = st->mtime_ns;
 	from_fd = st->fd;
 	unlock(fs);
 
 	snprintf(tmp, sizeof(tmp), "%s/.snap-%" PRIu64 "-%" PRIu64, fs->cache.dir, n->ino, wgen);
-	/*
-	 * The content is durable before the journal promises it: a small file's
-	 * goes into the journal itself (one fsync at close for everything), a
-	 * larger one is fsync'd in the cache.
-	 */
-	if (fs->journal_open && size <= MPS3_JOURNAL_INLINE_MAX)
-		small = malloc(size ? size : 1);
-	if (last) {
-		rc = hash_durable(from_fd, size, &small, md);
-		if (rc)
-			return rc;
-	} else {
-		off_t in = 0, out = 0;
-
-		fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			rc = -errno;
-			free(small);
-			return rc;
-		}
-		rc = mps3_copy_all(from_fd, &in, fd, &out, size);
-		if (!rc)
-			rc = hash_durable(fd, size, &small, md);
-		if (rc)
-			goto fail;
-	}
-	mps3_hex(hex, md, sizeof(md));
-	mps3fs_cache_path(&fs->cache, hex, dst, sizeof(dst));
-	inlined = small != NULL;
-	if (small) {
-		/* Before the change that names it, so a replay always finds it. */
-		rc = mps3_journal_append_blob(&fs->journal, hex, small, size);
-		free(small);
-		small = NULL;
-		if (rc)
-			goto fail;
-	}
-
+	rc = make_blob(fs, from_fd, last, tmp, &fd, &sn);
+	inlined = sn.small != NULL;
+	if (rc)
+		goto out;
+	mps3fs_cache_path(&fs->cache, sn.hex, dst, sizeof(dst));
 	lock(fs);
-	if (last && n->stage == st && st->wgen == wgen) {
-		/* Identical content may be cached already; else the staging file becomes the blob. */
-		if (rename(st->path, dst) < 0) {
-			rc = -errno;
-			unlock(fs);
-			return rc;
-		}
+	if (last && (n->stage != st || st->wgen != wgen)) {
+		/* Written to again while we hashed: the next close snapshots it. */
+		unlock(fs);
+		goto out;
+	}
+	/* Identical content may be cached already; else the staged file becomes the blob. */
+	if (rename(last ? st->path : tmp, dst) < 0) {
+		rc = -errno;
+		unlock(fs);
+		goto out;
+	}
+	if (last) {
 		st->path[0] = '\0';
 		n->stage = NULL;
 		mps3fs_stage_free(st);
-		st = NULL;
-	} else if (!last) {
-		if (rename(tmp, dst) < 0) {
-			rc = -errno;
-			unlock(fs);
-			goto fail;
-		}
-		close(fd);
-		fd = -1;
-	} else {
-		/* Written to again while we hashed: the next close snapshots it. */
-		unlock(fs);
-		return 0;
-	}
-	if (st && st->wgen == wgen)
+	} else if (st->wgen == wgen) {
 		st->dirty = 0;
-	mps3fs_cache_added(&fs->cache, hex, size, 0);
-	if (!json_object_get(fs->pinned, hex)) {
-		mps3fs_cache_pin(&fs->cache, hex);
-		json_object_set_new(fs->pinned, hex, json_true());
 	}
-	if (n->entry && n->e.type == MPS3_FILE)
-		patch = json_pack("{s:s,s:I,s:I}", "blob", hex, "size", (json_int_t)size, "mtime",
-				  (json_int_t)(mtime ? mtime : mps3fs_now_ns()));
-	else
-		patch = mps3fs_entry_new(fs, MPS3_FILE, 0666 & ~fs->cfg.umask, NULL, NULL, hex, size, NULL);
-	rc = patch ? mps3fs_node_modify(fs, n, patch) : -ENOMEM;
-	json_decref(patch);
+	/* Pinned as it enters the cache: a trim must never take content not yet uploaded. */
+	mps3fs_cache_added(&fs->cache, sn.hex, sn.size, !json_object_get(fs->pinned, sn.hex));
+	pin_local(fs, sn.hex);
+	if (sn.chunks[0] && json_object_get(fs->pinned, sn.chunks))
+		mps3fs_cache_unpin(&fs->cache, sn.chunks); /* one pin per blob */
+	if (sn.chunks[0])
+		pin_local(fs, sn.chunks);
+	rc = name_content(fs, n, &sn);
+	named = 1;
 	unlock(fs);
 	/*
 	 * The blob's name is durable too (the directory entry) before the caller
 	 * journals the change, unless the journal holds the content; outside
 	 * the lock, which every request needs.
 	 */
-	if (!inlined && fs->cache.dirfd >= 0)
-		fsync(fs->cache.dirfd);
-	return rc;
-fail:
-	free(small);
+	if (!inlined && fs->cache.dirfd >= 0 && fsync(fs->cache.dirfd) < 0)
+		rc = rc ? rc : -errno;
+out:
+	/* A chunk list cached for content that did not become the file: its pin goes. */
+	if (sn.chunks[0] && !named)
+		mps3fs_cache_unpin(&fs->cache, sn.chunks);
+	snap_dispose(&sn);
 	if (fd >= 0)
 		close(fd);
-	unlink(tmp);
+	if (rc || !last)
+		unlink(tmp);
 	return rc;
 }
 

@@ -257,7 +257,8 @@ static void *upload_thread(void *arg)
 		if (fd < 0) {
 			rc = mps3_error_set(fd, "content %s of a local write is missing from the cache %s",
 					    sha, fs->cache.dir);
-		} else if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != b->blob_size[i]) {
+		} else if (fstat(fd, &st) < 0 ||
+			   (b->blob_size[i] != UINT64_MAX && (uint64_t)st.st_size != b->blob_size[i])) {
 			rc = mps3_error_set(-EIO, "cached content %s has the wrong size", sha);
 		} else {
 			memset(&body, 0, sizeof(body));
@@ -365,6 +366,9 @@ static int sync_batch(struct mps3fs *fs, struct batch *b)
 			if (!cur || mps3_entry_parse(&ce, cur) || ce.type != MPS3_FILE ||
 			    strcmp(ce.blob, e.blob) != 0)
 				rc = add_blob(b, e.blob, e.size);
+			/* The chunk list before the entry that names it, like the content (W1). */
+			if (!rc && e.chunks[0] && (!cur || mps3_entry_parse(&ce, cur) || strcmp(ce.chunks, e.chunks)))
+				rc = add_blob(b, e.chunks, UINT64_MAX);
 		}
 		json_decref(cur);
 		if (err) {
@@ -380,6 +384,15 @@ static int sync_batch(struct mps3fs *fs, struct batch *b)
 		rc = commit_patch(fs, patch);
 	json_decref(patch);
 	return rc;
+}
+
+/* Tree lock held: one pin on a local blob until no pending change names it. */
+static void pin_blob(struct mps3fs *fs, const char *sha)
+{
+	if (json_object_get(fs->pinned, sha))
+		return;
+	mps3fs_cache_pin(&fs->cache, sha);
+	json_object_set_new(fs->pinned, sha, json_true());
 }
 
 /*
@@ -407,15 +420,15 @@ int mps3fs_journal_recover(struct mps3fs *fs, json_t *records)
 		if (it->action == MPS3_JOURNAL_LANDED)
 			continue;
 		if (it->want && mps3_entry_parse(&e, it->want) == 0 && e.type == MPS3_FILE) {
-			if (!mps3fs_cache_has(&fs->cache, e.blob)) {
+			if (!mps3fs_cache_has(&fs->cache, e.blob) ||
+			    (e.chunks[0] && !mps3fs_cache_has(&fs->cache, e.chunks))) {
 				mps3_err("%s: the content of %s (blob %s) is missing from %s; that change is lost",
 					 fs->cfg.url, it->path, e.blob, fs->cache.dir);
 				continue;
 			}
-			if (!json_object_get(fs->pinned, e.blob)) {
-				mps3fs_cache_pin(&fs->cache, e.blob);
-				json_object_set_new(fs->pinned, e.blob, json_true());
-			}
+			pin_blob(fs, e.blob);
+			if (e.chunks[0])
+				pin_blob(fs, e.chunks);
 		}
 		if (it->action == MPS3_JOURNAL_CONFLICT) {
 			/* Settled: a later recovery must not make a second copy. */
@@ -458,6 +471,8 @@ static void unpin_settled(struct mps3fs *fs)
 
 		if (n && n->e.type == MPS3_FILE && n->entry && n->e.blob[0])
 			json_object_set_new(wanted, n->e.blob, json_true());
+		if (n && n->e.type == MPS3_FILE && n->entry && n->e.chunks[0])
+			json_object_set_new(wanted, n->e.chunks, json_true());
 	}
 	json_object_foreach_safe(fs->pinned, tmp, key, v) {
 		if (json_object_get(wanted, key))

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mps3/base64.h"
+#include "mps3/chunks.h"
 #include "mps3/clock.h"
 #include "mps3/io.h"
 #include "mps3/rand.h"
@@ -217,9 +218,56 @@ static void test_creds(void)
 		tap_diag("cleanup failed");
 }
 
+static void test_chunks(void)
+{
+	uint64_t size = 2 * MPS3_CHUNK_SIZE + 12345;
+	unsigned char *data = malloc(size), w1[MPS3_SHA256_LEN], w2[MPS3_SHA256_LEN], ws[MPS3_SHA256_LEN];
+	struct mps3_buf l1 = MPS3_BUF_INIT, l2 = MPS3_BUF_INIT, small = MPS3_BUF_INIT;
+	struct mps3_chunks c;
+	char path[] = "/tmp/mps3-test-chunks-XXXXXX";
+	uint64_t i;
+	int fd = mkstemp(path);
+
+	for (i = 0; i < size; i++)
+		data[i] = (unsigned char)(i * 2654435761u >> 13);
+	tap_ok(mps3_chunks_hash_mem(w1, &l1, data, size) == 0 && l1.len > 0, "chunks: a list for content over a chunk");
+	tap_ok(fd >= 0 && mps3_write_all(fd, "xx", 2) == 0 && mps3_write_all(fd, data, size) == 0 &&
+		       mps3_chunks_hash_fd(w2, &l2, fd, 2, size) == 0 && memcmp(w1, w2, sizeof(w1)) == 0 &&
+		       l1.len == l2.len && memcmp(l1.data, l2.data, l1.len) == 0,
+	       "chunks: from a file at an offset, the same hash and list");
+	{
+		unsigned char whole[MPS3_SHA256_LEN];
+
+		mps3_sha256(whole, data, size);
+		tap_ok(memcmp(whole, w1, sizeof(whole)) == 0, "chunks: and the whole hash is the content's SHA-256");
+	}
+	tap_ok(mps3_chunks_hash_mem(ws, &small, data, MPS3_CHUNK_SIZE) == 0 && small.len == 0,
+	       "chunks: no list for content of one chunk");
+	tap_ok(mps3_chunks_parse(&c, l1.data, l1.len, size) == 0 && c.n == 3 && mps3_chunks_len(&c, 2) == 12345,
+	       "chunks: the list parses back: 3 chunks, the last one short");
+	tap_ok(mps3_chunks_match(&c, 1, data + MPS3_CHUNK_SIZE, MPS3_CHUNK_SIZE), "chunks: a chunk matches");
+	data[MPS3_CHUNK_SIZE + 7] ^= 1;
+	tap_ok(!mps3_chunks_match(&c, 1, data + MPS3_CHUNK_SIZE, MPS3_CHUNK_SIZE), "chunks: a changed byte does not");
+	tap_ok(!mps3_chunks_match(&c, 3, data, 1) && !mps3_chunks_match(&c, 2, data, 5), "chunks: nor a wrong index or length");
+	mps3_chunks_dispose(&c);
+	tap_inteq(mps3_chunks_parse(&c, l1.data, l1.len, size + 1), -EINVAL, "chunks: a list for another size is refused");
+	tap_inteq(mps3_chunks_parse(&c, l1.data, l1.len - 1, size), -EINVAL, "chunks: a list cut short is refused");
+	l1.data[40] = 'G';
+	tap_inteq(mps3_chunks_parse(&c, l1.data, l1.len, size), -EINVAL, "chunks: a list with a bad digit is refused");
+	tap_inteq(mps3_chunks_parse(&c, "mps3-chunks 1 1 5\n", 18, 5), -EINVAL, "chunks: a silly chunk size is refused");
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	mps3_buf_dispose(&l1);
+	mps3_buf_dispose(&l2);
+	mps3_buf_dispose(&small);
+	free(data);
+}
+
 int main(void)
 {
 	test_clock();
+	test_chunks();
 	test_base64();
 	test_io();
 	test_rand();
