@@ -38,6 +38,20 @@ int mps3_buf_vprintf(struct mps3_buf *b, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 int mps3_buf_reserve(struct mps3_buf *b, size_t extra);
 
+/*
+ * Append n bytes of s for a terminal or a log line, as `ls -b` shows names:
+ * backslash as "\\", tab, newline and carriage return as "\t" "\n"
+ * "\r", and every other control character (C0, DEL, and C1 encoded as
+ * UTF-8), as well as bytes that are not UTF-8, as "\ooo" octal.  A name
+ * from the bucket can then never forge a line or move the cursor.
+ * 0, -ENOMEM or -EFBIG.
+ */
+int mps3_buf_escape(struct mps3_buf *b, const char *s, size_t n);
+/* The same; with backslash 0 a backslash stays as it is (log lines, where nothing is parsed back). */
+int mps3_buf_escape_flags(struct mps3_buf *b, const char *s, size_t n, int backslash);
+/* The escaped form of a C string, for printing: malloc'd, or NULL on ENOMEM. */
+char *mps3_escape(const char *s);
+
 /* Hand the data to the caller (who frees it); the buffer is left empty. */
 char *mps3_buf_detach(struct mps3_buf *b, size_t *len_out);
 

@@ -386,15 +386,21 @@ int mps3_cmd_ls(struct ctx *c, int argc, char **argv)
 			char mode[11], when[32] = "-";
 			time_t secs = (time_t)(e.mtime_ns / 1000000000);
 			struct tm tm;
+			char *name = mps3_escape(keys[i]), *t = e.type == MPS3_LINK ? mps3_escape(e.target) : NULL;
 
 			mode_string(mode, &e);
 			if (e.mtime_ns && gmtime_r(&secs, &tm))
 				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-			printf("%s %12" PRIu64 " %s %s%s%s%s\n", mode, e.size, when, keys[i],
-			       e.type == MPS3_DIR ? "/" : "", e.type == MPS3_LINK ? " -> " : "",
-			       e.type == MPS3_LINK ? e.target : "");
+			printf("%s %12" PRIu64 " %s %s%s%s%s\n", mode, e.size, when, name ? name : "?",
+			       e.type == MPS3_DIR ? "/" : "", e.type == MPS3_LINK ? " -> " : "", t ? t : "");
+			free(name);
+			free(t);
 		} else {
-			printf("%s%s\n", keys[i], e.type == MPS3_DIR ? "/" : "");
+			/* Names from the bucket, for a terminal: escaped as ls -b does (--json is exact). */
+			char *name = mps3_escape(keys[i]);
+
+			printf("%s%s\n", name ? name : "?", e.type == MPS3_DIR ? "/" : "");
+			free(name);
 		}
 	}
 	free(keys);

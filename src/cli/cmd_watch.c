@@ -64,7 +64,10 @@ static void on_change(void *arg, const struct mps3_changes *ch, int local)
 			free(s);
 			json_decref(line);
 		} else {
-			printf("%s\t%s\n", op, x->path);
+			char *k = mps3_escape(x->path);
+
+			printf("%s\t%s\n", op, k ? k : "?");
+			free(k);
 		}
 	}
 	fflush(stdout);
@@ -135,7 +138,9 @@ static int on_log(void *arg, const struct mps3_log_item *it)
 		free(s);
 		json_decref(line);
 	} else {
-		char *patch = it->files ? json_dumps(it->files, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		/* ASCII only: nothing from the bucket reaches the terminal raw. */
+		size_t flags = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII;
+		char *patch = it->files ? json_dumps(it->files, flags) : NULL;
 
 		printf("%s  %s  %6" PRIu64 "  %-9s %s\n", when,
 		       it->key.session[0] ? it->key.session : "-", it->key.seq, it->status,

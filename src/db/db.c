@@ -46,9 +46,55 @@ void mps3_db_config_init(struct mps3_db_config *cfg)
 	cfg->checkpoint_every = 256;
 }
 
+/*
+ * A resolved value with a valid type but fields of the wrong type or range
+ * is hidden (the path does not exist); say so, once per path and value.
+ */
+static void report_malformed(struct mps3_db *db, const char *path, json_t *v)
+{
+	struct mps3_entry e;
+	json_t *seen;
+	int rc, first;
+
+	if (!v || (rc = mps3_entry_parse(&e, v)) != -EINVAL)
+		return;
+	pthread_mutex_lock(&db->lock);
+	seen = json_object_get(db->reported, path);
+	first = !seen || !json_equal(seen, v);
+	if (first)
+		json_object_set(db->reported, path, v);
+	pthread_mutex_unlock(&db->lock);
+	if (first)
+		mps3_warn("%s: %s: malformed entry (%s); the path is hidden", mps3_store_url(db->store), path,
+			  mps3_error_last(rc));
+}
+
+/* Every malformed value of the resolved map, reported once (at open). */
+static void report_all_malformed(struct mps3_db *db)
+{
+	json_t *bad = json_object(), *v;
+	struct mps3_entry e;
+	const char *path;
+
+	if (!bad)
+		return;
+	pthread_mutex_lock(&db->lock);
+	json_object_foreach(mps3_manifest_files(db->m), path, v)
+		if (mps3_entry_parse(&e, v) == -EINVAL)
+			json_object_set(bad, path, v);
+	pthread_mutex_unlock(&db->lock);
+	json_object_foreach(bad, path, v)
+		report_malformed(db, path, v);
+	json_decref(bad);
+}
+
 void db_deliver(struct mps3_db *db, struct mps3_changes *changes, int local)
 {
+	size_t i;
+
 	mps3_changes_compact(changes);
+	for (i = 0; i < changes->n; i++)
+		report_malformed(db, changes->v[i].path, changes->v[i].new);
 	if (db->fn && changes->n)
 		db->fn(db->fn_ctx, changes, local);
 }
@@ -82,7 +128,8 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 	pthread_mutex_init(&db->poll_lock, NULL);
 	db->m = mps3_manifest_new();
 	db->known = json_object();
-	if (!db->m || !db->known) {
+	db->reported = json_object();
+	if (!db->m || !db->known || !db->reported) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -120,6 +167,7 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 	}
 	if (rc)
 		goto fail;
+	report_all_malformed(db);
 	/* A long log since the last checkpoint makes every open slow: shorten it. */
 	if (db_maybe_checkpoint(db))
 		mps3_notice("%s: could not write a checkpoint: %s", mps3_store_url(db->store),
@@ -137,6 +185,7 @@ void mps3_db_free(struct mps3_db *db)
 		return;
 	mps3_manifest_free(db->m);
 	json_decref(db->known);
+	json_decref(db->reported);
 	pthread_mutex_destroy(&db->lock);
 	pthread_mutex_destroy(&db->deliver);
 	pthread_mutex_destroy(&db->poll_lock);

@@ -45,6 +45,7 @@ struct mps3_db {
 	pthread_mutex_t lock;
 	struct mps3_manifest *m;	/* protected by lock */
 	json_t *known;			/* name -> known_state, at or after the horizon; protected by lock */
+	json_t *reported;		/* path -> malformed value reported; protected by lock */
 	char head_etag[MPS3_ETAG_MAX];	/* protected by lock */
 	char head_pending[MPS3_LOGNAME_MAX]; /* head write that failed, to redo; protected by lock */
 	uint64_t seq;			/* protected by lock */

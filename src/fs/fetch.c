@@ -504,13 +504,13 @@ static int known_bad(struct fetch *f, const char *sha)
 }
 
 ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size, const char *chunks,
-			  char *buf, size_t size, uint64_t off, int seq)
+			  char *buf, size_t size, uint64_t off, int seq, int *whole_fd)
 {
 	struct fetch *f = fs->fetch;
 	struct mps3_chunks list = { 0 };
 	struct partial *p;
 	unsigned first, last;
-	int err = 0, fd = -1;
+	int err = 0, fd = -1, done;
 
 	if (off >= blob_size || size == 0)
 		return 0;
@@ -540,14 +540,19 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 	p = partial_get(f, sha, blob_size, &list, &err);
 	if (p)
 		err = make_readable(f, p, first, last, seq);
-	if (!err && p->done) {
-		/* Verified and in the cache by now: read it there. */
-		pthread_mutex_unlock(&f->lock);
-		fd = mps3fs_cache_open(&fs->cache, sha);
-		pthread_mutex_lock(&f->lock);
-	}
+	done = p && p->done;
+	pthread_mutex_unlock(&f->lock);
+	/* The chunks read are present and stay so: read them without the lock (a reference is held). */
+	if (!err && done)
+		fd = mps3fs_cache_open(&fs->cache, sha); /* verified and in the cache by now: read it there */
 	if (!err)
 		err = mps3_pread_all(fd >= 0 ? fd : p->fd, buf, size, (off_t)off);
+	/* Whole and verified: the reader keeps it, even if the cache has no room for it. */
+	if (!err && done && whole_fd && *whole_fd < 0) {
+		*whole_fd = fd >= 0 ? fd : fcntl(p->fd, F_DUPFD_CLOEXEC, 0);
+		fd = -1;
+	}
+	pthread_mutex_lock(&f->lock);
 	if (p)
 		partial_unref(f, p);
 	pthread_mutex_unlock(&f->lock);
@@ -568,7 +573,7 @@ int mps3fs_fetch_whole(struct mps3fs *fs, const char *sha, uint64_t blob_size, c
 	for (uint64_t off = 0; off < blob_size; off += CHUNK) {
 		uint64_t at = off + CHUNK - 1 < blob_size ? off + CHUNK - 1 : blob_size - 1;
 
-		r = mps3fs_fetch_read(fs, sha, blob_size, chunks, &b, 1, at, 1);
+		r = mps3fs_fetch_read(fs, sha, blob_size, chunks, &b, 1, at, 1, NULL);
 		if (r < 0)
 			return (int)r;
 	}

@@ -24,11 +24,13 @@ void mps3fs_fetch_dispose(struct mps3fs *fs);
  * With chunks (the blob of its chunk list, or NULL/""), only the chunks
  * needed are downloaded (plus read-ahead when seq is set), each checked
  * before use; without, the whole blob is, and checked, before any byte is
- * given.  Returns bytes read or a negative errno (-EBADMSG: corrupt in the
- * store, reported once).
+ * given.  Once the blob is whole and verified, *whole_fd (may be NULL; -1
+ * on entry) gets an fd of it to read from instead, whether or not the cache
+ * keeps it.  Returns bytes read or a negative errno (-EBADMSG: corrupt in
+ * the store, reported once).
  */
 ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size, const char *chunks, char *buf,
-			  size_t size, uint64_t off, int seq);
+			  size_t size, uint64_t off, int seq, int *whole_fd);
 /* Download a whole blob into the cache (verified).  0 or a negative errno. */
 int mps3fs_fetch_whole(struct mps3fs *fs, const char *sha, uint64_t blob_size, const char *chunks);
 

@@ -158,23 +158,20 @@ static int read_fd(struct mps3fs *fs, struct fh *fh, struct node *n)
 	return fh->fd >= 0 ? dup(fh->fd) : -1;
 }
 
-/* Content not in the cache: ranged downloads, and the cached copy once it is whole. */
+/* Content not in the cache: ranged downloads, and the verified copy once it is whole. */
 static ssize_t read_fetched(struct mps3fs *fs, struct fh *fh, char *buf, size_t size, off_t off)
 {
 	/* Read-ahead from the second sequential read on: `head -c` reads one chunk. */
-	int seq = off > 0 && (uint64_t)off == fh->next_off;
-	ssize_t got = mps3fs_fetch_read(fs, fh->blob, fh->size, fh->chunks, buf, size, (uint64_t)off, seq);
+	int seq = off > 0 && (uint64_t)off == fh->next_off, fd = -1;
+	ssize_t got = mps3fs_fetch_read(fs, fh->blob, fh->size, fh->chunks, buf, size, (uint64_t)off, seq, &fd);
 
 	/* One line per outage, not per read (corrupt blobs were reported when found). */
 	if (got < 0 && got != -EBADMSG && ratelimit(&fs_read_warned))
 		mps3_warn("%s: cannot read content (blob %s) from the store: %s; reads of content not in the cache fail with EIO",
 			  fs->cfg.url, fh->blob, mps3_error_last((int)got));
-	/* Whole and verified now?  Read the cached copy from here on. */
-	if (got >= 0 && mps3fs_cache_has(&fs->cache, fh->blob)) {
-		int fd = mps3fs_cache_open(&fs->cache, fh->blob);
-
+	if (fd >= 0) {
 		lock(fs);
-		if (fh->fd < 0 && fd >= 0) {
+		if (fh->fd < 0) {
 			fh->fd = fd;
 			fd = -1;
 		}

@@ -125,3 +125,84 @@ char *mps3_buf_detach(struct mps3_buf *b, size_t *len_out)
 	b->cap = 0;
 	return p;
 }
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t need, i;
+	unsigned cp, min;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		need = 1;
+		min = 0x80;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		need = 2;
+		min = 0x800;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		need = 3;
+		min = 0x10000;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < need + 1)
+		return 0;
+	for (i = 1; i <= need; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+		return 0; /* C1 controls count as bytes to escape */
+	return need + 1;
+}
+
+int mps3_buf_escape(struct mps3_buf *b, const char *str, size_t n)
+{
+	return mps3_buf_escape_flags(b, str, n, 1);
+}
+
+int mps3_buf_escape_flags(struct mps3_buf *b, const char *str, size_t n, int backslash)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, k;
+	int rc = 0;
+
+	while (i < n && !rc) {
+		unsigned char c = s[i];
+
+		if (c == '\\' && backslash)
+			rc = mps3_buf_puts(b, "\\\\");
+		else if (c == '\n')
+			rc = mps3_buf_puts(b, "\\n");
+		else if (c == '\t')
+			rc = mps3_buf_puts(b, "\\t");
+		else if (c == '\r')
+			rc = mps3_buf_puts(b, "\\r");
+		else if (c < 0x20 || c == 0x7f || !(k = utf8_len(s + i, n - i)))
+			rc = mps3_buf_printf(b, "\\%03o", c);
+		else {
+			rc = mps3_buf_append(b, s + i, k);
+			i += k;
+			continue;
+		}
+		i++;
+	}
+	return rc;
+}
+
+char *mps3_escape(const char *s)
+{
+	struct mps3_buf b;
+
+	mps3_buf_init(&b, 0);
+	if (mps3_buf_escape(&b, s, strlen(s)) || mps3_buf_reserve(&b, 0)) {
+		mps3_buf_dispose(&b);
+		return NULL;
+	}
+	return mps3_buf_detach(&b, NULL);
+}

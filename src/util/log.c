@@ -8,6 +8,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "mps3/buf.h"
 #include "mps3/log.h"
 
 static int log_level = MPS3_LOG_NOTICE;
@@ -41,6 +42,23 @@ unsigned long mps3_log_warnings(void)
 	return __atomic_load_n(&log_warnings, __ATOMIC_RELAXED);
 }
 
+/* Control characters and bytes that are not UTF-8 of a formatted line escaped, in place. */
+static void sanitize(char *line, size_t size)
+{
+	struct mps3_buf b;
+	size_t i;
+
+	for (i = 0; line[i]; i++)
+		if ((unsigned char)line[i] < 0x20 || (unsigned char)line[i] >= 0x7f)
+			break;
+	if (!line[i])
+		return;
+	mps3_buf_init(&b, 0);
+	if (mps3_buf_escape_flags(&b, line, strlen(line), 0) == 0 && b.data)
+		snprintf(line, size, "%s", b.data);
+	mps3_buf_dispose(&b);
+}
+
 void mps3_logv(enum mps3_log_level level, const char *fmt, va_list ap)
 {
 	char line[2048];
@@ -53,6 +71,8 @@ void mps3_logv(enum mps3_log_level level, const char *fmt, va_list ap)
 		__atomic_add_fetch(&log_warnings, 1, __ATOMIC_RELAXED);
 
 	vsnprintf(line, sizeof(line), fmt, ap);
+	/* One event, one line: a name with a newline or escape sequences cannot forge others. */
+	sanitize(line, sizeof(line));
 	if (log_syslog) {
 		syslog((int)level, "%s", line);
 	} else {

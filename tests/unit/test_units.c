@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mps3/base64.h"
+#include "mps3/buf.h"
 #include "mps3/chunks.h"
 #include "mps3/clock.h"
 #include "mps3/io.h"
@@ -264,9 +265,35 @@ static void test_chunks(void)
 	free(data);
 }
 
+static void test_escape(void)
+{
+	static const struct {
+		const char *in, *out;
+	} v[] = {
+		{ "plain name", "plain name" },
+		{ "naïve 日本", "naïve 日本" },
+		{ "a\nb", "a\\nb" },
+		{ "tab\there", "tab\\there" },
+		{ "\x1b[31mred", "\\033[31mred" },
+		{ "back\\slash", "back\\\\slash" },
+		{ "del\x7f", "del\\177" },
+		{ "c1\xc2\x9b" "2J", "c1\\302\\2332J" },
+		{ "bad\xff", "bad\\377" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char *e = mps3_escape(v[i].in);
+
+		tap_streq(e, v[i].out, "escape: %zu", i);
+		free(e);
+	}
+}
+
 int main(void)
 {
 	test_clock();
+	test_escape();
 	test_chunks();
 	test_base64();
 	test_io();
