@@ -41,7 +41,8 @@
 #define IDLE_MAX 16		/* partials kept with no reader */
 #define LIST_MAX (64u << 20)	/* largest chunk list read (a 4 TiB blob's) */
 
-enum { C_MISSING = 0, C_FLIGHT = 1, C_PRESENT = 2 };
+/* A chunk is missing, being fetched, present and checked, or known not to match its list. */
+enum { C_MISSING = 0, C_FLIGHT = 1, C_PRESENT = 2, C_BAD = 3 };
 
 struct partial {
 	char sha[MPS3_SHA256_HEX_LEN + 1];
@@ -110,7 +111,7 @@ static void partial_unref(struct fetch *f, struct partial *p)
 
 	if (--p->refs > 0)
 		return;
-	if (p->done || p->err || p->present == 0) {
+	if (p->done || p->err || (p->present == 0 && !memchr(p->state, C_BAD, p->nchunks))) {
 		partial_free(f, p);
 		return;
 	}
@@ -133,9 +134,16 @@ static void partial_ref(struct fetch *f, struct partial *p)
 
 static struct partial *partial_new(struct fetch *f, const char *sha, uint64_t size, int *err)
 {
-	struct partial *p = calloc(1, sizeof(*p));
+	struct partial *p;
 	char path[4200];
 
+	/* An entry may claim any size; a chunk count must fit (4 MiB x 2^32 is 16 PiB). */
+	if ((size + CHUNK - 1) / CHUNK > UINT32_MAX) {
+		*err = mps3_error_set(-EFBIG, "blob %s: %llu bytes is more than can be fetched", sha,
+				      (unsigned long long)size);
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
 	if (!p) {
 		*err = -ENOMEM;
 		return NULL;
@@ -312,10 +320,12 @@ static int fetch_chunk(struct fetch *f, struct partial *p, unsigned i)
 	/* The list was set when the partial was made, before any chunk. */
 	bad = rc == 0 && p->chunks.n && memcmp(md, p->chunks.md[i], sizeof(md)) != 0;
 	if (bad) {
-		char why[64];
-
-		snprintf(why, sizeof(why), "chunk %u does not match its chunk list", i);
-		mark_bad(f, p, why);
+		/* Like a bad sector: that range fails, the checked ones still read. */
+		if (!json_object_get(f->bad, p->sha))
+			mps3_warn("%s: blob %s is corrupt in the store (chunk %u does not match its chunk list); reads of that range fail",
+				  f->fs->cfg.url, p->sha, i);
+		json_object_set_new(f->bad, p->sha, json_integer(0));
+		p->state[i] = C_BAD;
 		rc = -EBADMSG;
 	} else if (rc == 0 && !p->err) {
 		p->state[i] = C_PRESENT;
@@ -453,6 +463,8 @@ static int need_chunk(struct fetch *f, struct partial *p, unsigned i)
 			return p->err;
 		if (p->done || p->state[i] == C_PRESENT)
 			return 0;
+		if (p->state[i] == C_BAD)
+			return -EBADMSG;
 		if (p->state[i] == C_MISSING) {
 			p->state[i] = C_FLIGHT;
 			pthread_mutex_unlock(&f->lock);
@@ -496,10 +508,12 @@ static int known_bad(struct fetch *f, const char *sha)
 {
 	json_t *t = json_object_get(f->bad, sha);
 
-	if (t && mps3fs_now_ns() / 1000000 - json_integer_value(t) < 60000)
+	/* 0: only a chunk was bad (reported; the rest reads). */
+	if (!t || json_integer_value(t) == 0)
+		return 0;
+	if (mps3fs_now_ns() / 1000000 - json_integer_value(t) < 60000)
 		return 1;
-	if (t)
-		json_object_del(f->bad, sha);
+	json_object_del(f->bad, sha);
 	return 0;
 }
 

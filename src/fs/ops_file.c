@@ -198,7 +198,8 @@ static ssize_t do_read(struct mps3fs *fs, struct fh *fh, char *buf, size_t size,
 	} else if (fh->blob[0] && fh->size > 0) {
 		got = read_fetched(fs, fh, buf, size, off);
 	}
-	if (got == -ENOENT || got == -EBADMSG)
+	/* Content the store lacks, corrupt, or of a size no disk holds: unreadable. */
+	if (got == -ENOENT || got == -EBADMSG || got == -EFBIG)
 		got = -EIO;
 	if (got >= 0)
 		fh->next_off = (uint64_t)off + (uint64_t)got;

@@ -188,10 +188,11 @@ mount_fs() {
 	return 1
 }
 
-# umount_fs NAME: unmount, wait for the daemon, check it exited 0 with no
-# warning or error on stderr.  Prints TAP lines.
+# umount_fs NAME [warnings-ok]: unmount, wait for the daemon, check it
+# exited 0 with no warning or error on stderr (unless told they are
+# expected).  Prints TAP lines.
 umount_fs() {
-	local name=$1 mnt=$T/$1 pid=${FS_PID[$1]:-} rc=0 i
+	local name=$1 mnt=$T/$1 pid=${FS_PID[$1]:-} rc=0 i quiet_ok=${2:-}
 	[[ -n $pid ]] || { fail "umount $name: not mounted by this test"; return; }
 	for ((i = 0; i < 50; i++)); do
 		fusermount3 -u "$mnt" 2>/dev/null && break
@@ -200,7 +201,14 @@ umount_fs() {
 	wait "$pid" || rc=$?
 	unset "FS_PID[$name]"
 	is "$rc" 0 "mps3fs $name exits 0 at unmount"
-	if grep -qiE "warning|error" "$T/$name.err"; then
+	if [[ $quiet_ok == warnings-ok ]]; then
+		if grep -q "ERROR: AddressSanitizer\|runtime error:" "$T/$name.err"; then
+			fail "mps3fs $name: no sanitizer report"
+			sed 's/^/# /' "$T/$name.err" | head -40
+		else
+			ok "mps3fs $name: no sanitizer report"
+		fi
+	elif grep -qiE "warning|error" "$T/$name.err"; then
 		fail "mps3fs $name stderr has no warnings"
 		sed 's/^/# /' "$T/$name.err"
 	else
@@ -222,12 +230,20 @@ umount_quiet() {
 
 # A listing of a tree: type, mode, size, content hash and name, sorted.
 tree_digest() {
-	(cd "$1" && find . -mindepth 1 \( -name .mps3 -prune \) -o -printf '%y %m %s %p\n' | LC_ALL=C sort |
-		while read -r type mode size path; do
+	# NUL-separated, so names with newlines and escapes are listed as they are; content that
+	# cannot be read shows as "unreadable" (a planted file claiming a size it does not have).
+	(cd "$1" && find . -mindepth 1 \( -name .mps3 -prune \) -o -printf '%y %m %s %p\0' | LC_ALL=C sort -z |
+		while IFS= read -r -d '' line; do
+			local type=${line%% *} rest=${line#* } mode size path sum
+			mode=${rest%% *}
+			rest=${rest#* }
+			size=${rest%% *}
+			path=${rest#* }
 			if [[ $type == f ]]; then
-				printf '%s %s %s %s %s\n' "$type" "$mode" "$size" "$(sha256sum <"$path" | cut -c1-16)" "$path"
+				sum=$(timeout 60 sha256sum <"$path" 2>/dev/null | cut -c1-16) || sum=
+				printf '%s %s %s %s %q\n' "$type" "$mode" "$size" "${sum:-unreadable}" "$path"
 			else
-				printf '%s %s %s %s\n' "$type" "$mode" "$size" "$path"
+				printf '%s %s %s %q\n' "$type" "$mode" "$size" "$path"
 			fi
 		done)
 }
@@ -272,12 +288,60 @@ raw_put() {
 			"http://test%3Atester:testing@${MPS3_TEST_S3_ENDPOINT#http://}/$bucket/$prefix/$key"
 		;;
 	file)
-		# The file store keeps key D/N in ROOT/<D/ escaped>/<N escaped>.
+		# The file store keeps key D/N in ROOT/<D/ escaped>/<N escaped>, and N in ROOT/@/N.
 		local root=${URL#file://} dir=${key%/*}/ name=${key##*/}
+		[[ $key == */* ]] || dir=@
 		dir=${dir//\//%2F}
 		mkdir -p "$root/$dir"
 		cp "$file" "$root/$dir/$name.tmp" && mv "$root/$dir/$name.tmp" "$root/$dir/$name"
 		setfattr -x user.mps3.etag "$root/$dir/$name" 2>/dev/null || true
 		;;
 	esac
+}
+
+# ---- planting objects, as a hostile writer with bucket access would -------------
+PLANT_SEQ=0
+PLANT_SESSION=feedfacefeedface
+# plant FILES_JSON [T_MS]: a log entry of time T_MS (default now) holding the
+# patch FILES_JSON, written straight into the bucket; head moves so pollers look.
+plant() {
+	local files=$1 t=${2:-$(now_ms)} name
+	PLANT_SEQ=$((PLANT_SEQ + 1))
+	name=$(printf '%016d_%s_%d' $((9999999999999999 - t)) "$PLANT_SESSION" "$PLANT_SEQ")
+	printf '{"v":1,"t":%d,"session":"%s","seq":%d,"files":%s}' "$t" "$PLANT_SESSION" "$PLANT_SEQ" "$files" \
+		>"$T/plant.json"
+	raw_put "log/$name" "$T/plant.json"
+	printf '%s' "$name" >"$T/plant.head"
+	raw_put head "$T/plant.head"
+	PLANTED=$name
+}
+# plant_checkpoint FILES_JSON T_MS: a checkpoint of time T_MS.
+plant_checkpoint() {
+	local files=$1 t=$2 name
+	name=$(printf '%016d_%s' $((9999999999999999 - t)) "$PLANT_SESSION")
+	printf '{"v":1,"t":%d,"session":"%s","files":%s}' "$t" "$PLANT_SESSION" "$files" >"$T/plant.json"
+	raw_put "checkpoint/$name" "$T/plant.json"
+	PLANTED=$name
+}
+# plant_blob FILE: FILE as a blob named by its hash; prints the hash.
+plant_blob() {
+	local sha
+	sha=$(sha256sum <"$1" | cut -c1-64)
+	raw_put "blobs/$sha" "$1"
+	echo "$sha"
+}
+# file_entry SHA SIZE [MORE_JSON_FIELDS]: the JSON of a file entry.
+file_entry() { printf '{"type":"f","blob":"%s","size":%d%s}' "$1" "$2" "${3:+,$3}"; }
+# reported_once NEEDLE LOG DESCRIPTION: the daemon reported NEEDLE exactly once.
+reported_once() {
+	local n
+	n=$(grep -cF -- "$1" "$2" || true)
+	is "$n" 1 "$3 (reported once)"
+}
+# watch_all DIR: an inotifywait -m -r on DIR for the rest of the test (events in $T/events).
+watch_all() {
+	inotifywait -m -r -q "$1" >"$T/events" 2>/dev/null &
+	local pid=$!
+	at_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+	sleep 0.5
 }

@@ -422,7 +422,8 @@ static void test_hostile(const char *name, struct mps3_store *s)
 	struct mps3_db_config cfg;
 	struct mps3_db *a = NULL, *b = NULL;
 	int64_t now = mps3_clock_now(mps3_store_clock(s));
-	char deep[4096] = "{\"type\":\"d\"}", tmp[4096], hex[65];
+	char hex[65], *tmp;
+	json_t *deep = json_pack("{s:s}", "type", "d"), *patch;
 	int i, rc;
 
 	cfg_fast(&cfg);
@@ -433,12 +434,13 @@ static void test_hostile(const char *name, struct mps3_store *s)
 	/* A log entry a day ahead: it would push every later commit a day out. */
 	plant(s, "log", now + 86400000, 1, "{\"ahead\":{\"type\":\"d\"}}");
 	/* An entry nested past the limit, of now. */
-	for (i = 0; i <= MPS3_ENTRY_MAX_DEPTH; i++) {
-		snprintf(tmp, sizeof(tmp), "{\"x\":%s}", deep);
-		snprintf(deep, sizeof(deep), "%s", tmp);
-	}
-	snprintf(tmp, sizeof(tmp), "{\"deep\":%s,\"deep-sibling\":{\"type\":\"d\"}}", deep);
+	for (i = 0; i <= MPS3_ENTRY_MAX_DEPTH; i++)
+		deep = json_pack("{s:o}", "x", deep);
+	patch = json_pack("{s:o,s:{s:s}}", "deep", deep, "deep-sibling", "type", "d");
+	tmp = json_dumps(patch, JSON_COMPACT);
 	plant(s, "log", now, 2, tmp);
+	free(tmp);
+	json_decref(patch);
 	rc = mps3_db_open(&b, s, &cfg);
 	tap_ok(rc == 0 && blobof(b, "good", hex) && !blobof(b, "frozen", hex) && !blobof(b, "ahead", hex) &&
 		       !blobof(b, "deep-sibling", hex),
