@@ -77,6 +77,9 @@ json_t *mps3_db_files(struct mps3_db *db);
 int mps3_db_blob_put(struct mps3_db *db, const struct mps3_body *body,
 		     char hex[MPS3_SHA256_HEX_LEN + 1]);
 
+/* Whether blob hex is in the bucket: 0 (info set), -ENOENT, -EINVAL (not a hash) or the store's error. */
+int mps3_db_blob_head(struct mps3_db *db, const char *hex, struct mps3_objinfo *info);
+
 /*
  * Download blob hex (or a range) into sink.  A whole-blob read is checked
  * against its hash at the end: -EBADMSG if it does not match (the bytes were

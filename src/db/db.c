@@ -272,6 +272,16 @@ int mps3_db_blob_put(struct mps3_db *db, const struct mps3_body *body,
 	return mps3_store_put(db->store, key, &b, NULL);
 }
 
+int mps3_db_blob_head(struct mps3_db *db, const char *hex, struct mps3_objinfo *info)
+{
+	char key[sizeof(BLOB_PREFIX) + MPS3_SHA256_HEX_LEN];
+
+	if (!mps3_is_sha256_hex(hex))
+		return mps3_error_set(-EINVAL, "\"%s\" is not a blob name", hex);
+	snprintf(key, sizeof(key), BLOB_PREFIX "%s", hex);
+	return mps3_store_head(db->store, key, info);
+}
+
 struct hash_sink {
 	struct mps3_sink *inner;
 	struct mps3_sha256 h;

@@ -287,12 +287,13 @@ void mps3fs_cache_unpin(struct cache *c, const char *sha)
 	pthread_mutex_unlock(&c->lock);
 }
 
-void mps3fs_cache_trim(struct cache *c)
+/* Lock held: evict from the LRU end, unpinned only, while used > target. */
+static uint64_t evict(struct cache *c, uint64_t target)
 {
 	struct cache_ent *e, *prev;
+	uint64_t freed = 0;
 
-	pthread_mutex_lock(&c->lock);
-	for (e = c->lru_tail; e && c->used > c->limit; e = prev) {
+	for (e = c->lru_tail; e && c->used > target; e = prev) {
 		char path[4096];
 
 		prev = e->lprev;
@@ -302,7 +303,25 @@ void mps3fs_cache_trim(struct cache *c)
 		/* Readers that have it open keep their fd; the name goes now. */
 		if (unlink(path) < 0 && errno != ENOENT)
 			continue;
+		freed += e->size;
 		drop(c, e);
 	}
+	return freed;
+}
+
+void mps3fs_cache_trim(struct cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	evict(c, c->limit);
 	pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t mps3fs_cache_make_room(struct cache *c, uint64_t bytes)
+{
+	uint64_t freed;
+
+	pthread_mutex_lock(&c->lock);
+	freed = evict(c, c->used > bytes ? c->used - bytes : 0);
+	pthread_mutex_unlock(&c->lock);
+	return freed;
 }

@@ -44,5 +44,11 @@ int mps3fs_cache_has(struct cache *c, const char *sha);
 uint64_t mps3fs_cache_size_of(struct cache *c, const char *sha);
 /* Evict least recently used unpinned blobs until under the limit. */
 void mps3fs_cache_trim(struct cache *c);
+/*
+ * Evict least recently used unpinned blobs until bytes are freed (the disk
+ * is full: what is in the bucket already can be fetched again).  Returns
+ * the bytes freed.
+ */
+uint64_t mps3fs_cache_make_room(struct cache *c, uint64_t bytes);
 
 #endif

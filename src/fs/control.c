@@ -18,6 +18,7 @@
 #include "mps3/timefmt.h"
 #include "control.h"
 #include "fs.h"
+#include "upload.h"
 
 static void when(struct mps3_buf *b, const char *label, int64_t ms, int64_t now)
 {
@@ -41,6 +42,7 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 	int online;
 	char err[512];
 	int64_t last_commit;
+	json_t *stuck;
 
 	mps3_db_get_stats(fs->db, &st);
 	pthread_mutex_lock(&fs->tree_lock);
@@ -53,6 +55,7 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 		json_object_foreach(fs->pinned, sha, v)
 			pending_bytes += mps3fs_cache_size_of(&fs->cache, sha);
 	}
+	stuck = mps3fs_stuck_paths(fs);
 	online = fs->online;
 	commits = fs->commits;
 	failures = fs->commit_failures;
@@ -86,6 +89,19 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 			fs->cfg.cache_dir);
 	if (err[0])
 		mps3_buf_printf(&b, "last error: %s\n", err);
+	if (json_object_size(stuck)) {
+		const char *path;
+		json_t *why;
+
+		mps3_buf_printf(&b, "cannot upload (%zu paths):\n", json_object_size(stuck));
+		json_object_foreach(stuck, path, why) {
+			char *p = mps3_escape(path);
+
+			mps3_buf_printf(&b, "  %s: %s\n", p ? p : "?", json_string_value(why));
+			free(p);
+		}
+	}
+	json_decref(stuck);
 	return mps3_buf_detach(&b, len);
 }
 

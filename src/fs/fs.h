@@ -84,6 +84,7 @@ struct mps3fs {
 	pthread_cond_t tree_cond;	/* upload progress; with tree_lock */
 	struct tree tree;		/* protected by tree_lock */
 	json_t *dirty;			/* path -> generation, paths to sync; protected by tree_lock */
+	json_t *stuck;			/* path -> {gen, why}: parked at that generation; tree_lock */
 	json_t *pinned;			/* sha -> true: local blobs pinned until committed; tree_lock */
 	uint64_t dirty_gen;		/* protected by tree_lock */
 	int uploader_stop;		/* protected by tree_lock */

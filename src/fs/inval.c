@@ -13,6 +13,7 @@
 
 #include "fs.h"
 #include "inval.h"
+#include "local.h"
 #include "upload.h"
 
 void mps3fs_inval_send(struct mps3fs *fs, struct inval *iv)

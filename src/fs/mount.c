@@ -31,6 +31,7 @@
 #include "ops.h"
 #include "remote.h"
 #include "replay.h"
+#include "local.h"
 #include "upload.h"
 
 static int private_dir(const char *path)
@@ -187,6 +188,7 @@ static int start_threads(struct mps3fs *fs)
 static void stop_threads(struct mps3fs *fs)
 {
 	const struct mps3fs_config *cfg = &fs->cfg;
+	int rc;
 
 	mps3_poller_stop(fs->poller);
 	fs->poller = NULL;
@@ -196,7 +198,14 @@ static void stop_threads(struct mps3fs *fs)
 	if (fs->uploader_started) {
 		size_t left;
 
-		if (mps3fs_wait_committed(fs, cfg->drain_ms) != 0) {
+		rc = mps3fs_wait_committed(fs, cfg->drain_ms);
+		if (rc == -EIO) {
+			pthread_mutex_lock(&fs->tree_lock);
+			left = json_object_size(fs->stuck);
+			pthread_mutex_unlock(&fs->tree_lock);
+			mps3_err("%s: %zu changed paths cannot be uploaded (see the log); they are kept in the journal in %s",
+				 cfg->url, left, cfg->cache_dir);
+		} else if (rc != 0) {
 			pthread_mutex_lock(&fs->tree_lock);
 			left = json_object_size(fs->dirty);
 			pthread_mutex_unlock(&fs->tree_lock);
@@ -220,6 +229,7 @@ static void free_fs(struct mps3fs *fs)
 	mps3_db_free(fs->db);
 	mps3fs_cache_dispose(&fs->cache);
 	json_decref(fs->dirty);
+	json_decref(fs->stuck);
 	json_decref(fs->pinned);
 	json_decref(fs->replay_expect);
 	free(fs->staging_dir);
@@ -292,6 +302,7 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 	pthread_mutex_init(&fs->tree_lock, NULL);
 	pthread_cond_init(&fs->tree_cond, NULL);
 	fs->dirty = json_object();
+	fs->stuck = json_object();
 	fs->pinned = json_object();
 	fs->replay_expect = json_object();
 	if (open_local(fs, &journal_old) == 0 && open_database(fs, journal_old) == 0)

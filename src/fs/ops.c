@@ -46,10 +46,10 @@ int mps3fs_may_change(struct mps3fs *fs, fuse_req_t req, fuse_ino_t ino)
 	return 0;
 }
 
-int mps3fs_wait_uploaded(struct mps3fs *fs, fuse_req_t req, uint64_t mark)
+int mps3fs_wait_uploaded(struct mps3fs *fs, fuse_req_t req, struct node *n, uint64_t mark)
 {
 	for (;;) {
-		int rc = mps3fs_wait_mark(fs, mark, 1000);
+		int rc = n ? mps3fs_wait_node(fs, n, mark, 1000) : mps3fs_wait_mark(fs, mark, 1000);
 
 		if (rc != -ETIMEDOUT)
 			return rc;

@@ -67,9 +67,11 @@ void mps3fs_ops_dir(struct fuse_lowlevel_ops *o);
 const struct fuse_lowlevel_ops *mps3fs_ops(void);
 
 /*
- * Wait until every change up to MARK is in the bucket: 0, or -EINTR when the
- * caller gave up (a signal) or the mount is going away (unmount drains).
+ * Wait until every change up to MARK (of node n only, if not NULL) is in
+ * the bucket: 0, -EIO when what is left is parked (it cannot be uploaded),
+ * or -EINTR when the caller gave up (a signal) or the mount is going away
+ * (unmount drains).
  */
-int mps3fs_wait_uploaded(struct mps3fs *fs, fuse_req_t req, uint64_t mark);
+int mps3fs_wait_uploaded(struct mps3fs *fs, fuse_req_t req, struct node *n, uint64_t mark);
 
 #endif

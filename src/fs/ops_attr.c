@@ -18,6 +18,7 @@
 #include "ops.h"
 #include "replay.h"
 #include "stage.h"
+#include "local.h"
 #include "upload.h"
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -14,6 +14,7 @@
 #include "mps3/keys.h"
 #include "control.h"
 #include "ops.h"
+#include "local.h"
 #include "upload.h"
 
 /* An open directory: a snapshot of its entries. */
@@ -195,7 +196,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	(void)datasync;
 	(void)fi;
 	if (!rc)
-		rc = mps3fs_wait_uploaded(fs, req, mps3fs_change_mark(fs));
+		rc = mps3fs_wait_uploaded(fs, req, NULL, mps3fs_change_mark(fs));
 	fuse_reply_err(req, -rc);
 }
 

@@ -17,6 +17,7 @@
 #include "fetch.h"
 #include "ops.h"
 #include "stage.h"
+#include "local.h"
 #include "upload.h"
 
 /* Tree lock held.  Read the staging file while the node is being written. */
@@ -275,6 +276,34 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, -do_flush(FS(req), (struct fh *)(uintptr_t)fi->fh));
 }
 
+/*
+ * The last writer is gone and its content could not be kept (close()
+ * said so: ENOSPC, EIO).  The staging file goes, its space with it; the
+ * node keeps the entry it had, which is marked so that the bucket and the
+ * mount agree on it (a new file: empty).
+ */
+static void drop_unsaved(struct mps3fs *fs, struct node *n)
+{
+	struct stage *st;
+	char *path;
+
+	lock(fs);
+	st = n->stage;
+	if (st && n->nwriters == 0) {
+		n->stage = NULL;
+		if (n->in_tree && (path = mps3fs_node_path(n)) != NULL) {
+			mps3fs_dirty(fs, path);
+			free(path);
+		}
+		mps3_warn("%s: the content last written to inode %" PRIu64 " could not be kept and is dropped",
+			  fs->cfg.url, n->ino);
+	} else {
+		st = NULL;
+	}
+	unlock(fs);
+	mps3fs_stage_free(st);
+}
+
 static void do_release(struct mps3fs *fs, struct fh *fh)
 {
 	struct node *n = fh->node;
@@ -291,8 +320,8 @@ static void do_release(struct mps3fs *fs, struct fh *fh)
 	/* Content left dirty (a failed flush): one more try now. */
 	again = fh->writer && n->nwriters == 0 && n->stage && n->stage->dirty;
 	unlock(fs);
-	if (again)
-		mps3fs_snapshot(fs, n, 1);
+	if (again && mps3fs_snapshot(fs, n, 1))
+		drop_unsaved(fs, n);
 	lock(fs);
 	drop = mps3fs_stage_take_clean(n);
 	n->nopen--;
@@ -324,8 +353,9 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 		rc = mps3fs_snapshot(fs, fh->node, 0);
 	if (!rc)
 		rc = mps3fs_durable(fs);
+	/* fsync(2) promises this file, not the others: a file still open elsewhere does not hold it up. */
 	if (!rc)
-		rc = mps3fs_wait_uploaded(fs, req, mps3fs_change_mark(fs));
+		rc = mps3fs_wait_uploaded(fs, req, fh->node, mps3fs_change_mark(fs));
 	fuse_reply_err(req, -rc);
 }
 

@@ -13,11 +13,13 @@
 #include <sys/stat.h>
 
 #include "mps3/hash.h"
+#include "mps3/error.h"
 #include "mps3/keys.h"
 #include "control.h"
 #include "ops.h"
 #include "replay.h"
 #include "stage.h"
+#include "local.h"
 #include "upload.h"
 
 static void touch_dir(struct node *dir)
@@ -34,6 +36,8 @@ static int do_lookup(struct mps3fs *fs, fuse_ino_t parent, const char *name, str
 	int err;
 
 	memset(e, 0, sizeof(*e));
+	if (strlen(name) > MPS3_NAME_MAX)
+		return -ENAMETOOLONG;
 	if (mps3fs_ctl_lookup(fs, parent, name, &ino, &e->attr, &err)) {
 		e->ino = ino;
 		return err;
@@ -98,13 +102,49 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 /* ---- creating ------------------------------------------------------------------- */
 
-/* The directory a new name goes into (tree lock held): -ENOENT, -EEXIST or 0. */
+/* The longest path below n, relative to n ("" for a leaf): its length. */
+static size_t longest_below(struct node *n)
+{
+	size_t best = 0, l;
+	struct node *c;
+
+	for (c = n->child; c; c = c->next) {
+		l = strlen(c->name) + 1 + longest_below(c);
+		if (l > best)
+			best = l;
+	}
+	return best;
+}
+
+/*
+ * Whether dir/name, and everything n holds under it (n may be NULL), are
+ * paths the bucket can take (tree lock held): refused now with the errno a
+ * user understands, instead of failing every upload later.
+ */
+static int path_allowed(struct node *dir, const char *name, struct node *n)
+{
+	char *path = mps3fs_child_path(dir, name);
+	int rc;
+
+	if (!path)
+		return -ENOMEM;
+	rc = mps3_path_check(path);
+	if (!rc && n && strlen(path) + longest_below(n) > MPS3_PATH_MAX)
+		rc = -ENAMETOOLONG;
+	free(path);
+	mps3_error_clear();
+	return rc == -ENAMETOOLONG || rc == -EILSEQ ? rc : rc ? -EINVAL : 0;
+}
+
+/* The directory a new name goes into (tree lock held): -ENOENT, -EEXIST, a path error or 0. */
 static int new_name_in(struct mps3fs *fs, fuse_ino_t parent, const char *name, struct node **dir)
 {
 	*dir = mps3fs_node_get(fs, parent);
 	if (!*dir || !(*dir)->in_tree || !(*dir)->is_dir)
 		return -ENOENT;
-	return mps3fs_child(fs, *dir, name) ? -EEXIST : 0;
+	if (mps3fs_child(fs, *dir, name))
+		return -EEXIST;
+	return path_allowed(*dir, name, NULL);
 }
 
 /* A remote file arriving: its entry as it is, nothing to stage or upload. */
@@ -274,6 +314,10 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	json_t *entry;
 
 	(void)rdev;
+	if (strlen(name) > MPS3_NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
 	/* Regular files only: a bucket has no devices, fifos or sockets. */
 	if (!S_ISREG(mode)) {
 		fuse_reply_err(req, EPERM);
@@ -287,9 +331,8 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 {
 	(void)ino;
 	(void)newparent;
-	(void)newname;
 	/* A key has one path: a hard link cannot be represented, and a copy would surprise. */
-	fuse_reply_err(req, EPERM);
+	fuse_reply_err(req, strlen(newname) > MPS3_NAME_MAX ? ENAMETOOLONG : EPERM);
 }
 
 /* ---- removing ------------------------------------------------------------------- */
@@ -321,9 +364,10 @@ static int do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int di
 	else if (!(path = mps3fs_node_path(n)))
 		rc = -ENOMEM;
 	else {
+		/* Marked after the change, so the journal records the path as absent. */
+		mps3fs_node_detach(fs, n);
 		mps3fs_dirty(fs, path);
 		free(path);
-		mps3fs_node_detach(fs, n);
 		touch_dir(dir);
 		mps3fs_keep_parent(fs, dir);
 	}
@@ -375,38 +419,58 @@ static int rename_check(struct node *src, struct node *ddir, struct node *dst, u
 	return 0;
 }
 
-/* RENAME_EXCHANGE: both subtrees change paths, old ones go, new ones come, in one batch. */
+/*
+ * RENAME_EXCHANGE: both subtrees change paths, old ones go, new ones come,
+ * in one batch.  Every path is marked after the moves, so the journal
+ * records what each holds then.
+ */
 static int rename_exchange(struct mps3fs *fs, struct node *sdir, struct node *src, const char *name,
 			   struct node *ddir, struct node *dst, const char *newname)
 {
+	json_t *before_src, *before_dst;
 	char tmpname[64];
+	int rc = 0;
 
 	if (is_ancestor(dst, sdir))
 		return -EINVAL;
-	mps3fs_dirty_subtree(fs, src);
-	mps3fs_dirty_subtree(fs, dst);
+	before_src = mps3fs_subtree_paths(src);
+	before_dst = mps3fs_subtree_paths(dst);
 	snprintf(tmpname, sizeof(tmpname), ".mps3-exchange-%" PRIu64, src->ino);
-	if (mps3fs_node_move(fs, src, ddir, tmpname) || mps3fs_node_move(fs, dst, sdir, name) ||
-	    mps3fs_node_move(fs, src, ddir, newname))
-		return -ENOMEM;
+	if (!before_src || !before_dst || mps3fs_node_move(fs, src, ddir, tmpname) ||
+	    mps3fs_node_move(fs, dst, sdir, name) || mps3fs_node_move(fs, src, ddir, newname))
+		rc = -ENOMEM;
+	mps3fs_dirty_paths(fs, before_src);
+	mps3fs_dirty_paths(fs, before_dst);
 	mps3fs_dirty_subtree(fs, src);
 	mps3fs_dirty_subtree(fs, dst);
-	return 0;
+	json_decref(before_src);
+	json_decref(before_dst);
+	return rc;
 }
 
+/* A move of src (and what it holds) over dst, if any: the old paths marked after it, as absent. */
 static int rename_local(struct mps3fs *fs, struct node *sdir, struct node *src, struct node *ddir,
 			struct node *dst, const char *newname)
 {
-	mps3fs_dirty_subtree(fs, src);
-	if (dst) {
-		mps3fs_dirty_subtree(fs, dst);
-		mps3fs_node_detach(fs, dst);
-	}
-	if (mps3fs_node_move(fs, src, ddir, newname))
+	json_t *before = mps3fs_subtree_paths(src), *replaced = dst ? mps3fs_subtree_paths(dst) : NULL;
+	int rc = 0;
+
+	if (!before || (dst && !replaced)) {
+		json_decref(before);
+		json_decref(replaced);
 		return -ENOMEM;
+	}
+	if (dst)
+		mps3fs_node_detach(fs, dst);
+	if (mps3fs_node_move(fs, src, ddir, newname))
+		rc = -ENOMEM;
+	mps3fs_dirty_paths(fs, before);
+	mps3fs_dirty_paths(fs, replaced);
 	mps3fs_dirty_subtree(fs, src);
 	mps3fs_keep_parent(fs, sdir);
-	return 0;
+	json_decref(before);
+	json_decref(replaced);
+	return rc;
 }
 
 static int do_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -430,6 +494,10 @@ static int do_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_i
 	src = sdir ? mps3fs_child(fs, sdir, name) : NULL;
 	dst = ddir ? mps3fs_child(fs, ddir, newname) : NULL;
 	rc = rename_check(src, ddir, dst, flags);
+	if (rc == 0)
+		rc = path_allowed(ddir, newname, src);
+	if (rc == 0 && (flags & RENAME_EXCHANGE))
+		rc = path_allowed(sdir, name, dst);
 	if (rc == 0) {
 		if (flags & RENAME_EXCHANGE)
 			rc = rename_exchange(fs, sdir, src, name, ddir, dst, newname);

@@ -5,6 +5,7 @@
 #include "inval.h"
 #include "remote.h"
 #include "replay.h"
+#include "local.h"
 #include "upload.h"
 
 void mps3fs_on_changes(void *ctx, const struct mps3_changes *ch, int local)

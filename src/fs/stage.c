@@ -21,6 +21,7 @@
 #include "fetch.h"
 #include "fs.h"
 #include "stage.h"
+#include "local.h"
 #include "upload.h"
 
 static void lock(struct mps3fs *fs)

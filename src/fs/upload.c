@@ -3,167 +3,74 @@
  * and one log entry.
  *
  * DESIGN.  Local operations change the tree at once and record the path in
- * fs->dirty with a generation number.  The worker waits for dirty paths,
- * lets a burst settle for a few milliseconds, and takes a snapshot of
- * every dirty path's wanted value (the node's entry, or absent).  Outside
- * the lock it uploads the blobs those values name, then commits one merge
- * patch holding, for each path, what differs from the resolved value
- * (mps3_entry_patch: concurrent changes of other metadata fields by other
- * machines merge; content fields always travel together), split
- * into several entries only if it would exceed the entry size limit.  A
- * path leaves fs->dirty only if its generation did not move meanwhile.
- * Failures keep everything dirty and are retried with capped backoff: the
- * mount keeps working offline.  Files still being written (a dirty staging
- * file) wait for their close.  Shutdown: mps3fs_uploader_stop() after the
- * caller drained what it could with mps3fs_wait_committed().
+ * fs->dirty with a generation number (fs/local.c).  The worker waits for
+ * dirty paths, lets a burst settle for a few milliseconds, and takes a
+ * snapshot of every ready path's wanted value (the node's entry, or
+ * absent); files still being written (a dirty staging file) wait for their
+ * close, parked paths for their next change.  Outside the lock it works out
+ * each path's patch against the resolved value (mps3_entry_patch:
+ * concurrent changes of other metadata fields by other machines merge;
+ * content fields always travel together), uploads the blobs the values
+ * name, then commits one merge patch, split into several entries only if
+ * it would exceed the entry size limit.  A path leaves fs->dirty only if
+ * its generation did not move meanwhile.
+ *
+ * Failures.  What is wrong with one path - a path or value the protocol
+ * forbids, content that is gone from the cache and not in the bucket, a
+ * blob the store refuses for good - parks that path (fs->stuck) and the
+ * others go on.  Anything else (the store unreachable, busy, erring) keeps
+ * everything dirty and is retried with capped backoff: the mount keeps
+ * working offline.  Shutdown: mps3fs_uploader_stop() after the caller
+ * drained what it could with mps3fs_wait_committed().
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "mps3/error.h"
 #include "mps3/log.h"
-#include "mps3/mergepatch.h"
 #include "fs.h"
 #include "inval.h"
+#include "local.h"
 #include "stage.h"
+#include "tree.h"
 #include "upload.h"
 
 #define SETTLE_MS 5
 #define MAX_PATCH_BYTES (4u << 20)
 #define UPLOAD_THREADS 4
 
-void mps3fs_dirty(struct mps3fs *fs, const char *path)
-{
-	struct node *n;
-	json_t *base = NULL;
-
-	if (!*path)
-		return;
-	json_object_set_new(fs->dirty, path, json_integer((json_int_t)++fs->dirty_gen));
-	if (fs->journal_open) {
-		n = mps3fs_lookup_path(fs, path);
-		mps3_db_get(fs->db, path, &base);
-		mps3_journal_append(&fs->journal, path, n ? n->entry : NULL, base);
-		json_decref(base);
-	}
-	pthread_cond_broadcast(&fs->tree_cond);
-}
-
-static void dirty_node(struct node *n, void *ctx)
-{
-	struct mps3fs *fs = ctx;
-	char *path = mps3fs_node_path(n);
-
-	if (path)
-		mps3fs_dirty(fs, path);
-	free(path);
-}
-
-void mps3fs_dirty_subtree(struct mps3fs *fs, struct node *n)
-{
-	mps3fs_walk(n, dirty_node, fs);
-}
-
-int mps3fs_is_dirty(struct mps3fs *fs, const char *path)
-{
-	return json_object_get(fs->dirty, path) != NULL;
-}
-
-/* A patch's nulls removed: what the path holds, as a value. */
-static json_t *entry_value(json_t *patch)
-{
-	const char *k;
-	json_t *v;
-	void *tmp;
-
-	if (patch)
-		json_object_foreach_safe(patch, tmp, k, v)
-			if (json_is_null(v))
-				json_object_del(patch, k);
-	return patch;
-}
-
-json_t *mps3fs_entry_new(struct mps3fs *fs, enum mps3_ftype type, mode_t mode, const uid_t *uid,
-			 const gid_t *gid, const char *blob, uint64_t size, const char *target)
-{
-	struct mps3_entry e;
-
-	memset(&e, 0, sizeof(e));
-	e.type = type;
-	if (blob)
-		memcpy(e.blob, blob, sizeof(e.blob));
-	e.size = size;
-	e.mode = mode & 07777;
-	e.uid = uid ? *uid : fs->cfg.uid;
-	e.gid = gid ? *gid : fs->cfg.gid;
-	e.mtime_ns = mps3fs_now_ns();
-	e.target = target;
-	return entry_value(mps3_entry_to_patch(&e));
-}
-
-int mps3fs_node_modify(struct mps3fs *fs, struct node *n, json_t *patch)
-{
-	json_t *base = n->entry ? json_incref(n->entry) : json_pack("{s:s}", "type", "d");
-	json_t *next;
-	char *path;
-	int err = 0;
-
-	if (!base)
-		return -ENOMEM;
-	next = mps3_merge_patch(base, patch, &err);
-	json_decref(base);
-	if (!next)
-		return err ? err : -ENOMEM;
-	mps3fs_node_set_entry(n, next);
-	if (n->in_tree) {
-		path = mps3fs_node_path(n);
-		if (!path)
-			return -ENOMEM;
-		mps3fs_dirty(fs, path);
-		free(path);
-	}
-	return 0;
-}
-
-void mps3fs_keep_parent(struct mps3fs *fs, struct node *dir)
-{
-	json_t *p;
-
-	if (!dir || !dir->parent || dir->entry || dir->nchildren > 0)
-		return;
-	p = json_pack("{s:s,s:I}", "type", "d", "mtime", (json_int_t)mps3fs_now_ns());
-	if (p)
-		mps3fs_node_modify(fs, dir, p);
-	json_decref(p);
-}
-
-int mps3fs_durable(struct mps3fs *fs)
-{
-	return fs->journal_open ? mps3_journal_sync(&fs->journal) : 0;
-}
+struct blob {
+	char sha[MPS3_SHA256_HEX_LEN + 1];
+	uint64_t size;			/* UINT64_MAX: not known from the entry */
+	int err;			/* of its upload */
+	int permanent;			/* the error will not go away by trying again */
+	char why[256];
+};
 
 struct item {
 	char *path;
 	uint64_t gen;
-	json_t *want;		/* wanted value or NULL */
+	json_t *want;			/* wanted value or NULL */
+	json_t *patch;			/* against the bucket's value; NULL: no change */
+	size_t blob[2];			/* indexes into the batch's blobs, SIZE_MAX: none */
+	char *why;			/* parked: the reason */
 };
 
 struct batch {
 	struct item *v;
 	size_t n;
-	char (*blobs)[MPS3_SHA256_HEX_LEN + 1];
-	uint64_t *blob_size;
-	size_t nblobs;
-	size_t next_blob;	/* for the upload threads; protected by lock */
+	struct blob *blobs;
+	size_t nblobs, capblobs;
+	size_t next_blob;		/* for the upload threads; protected by lock */
 	pthread_mutex_t lock;
-	int err;
-	char errmsg[512];
 	struct mps3fs *fs;
 };
 
@@ -173,12 +80,29 @@ static void batch_dispose(struct batch *b)
 
 	for (i = 0; i < b->n; i++) {
 		free(b->v[i].path);
+		free(b->v[i].why);
 		json_decref(b->v[i].want);
+		json_decref(b->v[i].patch);
 	}
 	free(b->v);
 	free(b->blobs);
-	free(b->blob_size);
 	memset(b, 0, sizeof(*b));
+}
+
+/* Tree lock held: whether path is parked at this generation. */
+static int stuck(struct mps3fs *fs, const char *path, json_t *gen)
+{
+	json_t *s = json_object_get(fs->stuck, path);
+
+	return s && json_integer_value(json_object_get(s, "gen")) == json_integer_value(gen);
+}
+
+/* Tree lock held: whether the path waits for its writer's close. */
+static int being_written(struct mps3fs *fs, const char *path)
+{
+	struct node *node = mps3fs_lookup_path(fs, path);
+
+	return node && node->stage && node->stage->dirty;
 }
 
 /* Snapshot the dirty paths that are ready (tree lock held). */
@@ -196,7 +120,7 @@ static int take(struct mps3fs *fs, struct batch *b)
 		struct item *it;
 
 		/* Still being written: commit at its close, in one piece. */
-		if (node && node->stage && node->stage->dirty)
+		if ((node && node->stage && node->stage->dirty) || stuck(fs, path, gen))
 			continue;
 		it = &b->v[b->n];
 		it->path = strdup(path);
@@ -204,99 +128,195 @@ static int take(struct mps3fs *fs, struct batch *b)
 			return -ENOMEM;
 		it->gen = (uint64_t)json_integer_value(gen);
 		it->want = node && node->entry ? json_incref(node->entry) : NULL;
+		it->blob[0] = it->blob[1] = SIZE_MAX;
 		b->n++;
 	}
 	return 0;
 }
 
-static int add_blob(struct batch *b, const char *sha, uint64_t size)
+static int add_blob(struct batch *b, const char *sha, uint64_t size, size_t *index)
 {
 	size_t i;
 
-	for (i = 0; i < b->nblobs; i++)
-		if (strcmp(b->blobs[i], sha) == 0)
+	for (i = 0; i < b->nblobs; i++) {
+		if (strcmp(b->blobs[i].sha, sha) == 0) {
+			*index = i;
 			return 0;
-	if ((b->nblobs & (b->nblobs - 1)) == 0) {
-		size_t ncap = b->nblobs ? b->nblobs * 2 : 8;
-		void *v = realloc(b->blobs, ncap * sizeof(*b->blobs));
-		void *s = v ? realloc(b->blob_size, ncap * sizeof(*b->blob_size)) : NULL;
-
-		if (v)
-			b->blobs = v;
-		if (!v || !s)
-			return -ENOMEM;
-		b->blob_size = s;
+		}
 	}
-	memcpy(b->blobs[b->nblobs], sha, MPS3_SHA256_HEX_LEN + 1);
-	b->blob_size[b->nblobs] = size;
-	b->nblobs++;
+	if (b->nblobs == b->capblobs) {
+		size_t ncap = b->capblobs ? b->capblobs * 2 : 8;
+		struct blob *v = realloc(b->blobs, ncap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		b->blobs = v;
+		b->capblobs = ncap;
+	}
+	memset(&b->blobs[b->nblobs], 0, sizeof(b->blobs[0]));
+	memcpy(b->blobs[b->nblobs].sha, sha, MPS3_SHA256_HEX_LEN + 1);
+	b->blobs[b->nblobs].size = size;
+	*index = b->nblobs++;
 	return 0;
+}
+
+/* Errors of a blob's upload that trying again will not cure. */
+static int permanent_error(int err)
+{
+	return err == -EFBIG || err == -EINVAL || err == -ENAMETOOLONG;
+}
+
+/*
+ * Upload one blob from the cache.  Content that is not cached may still be
+ * in the bucket - a file made elsewhere and renamed or copied here - and
+ * then nothing needs uploading; if it is in neither, it is gone for good.
+ */
+static void upload_one(struct mps3fs *fs, struct blob *bl)
+{
+	char hex[MPS3_SHA256_HEX_LEN + 1];
+	struct mps3_objinfo info;
+	struct mps3_body body;
+	struct stat st;
+	int fd = mps3fs_cache_open(&fs->cache, bl->sha), rc;
+
+	if (fd == -ENOENT) {
+		rc = mps3_db_blob_head(fs->db, bl->sha, &info);
+		if (rc == 0 && (bl->size == UINT64_MAX || info.size == bl->size))
+			return;
+		if (rc == 0 || rc == -ENOENT) {
+			bl->permanent = 1;
+			rc = -ENOENT;
+			snprintf(bl->why, sizeof(bl->why), "its content %s is neither in the cache %s nor in the bucket",
+				 bl->sha, fs->cache.dir);
+		} else {
+			snprintf(bl->why, sizeof(bl->why), "%s", mps3_error_last(rc));
+		}
+		bl->err = rc;
+		return;
+	}
+	if (fd < 0 || fstat(fd, &st) < 0 || (bl->size != UINT64_MAX && (uint64_t)st.st_size != bl->size)) {
+		rc = fd < 0 ? fd : -EIO;
+		bl->permanent = fd >= 0;
+		snprintf(bl->why, sizeof(bl->why), "its cached content %s %s", bl->sha,
+			 fd < 0 ? strerror(-fd) : "has the wrong size");
+	} else {
+		memset(&body, 0, sizeof(body));
+		body.fd = fd;
+		body.len = (uint64_t)st.st_size;
+		body.sha256_hex = bl->sha;
+		rc = mps3_db_blob_put(fs->db, &body, hex);
+		if (rc) {
+			bl->permanent = permanent_error(rc);
+			snprintf(bl->why, sizeof(bl->why), "%s", mps3_error_last(rc));
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	bl->err = rc;
 }
 
 static void *upload_thread(void *arg)
 {
 	struct batch *b = arg;
-	struct mps3fs *fs = b->fs;
 
 	for (;;) {
-		char sha[MPS3_SHA256_HEX_LEN + 1], hex[MPS3_SHA256_HEX_LEN + 1];
-		struct mps3_body body;
-		struct stat st;
 		size_t i;
-		int fd, rc;
 
 		pthread_mutex_lock(&b->lock);
-		if (b->err || b->next_blob >= b->nblobs) {
-			pthread_mutex_unlock(&b->lock);
-			return NULL;
-		}
-		i = b->next_blob++;
+		i = b->next_blob < b->nblobs ? b->next_blob++ : SIZE_MAX;
 		pthread_mutex_unlock(&b->lock);
-		memcpy(sha, b->blobs[i], sizeof(sha));
-		fd = mps3fs_cache_open(&fs->cache, sha);
-		if (fd < 0) {
-			rc = mps3_error_set(fd, "content %s of a local write is missing from the cache %s",
-					    sha, fs->cache.dir);
-		} else if (fstat(fd, &st) < 0 ||
-			   (b->blob_size[i] != UINT64_MAX && (uint64_t)st.st_size != b->blob_size[i])) {
-			rc = mps3_error_set(-EIO, "cached content %s has the wrong size", sha);
-		} else {
-			memset(&body, 0, sizeof(body));
-			body.fd = fd;
-			body.len = (uint64_t)st.st_size;
-			body.sha256_hex = sha;
-			rc = mps3_db_blob_put(fs->db, &body, hex);
-		}
-		if (fd >= 0)
-			close(fd);
-		if (rc) {
-			pthread_mutex_lock(&b->lock);
-			if (!b->err) {
-				b->err = rc;
-				snprintf(b->errmsg, sizeof(b->errmsg), "%s", mps3_error_last(rc));
-			}
-			pthread_mutex_unlock(&b->lock);
+		if (i == SIZE_MAX)
 			return NULL;
-		}
+		upload_one(b->fs, &b->blobs[i]);
 	}
 }
 
-static int upload_blobs(struct batch *b)
+static void upload_blobs(struct batch *b)
 {
 	pthread_t th[UPLOAD_THREADS];
 	unsigned n = b->nblobs < UPLOAD_THREADS ? (unsigned)b->nblobs : UPLOAD_THREADS, i, started = 0;
 
 	pthread_mutex_init(&b->lock, NULL);
 	for (i = 1; i < n; i++)
-		if (pthread_create(&th[i], NULL, upload_thread, b) == 0)
+		if (pthread_create(&th[started], NULL, upload_thread, b) == 0)
 			started++;
 	upload_thread(b);
-	for (i = 1; i <= started; i++)
+	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
 	pthread_mutex_destroy(&b->lock);
-	if (b->err)
-		return mps3_error_set(b->err, "%s", b->errmsg);
-	return 0;
+}
+
+/* Park one item of the batch with a reason. */
+static void park(struct item *it, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void park(struct item *it, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (it->why)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&it->why, fmt, ap) < 0)
+		it->why = NULL;
+	va_end(ap);
+	if (!it->why)
+		it->why = strdup("cannot be uploaded");
+	json_decref(it->patch);
+	it->patch = NULL;
+}
+
+/* The blobs an item's wanted value names that the bucket's value does not. */
+static int item_blobs(struct batch *b, struct item *it, json_t *cur)
+{
+	struct mps3_entry e, ce;
+	int have = cur && mps3_entry_parse(&ce, cur) == 0 && ce.type == MPS3_FILE, rc = 0;
+
+	if (!it->want || mps3_entry_parse(&e, it->want) || e.type != MPS3_FILE)
+		return 0;
+	if (!have || strcmp(ce.blob, e.blob) != 0)
+		rc = add_blob(b, e.blob, e.size, &it->blob[0]);
+	/* The chunk list before the entry that names it, like the content (W1). */
+	if (!rc && e.chunks[0] && (!have || strcmp(ce.chunks, e.chunks) != 0))
+		rc = add_blob(b, e.chunks, UINT64_MAX, &it->blob[1]);
+	return rc;
+}
+
+/* Each item's patch against the bucket's value, checked as readers will; bad ones parked. */
+static int prepare(struct mps3fs *fs, struct batch *b)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < b->n && !rc; i++) {
+		struct item *it = &b->v[i];
+		json_t *cur = NULL;
+		struct mps3_entry e;
+		char *dump;
+		int err = mps3_path_check(it->path);
+
+		if (err) {
+			park(it, "%s", mps3_error_last(err));
+			continue;
+		}
+		mps3_db_get(fs->db, it->path, &cur);
+		/* A value that is not an entry (a leftover chmod) counts as absent. */
+		if (!(cur && mps3_entry_parse(&e, cur) == -ENOENT && !it->want)) {
+			it->patch = mps3_entry_patch(cur, it->want, &err);
+			if (!err && it->patch)
+				err = mps3_value_check(it->path, it->patch, 1);
+			if (err) {
+				park(it, "the change cannot be written: %s", mps3_error_last(err));
+			} else if (it->patch) {
+				dump = json_dumps(it->patch, JSON_COMPACT | JSON_ENCODE_ANY);
+				if (dump && strlen(dump) + strlen(it->path) + 64 > MAX_PATCH_BYTES)
+					park(it, "its entry would be larger than a log entry may be");
+				free(dump);
+			}
+			if (!it->why)
+				rc = item_blobs(b, it, cur);
+		}
+		json_decref(cur);
+	}
+	return rc;
 }
 
 /* Commit patch entries no larger than the limit, in order.  0 or error. */
@@ -339,121 +359,34 @@ static int commit_patch(struct mps3fs *fs, json_t *patch)
 	return rc;
 }
 
-/* Build the patch against the resolved state, upload, commit. */
+/*
+ * Upload, park what failed for good, commit the rest.  0, or the first
+ * error that trying again may cure (nothing committed then).
+ */
 static int sync_batch(struct mps3fs *fs, struct batch *b)
 {
 	json_t *patch = json_object();
-	size_t i;
-	int rc = 0;
+	size_t i, k;
+	int rc = patch ? prepare(fs, b) : -ENOMEM;
 
-	if (!patch)
-		return -ENOMEM;
-	for (i = 0; i < b->n && !rc; i++) {
-		json_t *cur = NULL, *p;
-		struct mps3_entry e;
-		int err = 0;
-
-		mps3_db_get(fs->db, b->v[i].path, &cur);
-		/* A value that is not an entry (a leftover chmod) counts as absent. */
-		if (cur && mps3_entry_parse(&e, cur) == -ENOENT && !b->v[i].want) {
-			json_decref(cur);
-			continue;
-		}
-		p = mps3_entry_patch(cur, b->v[i].want, &err);
-		if (b->v[i].want && mps3_entry_parse(&e, b->v[i].want) == 0 && e.type == MPS3_FILE) {
-			struct mps3_entry ce;
-
-			if (!cur || mps3_entry_parse(&ce, cur) || ce.type != MPS3_FILE ||
-			    strcmp(ce.blob, e.blob) != 0)
-				rc = add_blob(b, e.blob, e.size);
-			/* The chunk list before the entry that names it, like the content (W1). */
-			if (!rc && e.chunks[0] && (!cur || mps3_entry_parse(&ce, cur) || strcmp(ce.chunks, e.chunks)))
-				rc = add_blob(b, e.chunks, UINT64_MAX);
-		}
-		json_decref(cur);
-		if (err) {
-			rc = mps3_error_set(err, "%s: cannot express the change as a patch", b->v[i].path);
-			break;
-		}
-		if (p)
-			json_object_set_new(patch, b->v[i].path, p);
-	}
 	if (!rc && b->nblobs)
-		rc = upload_blobs(b);
+		upload_blobs(b);
+	for (k = 0; !rc && k < b->nblobs; k++)
+		if (b->blobs[k].err && !b->blobs[k].permanent)
+			rc = mps3_error_set(b->blobs[k].err, "%s", b->blobs[k].why);
+	for (i = 0; !rc && i < b->n; i++) {
+		struct item *it = &b->v[i];
+
+		for (k = 0; k < 2; k++)
+			if (it->blob[k] != SIZE_MAX && b->blobs[it->blob[k]].err)
+				park(it, "%s", b->blobs[it->blob[k]].why);
+		if (!it->why && it->patch)
+			json_object_set(patch, it->path, it->patch);
+	}
 	if (!rc && json_object_size(patch) > 0)
 		rc = commit_patch(fs, patch);
 	json_decref(patch);
 	return rc;
-}
-
-/* Tree lock held: one pin on a local blob until no pending change names it. */
-static void pin_blob(struct mps3fs *fs, const char *sha)
-{
-	if (json_object_get(fs->pinned, sha))
-		return;
-	mps3fs_cache_pin(&fs->cache, sha);
-	json_object_set_new(fs->pinned, sha, json_true());
-}
-
-/*
- * The journal of an earlier run: changes whose content and entry were
- * promised but maybe never reached the bucket (mps3_journal_recover()
- * judges each path).  Tree lock not held; called before the mount serves.
- */
-int mps3fs_journal_recover(struct mps3fs *fs, json_t *records)
-{
-	struct mps3_journal_plan plan;
-	size_t i;
-	int rc;
-
-	if (json_array_size(records) == 0)
-		return 0;
-	rc = mps3_journal_recover(&plan, records, fs->db);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&fs->tree_lock);
-	for (i = 0; i < plan.n; i++) {
-		const struct mps3_journal_item *it = &plan.v[i];
-		const char *target = it->path;
-		struct mps3_entry e;
-
-		if (it->action == MPS3_JOURNAL_LANDED)
-			continue;
-		if (it->want && mps3_entry_parse(&e, it->want) == 0 && e.type == MPS3_FILE) {
-			if (!mps3fs_cache_has(&fs->cache, e.blob) ||
-			    (e.chunks[0] && !mps3fs_cache_has(&fs->cache, e.chunks))) {
-				mps3_err("%s: the content of %s (blob %s) is missing from %s; that change is lost",
-					 fs->cfg.url, it->path, e.blob, fs->cache.dir);
-				continue;
-			}
-			pin_blob(fs, e.blob);
-			if (e.chunks[0])
-				pin_blob(fs, e.chunks);
-		}
-		if (it->action == MPS3_JOURNAL_CONFLICT) {
-			/* Settled: a later recovery must not make a second copy. */
-			json_t *cur = NULL;
-
-			mps3_db_get(fs->db, it->path, &cur);
-			mps3_journal_append(&fs->journal, it->path, cur, cur);
-			json_decref(cur);
-			if (!it->conflict_path) {
-				mps3_warn("%s: %s was changed by another client after a local change (%s) that had not been uploaded; keeping theirs",
-					  fs->cfg.url, it->path, it->want ? "a new directory or link" : "a removal");
-				continue;
-			}
-			mps3_warn("%s: %s was changed by another client after a local change that had not been uploaded; the local version is kept as %s",
-				  fs->cfg.url, it->path, it->conflict_path);
-			target = it->conflict_path;
-		}
-		mps3fs_tree_apply(fs, target, it->want, NULL);
-		mps3fs_dirty(fs, target);
-	}
-	pthread_mutex_unlock(&fs->tree_lock);
-	mps3_notice("%s: journal of the last run: %zu changes to upload again, %zu already in the bucket, %zu conflicts",
-		    fs->cfg.url, plan.commit, plan.landed, plan.conflicts);
-	mps3_journal_plan_dispose(&plan);
-	return mps3_journal_sync(&fs->journal);
 }
 
 /* Unpin local blobs that no dirty path wants any more (tree lock held). */
@@ -503,13 +436,68 @@ static int ready_count(struct mps3fs *fs)
 	json_t *v;
 	int n = 0;
 
-	json_object_foreach(fs->dirty, path, v) {
-		struct node *node = mps3fs_lookup_path(fs, path);
-
-		if (!(node && node->stage && node->stage->dirty))
+	json_object_foreach(fs->dirty, path, v)
+		if (!being_written(fs, path) && !stuck(fs, path, v))
 			n++;
-	}
 	return n;
+}
+
+/*
+ * Tree lock held: the batch is in.  Committed paths leave fs->dirty (if no
+ * newer change came meanwhile), parked ones go to fs->stuck, said once.
+ */
+static void settle_batch(struct mps3fs *fs, struct batch *b, struct inval *inv)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		struct item *it = &b->v[i];
+		json_t *g = json_object_get(fs->dirty, it->path), *cur = NULL;
+
+		if (!g || (uint64_t)json_integer_value(g) != it->gen)
+			continue;
+		if (it->why) {
+			if (!json_object_get(fs->stuck, it->path))
+				mps3_err("%s: cannot upload %s: %s; it stays on this machine only (mps3 status lists it)",
+					 fs->cfg.url, it->path, it->why);
+			json_object_set_new(fs->stuck, it->path,
+					    json_pack("{s:I,s:s}", "gen", (json_int_t)it->gen, "why", it->why));
+			continue;
+		}
+		json_object_del(fs->dirty, it->path);
+		json_object_del(fs->stuck, it->path);
+		/*
+		 * A remote change ordered after ours may have won this path (its
+		 * event was held back while ours was pending): show it.
+		 */
+		mps3_db_get(fs->db, it->path, &cur);
+		if (!(cur == it->want || (cur && it->want && json_equal(cur, it->want))))
+			mps3fs_tree_apply(fs, it->path, cur, inv);
+		json_decref(cur);
+	}
+	unpin_settled(fs);
+	/* Everything is in the bucket: the journal has nothing left to promise. */
+	if (fs->journal_open && json_object_size(fs->dirty) == 0)
+		mps3_journal_truncate(&fs->journal);
+	else if (fs->journal_open && mps3_journal_should_compact(&fs->journal))
+		/* Never empty at once under steady writes: drop what landed. */
+		mps3_journal_compact(&fs->journal, fs->dirty);
+	pthread_cond_broadcast(&fs->tree_cond);
+}
+
+/* Tree lock held: the store failed the batch; try again after a growing pause. */
+static void failed_batch(struct mps3fs *fs, struct batch *b, int rc, int64_t *backoff)
+{
+	int was = fs->online;
+
+	fs->online = 0;
+	fs->commit_failures++;
+	snprintf(fs->last_error, sizeof(fs->last_error), "%s", mps3_error_last(rc));
+	if (was)
+		mps3_warn("%s: cannot upload %zu changed paths, will retry: %s", fs->cfg.url, b->n, fs->last_error);
+	*backoff = *backoff ? (*backoff * 2 > 30000 ? 30000 : *backoff * 2) : 500;
+	if (!fs->uploader_stop)
+		timed_wait(fs, *backoff);
 }
 
 static void *uploader(void *arg)
@@ -519,8 +507,8 @@ static void *uploader(void *arg)
 
 	pthread_mutex_lock(&fs->tree_lock);
 	while (!fs->uploader_stop) {
+		struct inval inv = { 0 };
 		struct batch b;
-		size_t i;
 		int rc;
 
 		if (ready_count(fs) == 0) {
@@ -537,18 +525,8 @@ static void *uploader(void *arg)
 			rc = sync_batch(fs, &b);
 		pthread_mutex_lock(&fs->tree_lock);
 		if (rc) {
-			int was = fs->online;
-
-			fs->online = 0;
-			fs->commit_failures++;
-			snprintf(fs->last_error, sizeof(fs->last_error), "%s", mps3_error_last(rc));
-			if (was)
-				mps3_warn("%s: cannot upload %zu changed paths, will retry: %s", fs->cfg.url,
-					  b.n, fs->last_error);
-			backoff = backoff ? (backoff * 2 > 30000 ? 30000 : backoff * 2) : 500;
+			failed_batch(fs, &b, rc, &backoff);
 			batch_dispose(&b);
-			if (!fs->uploader_stop)
-				timed_wait(fs, backoff);
 			continue;
 		}
 		if (!fs->online)
@@ -557,38 +535,12 @@ static void *uploader(void *arg)
 		backoff = 0;
 		fs->commits++;
 		fs->last_commit_ms = mps3fs_now_ns() / 1000000;
-		{
-			struct inval inv = { 0 };
-
-			for (i = 0; i < b.n; i++) {
-				json_t *g = json_object_get(fs->dirty, b.v[i].path), *cur = NULL;
-
-				if (!g || (uint64_t)json_integer_value(g) != b.v[i].gen)
-					continue;
-				json_object_del(fs->dirty, b.v[i].path);
-				/*
-				 * A remote change ordered after ours may have won this path
-				 * (its event was held back while ours was pending): show it.
-				 */
-				mps3_db_get(fs->db, b.v[i].path, &cur);
-				if (!(cur == b.v[i].want || (cur && b.v[i].want && json_equal(cur, b.v[i].want))))
-					mps3fs_tree_apply(fs, b.v[i].path, cur, &inv);
-				json_decref(cur);
-			}
-			unpin_settled(fs);
-			/* Everything is in the bucket: the journal has nothing left to promise. */
-			if (fs->journal_open && json_object_size(fs->dirty) == 0)
-				mps3_journal_truncate(&fs->journal);
-			else if (fs->journal_open && mps3_journal_should_compact(&fs->journal))
-				/* Never empty at once under steady writes: drop what landed. */
-				mps3_journal_compact(&fs->journal, fs->dirty);
-			pthread_cond_broadcast(&fs->tree_cond);
-			pthread_mutex_unlock(&fs->tree_lock);
-			mps3fs_inval_send(fs, &inv);
-			mps3fs_inval_dispose(&inv);
-			pthread_mutex_lock(&fs->tree_lock);
-		}
+		settle_batch(fs, &b, &inv);
+		pthread_mutex_unlock(&fs->tree_lock);
+		mps3fs_inval_send(fs, &inv);
+		mps3fs_inval_dispose(&inv);
 		batch_dispose(&b);
+		pthread_mutex_lock(&fs->tree_lock);
 	}
 	pthread_mutex_unlock(&fs->tree_lock);
 	return NULL;
@@ -602,18 +554,19 @@ int mps3fs_uploader_start(struct mps3fs *fs)
 	return 0;
 }
 
-/* Smallest generation still dirty (tree lock held); UINT64_MAX when none. */
-static uint64_t min_dirty(struct mps3fs *fs)
+void mps3fs_uploader_stop(struct mps3fs *fs)
 {
-	uint64_t m = UINT64_MAX;
-	const char *path;
-	json_t *v;
-
-	json_object_foreach(fs->dirty, path, v)
-		if ((uint64_t)json_integer_value(v) < m)
-			m = (uint64_t)json_integer_value(v);
-	return m;
+	if (!fs->uploader_started)
+		return;
+	pthread_mutex_lock(&fs->tree_lock);
+	fs->uploader_stop = 1;
+	pthread_cond_broadcast(&fs->tree_cond);
+	pthread_mutex_unlock(&fs->tree_lock);
+	pthread_join(fs->uploader, NULL);
+	fs->uploader_started = 0;
 }
+
+/* ---- waits -------------------------------------------------------------------------- */
 
 uint64_t mps3fs_change_mark(struct mps3fs *fs)
 {
@@ -625,20 +578,47 @@ uint64_t mps3fs_change_mark(struct mps3fs *fs)
 	return g;
 }
 
-int mps3fs_wait_committed(struct mps3fs *fs, int64_t timeout_ms)
+/*
+ * Tree lock held: of the changes up to mark (of path only, if not NULL),
+ * 1 while some are still to be committed, -EIO when only parked ones are
+ * left, 0 when none is.
+ */
+static int pending(struct mps3fs *fs, const char *only, uint64_t mark)
 {
-	return mps3fs_wait_mark(fs, mps3fs_change_mark(fs), timeout_ms);
+	const char *path;
+	json_t *v;
+	int parked = 0;
+
+	if (only) {
+		v = json_object_get(fs->dirty, only);
+		if (!v || (uint64_t)json_integer_value(v) > mark)
+			return 0;
+		return stuck(fs, only, v) ? -EIO : 1;
+	}
+	json_object_foreach(fs->dirty, path, v) {
+		if ((uint64_t)json_integer_value(v) > mark || being_written(fs, path))
+			continue;
+		if (!stuck(fs, path, v))
+			return 1;
+		parked = 1;
+	}
+	return parked ? -EIO : 0;
 }
 
-int mps3fs_wait_mark(struct mps3fs *fs, uint64_t target, int64_t timeout_ms)
+static int wait_for(struct mps3fs *fs, struct node *n, uint64_t mark, int64_t timeout_ms)
 {
 	int64_t deadline = mps3fs_now_ns() / 1000000 + timeout_ms;
-	int rc = 0;
+	int rc;
 
 	pthread_mutex_lock(&fs->tree_lock);
-	while (min_dirty(fs) <= target) {
+	for (;;) {
+		char *path = n ? mps3fs_node_path(n) : NULL;
 		int64_t left = deadline - mps3fs_now_ns() / 1000000;
 
+		rc = n && !n->in_tree ? 0 : pending(fs, path, mark);
+		free(path);
+		if (rc <= 0)
+			break;
 		if (timeout_ms >= 0 && left <= 0) {
 			rc = -ETIMEDOUT;
 			break;
@@ -650,14 +630,28 @@ int mps3fs_wait_mark(struct mps3fs *fs, uint64_t target, int64_t timeout_ms)
 	return rc;
 }
 
-void mps3fs_uploader_stop(struct mps3fs *fs)
+int mps3fs_wait_mark(struct mps3fs *fs, uint64_t mark, int64_t timeout_ms)
 {
-	if (!fs->uploader_started)
-		return;
-	pthread_mutex_lock(&fs->tree_lock);
-	fs->uploader_stop = 1;
-	pthread_cond_broadcast(&fs->tree_cond);
-	pthread_mutex_unlock(&fs->tree_lock);
-	pthread_join(fs->uploader, NULL);
-	fs->uploader_started = 0;
+	return wait_for(fs, NULL, mark, timeout_ms);
+}
+
+int mps3fs_wait_node(struct mps3fs *fs, struct node *n, uint64_t mark, int64_t timeout_ms)
+{
+	return wait_for(fs, n, mark, timeout_ms);
+}
+
+int mps3fs_wait_committed(struct mps3fs *fs, int64_t timeout_ms)
+{
+	return mps3fs_wait_mark(fs, mps3fs_change_mark(fs), timeout_ms);
+}
+
+json_t *mps3fs_stuck_paths(struct mps3fs *fs)
+{
+	json_t *out = json_object(), *v;
+	const char *path;
+
+	json_object_foreach(fs->stuck, path, v)
+		if (stuck(fs, path, json_object_get(fs->dirty, path)))
+			json_object_set(out, path, json_object_get(v, "why"));
+	return out;
 }

@@ -1,72 +1,45 @@
 /*
- * fs/upload.h - local changes on their way to the bucket (fs/upload.c):
- * marking a path changed (fs->dirty plus a journal record), the upload
- * worker that commits what is ready as one log entry, and the waits of
- * fsync(), close() with -o sync, and unmount.
+ * fs/upload.h - the upload worker (fs/upload.c): it takes the paths marked
+ * changed (fs/local.h) that are ready, uploads the blobs they name and
+ * commits one log entry for all of them; and the waits of fsync(), close()
+ * with -o sync, `mps3 sync` and unmount.
  *
- * Locks: functions marked "tree lock held" are called with fs->tree_lock
- * held and do no I/O but journal appends (a local file, the journal's lock
- * is a leaf); the others take what they need and may block.  Threads: the
- * worker is one thread of its own plus short-lived blob upload threads.
- * Errors: 0 or a negative errno with an mps3_error_set() detail.
+ * A path the bucket cannot take - one the protocol forbids, content that
+ * is missing or refused for good - is parked: it stays local, the rest keeps
+ * uploading, one log line names it, /.mps3/status lists it, and a wait for
+ * it ends with -EIO.  A change of the path unparks it.
+ *
+ * Threads: one worker plus short-lived blob upload threads.  The waits may
+ * be called from any thread without the tree lock.  Errors: 0, -ETIMEDOUT,
+ * -EIO (parked) or -EINTR.
  */
 #ifndef MPS3FS_UPLOAD_H
 #define MPS3FS_UPLOAD_H
 
 #include <stdint.h>
-#include <sys/types.h>
 
 #include <jansson.h>
-
-#include "mps3/entry.h"
 
 struct mps3fs;
 struct node;
 
-/*
- * Tree lock held: mark a path as changed locally, after the tree changed:
- * queued for upload and recorded in the journal with the value the path
- * holds now (durable at the next mps3fs_durable()).  An append that fails
- * leaves the journal incomplete; mps3fs_durable() reports it.
- */
-void mps3fs_dirty(struct mps3fs *fs, const char *path);
-/* Tree lock held: mark every path of n's subtree. */
-void mps3fs_dirty_subtree(struct mps3fs *fs, struct node *n);
-/* Tree lock held: whether path has local changes not yet committed. */
-int mps3fs_is_dirty(struct mps3fs *fs, const char *path);
-
-/* A new entry value for a path (the uploader turns it into a replacing patch).  NULL on ENOMEM. */
-json_t *mps3fs_entry_new(struct mps3fs *fs, enum mps3_ftype type, mode_t mode, const uid_t *uid,
-			 const gid_t *gid, const char *blob, uint64_t size, const char *target);
-/*
- * Tree lock held: the node's entry with a merge patch applied (a new
- * object, never a change in place: the uploader and the database share the
- * old one); implicit directories become explicit.  Marks the path dirty.
- */
-int mps3fs_node_modify(struct mps3fs *fs, struct node *n, json_t *patch);
-/*
- * Tree lock held: a directory that exists only because of keys under it
- * would vanish with its last child; make it explicit instead, as a local
- * file system would keep it.
- */
-void mps3fs_keep_parent(struct mps3fs *fs, struct node *dir);
-
-/*
- * Every local change so far durable in the journal (one fsync for all
- * callers).  If an append failed, the journal is rewritten whole first;
- * the error comes back while that is impossible (ENOSPC, EIO).
- */
-int mps3fs_durable(struct mps3fs *fs);
-
 int mps3fs_uploader_start(struct mps3fs *fs);
 void mps3fs_uploader_stop(struct mps3fs *fs);
-/* Wait until every change made so far is committed, or timeout_ms passes (-1 forever). */
-int mps3fs_wait_committed(struct mps3fs *fs, int64_t timeout_ms);
-/* The same in two steps: mark now, wait for everything up to the mark later. */
-uint64_t mps3fs_change_mark(struct mps3fs *fs);
-int mps3fs_wait_mark(struct mps3fs *fs, uint64_t mark, int64_t timeout_ms);
 
-/* Replay the journal of an earlier run into the tree (before mounting). */
-int mps3fs_journal_recover(struct mps3fs *fs, json_t *records);
+/* A mark: every change made so far has a generation no greater than it. */
+uint64_t mps3fs_change_mark(struct mps3fs *fs);
+/*
+ * Wait (at most timeout_ms, -1 forever) until every change up to mark is
+ * committed, but for files still being written (they commit at their close)
+ * and parked paths (then -EIO once the others are in).
+ */
+int mps3fs_wait_mark(struct mps3fs *fs, uint64_t mark, int64_t timeout_ms);
+/* The same for the changes of one node's path only (fsync of a file). */
+int mps3fs_wait_node(struct mps3fs *fs, struct node *n, uint64_t mark, int64_t timeout_ms);
+/* mps3fs_wait_mark() of everything so far. */
+int mps3fs_wait_committed(struct mps3fs *fs, int64_t timeout_ms);
+
+/* Tree lock held: parked paths as {"path": "why"} (a new reference, for the status). */
+json_t *mps3fs_stuck_paths(struct mps3fs *fs);
 
 #endif
