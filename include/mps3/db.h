@@ -137,7 +137,7 @@ struct mps3_gc_report {
 int mps3_db_gc(struct mps3_db *db, int dry_run, struct mps3_gc_report *out);
 
 struct mps3_fsck_report {
-	unsigned files, dirs, links;
+	unsigned files, dirs, links, specials;
 	unsigned blobs_checked;
 	unsigned missing_blobs, corrupt_blobs, size_mismatch;
 	unsigned bad_entries, stale_entries, bad_checkpoints;

@@ -8,6 +8,9 @@
  * content's chunk list: mps3/chunks.h)
  *   {"type":"d",...}            an explicit directory
  *   {"type":"l","target":"..."} a symbolic link
+ *   {"type":"p"|"s"|"c"|"b",...} a FIFO, socket, character or block device
+ *                               (devices with "rdev"); no content
+ *   "atime" (ns) is kept only when set explicitly
  * A log entry object: {"v":1,"t":T,"session":"S","seq":C,"files":{patch}}
  * A checkpoint object: {"v":1,"t":T,"session":"S","files":{map}}
  *
@@ -29,7 +32,18 @@ enum mps3_ftype {
 	MPS3_FILE = 'f',
 	MPS3_DIR = 'd',
 	MPS3_LINK = 'l',
+	/* Special files: the name and attributes travel, their data never does (as on NFS). */
+	MPS3_FIFO = 'p',
+	MPS3_SOCK = 's',
+	MPS3_CHR = 'c',
+	MPS3_BLK = 'b',
 };
+
+/* Whether the type is one of the special files (FIFO, socket, device). */
+static inline int mps3_ftype_special(enum mps3_ftype t)
+{
+	return t == MPS3_FIFO || t == MPS3_SOCK || t == MPS3_CHR || t == MPS3_BLK;
+}
 
 /* Absent uid/gid/mode/mtime read as these; the mount substitutes its defaults. */
 #define MPS3_UNSET_ID UINT32_MAX
@@ -44,6 +58,8 @@ struct mps3_entry {
 	uint32_t mode;		/* permission bits (07777) or MPS3_UNSET_MODE */
 	uint32_t uid, gid;	/* or MPS3_UNSET_ID */
 	int64_t mtime_ns;	/* 0 unknown */
+	int64_t atime_ns;	/* set explicitly (utimensat); 0: shown as mtime */
+	uint64_t rdev;		/* devices: the device number */
 	const char *target;	/* links only */
 	json_t *xattr;		/* object or NULL */
 };

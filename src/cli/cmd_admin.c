@@ -86,10 +86,10 @@ int mps3_cmd_fsck(struct ctx *c, int argc, char **argv)
 	if (rc)
 		return mps3_cli_fail(rc, "fsck");
 	bad = r.missing_blobs + r.corrupt_blobs + r.size_mismatch + r.bad_entries + r.bad_checkpoints;
-	printf("fsck: %u files, %u directories, %u links; %u blobs checked%s; "
+	printf("fsck: %u files, %u directories, %u links, %u special files; %u blobs checked%s; "
 	       "%u missing, %u corrupt, %u wrong size; %u malformed entries, %u stale entries, "
 	       "%u bad checkpoints: %s\n",
-	       r.files, r.dirs, r.links, r.blobs_checked, verify ? " (content verified)" : "",
+	       r.files, r.dirs, r.links, r.specials, r.blobs_checked, verify ? " (content verified)" : "",
 	       r.missing_blobs, r.corrupt_blobs, r.size_mismatch, r.bad_entries, r.stale_entries,
 	       r.bad_checkpoints, bad ? "PROBLEMS FOUND" : "ok");
 	return bad ? EXIT_FAILURE : 0;

@@ -211,6 +211,11 @@ int mps3_cmd_get(struct ctx *c, int argc, char **argv)
 		json_decref(hold);
 		return EXIT_FAILURE;
 	}
+	if (mps3_ftype_special(e.type)) {
+		fprintf(stderr, "mps3: get: %s: is a FIFO, socket or device (it has no content)\n", argv[1]);
+		json_decref(hold);
+		return EXIT_FAILURE;
+	}
 	if (e.type == MPS3_LINK) {
 		fprintf(stderr, "mps3: get: %s: is a symbolic link to %s\n", argv[1], e.target);
 		json_decref(hold);
@@ -318,11 +323,12 @@ static void mode_string(char out[11], const struct mps3_entry *e)
 {
 	uint32_t m = e->mode;
 	static const char rwx[] = "rwxrwxrwx";
+	const char *types = "fdlpscb", *letters = "-dlpscb";
 	int i;
 
 	if (m == MPS3_UNSET_MODE)
 		m = e->type == MPS3_DIR ? 0755 : e->type == MPS3_LINK ? 0777 : 0644;
-	out[0] = e->type == MPS3_DIR ? 'd' : e->type == MPS3_LINK ? 'l' : '-';
+	out[0] = letters[strchr(types, (char)e->type) - types];
 	for (i = 0; i < 9; i++)
 		out[1 + i] = (m & (1u << (8 - i))) ? rwx[i] : '-';
 	out[10] = '\0';

@@ -29,7 +29,7 @@ static const char *change_op(json_t *old, json_t *new)
 	if (!has)
 		return had ? "rm" : NULL;
 	if (!had || a.type != b.type)
-		return b.type == MPS3_DIR ? "mkdir" : b.type == MPS3_LINK ? "symlink" : "put";
+		return b.type == MPS3_DIR ? "mkdir" : b.type == MPS3_LINK ? "symlink" : mps3_ftype_special(b.type) ? "mknod" : "put";
 	if (b.type == MPS3_FILE && (strcmp(a.blob, b.blob) != 0 || a.size != b.size))
 		return "put";
 	if (b.type == MPS3_LINK && strcmp(a.target, b.target) != 0)

@@ -65,7 +65,7 @@ int mps3_entry_parse(struct mps3_entry *out, json_t *v)
 	if (!json_is_object(v))
 		return -ENOENT;
 	type = json_string_value(json_object_get(v, "type"));
-	if (!type || strlen(type) != 1 || !strchr("fdl", type[0]))
+	if (!type || strlen(type) != 1 || !strchr("fdlpscb", type[0]))
 		return -ENOENT;
 	out->type = (enum mps3_ftype)type[0];
 
@@ -86,6 +86,12 @@ int mps3_entry_parse(struct mps3_entry *out, json_t *v)
 		if (!json_is_integer(j))
 			return mps3_error_set(-EINVAL, "mtime is not an integer");
 		out->mtime_ns = json_integer_value(j);
+	}
+	j = json_object_get(v, "atime");
+	if (j && !json_is_null(j)) {
+		if (!json_is_integer(j))
+			return mps3_error_set(-EINVAL, "atime is not an integer");
+		out->atime_ns = json_integer_value(j);
 	}
 	j = json_object_get(v, "xattr");
 	if (j && !json_is_null(j)) {
@@ -118,7 +124,15 @@ int mps3_entry_parse(struct mps3_entry *out, json_t *v)
 			return mps3_error_set(-EINVAL, "symlink target is missing or too long");
 		out->size = strlen(out->target);
 		break;
+	case MPS3_CHR:
+	case MPS3_BLK:
+		if (get_uint(v, "rdev", UINT64_MAX >> 1, &u, &present) || !present)
+			return mps3_error_set(-EINVAL, "rdev is missing or not a device number");
+		out->rdev = u;
+		break;
 	case MPS3_DIR:
+	case MPS3_FIFO:
+	case MPS3_SOCK:
 		break;
 	}
 	return 0;
@@ -141,6 +155,9 @@ json_t *mps3_entry_to_patch(const struct mps3_entry *e)
 	rc |= json_object_set_new(o, "uid", e->uid != MPS3_UNSET_ID ? json_integer(e->uid) : json_null());
 	rc |= json_object_set_new(o, "gid", e->gid != MPS3_UNSET_ID ? json_integer(e->gid) : json_null());
 	rc |= json_object_set_new(o, "mtime", e->mtime_ns ? json_integer(e->mtime_ns) : json_null());
+	rc |= json_object_set_new(o, "atime", e->atime_ns ? json_integer(e->atime_ns) : json_null());
+	rc |= json_object_set_new(o, "rdev", e->type == MPS3_CHR || e->type == MPS3_BLK ? json_integer((json_int_t)e->rdev)
+										: json_null());
 	/* xattr values replace as a whole: a fresh object, not a merge. */
 	rc |= json_object_set_new(o, "xattr", e->xattr && json_object_size(e->xattr) ? json_deep_copy(e->xattr) : json_null());
 	if (rc) {
@@ -186,7 +203,7 @@ static json_t *whole_patch(json_t *cur, json_t *want, const struct mps3_entry *e
 
 json_t *mps3_entry_patch(json_t *cur, json_t *want, int *err)
 {
-	static const char *const content[] = { "type", "blob", "size", "chunks", "target" };
+	static const char *const content[] = { "type", "blob", "size", "chunks", "target", "rdev" };
 	json_t *p = mps3_merge_diff(cur, want, err);
 	struct mps3_entry e;
 	size_t i;

@@ -488,6 +488,10 @@ int mps3_db_fsck(struct mps3_db *db, int verify, struct mps3_fsck_report *out)
 			out->links++;
 			continue;
 		}
+		if (mps3_ftype_special(e.type)) {
+			out->specials++;
+			continue;
+		}
 		out->files++;
 		if (e.chunks[0] && !json_object_get(sizes, e.chunks)) {
 			out->missing_blobs++;

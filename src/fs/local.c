@@ -101,7 +101,7 @@ json_t *mps3fs_entry_new(struct mps3fs *fs, enum mps3_ftype type, mode_t mode, c
 
 	memset(&e, 0, sizeof(e));
 	e.type = type;
-	if (blob)
+	if (blob && type == MPS3_FILE)
 		memcpy(e.blob, blob, sizeof(e.blob));
 	e.size = size;
 	e.mode = mode & 07777;

@@ -144,6 +144,7 @@ static int open_database(struct mps3fs *fs, json_t *journal_old)
 		return rc;
 	}
 	rc = mps3fs_tree_init(fs);
+	fs->tree.quiet = 1; /* directories show their stored times, not the mount's */
 	if (!rc)
 		rc = populate(fs);
 	if (rc) {
@@ -151,6 +152,7 @@ static int open_database(struct mps3fs *fs, json_t *journal_old)
 		return rc;
 	}
 	rc = mps3fs_journal_recover(fs, journal_old);
+	fs->tree.quiet = 0;
 	if (rc) {
 		mps3_err("journal: %s", mps3_error_last(rc));
 		return rc;

@@ -101,14 +101,23 @@ static int set_meta(struct mps3fs *fs, struct node *n, const struct stat *attr, 
 	else if (to_set & FUSE_SET_ATTR_MTIME)
 		json_object_set_new(patch, "mtime", json_integer((json_int_t)attr->st_mtim.tv_sec * 1000000000 +
 								  attr->st_mtim.tv_nsec));
+	/* An access time is kept when set explicitly (touch -a); reads do not change it (as noatime). */
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		json_object_set_new(patch, "atime", json_integer(mps3fs_now_ns()));
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		json_object_set_new(patch, "atime", json_integer((json_int_t)attr->st_atim.tv_sec * 1000000000 +
+								  attr->st_atim.tv_nsec));
 	lock(fs);
 	if (n->ino == MPS3FS_ROOT_INO)
 		rc = -EPERM; /* the root has no entry of its own */
 	else
 		rc = mps3fs_node_modify(fs, n, patch);
-	/* A writer's pending content keeps the mtime just set. */
-	if (!rc && n->stage && (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)))
-		n->stage->mtime_ns = n->e.mtime_ns;
+	/* A writer's pending content, and a directory, keep the mtime just set. */
+	if (!rc && (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))) {
+		if (n->stage)
+			n->stage->mtime_ns = n->e.mtime_ns;
+		n->dir_mtime_ns = 0;
+	}
 	unlock(fs);
 	json_decref(patch);
 	return rc;
@@ -135,8 +144,8 @@ static int do_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_
 		return -ENOENT;
 	if (to_set & FUSE_SET_ATTR_SIZE)
 		rc = set_size(fs, n, (uint64_t)attr->st_size);
-	if (!rc && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
-			      FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)))
+	if (!rc && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MTIME |
+			      FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)))
 		rc = set_meta(fs, n, attr, to_set);
 	if (rc)
 		return rc;

@@ -22,11 +22,6 @@
 #include "local.h"
 #include "upload.h"
 
-static void touch_dir(struct node *dir)
-{
-	dir->ctime_ns = mps3fs_now_ns();
-}
-
 /* ---- lookup and forget ------------------------------------------------------ */
 
 static int do_lookup(struct mps3fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
@@ -196,7 +191,6 @@ static int do_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		json_decref(entry);
 		return rc;
 	}
-	touch_dir(dir);
 	n->nopen++;
 	n->nwriters++;
 	fh->node = n;
@@ -263,7 +257,6 @@ static int do_make(fuse_req_t req, fuse_ino_t parent, const char *name, json_t *
 			json_decref(entry);
 			rc = -ENOMEM;
 		} else {
-			touch_dir(dir);
 			path = mps3fs_node_path(n);
 			if (path)
 				mps3fs_dirty(fs, path);
@@ -313,17 +306,42 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct fuse_entry_param e;
 	json_t *entry;
 
-	(void)rdev;
+	enum mps3_ftype type;
+
 	if (strlen(name) > MPS3_NAME_MAX) {
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	/* Regular files only: a bucket has no devices, fifos or sockets. */
-	if (!S_ISREG(mode)) {
-		fuse_reply_err(req, EPERM);
+	/*
+	 * FIFOs, sockets and devices are entries of their own: the name and the
+	 * attributes travel, the data never does (the kernel serves it, as on
+	 * NFS).  The VFS has checked CAP_MKNOD for devices.
+	 */
+	switch (mode & S_IFMT) {
+	case S_IFIFO:
+		type = MPS3_FIFO;
+		break;
+	case S_IFSOCK:
+		type = MPS3_SOCK;
+		break;
+	case S_IFCHR:
+		type = MPS3_CHR;
+		break;
+	case S_IFBLK:
+		type = MPS3_BLK;
+		break;
+	case S_IFREG:
+	case 0:
+		type = MPS3_FILE;
+		break;
+	default:
+		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	entry = mps3fs_entry_new(FS(req), MPS3_FILE, mode, &ctx->uid, &ctx->gid, MPS3_EMPTY_SHA256, 0, NULL);
+	entry = mps3fs_entry_new(FS(req), type, mode, &ctx->uid, &ctx->gid,
+				 type == MPS3_FILE ? MPS3_EMPTY_SHA256 : NULL, 0, NULL);
+	if (entry && (type == MPS3_CHR || type == MPS3_BLK))
+		json_object_set_new(entry, "rdev", json_integer((json_int_t)rdev));
 	reply_make(req, do_make(req, parent, name, entry, &e), &e);
 }
 
@@ -368,7 +386,6 @@ static int do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int di
 		mps3fs_node_detach(fs, n);
 		mps3fs_dirty(fs, path);
 		free(path);
-		touch_dir(dir);
 		mps3fs_keep_parent(fs, dir);
 	}
 	unlock(fs);
@@ -505,10 +522,6 @@ static int do_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_i
 			rc = mps3fs_replay_rename(fs, sdir, src, ddir, dst, newname);
 		else
 			rc = rename_local(fs, sdir, src, ddir, dst, newname);
-		if (!rc) {
-			touch_dir(sdir);
-			touch_dir(ddir);
-		}
 	}
 	unlock(fs);
 	return rc < 0 ? rc : 0;

@@ -231,6 +231,11 @@ static int replay_rename(struct replayer *nt, struct rop *o, int dfd, const char
 	return 0;
 }
 
+static mode_t special_mode(enum mps3_ftype t)
+{
+	return t == MPS3_FIFO ? S_IFIFO : t == MPS3_SOCK ? S_IFSOCK : t == MPS3_CHR ? S_IFCHR : S_IFBLK;
+}
+
 /* The syscall of one operation, on the parent dfd. */
 static int replay_call(struct replayer *nt, struct rop *o, int dfd, const char *name, const struct mps3_entry *e)
 {
@@ -245,6 +250,8 @@ static int replay_call(struct replayer *nt, struct rop *o, int dfd, const char *
 		return replay_open_truncate(dfd, name, O_CREAT | O_EXCL, e->size);
 	case R_SYMLINK:
 		return symlinkat(e->target ? e->target : "?", dfd, name) < 0 ? -errno : 0;
+	case R_MKNOD:
+		return mknodat(dfd, name, special_mode(e->type) | 0600, (dev_t)e->rdev) < 0 ? -errno : 0;
 	case R_ATTR:
 		/* Both times set is what makes the kernel report IN_ATTRIB (mtime alone: IN_MODIFY). */
 		mt = e->mtime_ns ? e->mtime_ns : mps3fs_now_ns();
@@ -270,7 +277,7 @@ static void replay_one(struct replayer *nt, struct rop *o)
 
 	if (!o->value || mps3_entry_parse(&e, o->value))
 		memset(&e, 0, sizeof(e));
-	if (o->kind == R_MKDIR || o->kind == R_CREATE || o->kind == R_SYMLINK)
+	if (o->kind == R_MKDIR || o->kind == R_CREATE || o->kind == R_SYMLINK || o->kind == R_MKNOD)
 		make_parents(nt, o->path);
 	dfd = open_parent(nt, o->path, &name);
 	if (dfd < 0) {

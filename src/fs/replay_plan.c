@@ -302,14 +302,15 @@ static void plan_rest(struct rbatch *b, const struct mps3_changes *ch, json_t *d
 		if (!has)
 			continue;
 		if (!had || a.type != e.type)
-			add_op(b, e.type == MPS3_DIR ? R_MKDIR : e.type == MPS3_LINK ? R_SYMLINK : R_CREATE, c->path,
-			       NULL, c->new);
+			add_op(b, e.type == MPS3_DIR ? R_MKDIR : e.type == MPS3_LINK ? R_SYMLINK :
+				   mps3_ftype_special(e.type) ? R_MKNOD : R_CREATE, c->path, NULL, c->new);
 		else if (e.type == MPS3_FILE && (strcmp(a.blob, e.blob) != 0 || a.size != e.size))
 			add_op(b, R_CONTENT, c->path, NULL, c->new);
-		else if (e.type == MPS3_LINK && strcmp(a.target, e.target) != 0) {
+		else if ((e.type == MPS3_LINK && strcmp(a.target, e.target) != 0) ||
+			 ((e.type == MPS3_CHR || e.type == MPS3_BLK) && a.rdev != e.rdev)) {
 			add_op(b, R_DELETE, c->path, NULL, NULL);
 			b->v[b->n - 1].replace = 1;
-			add_op(b, R_SYMLINK, c->path, NULL, c->new);
+			add_op(b, e.type == MPS3_LINK ? R_SYMLINK : R_MKNOD, c->path, NULL, c->new);
 		} else
 			add_op(b, R_ATTR, c->path, NULL, c->new);
 	}

@@ -19,7 +19,7 @@
 
 #include "mps3/manifest.h"
 
-enum rkind { R_MKDIR, R_RENAME, R_CREATE, R_SYMLINK, R_CONTENT, R_ATTR, R_DELETE, R_RMDIR };
+enum rkind { R_MKDIR, R_RENAME, R_CREATE, R_SYMLINK, R_MKNOD, R_CONTENT, R_ATTR, R_DELETE, R_RMDIR };
 
 struct rop {
 	enum rkind kind;

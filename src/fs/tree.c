@@ -137,7 +137,7 @@ static void name_remove(struct tree *t, struct node *n)
 
 static void update_kind(struct node *n)
 {
-	int valid;
+	int valid, was = n->is_dir;
 
 	valid = n->entry && mps3_entry_parse(&n->e, n->entry) == 0;
 	if (!valid) {
@@ -148,6 +148,13 @@ static void update_kind(struct node *n)
 		n->e.gid = MPS3_UNSET_ID;
 	}
 	n->is_dir = n->e.type == MPS3_DIR || n->nchildren > 0 || !valid;
+	/* The parent's link count follows its subdirectories. */
+	if (n->linked && n->parent && was != n->is_dir) {
+		if (n->is_dir)
+			n->parent->nsubdirs++;
+		else
+			n->parent->nsubdirs--;
+	}
 }
 
 int mps3fs_tree_init(struct mps3fs *fs)
@@ -279,53 +286,95 @@ struct node *mps3fs_lookup_path(struct mps3fs *fs, const char *path)
 	return n;
 }
 
+static void set_time(struct timespec *ts, int64_t ns)
+{
+	ts->tv_sec = (time_t)(ns / 1000000000);
+	ts->tv_nsec = (long)(ns % 1000000000);
+}
+
+/* The type and the permission bits recorded (or the mount's defaults). */
+static mode_t node_mode(const struct mps3fs_config *c, const struct node *n, mode_t *perm)
+{
+	static const struct {
+		enum mps3_ftype t;
+		mode_t m;
+	} special[] = { { MPS3_FIFO, S_IFIFO }, { MPS3_SOCK, S_IFSOCK }, { MPS3_CHR, S_IFCHR }, { MPS3_BLK, S_IFBLK } };
+	size_t i;
+
+	if (n->ino == MPS3FS_ROOT_INO || n->is_dir) {
+		*perm = (n->ino == MPS3FS_ROOT_INO || n->e.type == MPS3_DIR) && n->e.mode != MPS3_UNSET_MODE
+				? n->e.mode
+				: 0777 & ~c->umask;
+		return S_IFDIR;
+	}
+	if (n->e.type == MPS3_LINK) {
+		*perm = 0777;
+		return S_IFLNK;
+	}
+	*perm = n->e.mode != MPS3_UNSET_MODE ? n->e.mode : 0666 & ~c->umask;
+	for (i = 0; i < sizeof(special) / sizeof(special[0]); i++)
+		if (n->e.type == special[i].t)
+			return special[i].m;
+	return S_IFREG;
+}
+
+mode_t mps3fs_node_type(struct mps3fs *fs, struct node *n)
+{
+	mode_t perm;
+
+	return node_mode(&fs->cfg, n, &perm);
+}
+
 void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
 {
 	const struct mps3fs_config *c = &fs->cfg;
-	mode_t perm, type;
-	int64_t mt;
+	mode_t perm, type = node_mode(c, n, &perm);
+	int64_t mt, ct;
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
-	if (n->ino == MPS3FS_ROOT_INO) {
-		type = S_IFDIR;
-		perm = n->e.mode != MPS3_UNSET_MODE ? n->e.mode : 0777 & ~c->umask;
-	} else if (n->is_dir) {
-		type = S_IFDIR;
-		perm = n->e.type == MPS3_DIR && n->e.mode != MPS3_UNSET_MODE ? n->e.mode
-									 : 0777 & ~c->umask;
-	} else if (n->e.type == MPS3_LINK) {
-		type = S_IFLNK;
-		perm = 0777;
-	} else {
-		type = S_IFREG;
-		perm = n->e.mode != MPS3_UNSET_MODE ? n->e.mode : 0666 & ~c->umask;
-	}
 	/*
 	 * Bucket writers are trusted with the database, not with this machine:
 	 * set-id and sticky bits and owners from an entry are shown only when
 	 * the mount opted in (-o suid, -o trust_owners).
 	 */
 	st->st_mode = type | (perm & (c->suid ? 07777 : 0777));
-	st->st_nlink = 1;
+	if (type == S_IFDIR)
+		st->st_nlink = (nlink_t)(2 + n->nsubdirs);
+	else
+		st->st_nlink = n->in_tree || n->ino == MPS3FS_ROOT_INO ? 1 : 0; /* unlinked, still open */
 	st->st_uid = c->trust_owners && n->e.uid != MPS3_UNSET_ID ? n->e.uid : c->uid;
 	st->st_gid = c->trust_owners && n->e.gid != MPS3_UNSET_ID ? n->e.gid : c->gid;
 	if (type == S_IFREG)
 		st->st_size = (off_t)(n->stage ? n->stage->size : n->e.size);
 	else if (type == S_IFLNK)
 		st->st_size = (off_t)n->e.size;
+	else if (type == S_IFCHR || type == S_IFBLK)
+		st->st_rdev = (dev_t)n->e.rdev;
 	st->st_blksize = 128 * 1024;
 	st->st_blocks = (st->st_size + 511) / 512;
 	mt = n->e.mtime_ns ? n->e.mtime_ns : n->ctime_ns;
-	st->st_mtim.tv_sec = (time_t)(mt / 1000000000);
-	st->st_mtim.tv_nsec = (long)(mt % 1000000000);
-	st->st_atim = st->st_mtim;
-	mt = n->ctime_ns > mt ? n->ctime_ns : mt;
-	st->st_ctim.tv_sec = (time_t)(mt / 1000000000);
-	st->st_ctim.tv_nsec = (long)(mt % 1000000000);
+	/* Content being written, and names added or removed here, are changes too. */
+	if (n->stage && n->stage->mtime_ns > mt)
+		mt = n->stage->mtime_ns;
+	if (type == S_IFDIR && n->dir_mtime_ns > mt)
+		mt = n->dir_mtime_ns;
+	set_time(&st->st_mtim, mt);
+	set_time(&st->st_atim, n->e.atime_ns ? n->e.atime_ns : mt);
+	ct = n->ctime_ns > mt ? n->ctime_ns : mt;
+	set_time(&st->st_ctim, ct);
 }
 
-static void child_link(struct node *dir, struct node *n)
+/* A name added to or removed from dir changes its mtime and ctime (POSIX), unless the tree is being built. */
+static void touch_dir(struct mps3fs *fs, struct node *dir)
+{
+	if (fs->tree.quiet)
+		return;
+	dir->dir_mtime_ns = mps3fs_now_ns();
+	dir->ctime_ns = dir->dir_mtime_ns;
+}
+
+static void child_link(struct mps3fs *fs, struct node *dir, struct node *n)
 {
 	n->prev = NULL;
 	n->next = dir->child;
@@ -333,10 +382,14 @@ static void child_link(struct node *dir, struct node *n)
 		dir->child->prev = n;
 	dir->child = n;
 	dir->nchildren++;
+	n->linked = 1;
+	if (n->is_dir)
+		dir->nsubdirs++;
 	update_kind(dir);
+	touch_dir(fs, dir);
 }
 
-static void child_unlink(struct node *dir, struct node *n)
+static void child_unlink(struct mps3fs *fs, struct node *dir, struct node *n)
 {
 	if (n->prev)
 		n->prev->next = n->next;
@@ -346,7 +399,11 @@ static void child_unlink(struct node *dir, struct node *n)
 		n->next->prev = n->prev;
 	n->prev = n->next = NULL;
 	dir->nchildren--;
+	n->linked = 0;
+	if (n->is_dir)
+		dir->nsubdirs--;
 	update_kind(dir);
+	touch_dir(fs, dir);
 }
 
 struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *name, json_t *entry)
@@ -372,7 +429,7 @@ struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *na
 	update_kind(n);
 	ino_insert(t, n);
 	name_insert(t, n);
-	child_link(dir, n);
+	child_link(fs, dir, n);
 	t->nnodes++;
 	return n;
 }
@@ -390,7 +447,7 @@ void mps3fs_node_detach(struct mps3fs *fs, struct node *n)
 	if (!n->in_tree || !n->parent)
 		return;
 	name_remove(&fs->tree, n);
-	child_unlink(n->parent, n);
+	child_unlink(fs, n->parent, n);
 	n->in_tree = 0;
 	n->parent = NULL;
 	mps3fs_node_maybe_free(fs, n);
@@ -403,12 +460,12 @@ int mps3fs_node_move(struct mps3fs *fs, struct node *n, struct node *dir, const 
 	if (!copy)
 		return -ENOMEM;
 	name_remove(&fs->tree, n);
-	child_unlink(n->parent, n);
+	child_unlink(fs, n->parent, n);
 	free(n->name);
 	n->name = copy;
 	n->parent = dir;
 	name_insert(&fs->tree, n);
-	child_link(dir, n);
+	child_link(fs, dir, n);
 	n->ctime_ns = mps3fs_now_ns();
 	return 0;
 }

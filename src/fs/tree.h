@@ -53,6 +53,9 @@ struct node {
 	struct node *inext;		/* chain in the ino hash */
 	struct node *child, *prev, *next; /* children list of a directory (readdir order) */
 	size_t nchildren;
+	size_t nsubdirs;		/* children shown as directories (its link count is 2 + these) */
+	int linked;			/* on its parent's children list */
+	int64_t dir_mtime_ns;		/* a directory's last change of names here (not stored) */
 	uint64_t nlookup;		/* kernel references */
 	unsigned nopen;			/* open file handles */
 	unsigned nwriters;		/* of which open for writing */
@@ -67,6 +70,7 @@ struct node {
 
 struct tree {
 	struct node *root;
+	int quiet;			/* building the tree: no directory times change */
 	struct node **byname;		/* hash of (parent ino, name) */
 	size_t nbyname_buckets;
 	struct node **byino;
@@ -86,6 +90,8 @@ char *mps3fs_child_path(struct node *dir, const char *name);
 /* Node at path, or NULL. */
 struct node *mps3fs_lookup_path(struct mps3fs *fs, const char *path);
 void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st);
+/* The S_IF* type the node is shown as. */
+mode_t mps3fs_node_type(struct mps3fs *fs, struct node *n);
 /* New node under dir with an entry (reference taken); NULL on ENOMEM. */
 struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *name, json_t *entry);
 /* Replace a node's entry (reference taken; NULL = none). */

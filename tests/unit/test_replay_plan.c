@@ -35,7 +35,8 @@ static void add(struct mps3_changes *c, const char *path, json_t *old, json_t *n
 /* The plan as "kind path[>to]" words. */
 static char *show(struct rbatch *b)
 {
-	static const char *names[] = { "mkdir", "rename", "create", "symlink", "content", "attr", "delete", "rmdir" };
+	static const char *names[] = { "mkdir", "rename", "create", "symlink", "mknod", "content", "attr", "delete",
+				       "rmdir" };
 	static char buf[1024];
 	size_t i;
 
@@ -100,6 +101,9 @@ int main(void)
 
 	add(&c, "k", f(B1, 1), d());
 	expect("a file becoming a directory: removed, then made", &c, "delete k mkdir k");
+
+	add(&c, "fifo", NULL, json_pack("{s:s}", "type", "p"));
+	expect("a new FIFO is a mknod", &c, "mknod fifo");
 
 	add(&c, "m", json_pack("{s:i}", "mode", 384), NULL);
 	expect("a value that was never a file changes nothing", &c, "");
