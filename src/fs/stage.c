@@ -110,7 +110,7 @@ int mps3fs_stage_open(struct mps3fs *fs, struct node *n, int truncate)
 	n->stage = st;
 	if (truncate) {
 		st->dirty = 1;
-		st->mtime_ns = mps3fs_now_ns();
+		st->mtime_ns = n->ctime_ns = mps3fs_now_ns();
 	}
 	unlock(fs);
 	return 0;
@@ -372,7 +372,7 @@ ssize_t mps3fs_stage_write(struct mps3fs *fs, struct node *n, const char *data, 
 			st->size = (uint64_t)off + size;
 		st->dirty = 1;
 		st->wgen++;
-		st->mtime_ns = mps3fs_now_ns();
+		st->mtime_ns = n->ctime_ns = mps3fs_now_ns();
 	}
 	unlock(fs);
 	return (ssize_t)size;
@@ -393,7 +393,7 @@ int mps3fs_stage_truncate(struct mps3fs *fs, struct node *n, uint64_t size)
 		st->size = size;
 		st->dirty = 1;
 		st->wgen++;
-		st->mtime_ns = mps3fs_now_ns();
+		st->mtime_ns = n->ctime_ns = mps3fs_now_ns();
 	}
 	unlock(fs);
 	return rc;

@@ -329,7 +329,7 @@ void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
 {
 	const struct mps3fs_config *c = &fs->cfg;
 	mode_t perm, type = node_mode(c, n, &perm);
-	int64_t mt, ct;
+	int64_t mt;
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
@@ -354,15 +354,15 @@ void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
 	st->st_blksize = 128 * 1024;
 	st->st_blocks = (st->st_size + 511) / 512;
 	mt = n->e.mtime_ns ? n->e.mtime_ns : n->ctime_ns;
-	/* Content being written, and names added or removed here, are changes too. */
-	if (n->stage && n->stage->mtime_ns > mt)
+	/* Content being written (or its time set since), and names added or removed here, are changes too. */
+	if (n->stage && n->stage->mtime_ns)
 		mt = n->stage->mtime_ns;
 	if (type == S_IFDIR && n->dir_mtime_ns > mt)
 		mt = n->dir_mtime_ns;
 	set_time(&st->st_mtim, mt);
 	set_time(&st->st_atim, n->e.atime_ns ? n->e.atime_ns : mt);
-	ct = n->ctime_ns > mt ? n->ctime_ns : mt;
-	set_time(&st->st_ctim, ct);
+	/* This mount's own record of the last change: of the entry, a write, or names here. */
+	set_time(&st->st_ctim, n->ctime_ns);
 }
 
 /* A name added to or removed from dir changes its mtime and ctime (POSIX), unless the tree is being built. */
