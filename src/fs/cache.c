@@ -1,7 +1,7 @@
 /*
  * fs/cache.c - the on-disk blob cache: CACHE/blobs/<sha256>, immutable and
- * so never revalidated, bounded by cache_size with least-recently-used
- * eviction.  Blobs that are pinned (content not yet uploaded) or open are
+ * so never revalidated, bounded by cache_size and by the free space of its
+ * disk, with least-recently-used eviction.  Blobs that are pinned (content not yet uploaded) or open are
  * never evicted.  The index lives in memory and is rebuilt from the
  * directory at mount.
  */
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "mps3/hash.h"
@@ -279,12 +280,16 @@ void mps3fs_cache_pin(struct cache *c, const char *sha)
 void mps3fs_cache_unpin(struct cache *c, const char *sha)
 {
 	struct cache_ent *e;
+	int trim = 0;
 
 	pthread_mutex_lock(&c->lock);
 	e = find(c, sha);
 	if (e && e->pins)
-		e->pins--;
+		trim = --e->pins == 0;
 	pthread_mutex_unlock(&c->lock);
+	/* Uploaded at last: it may go now if the cache is over its size. */
+	if (trim)
+		mps3fs_cache_trim(c);
 }
 
 /* Lock held: evict from the LRU end, unpinned only, while used > target. */
@@ -309,10 +314,31 @@ static uint64_t evict(struct cache *c, uint64_t target)
 	return freed;
 }
 
+/*
+ * What the cache may hold now: its limit, and no more than leaves the
+ * disk a reserve (a tenth of it, at most 256 MiB) - the cache shares its
+ * disk with staged writes and the journal, which must not fail for room.
+ */
+static uint64_t target(struct cache *c)
+{
+	struct statvfs sv;
+	uint64_t avail, reserve, t = c->limit;
+
+	if (c->dirfd < 0 || fstatvfs(c->dirfd, &sv) < 0 || sv.f_frsize == 0)
+		return t;
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	reserve = (uint64_t)sv.f_blocks * sv.f_frsize / 10;
+	if (reserve > ((uint64_t)256 << 20))
+		reserve = (uint64_t)256 << 20;
+	if (avail < reserve)
+		t = c->used > reserve - avail ? c->used - (reserve - avail) : 0;
+	return t < c->limit ? t : c->limit;
+}
+
 void mps3fs_cache_trim(struct cache *c)
 {
 	pthread_mutex_lock(&c->lock);
-	evict(c, c->limit);
+	evict(c, target(c));
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -42,7 +42,7 @@ void mps3fs_cache_unpin(struct cache *c, const char *sha);
 int mps3fs_cache_has(struct cache *c, const char *sha);
 /* Size of a cached blob, 0 if not cached. */
 uint64_t mps3fs_cache_size_of(struct cache *c, const char *sha);
-/* Evict least recently used unpinned blobs until under the limit. */
+/* Evict least recently used unpinned blobs until under the limit, and leaving the disk a reserve. */
 void mps3fs_cache_trim(struct cache *c);
 /*
  * Evict least recently used unpinned blobs until bytes are freed (the disk

@@ -16,6 +16,14 @@
  * missing, in flight (one thread fetches it, others wait on the condition
  * variable) or present.  Workers take (partial, chunk) jobs from a bounded
  * queue.  No lock is held during a GET or a pwrite.
+ *
+ * ROOM.  The chunks present in partials are bounded (fetch->budget: half
+ * the cache size, at least 6 chunks): past it, idle partials go first,
+ * then the least recently used chunks that no reader is reading have
+ * their range punched out of the file (they are fetched again if read
+ * again).  So a file of any size streams through a small cache, and a
+ * full disk (ENOSPC) makes room and tries once more.  Blobs without a
+ * chunk list must be whole to be checked, and are never punched.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -50,6 +58,9 @@ struct partial {
 	uint64_t size;
 	unsigned nchunks, present;
 	uint8_t *state;
+	uint32_t *used;		/* per chunk: fetch->clock when last fetched or read */
+	uint16_t *inuse;	/* per chunk: readers reading it without the lock */
+	uint64_t resident;	/* bytes of present chunks, counted in fetch->resident */
 	struct mps3_chunks chunks;	/* n == 0: verified only as a whole */
 	int fd;
 	int err;		/* sticky failure: content does not match */
@@ -71,6 +82,10 @@ struct fetch {
 	struct partial *list;		/* protected by lock */
 	unsigned idle;			/* partials with no reference; protected by lock */
 	unsigned serial;		/* names partial files; protected by lock */
+	uint64_t resident;		/* bytes present in partials not yet in the cache; protected by lock */
+	uint64_t budget;		/* how many may be; read-only after init */
+	unsigned ahead;			/* read-ahead in chunks; read-only after init */
+	uint32_t clock;			/* protected by lock */
 	struct job queue[QUEUE_MAX];	/* protected by lock */
 	unsigned qhead, qlen;		/* protected by lock */
 	int stop;			/* protected by lock */
@@ -91,6 +106,7 @@ static void partial_free(struct fetch *f, struct partial *p)
 			break;
 		}
 	}
+	f->resident -= p->resident;
 	if (p->fd >= 0)
 		close(p->fd);
 	if (!p->done) {
@@ -101,7 +117,84 @@ static void partial_free(struct fetch *f, struct partial *p)
 	}
 	mps3_chunks_dispose(&p->chunks);
 	free(p->state);
+	free(p->used);
+	free(p->inuse);
 	free(p);
+}
+
+static uint64_t chunk_len(const struct partial *p, unsigned i)
+{
+	uint64_t off = (uint64_t)i * CHUNK;
+
+	return off + CHUNK <= p->size ? CHUNK : p->size - off;
+}
+
+/* Lock held: every chunk of p is missing again (content refused, or a failed finish). */
+static void forget_chunks(struct fetch *f, struct partial *p)
+{
+	memset(p->state, C_MISSING, p->nchunks);
+	p->present = 0;
+	f->resident -= p->resident;
+	p->resident = 0;
+}
+
+/* Lock held: the least recently used present chunk no reader holds, of a chunked partial. */
+static struct partial *oldest_chunk(struct fetch *f, unsigned *chunk)
+{
+	struct partial *p, *best = NULL;
+	uint32_t best_age = 0;
+	unsigned i;
+
+	for (p = f->list; p; p = p->next) {
+		if (!p->chunks.n || p->done || p->err || !p->present)
+			continue;
+		for (i = 0; i < p->nchunks; i++) {
+			uint32_t age = f->clock - p->used[i];
+
+			if (p->state[i] == C_PRESENT && !p->inuse[i] && (!best || age > best_age)) {
+				best = p;
+				best_age = age;
+				*chunk = i;
+			}
+		}
+	}
+	return best;
+}
+
+/*
+ * Lock held: bring the chunks present down to the budget, less want more
+ * bytes (a full disk): idle partials first, then old chunks punched out.
+ * Returns the bytes freed.
+ */
+static uint64_t reclaim(struct fetch *f, uint64_t want)
+{
+	uint64_t freed = 0, before;
+	struct partial *p, *idle;
+	unsigned i;
+
+	while (f->resident > f->budget || freed < want) {
+		idle = NULL;
+		for (p = f->list; p; p = p->next)
+			if (p->refs == 0)
+				idle = p; /* newest first: the last is the oldest */
+		if (!idle)
+			break;
+		before = f->resident;
+		f->idle--;
+		partial_free(f, idle);
+		freed += before - f->resident;
+	}
+	while ((f->resident > f->budget || freed < want) && (p = oldest_chunk(f, &i)) != NULL) {
+		if (fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)i * CHUNK,
+			      (off_t)chunk_len(p, i)) < 0)
+			break; /* a file system that cannot: the budget is only a wish there */
+		p->state[i] = C_MISSING;
+		p->present--;
+		p->resident -= chunk_len(p, i);
+		f->resident -= chunk_len(p, i);
+		freed += chunk_len(p, i);
+	}
+	return freed;
 }
 
 /* Lock held.  An unreferenced partial stays while it holds chunks worth keeping. */
@@ -153,14 +246,18 @@ static struct partial *partial_new(struct fetch *f, const char *sha, uint64_t si
 	p->size = size;
 	p->nchunks = (unsigned)((size + CHUNK - 1) / CHUNK);
 	p->state = calloc(p->nchunks ? p->nchunks : 1, 1);
+	p->used = calloc(p->nchunks ? p->nchunks : 1, sizeof(*p->used));
+	p->inuse = calloc(p->nchunks ? p->nchunks : 1, sizeof(*p->inuse));
 	snprintf(path, sizeof(path), "%s/%s", f->dir, p->file);
-	p->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (!p->state || p->fd < 0 || ftruncate(p->fd, (off_t)size) < 0) {
-		*err = !p->state ? -ENOMEM : -errno;
+	p->fd = !p->state || !p->used || !p->inuse ? -1 : open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (p->fd < 0 || ftruncate(p->fd, (off_t)size) < 0) {
+		*err = !p->state || !p->used || !p->inuse ? -ENOMEM : -errno;
 		if (p->fd >= 0)
 			close(p->fd);
 		unlink(path);
 		free(p->state);
+		free(p->used);
+		free(p->inuse);
 		free(p);
 		return NULL;
 	}
@@ -255,8 +352,7 @@ static void mark_bad(struct fetch *f, struct partial *p, const char *what)
 		mps3_warn("%s: blob %s is corrupt in the store (%s); reads of it fail", f->fs->cfg.url, p->sha, what);
 	json_object_set_new(f->bad, p->sha, json_integer(mps3fs_now_ns() / 1000000));
 	p->err = -EBADMSG;
-	memset(p->state, C_MISSING, p->nchunks);
-	p->present = 0;
+	forget_chunks(f, p);
 	pthread_cond_broadcast(&f->cond);
 }
 
@@ -281,14 +377,15 @@ static void finish(struct fetch *f, struct partial *p)
 	pthread_mutex_lock(&f->lock);
 	if (rc == 0) {
 		p->done = 1;
+		f->resident -= p->resident; /* the cache's now */
+		p->resident = 0;
 		pthread_cond_broadcast(&f->cond);
 	} else if (rc == -EBADMSG) {
 		mark_bad(f, p, why);
 	} else {
 		/* Start over next time rather than trust any of it. */
 		p->err = rc;
-		memset(p->state, C_MISSING, p->nchunks);
-		p->present = 0;
+		forget_chunks(f, p);
 		pthread_cond_broadcast(&f->cond);
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -312,6 +409,14 @@ static int fetch_chunk(struct fetch *f, struct partial *p, unsigned i)
 	rc = mps3_sha256_init(&ps.h);
 	if (!rc)
 		rc = mps3_db_blob_get(f->fs->db, p->sha, &opts, &sink);
+	if (rc == -ENOSPC && mps3fs_room(f->fs, 2 * CHUNK) > 0) {
+		/* A full disk: room made, once more from the chunk's start. */
+		mps3_sha256_final(&ps.h, md);
+		ps.off = opts.off;
+		rc = mps3_sha256_init(&ps.h);
+		if (!rc)
+			rc = mps3_db_blob_get(f->fs->db, p->sha, &opts, &sink);
+	}
 	if (rc == 0 && ps.off != opts.off + len)
 		rc = mps3_error_set(-EIO, "blob %s: chunk %u is short", p->sha, i);
 	if (ps.h.ctx)
@@ -329,10 +434,15 @@ static int fetch_chunk(struct fetch *f, struct partial *p, unsigned i)
 		rc = -EBADMSG;
 	} else if (rc == 0 && !p->err) {
 		p->state[i] = C_PRESENT;
+		p->used[i] = ++f->clock;
+		p->resident += len;
+		f->resident += len;
 		complete = ++p->present == p->nchunks;
 	} else {
 		p->state[i] = C_MISSING;
 	}
+	if (!complete && f->resident > f->budget)
+		reclaim(f, 0);
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
 	if (complete)
@@ -397,6 +507,8 @@ int mps3fs_fetch_init(struct mps3fs *fs)
 		return -errno;
 	}
 	clear_partials(f->dir);
+	f->budget = fs->cache.limit / 2 > 6 * (uint64_t)CHUNK ? fs->cache.limit / 2 : 6 * (uint64_t)CHUNK;
+	f->ahead = f->budget / CHUNK / 2 < READ_AHEAD ? (unsigned)(f->budget / CHUNK / 2) : READ_AHEAD;
 	f->bad = json_object();
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
@@ -478,9 +590,19 @@ static int need_chunk(struct fetch *f, struct partial *p, unsigned i)
 	}
 }
 
+/* Lock held: the reader is done with chunks [first, last). */
+static void release_chunks(struct partial *p, unsigned first, unsigned last)
+{
+	unsigned i;
+
+	for (i = first; i < last; i++)
+		p->inuse[i]--;
+}
+
 /*
  * Lock held: what the reader may have.  With a chunk list, the chunks it
- * reads; without one, the whole blob, verified, before any byte.
+ * reads, each held (inuse) against reclaim until release_chunks; without
+ * one, the whole blob, verified, before any byte.
  */
 static int make_readable(struct fetch *f, struct partial *p, unsigned first, unsigned last, int seq)
 {
@@ -497,10 +619,17 @@ static int make_readable(struct fetch *f, struct partial *p, unsigned first, uns
 		return err ? err : p->err;
 	}
 	if (seq)
-		queue_ahead(f, p, last + 1, last + 1 + READ_AHEAD);
-	for (i = first; i <= last && !err; i++)
+		queue_ahead(f, p, last + 1, last + 1 + f->ahead);
+	for (i = first; i <= last; i++) {
 		err = need_chunk(f, p, i);
-	return err;
+		if (err) {
+			release_chunks(p, first, i);
+			return err;
+		}
+		p->inuse[i]++;
+		p->used[i] = ++f->clock;
+	}
+	return 0;
 }
 
 /* Known to be corrupt in the store: refused at once for a minute, then tried again (lock held). */
@@ -524,7 +653,7 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 	struct mps3_chunks list = { 0 };
 	struct partial *p;
 	unsigned first, last;
-	int err = 0, fd = -1, done;
+	int err = 0, err0, fd = -1, done;
 
 	if (off >= blob_size || size == 0)
 		return 0;
@@ -554,6 +683,7 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 	p = partial_get(f, sha, blob_size, &list, &err);
 	if (p)
 		err = make_readable(f, p, first, last, seq);
+	err0 = err;
 	done = p && p->done;
 	pthread_mutex_unlock(&f->lock);
 	/* The chunks read are present and stay so: read them without the lock (a reference is held). */
@@ -567,6 +697,8 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 		fd = -1;
 	}
 	pthread_mutex_lock(&f->lock);
+	if (p && p->chunks.n && !err0)
+		release_chunks(p, first, last + 1);
 	if (p)
 		partial_unref(f, p);
 	pthread_mutex_unlock(&f->lock);
@@ -576,20 +708,43 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 	return err ? err : (ssize_t)size;
 }
 
-int mps3fs_fetch_whole(struct mps3fs *fs, const char *sha, uint64_t blob_size, const char *chunks)
+int mps3fs_fetch_copy(struct mps3fs *fs, const char *sha, uint64_t blob_size, const char *chunks, int fd)
 {
-	char b;
-	ssize_t r;
+	size_t cap = CHUNK;
+	char *buf = malloc(cap);
+	uint64_t off = 0;
+	off_t in, out;
+	int whole = -1, rc = buf ? 0 : -ENOMEM;
 
-	if (blob_size == 0)
-		return 0;
-	/* Touching the last byte of every chunk fetches them all. */
-	for (uint64_t off = 0; off < blob_size; off += CHUNK) {
-		uint64_t at = off + CHUNK - 1 < blob_size ? off + CHUNK - 1 : blob_size - 1;
+	/* Chunk by chunk, each checked, through the partial; once it is whole, from there at once. */
+	while (!rc && off < blob_size && whole < 0) {
+		ssize_t r = mps3fs_fetch_read(fs, sha, blob_size, chunks, buf, cap, off, 1, &whole);
 
-		r = mps3fs_fetch_read(fs, sha, blob_size, chunks, &b, 1, at, 1, NULL);
-		if (r < 0)
-			return (int)r;
+		rc = r < 0 ? (int)r : r == 0 ? -EIO : mps3_pwrite_all(fd, buf, (size_t)r, (off_t)off);
+		if (rc == -ENOSPC && mps3fs_room(fs, (uint64_t)r) > 0)
+			rc = mps3_pwrite_all(fd, buf, (size_t)r, (off_t)off);
+		if (r > 0)
+			off += (uint64_t)r;
 	}
-	return 0;
+	if (!rc && whole >= 0 && off < blob_size) {
+		in = out = (off_t)off;
+		rc = mps3_copy_all(whole, &in, fd, &out, blob_size - off);
+	}
+	if (whole >= 0)
+		close(whole);
+	free(buf);
+	return rc;
+}
+
+uint64_t mps3fs_room(struct mps3fs *fs, uint64_t bytes)
+{
+	struct fetch *f = fs->fetch;
+	uint64_t freed = mps3fs_cache_make_room(&fs->cache, bytes);
+
+	if (f && freed < bytes) {
+		pthread_mutex_lock(&f->lock);
+		freed += reclaim(f, bytes - freed);
+		pthread_mutex_unlock(&f->lock);
+	}
+	return freed;
 }

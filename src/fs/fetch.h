@@ -31,7 +31,18 @@ void mps3fs_fetch_dispose(struct mps3fs *fs);
  */
 ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size, const char *chunks, char *buf,
 			  size_t size, uint64_t off, int seq, int *whole_fd);
-/* Download a whole blob into the cache (verified).  0 or a negative errno. */
-int mps3fs_fetch_whole(struct mps3fs *fs, const char *sha, uint64_t blob_size, const char *chunks);
+/*
+ * Copy blob sha, verified, into fd from offset 0 (a file being staged for
+ * writing): streamed chunk by chunk, so it needs no room in the cache.
+ * 0 or a negative errno.
+ */
+int mps3fs_fetch_copy(struct mps3fs *fs, const char *sha, uint64_t blob_size, const char *chunks, int fd);
+/*
+ * The cache's disk is full (ENOSPC): evict cached blobs already in the
+ * bucket, idle partial downloads and old downloaded chunks, until bytes
+ * are freed.  Returns the bytes freed (0: nothing could go).  Called with
+ * no lock held, like everything here.
+ */
+uint64_t mps3fs_room(struct mps3fs *fs, uint64_t bytes);
 
 #endif

@@ -14,6 +14,7 @@
 #include "mps3/log.h"
 #include "mps3/mergepatch.h"
 #include "fs.h"
+#include "fetch.h"
 #include "local.h"
 
 void mps3fs_dirty(struct mps3fs *fs, const char *path)
@@ -159,8 +160,6 @@ static int journal_repair(struct mps3fs *fs)
 	json_t *v;
 	int rc;
 
-	/* Room first: content already in the bucket can go from the cache. */
-	mps3fs_cache_make_room(&fs->cache, (uint64_t)64 << 20);
 	rc = mps3_journal_compact(&fs->journal, fs->dirty);
 	json_object_foreach(fs->dirty, path, v) {
 		struct node *n = mps3fs_lookup_path(fs, path);
@@ -178,6 +177,21 @@ static int journal_repair(struct mps3fs *fs)
 	return rc;
 }
 
+int mps3fs_journal_mend(struct mps3fs *fs)
+{
+	int rc = 0;
+
+	if (!fs->journal_open || !mps3_journal_error(&fs->journal))
+		return 0;
+	/* Room first: content already in the bucket can go from the cache. */
+	mps3fs_room(fs, (uint64_t)64 << 20);
+	pthread_mutex_lock(&fs->tree_lock);
+	if (mps3_journal_error(&fs->journal))
+		rc = journal_repair(fs);
+	pthread_mutex_unlock(&fs->tree_lock);
+	return rc;
+}
+
 int mps3fs_durable(struct mps3fs *fs)
 {
 	int rc;
@@ -185,14 +199,8 @@ int mps3fs_durable(struct mps3fs *fs)
 	if (!fs->journal_open)
 		return 0;
 	rc = mps3_journal_sync(&fs->journal);
-	if (rc && mps3_journal_error(&fs->journal)) {
-		pthread_mutex_lock(&fs->tree_lock);
-		if (mps3_journal_error(&fs->journal) && journal_repair(fs) == 0)
-			rc = 0;
-		pthread_mutex_unlock(&fs->tree_lock);
-		if (!rc)
-			rc = mps3_journal_sync(&fs->journal);
-	}
+	if (rc && mps3_journal_error(&fs->journal) && mps3fs_journal_mend(fs) == 0)
+		rc = mps3_journal_sync(&fs->journal);
 	return rc;
 }
 

@@ -62,6 +62,12 @@ void mps3fs_keep_parent(struct mps3fs *fs, struct node *dir);
  * the error comes back while that is impossible (ENOSPC, EIO).
  */
 int mps3fs_durable(struct mps3fs *fs);
+/*
+ * If an append failed, make room on the disk and rewrite the journal
+ * whole, so that appends work again.  Takes the tree lock.  0 (whole, or
+ * no journal) or the error that keeps it from being whole.
+ */
+int mps3fs_journal_mend(struct mps3fs *fs);
 
 /* Replay the journal of an earlier run into the tree (before mounting). */
 int mps3fs_journal_recover(struct mps3fs *fs, json_t *records);

@@ -44,6 +44,19 @@ static void staging_path(struct mps3fs *fs, struct node *n, char *out, size_t le
 
 /* ---- staging (content being written) ------------------------------------------- */
 
+/* Copy size bytes from 0 of src to 0 of dst; on a full disk, make room and start over once. */
+static int copy_room(struct mps3fs *fs, int src, int dst, uint64_t size)
+{
+	off_t in = 0, out = 0;
+	int rc = mps3_copy_all(src, &in, dst, &out, size);
+
+	if (rc == -ENOSPC && mps3fs_room(fs, size) > 0) {
+		in = out = 0;
+		rc = mps3_copy_all(src, &in, dst, &out, size);
+	}
+	return rc;
+}
+
 /*
  * Give n a staging file holding its current content (or nothing when
  * truncating), so writes have somewhere to go.  Called without the lock;
@@ -72,22 +85,11 @@ int mps3fs_stage_open(struct mps3fs *fs, struct node *n, int truncate)
 		return -errno;
 	if (!truncate && size > 0) {
 		src = mps3fs_cache_open(&fs->cache, blob);
-		if (src < 0) {
-			rc = mps3fs_fetch_whole(fs, blob, size, chunks);
-			src = rc ? rc : mps3fs_cache_open(&fs->cache, blob);
-		}
-		if (src < 0) {
-			rc = src;
+		rc = src >= 0 ? copy_room(fs, src, fd, size) : mps3fs_fetch_copy(fs, blob, size, chunks, fd);
+		if (rc)
 			goto fail;
-		}
-		{
-			off_t in = 0, out = 0;
-
-			rc = mps3_copy_all(src, &in, fd, &out, size);
-			if (rc)
-				goto fail;
-		}
-		close(src);
+		if (src >= 0)
+			close(src);
 		src = -1;
 	}
 	st = calloc(1, sizeof(*st));
@@ -289,6 +291,17 @@ int mps3fs_snapshot(struct mps3fs *fs, struct node *n, int last)
 
 	snprintf(tmp, sizeof(tmp), "%s/.snap-%" PRIu64 "-%" PRIu64, fs->cache.dir, n->ino, wgen);
 	rc = make_blob(fs, from_fd, last, tmp, &fd, &sn);
+	if (rc == -ENOSPC && mps3fs_room(fs, sn.size + ((uint64_t)16 << 20)) > 0 && mps3fs_journal_mend(fs) == 0) {
+		/* A full disk, and room made: the whole snapshot once more. */
+		if (sn.chunks[0])
+			mps3fs_cache_unpin(&fs->cache, sn.chunks);
+		snap_dispose(&sn);
+		sn.chunks[0] = '\0';
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		rc = make_blob(fs, from_fd, last, tmp, &fd, &sn);
+	}
 	inlined = sn.small != NULL;
 	if (rc)
 		goto out;
@@ -363,6 +376,8 @@ ssize_t mps3fs_stage_write(struct mps3fs *fs, struct node *n, const char *data, 
 			off = sb.st_size;
 	}
 	rc = mps3_pwrite_all(fd, data, size, off);
+	if (rc == -ENOSPC && mps3fs_room(fs, size + ((uint64_t)16 << 20)) > 0)
+		rc = mps3_pwrite_all(fd, data, size, off);
 	close(fd);
 	if (rc)
 		return rc;

@@ -177,8 +177,21 @@ static void upload_one(struct mps3fs *fs, struct blob *bl)
 	struct mps3_objinfo info;
 	struct mps3_body body;
 	struct stat st;
-	int fd = mps3fs_cache_open(&fs->cache, bl->sha), rc;
+	int fd, rc;
 
+	memset(&body, 0, sizeof(body));
+	if (strcmp(bl->sha, MPS3_EMPTY_SHA256) == 0) {
+		/* Empty content needs no cache (a file created, its first write not yet kept). */
+		body.data = "";
+		body.fd = -1;
+		body.sha256_hex = bl->sha;
+		bl->err = rc = mps3_db_blob_put(fs->db, &body, hex);
+		bl->permanent = rc && permanent_error(rc);
+		if (rc)
+			snprintf(bl->why, sizeof(bl->why), "%s", mps3_error_last(rc));
+		return;
+	}
+	fd = mps3fs_cache_open(&fs->cache, bl->sha);
 	if (fd == -ENOENT) {
 		rc = mps3_db_blob_head(fs->db, bl->sha, &info);
 		if (rc == 0 && (bl->size == UINT64_MAX || info.size == bl->size))
@@ -200,7 +213,6 @@ static void upload_one(struct mps3fs *fs, struct blob *bl)
 		snprintf(bl->why, sizeof(bl->why), "its cached content %s %s", bl->sha,
 			 fd < 0 ? strerror(-fd) : "has the wrong size");
 	} else {
-		memset(&body, 0, sizeof(body));
 		body.fd = fd;
 		body.len = (uint64_t)st.st_size;
 		body.sha256_hex = bl->sha;
