@@ -86,6 +86,14 @@ int mps3_s3_head(struct mps3_s3 *s3, const char *key, struct mps3_objinfo *info)
 int mps3_s3_delete(struct mps3_s3 *s3, const char *key);
 int mps3_s3_list(struct mps3_s3 *s3, const char *prefix, const char *start_after,
 		 const char *token, unsigned max, struct mps3_listing *out);
+/*
+ * A deadline for every request from now on, as CLOCK_MONOTONIC ms (0 lifts
+ * it): attempts, backoff and each transfer end by then, and a request
+ * that cannot start before it fails with -ETIMEDOUT.  For a bounded
+ * start-up (mount_timeout=).  Safe to call while requests run.
+ */
+void mps3_s3_set_deadline(struct mps3_s3 *s3, int64_t mono_ms);
+
 /* PUT of the bucket itself; an existing bucket of ours is success. */
 int mps3_s3_create_bucket(struct mps3_s3 *s3);
 

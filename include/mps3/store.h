@@ -57,6 +57,13 @@ const char *mps3_store_scheme(const struct mps3_store *s);
 struct mps3_clock *mps3_store_clock(struct mps3_store *s);
 
 /*
+ * No request ends after the CLOCK_MONOTONIC time mono_ms (0 lifts it):
+ * retries, backoff and transfers are cut short and fail with -ETIMEDOUT.
+ * For a bounded start-up; a no-op for local stores.
+ */
+void mps3_store_set_deadline(struct mps3_store *s, int64_t mono_ms);
+
+/*
  * Download key (or a range of it) into sink.  info (may be NULL) gets size
  * (of the whole object), LastModified and ETag.  Returns 0,
  * MPS3_NOT_MODIFIED, -ENOENT, or another error above.  With a sink limit the

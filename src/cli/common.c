@@ -78,6 +78,8 @@ int mps3_cli_open_store(struct mps3_store **out, const char *url,
 	}
 	cfg.insecure = o->insecure;
 	cfg.max_attempts = o->max_attempts;
+	cfg.connect_timeout_ms = o->connect_timeout_ms;
+	cfg.stall_timeout_ms = o->stall_timeout_ms;
 	cfg.verbose = o->verbose;
 	if (o->addressing) {
 		if (strcmp(o->addressing, "path") == 0) {

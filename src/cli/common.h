@@ -22,6 +22,8 @@ struct mps3_cli_store_opts {
 	const char *addressing;		/* "path", "virtual", "auto" or NULL */
 	int insecure;
 	int max_attempts;		/* 0 = default */
+	long connect_timeout_ms;	/* 0 = default (10 s) */
+	long stall_timeout_ms;		/* 0 = default (30 s) */
 	int verbose;
 };
 

@@ -28,6 +28,7 @@ struct options {
 	char *url;
 	char *endpoint, *region, *profile, *passwd_file, *ca_bundle, *addressing;
 	char *poll, *cache_dir, *cache_size, *drain, *timeout, *lag, *stale, *notify;
+	char *mount_timeout, *connect_timeout, *stall_timeout;
 	int sync, insecure, show_help, show_version, ro;
 	int suid, trust_owners, allow_other, default_permissions, no_default_permissions;
 	unsigned uid, gid, umask_val;
@@ -60,6 +61,9 @@ static const struct fuse_opt opts_spec[] = {
 	OPT("lag=%s", lag),
 	OPT("stale=%s", stale),
 	OPT("retries=%d", retries),
+	OPT("mount_timeout=%s", mount_timeout),
+	OPT("connect_timeout=%s", connect_timeout),
+	OPT("stall_timeout=%s", stall_timeout),
 	OPT("sync", sync),
 	OPT("insecure", insecure),
 	FUSE_OPT_KEY("uid=", KEY_UID),
@@ -127,6 +131,12 @@ static const char usage_text[] =
 	"                        kernel checks modes) unless no_default_permissions\n"
 	"  ro                    read-only mount\n"
 	"  retries=N             attempts per S3 request (default 6)\n"
+	"  mount_timeout=DURATION\n"
+	"                        how long the mount waits for the store before it starts\n"
+	"                        offline from its saved state, or fails (default 20s; 0: no limit)\n"
+	"  connect_timeout=DURATION, stall_timeout=DURATION\n"
+	"                        per S3 request: to connect, and with no byte moving\n"
+	"                        (default 10s, 30s); the request is then retried\n"
 	"  lag=DURATION, stale=DURATION\n"
 	"                        protocol parameters; all clients must agree (default 10s, 3s)\n"
 	"  allow_other, default_permissions and the other FUSE options are passed to FUSE.\n"
@@ -288,6 +298,9 @@ static void free_options(struct options *o)
 	free(o->lag);
 	free(o->stale);
 	free(o->notify);
+	free(o->mount_timeout);
+	free(o->connect_timeout);
+	free(o->stall_timeout);
 }
 
 /* A duration option into *ms; 0, or 2 (usage) after saying what is wrong. */
@@ -310,6 +323,7 @@ static int build_config(struct mps3fs_config *cfg, const struct options *o, cons
 	cfg->poll_ms = 1000;
 	cfg->cache_size = 1ull << 30;
 	cfg->drain_ms = 60000;
+	cfg->mount_timeout_ms = 20000;
 	cfg->timeout_s = 5.0;
 	cfg->uid = o->uid_set ? o->uid : getuid();
 	cfg->gid = o->gid_set ? o->gid : getgid();
@@ -332,7 +346,8 @@ static int build_config(struct mps3fs_config *cfg, const struct options *o, cons
 		return 2;
 	}
 	if (duration_opt("drain", o->drain, &cfg->drain_ms) || duration_opt("lag", o->lag, &cfg->db.lag_ms) ||
-	    duration_opt("stale", o->stale, &cfg->db.stale_ms))
+	    duration_opt("stale", o->stale, &cfg->db.stale_ms) ||
+	    duration_opt("mount_timeout", o->mount_timeout, &cfg->mount_timeout_ms))
 		return 2;
 	if (o->cache_size && parse_size(o->cache_size, &cfg->cache_size)) {
 		fprintf(stderr, "mps3fs: cache_size=%s: need a size like 512M or 4G\n", o->cache_size);
@@ -356,8 +371,12 @@ static int mount_it(const struct mps3fs_config *cfg, const struct options *o, st
 {
 	struct mps3_cli_store_opts so;
 	struct mps3_store *store = NULL;
+	int64_t connect_ms = 0, stall_ms = 0;
 	int ret = 1, rc;
 
+	if (duration_opt("connect_timeout", o->connect_timeout, &connect_ms) ||
+	    duration_opt("stall_timeout", o->stall_timeout, &stall_ms))
+		return 2;
 	mps3_log_set_level(cmd->debug ? MPS3_LOG_DEBUG : MPS3_LOG_NOTICE);
 	if (mps3_s3_global_init()) {
 		fprintf(stderr, "mps3fs: cannot initialise libcurl\n");
@@ -372,6 +391,8 @@ static int mount_it(const struct mps3fs_config *cfg, const struct options *o, st
 	so.addressing = o->addressing;
 	so.insecure = o->insecure;
 	so.max_attempts = o->retries;
+	so.connect_timeout_ms = (long)connect_ms;
+	so.stall_timeout_ms = (long)stall_ms;
 	so.verbose = cmd->debug;
 	rc = mps3_cli_open_store(&store, o->url, &so);
 	if (rc)

@@ -62,6 +62,7 @@ struct mps3fs_config {
 	int suid;			/* show set-id and sticky bits an entry records */
 	mode_t umask;
 	int64_t drain_ms;		/* how long unmount waits for pending uploads */
+	int64_t mount_timeout_ms;	/* deadline of the store requests at mount; 0 = none */
 	double timeout_s;		/* kernel attr/entry cache time */
 	enum mps3fs_notify { NOTIFY_INOTIFY, NOTIFY_INVALIDATE, NOTIFY_OFF } notify;
 	struct mps3_db_config db;

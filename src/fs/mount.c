@@ -138,9 +138,22 @@ static int open_database(struct mps3fs *fs, json_t *journal_old)
 
 	fs->cfg.db.state_file = fs->state_file;
 	fs->cfg.db.allow_offline = 1;
+	/* One deadline for everything the mount asks the store, so that mount(8) and systemd are not left waiting. */
+	if (fs->cfg.mount_timeout_ms > 0) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		mps3_store_set_deadline(fs->store, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
+							   fs->cfg.mount_timeout_ms);
+	}
 	rc = mps3_db_open(&fs->db, fs->store, &fs->cfg.db);
+	mps3_store_set_deadline(fs->store, 0);
 	if (rc) {
-		mps3_err("%s: %s", fs->cfg.url, mps3_error_last(rc));
+		if (rc == -ETIMEDOUT)
+			mps3_err("%s: the store did not answer within mount_timeout=%lldms, and there is no saved state to start offline from: %s",
+				 fs->cfg.url, (long long)fs->cfg.mount_timeout_ms, mps3_error_last(rc));
+		else
+			mps3_err("%s: %s", fs->cfg.url, mps3_error_last(rc));
 		return rc;
 	}
 	rc = mps3fs_tree_init(fs);

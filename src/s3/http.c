@@ -492,6 +492,12 @@ static void setup_curl(CURL *c, struct mps3_s3 *s3, struct s3_req *req, struct x
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s3->cfg.connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (s3->cfg.stall_timeout_ms + 999) / 1000);
+	{
+		int64_t left = mps3_s3_time_left(s3);
+
+		if (left != INT64_MAX)
+			curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(left > 1 ? left : 1));
+	}
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -631,15 +637,17 @@ static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct x
 	return out;
 }
 
-static void backoff(int attempt)
+static void backoff(int attempt, int64_t left)
 {
-	/* Full jitter over min(5 s, 100 ms * 2^attempt). */
+	/* Full jitter over min(5 s, 100 ms * 2^attempt), and never past the deadline. */
 	uint64_t cap = 100ull << (attempt < 6 ? attempt : 6), r;
 	struct timespec ts;
 
 	if (cap > 5000)
 		cap = 5000;
 	r = mps3_random_below(cap + 1);
+	if (left != INT64_MAX && (int64_t)r > left)
+		r = left > 0 ? (uint64_t)left : 0;
 	ts.tv_sec = (time_t)(r / 1000);
 	ts.tv_nsec = (long)(r % 1000) * 1000000;
 	nanosleep(&ts, NULL);
@@ -651,6 +659,7 @@ int mps3_s3_request(struct mps3_s3 *s3, struct s3_req *req)
 	char phash[65];
 	int attempt, err = 0, skewed = 0, max = s3->cfg.max_attempts;
 	enum outcome o = FAIL;
+	char last_cause[512] = "";
 
 	memset(&x, 0, sizeof(x));
 	x.req = req;
@@ -664,14 +673,18 @@ int mps3_s3_request(struct mps3_s3 *s3, struct s3_req *req)
 				      req->key ? req->key : "");
 	}
 	for (attempt = 1;; attempt++) {
+		if (mps3_s3_time_left(s3) <= 0) {
+			err = mps3_error_set(-ETIMEDOUT, "%s %s: the deadline passed before attempt %d%s%s", req->op,
+					     req->key ? req->key : "", attempt, attempt > 1 ? "; last: " : "",
+					     attempt > 1 ? last_cause : "");
+			break;
+		}
 		o = one_attempt(s3, req, &x, phash, &err, &skewed);
 		if (o != RETRY)
 			break;
+		snprintf(last_cause, sizeof(last_cause), "%s", mps3_error_last(err));
 		if (attempt >= max) {
-			char cause[1024];
-
-			snprintf(cause, sizeof(cause), "%s", mps3_error_last(err));
-			mps3_error_set(err, "%s (gave up after %d attempts)", cause, attempt);
+			mps3_error_set(err, "%s (gave up after %d attempts)", last_cause, attempt);
 			break;
 		}
 		/* A resumed GET continues the object it started, nothing else. */
@@ -680,7 +693,7 @@ int mps3_s3_request(struct mps3_s3 *s3, struct s3_req *req)
 		__atomic_add_fetch(&s3->n_retries, 1, __ATOMIC_RELAXED);
 		mps3_info("retrying (%d/%d): %s", attempt + 1, max, mps3_error_last(err));
 		if (!(skewed == 1 && attempt == 1))
-			backoff(attempt);
+			backoff(attempt, mps3_s3_time_left(s3));
 	}
 	__atomic_add_fetch(&s3->n_down, x.delivered, __ATOMIC_RELAXED);
 	mps3_buf_dispose(&x.errbody);

@@ -33,7 +33,11 @@ struct mps3_s3 {
 	pthread_mutex_t lock;
 	struct handle *handles;	/* every live handle; protected by lock */
 	uint64_t n_requests, n_retries, n_up, n_down; /* atomics */
+	int64_t deadline_ms;	/* CLOCK_MONOTONIC, 0 = none; atomic */
 };
+
+/* ms left before the client's deadline (INT64_MAX: none; <= 0: passed). */
+int64_t mps3_s3_time_left(struct mps3_s3 *s3);
 
 struct s3_req {
 	/* in */

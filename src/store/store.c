@@ -91,6 +91,12 @@ struct mps3_clock *mps3_store_clock(struct mps3_store *s)
 	return s->clock;
 }
 
+void mps3_store_set_deadline(struct mps3_store *s, int64_t mono_ms)
+{
+	if (s->ops->set_deadline)
+		s->ops->set_deadline(s, mono_ms);
+}
+
 static int key_ok(const char *op, const char *key)
 {
 	if (!key || key[0] == '\0' || strlen(key) > 1024)

@@ -122,6 +122,11 @@ static void s3s_free(struct mps3_store *s)
 	free(st);
 }
 
+static void s3s_set_deadline(struct mps3_store *s, int64_t mono_ms)
+{
+	mps3_s3_set_deadline(((struct s3_store *)s)->s3, mono_ms);
+}
+
 static const struct mps3_store_ops s3_ops = {
 	.scheme = "s3",
 	.get = s3s_get,
@@ -130,6 +135,7 @@ static const struct mps3_store_ops s3_ops = {
 	.del = s3s_del,
 	.list = s3s_list,
 	.free = s3s_free,
+	.set_deadline = s3s_set_deadline,
 };
 
 int mps3_store_s3_new(struct mps3_store **out, const char *bucket, const char *prefix,

@@ -30,8 +30,13 @@ for k in "${keys[@]}"; do
 done
 listed=$(m ls)
 for k in "${keys[@]}"; do
-	if grep -qxF -- "$k" <<<"$listed"; then ok "ls shows $(printf %q "$k")"; else fail "ls shows $(printf %q "$k")"; fi
+	# Control characters are escaped as ls -b does (a name cannot forge lines); --json is exact.
+	shown=${k//$'\t'/\\t}
+	if grep -qxF -- "$shown" <<<"$listed"; then ok "ls shows $(printf %q "$k")"; else fail "ls shows $(printf %q "$k")"; fi
 done
+if m ls --json tab | grep -qF '"key":"tab\tin name"'; then ok "ls --json gives the name exactly"; else
+	fail "ls --json: $(m ls --json tab)"
+fi
 is "$(m ls | LC_ALL=C sort)" "$(m ls)" "ls is in byte order"
 is "$(m ls 'dir with')" "dir with spaces/a b.txt" "ls PREFIX"
 line=$(m ls -l v1k)

@@ -68,4 +68,30 @@ proxy online
 check "which land once the store is back" timeout 120 "$MPS3" sync "$A"
 is "$(m get offline-start)" "written while starting offline" "the offline start's write is in the bucket"
 umount_quiet a2
+
+# A store that accepts connections and never answers (issue 9, item 6): the
+# mount waits at most mount_timeout=, then starts offline from its saved
+# state, or fails with a clear message when it has none.
+proxy hang
+mount_fs a3 cache_dir="$T/a.cache" mount_timeout=3s
+A=$MNT
+is "$(cat "$A/before")" "before" "against a store that never answers, a mount with saved state starts offline"
+if grep -q "starting from the saved state, offline" "$T/a3.err"; then ok "and says so"; else
+	fail "and says so"
+	sed 's/^/# /' "$T/a3.err"
+fi
+umount_quiet a3
+mkdir -p "$T/h"
+set +e
+timeout 120 "$MPS3FS" -f -o "cache_dir=$T/h.cache,endpoint=$PROXY_EP,mount_timeout=3s" "${URL%/*}/fresh" "$T/h" \
+	2>"$T/h.err"
+rc=$?
+set -e
+if ((rc != 0 && rc != 124)); then ok "a mount with no saved state fails (exit $rc)"; else fail "mount with no state: exit $rc"; fi
+if grep -q "did not answer within mount_timeout=3000ms" "$T/h.err"; then ok "saying the store did not answer"; else
+	fail "saying the store did not answer"
+	sed 's/^/# /' "$T/h.err"
+fi
+mountpoint -q "$T/h" && fusermount3 -u "$T/h"
+proxy online
 done_testing

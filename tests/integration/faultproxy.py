@@ -11,6 +11,7 @@ PORT_FILE.  CONTROL_FILE holds the mode, re-read whenever it changes:
 
     online                  forward everything
     offline                 refuse every connection and cut the open ones
+    hang                    accept connections and read requests, never answer
     faults K=P ...          forward, but each new connection meets a fault:
                             drop=P    read the request, close without answer
                             reset=P   reset the connection (TCP RST)
@@ -53,7 +54,7 @@ def read_control():
     except OSError:
         return
     mode, faults = "online", {}
-    if words and words[0] in ("online", "offline", "faults"):
+    if words and words[0] in ("online", "offline", "faults", "hang"):
         mode = words[0]
         for w in words[1:]:
             if "=" in w:
@@ -125,6 +126,19 @@ def handle(client):
     try:
         if mode == "offline":
             rst(client)
+            return
+        if mode == "hang":
+            # A peer that accepts and then says nothing, until the mode changes.
+            client.settimeout(0.2)
+            while True:
+                with LOCK:
+                    if STATE["mode"] != "hang":
+                        break
+                try:
+                    if client.recv(65536) == b"":
+                        break
+                except socket.timeout:
+                    pass
             return
         if faults.get("delay"):
             time.sleep(faults["delay"] / 1000.0)

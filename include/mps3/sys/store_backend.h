@@ -26,6 +26,8 @@ struct mps3_store_ops {
 	int (*list)(struct mps3_store *s, const char *prefix, const char *start_after,
 		    const char *token, unsigned max, struct mps3_listing *out);
 	void (*free)(struct mps3_store *s);
+	/* Optional (NULL: requests are local and never wait). */
+	void (*set_deadline)(struct mps3_store *s, int64_t mono_ms);
 };
 
 /* Fields every backend embeds first; set by its constructor, read-only after. */
