@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -270,22 +269,6 @@ void mps3_s3_free(struct mps3_s3 *s3)
 struct mps3_clock *mps3_s3_clock(struct mps3_s3 *s3)
 {
 	return &s3->clock;
-}
-
-void mps3_s3_set_deadline(struct mps3_s3 *s3, int64_t mono_ms)
-{
-	__atomic_store_n(&s3->deadline_ms, mono_ms, __ATOMIC_RELAXED);
-}
-
-int64_t mps3_s3_time_left(struct mps3_s3 *s3)
-{
-	int64_t d = __atomic_load_n(&s3->deadline_ms, __ATOMIC_RELAXED);
-	struct timespec ts;
-
-	if (d == 0)
-		return INT64_MAX;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return d - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
 void mps3_s3_get_stats(struct mps3_s3 *s3, struct mps3_s3_stats *out)

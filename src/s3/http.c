@@ -637,6 +637,22 @@ static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct x
 	return out;
 }
 
+void mps3_s3_set_deadline(struct mps3_s3 *s3, int64_t mono_ms)
+{
+	__atomic_store_n(&s3->deadline_ms, mono_ms, __ATOMIC_RELAXED);
+}
+
+int64_t mps3_s3_time_left(struct mps3_s3 *s3)
+{
+	int64_t d = __atomic_load_n(&s3->deadline_ms, __ATOMIC_RELAXED);
+	struct timespec ts;
+
+	if (d == 0)
+		return INT64_MAX;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return d - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 static void backoff(int attempt, int64_t left)
 {
 	/* Full jitter over min(5 s, 100 ms * 2^attempt), and never past the deadline. */
