@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "mps3/error.h"
 #include "mps3/hash.h"
 #include "mps3/io.h"
+#include "mps3/log.h"
 #include "mps3/rand.h"
 #include "mps3/sys/store_backend.h"
 
@@ -35,12 +37,58 @@
 #define TMP_DIR ".tmp"
 #define CHUNK (1 << 20)
 
+#define RETIRED_MAX 64
+
 struct file_store {
 	struct mps3_store base;
 	struct mps3_clock clock;
 	char *root;
-	int rootfd;
+	pthread_mutex_t lock;
+	int rootfd;			/* the directory root names now; protected by lock */
+	int retired[RETIRED_MAX];	/* earlier ones, kept open for requests still using them */
+	unsigned nretired;		/* protected by lock */
 };
+
+/*
+ * The store's directory as an fd (borrowed), reopened when root names
+ * another directory than the one open (removed and made again, as a
+ * bucket can be).  A directory that is gone is an error of the store, not
+ * an empty one: nothing then looks deleted.
+ */
+static int root_fd(struct file_store *f, const char *op)
+{
+	struct stat now, open_st;
+	int fd, rc = 0;
+
+	if (stat(f->root, &now) < 0)
+		return mps3_error_set(-EIO, "%s: store directory %s: %s", op, f->root, strerror(errno));
+	if (!S_ISDIR(now.st_mode))
+		return mps3_error_set(-EIO, "%s: store directory %s is not a directory", op, f->root);
+	pthread_mutex_lock(&f->lock);
+	if (fstat(f->rootfd, &open_st) == 0 && open_st.st_dev == now.st_dev && open_st.st_ino == now.st_ino) {
+		fd = f->rootfd;
+		pthread_mutex_unlock(&f->lock);
+		return fd;
+	}
+	fd = open(f->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (mkdirat(fd, TMP_DIR, 0700) < 0 && errno != EEXIST)) {
+		rc = mps3_error_set(-errno, "%s: cannot open store directory %s: %s", op, f->root, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		pthread_mutex_unlock(&f->lock);
+		return rc;
+	}
+	if (f->nretired == RETIRED_MAX) {
+		close(f->retired[0]); /* 64 directories ago: no request still runs on it */
+		memmove(f->retired, f->retired + 1, (RETIRED_MAX - 1) * sizeof(int));
+		f->nretired--;
+	}
+	f->retired[f->nretired++] = f->rootfd;
+	f->rootfd = fd;
+	pthread_mutex_unlock(&f->lock);
+	mps3_notice("file://%s: the store directory was made again; using the new one", f->root);
+	return fd;
+}
 
 static int safe_byte(unsigned char c, int first)
 {
@@ -187,7 +235,10 @@ static int open_key(struct file_store *f, const char *op, const char *key, struc
 	if (rc)
 		return rc;
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = openat(f->rootfd, path, O_RDONLY | O_CLOEXEC);
+	rc = root_fd(f, op);
+	if (rc < 0)
+		return rc;
+	fd = openat(rc, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
 		if (rc == -ENOENT || rc == -ENOTDIR)
@@ -328,19 +379,22 @@ static int file_put(struct mps3_store *s, const char *key, const struct mps3_bod
 	char dir[NAME_MAX + 1], file[NAME_MAX + 1], path[2 * NAME_MAX + 2];
 	char tmp[64], tmppath[sizeof(TMP_DIR) + 64], etag[MPS3_ETAG_MAX];
 	struct stat st;
-	int fd = -1, dfd = -1, rc;
+	int fd = -1, dfd = -1, rc, rfd;
 
 	mps3_store_local_clock_tick(s);
 	rc = key_names("PutObject", key, dir, file);
 	if (rc)
 		return rc;
-	if (mkdirat(f->rootfd, dir, 0700) < 0 && errno != EEXIST)
+	rfd = root_fd(f, "PutObject");
+	if (rfd < 0)
+		return rfd;
+	if (mkdirat(rfd, dir, 0700) < 0 && errno != EEXIST)
 		return mps3_error_set(-errno, "PutObject %s: cannot create %s/%s: %s", key,
 				      f->root, dir, strerror(errno));
 	if (mps3_random_hex(tmp, 8))
 		return mps3_error_set(-EIO, "PutObject %s: no randomness", key);
 	snprintf(tmppath, sizeof(tmppath), "%s/%s", TMP_DIR, tmp);
-	fd = openat(f->rootfd, tmppath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = openat(rfd, tmppath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return mps3_error_set(-errno, "PutObject %s: cannot create a temporary file in %s/%s: %s",
 				      key, f->root, TMP_DIR, strerror(errno));
@@ -356,13 +410,13 @@ static int file_put(struct mps3_store *s, const char *key, const struct mps3_bod
 		goto fail;
 	}
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	if (renameat(f->rootfd, tmppath, f->rootfd, path) < 0) {
+	if (renameat(rfd, tmppath, rfd, path) < 0) {
 		rc = mps3_error_set(-errno, "PutObject %s: %s", key, strerror(errno));
 		goto fail;
 	}
 	close(fd);
 	fd = -1;
-	dfd = openat(f->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = openat(rfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {
 		fsync(dfd);
 		close(dfd);
@@ -375,7 +429,7 @@ static int file_put(struct mps3_store *s, const char *key, const struct mps3_bod
 fail:
 	if (fd >= 0)
 		close(fd);
-	unlinkat(f->rootfd, tmppath, 0);
+	unlinkat(rfd, tmppath, 0);
 	return rc;
 }
 
@@ -390,7 +444,10 @@ static int file_del(struct mps3_store *s, const char *key)
 	if (rc)
 		return rc;
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	if (unlinkat(f->rootfd, path, 0) < 0 && errno != ENOENT && errno != ENOTDIR)
+	rc = root_fd(f, "DeleteObject");
+	if (rc < 0)
+		return rc;
+	if (unlinkat(rc, path, 0) < 0 && errno != ENOENT && errno != ENOTDIR)
 		return mps3_error_set(-errno, "DeleteObject %s: %s", key, strerror(errno));
 	return 0;
 }
@@ -402,7 +459,7 @@ static int cmp_entry(const void *a, const void *b)
 }
 
 /* Every key of one dirname directory that starts with prefix and sorts after `after`. */
-static int list_dir(struct file_store *f, const char *dname, const char *dkey,
+static int list_dir(struct file_store *f, int rfd, const char *dname, const char *dkey,
 		    const char *prefix, const char *after, struct mps3_listing *all)
 {
 	char file[NAME_MAX + 1], key[2 * NAME_MAX + 2];
@@ -411,7 +468,7 @@ static int list_dir(struct file_store *f, const char *dname, const char *dkey,
 	DIR *d = NULL;
 	int dfd, rc = 0;
 
-	dfd = openat(f->rootfd, dname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = openat(rfd, dname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	d = fdopendir(dfd);
@@ -466,11 +523,14 @@ static int file_list(struct mps3_store *s, const char *prefix, const char *start
 	struct dirent *de;
 	DIR *d = NULL;
 	size_t plen = strlen(prefix), i;
-	int dfd, rc = 0;
+	int dfd, rc = 0, rfd;
 
 	mps3_store_local_clock_tick(s);
 	mps3_listing_init(&all);
-	dfd = openat(f->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rfd = root_fd(f, "ListObjectsV2");
+	if (rfd < 0)
+		return rfd;
+	dfd = openat(rfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || !(d = fdopendir(dfd))) {
 		rc = mps3_error_set(-errno, "ListObjectsV2 %s: cannot read %s: %s", prefix,
 				    f->root, strerror(errno));
@@ -487,7 +547,7 @@ static int file_list(struct mps3_store *s, const char *prefix, const char *start
 		/* Keys in this directory all start with dkey: skip it unless it can match. */
 		if (strncmp(dkey, prefix, dlen < plen ? dlen : plen) != 0)
 			continue;
-		rc = list_dir(f, de->d_name, dkey, prefix, after, &all);
+		rc = list_dir(f, rfd, de->d_name, dkey, prefix, after, &all);
 		if (rc) {
 			rc = mps3_error_set(rc, "ListObjectsV2 %s: %s", prefix, strerror(-rc));
 			goto out;
@@ -520,6 +580,9 @@ static void file_free(struct mps3_store *s)
 
 	if (f->rootfd >= 0)
 		close(f->rootfd);
+	while (f->nretired > 0)
+		close(f->retired[--f->nretired]);
+	pthread_mutex_destroy(&f->lock);
 	mps3_clock_dispose(&f->clock);
 	free(f->root);
 	free(f->base.url);
@@ -573,6 +636,7 @@ int mps3_store_file_new(struct mps3_store **out, const char *dir, int create)
 	if (!f)
 		return -ENOMEM;
 	f->rootfd = -1;
+	pthread_mutex_init(&f->lock, NULL);
 	mps3_clock_init(&f->clock);
 	f->base.ops = &file_ops;
 	f->base.clock = &f->clock;
