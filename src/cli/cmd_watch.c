@@ -105,6 +105,8 @@ int mps3_cmd_watch(struct ctx *c, int argc, char **argv)
 		mps3_db_set_listener(c->db, NULL, NULL);
 		return mps3_cli_fail(rc, "watch");
 	}
+	/* As inotifywait says "Watches established.": from here on, every change is reported. */
+	fprintf(stderr, "mps3: watching %s; changes from now on follow\n", c->url);
 	while (!mps3_cli_stop && !ferror(stdout)) {
 		struct timespec ts = { 0, 100 * 1000000 };
 
