@@ -52,8 +52,17 @@
 /* A chunk is missing, being fetched, present and checked, or known not to match its list. */
 enum { C_MISSING = 0, C_FLIGHT = 1, C_PRESENT = 2, C_BAD = 3 };
 
+/*
+ * What a partial is of: a blob, the size an entry claims for it, and the
+ * chunk list it names.  Readers share a partial, and a verdict of corrupt
+ * content, only when all three agree: a planted entry that names a real
+ * blob with another size or list affects only its own readers.
+ */
+#define ID_MAX (2 * MPS3_SHA256_HEX_LEN + 24)
+
 struct partial {
 	char sha[MPS3_SHA256_HEX_LEN + 1];
+	char id[ID_MAX];		/* "<sha>:<size>:<list sha or empty>" */
 	char file[MPS3_SHA256_HEX_LEN + 24];	/* its name in CACHE/partial: one per partial */
 	uint64_t size;
 	unsigned nchunks, present;
@@ -225,7 +234,12 @@ static void partial_ref(struct fetch *f, struct partial *p)
 		f->idle--;
 }
 
-static struct partial *partial_new(struct fetch *f, const char *sha, uint64_t size, int *err)
+static void make_id(char out[ID_MAX], const char *sha, uint64_t size, const char *list)
+{
+	snprintf(out, ID_MAX, "%s:%llu:%s", sha, (unsigned long long)size, list ? list : "");
+}
+
+static struct partial *partial_new(struct fetch *f, const char *id, const char *sha, uint64_t size, int *err)
 {
 	struct partial *p;
 	char path[4200];
@@ -242,6 +256,7 @@ static struct partial *partial_new(struct fetch *f, const char *sha, uint64_t si
 		return NULL;
 	}
 	memcpy(p->sha, sha, sizeof(p->sha));
+	snprintf(p->id, sizeof(p->id), "%s", id);
 	snprintf(p->file, sizeof(p->file), "%s.%u", sha, ++f->serial);
 	p->size = size;
 	p->nchunks = (unsigned)((size + CHUNK - 1) / CHUNK);
@@ -298,6 +313,9 @@ static int load_chunks(struct mps3fs *fs, const char *list_sha, uint64_t size, s
 			rc = mps3_error_set(-EBADMSG, "chunk list %s does not describe %llu bytes", list_sha,
 					    (unsigned long long)size);
 	}
+	/* Ranges are fetched in chunks of our size: a list of others cannot check them; the whole is checked instead. */
+	if (!rc && (out->chunk != CHUNK || out->n != (size + CHUNK - 1) / CHUNK))
+		mps3_chunks_dispose(out);
 	mps3_buf_dispose(&buf);
 	return rc;
 }
@@ -307,18 +325,18 @@ static int load_chunks(struct mps3fs *fs, const char *list_sha, uint64_t size, s
  * taken).  A new one takes the chunk list (*list is left empty then); the
  * list a partial checks against never changes while chunks are in flight.
  */
-static struct partial *partial_get(struct fetch *f, const char *sha, uint64_t size, struct mps3_chunks *list,
-				   int *err)
+static struct partial *partial_get(struct fetch *f, const char *id, const char *sha, uint64_t size,
+				   struct mps3_chunks *list, int *err)
 {
 	struct partial *p;
 
 	for (p = f->list; p; p = p->next) {
-		if (strcmp(p->sha, sha) == 0 && p->size == size && !p->err) {
+		if (strcmp(p->id, id) == 0 && !p->err) {
 			partial_ref(f, p);
 			return p;
 		}
 	}
-	p = partial_new(f, sha, size, err);
+	p = partial_new(f, id, sha, size, err);
 	if (p && list->n) {
 		p->chunks = *list;
 		memset(list, 0, sizeof(*list));
@@ -348,9 +366,9 @@ static int pw_write(void *ctx, const void *buf, size_t n)
 /* Report corrupt content once and refuse it for a while (lock held). */
 static void mark_bad(struct fetch *f, struct partial *p, const char *what)
 {
-	if (!json_object_get(f->bad, p->sha))
+	if (!json_object_get(f->bad, p->id))
 		mps3_warn("%s: blob %s is corrupt in the store (%s); reads of it fail", f->fs->cfg.url, p->sha, what);
-	json_object_set_new(f->bad, p->sha, json_integer(mps3fs_now_ns() / 1000000));
+	json_object_set_new(f->bad, p->id, json_integer(mps3fs_now_ns() / 1000000));
 	p->err = -EBADMSG;
 	forget_chunks(f, p);
 	pthread_cond_broadcast(&f->cond);
@@ -426,10 +444,10 @@ static int fetch_chunk(struct fetch *f, struct partial *p, unsigned i)
 	bad = rc == 0 && p->chunks.n && memcmp(md, p->chunks.md[i], sizeof(md)) != 0;
 	if (bad) {
 		/* Like a bad sector: that range fails, the checked ones still read. */
-		if (!json_object_get(f->bad, p->sha))
+		if (!json_object_get(f->bad, p->id))
 			mps3_warn("%s: blob %s is corrupt in the store (chunk %u does not match its chunk list); reads of that range fail",
 				  f->fs->cfg.url, p->sha, i);
-		json_object_set_new(f->bad, p->sha, json_integer(0));
+		json_object_set_new(f->bad, p->id, json_integer(0));
 		p->state[i] = C_BAD;
 		rc = -EBADMSG;
 	} else if (rc == 0 && !p->err) {
@@ -633,16 +651,16 @@ static int make_readable(struct fetch *f, struct partial *p, unsigned first, uns
 }
 
 /* Known to be corrupt in the store: refused at once for a minute, then tried again (lock held). */
-static int known_bad(struct fetch *f, const char *sha)
+static int known_bad(struct fetch *f, const char *id)
 {
-	json_t *t = json_object_get(f->bad, sha);
+	json_t *t = json_object_get(f->bad, id);
 
 	/* 0: only a chunk was bad (reported; the rest reads). */
 	if (!t || json_integer_value(t) == 0)
 		return 0;
 	if (mps3fs_now_ns() / 1000000 - json_integer_value(t) < 60000)
 		return 1;
-	json_object_del(f->bad, sha);
+	json_object_del(f->bad, id);
 	return 0;
 }
 
@@ -652,6 +670,7 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 	struct fetch *f = fs->fetch;
 	struct mps3_chunks list = { 0 };
 	struct partial *p;
+	char id[ID_MAX];
 	unsigned first, last;
 	int err = 0, err0, fd = -1, done;
 
@@ -661,8 +680,9 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 		size = (size_t)(blob_size - off);
 	first = (unsigned)(off / CHUNK);
 	last = (unsigned)((off + size - 1) / CHUNK);
+	make_id(id, sha, blob_size, chunks);
 	pthread_mutex_lock(&f->lock);
-	err = known_bad(f, sha) || (chunks && chunks[0] && known_bad(f, chunks)) ? -EBADMSG : 0;
+	err = known_bad(f, id) ? -EBADMSG : 0;
 	pthread_mutex_unlock(&f->lock);
 	if (err)
 		return err;
@@ -671,16 +691,16 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 		err = load_chunks(fs, chunks, blob_size, &list);
 		if (err == -EBADMSG) {
 			pthread_mutex_lock(&f->lock);
-			if (!json_object_get(f->bad, chunks))
+			if (!json_object_get(f->bad, id))
 				mps3_warn("%s: %s; reads of blob %s fail", fs->cfg.url, mps3_error_last(err), sha);
-			json_object_set_new(f->bad, chunks, json_integer(mps3fs_now_ns() / 1000000));
+			json_object_set_new(f->bad, id, json_integer(mps3fs_now_ns() / 1000000));
 			pthread_mutex_unlock(&f->lock);
 		}
 		if (err)
 			return err;
 	}
 	pthread_mutex_lock(&f->lock);
-	p = partial_get(f, sha, blob_size, &list, &err);
+	p = partial_get(f, id, sha, blob_size, &list, &err);
 	if (p)
 		err = make_readable(f, p, first, last, seq);
 	err0 = err;
