@@ -313,7 +313,7 @@ static int load_chunks(struct mps3fs *fs, const char *list_sha, uint64_t size, s
 			rc = mps3_error_set(-EBADMSG, "chunk list %s does not describe %llu bytes", list_sha,
 					    (unsigned long long)size);
 	}
-	/* Ranges are fetched in chunks of our size: a list of others cannot check them; the whole is checked instead. */
+	/* Ranges are fetched in chunks of our size: a list of other chunks cannot check them; the whole is. */
 	if (!rc && (out->chunk != CHUNK || out->n != (size + CHUNK - 1) / CHUNK))
 		mps3_chunks_dispose(out);
 	mps3_buf_dispose(&buf);
