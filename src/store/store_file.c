@@ -176,6 +176,55 @@ static int key_names(const char *op, const char *key, char dir[NAME_MAX + 1],
 	return 0;
 }
 
+/*
+ * The directory of a key's escaped dirname (made first if create): an fd
+ * (owned), -ENOENT, or -EIO for anything but a real directory.  Nothing in
+ * the bucket directory is followed: a symlink planted there by a writer
+ * of the bucket must not lead a put or a sweep outside it.
+ */
+static int key_dir(struct file_store *f, const char *op, const char *dir, int create)
+{
+	struct stat st;
+	int rfd = root_fd(f, op), dfd;
+
+	if (rfd < 0)
+		return rfd;
+	if (create && mkdirat(rfd, dir, 0700) < 0 && errno != EEXIST)
+		return mps3_error_set(-errno, "%s: cannot create %s/%s: %s", op, f->root, dir, strerror(errno));
+	dfd = openat(rfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd >= 0)
+		return dfd;
+	if (create && (errno == ELOOP || errno == ENOTDIR) && fstatat(rfd, dir, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode)) {
+		/* A link where a directory of objects belongs holds none of ours: a real directory replaces it. */
+		if (unlinkat(rfd, dir, 0) == 0 && mkdirat(rfd, dir, 0700) == 0)
+			dfd = openat(rfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd >= 0)
+			return dfd;
+	}
+	if (errno == ENOENT)
+		return -ENOENT;
+	if (errno == ELOOP || errno == ENOTDIR)
+		return mps3_error_set(-EIO, "%s: %s/%s is not a directory (a link or a file planted in the store)", op,
+				      f->root, dir);
+	return mps3_error_set(-errno, "%s: %s/%s: %s", op, f->root, dir, strerror(errno));
+}
+
+/* The store's scratch directory, made again if something else took its name.  fd (owned) or -errno. */
+static int tmp_dir(int rfd)
+{
+	int fd = openat(rfd, TMP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 && (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)) {
+		if (errno != ENOENT)
+			unlinkat(rfd, TMP_DIR, 0); /* a link or a file: only the name goes */
+		if (mkdirat(rfd, TMP_DIR, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		fd = openat(rfd, TMP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
 static int etag_of_fd(char out[MPS3_ETAG_MAX], int fd, uint64_t size, int cache)
 {
 	ssize_t n = fgetxattr(fd, ETAG_XATTR, out, MPS3_ETAG_MAX - 1);
@@ -228,21 +277,25 @@ static void fill_info(struct mps3_objinfo *info, const struct stat *st)
 /* Open key for reading: fd >= 0, or -ENOENT. */
 static int open_key(struct file_store *f, const char *op, const char *key, struct stat *st)
 {
-	char dir[NAME_MAX + 1], file[NAME_MAX + 1], path[2 * NAME_MAX + 2];
-	int fd, rc;
+	char dir[NAME_MAX + 1], file[NAME_MAX + 1];
+	int fd, dfd, rc;
 
 	rc = key_names(op, key, dir, file);
 	if (rc)
 		return rc;
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	rc = root_fd(f, op);
-	if (rc < 0)
-		return rc;
-	fd = openat(rc, path, O_RDONLY | O_CLOEXEC);
+	dfd = key_dir(f, op, dir, 0);
+	if (dfd == -ENOENT)
+		return mps3_error_set(-ENOENT, "%s %s: NoSuchKey", op, key);
+	if (dfd < 0)
+		return dfd;
+	fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	rc = fd < 0 ? -errno : 0;
+	close(dfd);
 	if (fd < 0) {
-		rc = -errno;
-		if (rc == -ENOENT || rc == -ENOTDIR)
+		if (rc == -ENOENT)
 			return mps3_error_set(-ENOENT, "%s %s: NoSuchKey", op, key);
+		if (rc == -ELOOP)
+			return mps3_error_set(-EIO, "%s %s: a link in the store, not an object", op, key);
 		return mps3_error_set(rc, "%s %s: %s", op, key, strerror(-rc));
 	}
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
@@ -376,28 +429,30 @@ static int file_put(struct mps3_store *s, const char *key, const struct mps3_bod
 		    struct mps3_objinfo *info)
 {
 	struct file_store *f = (struct file_store *)s;
-	char dir[NAME_MAX + 1], file[NAME_MAX + 1], path[2 * NAME_MAX + 2];
-	char tmp[64], tmppath[sizeof(TMP_DIR) + 64], etag[MPS3_ETAG_MAX];
+	char dir[NAME_MAX + 1], file[NAME_MAX + 1];
+	char tmp[64], etag[MPS3_ETAG_MAX];
 	struct stat st;
-	int fd = -1, dfd = -1, rc, rfd;
+	int fd = -1, dfd = -1, tfd = -1, rc, rfd;
 
 	mps3_store_local_clock_tick(s);
 	rc = key_names("PutObject", key, dir, file);
 	if (rc)
 		return rc;
+	if (mps3_random_hex(tmp, 8))
+		return mps3_error_set(-EIO, "PutObject %s: no randomness", key);
 	rfd = root_fd(f, "PutObject");
 	if (rfd < 0)
 		return rfd;
-	if (mkdirat(rfd, dir, 0700) < 0 && errno != EEXIST)
-		return mps3_error_set(-errno, "PutObject %s: cannot create %s/%s: %s", key,
-				      f->root, dir, strerror(errno));
-	if (mps3_random_hex(tmp, 8))
-		return mps3_error_set(-EIO, "PutObject %s: no randomness", key);
-	snprintf(tmppath, sizeof(tmppath), "%s/%s", TMP_DIR, tmp);
-	fd = openat(rfd, tmppath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return mps3_error_set(-errno, "PutObject %s: cannot create a temporary file in %s/%s: %s",
-				      key, f->root, TMP_DIR, strerror(errno));
+	dfd = key_dir(f, "PutObject", dir, 1);
+	if (dfd < 0)
+		return dfd;
+	tfd = tmp_dir(rfd);
+	fd = tfd < 0 ? -1 : openat(tfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = mps3_error_set(tfd < 0 ? tfd : -errno, "PutObject %s: cannot create a temporary file in %s/%s: %s",
+				    key, f->root, TMP_DIR, strerror(tfd < 0 ? -tfd : errno));
+		goto fail;
+	}
 	rc = write_body(fd, body, etag);
 	if (rc) {
 		rc = mps3_error_set(rc, "PutObject %s: %s", key, strerror(-rc));
@@ -409,18 +464,15 @@ static int file_put(struct mps3_store *s, const char *key, const struct mps3_bod
 		rc = mps3_error_set(-errno, "PutObject %s: %s", key, strerror(errno));
 		goto fail;
 	}
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	if (renameat(rfd, tmppath, rfd, path) < 0) {
+	/* rename(2) replaces a final link itself, never what it points to. */
+	if (renameat(tfd, tmp, dfd, file) < 0) {
 		rc = mps3_error_set(-errno, "PutObject %s: %s", key, strerror(errno));
 		goto fail;
 	}
 	close(fd);
-	fd = -1;
-	dfd = openat(rfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	close(tfd);
+	fsync(dfd);
+	close(dfd);
 	if (info) {
 		fill_info(info, &st);
 		memcpy(info->etag, etag, sizeof(etag));
@@ -429,26 +481,33 @@ static int file_put(struct mps3_store *s, const char *key, const struct mps3_bod
 fail:
 	if (fd >= 0)
 		close(fd);
-	unlinkat(rfd, tmppath, 0);
+	if (tfd >= 0) {
+		unlinkat(tfd, tmp, 0);
+		close(tfd);
+	}
+	close(dfd);
 	return rc;
 }
 
 static int file_del(struct mps3_store *s, const char *key)
 {
 	struct file_store *f = (struct file_store *)s;
-	char dir[NAME_MAX + 1], file[NAME_MAX + 1], path[2 * NAME_MAX + 2];
-	int rc;
+	char dir[NAME_MAX + 1], file[NAME_MAX + 1];
+	int rc, dfd;
 
 	mps3_store_local_clock_tick(s);
 	rc = key_names("DeleteObject", key, dir, file);
 	if (rc)
 		return rc;
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	rc = root_fd(f, "DeleteObject");
-	if (rc < 0)
-		return rc;
-	if (unlinkat(rc, path, 0) < 0 && errno != ENOENT && errno != ENOTDIR)
-		return mps3_error_set(-errno, "DeleteObject %s: %s", key, strerror(errno));
+	dfd = key_dir(f, "DeleteObject", dir, 0);
+	if (dfd == -ENOENT)
+		return 0;
+	if (dfd < 0)
+		return dfd;
+	rc = unlinkat(dfd, file, 0) < 0 && errno != ENOENT ? -errno : 0;
+	close(dfd);
+	if (rc)
+		return mps3_error_set(rc, "DeleteObject %s: %s", key, strerror(-rc));
 	return 0;
 }
 
@@ -468,9 +527,9 @@ static int list_dir(struct file_store *f, int rfd, const char *dname, const char
 	DIR *d = NULL;
 	int dfd, rc = 0;
 
-	dfd = openat(rfd, dname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = openat(rfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 0 : -errno; /* not one of ours */
 	d = fdopendir(dfd);
 	if (!d) {
 		close(dfd);
@@ -501,7 +560,8 @@ static int list_dir(struct file_store *f, int rfd, const char *dname, const char
 			char full[PATH_MAX];
 			ssize_t n;
 
-			snprintf(full, sizeof(full), "%s/%s/%s", f->root, dname, de->d_name);
+			/* Through the directory already open, not its name: nothing is followed. */
+			snprintf(full, sizeof(full), "/proc/self/fd/%d/%s", dfd, de->d_name);
 			n = lgetxattr(full, ETAG_XATTR, info.etag, MPS3_ETAG_MAX - 1);
 			info.etag[n == 32 ? 32 : 0] = '\0';
 		}
@@ -605,7 +665,7 @@ static void sweep_tmp(struct file_store *f)
 	struct dirent *de;
 	struct stat st;
 	DIR *d;
-	int dfd = openat(f->rootfd, TMP_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd = tmp_dir(f->rootfd);
 	time_t now = time(NULL);
 
 	if (dfd < 0)
