@@ -145,8 +145,22 @@ int db_read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_E
 		mps3_error_clear();
 		return 0; /* an empty database */
 	}
-	if (rc == -EFBIG)
-		return 0; /* odd content; its ETag still tells changes apart */
+	if (rc == -EFBIG) {
+		/* Odd content (planted?): its ETag still tells changes apart, so ask for it alone. */
+		memset(&info, 0, sizeof(info));
+		rc = mps3_store_head(db->store, HEAD_KEY, &info);
+		if (rc == 0 && !info.etag[0])
+			rc = mps3_error_set(-EIO, "%s: the head object has no ETag", mps3_store_url(db->store));
+		if (rc == -ENOENT) {
+			info.etag[0] = '\0';
+			rc = 0;
+		}
+		if (rc == 0) {
+			memcpy(etag, info.etag, MPS3_ETAG_MAX);
+			mps3_error_clear();
+		}
+		return rc;
+	}
 	return rc;
 }
 

@@ -71,6 +71,15 @@ fi
 if m ls --json | grep -qi '"key":"esc\\u001b\[31mred\\nforged line"'; then ok "mps3 ls --json keeps the name exact"; else fail "ls --json"; fi
 if grep -qa "^forged line" "$T/a.err"; then fail "a log line was forged"; else ok "no log line can be forged"; fi
 
+# A head object too large to be a head, put over each new entry's (as an attacker can after every commit).
+for i in 1 2 3; do
+	plant '{"underbig'"$i"'":'"$good"'}'
+	head -c 5000 /dev/urandom >"$T/bighead"
+	raw_put head "$T/bighead"
+	wait_for 30 test -f "$A/underbig$i" || fail "an entry under an oversized head never showed"
+done
+check "entries under oversized heads show" test -f "$A/underbig3"
+
 # Names that differ only in Unicode normalisation are two files.
 plant '{"caf\u00e9":'"$good"',"cafe\u0301":'"$good"'}'
 marker m6
