@@ -70,13 +70,16 @@ void db_flush_head(struct mps3_db *db)
 	pthread_mutex_unlock(&db->lock);
 }
 
-/* The next name of ours (W3): after everything seen and everything we wrote. */
-static void next_key(struct mps3_db *db, struct mps3_logkey *key, int64_t now)
+/*
+ * The next name of ours (W3): after everything seen, though not later than
+ * cap, and after everything we wrote.
+ */
+static void next_key(struct mps3_db *db, struct mps3_logkey *key, int64_t now, int64_t cap)
 {
 	pthread_mutex_lock(&db->lock);
 	key->t = now;
 	if (db->stats.newest != INT64_MIN && key->t <= db->stats.newest)
-		key->t = db->stats.newest + 1;
+		key->t = db->stats.newest < cap ? db->stats.newest + 1 : cap;
 	if (key->t <= db->last_t)
 		key->t = db->last_t + 1;
 	key->seq = ++db->seq;
@@ -94,7 +97,7 @@ static int put_entry(struct mps3_db *db, json_t *patch, struct mps3_logkey *key,
 	char objkey[sizeof(LOG_PREFIX) + MPS3_LOGNAME_MAX];
 	char *doc = NULL;
 	size_t len = 0;
-	int attempt, rc;
+	int attempt, rc, waited = 0;
 
 	for (attempt = 0;; attempt++) {
 		struct mps3_objinfo info;
@@ -111,7 +114,12 @@ static int put_entry(struct mps3_db *db, json_t *patch, struct mps3_logkey *key,
 		/* Readers see LastModified rounded to the second. */
 		slack = db->exact_mtime ? db->cfg.stale_ms : db->cfg.stale_ms - 1000 - u;
 		now = mps3_clock_now(db->clock);
-		next_key(db, key, now);
+		/*
+		 * Follow entries dated ahead of our clock by waiting for them, once:
+		 * entries that keep coming from further ahead (a writer whose clock
+		 * runs fast, or one doing it on purpose) must not hold ours back forever.
+		 */
+		next_key(db, key, now, waited ? now + slack / 2 : INT64_MAX);
 		if (slack <= 0) {
 			/* Not enough replies yet to know the store's time: ask for one. */
 			(void)mps3_store_head(db->store, HEAD_KEY, NULL);
@@ -121,6 +129,7 @@ static int put_entry(struct mps3_db *db, json_t *patch, struct mps3_logkey *key,
 		if (key->t - now > slack / 2) {
 			/* Someone's entry is ahead of our clock: wait until ours may follow it. */
 			sleep_ms(key->t - now - slack / 2);
+			waited = 1;
 			attempt--;
 			continue;
 		}

@@ -80,6 +80,21 @@ for i in 1 2 3; do
 done
 check "entries under oversized heads show" test -f "$A/underbig3"
 
+# Entries dated ever further ahead, just inside the limit (a clock run fast on purpose): commits still land.
+(
+	for i in $(seq 1 150); do
+		plant '{"ahead'"$i"'":{"type":"d"}}' $(($(now_ms) + 2800))
+		sleep 0.4
+	done
+) &
+ahead_pid=$!
+at_exit "kill $ahead_pid 2>/dev/null; wait $ahead_pid 2>/dev/null"
+echo "while ahead" >"$A/whileahead"
+check "a commit lands while entries keep coming from a little ahead" timeout 60 "$MPS3" sync "$A"
+kill "$ahead_pid" 2>/dev/null || true
+wait "$ahead_pid" 2>/dev/null || true
+is "$(m get whileahead)" "while ahead" "and is in the bucket"
+
 # Names that differ only in Unicode normalisation are two files.
 plant '{"caf\u00e9":'"$good"',"cafe\u0301":'"$good"'}'
 marker m6
