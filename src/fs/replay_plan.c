@@ -9,6 +9,7 @@
 
 #include "mps3/buf.h"
 #include "mps3/entry.h"
+#include "mps3/hash.h"
 #include "replay_plan.h"
 
 static void rop_dispose(struct rop *o)
@@ -100,148 +101,271 @@ static char *canon(json_t *v)
 	return v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("null");
 }
 
-static int has_prefix(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	return strncmp(path, dir, n) == 0 && path[n] == '/';
-}
-
-/* qsort comparator of an array of strings (it is given pointers to the elements). */
-static int cmp_line(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /*
- * Directory renames: a directory D1 all of whose tree went away and a
- * directory D2 that appeared with exactly the same entries at the same
- * relative paths.  Fingerprint = sorted "rel\tvalue" lines.
+ * DIRECTORY RENAMES.  A directory D1 all of whose tree went away and a
+ * directory D2 that appeared with the same entries at the same relative
+ * paths: one rename.  The changes are sorted with '/' below every other
+ * byte, so that a directory and everything under it are one run; counts
+ * of each kind of change along that order tell in O(log n) whether a run
+ * was purely removed or purely added, and only those runs are hashed
+ * ("rel\tvalue\n" lines in order).  A batch of n changes costs
+ * O(n log n) plus its runs' sizes, with a budget: a hostile entry of
+ * 100,000 directories cannot hold the poller for minutes (red-team
+ * finding); past the budget, renames of whole trees are replayed as
+ * removals and creations.
  */
-static char *subtree_print(const struct mps3_changes *ch, const char *dir, int removed)
-{
-	struct mps3_buf b = MPS3_BUF_INIT;
-	char **lines = NULL;
-	size_t n = 0, i, dlen = strlen(dir);
+#define PRINT_BUDGET (4u << 20)	/* lines hashed per batch */
 
-	lines = calloc(ch->n + 1, sizeof(*lines));
-	if (!lines)
+enum ckind { K_NONE, K_REMOVED, K_ADDED, K_OTHER };
+
+struct dplan {
+	const struct mps3_changes *ch;
+	size_t *ord;		/* change indices in path order, '/' lowest */
+	size_t *cnt[4];		/* cnt[k][i]: changes of kind k among ord[0..i) */
+	unsigned char *kind;	/* by change index */
+	size_t budget;
+};
+
+/* strcmp with '/' below every other byte. */
+static int cmp_slash(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		unsigned char x = *a == '/' ? 1 : (unsigned char)*a, y = *b == '/' ? 1 : (unsigned char)*b;
+
+		if (x != y || !x)
+			return x < y ? -1 : x > y;
+	}
+}
+
+static int cmp_ord(const void *a, const void *b, void *arg)
+{
+	const struct mps3_changes *ch = arg;
+
+	return cmp_slash(ch->v[*(const size_t *)a].path, ch->v[*(const size_t *)b].path);
+}
+
+/* [*lo, *hi) of ord: dir itself and everything under it. */
+static void run_of(const struct dplan *dp, const char *dir, size_t *lo, size_t *hi)
+{
+	size_t a = 0, b = dp->ch->n, len = strlen(dir);
+
+	while (a < b) { /* first path not below dir */
+		size_t m = a + (b - a) / 2;
+
+		if (cmp_slash(dp->ch->v[dp->ord[m]].path, dir) < 0)
+			a = m + 1;
+		else
+			b = m;
+	}
+	*lo = a;
+	b = dp->ch->n;
+	while (a < b) { /* first path past dir's tree */
+		size_t m = a + (b - a) / 2;
+		const char *p = dp->ch->v[dp->ord[m]].path;
+
+		if (strncmp(p, dir, len) == 0 && (p[len] == '\0' || p[len] == '/'))
+			a = m + 1;
+		else
+			b = m;
+	}
+	*hi = a;
+}
+
+static size_t count(const struct dplan *dp, int k, size_t lo, size_t hi)
+{
+	return dp->cnt[k][hi] - dp->cnt[k][lo];
+}
+
+/* SHA-256 of the run's "rel\tvalue" lines, or NULL (not purely side k, or the budget is spent). */
+static char *run_print(struct dplan *dp, const char *dir, size_t lo, size_t hi, int k)
+{
+	unsigned char md[MPS3_SHA256_LEN];
+	struct mps3_sha256 h;
+	size_t i, dlen = strlen(dir);
+	char *hex;
+
+	if (count(dp, k, lo, hi) == 0 || count(dp, K_OTHER, lo, hi) ||
+	    count(dp, k == K_REMOVED ? K_ADDED : K_REMOVED, lo, hi) || hi - lo > dp->budget)
 		return NULL;
-	for (i = 0; i < ch->n; i++) {
-		const struct mps3_change *c = &ch->v[i];
-		json_t *v = removed ? c->old : c->new;
-		json_t *other = removed ? c->new : c->old;
-		struct mps3_entry e;
+	dp->budget -= hi - lo;
+	if (mps3_sha256_init(&h))
+		return NULL;
+	for (i = lo; i < hi; i++) {
+		const struct mps3_change *c = &dp->ch->v[dp->ord[i]];
+		const char *rel = c->path[dlen] ? c->path + dlen + 1 : ".";
 		char *cv;
 
-		if (!has_prefix(c->path, dir) && strcmp(c->path, dir) != 0)
+		if (dp->kind[dp->ord[i]] != k)
 			continue;
-		if (!parse(v, &e) || parse(other, &e)) {
-			/* Not purely removed (or added) under the directory: no rename. */
-			if (parse(other, &e) || parse(v, &e)) {
-				for (; n > 0; n--)
-					free(lines[n - 1]);
-				free(lines);
-				return NULL;
-			}
-			continue;
-		}
-		cv = canon(v);
-		if (!cv || asprintf(&lines[n], "%s\t%s", strcmp(c->path, dir) == 0 ? "." : c->path + dlen + 1, cv) < 0)
-			lines[n] = NULL;
+		cv = canon(k == K_REMOVED ? c->old : c->new);
+		mps3_sha256_update(&h, rel, strlen(rel) + 1);
+		if (cv)
+			mps3_sha256_update(&h, cv, strlen(cv) + 1);
 		free(cv);
-		if (lines[n])
-			n++;
 	}
-	if (n > 1)
-		qsort(lines, n, sizeof(*lines), cmp_line);
-	for (i = 0; i < n; i++) {
-		mps3_buf_puts(&b, lines[i]);
-		mps3_buf_puts(&b, "\n");
-		free(lines[i]);
-	}
-	free(lines);
-	return n ? mps3_buf_detach(&b, NULL) : (mps3_buf_dispose(&b), NULL);
+	mps3_sha256_final(&h, md);
+	hex = malloc(2 * MPS3_SHA256_LEN + 1);
+	if (hex)
+		mps3_hex(hex, md, sizeof(md));
+	return hex;
 }
 
-/* Every directory prefix of the paths in the batch whose side was entirely added or removed. */
+static int dplan_init(struct dplan *dp, const struct mps3_changes *ch)
+{
+	size_t i, n = ch->n;
+	int k;
+
+	memset(dp, 0, sizeof(*dp));
+	dp->ch = ch;
+	dp->budget = PRINT_BUDGET;
+	dp->ord = malloc((n + 1) * sizeof(*dp->ord));
+	dp->kind = malloc(n + 1);
+	for (k = 0; k < 4; k++)
+		dp->cnt[k] = calloc(n + 1, sizeof(size_t));
+	if (!dp->ord || !dp->kind || !dp->cnt[0] || !dp->cnt[1] || !dp->cnt[2] || !dp->cnt[3])
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct mps3_entry e;
+		int had = parse(ch->v[i].old, &e), has = parse(ch->v[i].new, &e);
+
+		dp->ord[i] = i;
+		dp->kind[i] = had && has ? K_OTHER : had ? K_REMOVED : has ? K_ADDED : K_NONE;
+	}
+	qsort_r(dp->ord, n, sizeof(*dp->ord), cmp_ord, (void *)ch);
+	for (i = 0; i < n; i++)
+		for (k = 0; k < 4; k++)
+			dp->cnt[k][i + 1] = dp->cnt[k][i] + (dp->kind[dp->ord[i]] == k);
+	return 0;
+}
+
+static void dplan_dispose(struct dplan *dp)
+{
+	int k;
+
+	free(dp->ord);
+	free(dp->kind);
+	for (k = 0; k < 4; k++)
+		free(dp->cnt[k]);
+}
+
+/* The value of path in the batch (new side), or NULL. */
+static json_t *new_value(const struct dplan *dp, const char *path)
+{
+	size_t lo, hi;
+
+	run_of(dp, path, &lo, &hi);
+	return lo < hi && strcmp(dp->ch->v[dp->ord[lo]].path, path) == 0 ? dp->ch->v[dp->ord[lo]].new : NULL;
+}
+
+static void mark_run(const struct dplan *dp, const char *dir, json_t *done)
+{
+	size_t lo, hi, i;
+
+	run_of(dp, dir, &lo, &hi);
+	for (i = lo; i < hi; i++)
+		json_object_set_new(done, dp->ch->v[dp->ord[i]].path, json_true());
+	json_object_set_new(done, dir, json_true());
+}
+
+/* Whether a proper ancestor of dir was itself moved whole (then only it is renamed). */
+static int inner_of_move(const char *dir, json_t *gone_fp, json_t *came)
+{
+	char *p = strdup(dir), *s;
+	int inner = 0;
+
+	while (p && !inner && (s = strrchr(p, '/')) != NULL) {
+		json_t *fp;
+
+		*s = '\0';
+		fp = json_object_get(gone_fp, p);
+		inner = fp && json_object_get(came, json_string_value(fp));
+	}
+	free(p);
+	return inner;
+}
+
+/* Every directory prefix of the paths in the batch, and every path that was or is a directory. */
 static void collect_dirs(const struct mps3_changes *ch, json_t *dirs)
 {
 	size_t i;
 
 	for (i = 0; i < ch->n; i++) {
 		char *p = strdup(ch->v[i].path), *s;
+		struct mps3_entry e;
 
 		if (!p)
 			continue;
 		while ((s = strrchr(p, '/')) != NULL) {
 			*s = '\0';
+			if (json_object_get(dirs, p))
+				break; /* and its ancestors are there too */
 			json_object_set_new(dirs, p, json_true());
 		}
 		free(p);
-		{
-			struct mps3_entry e;
-
-			if ((parse(ch->v[i].old, &e) && e.type == MPS3_DIR) ||
-			    (parse(ch->v[i].new, &e) && e.type == MPS3_DIR))
-				json_object_set_new(dirs, ch->v[i].path, json_true());
-		}
+		if ((parse(ch->v[i].old, &e) && e.type == MPS3_DIR) || (parse(ch->v[i].new, &e) && e.type == MPS3_DIR))
+			json_object_set_new(dirs, ch->v[i].path, json_true());
 	}
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return cmp_slash(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* Directory renames: they account for whole subtrees.  Paths done go into done. */
 static void plan_dir_renames(struct rbatch *b, const struct mps3_changes *ch, json_t *done)
 {
-	json_t *dirs = json_object(), *gone = json_object(), *came = json_object(), *v;
+	json_t *dirs = json_object(), *gone_fp = json_object(), *came = json_object(), *used = json_object(), *v;
+	const char **names = NULL;
+	struct dplan dp;
+	size_t nd = 0, i, lo, hi;
 	const char *d;
-	size_t k;
 
-	if (!dirs || !gone || !came)
+	memset(&dp, 0, sizeof(dp));
+	if (!dirs || !gone_fp || !came || !used || dplan_init(&dp, ch))
 		goto out;
 	collect_dirs(ch, dirs);
-	json_object_foreach(dirs, d, v) {
-		char *fp = subtree_print(ch, d, 1);
+	names = malloc((json_object_size(dirs) + 1) * sizeof(*names));
+	if (!names)
+		goto out;
+	json_object_foreach(dirs, d, v)
+		names[nd++] = d;
+	qsort(names, nd, sizeof(*names), cmp_cstr); /* parents first, and the same order every time */
+	for (i = 0; i < nd; i++) {
+		char *fp;
 
-		if (fp) {
-			json_object_set_new(gone, fp, json_string(d));
-			free(fp);
-		}
-		fp = subtree_print(ch, d, 0);
-		if (fp) {
-			json_object_set_new(came, fp, json_string(d));
-			free(fp);
-		}
+		run_of(&dp, names[i], &lo, &hi);
+		if ((fp = run_print(&dp, names[i], lo, hi, K_REMOVED)) != NULL)
+			json_object_set_new(gone_fp, names[i], json_string(fp));
+		free(fp);
+		if ((fp = run_print(&dp, names[i], lo, hi, K_ADDED)) != NULL && !json_object_get(came, fp))
+			json_object_set_new(came, fp, json_string(names[i]));
+		free(fp);
 	}
-	json_object_foreach(gone, d, v) {
-		json_t *to = json_object_get(came, d), *dv = NULL, *v2;
-		const char *from = json_string_value(v), *dst, *k2;
-		int inner = 0;
+	for (i = 0; i < nd; i++) {
+		json_t *fp = json_object_get(gone_fp, names[i]), *to;
+		char *dst;
 
-		if (!to || json_object_get(done, from))
+		to = fp ? json_object_get(came, json_string_value(fp)) : NULL;
+		if (!to || json_object_get(used, json_string_value(to)) || json_object_get(done, names[i]) ||
+		    inner_of_move(names[i], gone_fp, came))
 			continue;
-		dst = json_string_value(to);
-		/* Only the outermost directory of a moved tree is renamed. */
-		json_object_foreach(gone, k2, v2)
-			if (has_prefix(from, json_string_value(v2)) && json_object_get(came, k2))
-				inner = 1;
-		if (inner)
+		dst = strdup(json_string_value(to));
+		if (!dst)
 			continue;
-		for (k = 0; k < ch->n; k++)
-			if (strcmp(ch->v[k].path, dst) == 0)
-				dv = ch->v[k].new;
-		add_op(b, R_RENAME, from, dst, dv);
-		for (k = 0; k < ch->n; k++) {
-			if (strcmp(ch->v[k].path, from) == 0 || has_prefix(ch->v[k].path, from) ||
-			    strcmp(ch->v[k].path, dst) == 0 || has_prefix(ch->v[k].path, dst))
-				json_object_set_new(done, ch->v[k].path, json_true());
-		}
-		json_object_set_new(done, from, json_true());
-		json_object_set_new(done, dst, json_true());
+		add_op(b, R_RENAME, names[i], dst, new_value(&dp, dst));
+		mark_run(&dp, names[i], done);
+		mark_run(&dp, dst, done);
+		json_object_set_new(used, dst, json_true()); /* one source per destination */
+		free(dst);
 	}
 out:
+	free(names);
+	dplan_dispose(&dp);
 	json_decref(dirs);
-	json_decref(gone);
+	json_decref(gone_fp);
 	json_decref(came);
+	json_decref(used);
 }
 
 /* File and link renames: the same value gone from one path and come at another. */

@@ -61,6 +61,40 @@ static void expect(const char *what, struct mps3_changes *c, const char *want)
 	mps3_changes_init(c);
 }
 
+/*
+ * Sizes a hostile entry reaches (red-team finding: 100,000 directories held
+ * the poller for minutes): planned at all, in one piece, and a legitimate
+ * move of a large tree is still one rename.
+ */
+static void scale(struct mps3_changes *c)
+{
+	char path[64];
+	struct rbatch *b;
+	size_t i, mkdirs = 0;
+
+	for (i = 0; i < 100000; i++) {
+		snprintf(path, sizeof(path), "d%zu", i);
+		add(c, path, NULL, d());
+	}
+	b = mps3fs_replay_plan(c);
+	for (i = 0; b && i < b->n; i++)
+		mkdirs += b->v[i].kind == R_MKDIR;
+	tap_inteq((long long)mkdirs, 100000LL, "100,000 new directories are 100,000 mkdirs");
+	mps3fs_rbatch_free(b);
+	mps3_changes_dispose(c);
+	mps3_changes_init(c);
+
+	for (i = 0; i < 20000; i++) {
+		snprintf(path, sizeof(path), "from/s%zu/f%zu", i % 100, i);
+		add(c, path, f(B1, (int)i), NULL);
+		snprintf(path, sizeof(path), "to/s%zu/f%zu", i % 100, i);
+		add(c, path, NULL, f(B1, (int)i));
+	}
+	add(c, "from", d(), NULL);
+	add(c, "to", NULL, d());
+	expect("a tree of 20,000 files moved is one rename", c, "rename from>to");
+}
+
 int main(void)
 {
 	struct mps3_changes c;
@@ -107,5 +141,14 @@ int main(void)
 
 	add(&c, "m", json_pack("{s:i}", "mode", 384), NULL);
 	expect("a value that was never a file changes nothing", &c, "");
+
+	add(&c, "dir", d(), NULL);
+	add(&c, "dir-x", NULL, d()); /* sorts between "dir" and "dir/..." by bytes */
+	add(&c, "dir/a", f(B1, 1), NULL);
+	add(&c, "new", NULL, d());
+	add(&c, "new/a", NULL, f(B1, 1));
+	expect("a sibling whose name extends the directory's is not part of its tree", &c, "mkdir dir-x rename dir>new");
+
+	scale(&c);
 	return tap_done();
 }
