@@ -217,7 +217,10 @@ int mps3_cmd_get(struct ctx *c, int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	if (e.type == MPS3_LINK) {
-		fprintf(stderr, "mps3: get: %s: is a symbolic link to %s\n", argv[1], e.target);
+		char *t = mps3_escape(e.target);
+
+		fprintf(stderr, "mps3: get: %s: is a symbolic link to %s\n", argv[1], t ? t : "?");
+		free(t);
 		json_decref(hold);
 		return EXIT_FAILURE;
 	}

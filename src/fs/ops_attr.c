@@ -361,11 +361,16 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	mps3_buf_init(&names, 0);
 	lock(fs);
 	n = mps3fs_ctl_owns(ino) ? NULL : mps3fs_node_get(fs, ino);
+	/*
+	 * Only names this mount would let be set: user.*, never the virtual
+	 * user.mps3.* (copies with cp -a must not try to set them), and nothing
+	 * a bucket writer planted as security.* or trusted.*.
+	 */
 	if (n && n->e.xattr)
 		json_object_foreach(n->e.xattr, k, v)
-			mps3_buf_append(&names, k, strlen(k) + 1);
+			if (xattr_name_ok(k, 1) == 0)
+				mps3_buf_append(&names, k, strlen(k) + 1);
 	unlock(fs);
-	/* user.mps3.* are virtual and not listed, so copies (cp -a) do not try to set them. */
 	if (size == 0)
 		fuse_reply_xattr(req, names.len);
 	else if (size < names.len)

@@ -158,6 +158,10 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	}
 	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
 		return 0; /* C1 controls count as bytes to escape */
+	/* Marks that reorder or hide text: "x\u202egnp.exe" would show as "xexe.png". */
+	if (cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff)
+		return 0;
 	return need + 1;
 }
 

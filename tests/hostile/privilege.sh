@@ -17,6 +17,13 @@ is "$(stat -c '%a %u' "$A/sticky")" "777 $(id -u)" "nor the sticky bit of a dire
 cp -a "$A/suid" "$T/copied"
 is "$(stat -c '%a' "$T/copied")" "755" "cp -a copies it out without set-id bits"
 if [[ $(grep " $A " /proc/mounts) == *nosuid* ]]; then ok "the mount is nosuid"; else fail "mount options: $(grep " $A " /proc/mounts)"; fi
+# Extended attribute names a bucket writer plants: only user.* are listed, and the virtual ones are ours.
+plant '{"xa":'"$(file_entry "$sha" "$(stat -c %s "$T/prog")" '"xattr":{"security.capability":"AQAAAgAgAAAAAAAAAAAAAAAAAAA=","trusted.x":"t","user.mps3.version":"fake","user.ok":"v"}')"'}'
+wait_for 30 test -f "$A/xa" || fail "the planted file with xattrs never showed"
+is "$(getfattr -d -m - --absolute-names "$A/xa" 2>/dev/null | grep -v '^#' | grep . | tr '\n' ' ')" 'user.ok="v" ' \
+	"only user.* attributes are listed, not planted security.*, trusted.* or user.mps3.*"
+is "$(getfattr -n user.mps3.version --only-values --absolute-names "$A/xa" 2>/dev/null)" "$sha" \
+	"user.mps3.version is the mount's own, not the planted value"
 umount_fs a
 
 mount_fs b suid trust_owners

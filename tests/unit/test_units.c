@@ -279,6 +279,10 @@ static void test_escape(void)
 		{ "del\x7f", "del\\177" },
 		{ "c1\xc2\x9b" "2J", "c1\\302\\2332J" },
 		{ "bad\xff", "bad\\377" },
+		{ "x\xe2\x80\xaegnp.exe", "x\\342\\200\\256gnp.exe" },	/* U+202E RIGHT-TO-LEFT OVERRIDE */
+		{ "\xe2\x81\xa6iso", "\\342\\201\\246iso" },		/* U+2066 LEFT-TO-RIGHT ISOLATE */
+		{ "\xef\xbb\xbf" "bom", "\\357\\273\\277bom" },		/* U+FEFF, invisible */
+		{ "\xe2\x80\x94" "dash", "\xe2\x80\x94" "dash" },		/* U+2014 is shown */
 	};
 	size_t i;
 
