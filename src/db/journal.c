@@ -39,6 +39,7 @@
 #include "mps3/hash.h"
 #include "mps3/io.h"
 #include "mps3/journal.h"
+#include "mps3/keys.h"
 #include "mps3/log.h"
 
 #define JOURNAL_FILE "log"
@@ -476,6 +477,29 @@ void mps3_journal_plan_dispose(struct mps3_journal_plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/*
+ * "PATH.conflict-<session>", its last component cut short (on a UTF-8
+ * boundary) where the suffix would make it longer than a name or a path
+ * may be: the local version must be kept under some name.  NULL on ENOMEM.
+ */
+static char *conflict_name(const char *path, const char *session)
+{
+	char suffix[32], *out;
+	const char *last = strrchr(path, '/');
+	size_t base = last ? (size_t)(last + 1 - path) : 0, keep = strlen(path) - base, slen;
+
+	slen = (size_t)snprintf(suffix, sizeof(suffix), ".conflict-%.8s", session);
+	if (keep + slen > MPS3_NAME_MAX)
+		keep = MPS3_NAME_MAX - slen;
+	if (base + keep + slen > MPS3_PATH_MAX)
+		keep = MPS3_PATH_MAX > base + slen ? MPS3_PATH_MAX - base - slen : 0;
+	while (keep > 0 && ((unsigned char)path[base + keep] & 0xc0) == 0x80)
+		keep--; /* not inside a character */
+	if (asprintf(&out, "%.*s%s", (int)(base + keep), path, suffix) < 0)
+		return NULL;
+	return out;
+}
+
 /* Per path of the records: every value seen (bases and wants), and the last want. */
 static json_t *history(json_t *records)
 {
@@ -546,9 +570,8 @@ int mps3_journal_plan(struct mps3_journal_plan *out, json_t *records, mps3_journ
 		json_decref(cur);
 		it->path = strdup(path);
 		it->want = json_is_null(want) ? NULL : json_incref(want);
-		if (it->action == MPS3_JOURNAL_CONFLICT && is_file(want) &&
-		    asprintf(&it->conflict_path, "%s.conflict-%.8s", path, session) < 0)
-			it->conflict_path = NULL;
+		if (it->action == MPS3_JOURNAL_CONFLICT && is_file(want))
+			it->conflict_path = conflict_name(path, session);
 		out->n++;
 		if (!it->path || (it->action == MPS3_JOURNAL_CONFLICT && is_file(want) && !it->conflict_path)) {
 			rc = -ENOMEM;

@@ -95,6 +95,40 @@ static void test_plan(void)
 	json_decref(f3);
 }
 
+/* A conflict copy of a name near the limit still gets a name (the red team's 250-byte name lost it). */
+static void test_long_conflict(void)
+{
+	json_t *f1 = json_pack("{s:s,s:s,s:i}", "type", "f", "blob", "1111111111111111111111111111111111111111111111111111111111111111", "size", 1);
+	json_t *f3 = json_pack("{s:s,s:s,s:i}", "type", "f", "blob", "3333333333333333333333333333333333333333333333333333333333333333", "size", 3);
+	char name[300], path[320];
+	json_t *records, *bucket, *utf8;
+	struct mps3_journal_plan p;
+	const char *last;
+
+	/* 248 bytes of "é" (two bytes each) then "xy": a cut must not split a character. */
+	memset(name, 0, sizeof(name));
+	for (int i = 0; i < 124; i++)
+		memcpy(name + 2 * i, "\xc3\xa9", 2);
+	strcat(name, "xy");
+	snprintf(path, sizeof(path), "d/%s", name);
+	records = json_pack("[{s:s,s:O,s:n}]", "path", path, "want", f1, "base");
+	bucket = json_pack("{s:O}", path, f3);
+	tap_ok(mps3_journal_plan(&p, records, bucket_value, bucket, "0123456789abcdef") == 0 && p.n == 1 &&
+		       p.v[0].conflict_path, "plan: a 250-byte name in conflict gets a conflict path");
+	last = p.n && p.v[0].conflict_path ? strrchr(p.v[0].conflict_path, '/') + 1 : "";
+	utf8 = json_string(last); /* NULL unless valid UTF-8 */
+	tap_ok(strlen(last) <= 255 && strncmp(p.v[0].conflict_path, "d/", 2) == 0 &&
+		       strstr(last, ".conflict-01234567") && utf8,
+	       "plan: its last component fits in 255 bytes, is valid UTF-8 and ends in the suffix (%zu bytes)",
+	       strlen(last));
+	json_decref(utf8);
+	mps3_journal_plan_dispose(&p);
+	json_decref(records);
+	json_decref(bucket);
+	json_decref(f1);
+	json_decref(f3);
+}
+
 /* An append that fails makes the journal incomplete until it is whole again. */
 static void test_sticky(const char *dir)
 {
@@ -224,6 +258,7 @@ int main(void)
 	json_decref(v2);
 	json_decref(v3);
 	test_plan();
+	test_long_conflict();
 	test_sticky(dir);
 	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
 	if (system(path) != 0)
