@@ -288,8 +288,14 @@ struct node *mps3fs_lookup_path(struct mps3fs *fs, const char *path)
 
 static void set_time(struct timespec *ts, int64_t ns)
 {
-	ts->tv_sec = (time_t)(ns / 1000000000);
-	ts->tv_nsec = (long)(ns % 1000000000);
+	int64_t sec = ns / 1000000000, rem = ns % 1000000000;
+
+	if (rem < 0) { /* before 1970: tv_nsec is never negative */
+		sec--;
+		rem += 1000000000;
+	}
+	ts->tv_sec = (time_t)sec;
+	ts->tv_nsec = (long)rem;
 }
 
 /* The type and the permission bits recorded (or the mount's defaults). */
