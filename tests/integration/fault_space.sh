@@ -48,6 +48,7 @@ rm -f "$T/f160" "$T/part"
 
 # ---- a cache directory on a small tmpfs -----------------------------------------
 mkdir -p "$T/small"
+[[ $(id -u) == 0 ]] || { fail "a small tmpfs for cache_dir needs root (mount -t tmpfs)"; done_testing; exit 1; }
 mount -t tmpfs -o size=24m,mode=0700 tmpfs "$T/small"
 at_exit "umount -l '$T/small'"
 mount_fs s "cache_dir=$T/small/cache"
