@@ -35,6 +35,7 @@ struct mps3_db_config {
 					   256; 0 = never */
 	int64_t gc_grace_ms;		/* objects younger than this are never collected; default 1 h */
 	unsigned keep_checkpoints;	/* default 2 */
+	int64_t history_ms;		/* gc keeps every state this far back (mps3/history.h); default 7 days */
 	const char *session;		/* NULL = a random one */
 	const char *state_file;		/* resolved state kept between runs (see
 					   mps3_db_save_state); NULL = none */
@@ -133,7 +134,11 @@ struct mps3_gc_report {
 	unsigned skipped_young;		/* garbage still inside the grace period */
 };
 
-/* Delete what no retained checkpoint, log entry or grace period needs.  dry_run only counts. */
+/*
+ * Delete what no retained checkpoint, log entry, snapshot, the history
+ * window (cfg.history_ms) or the grace period needs (G1, H3).  dry_run only
+ * counts.
+ */
 int mps3_db_gc(struct mps3_db *db, int dry_run, struct mps3_gc_report *out);
 
 struct mps3_fsck_report {

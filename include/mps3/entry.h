@@ -136,6 +136,8 @@ struct mps3_checkpoint {
 int mps3_checkpoint_parse(struct mps3_checkpoint *out, const char *name,
 			  const char *doc, size_t len);
 char *mps3_checkpoint_dump(const struct mps3_logkey *key, json_t *files, size_t *len);
+/* A named snapshot: a checkpoint document whose time and session are its own (not in its name). */
+int mps3_snapshot_parse(struct mps3_checkpoint *out, const char *doc, size_t len);
 
 /*
  * The stale rule every reader applies identically: an entry whose name time

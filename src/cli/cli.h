@@ -42,6 +42,8 @@ int mps3_cli_lookup(struct mps3_db *db, const char *path, struct mps3_entry *e, 
 /* Whether some existing key lies under path + "/". */
 int mps3_cli_has_children(json_t *files, const char *path);
 int64_t mps3_cli_now_ns(void);
+/* A point in time as the user wrote it (mps3_time_parse_point, relative to the store's now).  0 or -EINVAL. */
+int mps3_cli_time(struct ctx *c, const char *s, int64_t *ms);
 
 /* Commands: argv[0] is the command's name; the exit status. */
 int mps3_cmd_put(struct ctx *c, int argc, char **argv);
@@ -50,10 +52,16 @@ int mps3_cmd_rm(struct ctx *c, int argc, char **argv);
 int mps3_cmd_ls(struct ctx *c, int argc, char **argv);
 int mps3_cmd_watch(struct ctx *c, int argc, char **argv);
 int mps3_cmd_log(struct ctx *c, int argc, char **argv);
+/* log --entries: every log object as stored, with its status (argv without --entries). */
+int mps3_cmd_log_entries(struct ctx *c, int argc, char **argv);
 int mps3_cmd_checkpoint(struct ctx *c, int argc, char **argv);
 int mps3_cmd_gc(struct ctx *c, int argc, char **argv);
 int mps3_cmd_fsck(struct ctx *c, int argc, char **argv);
 int mps3_cmd_sync_journal(struct ctx *c, int argc, char **argv);
+int mps3_cmd_snapshot(struct ctx *c, int argc, char **argv);
+int mps3_cmd_restore(struct ctx *c, int argc, char **argv);
+/* restore --at TIME PATH... on a mount (no URL): through the mount's view of that time. */
+int mps3_cmd_mount_restore(int argc, char **argv);
 /* Commands on a mount point (no URL, no database). */
 int mps3_cmd_mount_status(const char *mnt);
 int mps3_cmd_mount_sync(const char *mnt);

@@ -45,6 +45,12 @@ int mps3_cmd_gc(struct ctx *c, int argc, char **argv)
 	for (a = 1; a < argc; a++) {
 		if (strcmp(argv[a], "--dry-run") == 0 || strcmp(argv[a], "-n") == 0) {
 			dry = 1;
+		} else if (strcmp(argv[a], "--history") == 0 && a + 1 < argc) {
+			int64_t ms;
+
+			if (mps3_cli_duration_ms(&ms, argv[++a]))
+				return mps3_cli_usage_error("gc: bad --history duration %s", argv[a]);
+			c->cfg->history_ms = ms;
 		} else if (strcmp(argv[a], "--grace") == 0 && a + 1 < argc) {
 			int64_t ms;
 

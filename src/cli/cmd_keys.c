@@ -13,6 +13,7 @@
 
 #include "mps3/chunks.h"
 #include "mps3/error.h"
+#include "mps3/history.h"
 #include "mps3/hash.h"
 #include "mps3/log.h"
 #include "cli.h"
@@ -193,14 +194,32 @@ int mps3_cmd_get(struct ctx *c, int argc, char **argv)
 	struct mps3_entry e;
 	struct mps3_sink sink;
 	json_t *hold = NULL;
+	int64_t at = 0;
 	int fd = STDOUT_FILENO, rc;
 
+	if (argc == 4 && strcmp(argv[1], "--at") == 0) {
+		if (mps3_cli_time(c, argv[2], &at))
+			return mps3_cli_usage_error("get: --at needs a time like 2026-11-30T12:00:00Z, @1790000000 or -2h");
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc != 2)
 		return mps3_cli_usage_error("get needs exactly one KEY");
 	rc = mps3_path_check(argv[1]);
 	if (rc)
 		return mps3_cli_fail(rc, "get");
-	rc = mps3_cli_lookup(c->db, argv[1], &e, &hold);
+	if (at) {
+		json_t *files = NULL;
+
+		rc = mps3_db_state_at(c->db, at, &files);
+		if (rc)
+			return mps3_cli_fail(rc, "get --at");
+		hold = json_incref(json_object_get(files, argv[1]));
+		json_decref(files);
+		rc = hold ? mps3_entry_parse(&e, hold) : -ENOENT;
+	} else {
+		rc = mps3_cli_lookup(c->db, argv[1], &e, &hold);
+	}
 	if (rc == -ENOENT || rc == -EINVAL) {
 		fprintf(stderr, "mps3: get: %s: no such key\n", argv[1]);
 		json_decref(hold);

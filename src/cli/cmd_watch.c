@@ -1,6 +1,6 @@
 /*
  * cli/cmd_watch.c - mps3 watch (a line per change anybody makes) and
- * mps3 log (the log entries in the bucket).
+ * mps3 log --entries (the log entries in the bucket, as stored).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -152,7 +152,7 @@ static int on_log(void *arg, const struct mps3_log_item *it)
 	return ferror(stdout) ? -EPIPE : 0;
 }
 
-int mps3_cmd_log(struct ctx *c, int argc, char **argv)
+int mps3_cmd_log_entries(struct ctx *c, int argc, char **argv)
 {
 	struct log_ctx l = { 0 };
 	unsigned limit = 0;

@@ -37,16 +37,30 @@ static const char usage_text[] =
 	"                        list keys starting with PREFIX\n"
 	"  watch [--json] [PREFIX]\n"
 	"                        print one line per change made by anyone, until interrupted\n"
-	"  log [-n N] [--json]   list log entries, newest first\n"
+	"  get --at TIME KEY     the value KEY had at TIME\n"
+	"  log [-n N] [--json] [PATH]\n"
+	"                        every change to PATH (or everything), newest first\n"
+	"  log --entries [-n N] [--json]\n"
+	"                        the log entries in the bucket as stored, newest first\n"
+	"  snapshot create NAME [--at TIME] | snapshot ls | snapshot rm NAME\n"
+	"                        named snapshots of the whole tree, kept by gc\n"
+	"  restore --at TIME PATH...\n"
+	"                        make PATHs (recursively) what they were at TIME, in one change\n"
 	"  checkpoint            write a checkpoint of the settled state\n"
-	"  gc [--dry-run] [--grace DURATION]\n"
-	"                        delete what no retained checkpoint or log entry needs\n"
+	"  gc [--dry-run] [--grace DURATION] [--history DURATION]\n"
+	"                        delete what no checkpoint, log entry, snapshot or the history\n"
+	"                        window (default 7d) needs\n"
 	"  fsck [--verify]       check that every referenced blob exists (and matches its hash)\n"
 	"  sync --journal DIR    upload what an mps3fs left in its cache directory DIR\n"
 	"\n"
 	"Commands on a mounted mps3fs (no URL):\n"
 	"  mps3 status MOUNTPOINT   online/offline, pending changes, last poll, clock offset\n"
 	"  mps3 sync MOUNTPOINT     wait until every change made there is in the bucket\n"
+	"  mps3 restore --at TIME MOUNTPOINT/PATH...\n"
+	"                           make PATHs what MOUNTPOINT/.mps3/at/TIME shows, through the\n"
+	"                           mount (watchers see the changes), then wait for the upload\n"
+	"\n"
+	"TIME is 2026-11-30T12:00:00Z, @EPOCH_SECONDS, or relative: -30s, -5m, -2h, -1d.\n"
 	"\n"
 	"Options:\n"
 	"  --profile NAME        AWS profile from ~/.aws/credentials and ~/.aws/config\n"
@@ -185,6 +199,8 @@ static const struct command {
 	{ "gc", mps3_cmd_gc },
 	{ "fsck", mps3_cmd_fsck },
 	{ "sync", mps3_cmd_sync_journal },
+	{ "snapshot", mps3_cmd_snapshot },
+	{ "restore", mps3_cmd_restore },
 };
 
 struct globals {
@@ -323,6 +339,10 @@ int main(int argc, char **argv)
 		if (rc >= 0)
 			return rc;
 	}
+	/* restore on a mount: mps3 restore --at TIME MNT/PATH... (no URL). */
+	if (argc - optind >= 4 && strcmp(argv[optind], "restore") == 0 && !strstr(argv[optind + 3], "://") &&
+	    !strstr(argv[optind + 1], "://") && strcmp(argv[optind + 1], "--at") == 0)
+		return mps3_cmd_mount_restore(argc - optind, argv + optind);
 	/* Commands on a mount point take no URL. */
 	if (argc - optind == 2 && !strstr(argv[optind + 1], "://") &&
 	    (strcmp(argv[optind], "status") == 0 || strcmp(argv[optind], "sync") == 0))

@@ -43,6 +43,7 @@ void mps3_db_config_init(struct mps3_db_config *cfg)
 	cfg->fetch_parallel = 8;
 	cfg->gc_grace_ms = 3600 * 1000;
 	cfg->keep_checkpoints = 2;
+	cfg->history_ms = 7 * 86400 * 1000LL;
 	cfg->checkpoint_every = 256;
 }
 

@@ -383,6 +383,39 @@ fail:
 	return rc;
 }
 
+int mps3_snapshot_parse(struct mps3_checkpoint *out, const char *doc, size_t len)
+{
+	const char *path;
+	json_t *j, *files, *v;
+	int rc;
+
+	out->files = NULL;
+	memset(&out->key, 0, sizeof(out->key));
+	j = load(doc, len);
+	if (!j)
+		return -EINVAL;
+	v = json_object_get(j, "session");
+	if (!json_is_integer(json_object_get(j, "t")) || !json_is_string(v) ||
+	    !mps3_session_valid(json_string_value(v))) {
+		json_decref(j);
+		return mps3_error_set(-EINVAL, "no time or session");
+	}
+	out->key.t = json_integer_value(json_object_get(j, "t"));
+	snprintf(out->key.session, sizeof(out->key.session), "%s", json_string_value(v));
+	rc = parse_header(j, &out->key, 0);
+	files = json_object_get(j, "files");
+	if (!rc)
+		json_object_foreach(files, path, v) {
+			rc = mps3_value_check(path, v, 0);
+			if (rc)
+				break;
+		}
+	if (!rc)
+		out->files = json_incref(files);
+	json_decref(j);
+	return rc;
+}
+
 static char *dump(const struct mps3_logkey *key, json_t *files, int with_seq, size_t *len)
 {
 	json_t *doc = json_object();

@@ -26,6 +26,8 @@
 #define CP_PREFIX "checkpoint/"
 #define BLOB_PREFIX "blobs/"
 #define HEAD_KEY "head"
+#define SNAP_PREFIX "snapshot/"
+#define HISTORY_KEY "history"	/* from when past states are complete (gc writes it) */
 
 /* What a reader knows of a log entry name at or after its horizon. */
 enum known_state { K_APPLIED = 1, K_IGNORED = 2 };
@@ -118,6 +120,8 @@ void db_future_cpkey(struct mps3_db *db, char out[sizeof(CP_PREFIX) + MPS3_LOGNA
 /* ---- resolving and polling (db/poll.c) ---------------------------------- */
 
 int db_read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_ETAG_MAX]);
+/* Read and check one listed checkpoint: 0 (cp set), 1 (not usable: reported), or the store's error. */
+int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, struct mps3_checkpoint *cp);
 int db_resolve(struct mps3_db *db, struct mps3_changes *changes);
 int db_settle(struct mps3_db *db, int64_t list_time);
 int db_maybe_checkpoint(struct mps3_db *db);

@@ -12,6 +12,7 @@
 #include "mps3/error.h"
 #include "mps3/hash.h"
 #include "mps3/log.h"
+#include "mps3/history.h"
 #include "internal.h"
 
 int mps3_db_checkpoint(struct mps3_db *db, struct mps3_logkey *keyout)
@@ -160,7 +161,7 @@ static void collect_blobs(json_t *refs, json_t *files)
 struct cp_item {
 	const char *key;
 	const struct mps3_objinfo *info;
-	int valid;
+	int valid;			/* 1: read and kept; 2: kept unread, inside the history window */
 	struct mps3_checkpoint cp;
 };
 
@@ -169,7 +170,9 @@ struct gc_run {
 	struct mps3_db *db;
 	int dry_run;
 	int64_t now, grace;
+	int64_t window;			/* states from here on stay whole (H3) */
 	int64_t cutoff;			/* log entries older than this are not needed */
+	int64_t from;			/* the oldest kept checkpoint's time: states from here on are whole */
 	struct mps3_listing cps;
 	struct cp_item *items;		/* one per checkpoint listed */
 	unsigned valid;
@@ -213,43 +216,132 @@ static void gc_items_free(struct gc_run *g)
 	g->items = NULL;
 }
 
-/* Read the newest keep_checkpoints valid checkpoints: the ones kept. */
+/* Read one listed checkpoint; 1 if it is valid (its blobs are kept), 0 if not, or the store's error. */
+static int gc_read_one(struct gc_run *g, struct cp_item *it)
+{
+	struct mps3_db *db = g->db;
+	const char *name = it->key + strlen(CP_PREFIX);
+	struct mps3_buf buf;
+	int rc, valid = 0;
+
+	if (it->info->size > db->cfg.max_checkpoint_bytes)
+		return 0;
+	mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
+	rc = mps3_store_get_buf(db->store, it->key, &buf, NULL);
+	/* One from the future is no checkpoint: keeping it would collect the whole log. */
+	if (rc == 0 && mps3_checkpoint_parse(&it->cp, name, mps3_buf_cstr(&buf), buf.len) == 0 &&
+	    it->cp.key.t <= db_future_limit(db)) {
+		valid = 1;
+		collect_blobs(g->refs, it->cp.files);
+	}
+	mps3_buf_dispose(&buf);
+	return rc && rc != -ENOENT ? rc : valid;
+}
+
+/*
+ * The checkpoints kept: the newest keep_checkpoints valid ones, every one
+ * inside the history window, and the newest valid one at or before its
+ * start (every state in the window is built from it, H1).  The log is kept
+ * from the oldest of those read, less lag.
+ */
 static int gc_read_checkpoints(struct gc_run *g)
 {
 	struct mps3_db *db = g->db;
 	size_t i;
-	int rc = db_list_all(db, CP_PREFIX, &g->cps);
+	int rc = db_list_all(db, CP_PREFIX, &g->cps), base_found = 0;
 
 	if (rc)
 		return rc;
 	g->items = calloc(g->cps.n ? g->cps.n : 1, sizeof(*g->items));
 	if (!g->items)
 		return -ENOMEM;
-	for (i = 0; i < g->cps.n; i++) {
+	for (i = 0; i < g->cps.n; i++) { /* newest first */
 		struct cp_item *it = &g->items[i];
-		const char *name = g->cps.v[i].key + strlen(CP_PREFIX);
-		struct mps3_buf buf;
+		struct mps3_logkey k;
+		int in_window;
 
 		it->key = g->cps.v[i].key;
 		it->info = &g->cps.v[i].info;
-		if (g->valid >= db->cfg.keep_checkpoints || it->info->size > db->cfg.max_checkpoint_bytes)
+		if (mps3_cpkey_parse(&k, it->key + strlen(CP_PREFIX)) || k.t > db_future_limit(db))
 			continue;
-		mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
-		rc = mps3_store_get_buf(db->store, it->key, &buf, NULL);
-		/* One from the future is no checkpoint: keeping it would collect the whole log. */
-		if (rc == 0 && mps3_checkpoint_parse(&it->cp, name, mps3_buf_cstr(&buf), buf.len) == 0 &&
-		    it->cp.key.t <= db_future_limit(db)) {
-			it->valid = 1;
-			g->valid++;
-			if (it->cp.key.t - db->cfg.lag_ms < g->cutoff)
-				g->cutoff = it->cp.key.t - db->cfg.lag_ms;
-			collect_blobs(g->refs, it->cp.files);
+		in_window = k.t > g->window;
+		if (g->valid >= db->cfg.keep_checkpoints && (in_window || base_found)) {
+			if (in_window)
+				it->valid = 2; /* its states are also the base's plus the kept log */
+			continue;
 		}
-		mps3_buf_dispose(&buf);
-		if (rc && rc != -ENOENT)
+		rc = gc_read_one(g, it);
+		if (rc < 0)
 			return rc;
+		if (rc == 0) {
+			it->valid = in_window ? 2 : 0;
+			continue;
+		}
+		it->valid = 1;
+		g->valid++;
+		base_found |= !in_window;
+		if (it->cp.key.t - db->cfg.lag_ms < g->cutoff) {
+			g->cutoff = it->cp.key.t - db->cfg.lag_ms;
+			g->from = it->cp.key.t;
+		}
+	}
+	/* No checkpoint as old as the window: every entry in it is needed from the start of the log. */
+	if (!base_found && g->window > INT64_MIN && g->valid > 0 && g->cutoff > g->window) {
+		g->cutoff = INT64_MIN;
+		g->from = INT64_MIN;
 	}
 	return 0;
+}
+
+/*
+ * Before any log entry goes: record from when past states stay whole, so
+ * that no reader builds one from a log with entries missing (H2).
+ */
+static int gc_record_history(struct gc_run *g)
+{
+	struct mps3_body body;
+	int64_t have;
+	char doc[96];
+	int rc;
+
+	if (g->dry_run || g->from == INT64_MIN)
+		return 0;
+	rc = mps3_db_history_start(g->db, &have);
+	if (rc || (have != INT64_MIN && have >= g->from))
+		return rc;
+	snprintf(doc, sizeof(doc), "{\"v\":1,\"from\":%" PRId64 "}", g->from);
+	memset(&body, 0, sizeof(body));
+	body.data = doc;
+	body.len = strlen(doc);
+	return mps3_store_put(g->db->store, HISTORY_KEY, &body, NULL);
+}
+
+/* Blobs a snapshot names are kept, however old (H2). */
+static int gc_snapshots(struct gc_run *g)
+{
+	struct mps3_listing snaps;
+	size_t i;
+	int rc;
+
+	mps3_listing_init(&snaps);
+	rc = db_list_all(g->db, SNAP_PREFIX, &snaps);
+	for (i = 0; rc == 0 && i < snaps.n; i++) {
+		const char *name = snaps.v[i].key + strlen(SNAP_PREFIX);
+		json_t *files;
+
+		if (mps3_snapshot_name_check(name)) {
+			mps3_error_clear();
+			continue;
+		}
+		rc = mps3_db_snapshot_get(g->db, name, &files, NULL);
+		if (rc == 0)
+			collect_blobs(g->refs, files);
+		json_decref(files);
+		if (rc == -EINVAL || rc == -ENOENT)
+			rc = 0; /* broken or gone: names nothing we can trust; warned by the reader */
+	}
+	mps3_listing_dispose(&snaps);
+	return rc;
 }
 
 /* Checkpoints: keep the retained ones, drop older or broken ones past the grace period. */
@@ -258,8 +350,10 @@ static void gc_checkpoints(struct gc_run *g)
 	size_t i;
 
 	for (i = 0; i < g->cps.n; i++) {
-		if (g->items[i].valid)
-			g->out->checkpoints_kept++;
+		struct mps3_logkey k;
+
+		if (g->items[i].valid || mps3_cpkey_parse(&k, g->items[i].key + strlen(CP_PREFIX)))
+			g->out->checkpoints_kept += g->items[i].valid != 0; /* a name not ours is never deleted */
 		else if (g->valid > 0)
 			gc_drop(g, g->items[i].key, g->items[i].info, &g->out->checkpoints_deleted);
 	}
@@ -344,7 +438,9 @@ int mps3_db_gc(struct mps3_db *db, int dry_run, struct mps3_gc_report *out)
 	g.dry_run = dry_run;
 	g.now = mps3_clock_now(db->clock);
 	g.grace = db->cfg.gc_grace_ms;
+	g.window = db->cfg.history_ms > 0 ? g.now - db->cfg.history_ms : INT64_MAX;
 	g.cutoff = INT64_MAX;
+	g.from = INT64_MIN;
 	g.out = out;
 	g.refs = json_object();
 	mps3_listing_init(&g.cps);
@@ -360,12 +456,18 @@ int mps3_db_gc(struct mps3_db *db, int dry_run, struct mps3_gc_report *out)
 		if (rc == 0)
 			rc = gc_read_checkpoints(&g);
 	}
-	if (g.valid == 0)
+	if (g.valid == 0) {
 		g.cutoff = INT64_MIN; /* no checkpoint: every log entry is needed */
+		g.from = INT64_MIN;
+	}
+	if (rc == 0)
+		rc = gc_record_history(&g);
 	if (rc == 0)
 		gc_checkpoints(&g);
 	if (rc == 0)
 		rc = gc_log(&g);
+	if (rc == 0)
+		rc = gc_snapshots(&g);
 	if (rc == 0)
 		rc = gc_blobs(&g);
 	gc_items_free(&g);

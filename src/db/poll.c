@@ -50,8 +50,7 @@ void db_future_cpkey(struct mps3_db *db, char out[sizeof(CP_PREFIX) + MPS3_LOGNA
 	snprintf(out, sizeof(CP_PREFIX) + MPS3_LOGNAME_MAX, CP_PREFIX "%s", name);
 }
 
-/* Read and check one listed checkpoint: 0 (cp set), 1 (not usable: reported), or the store's error. */
-static int read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, struct mps3_checkpoint *cp)
+int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, struct mps3_checkpoint *cp)
 {
 	const char *name = e->key + strlen(CP_PREFIX);
 	struct mps3_buf buf;
@@ -107,7 +106,7 @@ static int load_checkpoint(struct mps3_db *db, json_t **files, struct mps3_logke
 	while ((rc = db_page_next(&it, &e)) == 1) {
 		struct mps3_checkpoint cp;
 
-		rc = read_checkpoint(db, e, &cp);
+		rc = db_read_checkpoint(db, e, &cp);
 		if (rc == 1)
 			continue;
 		if (rc)

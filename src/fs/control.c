@@ -1,8 +1,9 @@
 /*
- * fs/control.c - the control directory /.mps3: its inodes, and the text of
- * /.mps3/status: what the mount is connected to, whether the store
+ * fs/control.c - the control directory /.mps3: its inodes, the text of
+ * /.mps3/status (what the mount is connected to, whether the store
  * answers, what is waiting to be uploaded, and when the last poll and
- * commit happened.
+ * commit happened), and the doors to past states, /.mps3/at/TIME and
+ * /.mps3/snapshots/NAME (fs/view.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,11 +15,15 @@
 
 #include "mps3/buf.h"
 #include "mps3/clock.h"
+#include "mps3/error.h"
+#include "mps3/history.h"
+#include "mps3/log.h"
 #include "mps3/poller.h"
 #include "mps3/timefmt.h"
 #include "control.h"
 #include "fs.h"
 #include "upload.h"
+#include "view.h"
 
 static void when(struct mps3_buf *b, const char *label, int64_t ms, int64_t now)
 {
@@ -106,59 +111,107 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 }
 
 #define STATUS_NAME "status"
+#define AT_NAME "at"
+#define SNAPS_NAME "snapshots"
+#define LISTED_INO(i) (((uint64_t)1 << 61) | (uint64_t)(i)) /* names listed, not looked up */
 
 int mps3fs_ctl_owns(uint64_t ino)
 {
-	return ino == MPS3FS_CTL_INO || ino == MPS3FS_STATUS_INO;
+	return (ino >= MPS3FS_CTL_INO && ino <= MPS3FS_SNAPS_INO) || IS_VIEW_INO(ino);
 }
 
-void mps3fs_ctl_stat(struct mps3fs *fs, uint64_t ino, struct stat *st)
+int mps3fs_ctl_stat(struct mps3fs *fs, uint64_t ino, struct stat *st)
 {
+	if (IS_VIEW_INO(ino))
+		return mps3fs_view_stat(fs, ino, st);
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
 	st->st_uid = fs->cfg.uid;
 	st->st_gid = fs->cfg.gid;
 	st->st_nlink = 1;
-	if (ino == MPS3FS_CTL_INO) {
-		st->st_mode = S_IFDIR | 0555;
-	} else {
+	if (ino == MPS3FS_STATUS_INO) {
 		st->st_mode = S_IFREG | 0444;
 		st->st_size = 4096;
+	} else {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
 	}
 	st->st_mtim.tv_sec = time(NULL);
 	st->st_ctim = st->st_atim = st->st_mtim;
+	return 0;
 }
 
 int mps3fs_ctl_lookup(struct mps3fs *fs, uint64_t parent, const char *name, uint64_t *ino, struct stat *st,
 		      int *err)
 {
-	if (parent == MPS3FS_ROOT_INO && strcmp(name, MPS3FS_CTL_NAME) == 0)
+	*ino = 0;
+	if (parent == MPS3FS_ROOT_INO && strcmp(name, MPS3FS_CTL_NAME) == 0) {
 		*ino = MPS3FS_CTL_INO;
-	else if (parent == MPS3FS_CTL_INO && strcmp(name, STATUS_NAME) == 0)
-		*ino = MPS3FS_STATUS_INO;
-	else if (parent == MPS3FS_CTL_INO)
-		*ino = 0;
-	else
+	} else if (parent == MPS3FS_CTL_INO) {
+		if (strcmp(name, STATUS_NAME) == 0)
+			*ino = MPS3FS_STATUS_INO;
+		else if (strcmp(name, AT_NAME) == 0)
+			*ino = MPS3FS_AT_INO;
+		else if (strcmp(name, SNAPS_NAME) == 0)
+			*ino = MPS3FS_SNAPS_INO;
+	} else if (parent == MPS3FS_AT_INO || parent == MPS3FS_SNAPS_INO) {
+		*err = mps3fs_view_open_root(fs, parent == MPS3FS_AT_INO ? VIEW_AT : VIEW_SNAPSHOT, name, ino, st);
+		return 1;
+	} else if (IS_VIEW_INO(parent)) {
+		*err = mps3fs_view_lookup(fs, parent, name, ino, st);
+		return 1;
+	} else {
 		return 0;
-	*err = *ino ? 0 : -ENOENT;
-	if (*ino)
-		mps3fs_ctl_stat(fs, *ino, st);
+	}
+	*err = *ino ? mps3fs_ctl_stat(fs, *ino, st) : -ENOENT;
 	return 1;
+}
+
+struct snap_add {
+	int (*add)(void *ctx, const char *name, uint64_t ino, mode_t type);
+	void *ctx;
+	int times;			/* list their times (/.mps3/at), else their names */
+	unsigned i;
+};
+
+static int add_snapshot(void *ctx, const struct mps3_snapshot_info *s)
+{
+	struct snap_add *a = ctx;
+	char when[25];
+
+	mps3_time_format_iso8601(when, s->t);
+	return a->add(a->ctx, a->times ? when : s->name, LISTED_INO(++a->i), S_IFDIR);
 }
 
 int mps3fs_ctl_list(struct mps3fs *fs, uint64_t ino,
 		    int (*add)(void *ctx, const char *name, uint64_t ino, mode_t type), void *ctx)
 {
+	struct snap_add sa = { add, ctx, ino == MPS3FS_AT_INO, 0 };
 	int rc;
 
-	(void)fs;
-	if (ino != MPS3FS_CTL_INO)
+	if (IS_VIEW_INO(ino))
+		return mps3fs_view_list(fs, ino, add, ctx);
+	if (ino == MPS3FS_STATUS_INO)
 		return -ENOTDIR;
 	rc = add(ctx, ".", ino, S_IFDIR);
 	if (!rc)
-		rc = add(ctx, "..", MPS3FS_ROOT_INO, S_IFDIR);
-	if (!rc)
+		rc = add(ctx, "..", ino == MPS3FS_CTL_INO ? MPS3FS_ROOT_INO : MPS3FS_CTL_INO, S_IFDIR);
+	if (!rc && ino == MPS3FS_CTL_INO) {
 		rc = add(ctx, STATUS_NAME, MPS3FS_STATUS_INO, S_IFREG);
+		if (!rc)
+			rc = add(ctx, AT_NAME, MPS3FS_AT_INO, S_IFDIR);
+		if (!rc)
+			rc = add(ctx, SNAPS_NAME, MPS3FS_SNAPS_INO, S_IFDIR);
+		return rc;
+	}
+	/* Past times are looked up by name, not listed: /.mps3/at lists the named snapshots' times. */
+	if (!rc) {
+		rc = mps3_db_snapshot_list(fs->db, add_snapshot, &sa);
+		if (rc < 0 && rc != -ENOMEM) {
+			mps3_warn("%s: cannot list the snapshots: %s", fs->cfg.url, mps3_error_last(rc));
+			rc = -EIO;
+		}
+	}
 	return rc;
 }
 
@@ -168,7 +221,7 @@ char *mps3fs_ctl_open(struct mps3fs *fs, uint64_t ino, int flags, size_t *len, i
 
 	*err = 0;
 	if (ino != MPS3FS_STATUS_INO) {
-		*err = -EISDIR;
+		*err = IS_VIEW_INO(ino) ? -EINVAL : -EISDIR; /* view files open as content (ops_file.c) */
 		return NULL;
 	}
 	if ((flags & O_ACCMODE) != O_RDONLY) {

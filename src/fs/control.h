@@ -1,7 +1,8 @@
 /*
  * fs/control.h - the control directory /.mps3 (fs/control.c): read-only,
- * hidden from readdir of the root, answered without the tree.  Today it
- * holds `status`, the mount's report.
+ * hidden from readdir of the root, answered without the tree.  It holds
+ * `status`, the mount's report, and the past: `at/TIME/` and
+ * `snapshots/NAME/`, read-only views (fs/view.h) whose inodes it owns too.
  *
  * Locks: none held by callers; status_text takes the tree lock briefly.
  * Errors: 0 or a negative errno (ENOENT for names it does not have, EACCES
@@ -19,7 +20,7 @@ struct mps3fs;
 
 #define MPS3FS_CTL_NAME ".mps3"
 
-/* Whether ino belongs to the control directory. */
+/* Whether ino belongs to the control directory (views included). */
 int mps3fs_ctl_owns(uint64_t ino);
 /*
  * Lookup of name in parent, when the control directory answers it: 1 and
@@ -27,7 +28,8 @@ int mps3fs_ctl_owns(uint64_t ino);
  */
 int mps3fs_ctl_lookup(struct mps3fs *fs, uint64_t parent, const char *name, uint64_t *ino, struct stat *st,
 		      int *err);
-void mps3fs_ctl_stat(struct mps3fs *fs, uint64_t ino, struct stat *st);
+/* Attributes of a control inode: 0, or -ENOENT for a view inode no longer held. */
+int mps3fs_ctl_stat(struct mps3fs *fs, uint64_t ino, struct stat *st);
 /* The entries of a control directory, "." and ".." first: add(ctx, name, ino, type) for each. */
 int mps3fs_ctl_list(struct mps3fs *fs, uint64_t ino,
 		    int (*add)(void *ctx, const char *name, uint64_t ino, mode_t type), void *ctx);

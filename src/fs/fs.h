@@ -45,6 +45,8 @@
 #define MPS3FS_ROOT_INO 1
 #define MPS3FS_CTL_INO 2		/* /.mps3 */
 #define MPS3FS_STATUS_INO 3		/* /.mps3/status */
+#define MPS3FS_AT_INO 4			/* /.mps3/at: views of past times */
+#define MPS3FS_SNAPS_INO 5		/* /.mps3/snapshots */
 #define MPS3FS_FIRST_INO 16
 
 /* The mount's configuration: set before mounting, read-only after. */
@@ -70,6 +72,7 @@ struct mps3fs_config {
 
 struct fetch;
 struct replayer;
+struct views;
 struct mps3_poller;
 
 struct mps3fs {
@@ -99,6 +102,7 @@ struct mps3fs {
 	int uploader_started;		/* main thread only */
 	struct mps3_poller *poller;	/* set while mounted; thread-safe */
 	struct fetch *fetch;		/* downloads in progress; own lock */
+	struct views *views;		/* past states as directories (fs/view.h); own lock */
 	struct replayer *replayer;	/* replay of remote changes (notify=inotify); own lock */
 	int replay_tid;			/* its thread id (atomic): its requests apply remote state */
 	struct mps3_journal journal;	/* local changes not yet in the bucket; own lock */

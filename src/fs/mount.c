@@ -33,6 +33,7 @@
 #include "replay.h"
 #include "local.h"
 #include "upload.h"
+#include "view.h"
 
 static int private_dir(const char *path)
 {
@@ -182,6 +183,8 @@ static int start_threads(struct mps3fs *fs)
 	int rc = mps3fs_fetch_init(fs);
 
 	if (!rc)
+		rc = mps3fs_views_init(fs);
+	if (!rc)
 		rc = mps3fs_uploader_start(fs);
 	if (!rc && fs->cfg.notify == NOTIFY_INOTIFY)
 		rc = mps3fs_replay_start(fs);
@@ -230,6 +233,7 @@ static void stop_threads(struct mps3fs *fs)
 		}
 		mps3fs_uploader_stop(fs);
 	}
+	mps3fs_views_dispose(fs);
 	mps3fs_fetch_dispose(fs);
 	if (fs->db && mps3_db_save_state(fs->db))
 		mps3_info("could not save the state: %s", mps3_error_last(-EIO));

@@ -8,6 +8,7 @@
 #include "mps3/keys.h"
 #include "control.h"
 #include "ops.h"
+#include "view.h"
 #include "replay.h"
 #include "upload.h"
 
@@ -39,6 +40,8 @@ int mps3fs_name_ok(const char *name)
 
 int mps3fs_may_change(struct mps3fs *fs, fuse_req_t req, fuse_ino_t ino)
 {
+	if (IS_VIEW_INO(ino))
+		return -EROFS; /* the past is read-only */
 	if (mps3fs_ctl_owns(ino))
 		return -EACCES;
 	if (fs->cfg.read_only && !mps3fs_req_replay(fs, req))

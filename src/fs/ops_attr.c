@@ -20,6 +20,7 @@
 #include "stage.h"
 #include "local.h"
 #include "upload.h"
+#include "view.h"
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -29,8 +30,12 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	(void)fi;
 	if (mps3fs_ctl_owns(ino)) {
-		mps3fs_ctl_stat(fs, ino, &st);
-		fuse_reply_attr(req, &st, 0);
+		int rc = mps3fs_ctl_stat(fs, ino, &st);
+
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else /* a view never changes */
+			fuse_reply_attr(req, &st, IS_VIEW_INO(ino) ? fs->cfg.timeout_s : 0);
 		return;
 	}
 	lock(fs);
@@ -305,6 +310,26 @@ static ssize_t virtual_xattr(struct mps3fs *fs, struct node *n, const char *name
 	return -ENODATA;
 }
 
+/* getxattr of a view's node: its entry's user.* attributes, and user.mps3.version of a file. */
+static ssize_t view_getxattr(struct mps3fs *fs, uint64_t ino, const char *name, char *buf, size_t size)
+{
+	json_t *v = mps3fs_view_entry(fs, ino), *x;
+	const char *blob = json_string_value(json_object_get(v, "blob"));
+	ssize_t len = -ENODATA;
+
+	if (strcmp(name, XA_VERSION) == 0 && blob) {
+		len = (ssize_t)strlen(blob);
+		if (size && size < (size_t)len)
+			len = -ERANGE;
+		else if (size)
+			memcpy(buf, blob, (size_t)len);
+	} else if (strncmp(name, "user.mps3.", 10) != 0 && (x = json_object_get(json_object_get(v, "xattr"), name))) {
+		len = xattr_decode(x, buf, size);
+	}
+	json_decref(v);
+	return len;
+}
+
 /* The value of name into buf (size 0: only its length).  Length or -errno. */
 static ssize_t do_getxattr(struct mps3fs *fs, fuse_ino_t ino, const char *name, char *buf, size_t size)
 {
@@ -315,6 +340,8 @@ static ssize_t do_getxattr(struct mps3fs *fs, fuse_ino_t ino, const char *name, 
 
 	if (rc)
 		return rc;
+	if (IS_VIEW_INO(ino))
+		return view_getxattr(fs, ino, name, buf, size);
 	if (mps3fs_ctl_owns(ino))
 		return -ENODATA;
 	lock(fs);
@@ -356,9 +383,17 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct mps3_buf names;
 	struct node *n;
 	const char *k;
-	json_t *v;
+	json_t *v, *x;
 
 	mps3_buf_init(&names, 0);
+	if (IS_VIEW_INO(ino)) {
+		json_t *ve = mps3fs_view_entry(fs, ino);
+
+		json_object_foreach(json_object_get(ve, "xattr"), k, x)
+			if (xattr_name_ok(k, 1) == 0)
+				mps3_buf_append(&names, k, strlen(k) + 1);
+		json_decref(ve);
+	}
 	lock(fs);
 	n = mps3fs_ctl_owns(ino) ? NULL : mps3fs_node_get(fs, ino);
 	/*

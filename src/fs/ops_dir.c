@@ -14,6 +14,7 @@
 #include "mps3/keys.h"
 #include "control.h"
 #include "ops.h"
+#include "view.h"
 #include "local.h"
 #include "upload.h"
 
@@ -106,6 +107,7 @@ static size_t add_plus(struct mps3fs *fs, fuse_req_t req, char *buf, size_t room
 	int dot = strcmp(de->name, ".") == 0 || strcmp(de->name, "..") == 0;
 	struct fuse_entry_param e;
 	struct node *c = NULL;
+	int view_ref = 0;
 	size_t len;
 
 	memset(&e, 0, sizeof(e));
@@ -116,9 +118,12 @@ static size_t add_plus(struct mps3fs *fs, fuse_req_t req, char *buf, size_t room
 		e.ino = c->ino;
 		e.attr_timeout = fs->cfg.timeout_s;
 		e.entry_timeout = fs->cfg.timeout_s;
-	} else if (mps3fs_ctl_owns(de->ino) && !dot) {
-		mps3fs_ctl_stat(fs, de->ino, &e.attr);
+	} else if (mps3fs_ctl_owns(de->ino) && !dot && mps3fs_ctl_stat(fs, de->ino, &e.attr) == 0) {
 		e.ino = de->ino;
+		if (IS_VIEW_INO(de->ino)) {
+			e.attr_timeout = e.entry_timeout = fs->cfg.timeout_s;
+			view_ref = 1;
+		}
 	} else {
 		/* Dots and entries gone since opendir: name only, no lookup taken. */
 		e.attr.st_ino = de->ino;
@@ -127,6 +132,8 @@ static size_t add_plus(struct mps3fs *fs, fuse_req_t req, char *buf, size_t room
 	len = fuse_add_direntry_plus(req, buf, room, de->name, &e, next);
 	if (len <= room && c && c->in_tree)
 		c->nlookup++;
+	if (len <= room && view_ref)
+		mps3fs_view_ref(fs, de->ino);
 	return len;
 }
 

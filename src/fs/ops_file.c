@@ -19,6 +19,7 @@
 #include "stage.h"
 #include "local.h"
 #include "upload.h"
+#include "view.h"
 
 /* Tree lock held.  Read the staging file while the node is being written. */
 static int open_content(struct mps3fs *fs, struct fh *fh, struct node *n)
@@ -51,12 +52,31 @@ static int open_ctl(struct mps3fs *fs, fuse_ino_t ino, struct fuse_file_info *fi
 	return err;
 }
 
+/* A file of a past state: its content, read like a live file's; never written. */
+static int open_view(struct mps3fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, struct fh *fh)
+{
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return -EROFS;
+	rc = mps3fs_view_content(fs, ino, fh->blob, fh->chunks, &fh->size);
+	if (!rc && fh->size > 0) {
+		int fd = mps3fs_cache_open(&fs->cache, fh->blob);
+
+		fh->fd = fd >= 0 ? fd : -1;
+	}
+	fi->keep_cache = 1; /* content named by its hash never changes */
+	return rc;
+}
+
 static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fh *fh)
 {
 	struct mps3fs *fs = FS(req);
 	int acc = fi->flags & O_ACCMODE, rc = 0, trunc = (fi->flags & O_TRUNC) != 0;
 	struct node *n;
 
+	if (IS_VIEW_INO(ino))
+		return open_view(fs, ino, fi, fh);
 	if (mps3fs_ctl_owns(ino))
 		return open_ctl(fs, ino, fi, fh);
 	if (acc != O_RDONLY && fs->cfg.read_only && !mps3fs_req_replay(fs, req))
@@ -188,9 +208,13 @@ static ssize_t do_read(struct mps3fs *fs, struct fh *fh, char *buf, size_t size,
 	ssize_t got = 0;
 	int fd;
 
-	lock(fs);
-	fd = read_fd(fs, fh, fh->node);
-	unlock(fs);
+	if (fh->node) {
+		lock(fs);
+		fd = read_fd(fs, fh, fh->node);
+		unlock(fs);
+	} else {
+		fd = fh->fd >= 0 ? dup(fh->fd) : -1; /* a view's file: fixed content */
+	}
 	if (fd >= 0) {
 		got = pread(fd, buf, size, off);
 		if (got < 0)

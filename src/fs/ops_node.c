@@ -21,6 +21,7 @@
 #include "stage.h"
 #include "local.h"
 #include "upload.h"
+#include "view.h"
 
 /* ---- lookup and forget ------------------------------------------------------ */
 
@@ -35,6 +36,9 @@ static int do_lookup(struct mps3fs *fs, fuse_ino_t parent, const char *name, str
 		return -ENAMETOOLONG;
 	if (mps3fs_ctl_lookup(fs, parent, name, &ino, &e->attr, &err)) {
 		e->ino = ino;
+		/* Views never change; a relative time ("-2h") means another one at the next lookup. */
+		if (!err && IS_VIEW_INO(ino) && !(parent == MPS3FS_AT_INO && name[0] == '-'))
+			e->attr_timeout = e->entry_timeout = fs->cfg.timeout_s;
 		return err;
 	}
 	lock(fs);
@@ -64,6 +68,8 @@ static void forget_one(struct mps3fs *fs, fuse_ino_t ino, uint64_t nlookup)
 {
 	struct node *n;
 
+	if (IS_VIEW_INO(ino))
+		mps3fs_view_forget(fs, ino, nlookup);
 	if (mps3fs_ctl_owns(ino) || ino == MPS3FS_ROOT_INO)
 		return;
 	n = mps3fs_node_get(fs, ino);
@@ -538,7 +544,17 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct mps3fs *fs = FS(req);
 	struct node *n;
 	char *target = NULL;
+	int err;
 
+	if (IS_VIEW_INO(ino)) {
+		target = mps3fs_view_readlink(fs, ino, &err);
+		if (target)
+			fuse_reply_readlink(req, target);
+		else
+			fuse_reply_err(req, -err);
+		free(target);
+		return;
+	}
 	lock(fs);
 	n = mps3fs_node_get(fs, ino);
 	if (n && n->e.type == MPS3_LINK && n->e.target && !n->is_dir)

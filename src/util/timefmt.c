@@ -208,6 +208,68 @@ static void split(int64_t ms, int *y, unsigned *mo, unsigned *d, int *h, int *mi
 	*wday = (int)(((days % 7) + 7) % 7);
 }
 
+/* "123", "1.5": a non-negative decimal into *v (as milli-units); the end in *end. */
+static int decimal_milli(const char *s, int64_t *v, const char **end)
+{
+	int64_t whole = 0, frac = 0, scale = 1000;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (whole > INT64_MAX / 10 / 1000 - 1)
+			return -EINVAL;
+		whole = whole * 10 + (*p - '0');
+	}
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		for (; *p >= '0' && *p <= '9'; p++)
+			if (scale > 1) {
+				scale /= 10;
+				frac += (*p - '0') * scale;
+			}
+	}
+	*v = whole * 1000 + frac;
+	*end = p;
+	return 0;
+}
+
+int mps3_time_parse_point(int64_t *out, const char *s, int64_t now_ms)
+{
+	static const struct {
+		const char *unit;
+		int64_t ms;
+	} units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 } };
+	const char *end;
+	int64_t v;
+	size_t i;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (s[0] == '@') {
+		if (decimal_milli(s + 1, &v, &end) || *end)
+			return -EINVAL;
+		*out = v;
+		return 0;
+	}
+	if (s[0] == '-') {
+		if (decimal_milli(s + 1, &v, &end))
+			return -EINVAL;
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			if (strcmp(end, units[i].unit) == 0) {
+				if (v / 1000 > INT64_MAX / units[i].ms)
+					return -EINVAL;
+				*out = now_ms - v * units[i].ms / 1000;
+				return 0;
+			}
+		}
+		return -EINVAL;
+	}
+	return mps3_time_parse_iso8601(out, s, strlen(s));
+}
+
 void mps3_time_format_amz(char out[17], int64_t ms)
 {
 	int y, h, mi, s, frac, wd;

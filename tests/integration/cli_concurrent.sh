@@ -40,6 +40,6 @@ else
 	fail "contested key: '$v1' '$v2' '$v3'"
 fi
 # The log holds every write of it, in one order for everyone.
-is "$(m log | grep -c '"shared"')" $((2 * N)) "the log has every write of the contested key"
-is "$(m log | awk '{print $2, $3}' | sort | uniq -d | wc -l)" 0 "no session/counter pair repeats in the log"
+is "$(m log --entries | grep -c '"shared"')" $((2 * N)) "the log has every write of the contested key"
+is "$(m log --entries | awk '{print $2, $3}' | sort | uniq -d | wc -l)" 0 "no session/counter pair repeats in the log"
 done_testing

@@ -62,6 +62,6 @@ is "$(m get first)" "one" "data committed before the outage is intact"
 if [[ $lost -gt 0 ]]; then
 	diag "writer errors:"
 	while read -r line; do diag "$line"; done <"$T/writer.err"
-	m log | head -n 20 | while read -r line; do diag "$line"; done
+	m log --entries | head -n 20 | while read -r line; do diag "$line"; done
 fi
 done_testing

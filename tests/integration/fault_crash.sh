@@ -51,7 +51,7 @@ for w in $(seq 1 $WRITERS); do
 	done <"$T/acked-$w"
 done
 is "$lost" 0 "every one of the $acked acknowledged files is in the bucket with its bytes"
-dups=$(m log --json | /usr/bin/python3 -c '
+dups=$(m log --entries --json | /usr/bin/python3 -c '
 import collections, json, sys
 seen = collections.Counter()
 for line in sys.stdin:

@@ -34,7 +34,7 @@ check "mps3 sync MOUNTPOINT returns once everything landed" timeout 120 "$MPS3" 
 is "$(m get seq)" "version $n" "the last version is in the bucket"
 is "$(m ls new- | wc -l)" "$n" "every file written offline is in the bucket"
 # In order: the log holds seq's versions with ascending numbers, newest last.
-order=$(m log --json | /usr/bin/python3 -c '
+order=$(m log --entries --json | /usr/bin/python3 -c '
 import json, sys
 for line in reversed(sys.stdin.read().splitlines()):
     e = json.loads(line)

@@ -19,7 +19,7 @@ is "$(MPS3_CLOCK_SKEW_MS=$FAST m get shared)" "slow 5" "so does the fast client"
 is "$(MPS3_CLOCK_SKEW_MS=$SLOW m get shared)" "slow 5" "and the slow one"
 is "$(m ls | wc -l)" 12 "every key is there"
 now=$(date +%s%3N)
-far=$(m log --json | /usr/bin/python3 -c '
+far=$(m log --entries --json | /usr/bin/python3 -c '
 import json, sys
 now = int(sys.argv[1])
 print(sum(1 for l in sys.stdin if json.loads(l)["status"] == "ok" and abs(json.loads(l)["t"] - now) > 600000))' "$now")

@@ -81,13 +81,13 @@ mkdir "$A/many"
 for i in $(seq 1 1000); do echo "$i" >"$A/many/$i.txt"; done
 check "fsync the directory's files to the bucket" sync -f "$A/many/1.txt"
 wait_for 60 bash -c "[[ \$(getfattr --absolute-names --only-values -n user.mps3.state '$A/many/1000.txt') == committed ]]"
-before=$(m log | wc -l)
+before=$(m log --entries | wc -l)
 mv "$A/many" "$A/moved"
 wait_for 60 bash -c "[[ \$(getfattr --absolute-names --only-values -n user.mps3.state '$A/moved/500.txt') == committed ]]"
 sleep 0.5
-after=$(m log | wc -l)
+after=$(m log --entries | wc -l)
 is "$((after - before))" 1 "mv of a directory of 1000 files is one log entry"
-entry=$(m log --json -n 1)
+entry=$(m log --entries --json -n 1)
 is "$(python3 -c 'import json,sys; f=json.loads(sys.stdin.read())["files"]; print(sum(1 for v in f.values() if v is None), sum(1 for v in f.values() if v))' <<<"$entry")" "1001 1001" \
 	"and that entry removes 1000 files (and the dir) and adds them under the new name"
 is "$(cat "$A/moved/777.txt")" 777 "moved content reads back"

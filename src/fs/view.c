@@ -1,0 +1,544 @@
+/*
+ * fs/view.c - past states as read-only directories (see view.h).
+ *
+ * DESIGN.  A view is built from a files map: its valid entries, sorted by
+ * path, become nodes in one array (a node's index is its inode's low 32
+ * bits), with the directories their paths imply; a path -> index object
+ * answers lookups.  Nothing in a view changes after it is built, so it is
+ * read without locks once found; the views lock guards only the list and
+ * the lookup counts.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mps3/clock.h"
+#include "mps3/error.h"
+#include "mps3/history.h"
+#include "mps3/log.h"
+#include "mps3/timefmt.h"
+#include "fs.h"
+#include "view.h"
+
+#define IDLE_MS 60000		/* a view nobody holds stays this long */
+#define KEEP_IDLE 8		/* and at most this many of them */
+#define NONE UINT32_MAX
+
+struct vnode {
+	char *name;			/* last component; "" for the root */
+	char *path;			/* "" for the root */
+	uint32_t parent, child, tail, next;
+	uint32_t nsubdirs;
+	json_t *v;			/* borrowed from the view's files; NULL: implied directory */
+	struct mps3_entry e;
+	int is_dir;
+};
+
+struct view {
+	uint32_t id;
+	enum view_kind kind;
+	char *name;			/* as looked up */
+	int64_t t;			/* the time it shows */
+	json_t *files;
+	json_t *index;			/* path -> node index */
+	struct vnode *v;
+	size_t n, cap;
+	uint64_t nlookup;		/* protected by views->lock */
+	int64_t last_used;		/* protected by views->lock */
+	struct view *next;		/* protected by views->lock */
+};
+
+struct views {
+	pthread_mutex_t lock;
+	struct view *list;		/* protected by lock */
+	uint32_t next_id;		/* protected by lock */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void view_free(struct view *w)
+{
+	size_t i;
+
+	if (!w)
+		return;
+	for (i = 0; i < w->n; i++) {
+		free(w->v[i].name);
+		free(w->v[i].path);
+	}
+	free(w->v);
+	json_decref(w->index);
+	json_decref(w->files);
+	free(w->name);
+	free(w);
+}
+
+int mps3fs_views_init(struct mps3fs *fs)
+{
+	struct views *vs = calloc(1, sizeof(*vs));
+
+	if (!vs)
+		return -ENOMEM;
+	pthread_mutex_init(&vs->lock, NULL);
+	vs->next_id = 1;
+	fs->views = vs;
+	return 0;
+}
+
+void mps3fs_views_dispose(struct mps3fs *fs)
+{
+	struct views *vs = fs->views;
+
+	if (!vs)
+		return;
+	while (vs->list) {
+		struct view *w = vs->list;
+
+		vs->list = w->next;
+		view_free(w);
+	}
+	pthread_mutex_destroy(&vs->lock);
+	free(vs);
+	fs->views = NULL;
+}
+
+/* ---- building ---------------------------------------------------------------------- */
+
+/* The node of path, made with its parents if missing: its index, or NONE on ENOMEM. */
+static uint32_t ensure(struct view *w, const char *path)
+{
+	json_t *at = json_object_get(w->index, path);
+	const char *slash;
+	uint32_t parent, i;
+	struct vnode *n;
+
+	if (at)
+		return (uint32_t)json_integer_value(at);
+	slash = strrchr(path, '/');
+	if (slash) {
+		char *dir = strndup(path, (size_t)(slash - path));
+
+		parent = dir ? ensure(w, dir) : NONE;
+		free(dir);
+	} else {
+		parent = 0;
+	}
+	if (parent == NONE || w->n >= NONE - 1)
+		return NONE;
+	if (w->n == w->cap) {
+		size_t ncap = w->cap * 2;
+		struct vnode *v = realloc(w->v, ncap * sizeof(*v));
+
+		if (!v)
+			return NONE;
+		w->v = v;
+		w->cap = ncap;
+	}
+	i = (uint32_t)w->n;
+	n = &w->v[i];
+	memset(n, 0, sizeof(*n));
+	n->path = strdup(path);
+	n->name = strdup(slash ? slash + 1 : path);
+	n->parent = parent;
+	n->child = n->tail = n->next = NONE;
+	n->is_dir = 1; /* until its entry says otherwise */
+	if (!n->path || !n->name || json_object_set_new(w->index, path, json_integer(i))) {
+		free(n->path);
+		free(n->name);
+		return NONE;
+	}
+	w->n++;
+	/* Appended: children stay in path order. */
+	if (w->v[parent].tail == NONE)
+		w->v[parent].child = i;
+	else
+		w->v[w->v[parent].tail].next = i;
+	w->v[parent].tail = i;
+	w->v[parent].nsubdirs++;
+	return i;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The nodes of files (a new reference taken).  NULL on ENOMEM. */
+static struct view *build(json_t *files, int64_t t)
+{
+	struct view *w = calloc(1, sizeof(*w));
+	const char **paths = NULL;
+	size_t np = 0, i;
+	const char *path;
+	json_t *v;
+
+	if (!w)
+		return NULL;
+	w->t = t;
+	w->files = json_incref(files);
+	w->index = json_object();
+	w->cap = 64;
+	w->v = calloc(w->cap, sizeof(*w->v));
+	paths = malloc((json_object_size(files) + 1) * sizeof(*paths));
+	if (!w->index || !w->v || !paths)
+		goto fail;
+	memset(&w->v[0], 0, sizeof(w->v[0]));
+	w->v[0].name = strdup("");
+	w->v[0].path = strdup("");
+	w->v[0].parent = 0;
+	w->v[0].child = w->v[0].tail = w->v[0].next = NONE;
+	w->v[0].is_dir = 1;
+	w->n = 1;
+	if (!w->v[0].name || !w->v[0].path)
+		goto fail;
+	json_object_foreach(files, path, v) {
+		struct mps3_entry e;
+
+		if (mps3_entry_parse(&e, v) == 0)
+			paths[np++] = path;
+	}
+	qsort(paths, np, sizeof(*paths), cmp_str);
+	for (i = 0; i < np; i++) {
+		uint32_t k = ensure(w, paths[i]);
+		struct vnode *n;
+
+		if (k == NONE)
+			goto fail;
+		n = &w->v[k];
+		n->v = json_object_get(files, paths[i]);
+		mps3_entry_parse(&n->e, n->v);
+		/* A file with keys under it shows as the directory (as the live tree does). */
+		if (n->e.type != MPS3_DIR && n->child == NONE) {
+			n->is_dir = 0;
+			w->v[n->parent].nsubdirs--;
+		}
+	}
+	/* Files that later became prefixes of other keys were counted as files: directories again. */
+	for (i = 1; i < w->n; i++)
+		if (!w->v[i].is_dir && w->v[i].child != NONE) {
+			w->v[i].is_dir = 1;
+			w->v[w->v[i].parent].nsubdirs++;
+		}
+	free(paths);
+	return w;
+fail:
+	free(paths);
+	view_free(w);
+	return NULL;
+}
+
+/* ---- finding views and nodes ------------------------------------------------------------ */
+
+/* Lock held.  The view of inode ino, or NULL. */
+static struct view *find_id(struct views *vs, uint64_t ino)
+{
+	uint32_t id = (uint32_t)((ino & ~VIEW_FLAG) >> 32);
+	struct view *w;
+
+	for (w = vs->list; w; w = w->next)
+		if (w->id == id)
+			return w;
+	return NULL;
+}
+
+static struct vnode *node_of(struct view *w, uint64_t ino)
+{
+	uint32_t i = (uint32_t)ino;
+
+	return w && i < w->n ? &w->v[i] : NULL;
+}
+
+/* Lock held: drop views nobody holds that were idle a minute, and the oldest idle beyond KEEP_IDLE. */
+static void expire(struct views *vs)
+{
+	struct view **pp = &vs->list, *w;
+	unsigned idle = 0;
+	int64_t now = now_ms();
+
+	while ((w = *pp) != NULL) {
+		if (w->nlookup == 0 && (now - w->last_used > IDLE_MS || ++idle > KEEP_IDLE)) {
+			*pp = w->next;
+			view_free(w);
+			continue;
+		}
+		pp = &w->next;
+	}
+}
+
+static void fill_stat(struct mps3fs *fs, struct view *w, uint32_t i, struct stat *st)
+{
+	const struct vnode *n = &w->v[i];
+	const struct mps3_entry *e = &n->e;
+	int64_t mt = n->v && e->mtime_ns ? e->mtime_ns : w->t * 1000000;
+	mode_t perm = 0755, type = S_IFDIR;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = VIEW_INO(w->id, i);
+	if (n->v && e->mode != MPS3_UNSET_MODE)
+		perm = e->mode;
+	else if (!n->is_dir)
+		perm = e->type == MPS3_LINK ? 0777 : 0666 & ~fs->cfg.umask;
+	if (!n->is_dir)
+		type = e->type == MPS3_LINK ? S_IFLNK : e->type == MPS3_FIFO ? S_IFIFO :
+		       e->type == MPS3_SOCK ? S_IFSOCK : e->type == MPS3_CHR ? S_IFCHR :
+		       e->type == MPS3_BLK ? S_IFBLK : S_IFREG;
+	st->st_mode = type | (perm & (fs->cfg.suid ? 07777 : 0777));
+	st->st_nlink = n->is_dir ? 2 + n->nsubdirs : 1;
+	st->st_uid = fs->cfg.trust_owners && n->v && e->uid != MPS3_UNSET_ID ? e->uid : fs->cfg.uid;
+	st->st_gid = fs->cfg.trust_owners && n->v && e->gid != MPS3_UNSET_ID ? e->gid : fs->cfg.gid;
+	if (type == S_IFREG || type == S_IFLNK)
+		st->st_size = (off_t)e->size;
+	if (type == S_IFCHR || type == S_IFBLK)
+		st->st_rdev = (dev_t)e->rdev;
+	st->st_blksize = 128 * 1024;
+	st->st_blocks = (st->st_size + 511) / 512;
+	st->st_mtim.tv_sec = (time_t)(mt / 1000000000);
+	st->st_mtim.tv_nsec = (long)(mt % 1000000000);
+	if (st->st_mtim.tv_nsec < 0) {
+		st->st_mtim.tv_sec--;
+		st->st_mtim.tv_nsec += 1000000000;
+	}
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+	if (n->v && e->atime_ns && e->atime_ns > 0) {
+		st->st_atim.tv_sec = (time_t)(e->atime_ns / 1000000000);
+		st->st_atim.tv_nsec = (long)(e->atime_ns % 1000000000);
+	}
+}
+
+/* The files map a view of kind shows under name, and its time. */
+static int resolve(struct mps3fs *fs, enum view_kind kind, const char *name, json_t **files, int64_t *t)
+{
+	int rc;
+
+	if (kind == VIEW_SNAPSHOT)
+		return mps3_db_snapshot_get(fs->db, name, files, t);
+	if (mps3_time_parse_point(t, name, mps3_clock_now(mps3_store_clock(fs->store))))
+		return -ENOENT; /* not a time: no such name */
+	rc = mps3_db_state_at(fs->db, *t, files);
+	if (rc == -EINVAL)
+		rc = -ENOENT; /* a time to come */
+	return rc;
+}
+
+int mps3fs_view_open_root(struct mps3fs *fs, enum view_kind kind, const char *name, uint64_t *ino,
+			  struct stat *st)
+{
+	struct views *vs = fs->views;
+	struct view *w, *made = NULL;
+	json_t *files = NULL;
+	int64_t t = 0;
+	int rc, relative = name[0] == '-';
+
+	pthread_mutex_lock(&vs->lock);
+	expire(vs);
+	for (w = relative ? NULL : vs->list; w; w = w->next)
+		if (w->kind == kind && strcmp(w->name, name) == 0)
+			break;
+	if (w) {
+		w->nlookup++;
+		w->last_used = now_ms();
+		*ino = VIEW_INO(w->id, 0);
+		fill_stat(fs, w, 0, st);
+		pthread_mutex_unlock(&vs->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&vs->lock);
+	/* Built outside the lock: it reads the bucket. */
+	rc = resolve(fs, kind, name, &files, &t);
+	if (rc == -ENOENT || rc == -EINVAL) {
+		json_decref(files);
+		return -ENOENT;
+	}
+	if (rc) {
+		mps3_warn("%s: cannot open %s%s: %s", fs->cfg.url, kind == VIEW_AT ? "the view at " : "snapshot ",
+			  name, mps3_error_last(rc));
+		json_decref(files);
+		return -EIO;
+	}
+	made = build(files, t);
+	json_decref(files);
+	if (made)
+		made->name = strdup(name);
+	if (!made || !made->name) {
+		view_free(made);
+		return -ENOMEM;
+	}
+	made->kind = kind;
+	pthread_mutex_lock(&vs->lock);
+	made->id = vs->next_id++;
+	if (vs->next_id >= (1u << 30))
+		vs->next_id = 1; /* a billion views later: ids of views long gone */
+	made->nlookup = 1;
+	made->last_used = now_ms();
+	made->next = vs->list;
+	vs->list = made;
+	*ino = VIEW_INO(made->id, 0);
+	fill_stat(fs, made, 0, st);
+	pthread_mutex_unlock(&vs->lock);
+	return 0;
+}
+
+int mps3fs_view_lookup(struct mps3fs *fs, uint64_t parent, const char *name, uint64_t *ino, struct stat *st)
+{
+	struct views *vs = fs->views;
+	struct view *w;
+	struct vnode *dir;
+	json_t *at = NULL;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&vs->lock);
+	w = find_id(vs, parent);
+	dir = node_of(w, parent);
+	if (dir && dir->is_dir) {
+		char *path = NULL;
+
+		if (asprintf(&path, "%s%s%s", dir->path, dir->path[0] ? "/" : "", name) >= 0) {
+			at = json_object_get(w->index, path);
+			free(path);
+		}
+	}
+	if (at) {
+		uint32_t i = (uint32_t)json_integer_value(at);
+
+		w->nlookup++;
+		w->last_used = now_ms();
+		*ino = VIEW_INO(w->id, i);
+		fill_stat(fs, w, i, st);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&vs->lock);
+	return rc;
+}
+
+int mps3fs_view_stat(struct mps3fs *fs, uint64_t ino, struct stat *st)
+{
+	struct views *vs = fs->views;
+	struct view *w;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&vs->lock);
+	w = find_id(vs, ino);
+	if (node_of(w, ino)) {
+		fill_stat(fs, w, (uint32_t)ino, st);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&vs->lock);
+	return rc;
+}
+
+void mps3fs_view_forget(struct mps3fs *fs, uint64_t ino, uint64_t nlookup)
+{
+	struct views *vs = fs->views;
+	struct view *w;
+
+	pthread_mutex_lock(&vs->lock);
+	w = find_id(vs, ino);
+	if (w) {
+		w->nlookup = nlookup > w->nlookup ? 0 : w->nlookup - nlookup;
+		w->last_used = now_ms();
+	}
+	pthread_mutex_unlock(&vs->lock);
+}
+
+void mps3fs_view_ref(struct mps3fs *fs, uint64_t ino)
+{
+	struct views *vs = fs->views;
+	struct view *w;
+
+	pthread_mutex_lock(&vs->lock);
+	w = find_id(vs, ino);
+	if (w)
+		w->nlookup++;
+	pthread_mutex_unlock(&vs->lock);
+}
+
+int mps3fs_view_list(struct mps3fs *fs, uint64_t ino,
+		     int (*add)(void *ctx, const char *name, uint64_t ino, mode_t type), void *ctx)
+{
+	struct views *vs = fs->views;
+	struct view *w;
+	struct vnode *dir;
+	uint32_t i;
+	int rc;
+
+	pthread_mutex_lock(&vs->lock);
+	w = find_id(vs, ino);
+	dir = node_of(w, ino);
+	if (!dir || !dir->is_dir) {
+		pthread_mutex_unlock(&vs->lock);
+		return dir ? -ENOTDIR : -ENOENT;
+	}
+	rc = add(ctx, ".", ino, S_IFDIR);
+	if (!rc)
+		rc = add(ctx, "..", (uint32_t)ino == 0 ? MPS3FS_CTL_INO : VIEW_INO(w->id, dir->parent), S_IFDIR);
+	for (i = dir->child; !rc && i != NONE; i = w->v[i].next) {
+		struct stat st;
+
+		fill_stat(fs, w, i, &st);
+		rc = add(ctx, w->v[i].name, VIEW_INO(w->id, i), st.st_mode & S_IFMT);
+	}
+	pthread_mutex_unlock(&vs->lock);
+	return rc;
+}
+
+int mps3fs_view_content(struct mps3fs *fs, uint64_t ino, char blob[MPS3_SHA256_HEX_LEN + 1],
+			char chunks[MPS3_SHA256_HEX_LEN + 1], uint64_t *size)
+{
+	struct views *vs = fs->views;
+	struct vnode *n;
+	int rc = 0;
+
+	pthread_mutex_lock(&vs->lock);
+	n = node_of(find_id(vs, ino), ino);
+	if (!n)
+		rc = -ENOENT;
+	else if (n->is_dir)
+		rc = -EISDIR;
+	else if (n->e.type != MPS3_FILE)
+		rc = -ENXIO; /* a FIFO, socket or device of then: nothing to open */
+	if (!rc) {
+		memcpy(blob, n->e.blob, MPS3_SHA256_HEX_LEN + 1);
+		memcpy(chunks, n->e.chunks, MPS3_SHA256_HEX_LEN + 1);
+		*size = n->e.size;
+	}
+	pthread_mutex_unlock(&vs->lock);
+	return rc;
+}
+
+char *mps3fs_view_readlink(struct mps3fs *fs, uint64_t ino, int *err)
+{
+	struct views *vs = fs->views;
+	struct vnode *n;
+	char *t = NULL;
+
+	pthread_mutex_lock(&vs->lock);
+	n = node_of(find_id(vs, ino), ino);
+	*err = !n ? -ENOENT : n->is_dir || n->e.type != MPS3_LINK || !n->e.target ? -EINVAL : 0;
+	if (!*err && !(t = strdup(n->e.target)))
+		*err = -ENOMEM;
+	pthread_mutex_unlock(&vs->lock);
+	return t;
+}
+
+json_t *mps3fs_view_entry(struct mps3fs *fs, uint64_t ino)
+{
+	struct views *vs = fs->views;
+	struct vnode *n;
+	json_t *v;
+
+	pthread_mutex_lock(&vs->lock);
+	n = node_of(find_id(vs, ino), ino);
+	v = n && n->v ? json_incref(n->v) : NULL;
+	pthread_mutex_unlock(&vs->lock);
+	return v;
+}
