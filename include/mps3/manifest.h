@@ -39,12 +39,14 @@ struct mps3_change {
 	char *path;
 	json_t *old;	/* reference owned by the change */
 	json_t *new;	/* reference owned by the change */
+	struct mps3_logkey key;	/* the log entry whose arrival made it (t 0: a checkpoint or a state) */
 };
 
 struct mps3_changes {
 	struct mps3_change *v;
 	size_t n, cap;
 	json_t *index;	/* path -> position in v, for coalescing */
+	struct mps3_logkey key;	/* the entry being applied: what mps3_changes_add records */
 };
 
 void mps3_changes_init(struct mps3_changes *c);

@@ -50,7 +50,12 @@ int mps3_cmd_gc(struct ctx *c, int argc, char **argv)
 
 			if (mps3_cli_duration_ms(&ms, argv[++a]))
 				return mps3_cli_usage_error("gc: bad --history duration %s", argv[a]);
-			c->cfg->history_ms = ms;
+			if (ms != c->cfg->history_ms) {
+				/* The window is the database's, like the grace period: open it again with this one. */
+				c->cfg->history_ms = ms;
+				c->reopen = 1;
+				return 0;
+			}
 		} else if (strcmp(argv[a], "--grace") == 0 && a + 1 < argc) {
 			int64_t ms;
 

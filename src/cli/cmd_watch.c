@@ -42,34 +42,98 @@ struct watch_ctx {
 	int json;
 };
 
+static int valid(json_t *v)
+{
+	struct mps3_entry e;
+
+	return v && mps3_entry_parse(&e, v) == 0;
+}
+
+/* The change that adds old's value somewhere else in the batch (a rename), or SIZE_MAX. */
+static size_t moved_to(const struct mps3_changes *ch, size_t i, const char *used)
+{
+	size_t j;
+
+	for (j = 0; j < ch->n; j++)
+		if (j != i && !used[j] && !valid(ch->v[j].old) && valid(ch->v[j].new) &&
+		    json_equal(ch->v[j].new, ch->v[i].old))
+			return j;
+	return SIZE_MAX;
+}
+
+static void print_json(const struct mps3_change *x, const char *op, const char *to, json_t *entry, int local)
+{
+	json_t *line = json_pack("{s:s, s:s, s:O?, s:O?, s:b}", "op", op, "key", x->path, "entry", entry, "old", x->old,
+				 "local", local);
+	json_t *m = json_object_get(entry ? entry : x->old, "mode");
+	char *s;
+
+	if (!line)
+		return;
+	if (to)
+		json_object_set_new(line, "to", json_string(to));
+	if (json_is_integer(m)) {
+		char oct[8];
+
+		snprintf(oct, sizeof(oct), "%04llo", (unsigned long long)json_integer_value(m) & 07777);
+		json_object_set_new(line, "mode", json_string(oct));
+	}
+	/* The commit it came with: when, and by whom. */
+	if (x->key.t > 0) {
+		char when[25];
+
+		mps3_time_format_iso8601(when, x->key.t);
+		json_object_set_new(line, "t", json_integer(x->key.t));
+		json_object_set_new(line, "time", json_string(when));
+		json_object_set_new(line, "session", json_string(x->key.session));
+		json_object_set_new(line, "seq", json_integer((json_int_t)x->key.seq));
+	}
+	s = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
+	if (s)
+		printf("%s\n", s);
+	free(s);
+	json_decref(line);
+}
+
 static void on_change(void *arg, const struct mps3_changes *ch, int local)
 {
 	struct watch_ctx *w = arg;
+	char *used = calloc(ch->n + 1, 1);
 	size_t i, plen = strlen(w->prefix);
 
-	(void)local;
+	if (!used)
+		return;
 	for (i = 0; i < ch->n; i++) {
 		const struct mps3_change *x = &ch->v[i];
-		const char *op = change_op(x->old, x->new);
+		const char *op = change_op(x->old, x->new), *to = NULL;
+		json_t *entry = x->new;
 
-		if (!op || strncmp(x->path, w->prefix, plen) != 0)
+		if (used[i] || !op)
+			continue;
+		/* A rename is one record, at its source. */
+		if (strcmp(op, "rm") == 0) {
+			size_t j = moved_to(ch, i, used);
+
+			if (j != SIZE_MAX) {
+				used[j] = 1;
+				op = "mv";
+				to = ch->v[j].path;
+				entry = ch->v[j].new;
+			}
+		}
+		if (strncmp(x->path, w->prefix, plen) != 0 && !(to && strncmp(to, w->prefix, plen) == 0))
 			continue;
 		if (w->json) {
-			json_t *line = json_pack("{s:s, s:s, s:O?, s:O?}", "op", op, "key", x->path,
-						 "entry", x->new, "old", x->old);
-			char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-
-			if (s)
-				printf("%s\n", s);
-			free(s);
-			json_decref(line);
+			print_json(x, op, to, entry, local);
 		} else {
-			char *k = mps3_escape(x->path);
+			char *k = mps3_escape(x->path), *t = to ? mps3_escape(to) : NULL;
 
-			printf("%s\t%s\n", op, k ? k : "?");
+			printf("%s\t%s%s%s\n", op, k ? k : "?", t ? "\t" : "", t ? t : "");
 			free(k);
+			free(t);
 		}
 	}
+	free(used);
 	fflush(stdout);
 }
 

@@ -28,7 +28,7 @@ struct options {
 	char *url;
 	char *endpoint, *region, *profile, *passwd_file, *ca_bundle, *addressing;
 	char *poll, *cache_dir, *cache_size, *drain, *timeout, *lag, *stale, *notify;
-	char *mount_timeout, *connect_timeout, *stall_timeout;
+	char *mount_timeout, *connect_timeout, *stall_timeout, *history;
 	int sync, insecure, show_help, show_version, ro;
 	int suid, trust_owners, allow_other, default_permissions, no_default_permissions;
 	unsigned uid, gid, umask_val;
@@ -64,6 +64,7 @@ static const struct fuse_opt opts_spec[] = {
 	OPT("mount_timeout=%s", mount_timeout),
 	OPT("connect_timeout=%s", connect_timeout),
 	OPT("stall_timeout=%s", stall_timeout),
+	OPT("history=%s", history),
 	OPT("sync", sync),
 	OPT("insecure", insecure),
 	FUSE_OPT_KEY("uid=", KEY_UID),
@@ -131,6 +132,8 @@ static const char usage_text[] =
 	"                        kernel checks modes) unless no_default_permissions\n"
 	"  ro                    read-only mount\n"
 	"  retries=N             attempts per S3 request (default 6)\n"
+	"  history=DURATION      how far back /.mps3/at/TIME reaches: what gc keeps by\n"
+	"                        default (7d; 0: as far as the bucket holds)\n"
 	"  mount_timeout=DURATION\n"
 	"                        how long the mount waits for the store before it starts\n"
 	"                        offline from its saved state, or fails (default 20s; 0: no limit)\n"
@@ -301,6 +304,7 @@ static void free_options(struct options *o)
 	free(o->mount_timeout);
 	free(o->connect_timeout);
 	free(o->stall_timeout);
+	free(o->history);
 }
 
 /* A duration option into *ms; 0, or 2 (usage) after saying what is wrong. */
@@ -347,7 +351,8 @@ static int build_config(struct mps3fs_config *cfg, const struct options *o, cons
 	}
 	if (duration_opt("drain", o->drain, &cfg->drain_ms) || duration_opt("lag", o->lag, &cfg->db.lag_ms) ||
 	    duration_opt("stale", o->stale, &cfg->db.stale_ms) ||
-	    duration_opt("mount_timeout", o->mount_timeout, &cfg->mount_timeout_ms))
+	    duration_opt("mount_timeout", o->mount_timeout, &cfg->mount_timeout_ms) ||
+	    duration_opt("history", o->history, &cfg->db.history_ms))
 		return 2;
 	if (o->cache_size && parse_size(o->cache_size, &cfg->cache_size)) {
 		fprintf(stderr, "mps3fs: cache_size=%s: need a size like 512M or 4G\n", o->cache_size);

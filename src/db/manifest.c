@@ -57,6 +57,7 @@ int mps3_changes_add(struct mps3_changes *c, const char *path, json_t *old, json
 		ch = &c->v[json_integer_value(pos)];
 		json_decref(ch->new);
 		ch->new = json_incref(new);
+		ch->key = c->key;
 		return 0;
 	}
 	if (c->n == c->cap) {
@@ -76,6 +77,7 @@ int mps3_changes_add(struct mps3_changes *c, const char *path, json_t *old, json
 	}
 	ch->old = json_incref(old);
 	ch->new = json_incref(new);
+	ch->key = c->key;
 	c->n++;
 	return 0;
 }
@@ -193,6 +195,7 @@ int mps3_manifest_reset(struct mps3_manifest *m, json_t *files, int64_t horizon,
 	if (!nbase || !nfiles)
 		goto fail;
 	if (changes) {
+		memset(&changes->key, 0, sizeof(changes->key)); /* from a checkpoint, not an entry */
 		json_object_foreach(m->files, path, v) {
 			rc = record(changes, path, v, json_object_get(nfiles, path));
 			if (rc)
@@ -281,6 +284,8 @@ int mps3_manifest_add(struct mps3_manifest *m, const struct mps3_logkey *key,
 
 	if (key->t < m->horizon)
 		return -ESTALE;
+	if (changes)
+		changes->key = *key;
 	pos = lower_bound(m, key);
 	if (pos < m->nwin && mps3_logkey_cmp(&m->win[pos].key, key) == 0)
 		return -EEXIST;

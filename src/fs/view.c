@@ -318,12 +318,18 @@ static void fill_stat(struct mps3fs *fs, struct view *w, uint32_t i, struct stat
 /* The files map a view of kind shows under name, and its time. */
 static int resolve(struct mps3fs *fs, enum view_kind kind, const char *name, json_t **files, int64_t *t)
 {
+	int64_t now;
 	int rc;
 
 	if (kind == VIEW_SNAPSHOT)
 		return mps3_db_snapshot_get(fs->db, name, files, t);
-	if (mps3_time_parse_point(t, name, mps3_clock_now(mps3_store_clock(fs->store))))
+	now = mps3_clock_now(mps3_store_clock(fs->store));
+
+	if (mps3_time_parse_point(t, name, now))
 		return -ENOENT; /* not a time: no such name */
+	/* Older than the window gc keeps by default (history=): not offered, whatever the bucket still has. */
+	if (fs->cfg.db.history_ms > 0 && *t < now - fs->cfg.db.history_ms)
+		return -ENOENT;
 	rc = mps3_db_state_at(fs->db, *t, files);
 	if (rc == -EINVAL)
 		rc = -ENOENT; /* a time to come */

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Time travel (issue 11): /.mps3/at/TIME shows each past version, read-only,
+# with the modes and times of then; snapshots are seen by every mount and
+# kept by gc; gc keeps what the history window needs and collects the
+# rest; restore (by URL and through a mount) brings back files and
+# directories and removes what was made since, and a second mount's
+# watchers see it; mps3 log PATH tells every kind of change; get --at.
+. "$(dirname "$0")/lib.sh" "$@"
+require_fuse
+new_db
+mount_fs a
+A=$MNT
+mount_fs b
+B=$MNT
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%S.%3NZ; }
+# Each mark is a moment between two changes, a second away from both.
+mark() { "$MPS3" sync "$A" && sleep 1.1 && date +%s.%N && sleep 1.1; }
+
+echo v1 >"$A/f"
+echo keep >"$A/x"
+mkdir -p "$A/d/sub"
+echo a >"$A/d/a"
+echo b >"$A/d/sub/b"
+echo y >"$A/y"
+T1=$(mark)
+echo v2 >"$A/f"
+chmod 600 "$A/x"
+rm "$A/y"
+T2=$(mark)
+echo v3 >"$A/f"
+mv "$A/d" "$A/e"
+echo c >"$A/e/c"
+rm "$A/e/a"
+echo new >"$A/new"
+T3=$(mark)
+
+# ---- views --------------------------------------------------------------------
+is "$(cat "$A/.mps3/at/$(iso "$T1")/f")" v1 "at T1 (ISO time) f is v1"
+is "$(cat "$A/.mps3/at/@$T2/f")" v2 "at T2 (@epoch) f is v2"
+is "$(cat "$A/.mps3/at/@$T3/f")" v3 "at T3 f is v3"
+is "$(cat "$A/.mps3/at/-0s/f")" v3 "now (relative) f is v3"
+is "$(stat -c %a "$A/.mps3/at/@$T1/x")" 644 "stat at T1 shows the mode of then"
+is "$(stat -c %a "$A/.mps3/at/@$T2/x")" 600 "and at T2 the one after chmod"
+if (($(stat -c %Y "$A/.mps3/at/@$T1/f") < $(stat -c %Y "$A/f"))); then ok "the view's mtime is the old one"; else
+	fail "view mtime $(stat -c %Y "$A/.mps3/at/@$T1/f") vs live $(stat -c %Y "$A/f")"
+fi
+check "at T1 y exists" test -f "$A/.mps3/at/@$T1/y"
+check "at T2 it is gone" test ! -e "$A/.mps3/at/@$T2/y"
+check "at T2 the directory d is where it was" test -f "$A/.mps3/at/@$T2/d/sub/b" -a ! -e "$A/.mps3/at/@$T2/e"
+check "at T3 it moved to e" test -f "$A/.mps3/at/@$T3/e/sub/b" -a ! -e "$A/.mps3/at/@$T3/d"
+is "$(ls "$A/.mps3/at/@$T1/d" | tr '\n' ' ')" "a sub " "a view lists a directory of then"
+set +e
+echo x 2>"$T/w1.err" >"$A/.mps3/at/@$T1/f"
+touch "$A/.mps3/at/@$T1/newfile" 2>"$T/w2.err"
+rm "$A/.mps3/at/@$T1/f" 2>"$T/w3.err"
+mkdir "$A/.mps3/at/@$T1/dd" 2>"$T/w4.err"
+set -e
+if grep -q "Read-only file system" "$T/w1.err" && grep -q "Read-only file system" "$T/w2.err" &&
+	grep -q "Read-only file system" "$T/w3.err" && grep -q "Read-only file system" "$T/w4.err"; then
+	ok "writes, creations, removals and mkdir in a view fail with EROFS"
+else
+	fail "writes into a view: $(cat "$T"/w?.err | tr '\n' ' ')"
+fi
+check "a time older than the history window (history=, 7 days) is not offered" \
+	test ! -e "$A/.mps3/at/2000-01-01T00:00:00Z"
+check "a name that is no time does not exist" test ! -e "$A/.mps3/at/yesterday"
+is "$(m get --at "@$T1" f)" v1 "mps3 get --at gives an old version"
+
+# ---- snapshots ----------------------------------------------------------------------
+check "snapshot create" m snapshot create before-move --at "@$T2"
+m snapshot ls >"$T/snaps"
+check "snapshot ls lists it" grep -q "^before-move " "$T/snaps"
+wait_for 30 test -d "$B/.mps3/snapshots/before-move" || true
+is "$(ls "$B/.mps3/snapshots")" before-move "a second mount lists the snapshot"
+is "$(cat "$B/.mps3/snapshots/before-move/f")" v2 "and reads it"
+check "its time is listed under .mps3/at" test -n "$(ls "$B/.mps3/at")"
+set +e
+m snapshot create before-move >/dev/null 2>"$T/dup.err"
+rc=$?
+set -e
+if ((rc == 1)) && grep -q exists "$T/dup.err"; then ok "a snapshot name is taken once"; else fail "duplicate: rc $rc"; fi
+
+# ---- log PATH ---------------------------------------------------------------------------
+# One change per entry, so that each is told by its own kind.
+for op in 'ln -s f "$A/lnk"' 'mkfifo "$A/fifo"' 'touch -d @1700000000 "$A/x"' \
+	'setfattr -n user.tag -v hello "$A/x"' 'chown 1234 "$A/x"'; do
+	eval "$op"
+	"$MPS3" sync "$A"
+done
+m log >"$T/log"
+for want in "put    f" "rm     y" "mv     d -> e" "mkdir  d" "link   lnk" "chmod  x" "touch  x" "xattr  x" \
+	"chown  x" "mknod  fifo"; do
+	if grep -qF -- "$want" "$T/log"; then ok "log tells: $want"; else fail "log lacks '$want'"; fi
+done
+is "$(m log f | grep -c ' put ')" 3 "log f: the three versions of f"
+m log --json f | head -1 >"$T/log1"
+check "log --json: one object per change, with the op and the mode" grep -q '"op":"put".*"path":"f"' "$T/log1"
+for i in $(seq 1 20); do echo "$i" | m put "many/k$i"; done
+m rm -r many
+if m log many | head -1 | grep -q "20 paths: 20 rm"; then ok "an entry of many changes is one summary line"; else
+	fail "summary: $(m log many | head -2)"
+fi
+
+# ---- restore ------------------------------------------------------------------------------
+watch_all "$B"
+sleep 0.5
+out=$(m restore --at "@$T1" f)
+check "restore of a file by URL" grep -q "restored 1 path" <<<"$out"
+wait_for 30 grep -q "f$" <(grep -E "MODIFY|MOVED_TO|CLOSE_WRITE" "$T/events") || true
+is "$(cat "$B/f")" v1 "the second mount shows the restored file"
+if grep -qE "(MODIFY|CLOSE_WRITE|MOVED_TO).* f$" "$T/events"; then ok "and its watcher saw it"; else
+	fail "events: $(tr '\n' ';' <"$T/events" | tail -c 400)"
+fi
+out=$(m restore --at "@$T2" d e new)
+diag "$out"
+wait_for 30 test -f "$B/d/a" || true
+check "restore of a directory brings back what was removed since" test -f "$B/d/a" -a -f "$B/d/sub/b"
+check "and what was made since is gone (a path that did not exist then)" test ! -e "$B/e" -a ! -e "$B/new"
+if grep -qE "CREATE.* a$|MOVED_TO.* d$|CREATE,ISDIR d$" "$T/events" && grep -qE "DELETE.* new$" "$T/events"; then
+	ok "the watcher saw the creations and removals"
+else
+	fail "events: $(tr '\n' ';' <"$T/events" | tail -c 600)"
+fi
+# Through the mount: ordinary file operations, so the watchers of the other mount see them too.
+echo later >"$A/d/a"
+echo gone >"$A/d/extra"
+"$MPS3" sync "$A"
+check "restore --at TIME MOUNT/PATH" "$MPS3" restore --at "@$T2" "$A/d"
+is "$(cat "$A/d/a")" a "through the mount: the old content is back"
+check "and the file made since is gone" test ! -e "$A/d/extra"
+wait_for 30 test ! -e "$B/d/extra" || true
+is "$(cat "$B/d/a")" a "the other mount sees it"
+if (($(m log d/a | grep -c ' put ') >= 3)); then ok "history is never rewritten: restores are changes like any other"; else
+	fail "log d/a: $(m log d/a)"
+fi
+is "$(m log d/a | wc -l)" "$(m log --json d/a | wc -l)" "log and log --json agree"
+
+# ---- the change feed carries its context --------------------------------------------------
+m_bg "$T/watch.out" "$T/watch.err" --poll=200ms watch --json
+wait_for 30 grep -q "^mps3: watching" "$T/watch.err" || fail "watch started"
+mv "$A/x" "$A/x2"
+chmod 640 "$A/f"
+"$MPS3" sync "$A"
+wait_for 30 grep -q '"key":"f"' "$T/watch.out" || true
+if grep -q '"op":"mv".*"to":"x2"' "$T/watch.out" && ! grep -q '"key":"x2"' "$T/watch.out"; then
+	ok "watch --json: a rename is one mv record"
+else
+	fail "watch: $(cat "$T/watch.out")"
+fi
+if grep '"key":"f"' "$T/watch.out" | grep -q '"mode":"0640".*"session":"[0-9a-f]\{16\}".*"time":"20'; then
+	ok "watch --json: modes in octal, and the commit's session and time"
+else
+	fail "watch: $(grep '"key":"f"' "$T/watch.out")"
+fi
+
+# ---- gc keeps what the history window and snapshots need --------------------------------
+umount_fs a
+umount_fs b
+old_blob=$(printf 'v1\n' | sha256sum | cut -c1-64)
+v2_blob=$(printf 'v2\n' | sha256sum | cut -c1-64)
+sleep 2 # S3 times objects to the second
+m gc --grace 0s >"$T/gc1"
+diag "$(cat "$T/gc1")"
+check "gc within the 7-day window keeps old content" raw_exists "blobs/$v2_blob"
+is "$(m get --at "@$T1" y)" y "and every past state"
+sleep 5 # past the short replay window used below
+m --lag=4s --stale=2s checkpoint >/dev/null
+m --lag=4s --stale=2s gc --grace 0s --history 0s >"$T/gc2"
+diag "$(cat "$T/gc2")"
+check "with no window, content only the snapshot names is kept" raw_exists "blobs/$v2_blob"
+y_blob=$(printf 'y\n' | sha256sum | cut -c1-64)
+if raw_exists "blobs/$y_blob"; then fail "content nothing keeps any more is collected"; else
+	ok "content nothing keeps any more is collected"
+fi
+check "gc recorded from when states are whole" raw_exists history
+set +e
+m get --at "@$T1" y >/dev/null 2>"$T/old.err"
+rc=$?
+set -e
+if ((rc == 1)) && grep -q "no longer kept" "$T/old.err"; then ok "an older state is refused, not made up"; else
+	fail "get --at before the history: rc $rc $(cat "$T/old.err")"
+fi
+is "$(m get f)" v1 "the current state is intact"
+check "snapshot rm" m snapshot rm before-move
+check "snapshot ls no longer lists it" test -z "$(m snapshot ls)"
+done_testing
