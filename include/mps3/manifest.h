@@ -93,6 +93,13 @@ size_t mps3_manifest_window_len(const struct mps3_manifest *m);
 const struct mps3_logkey *mps3_manifest_window_key(const struct mps3_manifest *m, size_t i,
 						   json_t **files);
 
+/*
+ * Apply one entry's patch (borrowed) onto a files map in place, path by
+ * path, as the manifest does when it replays the window in order: for a
+ * map the caller owns, with no window to keep (a past state).  0 or -ENOMEM.
+ */
+int mps3_files_apply(json_t *files, json_t *patch);
+
 /* Resolved map and settled map (borrowed, valid until the next mutation). */
 json_t *mps3_manifest_files(const struct mps3_manifest *m);
 json_t *mps3_manifest_base(const struct mps3_manifest *m);

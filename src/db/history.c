@@ -140,7 +140,6 @@ static int cmp_fetched(const void *a, const void *b)
 int mps3_db_state_at(struct mps3_db *db, int64_t t, json_t **files)
 {
 	struct pending_list list = { 0 };
-	struct mps3_manifest *m = NULL;
 	struct mps3_logkey cpkey;
 	json_t *cpfiles = NULL;
 	int64_t from, stop = INT64_MIN;
@@ -174,19 +173,16 @@ int mps3_db_state_at(struct mps3_db *db, int64_t t, json_t **files)
 			rc = mps3_error_set(p->rc, "log/%s: %s", p->name, p->err);
 	}
 	if (!rc) {
+		/* In order onto the checkpoint's map, which is ours: no window to keep, no copies. */
 		qsort(list.v, list.n, sizeof(*list.v), cmp_fetched);
-		m = mps3_manifest_new();
-		rc = m ? mps3_manifest_reset(m, cpfiles, stop, NULL) : -ENOMEM;
+		if (!cpfiles)
+			cpfiles = json_object();
+		rc = cpfiles ? 0 : -ENOMEM;
 	}
-	for (i = 0; !rc && i < list.n && list.v[i].rc == 0; i++) {
-		rc = mps3_manifest_add(m, &list.v[i].entry.key, list.v[i].entry.files, NULL);
-		if (rc == -EEXIST || rc == -ESTALE)
-			rc = 0;
-	}
+	for (i = 0; !rc && i < list.n && list.v[i].rc == 0; i++)
+		rc = mps3_files_apply(cpfiles, list.v[i].entry.files);
 	if (!rc)
-		*files = json_incref(mps3_manifest_files(m));
-	if (m)
-		mps3_manifest_free(m);
+		*files = json_incref(cpfiles);
 	json_decref(cpfiles);
 	db_pending_dispose(&list);
 	return rc;

@@ -327,6 +327,25 @@ int mps3_manifest_add(struct mps3_manifest *m, const struct mps3_logkey *key,
 	return 0;
 }
 
+int mps3_files_apply(json_t *files, json_t *patch)
+{
+	const char *path;
+	json_t *p;
+	int rc = 0;
+
+	json_object_foreach(patch, path, p) {
+		json_t *next;
+
+		rc = apply_path(&next, json_object_get(files, path), p);
+		if (!rc)
+			rc = put(files, path, next);
+		json_decref(next);
+		if (rc)
+			break;
+	}
+	return rc;
+}
+
 int mps3_manifest_settle(struct mps3_manifest *m, int64_t horizon)
 {
 	size_t i, n = 0;

@@ -3,12 +3,14 @@
  *
  * DESIGN.  A view is built from a files map: its valid entries, sorted by
  * path, become nodes in one array (a node's index is its inode's low 32
- * bits), with the directories their paths imply; a path -> index object
- * answers lookups.  Nothing in a view changes after it is built, so it is
- * read without locks once found; the views lock guards only the list and
- * the lookup counts.
+ * bits), with the directories their paths imply; an open-addressing table
+ * on (parent, name) answers lookups.  A node keeps its name and borrows
+ * its value from the map (parsed when asked for), so a view costs little
+ * more than the map itself.  Nothing in a view changes after it is built;
+ * the views lock guards the list and the lookup counts.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +31,11 @@
 
 struct vnode {
 	char *name;			/* last component; "" for the root */
-	char *path;			/* "" for the root */
 	uint32_t parent, child, tail, next;
 	uint32_t nsubdirs;
 	json_t *v;			/* borrowed from the view's files; NULL: implied directory */
-	struct mps3_entry e;
-	int is_dir;
+	char type;			/* the entry's enum mps3_ftype */
+	char is_dir;
 };
 
 struct view {
@@ -43,7 +44,8 @@ struct view {
 	char *name;			/* as looked up */
 	int64_t t;			/* the time it shows */
 	json_t *files;
-	json_t *index;			/* path -> node index */
+	uint32_t *slots;		/* (parent, name) -> node index + 1; 0 empty */
+	size_t nslots;			/* a power of two, at least twice n */
 	struct vnode *v;
 	size_t n, cap;
 	uint64_t nlookup;		/* protected by views->lock */
@@ -71,12 +73,10 @@ static void view_free(struct view *w)
 
 	if (!w)
 		return;
-	for (i = 0; i < w->n; i++) {
+	for (i = 0; i < w->n; i++)
 		free(w->v[i].name);
-		free(w->v[i].path);
-	}
 	free(w->v);
-	json_decref(w->index);
+	free(w->slots);
 	json_decref(w->files);
 	free(w->name);
 	free(w);
@@ -113,58 +113,105 @@ void mps3fs_views_dispose(struct mps3fs *fs)
 
 /* ---- building ---------------------------------------------------------------------- */
 
-/* The node of path, made with its parents if missing: its index, or NONE on ENOMEM. */
-static uint32_t ensure(struct view *w, const char *path)
+static size_t slot_of(const struct view *w, uint32_t parent, const char *name, size_t len)
 {
-	json_t *at = json_object_get(w->index, path);
-	const char *slash;
-	uint32_t parent, i;
-	struct vnode *n;
+	uint64_t h = 1469598103934665603ull ^ parent;
+	size_t i;
 
-	if (at)
-		return (uint32_t)json_integer_value(at);
-	slash = strrchr(path, '/');
-	if (slash) {
-		char *dir = strndup(path, (size_t)(slash - path));
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)name[i]) * 1099511628211ull;
+	return (size_t)(h ^ (h >> 29)) & (w->nslots - 1);
+}
 
-		parent = dir ? ensure(w, dir) : NONE;
-		free(dir);
-	} else {
-		parent = 0;
+/* The child of parent named name[0..len), or NONE. */
+static uint32_t child_named(const struct view *w, uint32_t parent, const char *name, size_t len)
+{
+	size_t i = slot_of(w, parent, name, len);
+
+	for (; w->slots[i]; i = (i + 1) & (w->nslots - 1)) {
+		const struct vnode *n = &w->v[w->slots[i] - 1];
+
+		if (n->parent == parent && strncmp(n->name, name, len) == 0 && n->name[len] == '\0')
+			return w->slots[i] - 1;
 	}
-	if (parent == NONE || w->n >= NONE - 1)
-		return NONE;
+	return NONE;
+}
+
+static void slot_put(struct view *w, uint32_t k)
+{
+	size_t i = slot_of(w, w->v[k].parent, w->v[k].name, strlen(w->v[k].name));
+
+	while (w->slots[i])
+		i = (i + 1) & (w->nslots - 1);
+	w->slots[i] = k + 1;
+}
+
+/* Room for one more node, in the array and the table.  0 or -ENOMEM. */
+static int grow(struct view *w)
+{
 	if (w->n == w->cap) {
 		size_t ncap = w->cap * 2;
 		struct vnode *v = realloc(w->v, ncap * sizeof(*v));
 
 		if (!v)
-			return NONE;
+			return -ENOMEM;
 		w->v = v;
 		w->cap = ncap;
 	}
-	i = (uint32_t)w->n;
-	n = &w->v[i];
-	memset(n, 0, sizeof(*n));
-	n->path = strdup(path);
-	n->name = strdup(slash ? slash + 1 : path);
-	n->parent = parent;
-	n->child = n->tail = n->next = NONE;
-	n->is_dir = 1; /* until its entry says otherwise */
-	if (!n->path || !n->name || json_object_set_new(w->index, path, json_integer(i))) {
-		free(n->path);
-		free(n->name);
-		return NONE;
+	if ((w->n + 1) * 2 > w->nslots) {
+		size_t ns = w->nslots ? w->nslots * 2 : 1024, k;
+		uint32_t *slots = calloc(ns, sizeof(*slots));
+
+		if (!slots)
+			return -ENOMEM;
+		free(w->slots);
+		w->slots = slots;
+		w->nslots = ns;
+		for (k = 1; k < w->n; k++) /* the root is nobody's child */
+			slot_put(w, (uint32_t)k);
 	}
-	w->n++;
-	/* Appended: children stay in path order. */
-	if (w->v[parent].tail == NONE)
-		w->v[parent].child = i;
-	else
-		w->v[w->v[parent].tail].next = i;
-	w->v[parent].tail = i;
-	w->v[parent].nsubdirs++;
-	return i;
+	return 0;
+}
+
+/* The node of path, made with its parents if missing: its index, or NONE on ENOMEM. */
+static uint32_t ensure(struct view *w, const char *path)
+{
+	uint32_t at = 0;
+	const char *p = path;
+
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		uint32_t c = child_named(w, at, p, len), i;
+		struct vnode *n;
+
+		if (c == NONE) {
+			if (w->n >= NONE - 1 || grow(w))
+				return NONE;
+			i = (uint32_t)w->n;
+			n = &w->v[i];
+			memset(n, 0, sizeof(*n));
+			n->name = strndup(p, len);
+			if (!n->name)
+				return NONE;
+			n->parent = at;
+			n->child = n->tail = n->next = NONE;
+			n->is_dir = 1; /* until its entry says otherwise */
+			w->n++;
+			slot_put(w, i);
+			/* Appended: children stay in path order. */
+			if (w->v[at].tail == NONE)
+				w->v[at].child = i;
+			else
+				w->v[w->v[at].tail].next = i;
+			w->v[at].tail = i;
+			w->v[at].nsubdirs++;
+			c = i;
+		}
+		at = c;
+		p += len + (slash ? 1 : 0);
+	}
+	return at;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -185,20 +232,16 @@ static struct view *build(json_t *files, int64_t t)
 		return NULL;
 	w->t = t;
 	w->files = json_incref(files);
-	w->index = json_object();
 	w->cap = 64;
 	w->v = calloc(w->cap, sizeof(*w->v));
 	paths = malloc((json_object_size(files) + 1) * sizeof(*paths));
-	if (!w->index || !w->v || !paths)
+	if (!w->v || !paths)
 		goto fail;
-	memset(&w->v[0], 0, sizeof(w->v[0]));
 	w->v[0].name = strdup("");
-	w->v[0].path = strdup("");
-	w->v[0].parent = 0;
 	w->v[0].child = w->v[0].tail = w->v[0].next = NONE;
 	w->v[0].is_dir = 1;
 	w->n = 1;
-	if (!w->v[0].name || !w->v[0].path)
+	if (!w->v[0].name || grow(w))
 		goto fail;
 	json_object_foreach(files, path, v) {
 		struct mps3_entry e;
@@ -209,15 +252,17 @@ static struct view *build(json_t *files, int64_t t)
 	qsort(paths, np, sizeof(*paths), cmp_str);
 	for (i = 0; i < np; i++) {
 		uint32_t k = ensure(w, paths[i]);
+		struct mps3_entry e;
 		struct vnode *n;
 
 		if (k == NONE)
 			goto fail;
 		n = &w->v[k];
 		n->v = json_object_get(files, paths[i]);
-		mps3_entry_parse(&n->e, n->v);
+		mps3_entry_parse(&e, n->v);
+		n->type = (char)e.type;
 		/* A file with keys under it shows as the directory (as the live tree does). */
-		if (n->e.type != MPS3_DIR && n->child == NONE) {
+		if (e.type != MPS3_DIR && n->child == NONE) {
 			n->is_dir = 0;
 			w->v[n->parent].nsubdirs--;
 		}
@@ -277,9 +322,17 @@ static void expire(struct views *vs)
 static void fill_stat(struct mps3fs *fs, struct view *w, uint32_t i, struct stat *st)
 {
 	const struct vnode *n = &w->v[i];
-	const struct mps3_entry *e = &n->e;
-	int64_t mt = n->v && e->mtime_ns ? e->mtime_ns : w->t * 1000000;
+	struct mps3_entry parsed;
+	const struct mps3_entry *e = &parsed;
+	int64_t mt;
 	mode_t perm = 0755, type = S_IFDIR;
+
+	memset(&parsed, 0, sizeof(parsed));
+	parsed.mode = MPS3_UNSET_MODE;
+	parsed.uid = parsed.gid = MPS3_UNSET_ID;
+	if (n->v)
+		mps3_entry_parse(&parsed, n->v);
+	mt = n->v && e->mtime_ns ? e->mtime_ns : w->t * 1000000;
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = VIEW_INO(w->id, i);
@@ -373,6 +426,7 @@ int mps3fs_view_open_root(struct mps3fs *fs, enum view_kind kind, const char *na
 	}
 	made = build(files, t);
 	json_decref(files);
+	malloc_trim(0); /* what parsing the past took and gave back goes back to the system */
 	if (made)
 		made->name = strdup(name);
 	if (!made || !made->name) {
@@ -399,22 +453,16 @@ int mps3fs_view_lookup(struct mps3fs *fs, uint64_t parent, const char *name, uin
 	struct views *vs = fs->views;
 	struct view *w;
 	struct vnode *dir;
-	json_t *at = NULL;
+	uint32_t at = NONE;
 	int rc = -ENOENT;
 
 	pthread_mutex_lock(&vs->lock);
 	w = find_id(vs, parent);
 	dir = node_of(w, parent);
-	if (dir && dir->is_dir) {
-		char *path = NULL;
-
-		if (asprintf(&path, "%s%s%s", dir->path, dir->path[0] ? "/" : "", name) >= 0) {
-			at = json_object_get(w->index, path);
-			free(path);
-		}
-	}
-	if (at) {
-		uint32_t i = (uint32_t)json_integer_value(at);
+	if (dir && dir->is_dir)
+		at = child_named(w, (uint32_t)parent, name, strlen(name));
+	if (at != NONE) {
+		uint32_t i = at;
 
 		w->nlookup++;
 		w->last_used = now_ms();
@@ -501,6 +549,7 @@ int mps3fs_view_content(struct mps3fs *fs, uint64_t ino, char blob[MPS3_SHA256_H
 			char chunks[MPS3_SHA256_HEX_LEN + 1], uint64_t *size)
 {
 	struct views *vs = fs->views;
+	struct mps3_entry e;
 	struct vnode *n;
 	int rc = 0;
 
@@ -510,12 +559,12 @@ int mps3fs_view_content(struct mps3fs *fs, uint64_t ino, char blob[MPS3_SHA256_H
 		rc = -ENOENT;
 	else if (n->is_dir)
 		rc = -EISDIR;
-	else if (n->e.type != MPS3_FILE)
+	else if (n->type != MPS3_FILE || mps3_entry_parse(&e, n->v))
 		rc = -ENXIO; /* a FIFO, socket or device of then: nothing to open */
 	if (!rc) {
-		memcpy(blob, n->e.blob, MPS3_SHA256_HEX_LEN + 1);
-		memcpy(chunks, n->e.chunks, MPS3_SHA256_HEX_LEN + 1);
-		*size = n->e.size;
+		memcpy(blob, e.blob, MPS3_SHA256_HEX_LEN + 1);
+		memcpy(chunks, e.chunks, MPS3_SHA256_HEX_LEN + 1);
+		*size = e.size;
 	}
 	pthread_mutex_unlock(&vs->lock);
 	return rc;
@@ -524,13 +573,17 @@ int mps3fs_view_content(struct mps3fs *fs, uint64_t ino, char blob[MPS3_SHA256_H
 char *mps3fs_view_readlink(struct mps3fs *fs, uint64_t ino, int *err)
 {
 	struct views *vs = fs->views;
+	struct mps3_entry e;
 	struct vnode *n;
 	char *t = NULL;
 
 	pthread_mutex_lock(&vs->lock);
 	n = node_of(find_id(vs, ino), ino);
-	*err = !n ? -ENOENT : n->is_dir || n->e.type != MPS3_LINK || !n->e.target ? -EINVAL : 0;
-	if (!*err && !(t = strdup(n->e.target)))
+	if (!n)
+		*err = -ENOENT;
+	else
+		*err = n->is_dir || n->type != MPS3_LINK || mps3_entry_parse(&e, n->v) || !e.target ? -EINVAL : 0;
+	if (!*err && !(t = strdup(e.target)))
 		*err = -ENOMEM;
 	pthread_mutex_unlock(&vs->lock);
 	return t;

@@ -32,12 +32,28 @@
 #include "mps3/log.h"
 #include "mps3/rand.h"
 #include "mps3/sys/store_backend.h"
+#include "file_keys.h"
 
 #define ETAG_XATTR "user.mps3.etag"
 #define TMP_DIR ".tmp"
 #define CHUNK (1 << 20)
 
 #define RETIRED_MAX 64
+#define DIR_CACHE 4
+
+/*
+ * The keys of one directory of objects as last read, reused while the
+ * directory is unchanged: paging a long log through 1000-key pages would
+ * otherwise read the whole directory once per page.
+ */
+struct dir_cache {
+	char dname[NAME_MAX + 1];
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtim;
+	struct mps3_listing keys;	/* every key of the directory */
+	uint64_t used;
+};
 
 struct file_store {
 	struct mps3_store base;
@@ -47,6 +63,8 @@ struct file_store {
 	int rootfd;			/* the directory root names now; protected by lock */
 	int retired[RETIRED_MAX];	/* earlier ones, kept open for requests still using them */
 	unsigned nretired;		/* protected by lock */
+	struct dir_cache dirs[DIR_CACHE];	/* protected by lock */
+	uint64_t uses;			/* protected by lock */
 };
 
 /*
@@ -88,92 +106,6 @@ static int root_fd(struct file_store *f, const char *op)
 	pthread_mutex_unlock(&f->lock);
 	mps3_notice("file://%s: the store directory was made again; using the new one", f->root);
 	return fd;
-}
-
-static int safe_byte(unsigned char c, int first)
-{
-	if (c == '.')
-		return !first;
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '-';
-}
-
-/* Escape n bytes of s into out (NAME_MAX + 1 bytes).  -ENAMETOOLONG if it does not fit. */
-static int esc(char *out, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0, i;
-
-	if (n == 0) {
-		strcpy(out, "@");
-		return 0;
-	}
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (o + 4 > NAME_MAX + 1)
-			return -ENAMETOOLONG;
-		if (safe_byte(c, i == 0)) {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = '\0';
-	return 0;
-}
-
-static int unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Reverse of esc() into out (NAME_MAX + 1 bytes); -EINVAL for a foreign name. */
-static int unesc(char *out, const char *name)
-{
-	size_t o = 0;
-	const char *p;
-
-	if (strcmp(name, "@") == 0) {
-		out[0] = '\0';
-		return 0;
-	}
-	for (p = name; *p; p++) {
-		if (*p == '%') {
-			int hi = unhex(p[1]), lo = hi < 0 ? -1 : unhex(p[2]);
-
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-				return -EINVAL;
-			out[o++] = (char)(hi << 4 | lo);
-			p += 2;
-		} else if (safe_byte((unsigned char)*p, p == name)) {
-			out[o++] = *p;
-		} else {
-			return -EINVAL;
-		}
-	}
-	out[o] = '\0';
-	return 0;
-}
-
-/* Split key into escaped directory and file names. */
-static int key_names(const char *op, const char *key, char dir[NAME_MAX + 1],
-		     char file[NAME_MAX + 1])
-{
-	const char *slash = strrchr(key, '/');
-	size_t dlen = slash ? (size_t)(slash - key + 1) : 0;
-
-	if (esc(dir, key, dlen) || esc(file, key + dlen, strlen(key + dlen)))
-		return mps3_error_set(-ENAMETOOLONG,
-				      "%s %s: key too long for a file:// store (names are limited to %d bytes once escaped)",
-				      op, key, NAME_MAX);
-	return 0;
 }
 
 /*
@@ -280,7 +212,7 @@ static int open_key(struct file_store *f, const char *op, const char *key, struc
 	char dir[NAME_MAX + 1], file[NAME_MAX + 1];
 	int fd, dfd, rc;
 
-	rc = key_names(op, key, dir, file);
+	rc = mps3_file_key_names(op, key, dir, file);
 	if (rc)
 		return rc;
 	dfd = key_dir(f, op, dir, 0);
@@ -435,7 +367,7 @@ static int file_put(struct mps3_store *s, const char *key, const struct mps3_bod
 	int fd = -1, dfd = -1, tfd = -1, rc, rfd;
 
 	mps3_store_local_clock_tick(s);
-	rc = key_names("PutObject", key, dir, file);
+	rc = mps3_file_key_names("PutObject", key, dir, file);
 	if (rc)
 		return rc;
 	if (mps3_random_hex(tmp, 8))
@@ -496,7 +428,7 @@ static int file_del(struct mps3_store *s, const char *key)
 	int rc, dfd;
 
 	mps3_store_local_clock_tick(s);
-	rc = key_names("DeleteObject", key, dir, file);
+	rc = mps3_file_key_names("DeleteObject", key, dir, file);
 	if (rc)
 		return rc;
 	dfd = key_dir(f, "DeleteObject", dir, 0);
@@ -517,20 +449,15 @@ static int cmp_entry(const void *a, const void *b)
 		      ((const struct mps3_list_entry *)b)->key);
 }
 
-/* Every key of one dirname directory that starts with prefix and sorts after `after`. */
-static int list_dir(struct file_store *f, int rfd, const char *dname, const char *dkey,
-		    const char *prefix, const char *after, struct mps3_listing *all)
+/* Every key of the open directory dfd (dname, keys start with dkey) into out. */
+static int read_dir(int dfd, const char *dkey, struct mps3_listing *out)
 {
 	char file[NAME_MAX + 1], key[2 * NAME_MAX + 2];
-	size_t plen = strlen(prefix), dlen = strlen(dkey);
+	size_t dlen = strlen(dkey);
 	struct dirent *de;
-	DIR *d = NULL;
-	int dfd, rc = 0;
+	DIR *d = fdopendir(dfd);
+	int rc = 0;
 
-	dfd = openat(rfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0)
-		return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 0 : -errno; /* not one of ours */
-	d = fdopendir(dfd);
 	if (!d) {
 		close(dfd);
 		return -errno;
@@ -539,13 +466,11 @@ static int list_dir(struct file_store *f, int rfd, const char *dname, const char
 		struct mps3_objinfo info;
 		struct stat st;
 
-		if (de->d_name[0] == '.' || unesc(file, de->d_name))
+		if (de->d_name[0] == '.' || mps3_file_unesc(file, de->d_name))
 			continue;
 		memcpy(key, dkey, dlen);
 		strcpy(key + dlen, file);
-		if (strncmp(key, prefix, plen) != 0 || (after && strcmp(key, after) <= 0))
-			continue;
-		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
 				continue; /* deleted while listing */
 			rc = -errno;
@@ -561,15 +486,104 @@ static int list_dir(struct file_store *f, int rfd, const char *dname, const char
 			ssize_t n;
 
 			/* Through the directory already open, not its name: nothing is followed. */
-			snprintf(full, sizeof(full), "/proc/self/fd/%d/%s", dfd, de->d_name);
+			snprintf(full, sizeof(full), "/proc/self/fd/%d/%s", dirfd(d), de->d_name);
 			n = lgetxattr(full, ETAG_XATTR, info.etag, MPS3_ETAG_MAX - 1);
 			info.etag[n == 32 ? 32 : 0] = '\0';
 		}
-		rc = mps3_listing_add(all, key, strlen(key), &info);
+		rc = mps3_listing_add(out, key, strlen(key), &info);
 		if (rc)
 			break;
 	}
 	closedir(d);
+	return rc;
+}
+
+static int filter_into(const struct mps3_listing *keys, const char *prefix, const char *after,
+		       struct mps3_listing *all)
+{
+	size_t plen = strlen(prefix), i;
+	int rc = 0;
+
+	for (i = 0; !rc && i < keys->n; i++) {
+		const char *key = keys->v[i].key;
+
+		if (strncmp(key, prefix, plen) == 0 && !(after && strcmp(key, after) <= 0))
+			rc = mps3_listing_add(all, key, strlen(key), &keys->v[i].info);
+	}
+	return rc;
+}
+
+/* Lock held: the cached keys of directory dname as it is now (st), or NULL. */
+static struct dir_cache *cached(struct file_store *f, const char *dname, const struct stat *st)
+{
+	size_t i;
+
+	for (i = 0; i < DIR_CACHE; i++) {
+		struct dir_cache *c = &f->dirs[i];
+
+		if (c->used && strcmp(c->dname, dname) == 0 && c->dev == st->st_dev && c->ino == st->st_ino &&
+		    c->mtim.tv_sec == st->st_mtim.tv_sec && c->mtim.tv_nsec == st->st_mtim.tv_nsec) {
+			c->used = ++f->uses;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* Every key of one dirname directory that starts with prefix and sorts after `after`. */
+static int list_dir(struct file_store *f, int rfd, const char *dname, const char *dkey,
+		    const char *prefix, const char *after, struct mps3_listing *all)
+{
+	struct mps3_listing keys;
+	struct dir_cache *c;
+	struct timespec now;
+	struct stat st;
+	int dfd, rc;
+
+	dfd = openat(rfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 0 : -errno; /* not one of ours */
+	if (fstat(dfd, &st) < 0) {
+		rc = -errno;
+		close(dfd);
+		return rc;
+	}
+	pthread_mutex_lock(&f->lock);
+	c = cached(f, dname, &st);
+	rc = c ? filter_into(&c->keys, prefix, after, all) : 1;
+	pthread_mutex_unlock(&f->lock);
+	if (rc <= 0) {
+		close(dfd);
+		return rc;
+	}
+	mps3_listing_init(&keys);
+	rc = read_dir(dfd, dkey, &keys);
+	if (!rc)
+		rc = filter_into(&keys, prefix, after, all);
+	/*
+	 * Kept for the next page only if the directory's time is a second old:
+	 * a change within the same tick of its clock would not move it.
+	 */
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (!rc && now.tv_sec - st.st_mtim.tv_sec >= 2 && strlen(dname) < NAME_MAX) {
+		size_t i, lru = 0;
+
+		pthread_mutex_lock(&f->lock);
+		for (i = 1; i < DIR_CACHE; i++)
+			if (f->dirs[i].used < f->dirs[lru].used)
+				lru = i;
+		c = &f->dirs[lru];
+		mps3_listing_dispose(&c->keys);
+		snprintf(c->dname, sizeof(c->dname), "%s", dname);
+		c->dev = st.st_dev;
+		c->ino = st.st_ino;
+		c->mtim = st.st_mtim;
+		c->keys = keys;
+		c->used = ++f->uses;
+		mps3_listing_init(&keys);
+		pthread_mutex_unlock(&f->lock);
+	}
+	mps3_listing_dispose(&keys);
 	return rc;
 }
 
@@ -601,7 +615,7 @@ static int file_list(struct mps3_store *s, const char *prefix, const char *start
 	while ((de = readdir(d)) != NULL) {
 		size_t dlen;
 
-		if (de->d_name[0] == '.' || unesc(dkey, de->d_name))
+		if (de->d_name[0] == '.' || mps3_file_unesc(dkey, de->d_name))
 			continue;
 		dlen = strlen(dkey);
 		/* Keys in this directory all start with dkey: skip it unless it can match. */
@@ -642,6 +656,8 @@ static void file_free(struct mps3_store *s)
 		close(f->rootfd);
 	while (f->nretired > 0)
 		close(f->retired[--f->nretired]);
+	for (size_t i = 0; i < DIR_CACHE; i++)
+		mps3_listing_dispose(&f->dirs[i].keys);
 	pthread_mutex_destroy(&f->lock);
 	mps3_clock_dispose(&f->clock);
 	free(f->root);
