@@ -126,6 +126,7 @@ def main():
             versions[p] = versions.get(p, 0) + 1
             last = entry(t, {p: value(p, versions[p], t)})
         since_cp += 1
+        every = max(256, len(state) // 16)  # as clients recompute it
         if since_cp >= every:
             checkpoint(t + 1)  # everything up to this entry, and nothing after
             since_cp = 0

@@ -247,6 +247,8 @@ static int gc_read_one(struct gc_run *g, struct cp_item *it)
 static int gc_read_checkpoints(struct gc_run *g)
 {
 	struct mps3_db *db = g->db;
+	/* Inside the window, one checkpoint per 64th of it is enough to bound what a view replays. */
+	int64_t spacing = db->cfg.history_ms / 64, last_kept = INT64_MAX;
 	size_t i;
 	int rc = db_list_all(db, CP_PREFIX, &g->cps), base_found = 0;
 
@@ -266,8 +268,10 @@ static int gc_read_checkpoints(struct gc_run *g)
 			continue;
 		in_window = k.t > g->window;
 		if (g->valid >= db->cfg.keep_checkpoints && (in_window || base_found)) {
-			if (in_window)
+			if (in_window && last_kept - k.t >= spacing) {
 				it->valid = 2; /* its states are also the base's plus the kept log */
+				last_kept = k.t;
+			}
 			continue;
 		}
 		rc = gc_read_one(g, it);
@@ -279,6 +283,7 @@ static int gc_read_checkpoints(struct gc_run *g)
 		}
 		it->valid = 1;
 		g->valid++;
+		last_kept = k.t;
 		base_found |= !in_window;
 		if (it->cp.key.t - db->cfg.lag_ms < g->cutoff) {
 			g->cutoff = it->cp.key.t - db->cfg.lag_ms;

@@ -310,15 +310,20 @@ static void open_root(struct replayer *nt)
 	struct mps3fs *fs = nt->fs;
 	struct statfs sfs;
 	struct stat st;
-	int fd = open(fs->cfg.mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(fs->cfg.mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC), gone = 0;
 
 	if (fd >= 0 && (fstatfs(fd, &sfs) < 0 || sfs.f_type != FUSE_SUPER_MAGIC || fstat(fd, &st) < 0 ||
 			st.st_ino != MPS3FS_ROOT_INO)) {
+		/* No FUSE there any more: unmounted (the session ends soon), or lazily so. */
+		gone = fstatfs(fd, &sfs) == 0 && sfs.f_type != FUSE_SUPER_MAGIC;
 		close(fd);
 		fd = -1;
 		errno = ENXIO;
 	}
-	if (fd < 0 && !nt->warned) {
+	if (fd < 0 && gone) {
+		mps3_info("%s: %s is no longer mounted; remote changes apply without inotify events", fs->cfg.url,
+			  fs->cfg.mountpoint);
+	} else if (fd < 0 && !nt->warned) {
 		mps3_warn("%s: %s is not this mount's root (%s); remote changes apply without inotify events",
 			  fs->cfg.url, fs->cfg.mountpoint, strerror(errno));
 		nt->warned = 1;
