@@ -39,6 +39,7 @@ struct mps3_journal {
 	off_t size;			/* protected by lock */
 	off_t compacted;		/* size after the last compaction; protected by lock */
 	int err;			/* sticky failure of an append; protected by lock */
+	uint64_t batch;			/* change records belong to this batch (0: none); protected by lock */
 };
 
 /*
@@ -62,6 +63,15 @@ int mps3_journal_append(struct mps3_journal *j, const char *path, json_t *want, 
 int mps3_journal_append_blob(struct mps3_journal *j, const char *sha, const void *data, size_t len);
 /* Content up to this size goes into the journal rather than being fsync'd on its own. */
 #define MPS3_JOURNAL_INLINE_MAX (64u << 10)
+/*
+ * Batches: change records appended between mps3_journal_batch(j, id,
+ * "begin") and the batch's end carry its id.  At the next open, the change
+ * records of a batch with no "commit" mark are left out of *old (the batch
+ * is discarded, as if it never happened); mark "commit" before the batch
+ * goes to the bucket, "abort" when it is thrown away.  0 or the append's
+ * error.
+ */
+int mps3_journal_batch(struct mps3_journal *j, uint64_t id, const char *mark);
 /* Make every record appended so far durable.  0, the sticky append error, or -errno. */
 int mps3_journal_sync(struct mps3_journal *j);
 /* The sticky append error (0 if the journal is complete). */

@@ -27,6 +27,7 @@ struct ctx {
 	int64_t poll_ms;
 	struct mps3_db_config *cfg;	/* the database's, for commands that change it */
 	int reopen;			/* set by a command: open the database again and rerun */
+	const char *validate;		/* --validate PROGRAM: asked before put changes a key */
 };
 
 /* Set by SIGINT/SIGTERM in commands that run until interrupted. */
@@ -62,6 +63,8 @@ int mps3_cmd_snapshot(struct ctx *c, int argc, char **argv);
 int mps3_cmd_restore(struct ctx *c, int argc, char **argv);
 /* restore --at TIME PATH... on a mount (no URL): through the mount's view of that time. */
 int mps3_cmd_mount_restore(int argc, char **argv);
+/* batch MOUNTPOINT [--keep] -- COMMAND: every change while it runs in one log entry, or none. */
+int mps3_cmd_mount_batch(int argc, char **argv);
 /* Commands on a mount point (no URL, no database). */
 int mps3_cmd_mount_status(const char *mnt);
 int mps3_cmd_mount_sync(const char *mnt);

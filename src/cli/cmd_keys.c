@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "mps3/chunks.h"
 #include "mps3/error.h"
 #include "mps3/history.h"
+#include "mps3/hook.h"
 #include "mps3/hash.h"
 #include "mps3/log.h"
 #include "cli.h"
@@ -152,6 +154,27 @@ int mps3_cmd_put(struct ctx *c, int argc, char **argv)
 	rc = check_placement(c->db, key);
 	if (rc)
 		goto out;
+	if (c->validate) {
+		char content[PATH_MAX], why[512], op[] = "MPS3_OP=close", *vars[4] = { op, NULL, NULL, NULL };
+		int v;
+
+		/* The content as the hook of a mount gets it: a file to read. */
+		if (body.off == 0 && own_fd && S_ISREG(st.st_mode))
+			snprintf(content, sizeof(content), "%s", file);
+		else
+			snprintf(content, sizeof(content), "/proc/%d/fd/%d", (int)getpid(), body.fd);
+		if (asprintf(&vars[1], "MPS3_PATH=%s", key) < 0 || asprintf(&vars[2], "MPS3_CONTENT=%s", content) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		v = mps3_hook_run(c->validate, vars, 10000, why, sizeof(why));
+		free(vars[1]);
+		free(vars[2]);
+		if (v) {
+			rc = mps3_error_set(-EPERM, "%s refused by %s: %s", key, c->validate, v < 0 ? strerror(-v) : why);
+			goto out;
+		}
+	}
 	/* One pass names the blob and makes its chunk list (a large file's). */
 	rc = mps3_chunks_hash_fd(md, &list, body.fd, body.off, body.len);
 	if (rc) {

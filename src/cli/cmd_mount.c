@@ -1,6 +1,9 @@
 /*
- * cli/cmd_mount.c - `mps3 restore --at TIME MNT/PATH...` on a mounted
- * mps3fs: the paths are made what MNT/.mps3/at/TIME shows, with ordinary
+ * cli/cmd_mount.c - commands on a mounted mps3fs.  `mps3 batch MNT -- CMD`
+ * runs CMD in a batch (MNT/.mps3/batch): every change of the mount while it
+ * runs goes to the bucket in one log entry if it exits 0, or is thrown
+ * away.  `mps3 restore --at TIME MNT/PATH...`: the paths are made what
+ * MNT/.mps3/at/TIME shows, with ordinary
  * file operations through the mount, so that the mount commits them like
  * any other change and watchers on every mount see the usual events.
  * Content is copied only where it differs (user.mps3.version tells);
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -406,5 +410,70 @@ int mps3_cmd_mount_restore(int argc, char **argv)
 	if (root && rc == 0)
 		printf("restored %u path%s as at %s\n", r.changed, r.changed == 1 ? "" : "s", argv[2]);
 	free(root);
+	return rc;
+}
+
+/* Write one command to the batch file: 0, or the errno the mount answered. */
+static int batch_say(int fd, const char *cmd)
+{
+	ssize_t n = write(fd, cmd, strlen(cmd));
+
+	return n == (ssize_t)strlen(cmd) ? 0 : n < 0 ? errno : EIO;
+}
+
+int mps3_cmd_mount_batch(int argc, char **argv)
+{
+	char path[PATH_MAX + 16];
+	int a = 2, keep = 0, fd, status, rc, err;
+	pid_t pid;
+
+	if (argc >= 3 && strcmp(argv[2], "--keep") == 0) {
+		keep = 1;
+		a = 3;
+	}
+	if (a < argc && strcmp(argv[a], "--") == 0)
+		a++;
+	if (argc < 2 || a >= argc)
+		return mps3_cli_usage_error("batch MOUNTPOINT [--keep] -- COMMAND [ARGS...]");
+	snprintf(path, sizeof(path), "%s/.mps3/batch", argv[1]);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "mps3: batch: %s: %s (is an mps3fs mounted there?)\n", argv[1], strerror(errno));
+		return EXIT_FAILURE;
+	}
+	err = batch_say(fd, "begin");
+	if (err) {
+		fprintf(stderr, "mps3: batch: %s: %s\n", argv[1],
+			err == EBUSY ? "another batch is open on this mount" : strerror(err));
+		close(fd);
+		return EXIT_FAILURE;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(fd);
+		execvp(argv[a], argv + a);
+		fprintf(stderr, "mps3: batch: %s: %s\n", argv[a], strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+		fprintf(stderr, "mps3: batch: cannot run %s: %s\n", argv[a], strerror(errno));
+		status = 1 << 8;
+	}
+	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	if (rc == 0 || keep) {
+		/* Returns once the one entry is in the bucket. */
+		err = batch_say(fd, "commit");
+		if (err) {
+			fprintf(stderr, "mps3: batch: the commit failed: %s\n",
+				err == EFBIG ? "more changes than one log entry holds; nothing was committed"
+					     : strerror(err));
+			rc = rc ? rc : EXIT_FAILURE;
+		}
+	} else {
+		err = batch_say(fd, "abort");
+		fprintf(stderr, "mps3: batch: %s exited with %d; its changes were thrown away%s%s\n", argv[a], rc,
+			err ? ": " : "", err ? strerror(err) : "");
+	}
+	close(fd);
 	return rc;
 }

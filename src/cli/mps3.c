@@ -56,6 +56,10 @@ static const char usage_text[] =
 	"Commands on a mounted mps3fs (no URL):\n"
 	"  mps3 status MOUNTPOINT   online/offline, pending changes, last poll, clock offset\n"
 	"  mps3 sync MOUNTPOINT     wait until every change made there is in the bucket\n"
+	"  mps3 batch MOUNTPOINT [--keep] -- COMMAND [ARGS...]\n"
+	"                           run COMMAND; every change on the mount while it runs goes\n"
+	"                           to the bucket as one log entry if it exits 0 (or --keep),\n"
+	"                           else is thrown away\n"
 	"  mps3 restore --at TIME MOUNTPOINT/PATH...\n"
 	"                           make PATHs what MOUNTPOINT/.mps3/at/TIME shows, through the\n"
 	"                           mount (watchers see the changes), then wait for the upload\n"
@@ -71,6 +75,7 @@ static const char usage_text[] =
 	"  --ca-bundle FILE      trust these CA certificates for https\n"
 	"  --insecure            do not verify TLS certificates (unsafe)\n"
 	"  --retries N           attempts per request (default 6)\n"
+	"  --validate PROGRAM    put asks PROGRAM first, as mps3fs -o validate= does\n"
 	"  --poll DURATION       watch interval (default 1s; e.g. 100ms, 5s)\n"
 	"  --cache-dir DIR       keep the resolved state here between runs\n"
 	"                        (default $XDG_CACHE_HOME/mps3 or ~/.cache/mps3)\n"
@@ -218,6 +223,7 @@ static const struct option longopts[] = {
 	{ "ca-bundle", required_argument, NULL, 'C' },
 	{ "insecure", no_argument, NULL, 'I' },
 	{ "retries", required_argument, NULL, 'T' },
+	{ "validate", required_argument, NULL, 'W' },
 	{ "poll", required_argument, NULL, 'p' },
 	{ "lag", required_argument, NULL, 'L' },
 	{ "stale", required_argument, NULL, 'S' },
@@ -243,6 +249,11 @@ static int global_option(int opt, struct globals *g, struct ctx *c, struct mps3_
 	case 'A': g->so.addressing = optarg; break;
 	case 'C': g->so.ca_bundle = optarg; break;
 	case 'I': g->so.insecure = 1; break;
+	case 'W':
+		if (optarg[0] != '/' || access(optarg, X_OK) != 0)
+			return mps3_cli_usage_error("--validate needs the absolute path of an executable program");
+		c->validate = optarg;
+		break;
 	case 'D': g->cache_dir = optarg; break;
 	case 'N': g->no_cache = 1; break;
 	case 'v': g->verbose++; break;
@@ -339,6 +350,9 @@ int main(int argc, char **argv)
 		if (rc >= 0)
 			return rc;
 	}
+	/* batch on a mount: mps3 batch MNT [--keep] -- COMMAND... (no URL). */
+	if (argc - optind >= 3 && strcmp(argv[optind], "batch") == 0 && !strstr(argv[optind + 1], "://"))
+		return mps3_cmd_mount_batch(argc - optind, argv + optind);
 	/* restore on a mount: mps3 restore --at TIME MNT/PATH... (no URL). */
 	if (argc - optind >= 4 && strcmp(argv[optind], "restore") == 0 && !strstr(argv[optind + 3], "://") &&
 	    !strstr(argv[optind + 1], "://") && strcmp(argv[optind + 1], "--at") == 0)

@@ -28,7 +28,7 @@ struct options {
 	char *url;
 	char *endpoint, *region, *profile, *passwd_file, *ca_bundle, *addressing;
 	char *poll, *cache_dir, *cache_size, *drain, *timeout, *lag, *stale, *notify;
-	char *mount_timeout, *connect_timeout, *stall_timeout, *history;
+	char *mount_timeout, *connect_timeout, *stall_timeout, *history, *validate, *validate_timeout;
 	int sync, insecure, show_help, show_version, ro;
 	int suid, trust_owners, allow_other, default_permissions, no_default_permissions;
 	unsigned uid, gid, umask_val;
@@ -65,6 +65,8 @@ static const struct fuse_opt opts_spec[] = {
 	OPT("connect_timeout=%s", connect_timeout),
 	OPT("stall_timeout=%s", stall_timeout),
 	OPT("history=%s", history),
+	OPT("validate=%s", validate),
+	OPT("validate_timeout=%s", validate_timeout),
 	OPT("sync", sync),
 	OPT("insecure", insecure),
 	FUSE_OPT_KEY("uid=", KEY_UID),
@@ -132,6 +134,10 @@ static const char usage_text[] =
 	"                        kernel checks modes) unless no_default_permissions\n"
 	"  ro                    read-only mount\n"
 	"  retries=N             attempts per S3 request (default 6)\n"
+	"  validate=PROGRAM      run PROGRAM (absolute path) before each local change; it\n"
+	"                        refuses it (EPERM) by exiting non-zero (see mps3fs(1))\n"
+	"  validate_timeout=DURATION\n"
+	"                        how long PROGRAM may take before the change is refused (10s)\n"
 	"  history=DURATION      how far back /.mps3/at/TIME reaches: what gc keeps by\n"
 	"                        default (7d; 0: as far as the bucket holds)\n"
 	"  mount_timeout=DURATION\n"
@@ -305,6 +311,8 @@ static void free_options(struct options *o)
 	free(o->connect_timeout);
 	free(o->stall_timeout);
 	free(o->history);
+	free(o->validate);
+	free(o->validate_timeout);
 }
 
 /* A duration option into *ms; 0, or 2 (usage) after saying what is wrong. */
@@ -328,6 +336,8 @@ static int build_config(struct mps3fs_config *cfg, const struct options *o, cons
 	cfg->cache_size = 1ull << 30;
 	cfg->drain_ms = 60000;
 	cfg->mount_timeout_ms = 20000;
+	cfg->validate = o->validate;
+	cfg->validate_timeout_ms = 10000;
 	cfg->timeout_s = 5.0;
 	cfg->uid = o->uid_set ? o->uid : getuid();
 	cfg->gid = o->gid_set ? o->gid : getgid();
@@ -352,8 +362,13 @@ static int build_config(struct mps3fs_config *cfg, const struct options *o, cons
 	if (duration_opt("drain", o->drain, &cfg->drain_ms) || duration_opt("lag", o->lag, &cfg->db.lag_ms) ||
 	    duration_opt("stale", o->stale, &cfg->db.stale_ms) ||
 	    duration_opt("mount_timeout", o->mount_timeout, &cfg->mount_timeout_ms) ||
-	    duration_opt("history", o->history, &cfg->db.history_ms))
+	    duration_opt("history", o->history, &cfg->db.history_ms) ||
+	    duration_opt("validate_timeout", o->validate_timeout, &cfg->validate_timeout_ms))
 		return 2;
+	if (o->validate && (o->validate[0] != '/' || access(o->validate, X_OK) != 0)) {
+		fprintf(stderr, "mps3fs: validate=%s: need the absolute path of an executable program\n", o->validate);
+		return 2;
+	}
 	if (o->cache_size && parse_size(o->cache_size, &cfg->cache_size)) {
 		fprintf(stderr, "mps3fs: cache_size=%s: need a size like 512M or 4G\n", o->cache_size);
 		return 2;

@@ -44,6 +44,14 @@
 
 #define JOURNAL_FILE "log"
 
+static int is_batch_mark(json_t *r)
+{
+	const char *m = json_string_value(json_object_get(r, "mark"));
+
+	return json_is_integer(json_object_get(r, "batch")) && m &&
+	       (strcmp(m, "begin") == 0 || strcmp(m, "commit") == 0 || strcmp(m, "abort") == 0);
+}
+
 static int is_blob_record(json_t *r)
 {
 	return json_is_string(json_object_get(r, "blob")) && json_is_string(json_object_get(r, "data"));
@@ -71,7 +79,8 @@ static json_t *read_records(const char *path, int *torn)
 			break;
 		}
 		r = json_loadb(line, (size_t)n, 0, NULL);
-		if (!json_is_object(r) || (!json_is_string(json_object_get(r, "path")) && !is_blob_record(r))) {
+		if (!json_is_object(r) || (!json_is_string(json_object_get(r, "path")) && !is_blob_record(r) &&
+					    !is_batch_mark(r))) {
 			json_decref(r);
 			(*torn)++;
 			continue;
@@ -81,6 +90,39 @@ static json_t *read_records(const char *path, int *torn)
 	free(line);
 	fclose(f);
 	return recs;
+}
+
+/* The batch ids that were committed (a set, new reference). */
+static json_t *committed_batches(json_t *recs)
+{
+	json_t *ids = json_object(), *r;
+	size_t i;
+
+	json_array_foreach(recs, i, r) {
+		const char *mark = json_string_value(json_object_get(r, "mark"));
+		char id[24];
+
+		if (!ids || !is_batch_mark(r))
+			continue;
+		snprintf(id, sizeof(id), "%" PRIu64, (uint64_t)json_integer_value(json_object_get(r, "batch")));
+		if (strcmp(mark, "commit") == 0)
+			json_object_set_new(ids, id, json_true());
+		else if (strcmp(mark, "abort") == 0)
+			json_object_del(ids, id); /* a commit that could not be made, thrown away after all */
+	}
+	return ids;
+}
+
+/* Whether change record r belongs to a batch that was not committed. */
+static int uncommitted(json_t *r, json_t *committed)
+{
+	json_t *b = json_object_get(r, "batch");
+	char id[24];
+
+	if (!json_is_integer(b))
+		return 0;
+	snprintf(id, sizeof(id), "%" PRIu64, (uint64_t)json_integer_value(b));
+	return !json_object_get(committed, id);
 }
 
 static int file_has(const char *path, const char *sha, size_t len)
@@ -168,9 +210,9 @@ out:
 int mps3_journal_open(struct mps3_journal *j, const char *cache_dir, json_t **old)
 {
 	char *dir = NULL;
-	json_t *recs, *r;
+	json_t *recs, *r, *committed;
 	size_t i;
-	int torn = 0, restored = 0, rc;
+	int torn = 0, restored = 0, discarded = 0, rc;
 
 	memset(j, 0, sizeof(*j));
 	j->fd = -1;
@@ -204,13 +246,21 @@ int mps3_journal_open(struct mps3_journal *j, const char *cache_dir, json_t **ol
 		json_decref(recs);
 		return -ENOMEM;
 	}
+	committed = committed_batches(recs);
 	json_array_foreach(recs, i, r) {
 		if (is_blob_record(r))
 			restored += restore_blob(cache_dir, r) > 0;
+		else if (is_batch_mark(r))
+			continue;
+		else if (uncommitted(r, committed))
+			discarded++; /* a batch that never got to its commit: as if it never happened */
 		else
 			json_array_append(*old, r);
 	}
 	json_decref(recs);
+	json_decref(committed);
+	if (discarded)
+		mps3_notice("journal %s: discarded %d change(s) of a batch that was not committed", j->path, discarded);
 	if (restored)
 		mps3_notice("journal %s: put back %d cached file content(s) that a crash had lost", j->path, restored);
 	/*
@@ -247,7 +297,25 @@ static int append_record(struct mps3_journal *j, json_t *r, const char *path);
 
 int mps3_journal_append(struct mps3_journal *j, const char *path, json_t *want, json_t *base)
 {
-	return append_record(j, json_pack("{s:s,s:O?,s:O?}", "path", path, "want", want, "base", base), path);
+	json_t *r = json_pack("{s:s,s:O?,s:O?}", "path", path, "want", want, "base", base);
+	uint64_t batch;
+
+	pthread_mutex_lock(&j->lock);
+	batch = j->batch;
+	pthread_mutex_unlock(&j->lock);
+	if (r && batch)
+		json_object_set_new(r, "batch", json_integer((json_int_t)batch));
+	return append_record(j, r, path);
+}
+
+int mps3_journal_batch(struct mps3_journal *j, uint64_t id, const char *mark)
+{
+	int rc = append_record(j, json_pack("{s:I,s:s}", "batch", (json_int_t)id, "mark", mark), "a batch mark");
+
+	pthread_mutex_lock(&j->lock);
+	j->batch = strcmp(mark, "begin") == 0 ? id : 0;
+	pthread_mutex_unlock(&j->lock);
+	return rc;
 }
 
 int mps3_journal_append_blob(struct mps3_journal *j, const char *sha, const void *data, size_t len)
@@ -364,10 +432,16 @@ int mps3_journal_should_compact(struct mps3_journal *j)
 	return yes;
 }
 
+static const char *batch_id(char out[24], uint64_t id)
+{
+	snprintf(out, 24, "%" PRIu64, id);
+	return out;
+}
+
 int mps3_journal_compact(struct mps3_journal *j, json_t *keep)
 {
-	char *tmp = NULL;
-	json_t *recs = NULL, *blobs = NULL, *r;
+	char *tmp = NULL, id[24];
+	json_t *recs = NULL, *blobs = NULL, *batches = NULL, *r;
 	off_t size = 0;
 	size_t i;
 	int fd = -1, torn = 0, rc = 0;
@@ -395,19 +469,36 @@ int mps3_journal_compact(struct mps3_journal *j, json_t *keep)
 		rc = -ENOMEM;
 		goto out;
 	}
+	/* ... and batch marks with the changes of their batch (and the batch still open). */
+	batches = json_object();
+	if (!batches) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (j->batch)
+		json_object_set_new(batches, batch_id(id, j->batch), json_true());
 	json_array_foreach(recs, i, r) {
 		const char *b = json_string_value(json_object_get(json_object_get(r, "want"), "blob"));
+		json_t *bt = json_object_get(r, "batch");
 
-		if (b && json_object_get(keep, json_string_value(json_object_get(r, "path"))))
+		if (!json_object_get(keep, json_string_value(json_object_get(r, "path"))) || is_batch_mark(r))
+			continue;
+		if (b)
 			json_object_set_new(blobs, b, json_true());
+		if (json_is_integer(bt))
+			json_object_set_new(batches, batch_id(id, (uint64_t)json_integer_value(bt)), json_true());
 	}
 	json_array_foreach(recs, i, r) {
 		char *line;
 		size_t len;
 
-		if (is_blob_record(r) ? !json_object_get(blobs, json_string_value(json_object_get(r, "blob")))
-				      : !json_object_get(keep, json_string_value(json_object_get(r, "path"))))
+		if (is_batch_mark(r)) {
+			if (!json_object_get(batches, batch_id(id, (uint64_t)json_integer_value(json_object_get(r, "batch")))))
+				continue;
+		} else if (is_blob_record(r) ? !json_object_get(blobs, json_string_value(json_object_get(r, "blob")))
+					     : !json_object_get(keep, json_string_value(json_object_get(r, "path")))) {
 			continue;
+		}
 		line = json_dumps(r, JSON_COMPACT);
 		if (!line) {
 			rc = -ENOMEM;
@@ -445,6 +536,7 @@ out:
 	pthread_mutex_unlock(&j->lock);
 	json_decref(recs);
 	json_decref(blobs);
+	json_decref(batches);
 	if (rc)
 		mps3_warn("journal %s: cannot compact it: %s", j->path, strerror(-rc));
 	return rc;

@@ -113,11 +113,12 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 #define STATUS_NAME "status"
 #define AT_NAME "at"
 #define SNAPS_NAME "snapshots"
+#define BATCH_NAME "batch"
 #define LISTED_INO(i) (((uint64_t)1 << 61) | (uint64_t)(i)) /* names listed, not looked up */
 
 int mps3fs_ctl_owns(uint64_t ino)
 {
-	return (ino >= MPS3FS_CTL_INO && ino <= MPS3FS_SNAPS_INO) || IS_VIEW_INO(ino);
+	return (ino >= MPS3FS_CTL_INO && ino <= MPS3FS_BATCH_INO) || IS_VIEW_INO(ino);
 }
 
 int mps3fs_ctl_stat(struct mps3fs *fs, uint64_t ino, struct stat *st)
@@ -132,6 +133,8 @@ int mps3fs_ctl_stat(struct mps3fs *fs, uint64_t ino, struct stat *st)
 	if (ino == MPS3FS_STATUS_INO) {
 		st->st_mode = S_IFREG | 0444;
 		st->st_size = 4096;
+	} else if (ino == MPS3FS_BATCH_INO) {
+		st->st_mode = S_IFREG | 0200; /* for the mount's owner, who may hold back every change */
 	} else {
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
@@ -154,6 +157,8 @@ int mps3fs_ctl_lookup(struct mps3fs *fs, uint64_t parent, const char *name, uint
 			*ino = MPS3FS_AT_INO;
 		else if (strcmp(name, SNAPS_NAME) == 0)
 			*ino = MPS3FS_SNAPS_INO;
+		else if (strcmp(name, BATCH_NAME) == 0)
+			*ino = MPS3FS_BATCH_INO;
 	} else if (parent == MPS3FS_AT_INO || parent == MPS3FS_SNAPS_INO) {
 		*err = mps3fs_view_open_root(fs, parent == MPS3FS_AT_INO ? VIEW_AT : VIEW_SNAPSHOT, name, ino, st);
 		return 1;
@@ -191,7 +196,7 @@ int mps3fs_ctl_list(struct mps3fs *fs, uint64_t ino,
 
 	if (IS_VIEW_INO(ino))
 		return mps3fs_view_list(fs, ino, add, ctx);
-	if (ino == MPS3FS_STATUS_INO)
+	if (ino == MPS3FS_STATUS_INO || ino == MPS3FS_BATCH_INO)
 		return -ENOTDIR;
 	rc = add(ctx, ".", ino, S_IFDIR);
 	if (!rc)
@@ -202,6 +207,8 @@ int mps3fs_ctl_list(struct mps3fs *fs, uint64_t ino,
 			rc = add(ctx, AT_NAME, MPS3FS_AT_INO, S_IFDIR);
 		if (!rc)
 			rc = add(ctx, SNAPS_NAME, MPS3FS_SNAPS_INO, S_IFDIR);
+		if (!rc)
+			rc = add(ctx, BATCH_NAME, MPS3FS_BATCH_INO, S_IFREG);
 		return rc;
 	}
 	/* Past times are looked up by name, not listed: /.mps3/at lists the named snapshots' times. */

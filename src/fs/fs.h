@@ -47,6 +47,7 @@
 #define MPS3FS_STATUS_INO 3		/* /.mps3/status */
 #define MPS3FS_AT_INO 4			/* /.mps3/at: views of past times */
 #define MPS3FS_SNAPS_INO 5		/* /.mps3/snapshots */
+#define MPS3FS_BATCH_INO 6		/* /.mps3/batch: write begin, commit or abort (fs/batch.h) */
 #define MPS3FS_FIRST_INO 16
 
 /* The mount's configuration: set before mounting, read-only after. */
@@ -65,6 +66,8 @@ struct mps3fs_config {
 	mode_t umask;
 	int64_t drain_ms;		/* how long unmount waits for pending uploads */
 	int64_t mount_timeout_ms;	/* deadline of the store requests at mount; 0 = none */
+	const char *validate;		/* program that accepts or refuses each local change (fs/hook.h) */
+	int64_t validate_timeout_ms;
 	double timeout_s;		/* kernel attr/entry cache time */
 	enum mps3fs_notify { NOTIFY_INOTIFY, NOTIFY_INVALIDATE, NOTIFY_OFF } notify;
 	struct mps3_db_config db;
@@ -97,6 +100,11 @@ struct mps3fs {
 	int64_t last_commit_ms;		/* protected by tree_lock */
 	uint64_t commits, commit_failures; /* protected by tree_lock */
 	json_t *replay_expect;		/* path -> value the replay wants there; tree_lock */
+	int batch_state;		/* enum batch_state (fs/batch.h); tree_lock */
+	uint64_t batch_id, batch_gen;	/* the open batch, and dirty_gen when it began; tree_lock */
+	json_t *batch_base;		/* path -> value pending when it began; tree_lock */
+	int batch_rc;			/* how the last commit went; tree_lock */
+	uint64_t batch_done;		/* commits done (the committer waits for it to move); tree_lock */
 
 	pthread_t uploader;
 	int uploader_started;		/* main thread only */

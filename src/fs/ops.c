@@ -7,6 +7,7 @@
 
 #include "mps3/keys.h"
 #include "control.h"
+#include "hook.h"
 #include "ops.h"
 #include "view.h"
 #include "replay.h"
@@ -47,6 +48,42 @@ int mps3fs_may_change(struct mps3fs *fs, fuse_req_t req, fuse_ino_t ino)
 	if (fs->cfg.read_only && !mps3fs_req_replay(fs, req))
 		return -EROFS;
 	return 0;
+}
+
+/* Tree lock held: "dir/name" of the node parent, or NULL. */
+static char *path_in(struct mps3fs *fs, fuse_ino_t parent, const char *name)
+{
+	struct node *dir = mps3fs_node_get(fs, parent);
+	char *dp = dir ? mps3fs_node_path(dir) : NULL, *p = NULL;
+
+	if (dp && asprintf(&p, "%s%s%s", dp, dp[0] ? "/" : "", name) < 0)
+		p = NULL;
+	free(dp);
+	return p;
+}
+
+int mps3fs_validate_change(struct mps3fs *fs, fuse_req_t req, const char *op, fuse_ino_t parent,
+			   const char *name, fuse_ino_t to_parent, const char *to, mode_t mode)
+{
+	char *path, *top = NULL;
+	int rc;
+
+	if (!fs->cfg.validate || mps3fs_req_replay(fs, req))
+		return 0;
+	lock(fs);
+	path = name ? path_in(fs, parent, name) : NULL;
+	if (!name) { /* the node parent itself */
+		struct node *n = mps3fs_node_get(fs, parent);
+
+		path = n ? mps3fs_node_path(n) : NULL;
+	}
+	if (to_parent)
+		top = path_in(fs, to_parent, to);
+	unlock(fs);
+	rc = path ? mps3fs_validate(fs, op, path, to_parent ? top : to, NULL, mode) : 0;
+	free(path);
+	free(top);
+	return rc;
 }
 
 int mps3fs_wait_uploaded(struct mps3fs *fs, fuse_req_t req, struct node *n, uint64_t mark)

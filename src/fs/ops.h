@@ -32,6 +32,8 @@ struct fh {
 	uint64_t next_off;		/* where a sequential reader goes next */
 	char *text;			/* control files: content fixed at open */
 	size_t text_len;
+	int ctl_batch;			/* /.mps3/batch: commands are written to it */
+	uint64_t batch_id;		/* the batch this handle began (aborted at release if still open) */
 };
 
 static inline struct mps3fs *FS(fuse_req_t req)
@@ -57,6 +59,13 @@ void mps3fs_fill_entry(struct mps3fs *fs, struct node *n, struct fuse_entry_para
 int mps3fs_name_ok(const char *name);
 /* The change a writer asks for may happen: 0, -EROFS or -EACCES (the control directory). */
 int mps3fs_may_change(struct mps3fs *fs, fuse_req_t req, fuse_ino_t ino);
+/*
+ * The validation hook's word on a change of name in parent (to: the other
+ * end of a rename, or a link's target when to_parent is 0): 0, or -EPERM.
+ * Replayed changes and mounts without a hook always pass.  No lock held.
+ */
+int mps3fs_validate_change(struct mps3fs *fs, fuse_req_t req, const char *op, fuse_ino_t parent,
+			   const char *name, fuse_ino_t to_parent, const char *to, mode_t mode);
 
 /* Each file fills in its handlers (they are static there). */
 void mps3fs_ops_node(struct fuse_lowlevel_ops *o);

@@ -147,6 +147,12 @@ static int do_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_
 	unlock(fs);
 	if (!n)
 		return -ENOENT;
+	if (to_set & FUSE_SET_ATTR_MODE)
+		rc = mps3fs_validate_change(fs, req, "chmod", ino, NULL, 0, NULL, attr->st_mode & 07777);
+	if (!rc && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		rc = mps3fs_validate_change(fs, req, "chown", ino, NULL, 0, NULL, (mode_t)-1);
+	if (rc)
+		return rc;
 	if (to_set & FUSE_SET_ATTR_SIZE)
 		rc = set_size(fs, n, (uint64_t)attr->st_size);
 	if (!rc && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MTIME |

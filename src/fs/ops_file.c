@@ -13,8 +13,10 @@
 
 #include "mps3/error.h"
 #include "mps3/log.h"
+#include "batch.h"
 #include "control.h"
 #include "fetch.h"
+#include "hook.h"
 #include "ops.h"
 #include "stage.h"
 #include "local.h"
@@ -77,6 +79,13 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 
 	if (IS_VIEW_INO(ino))
 		return open_view(fs, ino, fi, fh);
+	if (ino == MPS3FS_BATCH_INO) {
+		if (acc == O_RDONLY)
+			return -EACCES;
+		fh->ctl_batch = 1;
+		fi->direct_io = 1;
+		return 0;
+	}
 	if (mps3fs_ctl_owns(ino))
 		return open_ctl(fs, ino, fi, fh);
 	if (acc != O_RDONLY && fs->cfg.read_only && !mps3fs_req_replay(fs, req))
@@ -255,6 +264,26 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	free(buf);
 }
 
+/* A command written to /.mps3/batch: begin, commit or abort (this handle's batch). */
+static int batch_command(struct mps3fs *fs, struct fh *fh, const char *data, size_t size)
+{
+	char cmd[16];
+	size_t n = size < sizeof(cmd) - 1 ? size : sizeof(cmd) - 1;
+	int rc;
+
+	memcpy(cmd, data, n);
+	cmd[n] = '\0';
+	while (n > 0 && (cmd[n - 1] == '\n' || cmd[n - 1] == ' '))
+		cmd[--n] = '\0';
+	if (strcmp(cmd, "begin") == 0)
+		return fh->batch_id ? -EBUSY : mps3fs_batch_begin(fs, &fh->batch_id);
+	if (!fh->batch_id || (strcmp(cmd, "commit") != 0 && strcmp(cmd, "abort") != 0))
+		return -EINVAL;
+	rc = strcmp(cmd, "commit") == 0 ? mps3fs_batch_commit(fs, fh->batch_id) : mps3fs_batch_abort(fs, fh->batch_id);
+	fh->batch_id = 0;
+	return rc;
+}
+
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -262,6 +291,15 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 	ssize_t w;
 
 	(void)ino;
+	if (fh->ctl_batch) {
+		int rc = batch_command(FS(req), fh, data, size);
+
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_write(req, size);
+		return;
+	}
 	if (!fh->writer) {
 		fuse_reply_err(req, EBADF);
 		return;
@@ -273,12 +311,51 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 		fuse_reply_write(req, (size_t)w);
 }
 
+/*
+ * The validation hook's word on the content a close would make the file's.
+ * Refused: close() fails with EPERM and the content is not committed; it
+ * stays staged while the file is open (a shell closes a redirection's first
+ * descriptor before the command writes: that empty state is not the last
+ * word), and if it is still refused when the last writer is gone, it is
+ * dropped and the file keeps what it had.
+ */
+static int validate_content(struct mps3fs *fs, struct node *n)
+{
+	char *path = NULL, stage[512] = "";
+	struct stage *st;
+	uint64_t wgen = 0;
+	int rc;
+
+	if (!fs->cfg.validate)
+		return 0;
+	lock(fs);
+	st = n->stage;
+	if (st && st->dirty && n->in_tree) {
+		path = mps3fs_node_path(n);
+		snprintf(stage, sizeof(stage), "%s", st->path);
+		wgen = st->wgen;
+	}
+	unlock(fs);
+	if (!path)
+		return 0;
+	rc = mps3fs_validate(fs, "close", path, NULL, stage, (mode_t)-1);
+	free(path);
+	lock(fs);
+	if (n->stage == st && st->wgen == wgen)
+		st->refused = rc != 0;
+	unlock(fs);
+	return rc;
+}
+
 static int do_flush(struct mps3fs *fs, struct fh *fh)
 {
 	int rc, last;
 
 	if (fh->text || !fh->writer)
 		return 0;
+	rc = validate_content(fs, fh->node);
+	if (rc)
+		return rc;
 	lock(fs);
 	last = fh->node->nwriters <= 1;
 	unlock(fs);
@@ -328,11 +405,24 @@ static void drop_unsaved(struct mps3fs *fs, struct node *n)
 	mps3fs_stage_free(st);
 }
 
+/* The last writer is gone and the hook refused what it wrote: the file keeps what it had. */
+static void drop_refused(struct mps3fs *fs, struct node *n)
+{
+	struct stage *st;
+
+	lock(fs);
+	st = n->nwriters == 0 ? n->stage : NULL;
+	if (st)
+		n->stage = NULL;
+	unlock(fs);
+	mps3fs_stage_free(st);
+}
+
 static void do_release(struct mps3fs *fs, struct fh *fh)
 {
 	struct node *n = fh->node;
 	struct stage *drop;
-	int again;
+	int again, refused;
 
 	if (fh->fd >= 0)
 		close(fh->fd);
@@ -341,10 +431,13 @@ static void do_release(struct mps3fs *fs, struct fh *fh)
 	lock(fs);
 	if (fh->writer && n->nwriters > 0)
 		n->nwriters--;
-	/* Content left dirty (a failed flush): one more try now. */
+	/* Content left dirty (a failed flush): one more try now, unless the hook refused it. */
 	again = fh->writer && n->nwriters == 0 && n->stage && n->stage->dirty;
+	refused = again && n->stage->refused;
 	unlock(fs);
-	if (again && mps3fs_snapshot(fs, n, 1))
+	if (refused)
+		drop_refused(fs, n);
+	else if (again && mps3fs_snapshot(fs, n, 1))
 		drop_unsaved(fs, n);
 	lock(fs);
 	drop = mps3fs_stage_take_clean(n);
@@ -359,6 +452,9 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fh *fh = (struct fh *)(uintptr_t)fi->fh;
 
 	(void)ino;
+	/* A batch whose holder closed (or died) without committing it is thrown away. */
+	if (fh->ctl_batch && fh->batch_id)
+		mps3fs_batch_abort(FS(req), fh->batch_id);
 	do_release(FS(req), fh);
 	free(fh->text);
 	free(fh);
@@ -374,6 +470,8 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	(void)ino;
 	(void)datasync;
 	if (fh->writer && fh->node)
+		rc = validate_content(fs, fh->node);
+	if (!rc && fh->writer && fh->node)
 		rc = mps3fs_snapshot(fs, fh->node, 0);
 	if (!rc)
 		rc = mps3fs_durable(fs);

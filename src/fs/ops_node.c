@@ -247,6 +247,14 @@ static int do_make(fuse_req_t req, fuse_ino_t parent, const char *name, json_t *
 
 	if (!rc)
 		rc = mps3fs_may_change(fs, req, parent);
+	if (!rc) {
+		struct mps3_entry pe;
+		int ok = mps3_entry_parse(&pe, entry) == 0;
+		const char *op = ok && pe.type == MPS3_DIR ? "mkdir" : ok && pe.type == MPS3_LINK ? "symlink" : "mknod";
+
+		rc = mps3fs_validate_change(fs, req, op, parent, name, 0, ok && pe.type == MPS3_LINK ? pe.target : NULL,
+					    ok && pe.mode != MPS3_UNSET_MODE ? (mode_t)pe.mode : (mode_t)-1);
+	}
 	if (rc) {
 		json_decref(entry);
 		return rc;
@@ -370,6 +378,8 @@ static int do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int di
 
 	if (!rc && parent == MPS3FS_ROOT_INO && strcmp(name, MPS3FS_CTL_NAME) == 0)
 		rc = -EACCES;
+	if (!rc)
+		rc = mps3fs_validate_change(fs, req, dir_wanted ? "rmdir" : "unlink", parent, name, 0, NULL, (mode_t)-1);
 	if (rc)
 		return rc;
 	lock(fs);
@@ -509,6 +519,8 @@ static int do_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_i
 		rc = mps3fs_may_change(fs, req, newparent);
 	if (!rc && (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)))
 		rc = -EINVAL;
+	if (!rc)
+		rc = mps3fs_validate_change(fs, req, "rename", parent, name, newparent, newname, (mode_t)-1);
 	if (rc)
 		return rc;
 	lock(fs);

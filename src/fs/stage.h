@@ -27,6 +27,7 @@ struct stage {
 	int dirty;			/* written since the last snapshot into the cache */
 	uint64_t wgen;			/* bumped by every write or truncate */
 	int64_t mtime_ns;		/* of the last write */
+	int refused;			/* the validation hook refused this content: never committed */
 };
 
 /*

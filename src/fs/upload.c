@@ -37,6 +37,7 @@
 #include "mps3/error.h"
 #include "mps3/log.h"
 #include "fs.h"
+#include "batch.h"
 #include "inval.h"
 #include "local.h"
 #include "stage.h"
@@ -72,6 +73,7 @@ struct batch {
 	size_t next_blob;		/* for the upload threads; protected by lock */
 	pthread_mutex_t lock;
 	struct mps3fs *fs;
+	int single;			/* a batch's commit: one log entry, or none */
 };
 
 static void batch_dispose(struct batch *b)
@@ -119,8 +121,9 @@ static int take(struct mps3fs *fs, struct batch *b)
 		struct node *node = mps3fs_lookup_path(fs, path);
 		struct item *it;
 
-		/* Still being written: commit at its close, in one piece. */
-		if ((node && node->stage && node->stage->dirty) || stuck(fs, path, gen))
+		/* Still being written: commit at its close, in one piece.  Held by a batch: at its commit. */
+		if ((node && node->stage && node->stage->dirty) || stuck(fs, path, gen) ||
+		    mps3fs_batch_holds(fs, (uint64_t)json_integer_value(gen)))
 			continue;
 		it = &b->v[b->n];
 		it->path = strdup(path);
@@ -331,8 +334,8 @@ static int prepare(struct mps3fs *fs, struct batch *b)
 	return rc;
 }
 
-/* Commit patch entries no larger than the limit, in order.  0 or error. */
-static int commit_patch(struct mps3fs *fs, json_t *patch)
+/* Commit patch entries no larger than the limit, in order (single: in one, or fail).  0 or error. */
+static int commit_patch(struct mps3fs *fs, json_t *patch, int single)
 {
 	char *dump = json_dumps(patch, JSON_COMPACT);
 	size_t len = dump ? strlen(dump) : 0;
@@ -345,6 +348,9 @@ static int commit_patch(struct mps3fs *fs, json_t *patch)
 		return -ENOMEM;
 	if (len <= MAX_PATCH_BYTES)
 		return mps3_db_commit(fs->db, patch, NULL);
+	if (single)
+		return mps3_error_set(-EFBIG, "a batch of %zu bytes of changes is more than one log entry holds (%u)",
+				      len, MAX_PATCH_BYTES);
 	/* Too big for one entry: several, each still a consistent set of paths. */
 	mps3_notice("%s: a change of %zu bytes is committed as several log entries", fs->cfg.url, len);
 	part = json_object();
@@ -396,7 +402,7 @@ static int sync_batch(struct mps3fs *fs, struct batch *b)
 			json_object_set(patch, it->path, it->patch);
 	}
 	if (!rc && json_object_size(patch) > 0)
-		rc = commit_patch(fs, patch);
+		rc = commit_patch(fs, patch, b->single);
 	json_decref(patch);
 	return rc;
 }
@@ -449,7 +455,8 @@ static int ready_count(struct mps3fs *fs)
 	int n = 0;
 
 	json_object_foreach(fs->dirty, path, v)
-		if (!being_written(fs, path) && !stuck(fs, path, v))
+		if (!being_written(fs, path) && !stuck(fs, path, v) &&
+		    !mps3fs_batch_holds(fs, (uint64_t)json_integer_value(v)))
 			n++;
 	return n;
 }
@@ -523,19 +530,28 @@ static void *uploader(void *arg)
 		struct batch b;
 		int rc;
 
-		if (ready_count(fs) == 0) {
+		if (ready_count(fs) == 0 && !mps3fs_batch_committing(fs)) {
 			timed_wait(fs, 1000);
 			continue;
 		}
-		/* Let a burst (cp -r, tar x) gather into one entry. */
-		timed_wait(fs, SETTLE_MS);
+		/* Let a burst (cp -r, tar x) gather into one entry; a batch's commit has gathered. */
+		if (!mps3fs_batch_committing(fs))
+			timed_wait(fs, SETTLE_MS);
 		memset(&b, 0, sizeof(b));
 		b.fs = fs;
+		b.single = mps3fs_batch_committing(fs);
 		rc = take(fs, &b);
 		pthread_mutex_unlock(&fs->tree_lock);
 		if (!rc)
 			rc = sync_batch(fs, &b);
 		pthread_mutex_lock(&fs->tree_lock);
+		if (rc && b.single && rc == -EFBIG) {
+			/* It cannot be one entry: the committer aborts it. */
+			mps3fs_batch_done(fs, rc);
+			fs->batch_state = BATCH_OPEN;
+			batch_dispose(&b);
+			continue;
+		}
 		if (rc) {
 			failed_batch(fs, &b, rc, &backoff);
 			batch_dispose(&b);
@@ -548,6 +564,8 @@ static void *uploader(void *arg)
 		fs->commits++;
 		fs->last_commit_ms = mps3fs_now_ns() / 1000000;
 		settle_batch(fs, &b, &inv);
+		if (b.single)
+			mps3fs_batch_done(fs, 0);
 		pthread_mutex_unlock(&fs->tree_lock);
 		mps3fs_inval_send(fs, &inv);
 		mps3fs_inval_dispose(&inv);
@@ -601,14 +619,17 @@ static int pending(struct mps3fs *fs, const char *only, uint64_t mark)
 	json_t *v;
 	int parked = 0;
 
+	/* A batch's changes wait for its commit: durable in the journal is all fsync can promise until then. */
 	if (only) {
 		v = json_object_get(fs->dirty, only);
-		if (!v || (uint64_t)json_integer_value(v) > mark)
+		if (!v || (uint64_t)json_integer_value(v) > mark ||
+		    mps3fs_batch_holds(fs, (uint64_t)json_integer_value(v)))
 			return 0;
 		return stuck(fs, only, v) ? -EIO : 1;
 	}
 	json_object_foreach(fs->dirty, path, v) {
-		if ((uint64_t)json_integer_value(v) > mark || being_written(fs, path))
+		if ((uint64_t)json_integer_value(v) > mark || being_written(fs, path) ||
+		    mps3fs_batch_holds(fs, (uint64_t)json_integer_value(v)))
 			continue;
 		if (!stuck(fs, path, v))
 			return 1;

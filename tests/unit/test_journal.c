@@ -158,6 +158,36 @@ static void test_sticky(const char *dir)
 	json_decref(v);
 }
 
+/* A batch's changes come back after a crash only if it was marked committed; compaction keeps its marks. */
+static void test_batches(const char *dir)
+{
+	struct mps3_journal j;
+	json_t *old = NULL, *v = val(9), *keep = json_pack("{s:b,s:b,s:b}", "in", 1, "out", 1, "done", 1);
+
+	tap_ok(mps3_journal_open(&j, dir, &old) == 0 && mps3_journal_truncate(&j) == 0, "batch: a fresh journal");
+	json_decref(old);
+	tap_ok(mps3_journal_append(&j, "out", v, NULL) == 0 && mps3_journal_batch(&j, 7, "begin") == 0 &&
+		       mps3_journal_append(&j, "in", v, NULL) == 0 && mps3_journal_compact(&j, keep) == 0 &&
+		       mps3_journal_sync(&j) == 0,
+	       "batch: a change outside, one inside a batch left open, a compaction");
+	mps3_journal_close(&j); /* a crash: the batch never ended */
+	tap_ok(mps3_journal_open(&j, dir, &old) == 0, "batch: reopen");
+	tap_streq(paths(old), "out", "batch: the open batch's change is discarded, the other kept");
+	json_decref(old);
+	tap_ok(mps3_journal_batch(&j, 8, "begin") == 0 && mps3_journal_append(&j, "done", v, NULL) == 0 &&
+		       mps3_journal_batch(&j, 8, "commit") == 0 && mps3_journal_compact(&j, keep) == 0 &&
+		       mps3_journal_sync(&j) == 0,
+	       "batch: a batch marked committed, then compacted");
+	mps3_journal_close(&j);
+	tap_ok(mps3_journal_open(&j, dir, &old) == 0, "batch: reopen again");
+	tap_streq(paths(old), "out done", "batch: a committed batch's changes come back (to be committed)");
+	json_decref(old);
+	mps3_journal_truncate(&j);
+	mps3_journal_close(&j);
+	json_decref(keep);
+	json_decref(v);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/mps3-test-journal.XXXXXX";
@@ -259,6 +289,7 @@ int main(void)
 	json_decref(v3);
 	test_plan();
 	test_long_conflict();
+	test_batches(dir);
 	test_sticky(dir);
 	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
 	if (system(path) != 0)
