@@ -41,6 +41,7 @@ struct mps3_db_config {
 					   mps3_db_save_state); NULL = none */
 	int allow_offline;		/* open from the state file when the store cannot
 					   be reached (polls catch up later) */
+	const char *branch;		/* open this branch (mps3/history.h) instead of the main line */
 };
 
 void mps3_db_config_init(struct mps3_db_config *cfg);

@@ -113,4 +113,37 @@ int mps3_db_restore(struct mps3_db *db, int64_t t, const char *const *paths, siz
  */
 json_t *mps3_restore_patch(json_t *cur, json_t *old, const char *const *paths, size_t n);
 
+/* ---- branches: branch/<name>/, a line of changes of its own over a base ---------- */
+
+/*
+ * Start branch name from the main line's state at t (0: now): its base
+ * (branch/NAME/base, a checkpoint document) is that state; writes to it
+ * (mps3_db_config.branch = name) go to its own log and leave the main line
+ * alone.  -EEXIST if it exists.  db is the main line.
+ */
+int mps3_db_branch_create(struct mps3_db *db, const char *name, int64_t t);
+int mps3_db_branch_delete(struct mps3_db *db, const char *name);
+
+typedef int (*mps3_db_branch_fn)(void *ctx, const char *name, int64_t base_t);
+int mps3_db_branch_list(struct mps3_db *db, mps3_db_branch_fn fn, void *ctx);
+
+/*
+ * What branch name changed since its base: a patch over the files map
+ * (new reference; each path's value as the branch has it, or null).
+ */
+int mps3_db_branch_diff(struct mps3_db *db, const char *name, json_t **patch);
+/* Branch name's files map as it is now (new reference); -ENOENT if there is no such branch. */
+int mps3_db_branch_files(struct mps3_db *db, const char *name, json_t **files);
+
+/*
+ * Apply branch name's change to the main line as one log entry.  If the
+ * main line changed since the base a path the branch changed too (to
+ * something else), nothing is committed: -EEXIST, and *conflicts (may be
+ * NULL) gets those paths (an array, new reference).  rebase: the branch's
+ * base then moves to the main line as it is after the commit, so that the
+ * branch goes on from there.  *changed: the paths committed.
+ */
+int mps3_db_branch_commit(struct mps3_db *db, const char *name, int rebase, json_t **conflicts, size_t *changed,
+			  struct mps3_logkey *key);
+
 #endif

@@ -61,6 +61,7 @@ int mps3_cmd_fsck(struct ctx *c, int argc, char **argv);
 int mps3_cmd_sync_journal(struct ctx *c, int argc, char **argv);
 int mps3_cmd_snapshot(struct ctx *c, int argc, char **argv);
 int mps3_cmd_restore(struct ctx *c, int argc, char **argv);
+int mps3_cmd_branch(struct ctx *c, int argc, char **argv);
 /* restore --at TIME PATH... on a mount (no URL): through the mount's view of that time. */
 int mps3_cmd_mount_restore(int argc, char **argv);
 /* batch MOUNTPOINT [--keep] -- COMMAND: every change while it runs in one log entry, or none. */

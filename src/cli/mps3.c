@@ -46,6 +46,10 @@ static const char usage_text[] =
 	"                        named snapshots of the whole tree, kept by gc\n"
 	"  restore --at TIME PATH...\n"
 	"                        make PATHs (recursively) what they were at TIME, in one change\n"
+	"  branch create NAME [--at TIME] | branch ls | branch diff NAME\n"
+	"  branch commit NAME [--rebase] | branch rm NAME\n"
+	"                        a line of changes of its own (write to it with --branch NAME),\n"
+	"                        committed to the main line in one change\n"
 	"  checkpoint            write a checkpoint of the settled state\n"
 	"  gc [--dry-run] [--grace DURATION] [--history DURATION]\n"
 	"                        delete what no checkpoint, log entry, snapshot or the history\n"
@@ -76,6 +80,7 @@ static const char usage_text[] =
 	"  --insecure            do not verify TLS certificates (unsafe)\n"
 	"  --retries N           attempts per request (default 6)\n"
 	"  --validate PROGRAM    put asks PROGRAM first, as mps3fs -o validate= does\n"
+	"  --branch NAME         work on branch NAME instead of the main line\n"
 	"  --poll DURATION       watch interval (default 1s; e.g. 100ms, 5s)\n"
 	"  --cache-dir DIR       keep the resolved state here between runs\n"
 	"                        (default $XDG_CACHE_HOME/mps3 or ~/.cache/mps3)\n"
@@ -206,6 +211,7 @@ static const struct command {
 	{ "sync", mps3_cmd_sync_journal },
 	{ "snapshot", mps3_cmd_snapshot },
 	{ "restore", mps3_cmd_restore },
+	{ "branch", mps3_cmd_branch },
 };
 
 struct globals {
@@ -224,6 +230,7 @@ static const struct option longopts[] = {
 	{ "insecure", no_argument, NULL, 'I' },
 	{ "retries", required_argument, NULL, 'T' },
 	{ "validate", required_argument, NULL, 'W' },
+	{ "branch", required_argument, NULL, 'B' },
 	{ "poll", required_argument, NULL, 'p' },
 	{ "lag", required_argument, NULL, 'L' },
 	{ "stale", required_argument, NULL, 'S' },
@@ -249,6 +256,7 @@ static int global_option(int opt, struct globals *g, struct ctx *c, struct mps3_
 	case 'A': g->so.addressing = optarg; break;
 	case 'C': g->so.ca_bundle = optarg; break;
 	case 'I': g->so.insecure = 1; break;
+	case 'B': cfg->branch = optarg; break;
 	case 'W':
 		if (optarg[0] != '/' || access(optarg, X_OK) != 0)
 			return mps3_cli_usage_error("--validate needs the absolute path of an executable program");
@@ -298,7 +306,13 @@ static int run_command(const struct command *cmd, struct ctx *c, struct globals 
 	int rc;
 
 	if (!g->no_cache) {
-		state_file = state_path(g->cache_dir, c->url);
+		char *id = NULL;
+
+		/* A branch keeps a state of its own. */
+		if (c->cfg->branch && asprintf(&id, "%s\n%s", c->url, c->cfg->branch) < 0)
+			id = NULL;
+		state_file = state_path(g->cache_dir, id ? id : c->url);
+		free(id);
 		c->cfg->state_file = state_file;
 	}
 	do {

@@ -28,7 +28,7 @@ struct options {
 	char *url;
 	char *endpoint, *region, *profile, *passwd_file, *ca_bundle, *addressing;
 	char *poll, *cache_dir, *cache_size, *drain, *timeout, *lag, *stale, *notify;
-	char *mount_timeout, *connect_timeout, *stall_timeout, *history, *validate, *validate_timeout;
+	char *mount_timeout, *connect_timeout, *stall_timeout, *history, *validate, *validate_timeout, *branch;
 	int sync, insecure, show_help, show_version, ro;
 	int suid, trust_owners, allow_other, default_permissions, no_default_permissions;
 	unsigned uid, gid, umask_val;
@@ -65,6 +65,7 @@ static const struct fuse_opt opts_spec[] = {
 	OPT("connect_timeout=%s", connect_timeout),
 	OPT("stall_timeout=%s", stall_timeout),
 	OPT("history=%s", history),
+	OPT("branch=%s", branch),
 	OPT("validate=%s", validate),
 	OPT("validate_timeout=%s", validate_timeout),
 	OPT("sync", sync),
@@ -134,6 +135,8 @@ static const char usage_text[] =
 	"                        kernel checks modes) unless no_default_permissions\n"
 	"  ro                    read-only mount\n"
 	"  retries=N             attempts per S3 request (default 6)\n"
+	"  branch=NAME           mount branch NAME (mps3 URL branch create NAME) instead of\n"
+	"                        the main line: writable, watched, committed with branch commit\n"
 	"  validate=PROGRAM      run PROGRAM (absolute path) before each local change; it\n"
 	"                        refuses it (EPERM) by exiting non-zero (see mps3fs(1))\n"
 	"  validate_timeout=DURATION\n"
@@ -311,6 +314,7 @@ static void free_options(struct options *o)
 	free(o->connect_timeout);
 	free(o->stall_timeout);
 	free(o->history);
+	free(o->branch);
 	free(o->validate);
 	free(o->validate_timeout);
 }
@@ -337,6 +341,7 @@ static int build_config(struct mps3fs_config *cfg, const struct options *o, cons
 	cfg->drain_ms = 60000;
 	cfg->mount_timeout_ms = 20000;
 	cfg->validate = o->validate;
+	cfg->db.branch = o->branch;
 	cfg->validate_timeout_ms = 10000;
 	cfg->timeout_s = 5.0;
 	cfg->uid = o->uid_set ? o->uid : getuid();
@@ -475,7 +480,15 @@ int main(int argc, char **argv)
 		}
 	}
 	ret = 1;
-	cache_dir = o.cache_dir ? realpath(o.cache_dir, NULL) : default_cache_dir(o.url);
+	if (!o.cache_dir && o.branch) {
+		char *id = NULL; /* a branch's mount has a cache (and a journal) of its own */
+
+		if (asprintf(&id, "%s#branch=%s", o.url, o.branch) >= 0)
+			cache_dir = default_cache_dir(id);
+		free(id);
+	} else {
+		cache_dir = o.cache_dir ? realpath(o.cache_dir, NULL) : default_cache_dir(o.url);
+	}
 	if (o.cache_dir && !cache_dir)
 		cache_dir = strdup(o.cache_dir); /* created later */
 	if (!cache_dir || cache_dir[0] != '/') {

@@ -153,9 +153,9 @@ int mps3_db_history(struct mps3_db *db, const char *prefix, mps3_db_history_fn f
 	size_t i;
 	int rc = oldest_base(db, &base, &stop);
 
-	db_pages_init(&it, db, LOG_PREFIX, NULL);
+	db_pages_init(&it, db, db->log_prefix, NULL);
 	while (!rc && (rc = db_page_next(&it, &e)) == 1) {
-		const char *name = e->key + strlen(LOG_PREFIX);
+		const char *name = e->key + strlen(db->log_prefix);
 		struct mps3_logkey k;
 
 		rc = 0;

@@ -51,7 +51,7 @@ static int write_head(struct mps3_db *db, const char *name)
 	memset(&body, 0, sizeof(body));
 	body.data = name;
 	body.len = strlen(name);
-	return mps3_store_put(db->store, HEAD_KEY, &body, NULL);
+	return mps3_store_put(db->store, db->head_key, &body, NULL);
 }
 
 /* Retry a head update that failed earlier (outside all locks). */
@@ -94,7 +94,7 @@ static void next_key(struct mps3_db *db, struct mps3_logkey *key, int64_t now, i
 static int put_entry(struct mps3_db *db, json_t *patch, struct mps3_logkey *key,
 		     char name[MPS3_LOGNAME_MAX])
 {
-	char objkey[sizeof(LOG_PREFIX) + MPS3_LOGNAME_MAX];
+	char objkey[PREFIX_MAX + MPS3_LOGNAME_MAX];
 	char *doc = NULL;
 	size_t len = 0;
 	int attempt, rc, waited = 0;
@@ -122,7 +122,7 @@ static int put_entry(struct mps3_db *db, json_t *patch, struct mps3_logkey *key,
 		next_key(db, key, now, waited ? now + slack / 2 : INT64_MAX);
 		if (slack <= 0) {
 			/* Not enough replies yet to know the store's time: ask for one. */
-			(void)mps3_store_head(db->store, HEAD_KEY, NULL);
+			(void)mps3_store_head(db->store, db->head_key, NULL);
 			mps3_error_clear();
 			continue;
 		}
@@ -145,7 +145,7 @@ static int put_entry(struct mps3_db *db, json_t *patch, struct mps3_logkey *key,
 			return mps3_error_set(-EFBIG, "patch of %zu bytes is larger than a log entry may be (%zu)",
 					      len, db->cfg.max_entry_bytes);
 		}
-		snprintf(objkey, sizeof(objkey), LOG_PREFIX "%s", name);
+		snprintf(objkey, sizeof(objkey), "%s%s", db->log_prefix, name);
 		memset(&body, 0, sizeof(body));
 		body.data = doc;
 		body.len = len;

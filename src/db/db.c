@@ -31,6 +31,7 @@
 #include "mps3/hash.h"
 #include "mps3/log.h"
 #include "mps3/rand.h"
+#include "mps3/history.h"
 #include "internal.h"
 
 void mps3_db_config_init(struct mps3_db_config *cfg)
@@ -123,6 +124,22 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 				      db->cfg.lag_ms, db->cfg.stale_ms);
 	db->store = store;
 	db->clock = mps3_store_clock(store);
+	snprintf(db->log_prefix, sizeof(db->log_prefix), "log/");
+	snprintf(db->cp_prefix, sizeof(db->cp_prefix), "checkpoint/");
+	snprintf(db->head_key, sizeof(db->head_key), "head");
+	if (db->cfg.branch) {
+		/* A branch: its own log, checkpoints and head, beside the main line's, sharing blobs/. */
+		rc = mps3_snapshot_name_check(db->cfg.branch);
+		if (rc) {
+			free(db);
+			return mps3_error_set(-EINVAL, "branch: %s", mps3_error_last(rc));
+		}
+		snprintf(db->branch, sizeof(db->branch), "%s", db->cfg.branch);
+		db->cfg.branch = db->branch;
+		snprintf(db->log_prefix, sizeof(db->log_prefix), BRANCH_PREFIX "%s/log/", db->branch);
+		snprintf(db->cp_prefix, sizeof(db->cp_prefix), BRANCH_PREFIX "%s/checkpoint/", db->branch);
+		snprintf(db->head_key, sizeof(db->head_key), BRANCH_PREFIX "%s/head", db->branch);
+	}
 	db->exact_mtime = strcmp(mps3_store_scheme(store), "s3") != 0;
 	pthread_mutex_init(&db->lock, NULL);
 	pthread_mutex_init(&db->deliver, NULL);

@@ -183,9 +183,9 @@ int db_list_log(struct mps3_db *db, int64_t stop, struct pending_list *out)
 	struct db_pages it;
 	int rc;
 
-	db_pages_init(&it, db, LOG_PREFIX, NULL);
+	db_pages_init(&it, db, db->log_prefix, NULL);
 	while ((rc = db_page_next(&it, &e)) == 1) {
-		const char *name = e->key + strlen(LOG_PREFIX);
+		const char *name = e->key + strlen(db->log_prefix);
 		struct mps3_logkey k;
 		int parsed = mps3_logkey_parse(&k, name) == 0, ignored, seen;
 
@@ -217,11 +217,11 @@ struct fetch_job {
 static void fetch_one(struct mps3_db *db, struct pending *p)
 {
 	struct mps3_buf buf;
-	char key[sizeof(LOG_PREFIX) + MPS3_LOGNAME_MAX + 64];
+	char key[PREFIX_MAX + MPS3_LOGNAME_MAX + 64];
 	int rc;
 
 	mps3_buf_init(&buf, db->cfg.max_entry_bytes);
-	snprintf(key, sizeof(key), LOG_PREFIX "%s", p->name);
+	snprintf(key, sizeof(key), "%s%s", db->log_prefix, p->name);
 	rc = mps3_store_get_buf(db->store, key, &buf, NULL);
 	if (rc == 0) {
 		rc = mps3_logentry_parse(&p->entry, p->name, mps3_buf_cstr(&buf), buf.len);

@@ -67,14 +67,14 @@ int mps3_db_history_start(struct mps3_db *db, int64_t *from)
 /* The newest valid checkpoint not after t: 0 (files NULL if none), or the store's error. */
 static int checkpoint_at(struct mps3_db *db, int64_t t, json_t **files, struct mps3_logkey *key)
 {
-	char after[sizeof(CP_PREFIX) + MPS3_LOGNAME_MAX];
+	char after[PREFIX_MAX + MPS3_LOGNAME_MAX];
 	const struct mps3_list_entry *e;
 	struct db_pages it;
 	int rc;
 
 	*files = NULL;
-	time_key(after, sizeof(after), CP_PREFIX, t);
-	db_pages_init(&it, db, CP_PREFIX, after);
+	time_key(after, sizeof(after), db->cp_prefix, t);
+	db_pages_init(&it, db, db->cp_prefix, after);
 	while ((rc = db_page_next(&it, &e)) == 1) {
 		struct mps3_checkpoint cp;
 
@@ -98,15 +98,15 @@ static int checkpoint_at(struct mps3_db *db, int64_t t, json_t **files, struct m
 /* The accepted entries named in [stop, t], listed; unparsable, stale and oversized ones left out. */
 static int list_between(struct mps3_db *db, int64_t stop, int64_t t, struct pending_list *out)
 {
-	char after[sizeof(LOG_PREFIX) + MPS3_LOGNAME_MAX];
+	char after[PREFIX_MAX + MPS3_LOGNAME_MAX];
 	const struct mps3_list_entry *e;
 	struct db_pages it;
 	int rc;
 
-	time_key(after, sizeof(after), LOG_PREFIX, t);
-	db_pages_init(&it, db, LOG_PREFIX, after);
+	time_key(after, sizeof(after), db->log_prefix, t);
+	db_pages_init(&it, db, db->log_prefix, after);
 	while ((rc = db_page_next(&it, &e)) == 1) {
-		const char *name = e->key + strlen(LOG_PREFIX);
+		const char *name = e->key + strlen(db->log_prefix);
 		struct mps3_logkey k;
 
 		if (mps3_logkey_parse(&k, name) || k.t > t)

@@ -20,12 +20,13 @@
 
 #include "mps3/clock.h"
 #include "mps3/db.h"
+#include "mps3/history.h"
 #include "mps3/manifest.h"
 
-#define LOG_PREFIX "log/"
-#define CP_PREFIX "checkpoint/"
+/* The keys of the log, the checkpoints and head are the database's (a branch has its own). */
+#define PREFIX_MAX 160
 #define BLOB_PREFIX "blobs/"
-#define HEAD_KEY "head"
+#define BRANCH_PREFIX "branch/"
 #define SNAP_PREFIX "snapshot/"
 #define HISTORY_KEY "history"	/* from when past states are complete (gc writes it) */
 
@@ -38,6 +39,10 @@ struct mps3_db {
 	struct mps3_db_config cfg;
 	char session[MPS3_SESSION_LEN + 1];
 	int exact_mtime;		/* the store reports LastModified on PUT exactly */
+	char log_prefix[PREFIX_MAX];	/* "log/", or "branch/NAME/log/"; read-only after open */
+	char cp_prefix[PREFIX_MAX];	/* "checkpoint/", or the branch's */
+	char head_key[PREFIX_MAX];	/* "head", or the branch's */
+	char branch[MPS3_SNAPSHOT_NAME_MAX + 1];	/* "" for the main line */
 
 	pthread_mutex_t poll_lock;	/* serialises polls; held across their I/O */
 	pthread_mutex_t deliver;	/* serialises listener calls */
@@ -115,7 +120,7 @@ int db_apply_fetched(struct mps3_db *db, struct pending_list *list, struct mps3_
  */
 int64_t db_future_limit(struct mps3_db *db);
 /* "checkpoint/<name of db_future_limit()>": a listing started after it skips later names (poll.c). */
-void db_future_cpkey(struct mps3_db *db, char out[sizeof(CP_PREFIX) + MPS3_LOGNAME_MAX]);
+void db_future_cpkey(struct mps3_db *db, char out[PREFIX_MAX + MPS3_LOGNAME_MAX]);
 
 /* ---- resolving and polling (db/poll.c) ---------------------------------- */
 
@@ -125,6 +130,13 @@ int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, stru
 int db_resolve(struct mps3_db *db, struct mps3_changes *changes);
 int db_settle(struct mps3_db *db, int64_t list_time);
 int db_maybe_checkpoint(struct mps3_db *db);
+
+/* ---- branches (db/branch.c) ---------------------------------------------- */
+
+/* The base of branch name: the main line's files map it starts from (new reference) and its time. */
+int db_branch_base(struct mps3_db *db, const char *name, json_t **files, int64_t *t);
+/* Add every blob the branches name to refs (for gc of the main line). */
+int db_branch_blobs(struct mps3_db *db, json_t *refs);
 
 /* ---- writing (db/commit.c) ----------------------------------------------- */
 

@@ -17,7 +17,7 @@
 
 int mps3_db_checkpoint(struct mps3_db *db, struct mps3_logkey *keyout)
 {
-	char name[MPS3_LOGNAME_MAX], objkey[sizeof(CP_PREFIX) + MPS3_LOGNAME_MAX];
+	char name[MPS3_LOGNAME_MAX], objkey[PREFIX_MAX + MPS3_LOGNAME_MAX];
 	struct mps3_logkey key;
 	struct mps3_body body;
 	json_t *files;
@@ -43,7 +43,7 @@ int mps3_db_checkpoint(struct mps3_db *db, struct mps3_logkey *keyout)
 	json_decref(files);
 	if (!doc)
 		return rc ? rc : -ENOMEM;
-	snprintf(objkey, sizeof(objkey), CP_PREFIX "%s", name);
+	snprintf(objkey, sizeof(objkey), "%s%s", db->cp_prefix, name);
 	memset(&body, 0, sizeof(body));
 	body.data = doc;
 	body.len = len;
@@ -84,9 +84,9 @@ static int log_batch(struct mps3_db *db, struct mps3_listing *batch, mps3_db_log
 	for (i = 0; rc == 0 && i < batch->n; i++) {
 		struct mps3_logkey k;
 
-		if (mps3_logkey_parse(&k, batch->v[i].key + strlen(LOG_PREFIX)) == 0 &&
+		if (mps3_logkey_parse(&k, batch->v[i].key + strlen(db->log_prefix)) == 0 &&
 		    batch->v[i].info.size <= db->cfg.max_entry_bytes)
-			rc = db_pending_add(&sub, batch->v[i].key + strlen(LOG_PREFIX), &batch->v[i].info);
+			rc = db_pending_add(&sub, batch->v[i].key + strlen(db->log_prefix), &batch->v[i].info);
 	}
 	if (rc == 0)
 		db_fetch_all(db, &sub);
@@ -96,7 +96,7 @@ static int log_batch(struct mps3_db *db, struct mps3_listing *batch, mps3_db_log
 		struct mps3_logkey k;
 
 		memset(&it, 0, sizeof(it));
-		it.name = batch->v[i].key + strlen(LOG_PREFIX);
+		it.name = batch->v[i].key + strlen(db->log_prefix);
 		it.info = batch->v[i].info;
 		if (mps3_logkey_parse(&k, it.name) == 0 && it.info.size <= db->cfg.max_entry_bytes) {
 			q = &sub.v[j++];
@@ -118,7 +118,7 @@ int mps3_db_log(struct mps3_db *db, unsigned limit, mps3_db_log_fn fn, void *ctx
 	unsigned listed = 0;
 	int rc, more;
 
-	db_pages_init(&it, db, LOG_PREFIX, NULL);
+	db_pages_init(&it, db, db->log_prefix, NULL);
 	mps3_listing_init(&batch);
 	do {
 		more = 0;
@@ -220,7 +220,7 @@ static void gc_items_free(struct gc_run *g)
 static int gc_read_one(struct gc_run *g, struct cp_item *it)
 {
 	struct mps3_db *db = g->db;
-	const char *name = it->key + strlen(CP_PREFIX);
+	const char *name = it->key + strlen(db->cp_prefix);
 	struct mps3_buf buf;
 	int rc, valid = 0;
 
@@ -250,7 +250,7 @@ static int gc_read_checkpoints(struct gc_run *g)
 	/* Inside the window, one checkpoint per 64th of it is enough to bound what a view replays. */
 	int64_t spacing = db->cfg.history_ms / 64, last_kept = INT64_MAX;
 	size_t i;
-	int rc = db_list_all(db, CP_PREFIX, &g->cps), base_found = 0;
+	int rc = db_list_all(db, db->cp_prefix, &g->cps), base_found = 0;
 
 	if (rc)
 		return rc;
@@ -264,7 +264,7 @@ static int gc_read_checkpoints(struct gc_run *g)
 
 		it->key = g->cps.v[i].key;
 		it->info = &g->cps.v[i].info;
-		if (mps3_cpkey_parse(&k, it->key + strlen(CP_PREFIX)) || k.t > db_future_limit(db))
+		if (mps3_cpkey_parse(&k, it->key + strlen(db->cp_prefix)) || k.t > db_future_limit(db))
 			continue;
 		in_window = k.t > g->window;
 		if (g->valid >= db->cfg.keep_checkpoints && (in_window || base_found)) {
@@ -357,7 +357,7 @@ static void gc_checkpoints(struct gc_run *g)
 	for (i = 0; i < g->cps.n; i++) {
 		struct mps3_logkey k;
 
-		if (g->items[i].valid || mps3_cpkey_parse(&k, g->items[i].key + strlen(CP_PREFIX)))
+		if (g->items[i].valid || mps3_cpkey_parse(&k, g->items[i].key + strlen(g->db->cp_prefix)))
 			g->out->checkpoints_kept += g->items[i].valid != 0; /* a name not ours is never deleted */
 		else if (g->valid > 0)
 			gc_drop(g, g->items[i].key, g->items[i].info, &g->out->checkpoints_deleted);
@@ -374,9 +374,9 @@ static int gc_log(struct gc_run *g)
 	int rc;
 
 	mps3_listing_init(&logs);
-	rc = db_list_all(db, LOG_PREFIX, &logs);
+	rc = db_list_all(db, db->log_prefix, &logs);
 	for (i = 0; rc == 0 && i < logs.n; i++) {
-		const char *name = logs.v[i].key + strlen(LOG_PREFIX);
+		const char *name = logs.v[i].key + strlen(db->log_prefix);
 		struct mps3_logkey k;
 
 		if (mps3_logkey_parse(&k, name))
@@ -438,6 +438,8 @@ int mps3_db_gc(struct mps3_db *db, int dry_run, struct mps3_gc_report *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	if (db->branch[0])
+		return mps3_error_set(-EINVAL, "gc runs on the main line (it keeps what branch %s needs)", db->branch);
 	memset(&g, 0, sizeof(g));
 	g.db = db;
 	g.dry_run = dry_run;
@@ -473,6 +475,8 @@ int mps3_db_gc(struct mps3_db *db, int dry_run, struct mps3_gc_report *out)
 		rc = gc_log(&g);
 	if (rc == 0)
 		rc = gc_snapshots(&g);
+	if (rc == 0)
+		rc = db_branch_blobs(db, g.refs);
 	if (rc == 0)
 		rc = gc_blobs(&g);
 	gc_items_free(&g);
@@ -511,7 +515,7 @@ static int fsck_checkpoints(struct mps3_db *db, struct mps3_fsck_report *out)
 	int rc;
 
 	mps3_listing_init(&cps);
-	rc = db_list_all(db, CP_PREFIX, &cps);
+	rc = db_list_all(db, db->cp_prefix, &cps);
 	for (i = 0; rc == 0 && i < cps.n; i++) {
 		struct mps3_checkpoint cp;
 		struct mps3_buf buf;
@@ -519,7 +523,7 @@ static int fsck_checkpoints(struct mps3_db *db, struct mps3_fsck_report *out)
 
 		mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
 		rc = mps3_store_get_buf(db->store, cps.v[i].key, &buf, NULL);
-		prc = rc ? rc : mps3_checkpoint_parse(&cp, cps.v[i].key + strlen(CP_PREFIX), mps3_buf_cstr(&buf),
+		prc = rc ? rc : mps3_checkpoint_parse(&cp, cps.v[i].key + strlen(db->cp_prefix), mps3_buf_cstr(&buf),
 						      buf.len);
 		mps3_buf_dispose(&buf);
 		if (rc == -ENOENT || rc == -EFBIG)

@@ -34,7 +34,7 @@ int db_settle(struct mps3_db *db, int64_t list_time)
 /* ---- checkpoints ----------------------------------------------------- */
 
 /* The full key of the newest name a checkpoint may have now (see db_future_limit). */
-void db_future_cpkey(struct mps3_db *db, char out[sizeof(CP_PREFIX) + MPS3_LOGNAME_MAX])
+void db_future_cpkey(struct mps3_db *db, char out[PREFIX_MAX + MPS3_LOGNAME_MAX])
 {
 	struct mps3_logkey k = { 0, "0000000000000000", 0 };
 	char name[MPS3_LOGNAME_MAX];
@@ -47,12 +47,12 @@ void db_future_cpkey(struct mps3_db *db, char out[sizeof(CP_PREFIX) + MPS3_LOGNA
 		name[0] = '\0';
 	else
 		name[MPS3_TIME_DIGITS] = '\0';
-	snprintf(out, sizeof(CP_PREFIX) + MPS3_LOGNAME_MAX, CP_PREFIX "%s", name);
+	snprintf(out, PREFIX_MAX + MPS3_LOGNAME_MAX, "%s%s", db->cp_prefix, name);
 }
 
 int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, struct mps3_checkpoint *cp)
 {
-	const char *name = e->key + strlen(CP_PREFIX);
+	const char *name = e->key + strlen(db->cp_prefix);
 	struct mps3_buf buf;
 	int rc;
 
@@ -94,7 +94,7 @@ int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, stru
 static int load_checkpoint(struct mps3_db *db, json_t **files, struct mps3_logkey *key,
 			   char name_out[MPS3_LOGNAME_MAX])
 {
-	char after[sizeof(CP_PREFIX) + MPS3_LOGNAME_MAX];
+	char after[PREFIX_MAX + MPS3_LOGNAME_MAX];
 	const struct mps3_list_entry *e;
 	struct db_pages it;
 	int rc;
@@ -102,7 +102,7 @@ static int load_checkpoint(struct mps3_db *db, json_t **files, struct mps3_logke
 	*files = NULL;
 	name_out[0] = '\0';
 	db_future_cpkey(db, after);
-	db_pages_init(&it, db, CP_PREFIX, after);
+	db_pages_init(&it, db, db->cp_prefix, after);
 	while ((rc = db_page_next(&it, &e)) == 1) {
 		struct mps3_checkpoint cp;
 
@@ -113,7 +113,7 @@ static int load_checkpoint(struct mps3_db *db, json_t **files, struct mps3_logke
 			break;
 		*files = cp.files;
 		*key = cp.key;
-		snprintf(name_out, MPS3_LOGNAME_MAX, "%s", e->key + strlen(CP_PREFIX));
+		snprintf(name_out, MPS3_LOGNAME_MAX, "%s", e->key + strlen(db->cp_prefix));
 		break;
 	}
 	db_pages_dispose(&it);
@@ -133,7 +133,7 @@ int db_read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_E
 	mps3_buf_init(&buf, 4096);
 	mps3_sink_buf(&sink, &buf);
 	memset(&info, 0, sizeof(info));
-	rc = mps3_store_get(db->store, HEAD_KEY, &opts, &sink, &info);
+	rc = mps3_store_get(db->store, db->head_key, &opts, &sink, &info);
 	mps3_buf_dispose(&buf);
 	if (rc == 0 || rc == MPS3_NOT_MODIFIED) {
 		memcpy(etag, info.etag, MPS3_ETAG_MAX);
@@ -147,7 +147,7 @@ int db_read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_E
 	if (rc == -EFBIG) {
 		/* Odd content (planted?): its ETag still tells changes apart, so ask for it alone. */
 		memset(&info, 0, sizeof(info));
-		rc = mps3_store_head(db->store, HEAD_KEY, &info);
+		rc = mps3_store_head(db->store, db->head_key, &info);
 		if (rc == 0 && !info.etag[0])
 			rc = mps3_error_set(-EIO, "%s: the head object has no ETag", mps3_store_url(db->store));
 		if (rc == -ENOENT) {
@@ -177,6 +177,7 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 	int64_t stop = INT64_MIN, list_time;
 	int rc;
 
+	memset(&cpkey, 0, sizeof(cpkey));
 	rc = db_read_head(db, NULL, etag);
 	if (rc)
 		return rc;
@@ -185,6 +186,14 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 		return rc;
 	if (cpfiles)
 		stop = cpkey.t - db->cfg.lag_ms;
+	else if (db->branch[0]) {
+		/* A branch without a checkpoint of its own: its base, and its whole log over it. */
+		int64_t t;
+
+		rc = db_branch_base(db, db->branch, &cpfiles, &t);
+		if (rc)
+			return rc;
+	}
 	list_time = mps3_clock_now(db->clock);
 	rc = db_list_log(db, stop, &list);
 	if (rc)

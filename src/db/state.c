@@ -58,6 +58,8 @@ int mps3_db_save_state(struct mps3_db *db)
 	pthread_mutex_unlock(&db->lock);
 	if (!st)
 		goto out;
+	if (db->branch[0])
+		json_object_set_new(st, "branch", json_string(db->branch));
 	/* Serialise outside the lock: values are immutable and shared. */
 	dump = json_dumps(st, JSON_COMPACT);
 	if (!dump)
@@ -103,6 +105,14 @@ static const char *str_or_empty(json_t *v)
  * recently enough that GC cannot have removed entries it never saw (P2).
  * Returns 1 when loaded, 0 when there was nothing usable.
  */
+/* The branch a saved state is of ("" the main line). */
+static const char *branch_of(json_t *st)
+{
+	const char *b = json_string_value(json_object_get(st, "branch"));
+
+	return b ? b : "";
+}
+
 int db_load_state(struct mps3_db *db)
 {
 	json_error_t jerr;
@@ -134,6 +144,8 @@ int db_load_state(struct mps3_db *db)
 	else if (json_integer_value(json_object_get(st, "lag")) != db->cfg.lag_ms ||
 		 json_integer_value(json_object_get(st, "stale")) != db->cfg.stale_ms)
 		why = "made with other lag/stale parameters";
+	else if (strcmp(branch_of(st), db->branch) != 0)
+		why = "made for another branch";
 	if (why)
 		mps3_notice("ignoring state file %s: %s", db->cfg.state_file, why);
 	/* Too old, or unusable: resolve afresh from the bucket. */
@@ -190,7 +202,7 @@ int db_load_state(struct mps3_db *db)
  */
 int db_check_anchor(struct mps3_db *db)
 {
-	char etag[MPS3_ETAG_MAX], key[sizeof(LOG_PREFIX) + MPS3_LOGNAME_MAX];
+	char etag[MPS3_ETAG_MAX], key[PREFIX_MAX + MPS3_LOGNAME_MAX];
 	int rc;
 
 	if (!db->anchor[0] || !db->head_etag[0])
@@ -198,7 +210,7 @@ int db_check_anchor(struct mps3_db *db)
 	rc = db_read_head(db, db->head_etag, etag);
 	if (rc || strcmp(etag, db->head_etag) == 0)
 		return rc;
-	snprintf(key, sizeof(key), LOG_PREFIX "%s", db->anchor);
+	snprintf(key, sizeof(key), "%s%s", db->log_prefix, db->anchor);
 	rc = mps3_store_head(db->store, key, NULL);
 	if (rc == -ENOENT) {
 		pthread_mutex_lock(&db->lock);

@@ -114,11 +114,12 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 #define AT_NAME "at"
 #define SNAPS_NAME "snapshots"
 #define BATCH_NAME "batch"
+#define BRANCHES_NAME "branches"
 #define LISTED_INO(i) (((uint64_t)1 << 61) | (uint64_t)(i)) /* names listed, not looked up */
 
 int mps3fs_ctl_owns(uint64_t ino)
 {
-	return (ino >= MPS3FS_CTL_INO && ino <= MPS3FS_BATCH_INO) || IS_VIEW_INO(ino);
+	return (ino >= MPS3FS_CTL_INO && ino <= MPS3FS_BRANCHES_INO) || IS_VIEW_INO(ino);
 }
 
 int mps3fs_ctl_stat(struct mps3fs *fs, uint64_t ino, struct stat *st)
@@ -159,8 +160,12 @@ int mps3fs_ctl_lookup(struct mps3fs *fs, uint64_t parent, const char *name, uint
 			*ino = MPS3FS_SNAPS_INO;
 		else if (strcmp(name, BATCH_NAME) == 0)
 			*ino = MPS3FS_BATCH_INO;
-	} else if (parent == MPS3FS_AT_INO || parent == MPS3FS_SNAPS_INO) {
-		*err = mps3fs_view_open_root(fs, parent == MPS3FS_AT_INO ? VIEW_AT : VIEW_SNAPSHOT, name, ino, st);
+		else if (strcmp(name, BRANCHES_NAME) == 0)
+			*ino = MPS3FS_BRANCHES_INO;
+	} else if (parent == MPS3FS_AT_INO || parent == MPS3FS_SNAPS_INO || parent == MPS3FS_BRANCHES_INO) {
+		*err = mps3fs_view_open_root(fs, parent == MPS3FS_AT_INO ? VIEW_AT : parent == MPS3FS_SNAPS_INO
+									? VIEW_SNAPSHOT : VIEW_BRANCH,
+					     name, ino, st);
 		return 1;
 	} else if (IS_VIEW_INO(parent)) {
 		*err = mps3fs_view_lookup(fs, parent, name, ino, st);
@@ -188,6 +193,14 @@ static int add_snapshot(void *ctx, const struct mps3_snapshot_info *s)
 	return a->add(a->ctx, a->times ? when : s->name, LISTED_INO(++a->i), S_IFDIR);
 }
 
+static int add_branch(void *ctx, const char *name, int64_t t)
+{
+	struct snap_add *a = ctx;
+
+	(void)t;
+	return a->add(a->ctx, name, LISTED_INO(++a->i), S_IFDIR);
+}
+
 int mps3fs_ctl_list(struct mps3fs *fs, uint64_t ino,
 		    int (*add)(void *ctx, const char *name, uint64_t ino, mode_t type), void *ctx)
 {
@@ -209,6 +222,16 @@ int mps3fs_ctl_list(struct mps3fs *fs, uint64_t ino,
 			rc = add(ctx, SNAPS_NAME, MPS3FS_SNAPS_INO, S_IFDIR);
 		if (!rc)
 			rc = add(ctx, BATCH_NAME, MPS3FS_BATCH_INO, S_IFREG);
+		if (!rc)
+			rc = add(ctx, BRANCHES_NAME, MPS3FS_BRANCHES_INO, S_IFDIR);
+		return rc;
+	}
+	if (!rc && ino == MPS3FS_BRANCHES_INO) {
+		rc = mps3_db_branch_list(fs->db, add_branch, &sa);
+		if (rc < 0 && rc != -ENOMEM) {
+			mps3_warn("%s: cannot list the branches: %s", fs->cfg.url, mps3_error_last(rc));
+			rc = -EIO;
+		}
 		return rc;
 	}
 	/* Past times are looked up by name, not listed: /.mps3/at lists the named snapshots' times. */

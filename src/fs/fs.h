@@ -48,6 +48,7 @@
 #define MPS3FS_AT_INO 4			/* /.mps3/at: views of past times */
 #define MPS3FS_SNAPS_INO 5		/* /.mps3/snapshots */
 #define MPS3FS_BATCH_INO 6		/* /.mps3/batch: write begin, commit or abort (fs/batch.h) */
+#define MPS3FS_BRANCHES_INO 7		/* /.mps3/branches: the branches, read-only */
 #define MPS3FS_FIRST_INO 16
 
 /* The mount's configuration: set before mounting, read-only after. */
