@@ -57,7 +57,7 @@ head -c $((50 << 20)) /dev/urandom >"$T/f50"
 if cp "$T/f50" "$S/big" 2>"$T/cp.err"; then
 	fail "a 50 MB copy into a 24 MB cache reports an error"
 else
-	ok "a 50 MB copy into a 24 MB cache reports an error ($(head -c 80 "$T/cp.err"))"
+	ok "a 50 MB copy into a 24 MB cache reports an error ($(tr '\n' ' ' <"$T/cp.err" | head -c 80))"
 fi
 # The last close of the file drops what could not be kept, and its space (FUSE sends that after close returns).
 wait_for 30 grep -q "could not be kept and is dropped" "$T/s.err" || fail "the unkept content is dropped"

@@ -47,11 +47,11 @@ fail() {
 	echo "not ok $TAP_N - $*"
 }
 diag() { echo "# $*"; }
-# check DESCRIPTION COMMAND...: ok if the command succeeds.
+# check DESCRIPTION COMMAND...: ok if the command succeeds.  Its output goes to stderr, out of the TAP stream.
 check() {
 	local desc=$1
 	shift
-	if "$@"; then ok "$desc"; else fail "$desc"; fi
+	if "$@" >&2; then ok "$desc"; else fail "$desc"; fi
 }
 # is GOT WANT DESCRIPTION
 is() {

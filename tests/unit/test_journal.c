@@ -59,7 +59,7 @@ static void test_plan(void)
 	json_t *f1 = json_pack("{s:s,s:s,s:i}", "type", "f", "blob", "1111111111111111111111111111111111111111111111111111111111111111", "size", 1);
 	json_t *f2 = json_pack("{s:s,s:s,s:i}", "type", "f", "blob", "2222222222222222222222222222222222222222222222222222222222222222", "size", 2);
 	json_t *f3 = json_pack("{s:s,s:s,s:i}", "type", "f", "blob", "3333333333333333333333333333333333333333333333333333333333333333", "size", 3);
-	json_t *records = json_pack("[{s:s,s:O,s:n},{s:s,s:O,s:n},{s:s,s:O,s:O},{s:s,s:O,s:n},{s:s,s:n,s:O},{s:s,s:O,s:n}]",
+	json_t *records = json_pack("[{s:s,s:O,s:n},{s:s,s:O,s:n},{s:s,s:O,s:O},{s:s,s:O,s:n},{s:s,s:n,s:O},{s:s,s:o,s:n}]",
 				    "path", "landed", "want", f1, "base",
 				    "path", "again", "want", f1, "base",
 				    "path", "again", "want", f2, "base", f1,
