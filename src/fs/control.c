@@ -20,6 +20,7 @@
 #include "mps3/log.h"
 #include "mps3/poller.h"
 #include "mps3/timefmt.h"
+#include "branches.h"
 #include "control.h"
 #include "fs.h"
 #include "upload.h"
@@ -162,10 +163,11 @@ int mps3fs_ctl_lookup(struct mps3fs *fs, uint64_t parent, const char *name, uint
 			*ino = MPS3FS_BATCH_INO;
 		else if (strcmp(name, BRANCHES_NAME) == 0)
 			*ino = MPS3FS_BRANCHES_INO;
-	} else if (parent == MPS3FS_AT_INO || parent == MPS3FS_SNAPS_INO || parent == MPS3FS_BRANCHES_INO) {
-		*err = mps3fs_view_open_root(fs, parent == MPS3FS_AT_INO ? VIEW_AT : parent == MPS3FS_SNAPS_INO
-									? VIEW_SNAPSHOT : VIEW_BRANCH,
-					     name, ino, st);
+	} else if (parent == MPS3FS_AT_INO || parent == MPS3FS_SNAPS_INO) {
+		*err = mps3fs_view_open_root(fs, parent == MPS3FS_AT_INO ? VIEW_AT : VIEW_SNAPSHOT, name, ino, st);
+		return 1;
+	} else if (parent == MPS3FS_BRANCHES_INO) {
+		*err = mps3fs_branch_open_root(fs, name, ino, st);
 		return 1;
 	} else if (IS_VIEW_INO(parent)) {
 		*err = mps3fs_view_lookup(fs, parent, name, ino, st);

@@ -21,7 +21,10 @@
  *   fs->tree_lock
  *   db->lock, cache->lock, journal->lock   (leaves, never nested)
  * fetch->lock and the replay queue's lock are leaves taken with no other
- * lock held.  No lock is held across store I/O, and none across a syscall
+ * lock held.  The branches' open lock (fs/branches.h) is taken with no
+ * other lock held and held across the store I/O of opening a branch; each
+ * branch's instance has locks of its own, in this order, never nested with
+ * another instance's.  No lock is held across store I/O, and none across a syscall
  * into the mount itself (the replay thread makes those with no lock).
  *
  * ERRORS.  Functions return 0 or a negative errno; handlers reply with it.
@@ -48,7 +51,7 @@
 #define MPS3FS_AT_INO 4			/* /.mps3/at: views of past times */
 #define MPS3FS_SNAPS_INO 5		/* /.mps3/snapshots */
 #define MPS3FS_BATCH_INO 6		/* /.mps3/batch: write begin, commit or abort (fs/batch.h) */
-#define MPS3FS_BRANCHES_INO 7		/* /.mps3/branches: the branches, read-only */
+#define MPS3FS_BRANCHES_INO 7		/* /.mps3/branches: the branches (fs/branches.h) */
 #define MPS3FS_FIRST_INO 16
 
 /* The mount's configuration: set before mounting, read-only after. */
@@ -77,10 +80,22 @@ struct mps3fs_config {
 struct fetch;
 struct replayer;
 struct views;
+struct branch_set;
 struct mps3_poller;
 
 struct mps3fs {
 	struct mps3fs_config cfg;	/* read-only after mount */
+	/*
+	 * A mount serves its main line and, below /.mps3/branches/, the branches
+	 * opened in it (fs/branches.h): one struct mps3fs each, with a database,
+	 * tree, journal and threads of its own.  Their inodes are disjoint: this
+	 * instance's are ino_base | n.  All read-only after the instance opens.
+	 */
+	uint64_t ino_base;		/* 0 for the main line */
+	uint64_t root_ino;		/* ino_base | MPS3FS_ROOT_INO */
+	struct mps3fs *main;		/* the instance the session serves (itself for the main line) */
+	struct branch_set *branches;	/* main line only: the branches opened (fs/branches.h); own lock */
+	const char *branch_name;	/* a branch's instance: its name (NULL for the main line) */
 	struct mps3_store *store;	/* borrowed; thread-safe */
 	struct mps3_db *db;		/* thread-safe */
 	struct cache cache;		/* own lock */

@@ -25,6 +25,7 @@
 #include "mps3/io.h"
 #include "mps3/log.h"
 #include "mps3/poller.h"
+#include "branches.h"
 #include "fetch.h"
 #include "fs.h"
 #include "mount.h"
@@ -139,8 +140,12 @@ static int open_database(struct mps3fs *fs, json_t *journal_old)
 
 	fs->cfg.db.state_file = fs->state_file;
 	fs->cfg.db.allow_offline = 1;
-	/* One deadline for everything the mount asks the store, so that mount(8) and systemd are not left waiting. */
-	if (fs->cfg.mount_timeout_ms > 0) {
+	/*
+	 * One deadline for everything the mount asks the store, so that mount(8)
+	 * and systemd are not left waiting.  Not for a branch opened later: the
+	 * deadline is the store's, and the main line's threads use it too.
+	 */
+	if (fs->cfg.mount_timeout_ms > 0 && fs->main == fs) {
 		struct timespec now;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -148,7 +153,8 @@ static int open_database(struct mps3fs *fs, json_t *journal_old)
 							   fs->cfg.mount_timeout_ms);
 	}
 	rc = mps3_db_open(&fs->db, fs->store, &fs->cfg.db);
-	mps3_store_set_deadline(fs->store, 0);
+	if (fs->main == fs)
+		mps3_store_set_deadline(fs->store, 0);
 	if (rc) {
 		if (rc == -ETIMEDOUT)
 			mps3_err("%s: the store did not answer within mount_timeout=%lldms, and there is no saved state to start offline from: %s",
@@ -177,7 +183,7 @@ static int open_database(struct mps3fs *fs, json_t *journal_old)
 }
 
 /* Threads start after the fork: a forked child keeps only the caller's. */
-static int start_threads(struct mps3fs *fs)
+int mps3fs_instance_start(struct mps3fs *fs)
 {
 	struct mps3_poller_config pcfg = { 0 };
 	int rc = mps3fs_fetch_init(fs);
@@ -203,7 +209,7 @@ static int start_threads(struct mps3fs *fs)
 }
 
 /* No more remote changes; what is pending is uploaded within drain_ms or left in the journal. */
-static void stop_threads(struct mps3fs *fs)
+void mps3fs_instance_stop(struct mps3fs *fs)
 {
 	const struct mps3fs_config *cfg = &fs->cfg;
 	int rc;
@@ -239,8 +245,10 @@ static void stop_threads(struct mps3fs *fs)
 		mps3_info("could not save the state: %s", mps3_error_last(-EIO));
 }
 
-static void free_fs(struct mps3fs *fs)
+void mps3fs_instance_free(struct mps3fs *fs)
 {
+	if (!fs)
+		return;
 	if (fs->journal_open)
 		mps3_journal_close(&fs->journal);
 	if (fs->tree.root)
@@ -253,6 +261,12 @@ static void free_fs(struct mps3fs *fs)
 	json_decref(fs->replay_expect);
 	free(fs->staging_dir);
 	free(fs->state_file);
+	if (fs->main != fs) { /* a branch's: strings of its own */
+		free((char *)fs->cfg.mountpoint);
+		free((char *)fs->cfg.cache_dir);
+		free((char *)fs->cfg.url);
+		free((char *)fs->branch_name);
+	}
 	pthread_mutex_destroy(&fs->tree_lock);
 	pthread_cond_destroy(&fs->tree_cond);
 	free(fs);
@@ -281,7 +295,7 @@ static int serve(struct mps3fs *fs, struct fuse_args *args, int foreground)
 		if (fuse_daemonize(0) != 0)
 			goto out;
 	}
-	if (start_threads(fs))
+	if (mps3fs_instance_start(fs) || mps3fs_branches_init(fs))
 		goto out;
 	mps3_info("%s mounted on %s", fs->cfg.url, fs->cfg.mountpoint);
 	lc = fuse_loop_cfg_create();
@@ -292,7 +306,8 @@ static int serve(struct mps3fs *fs, struct fuse_args *args, int foreground)
 	rc = fuse_session_loop_mt(se, lc);
 	ret = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 out:
-	stop_threads(fs);
+	mps3fs_branches_stop(fs);
+	mps3fs_instance_stop(fs);
 	if (lc)
 		fuse_loop_cfg_destroy(lc);
 	if (mounted)
@@ -304,19 +319,16 @@ out:
 	return ret;
 }
 
-int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct fuse_args *args,
-	       int foreground)
+struct mps3fs *mps3fs_instance_new(const struct mps3fs_config *cfg, struct mps3_store *store, struct mps3fs *main)
 {
 	struct mps3fs *fs = calloc(1, sizeof(*fs));
-	json_t *journal_old = NULL;
-	int ret = 1;
 
-	if (!fs) {
-		mps3_err("out of memory");
-		return 1;
-	}
+	if (!fs)
+		return NULL;
 	fs->cfg = *cfg;
 	fs->store = store;
+	fs->main = main ? main : fs;
+	fs->root_ino = MPS3FS_ROOT_INO;
 	fs->online = 1;
 	pthread_mutex_init(&fs->tree_lock, NULL);
 	pthread_cond_init(&fs->tree_cond, NULL);
@@ -324,9 +336,38 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 	fs->stuck = json_object();
 	fs->pinned = json_object();
 	fs->replay_expect = json_object();
-	if (open_local(fs, &journal_old) == 0 && open_database(fs, journal_old) == 0)
-		ret = serve(fs, args, foreground);
+	if (!fs->dirty || !fs->stuck || !fs->pinned || !fs->replay_expect) {
+		fs->main = fs;
+		mps3fs_instance_free(fs);
+		return NULL;
+	}
+	return fs;
+}
+
+int mps3fs_instance_open(struct mps3fs *fs)
+{
+	json_t *journal_old = NULL;
+	int rc = open_local(fs, &journal_old);
+
+	if (!rc)
+		rc = open_database(fs, journal_old);
 	json_decref(journal_old);
-	free_fs(fs);
+	return rc;
+}
+
+int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct fuse_args *args,
+	       int foreground)
+{
+	struct mps3fs *fs = mps3fs_instance_new(cfg, store, NULL);
+	int ret = 1;
+
+	if (!fs) {
+		mps3_err("out of memory");
+		return 1;
+	}
+	if (mps3fs_instance_open(fs) == 0)
+		ret = serve(fs, args, foreground);
+	mps3fs_branches_free(fs);
+	mps3fs_instance_free(fs);
 	return ret;
 }

@@ -18,6 +18,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include "branches.h"
 #include "fs.h"
 
 /* An open file. */
@@ -36,9 +37,10 @@ struct fh {
 	uint64_t batch_id;		/* the batch this handle began (aborted at release if still open) */
 };
 
-static inline struct mps3fs *FS(fuse_req_t req)
+/* The instance (the main line or a branch, fs/branches.h) that inode ino belongs to. */
+static inline struct mps3fs *FS(fuse_req_t req, fuse_ino_t ino)
 {
-	return fuse_req_userdata(req);
+	return mps3fs_route(fuse_req_userdata(req), ino);
 }
 
 static inline void lock(struct mps3fs *fs)

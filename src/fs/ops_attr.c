@@ -24,7 +24,7 @@
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, ino);
 	struct stat st;
 	struct node *n;
 
@@ -113,7 +113,7 @@ static int set_meta(struct mps3fs *fs, struct node *n, const struct stat *attr, 
 		json_object_set_new(patch, "atime", json_integer((json_int_t)attr->st_atim.tv_sec * 1000000000 +
 								  attr->st_atim.tv_nsec));
 	lock(fs);
-	if (n->ino == MPS3FS_ROOT_INO)
+	if (n->ino == fs->root_ino)
 		rc = -EPERM; /* the root has no entry of its own */
 	else
 		rc = mps3fs_node_modify(fs, n, patch);
@@ -130,7 +130,7 @@ static int set_meta(struct mps3fs *fs, struct node *n, const struct stat *attr, 
 
 static int do_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct stat *st)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, ino);
 	struct node *n;
 	int rc = mps3fs_may_change(fs, req, ino);
 
@@ -176,7 +176,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, FS(req)->cfg.timeout_s);
+		fuse_reply_attr(req, &st, FS(req, ino)->cfg.timeout_s);
 }
 
 /* ---- extended attributes ---------------------------------------------------------- */
@@ -260,7 +260,7 @@ static int xattr_name_ok(const char *name, int writing)
 static int do_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
 		       int flags)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, ino);
 	struct node *n;
 	json_t *patch = NULL, *val;
 	int rc = xattr_name_ok(name, 1), exists;
@@ -274,7 +274,7 @@ static int do_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const c
 	val = xattr_value(value, size);
 	lock(fs);
 	n = mps3fs_node_get(fs, ino);
-	if (!n || n->ino == MPS3FS_ROOT_INO) {
+	if (!n || n->ino == fs->root_ino) {
 		rc = n ? -EPERM : -ENOENT;
 	} else {
 		exists = n->e.xattr && json_object_get(n->e.xattr, name);
@@ -372,7 +372,7 @@ static ssize_t do_getxattr(struct mps3fs *fs, fuse_ino_t ino, const char *name, 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	char *buf = size ? malloc(size) : NULL;
-	ssize_t len = size && !buf ? -ENOMEM : do_getxattr(FS(req), ino, name, buf, size);
+	ssize_t len = size && !buf ? -ENOMEM : do_getxattr(FS(req, ino), ino, name, buf, size);
 
 	if (len < 0)
 		fuse_reply_err(req, (int)-len);
@@ -385,7 +385,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, ino);
 	struct mps3_buf names;
 	struct node *n;
 	const char *k;
@@ -423,7 +423,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static int do_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, ino);
 	struct node *n;
 	json_t *patch;
 	int rc = xattr_name_ok(name, 1);

@@ -84,7 +84,7 @@ static int list_node(struct mps3fs *fs, fuse_ino_t ino, struct dirh *d)
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, ino);
 	struct dirh *d = calloc(1, sizeof(*d));
 	int rc = d ? 0 : -ENOMEM;
 
@@ -137,9 +137,9 @@ static size_t add_plus(struct mps3fs *fs, fuse_req_t req, char *buf, size_t room
 	return len;
 }
 
-static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi, int plus)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, ino);
 	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
 	char *buf = malloc(size);
 	size_t used = 0, i;
@@ -176,14 +176,14 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	(void)ino;
-	do_readdir(req, size, off, fi, 0);
+	do_readdir(req, ino, size, off, fi, 0);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
 	(void)ino;
-	do_readdir(req, size, off, fi, 1);
+	do_readdir(req, ino, size, off, fi, 1);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -196,20 +196,26 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 /* fsync of a directory (and `mps3 sync MOUNTPOINT`): everything so far into the bucket. */
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, ino), *b;
 	int rc = mps3fs_durable(fs);
+	size_t i;
 
-	(void)ino;
 	(void)datasync;
 	(void)fi;
 	if (!rc)
 		rc = mps3fs_wait_uploaded(fs, req, NULL, mps3fs_change_mark(fs));
+	/* The mount's root holds the branches too: `mps3 sync MNT` is everything written under MNT. */
+	for (i = 0; !rc && ino == MPS3FS_ROOT_INO && (b = mps3fs_branch_at(fs, i)) != NULL; i++) {
+		rc = mps3fs_durable(b);
+		if (!rc)
+			rc = mps3fs_wait_uploaded(b, req, NULL, mps3fs_change_mark(b));
+	}
 	fuse_reply_err(req, -rc);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, ino);
 	struct statvfs sv;
 
 	(void)ino;

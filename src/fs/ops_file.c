@@ -73,7 +73,7 @@ static int open_view(struct mps3fs *fs, fuse_ino_t ino, struct fuse_file_info *f
 
 static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fh *fh)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, ino);
 	int acc = fi->flags & O_ACCMODE, rc = 0, trunc = (fi->flags & O_TRUNC) != 0;
 	struct node *n;
 
@@ -256,7 +256,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		return;
 	}
 	buf = malloc(size ? size : 1);
-	got = buf ? do_read(FS(req), fh, buf, size, off) : -ENOMEM;
+	got = buf ? do_read(FS(req, ino), fh, buf, size, off) : -ENOMEM;
 	if (got < 0)
 		fuse_reply_err(req, (int)-got);
 	else
@@ -292,7 +292,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 
 	(void)ino;
 	if (fh->ctl_batch) {
-		int rc = batch_command(FS(req), fh, data, size);
+		int rc = batch_command(FS(req, ino), fh, data, size);
 
 		if (rc)
 			fuse_reply_err(req, -rc);
@@ -304,7 +304,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	w = mps3fs_stage_write(FS(req), fh->node, data, size, off, (fi->flags & O_APPEND) != 0);
+	w = mps3fs_stage_write(FS(req, ino), fh->node, data, size, off, (fi->flags & O_APPEND) != 0);
 	if (w < 0)
 		fuse_reply_err(req, (int)-w);
 	else
@@ -374,7 +374,7 @@ static int do_flush(struct mps3fs *fs, struct fh *fh)
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	fuse_reply_err(req, -do_flush(FS(req), (struct fh *)(uintptr_t)fi->fh));
+	fuse_reply_err(req, -do_flush(FS(req, ino), (struct fh *)(uintptr_t)fi->fh));
 }
 
 /*
@@ -454,8 +454,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	(void)ino;
 	/* A batch whose holder closed (or died) without committing it is thrown away. */
 	if (fh->ctl_batch && fh->batch_id)
-		mps3fs_batch_abort(FS(req), fh->batch_id);
-	do_release(FS(req), fh);
+		mps3fs_batch_abort(FS(req, ino), fh->batch_id);
+	do_release(FS(req, ino), fh);
 	free(fh->text);
 	free(fh);
 	fuse_reply_err(req, 0);
@@ -463,7 +463,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, ino);
 	struct fh *fh = (struct fh *)(uintptr_t)fi->fh;
 	int rc = 0;
 

@@ -56,7 +56,7 @@ static int do_lookup(struct mps3fs *fs, fuse_ino_t parent, const char *name, str
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
-	int rc = do_lookup(FS(req), parent, name, &e);
+	int rc = do_lookup(FS(req, parent), parent, name, &e);
 
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -70,7 +70,7 @@ static void forget_one(struct mps3fs *fs, fuse_ino_t ino, uint64_t nlookup)
 
 	if (IS_VIEW_INO(ino))
 		mps3fs_view_forget(fs, ino, nlookup);
-	if (mps3fs_ctl_owns(ino) || ino == MPS3FS_ROOT_INO)
+	if (mps3fs_ctl_owns(ino) || ino == fs->root_ino)
 		return;
 	n = mps3fs_node_get(fs, ino);
 	if (!n)
@@ -81,7 +81,7 @@ static void forget_one(struct mps3fs *fs, fuse_ino_t ino, uint64_t nlookup)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, ino);
 
 	lock(fs);
 	forget_one(fs, ino, nlookup);
@@ -91,13 +91,15 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *v)
 {
-	struct mps3fs *fs = FS(req);
 	size_t i;
 
-	lock(fs);
-	for (i = 0; i < count; i++)
+	for (i = 0; i < count; i++) {
+		struct mps3fs *fs = FS(req, v[i].ino);
+
+		lock(fs);
 		forget_one(fs, v[i].ino, v[i].nlookup);
-	unlock(fs);
+		unlock(fs);
+	}
 	fuse_reply_none(req);
 }
 
@@ -171,7 +173,7 @@ static int create_replayed(struct mps3fs *fs, fuse_ino_t parent, const char *nam
 static int do_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fh *fh,
 		     struct fuse_entry_param *e)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, parent);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct node *dir, *n = NULL;
 	json_t *entry;
@@ -240,7 +242,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static int do_make(fuse_req_t req, fuse_ino_t parent, const char *name, json_t *entry,
 		   struct fuse_entry_param *e)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, parent);
 	struct node *dir, *n = NULL;
 	char *path;
 	int rc = entry ? mps3fs_name_ok(name) : -ENOMEM;
@@ -295,7 +297,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct fuse_entry_param e;
-	json_t *entry = mps3fs_entry_new(FS(req), MPS3_DIR, mode, &ctx->uid, &ctx->gid, NULL, 0, NULL);
+	json_t *entry = mps3fs_entry_new(FS(req, parent), MPS3_DIR, mode, &ctx->uid, &ctx->gid, NULL, 0, NULL);
 
 	reply_make(req, do_make(req, parent, name, entry, &e), &e);
 }
@@ -310,7 +312,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	entry = mps3fs_entry_new(FS(req), MPS3_LINK, 0777, &ctx->uid, &ctx->gid, NULL, strlen(link), link);
+	entry = mps3fs_entry_new(FS(req, parent), MPS3_LINK, 0777, &ctx->uid, &ctx->gid, NULL, strlen(link), link);
 	reply_make(req, do_make(req, parent, name, entry, &e), &e);
 }
 
@@ -352,7 +354,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	entry = mps3fs_entry_new(FS(req), type, mode, &ctx->uid, &ctx->gid,
+	entry = mps3fs_entry_new(FS(req, parent), type, mode, &ctx->uid, &ctx->gid,
 				 type == MPS3_FILE ? MPS3_EMPTY_SHA256 : NULL, 0, NULL);
 	if (entry && (type == MPS3_CHR || type == MPS3_BLK))
 		json_object_set_new(entry, "rdev", json_integer((json_int_t)rdev));
@@ -371,12 +373,12 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 
 static int do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int dir_wanted)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, parent);
 	struct node *dir, *n;
 	char *path;
 	int rc = mps3fs_may_change(fs, req, parent);
 
-	if (!rc && parent == MPS3FS_ROOT_INO && strcmp(name, MPS3FS_CTL_NAME) == 0)
+	if (!rc && parent == fs->root_ino && strcmp(name, MPS3FS_CTL_NAME) == 0)
 		rc = -EACCES;
 	if (!rc)
 		rc = mps3fs_validate_change(fs, req, dir_wanted ? "rmdir" : "unlink", parent, name, 0, NULL, (mode_t)-1);
@@ -509,10 +511,12 @@ static int rename_local(struct mps3fs *fs, struct node *sdir, struct node *src, 
 static int do_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		     const char *newname, unsigned int flags)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, parent);
 	struct node *sdir, *ddir, *src, *dst;
 	int rc = mps3fs_name_ok(newname);
 
+	if (!rc && FS(req, newparent) != fs)
+		rc = -EXDEV; /* between the main line and a branch, or two branches: mv copies */
 	if (!rc)
 		rc = mps3fs_may_change(fs, req, parent);
 	if (!rc)
@@ -553,7 +557,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct mps3fs *fs = FS(req);
+	struct mps3fs *fs = FS(req, ino);
 	struct node *n;
 	char *target = NULL;
 	int err;

@@ -313,7 +313,7 @@ static void open_root(struct replayer *nt)
 	int fd = open(fs->cfg.mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC), gone = 0;
 
 	if (fd >= 0 && (fstatfs(fd, &sfs) < 0 || sfs.f_type != FUSE_SUPER_MAGIC || fstat(fd, &st) < 0 ||
-			st.st_ino != MPS3FS_ROOT_INO)) {
+			st.st_ino != fs->root_ino)) {
 		/* No FUSE there any more: unmounted (the session ends soon), or lazily so. */
 		gone = fstatfs(fd, &sfs) == 0 && sfs.f_type != FUSE_SUPER_MAGIC;
 		close(fd);

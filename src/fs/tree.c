@@ -168,14 +168,14 @@ int mps3fs_tree_init(struct mps3fs *fs)
 	root = calloc(1, sizeof(*root));
 	if (!root)
 		return -ENOMEM;
-	root->ino = MPS3FS_ROOT_INO;
+	root->ino = fs->root_ino;
 	root->name = strdup("");
 	root->nlookup = 1;
 	root->in_tree = 1;
 	root->ctime_ns = mps3fs_now_ns();
 	update_kind(root);
 	t->root = root;
-	t->next_ino = MPS3FS_FIRST_INO;
+	t->next_ino = fs->ino_base | MPS3FS_FIRST_INO;
 	ino_insert(t, root);
 	t->nnodes = 1;
 	return root->name ? 0 : -ENOMEM;
@@ -299,7 +299,7 @@ static void set_time(struct timespec *ts, int64_t ns)
 }
 
 /* The type and the permission bits recorded (or the mount's defaults). */
-static mode_t node_mode(const struct mps3fs_config *c, const struct node *n, mode_t *perm)
+static mode_t node_mode(const struct mps3fs_config *c, uint64_t root_ino, const struct node *n, mode_t *perm)
 {
 	static const struct {
 		enum mps3_ftype t;
@@ -307,8 +307,8 @@ static mode_t node_mode(const struct mps3fs_config *c, const struct node *n, mod
 	} special[] = { { MPS3_FIFO, S_IFIFO }, { MPS3_SOCK, S_IFSOCK }, { MPS3_CHR, S_IFCHR }, { MPS3_BLK, S_IFBLK } };
 	size_t i;
 
-	if (n->ino == MPS3FS_ROOT_INO || n->is_dir) {
-		*perm = (n->ino == MPS3FS_ROOT_INO || n->e.type == MPS3_DIR) && n->e.mode != MPS3_UNSET_MODE
+	if (n->ino == root_ino || n->is_dir) {
+		*perm = (n->ino == root_ino || n->e.type == MPS3_DIR) && n->e.mode != MPS3_UNSET_MODE
 				? n->e.mode
 				: 0777 & ~c->umask;
 		return S_IFDIR;
@@ -328,13 +328,13 @@ mode_t mps3fs_node_type(struct mps3fs *fs, struct node *n)
 {
 	mode_t perm;
 
-	return node_mode(&fs->cfg, n, &perm);
+	return node_mode(&fs->cfg, fs->root_ino, n, &perm);
 }
 
 void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
 {
 	const struct mps3fs_config *c = &fs->cfg;
-	mode_t perm, type = node_mode(c, n, &perm);
+	mode_t perm, type = node_mode(c, fs->root_ino, n, &perm);
 	int64_t mt;
 
 	memset(st, 0, sizeof(*st));
@@ -348,7 +348,7 @@ void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
 	if (type == S_IFDIR)
 		st->st_nlink = (nlink_t)(2 + n->nsubdirs);
 	else
-		st->st_nlink = n->in_tree || n->ino == MPS3FS_ROOT_INO ? 1 : 0; /* unlinked, still open */
+		st->st_nlink = n->in_tree || n->ino == fs->root_ino ? 1 : 0; /* unlinked, still open */
 	st->st_uid = c->trust_owners && n->e.uid != MPS3_UNSET_ID ? n->e.uid : c->uid;
 	st->st_gid = c->trust_owners && n->e.gid != MPS3_UNSET_ID ? n->e.gid : c->gid;
 	if (type == S_IFREG)
@@ -478,7 +478,7 @@ int mps3fs_node_move(struct mps3fs *fs, struct node *n, struct node *dir, const 
 
 void mps3fs_node_maybe_free(struct mps3fs *fs, struct node *n)
 {
-	if (n->in_tree || n->nlookup > 0 || n->nopen > 0 || n->ino == MPS3FS_ROOT_INO)
+	if (n->in_tree || n->nlookup > 0 || n->nopen > 0 || n->ino == fs->root_ino)
 		return;
 	/* A detached directory's children were detached with it, one by one. */
 	ino_remove(&fs->tree, n);

@@ -376,10 +376,6 @@ static int resolve(struct mps3fs *fs, enum view_kind kind, const char *name, jso
 
 	if (kind == VIEW_SNAPSHOT)
 		return mps3_db_snapshot_get(fs->db, name, files, t);
-	if (kind == VIEW_BRANCH) {
-		*t = mps3_clock_now(mps3_store_clock(fs->store));
-		return mps3_db_branch_files(fs->db, name, files);
-	}
 	now = mps3_clock_now(mps3_store_clock(fs->store));
 
 	if (mps3_time_parse_point(t, name, now))
@@ -400,7 +396,7 @@ int mps3fs_view_open_root(struct mps3fs *fs, enum view_kind kind, const char *na
 	struct view *w, *made = NULL;
 	json_t *files = NULL;
 	int64_t t = 0;
-	int rc, relative = name[0] == '-' || kind == VIEW_BRANCH; /* a moving target: built anew */
+	int rc, relative = name[0] == '-'; /* a moving target: built anew */
 
 	pthread_mutex_lock(&vs->lock);
 	expire(vs);
@@ -424,7 +420,7 @@ int mps3fs_view_open_root(struct mps3fs *fs, enum view_kind kind, const char *na
 	}
 	if (rc) {
 		mps3_warn("%s: cannot open %s%s: %s", fs->cfg.url,
-			  kind == VIEW_AT ? "the view at " : kind == VIEW_SNAPSHOT ? "snapshot " : "branch ", name,
+			  kind == VIEW_AT ? "the view at " : "snapshot ", name,
 			  mps3_error_last(rc));
 		json_decref(files);
 		return -EIO;

@@ -27,7 +27,7 @@ struct mps3fs;
 #define VIEW_INO(id, i) (VIEW_FLAG | ((uint64_t)(id) << 32) | (uint64_t)(i))
 #define IS_VIEW_INO(ino) (((ino) & VIEW_FLAG) != 0)
 
-enum view_kind { VIEW_AT, VIEW_SNAPSHOT, VIEW_BRANCH };
+enum view_kind { VIEW_AT, VIEW_SNAPSHOT };
 
 int mps3fs_views_init(struct mps3fs *fs);
 void mps3fs_views_dispose(struct mps3fs *fs);
