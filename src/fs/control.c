@@ -38,6 +38,27 @@ static void when(struct mps3_buf *b, const char *label, int64_t ms, int64_t now)
 	mps3_buf_printf(b, "%s: %s (%.1f s ago)\n", label, t, (double)(now - ms) / 1000.0);
 }
 
+/* One line for each branch open in the mount (fs/branches.h). */
+static void branches_status(struct mps3fs *fs, struct mps3_buf *b)
+{
+	struct mps3fs *br;
+	size_t i, dirty, stuck;
+	int online;
+
+	for (i = 0; (br = mps3fs_branch_at(fs, i)) != NULL; i++) {
+		pthread_mutex_lock(&br->tree_lock);
+		dirty = json_object_size(br->dirty);
+		stuck = json_object_size(br->stuck);
+		online = br->online && !(br->poller && mps3_poller_failing(br->poller));
+		pthread_mutex_unlock(&br->tree_lock);
+		mps3_buf_printf(b, "branch %s: %s, %zu pending paths", br->branch_name, online ? "online" : "offline",
+				dirty);
+		if (stuck)
+			mps3_buf_printf(b, ", %zu cannot upload", stuck);
+		mps3_buf_printf(b, " (cache %s)\n", br->cfg.cache_dir);
+	}
+}
+
 char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 {
 	struct mps3_db_stats st;
@@ -108,6 +129,7 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 		}
 	}
 	json_decref(stuck);
+	branches_status(fs, &b);
 	return mps3_buf_detach(&b, len);
 }
 

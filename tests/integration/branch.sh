@@ -34,6 +34,8 @@ mv "$AD/sub" "$AD/sub2"
 chmod 600 "$AD/added"
 check "mps3 sync MNT waits for the branches written under it" timeout 60 "$MPS3" sync "$A"
 is "$(m --branch=dev get x)" "from dev" "the write is in the bucket, on the branch"
+check "mps3 status lists the branch open in the mount" \
+	bash -c '"$0" status "$1" | grep -q "^branch dev: online, 0 pending paths"' "$MPS3" "$A"
 is "$(m get x)" base "the main line is untouched"
 check "A's main tree does not show it" test "$(cat "$A/x")" = base -a ! -e "$A/added" -a -e "$A/y"
 wait_for 30 test -f "$BD/sub2/s" || true
