@@ -233,9 +233,11 @@ void mps3fs_instance_stop(struct mps3fs *fs)
 			pthread_mutex_lock(&fs->tree_lock);
 			left = json_object_size(fs->dirty);
 			pthread_mutex_unlock(&fs->tree_lock);
-			mps3_warn("%s: %zu changed paths were not uploaded within %" PRId64 " ms (%s); they are kept in the journal in %s and uploaded at the next mount (or with: mps3 %s sync --journal %s)",
+			/* A branch's url says which branch; the CLI takes it as an option. */
+			mps3_warn("%s: %zu changed paths were not uploaded within %" PRId64 " ms (%s); they are kept in the journal in %s and uploaded at the next mount (or with: mps3 %s%s%s%s sync --journal %s)",
 				  cfg->url, left, cfg->drain_ms, fs->last_error[0] ? fs->last_error : "store busy",
-				  cfg->cache_dir, cfg->url, cfg->cache_dir);
+				  cfg->cache_dir, fs->branch_name ? "--branch " : "", fs->branch_name ? fs->branch_name : "",
+				  fs->branch_name ? " " : "", fs->main->cfg.url, cfg->cache_dir);
 		}
 		mps3fs_uploader_stop(fs);
 	}
