@@ -73,7 +73,7 @@ static void check_entry(json_t *v)
 	FUZZ_CHECK(rc == 0 || rc == -EINVAL || rc == -ENOENT);
 	if (rc)
 		return;
-	FUZZ_CHECK(e.type == MPS3_FILE || e.type == MPS3_DIR || e.type == MPS3_LINK);
+	FUZZ_CHECK(e.type == MPS3_FILE || e.type == MPS3_DIR || e.type == MPS3_LINK || mps3_ftype_special(e.type));
 	FUZZ_CHECK(e.mode == MPS3_UNSET_MODE || e.mode <= 07777);
 	FUZZ_CHECK(e.size <= (uint64_t)INT64_MAX);
 	FUZZ_CHECK(!e.xattr || json_is_object(e.xattr));

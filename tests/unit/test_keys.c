@@ -179,6 +179,9 @@ static void test_entries(void)
 		"{\"type\":\"d\",\"mode\":493}",
 		"{\"type\":\"l\",\"target\":\"../x\"}",
 		"{\"type\":\"f\",\"blob\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"size\":5,\"mode\":420,\"uid\":1000,\"gid\":1000,\"mtime\":1,\"xattr\":{\"user.a\":\"b\",\"user.bin\":{\"base64\":\"AA==\"}}}",
+		/* special files (the fuzz target's property once forgot them: tests/fuzz/crashes/README) */
+		"{\"type\":\"p\",\"mode\":420}", "{\"type\":\"s\"}", "{\"type\":\"c\",\"rdev\":259}",
+		"{\"type\":\"b\",\"rdev\":2049}",
 	};
 	static const char *const absent[] = {
 		"{\"mode\":384}", "{\"type\":\"x\"}", "{}", "[]", "3",
@@ -209,7 +212,7 @@ static void test_entries(void)
 			patch = mps3_entry_to_patch(&e);
 			again = patch ? json_deep_copy(patch) : NULL;
 			tap_ok(again && mps3_entry_parse(&e2, again) == 0 && e2.type == e.type &&
-				       e2.size == e.size && e2.mode == e.mode,
+				       e2.size == e.size && e2.mode == e.mode && e2.rdev == e.rdev,
 			       "entry %zu survives to_patch and back", i);
 			json_decref(again);
 			json_decref(patch);
