@@ -169,14 +169,14 @@ int mps3_db_branch_list(struct mps3_db *db, mps3_db_branch_fn fn, void *ctx)
 }
 
 /* The branch's resolved map (new reference), through a database of its own on the same store. */
-int mps3_db_branch_files(struct mps3_db *db, const char *name, json_t **files)
+/* A database on branch name (no saved state, a session of its own): 0 with *out, -ENOENT, or the store's error. */
+static int open_branch(struct mps3_db *db, const char *name, struct mps3_db **out)
 {
 	struct mps3_db_config cfg = db->cfg;
 	char key[KEY_MAX];
-	struct mps3_db *b;
 	int rc;
 
-	*files = NULL;
+	*out = NULL;
 	rc = base_key(key, name);
 	if (!rc)
 		rc = mps3_store_head(db->store, key, NULL);
@@ -186,7 +186,15 @@ int mps3_db_branch_files(struct mps3_db *db, const char *name, json_t **files)
 	cfg.state_file = NULL;
 	cfg.session = NULL;
 	cfg.allow_offline = 0;
-	rc = mps3_db_open(&b, db->store, &cfg);
+	return mps3_db_open(out, db->store, &cfg);
+}
+
+int mps3_db_branch_files(struct mps3_db *db, const char *name, json_t **files)
+{
+	struct mps3_db *b;
+	int rc = open_branch(db, name, &b);
+
+	*files = NULL;
 	if (rc)
 		return rc;
 	*files = mps3_db_files(b);
@@ -280,22 +288,6 @@ static json_t *patch_to(json_t *cur, json_t *to, json_t *paths)
 	return patch;
 }
 
-static int drop_checkpoints(struct mps3_db *db, const char *name)
-{
-	char prefix[KEY_MAX];
-	struct mps3_listing all;
-	size_t i;
-	int rc;
-
-	snprintf(prefix, sizeof(prefix), BRANCH_PREFIX "%s/checkpoint/", name);
-	mps3_listing_init(&all);
-	rc = db_list_all(db, prefix, &all);
-	for (i = 0; !rc && i < all.n; i++)
-		rc = mps3_store_delete(db->store, all.v[i].key);
-	mps3_listing_dispose(&all);
-	return rc;
-}
-
 int mps3_db_branch_diff(struct mps3_db *db, const char *name, json_t **patch)
 {
 	json_t *base = NULL, *br = NULL, *set = NULL;
@@ -312,6 +304,49 @@ int mps3_db_branch_diff(struct mps3_db *db, const char *name, json_t **patch)
 	json_decref(set);
 	json_decref(base);
 	json_decref(br);
+	return rc;
+}
+
+/*
+ * B2's rebase: the branch goes on from the main line as it is now.  What the
+ * main line changed since the old base reaches the branch as an entry of the
+ * branch's own log, so that every reader of the branch gets it by the usual
+ * rules - a live mount, a saved state, a checkpoint made over the old base -
+ * and only then is the base moved (for diff and the next commit).  A base
+ * swapped under readers that never look at it again would let a stale
+ * checkpoint commit the old values back.
+ */
+static int rebase_onto(struct mps3_db *db, const char *name)
+{
+	json_t *now = mps3_db_files(db), *br = NULL, *set = NULL, *bring = NULL;
+	struct mps3_db *b = NULL;
+	int rc = now ? open_branch(db, name, &b) : -ENOMEM;
+
+	if (!rc) {
+		br = mps3_db_files(b);
+		set = br ? changed(br, now) : NULL;
+		bring = set ? patch_to(br, now, set) : NULL;
+		rc = bring ? 0 : -ENOMEM;
+	}
+	if (!rc && json_object_size(bring)) {
+		char *dump = json_dumps(bring, JSON_COMPACT);
+
+		if (!dump)
+			rc = -ENOMEM;
+		else if (strlen(dump) > db->cfg.max_entry_bytes / 2)
+			rc = mps3_error_set(-EFBIG, "what the main line changed since the base (%zu bytes) is more than one log entry of the branch holds",
+					    strlen(dump));
+		free(dump);
+		if (!rc)
+			rc = mps3_db_commit(b, bring, NULL);
+	}
+	if (!rc)
+		rc = put_base(db, name, now, mps3_clock_now(db->clock));
+	mps3_db_free(b);
+	json_decref(bring);
+	json_decref(set);
+	json_decref(br);
+	json_decref(now);
 	return rc;
 }
 
@@ -378,16 +413,8 @@ int mps3_db_branch_commit(struct mps3_db *db, const char *name, int rebase, json
 		if (!rc && nchanged)
 			*nchanged = json_object_size(patch);
 	}
-	if (!rc && rebase) {
-		json_t *now = mps3_db_files(db);
-
-		/* The branch goes on from the main line as it is now: its changes are in it. */
-		rc = now ? put_base(db, name, now, mps3_clock_now(db->clock)) : -ENOMEM;
-		json_decref(now);
-		/* Its checkpoints were of the old base: gone, so that it resolves from the new one. */
-		if (!rc)
-			rc = drop_checkpoints(db, name);
-	}
+	if (!rc && rebase)
+		rc = rebase_onto(db, name);
 	json_decref(patch);
 	json_decref(clash);
 	json_decref(ours);

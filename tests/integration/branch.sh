@@ -130,7 +130,26 @@ mount_fs a2 "cache_dir=$T/a.cache"
 wait_for 60 pending_landed || true
 is "$(m --branch=dev get pending 2>/dev/null)" pending "the remount uploaded the branch write that close() had acknowledged"
 check "having opened the branch by itself" grep -q "branch dev has changes of the last run" "$T/a2.err"
+
+# A rebase reaches those who hold the branch's state already: the mount's branch directory,
+# the CLI's saved state, and a checkpoint one of them writes after it (the red team's lost write).
+A2=$MNT
+echo main1 | m put p
+m branch create st
+is "$(cat "$A2/.mps3/branches/st/p")" main1 "a branch directory open before the rebase"
+echo b1 | m --branch=st put q
+echo main2 | m put p
+check "commit --rebase" m branch commit st --rebase
+is "$(m --branch=st get p)" main2 "after a rebase, a client that held the branch's state sees the main line's change"
+wait_for 30 bash -c '[[ $(cat "$0") == main2 ]]' "$A2/.mps3/branches/st/p" || true
+is "$(cat "$A2/.mps3/branches/st/p")" main2 "and so does the branch directory"
+m --branch=st checkpoint >/dev/null
+echo b2 | m --branch=st put q
+check "a commit after a checkpoint of the branch" m branch commit st
+is "$(m get p)" main2 "writes nothing old back to the main line"
+is "$(m get q)" b2 "and commits the branch's change"
 umount_fs a2
+check "branch rm" m branch rm st
 check "branch rm" m branch rm dev
 is "$(m branch ls)" "" "it is gone"
 done_testing
