@@ -1,7 +1,8 @@
 /*
  * mps3/hook.h - running a validation program (src/util/hook.c): the
- * program (an absolute path) with the caller's environment less MPS3_*
- * plus the given NAME=value strings, standard input and output on
+ * program (an absolute path) with only PATH, HOME, USER, LOGNAME, SHELL,
+ * LANG, LC_*, TZ and TMPDIR of the caller's environment (never its
+ * credentials) plus the given NAME=value strings, standard input and output on
  * /dev/null, its standard error read, killed with its process group at
  * the deadline.  Thread-safe.
  */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "mps3/buf.h"
 #include "mps3/hook.h"
@@ -16,7 +17,7 @@
 int mps3fs_validate(struct mps3fs *fs, const char *op, const char *path, const char *to, const char *content,
 		    mode_t mode)
 {
-	char why[512], *vars[7] = { NULL }, *p;
+	char why[512], *vars[8] = { NULL }, *p;
 	size_t k = 0, i;
 	int rc = 0;
 
@@ -30,7 +31,11 @@ int mps3fs_validate(struct mps3fs *fs, const char *op, const char *path, const c
 		k++;
 	if (content && asprintf(&vars[k], "MPS3_CONTENT=%s", content) >= 0)
 		k++;
-	if (mode != (mode_t)-1 && asprintf(&vars[k], "MPS3_MODE=%04o", (unsigned)(mode & 07777)) >= 0)
+	if (mode != (mode_t)-1 && (mode & S_IFMT) &&
+	    asprintf(&vars[k], "MPS3_TYPE=%s", S_ISDIR(mode) ? "dir" : S_ISREG(mode) ? "file" : S_ISLNK(mode) ? "link"
+										       : "special") >= 0)
+		k++;
+	else if (mode != (mode_t)-1 && asprintf(&vars[k], "MPS3_MODE=%04o", (unsigned)(mode & 07777)) >= 0)
 		k++;
 	if (asprintf(&vars[k], "MPS3_MOUNT=%s", fs->cfg.mountpoint) >= 0)
 		k++;

@@ -3,6 +3,7 @@
  * helpers every handler file shares (see ops.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "mps3/keys.h"
@@ -11,6 +12,7 @@
 #include "ops.h"
 #include "view.h"
 #include "replay.h"
+#include "stage.h"
 #include "upload.h"
 
 int mps3fs_req_replay(struct mps3fs *fs, fuse_req_t req)
@@ -62,16 +64,36 @@ static char *path_in(struct mps3fs *fs, fuse_ino_t parent, const char *name)
 	return p;
 }
 
+/* Tree lock held: where the content of file n can be read now ("" if nowhere local). */
+static void content_of(struct mps3fs *fs, struct node *n, char *out, size_t cap)
+{
+	out[0] = '\0';
+	if (!n || n->is_dir || n->e.type != MPS3_FILE)
+		return;
+	if (n->stage)
+		snprintf(out, cap, "%s", n->stage->path);
+	else if (mps3fs_cache_has(&fs->cache, n->e.blob))
+		mps3fs_cache_path(&fs->cache, n->e.blob, out, cap);
+}
+
 int mps3fs_validate_change(struct mps3fs *fs, fuse_req_t req, const char *op, fuse_ino_t parent,
 			   const char *name, fuse_ino_t to_parent, const char *to, mode_t mode)
 {
-	char *path, *top = NULL;
+	char *path, *top = NULL, content[4200] = "";
 	int rc;
 
 	if (!fs->cfg.validate || mps3fs_req_replay(fs, req))
 		return 0;
 	lock(fs);
 	path = name ? path_in(fs, parent, name) : NULL;
+	/* What is renamed: its type and, for a file, its content, so that a hook can judge it under its new name. */
+	if (name && to_parent) {
+		struct node *dir = mps3fs_node_get(fs, parent), *n = dir ? mps3fs_child(fs, dir, name) : NULL;
+
+		content_of(fs, n, content, sizeof(content));
+		if (n)
+			mode = mps3fs_node_type(fs, n);
+	}
 	if (!name) { /* the node parent itself */
 		struct node *n = mps3fs_node_get(fs, parent);
 
@@ -80,7 +102,7 @@ int mps3fs_validate_change(struct mps3fs *fs, fuse_req_t req, const char *op, fu
 	if (to_parent)
 		top = path_in(fs, to_parent, to);
 	unlock(fs);
-	rc = path ? mps3fs_validate(fs, op, path, to_parent ? top : to, NULL, mode) : 0;
+	rc = path ? mps3fs_validate(fs, op, path, to_parent ? top : to, content[0] ? content : NULL, mode) : 0;
 	free(path);
 	free(top);
 	return rc;

@@ -69,6 +69,14 @@ int mps3fs_may_change(struct mps3fs *fs, fuse_req_t req, fuse_ino_t ino);
 int mps3fs_validate_change(struct mps3fs *fs, fuse_req_t req, const char *op, fuse_ino_t parent,
 			   const char *name, fuse_ino_t to_parent, const char *to, mode_t mode);
 
+/*
+ * Node n's written content into the cache and its entry (mps3fs_snapshot),
+ * accepted by the validation hook first when the mount has one: -EPERM
+ * (refused), -EBUSY (written to all the while the hook looked), or
+ * mps3fs_snapshot's errors.  No lock held.
+ */
+int mps3fs_snapshot_checked(struct mps3fs *fs, struct node *n, int last);
+
 /* Each file fills in its handlers (they are static there). */
 void mps3fs_ops_node(struct fuse_lowlevel_ops *o);
 void mps3fs_ops_file(struct fuse_lowlevel_ops *o);

@@ -17,6 +17,7 @@
 #include "control.h"
 #include "fetch.h"
 #include "hook.h"
+#include "inval.h"
 #include "ops.h"
 #include "stage.h"
 #include "local.h"
@@ -319,15 +320,14 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
  * word), and if it is still refused when the last writer is gone, it is
  * dropped and the file keeps what it had.
  */
-static int validate_content(struct mps3fs *fs, struct node *n)
+static int validate_content(struct mps3fs *fs, struct node *n, uint64_t *validated)
 {
 	char *path = NULL, stage[512] = "";
 	struct stage *st;
 	uint64_t wgen = 0;
 	int rc;
 
-	if (!fs->cfg.validate)
-		return 0;
+	*validated = MPS3FS_ANY_WGEN; /* nothing to look at: no content written */
 	lock(fs);
 	st = n->stage;
 	if (st && st->dirty && n->in_tree) {
@@ -344,7 +344,28 @@ static int validate_content(struct mps3fs *fs, struct node *n)
 	if (n->stage == st && st->wgen == wgen)
 		st->refused = rc != 0;
 	unlock(fs);
+	*validated = wgen;
 	return rc;
+}
+
+int mps3fs_snapshot_checked(struct mps3fs *fs, struct node *n, int last)
+{
+	uint64_t wgen;
+	int rc, tries;
+
+	if (!fs->cfg.validate)
+		return mps3fs_snapshot(fs, n, last, MPS3FS_ANY_WGEN);
+	/* Only what the hook saw becomes the file: content written meanwhile is looked at again. */
+	for (tries = 0; tries < 8; tries++) {
+		rc = validate_content(fs, n, &wgen);
+		if (!rc)
+			rc = mps3fs_snapshot(fs, n, last, wgen);
+		if (rc != -EAGAIN)
+			return rc;
+	}
+	mps3_warn("%s: inode %" PRIu64 ": its content kept changing while the validation hook looked at it",
+		  fs->cfg.url, n->ino);
+	return -EBUSY;
 }
 
 static int do_flush(struct mps3fs *fs, struct fh *fh)
@@ -353,13 +374,12 @@ static int do_flush(struct mps3fs *fs, struct fh *fh)
 
 	if (fh->text || !fh->writer)
 		return 0;
-	rc = validate_content(fs, fh->node);
-	if (rc)
-		return rc;
 	lock(fs);
 	last = fh->node->nwriters <= 1;
 	unlock(fs);
-	rc = mps3fs_snapshot(fs, fh->node, last);
+	rc = mps3fs_snapshot_checked(fs, fh->node, last);
+	if (rc == -EPERM || rc == -EBUSY)
+		return rc; /* refused, and said why */
 	if (rc)
 		mps3_warn("%s: cannot keep the content written to inode %" PRIu64 ": %s", fs->cfg.url,
 			  fh->node->ino, strerror(-rc));
@@ -416,6 +436,8 @@ static void drop_refused(struct mps3fs *fs, struct node *n)
 		n->stage = NULL;
 	unlock(fs);
 	mps3fs_stage_free(st);
+	if (st) /* the kernel's size and pages were of the refused content */
+		mps3fs_inval_inode(fs, n->ino);
 }
 
 static void do_release(struct mps3fs *fs, struct fh *fh)
@@ -437,8 +459,8 @@ static void do_release(struct mps3fs *fs, struct fh *fh)
 	unlock(fs);
 	if (refused)
 		drop_refused(fs, n);
-	else if (again && mps3fs_snapshot(fs, n, 1))
-		drop_unsaved(fs, n);
+	else if (again && (refused = mps3fs_snapshot_checked(fs, n, 1)) != 0)
+		refused == -EPERM ? drop_refused(fs, n) : drop_unsaved(fs, n);
 	lock(fs);
 	drop = mps3fs_stage_take_clean(n);
 	n->nopen--;
@@ -470,9 +492,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	(void)ino;
 	(void)datasync;
 	if (fh->writer && fh->node)
-		rc = validate_content(fs, fh->node);
-	if (!rc && fh->writer && fh->node)
-		rc = mps3fs_snapshot(fs, fh->node, 0);
+		rc = mps3fs_snapshot_checked(fs, fh->node, 0);
 	if (!rc)
 		rc = mps3fs_durable(fs);
 	/* fsync(2) promises this file, not the others: a file still open elsewhere does not hold it up. */

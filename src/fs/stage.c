@@ -268,7 +268,7 @@ static int make_blob(struct mps3fs *fs, int from_fd, int last, const char *tmp, 
 	return rc;
 }
 
-int mps3fs_snapshot(struct mps3fs *fs, struct node *n, int last)
+int mps3fs_snapshot(struct mps3fs *fs, struct node *n, int last, uint64_t want)
 {
 	char tmp[4200], dst[4200];
 	struct snap sn;
@@ -288,6 +288,8 @@ int mps3fs_snapshot(struct mps3fs *fs, struct node *n, int last)
 	sn.mtime = st->mtime_ns;
 	from_fd = st->fd;
 	unlock(fs);
+	if (want != MPS3FS_ANY_WGEN && wgen != want)
+		return -EAGAIN;
 
 	snprintf(tmp, sizeof(tmp), "%s/.snap-%" PRIu64 "-%" PRIu64, fs->cache.dir, n->ino, wgen);
 	rc = make_blob(fs, from_fd, last, tmp, &fd, &sn);
@@ -307,9 +309,10 @@ int mps3fs_snapshot(struct mps3fs *fs, struct node *n, int last)
 		goto out;
 	mps3fs_cache_path(&fs->cache, sn.hex, dst, sizeof(dst));
 	lock(fs);
-	if (last && (n->stage != st || st->wgen != wgen)) {
-		/* Written to again while we hashed: the next close snapshots it. */
+	if ((last || want != MPS3FS_ANY_WGEN) && (n->stage != st || st->wgen != wgen)) {
+		/* Written to again while we hashed: the next close snapshots it (validated content: again now). */
 		unlock(fs);
+		rc = want != MPS3FS_ANY_WGEN ? -EAGAIN : 0;
 		goto out;
 	}
 	/* Identical content may be cached already; else the staged file becomes the blob. */

@@ -49,7 +49,13 @@ int mps3fs_stage_truncate(struct mps3fs *fs, struct node *n, uint64_t size);
  * writer), the staging file itself is renamed into the cache; otherwise it
  * is copied.
  */
-int mps3fs_snapshot(struct mps3fs *fs, struct node *n, int last);
+#define MPS3FS_ANY_WGEN UINT64_MAX
+/*
+ * want: MPS3FS_ANY_WGEN, or the write generation (stage->wgen) whose content
+ * may become the entry - what the validation hook accepted: -EAGAIN when the
+ * file was written to since (nothing installed; validate it again).
+ */
+int mps3fs_snapshot(struct mps3fs *fs, struct node *n, int last, uint64_t want);
 /*
  * Tree lock held: take n's staging file away if nobody writes it and it
  * holds nothing unsaved; the caller frees it after unlocking.

@@ -26,6 +26,19 @@ static int64_t mono_ms(void)
 }
 
 /* Ours, less any MPS3_*, plus vars (the strings are borrowed). */
+/* What a hook gets of the daemon's environment: where things are, and the locale.  Never credentials. */
+static int passed_on(const char *var)
+{
+	static const char *const names[] = { "PATH=", "HOME=", "USER=", "LOGNAME=", "SHELL=", "LANG=", "TZ=",
+					     "TMPDIR=", "LC_" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strncmp(var, names[i], strlen(names[i])) == 0)
+			return 1;
+	return 0;
+}
+
 static char **environment(char *const vars[])
 {
 	size_t n = 0, m = 0, i, k = 0;
@@ -39,7 +52,7 @@ static char **environment(char *const vars[])
 	if (!env)
 		return NULL;
 	for (i = 0; i < n; i++)
-		if (strncmp(environ[i], "MPS3_", 5) != 0)
+		if (passed_on(environ[i]))
 			env[k++] = environ[i];
 	for (i = 0; i < m; i++)
 		env[k++] = vars[i];
