@@ -355,6 +355,9 @@ int mps3_cmd_mount_restore(int argc, char **argv)
 
 	if (argc < 4 || strcmp(argv[1], "--at") != 0)
 		return mps3_cli_usage_error("restore --at TIME MOUNTPOINT/PATH...");
+	/* TIME names a directory of .mps3/at: never a path that leads elsewhere. */
+	if (!argv[2][0] || strchr(argv[2], '/') || strcmp(argv[2], ".") == 0 || strcmp(argv[2], "..") == 0)
+		return mps3_cli_usage_error("restore: --at %s is not a time (YYYY-MM-DDTHH:MM:SSZ, @EPOCH, -2h)", argv[2]);
 	for (i = 3; i < argc; i++) {
 		char *abs = realpath(argv[i], NULL), *rel = NULL, *dir = NULL, *rootn;
 

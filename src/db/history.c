@@ -174,7 +174,8 @@ int mps3_db_state_at(struct mps3_db *db, int64_t t, json_t **files)
 	}
 	if (!rc) {
 		/* In order onto the checkpoint's map, which is ours: no window to keep, no copies. */
-		qsort(list.v, list.n, sizeof(*list.v), cmp_fetched);
+		if (list.n)
+			qsort(list.v, list.n, sizeof(*list.v), cmp_fetched);
 		if (!cpfiles)
 			cpfiles = json_object();
 		rc = cpfiles ? 0 : -ENOMEM;

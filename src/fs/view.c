@@ -332,7 +332,10 @@ static void fill_stat(struct mps3fs *fs, struct view *w, uint32_t i, struct stat
 	parsed.uid = parsed.gid = MPS3_UNSET_ID;
 	if (n->v)
 		mps3_entry_parse(&parsed, n->v);
-	mt = n->v && e->mtime_ns ? e->mtime_ns : w->t * 1000000;
+	/* A view's time comes from the bucket (a snapshot's "t"): kept in what nanoseconds can hold. */
+	mt = n->v && e->mtime_ns ? e->mtime_ns
+	     : w->t > INT64_MAX / 1000000 ? INT64_MAX
+	     : w->t < INT64_MIN / 1000000 ? INT64_MIN : w->t * 1000000;
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = VIEW_INO(w->id, i);

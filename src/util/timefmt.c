@@ -259,7 +259,7 @@ int mps3_time_parse_point(int64_t *out, const char *s, int64_t now_ms)
 			return -EINVAL;
 		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 			if (strcmp(end, units[i].unit) == 0) {
-				if (v / 1000 > INT64_MAX / units[i].ms)
+				if (v > INT64_MAX / units[i].ms) /* v is in thousandths */
 					return -EINVAL;
 				*out = now_ms - v * units[i].ms / 1000;
 				return 0;

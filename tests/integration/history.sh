@@ -136,6 +136,11 @@ echo later >"$A/d/a"
 echo gone >"$A/d/extra"
 "$MPS3" sync "$A"
 check "restore --at TIME MOUNT/PATH" "$MPS3" restore --at "@$T2" "$A/d"
+set +e
+"$MPS3" restore --at "../../../tmp" "$A/d" 2>/dev/null
+rc=$?
+set -e
+is "$rc" 2 "restore --at refuses a TIME that is a path (it names a directory of .mps3/at)"
 is "$(cat "$A/d/a")" a "through the mount: the old content is back"
 check "and the file made since is gone" test ! -e "$A/d/extra"
 wait_for 30 bash -c '[[ ! -e $0/d/extra && $(cat "$0/d/a") == a ]]' "$B" || true

@@ -405,6 +405,24 @@ static void test_round_trips(void)
 	tap_ok(ok, "leap days and their neighbours, 1972-9996");
 }
 
+/* Times a view is named by (/.mps3/at/TIME, --at TIME): absolute, epoch, relative; no overflow on any. */
+static void test_points(void)
+{
+	const int64_t now = 1700000000000;
+	static const char *const bad[] = { "", "-", "-5", "-5y", "@", "@x", "-106751991167d", "-9223372036854775807ms",
+					   "-99999999999999999999s", "@99999999999999999999" };
+	int64_t v = 0;
+	size_t i;
+
+	tap_ok(mps3_time_parse_point(&v, "-30s", now) == 0 && v == now - 30000, "-30s");
+	tap_ok(mps3_time_parse_point(&v, "-1.5h", now) == 0 && v == now - 5400000, "-1.5h");
+	tap_ok(mps3_time_parse_point(&v, "-2d", now) == 0 && v == now - 172800000, "-2d");
+	tap_ok(mps3_time_parse_point(&v, "@1700000000.5", now) == 0 && v == 1700000000500, "@EPOCH.5");
+	tap_ok(mps3_time_parse_point(&v, "2023-11-14T22:13:20Z", now) == 0 && v == now, "ISO 8601");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		tap_inteq(mps3_time_parse_point(&v, bad[i], now), -EINVAL, "time point refused: \"%s\"", bad[i]);
+}
+
 int main(void)
 {
 	test_buf_limits();
@@ -416,5 +434,6 @@ int main(void)
 	test_http_date();
 	test_formats();
 	test_round_trips();
+	test_points();
 	return tap_done();
 }
