@@ -27,6 +27,14 @@
 
 #define IDLE_MS 60000		/* a view nobody holds stays this long */
 #define KEEP_IDLE 8		/* and at most this many of them */
+/*
+ * What all views together may hold, whoever looks them up (any local user,
+ * under allow_other): this many views, and nodes worth this many times the
+ * live tree (plus a floor for small trees).  Past it, views nobody holds go
+ * first; then a new view is refused (EMFILE, one warning).
+ */
+#define MAX_VIEWS 64
+#define NODE_BUDGET(live) (4 * (uint64_t)(live) + 200000)
 #define NONE UINT32_MAX
 
 struct vnode {
@@ -55,8 +63,10 @@ struct view {
 
 struct views {
 	pthread_mutex_t lock;
+	pthread_mutex_t build_lock;	/* one view built at a time: held across its store I/O, no other lock */
 	struct view *list;		/* protected by lock */
 	uint32_t next_id;		/* protected by lock */
+	int warned_full;		/* protected by lock */
 };
 
 static int64_t now_ms(void)
@@ -89,6 +99,7 @@ int mps3fs_views_init(struct mps3fs *fs)
 	if (!vs)
 		return -ENOMEM;
 	pthread_mutex_init(&vs->lock, NULL);
+	pthread_mutex_init(&vs->build_lock, NULL);
 	vs->next_id = 1;
 	fs->views = vs;
 	return 0;
@@ -107,6 +118,7 @@ void mps3fs_views_dispose(struct mps3fs *fs)
 		view_free(w);
 	}
 	pthread_mutex_destroy(&vs->lock);
+	pthread_mutex_destroy(&vs->build_lock);
 	free(vs);
 	fs->views = NULL;
 }
@@ -319,6 +331,34 @@ static void expire(struct views *vs)
 	}
 }
 
+/*
+ * Room for one more view of need nodes within budget (lock held): the
+ * views nobody holds go, least recently used first.  0, or -EMFILE.
+ */
+static int make_room(struct views *vs, size_t need, uint64_t budget)
+{
+	for (;;) {
+		struct view **pp, **oldest = NULL, *w;
+		uint64_t nodes = need;
+		unsigned count = 1;
+
+		for (w = vs->list; w; w = w->next) {
+			nodes += w->n;
+			count++;
+		}
+		if (count <= MAX_VIEWS && nodes <= budget)
+			return 0;
+		for (pp = &vs->list; *pp; pp = &(*pp)->next)
+			if ((*pp)->nlookup == 0 && (!oldest || (*pp)->last_used < (*oldest)->last_used))
+				oldest = pp;
+		if (!oldest)
+			return -EMFILE;
+		w = *oldest;
+		*oldest = w->next;
+		view_free(w);
+	}
+}
+
 static void fill_stat(struct mps3fs *fs, struct view *w, uint32_t i, struct stat *st)
 {
 	const struct vnode *n = &w->v[i];
@@ -392,6 +432,21 @@ static int resolve(struct mps3fs *fs, enum view_kind kind, const char *name, jso
 	return rc;
 }
 
+/* The views hold all they may: -EMFILE, said once. */
+static int full(struct mps3fs *fs, struct views *vs)
+{
+	int warn;
+
+	pthread_mutex_lock(&vs->lock);
+	warn = !vs->warned_full;
+	vs->warned_full = 1;
+	pthread_mutex_unlock(&vs->lock);
+	if (warn)
+		mps3_warn("%s: the views of the past open in this mount hold all they may (%d views, or nodes worth 4 times the live tree); a new one is refused until some are let go",
+			  fs->cfg.url, MAX_VIEWS);
+	return -EMFILE;
+}
+
 int mps3fs_view_open_root(struct mps3fs *fs, enum view_kind kind, const char *name, uint64_t *ino,
 			  struct stat *st)
 {
@@ -400,6 +455,11 @@ int mps3fs_view_open_root(struct mps3fs *fs, enum view_kind kind, const char *na
 	json_t *files = NULL;
 	int64_t t = 0;
 	int rc, relative = name[0] == '-'; /* a moving target: built anew */
+	size_t live;
+
+	pthread_mutex_lock(&fs->tree_lock);
+	live = fs->tree.nnodes;
+	pthread_mutex_unlock(&fs->tree_lock);
 
 	pthread_mutex_lock(&vs->lock);
 	expire(vs);
@@ -414,14 +474,20 @@ int mps3fs_view_open_root(struct mps3fs *fs, enum view_kind kind, const char *na
 		pthread_mutex_unlock(&vs->lock);
 		return 0;
 	}
+	rc = make_room(vs, 0, UINT64_MAX); /* a slot at all, before the work */
 	pthread_mutex_unlock(&vs->lock);
-	/* Built outside the lock: it reads the bucket. */
+	if (rc)
+		return full(fs, vs);
+	/* Built outside the lock (it reads the bucket), one at a time: what building takes is bounded too. */
+	pthread_mutex_lock(&vs->build_lock);
 	rc = resolve(fs, kind, name, &files, &t);
 	if (rc == -ENOENT || rc == -EINVAL) {
+		pthread_mutex_unlock(&vs->build_lock);
 		json_decref(files);
 		return -ENOENT;
 	}
 	if (rc) {
+		pthread_mutex_unlock(&vs->build_lock);
 		mps3_warn("%s: cannot open %s%s: %s", fs->cfg.url,
 			  kind == VIEW_AT ? "the view at " : "snapshot ", name,
 			  mps3_error_last(rc));
@@ -431,6 +497,7 @@ int mps3fs_view_open_root(struct mps3fs *fs, enum view_kind kind, const char *na
 	made = build(files, t);
 	json_decref(files);
 	malloc_trim(0); /* what parsing the past took and gave back goes back to the system */
+	pthread_mutex_unlock(&vs->build_lock);
 	if (made)
 		made->name = strdup(name);
 	if (!made || !made->name) {
@@ -439,6 +506,11 @@ int mps3fs_view_open_root(struct mps3fs *fs, enum view_kind kind, const char *na
 	}
 	made->kind = kind;
 	pthread_mutex_lock(&vs->lock);
+	if (make_room(vs, made->n, NODE_BUDGET(live)) != 0) {
+		pthread_mutex_unlock(&vs->lock);
+		view_free(made);
+		return full(fs, vs);
+	}
 	made->id = vs->next_id++;
 	if (vs->next_id >= (1u << 30))
 		vs->next_id = 1; /* a billion views later: ids of views long gone */
