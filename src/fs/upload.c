@@ -119,11 +119,25 @@ static int take(struct mps3fs *fs, struct batch *b)
 		return -ENOMEM;
 	json_object_foreach(fs->dirty, path, gen) {
 		struct node *node = mps3fs_lookup_path(fs, path);
+		uint64_t g = (uint64_t)json_integer_value(gen);
+		int of_batch = b->single && g > fs->batch_gen;
 		struct item *it;
 
-		/* Still being written: commit at its close, in one piece.  Held by a batch: at its commit. */
-		if ((node && node->stage && node->stage->dirty) || stuck(fs, path, gen) ||
-		    mps3fs_batch_holds(fs, (uint64_t)json_integer_value(gen)))
+		/* A batch is all or nothing: a path of it that cannot be uploaded fails the whole commit. */
+		if (of_batch && stuck(fs, path, gen)) {
+			char *p = mps3_escape(path);
+
+			mps3_warn("%s: the batch cannot be committed: %s cannot be uploaded", fs->cfg.url, p ? p : "?");
+			free(p);
+			return -ECANCELED;
+		}
+		/*
+		 * Still being written: commit at its close, in one piece - but a batch
+		 * takes what was closed before its commit (what is written now goes at
+		 * its own close).  Held by an open batch: at its commit.
+		 */
+		if ((node && node->stage && node->stage->dirty && !of_batch) || stuck(fs, path, gen) ||
+		    mps3fs_batch_holds(fs, g))
 			continue;
 		it = &b->v[b->n];
 		it->path = strdup(path);
@@ -545,8 +559,8 @@ static void *uploader(void *arg)
 		if (!rc)
 			rc = sync_batch(fs, &b);
 		pthread_mutex_lock(&fs->tree_lock);
-		if (rc && b.single && rc == -EFBIG) {
-			/* It cannot be one entry: the committer aborts it. */
+		if (rc && b.single && (rc == -EFBIG || rc == -ECANCELED)) {
+			/* It cannot be one entry (too big, or a path cannot go): the committer aborts it. */
 			mps3fs_batch_done(fs, rc);
 			fs->batch_state = BATCH_OPEN;
 			batch_dispose(&b);

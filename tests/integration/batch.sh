@@ -48,6 +48,39 @@ else
 	fail "events: $(grep -i moved "$T/events" | tr '\n' ';')"
 fi
 
+# A file another process still writes when the batch commits: what was closed in the batch goes with it.
+: >"$A/held"
+"$MPS3" sync "$A"
+python3 - "$A/held" "$T" <<'PY' &
+import os, sys, time
+p, t = sys.argv[1], sys.argv[2]
+def wait(name):
+    for _ in range(600):
+        if os.path.exists(t + "/" + name):
+            return
+        time.sleep(0.05)
+fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+open(t + "/opened", "w").close()
+wait("flag1")
+os.write(fd, b" more")
+open(t + "/flag2", "w").close()
+wait("flag3")
+os.close(fd)
+PY
+hpid=$!
+wait_for 30 test -e "$T/opened" || true
+n2=$(entries)
+check "a batch that writes a file another process holds open and writes" \
+	"$MPS3" batch "$A" -- bash -c "printf cmd >'$A/held'; touch '$T/flag1'
+		while [ ! -e '$T/flag2' ]; do sleep 0.05; done; echo other >'$A/other'"
+is "$(($(entries) - n2))" 1 "one entry"
+is "$(m get held)" cmd "with the file as the batch closed it (the other writer's bytes come at its own close)"
+is "$(m get other)" other "and the rest of the batch"
+touch "$T/flag3"
+wait "$hpid" || true
+"$MPS3" sync "$A"
+is "$(m get held)" "cmd more" "the other writer's close commits what it wrote"
+
 # A batch that fails: both mounts as before.
 n1=$(entries)
 set +e
