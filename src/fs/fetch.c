@@ -325,17 +325,26 @@ static int load_chunks(struct mps3fs *fs, const char *list_sha, uint64_t size, s
  * taken).  A new one takes the chunk list (*list is left empty then); the
  * list a partial checks against never changes while chunks are in flight.
  */
-static struct partial *partial_get(struct fetch *f, const char *id, const char *sha, uint64_t size,
-				   struct mps3_chunks *list, int *err)
+/* Lock held: the partial of id, a reference taken, or NULL. */
+static struct partial *partial_find(struct fetch *f, const char *id)
 {
 	struct partial *p;
 
-	for (p = f->list; p; p = p->next) {
+	for (p = f->list; p; p = p->next)
 		if (strcmp(p->id, id) == 0 && !p->err) {
 			partial_ref(f, p);
 			return p;
 		}
-	}
+	return NULL;
+}
+
+static struct partial *partial_get(struct fetch *f, const char *id, const char *sha, uint64_t size,
+				   struct mps3_chunks *list, int *err)
+{
+	struct partial *p = partial_find(f, id);
+
+	if (p)
+		return p;
 	p = partial_new(f, id, sha, size, err);
 	if (p && list->n) {
 		p->chunks = *list;
@@ -683,11 +692,13 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 	make_id(id, sha, blob_size, chunks);
 	pthread_mutex_lock(&f->lock);
 	err = known_bad(f, id) ? -EBADMSG : 0;
+	/* A download of it in progress has its chunk list: every read after the first is served from there. */
+	p = err ? NULL : partial_find(f, id);
 	pthread_mutex_unlock(&f->lock);
 	if (err)
 		return err;
-	/* The chunk list first, outside the lock (a GET of its own). */
-	if (chunks && chunks[0] && !mps3fs_cache_has(&fs->cache, sha)) {
+	/* Else the chunk list first, outside the lock (a GET of its own). */
+	if (!p && chunks && chunks[0] && !mps3fs_cache_has(&fs->cache, sha)) {
 		err = load_chunks(fs, chunks, blob_size, &list);
 		if (err == -EBADMSG) {
 			pthread_mutex_lock(&f->lock);
@@ -700,7 +711,8 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 			return err;
 	}
 	pthread_mutex_lock(&f->lock);
-	p = partial_get(f, id, sha, blob_size, &list, &err);
+	if (!p)
+		p = partial_get(f, id, sha, blob_size, &list, &err);
 	if (p)
 		err = make_readable(f, p, first, last, seq);
 	err0 = err;

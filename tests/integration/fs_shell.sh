@@ -149,6 +149,20 @@ if [[ $BACKEND == s3 ]]; then
 	if ((got > 0 && got <= 8192)); then ok "reading 4 KiB fetched ${got} KiB of 49152 KiB"; else
 		fail "reading 4 KiB fetched ${got} KiB of 49152 KiB"; fi
 fi
+[[ $BACKEND == s3 ]] && log0=$(wc -l <"$MPS3_TEST_S3_PROXY_LOG")
 check "a sequential read of the whole file is right" cmp -s "$T/big" "$MNT/big"
+if [[ $BACKEND == s3 ]]; then
+	# One GET per 4 MiB chunk and one of the chunk list, not one of the list per read(2) (0.15x curl).
+	sleep 1
+	bucket=${URL#s3://}
+	bucket=${bucket%%/*}
+	tail -n +$((log0 + 1)) "$MPS3_TEST_S3_PROXY_LOG" >"$T/read.log"
+	lists=$(awk -v b="/$bucket/" '$1 == "proxy-access:" && $18 == "-" && $5 == "GET" && index($6, b) && index($6, "/blobs/")' \
+		"$T/read.log" | grep -vc "/blobs/$sha" || true)
+	chunks=$(awk -v s="$sha" '$1 == "proxy-access:" && $18 == "-" && $5 == "GET" && index($6, "/blobs/" s)' \
+		"$T/read.log" | wc -l)
+	check "reading it whole cost $chunks GETs of its 12 chunks and $lists of other blobs (its chunk list)" \
+		test "$chunks" -le 16 -a "$lists" -le 2
+fi
 umount_fs c
 done_testing
