@@ -32,7 +32,7 @@ MPS3_CLOCK_SKEW_MS=$SLOW mount_fs slow
 S=$MNT
 echo "from fast" >"$F/ff"
 echo "from slow" >"$S/ss"
-wait_for 20 test -e "$S/ff" -a -e "$F/ss" || true
+wait_for 60 test -e "$S/ff" -a -e "$F/ss" || true
 is "$(cat "$S/ff" 2>/dev/null)" "from fast" "the slow mount sees the fast mount's file"
 is "$(cat "$F/ss" 2>/dev/null)" "from slow" "the fast mount sees the slow mount's file"
 "$MPS3" sync "$F"

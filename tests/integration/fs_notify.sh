@@ -22,7 +22,7 @@ start_watch() { # OUTFILE ARGS...: the watcher's pid in WPID, ready when it says
 	/usr/bin/python3 "$WATCH" "$@" >"$out" 2>&1 &
 	WPID=$!
 	at_exit "kill $WPID 2>/dev/null"
-	wait_for 10 grep -q READY "$out"
+	wait_for 60 grep -q READY "$out"
 }
 start_watch "$T/ev" -r "$B"
 FROM=1
@@ -92,7 +92,7 @@ kill "$WPID" 2>/dev/null
 
 # --- tail -f on B follows lines appended on A ----------------------------------------
 echo "line 0" >"$A/log"
-wait_for 10 test -s "$B/log"
+wait_for 60 test -s "$B/log"
 tail -f "$B/log" >"$T/tail.out" 2>/dev/null &
 tpid=$!
 at_exit "kill $tpid 2>/dev/null"
@@ -101,18 +101,18 @@ for i in 1 2 3; do
 	echo "line $i" >>"$A/log"
 	sleep 0.3
 done
-wait_for 10 grep -q "line 3" "$T/tail.out" || true
+wait_for 60 grep -q "line 3" "$T/tail.out" || true
 kill "$tpid" 2>/dev/null
 is "$(cat "$T/tail.out")" $'line 0\nline 1\nline 2\nline 3' "tail -f on B follows lines appended on A"
 
 # --- a watch on a subdirectory reports only its subtree --------------------------
 mkdir "$A/sub" "$A/other"
-wait_for 10 test -d "$B/sub" -a -d "$B/other"
+wait_for 60 test -d "$B/sub" -a -d "$B/other"
 start_watch "$T/sub" "$B/sub"
 echo in >"$A/sub/in"
 echo out >"$A/other/out"
-wait_for 10 grep -q "CLOSE_WRITE in" "$T/sub" || true
-wait_for 10 test -e "$B/other/out" || true
+wait_for 60 grep -q "CLOSE_WRITE in" "$T/sub" || true
+wait_for 60 test -e "$B/other/out" || true
 sleep 0.5
 if grep -q "CLOSE_WRITE in" "$T/sub" && ! grep -q "out" "$T/sub"; then
 	ok "a subdirectory watch sees its change and nothing from elsewhere"
@@ -123,7 +123,7 @@ kill "$WPID" 2>/dev/null
 
 # --- a bulk change of 1000 files -------------------------------------------------------
 mkdir "$A/bulk"
-wait_for 10 test -d "$B/bulk"
+wait_for 60 test -d "$B/bulk"
 start_watch "$T/bulk" "$B/bulk"
 mkdir -p "$T/src"
 for i in $(seq 1 1000); do echo "$i" >"$T/src/$i"; done
@@ -146,7 +146,7 @@ kill "$WPID" 2>/dev/null
 
 # --- soak: local writes on B while A's changes are replayed ------------------------------
 mkdir "$B/own" "$A/theirs"
-wait_for 10 test -d "$A/own" -a -d "$B/theirs"
+wait_for 60 test -d "$A/own" -a -d "$B/theirs"
 start_watch "$T/soak" -r "$B"
 end=$((SECONDS + SOAK))
 writer() { # DIR PREFIX -> count of writes in $T/PREFIX.n

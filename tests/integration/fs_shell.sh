@@ -115,7 +115,7 @@ mount_fs b
 B=$MNT
 is "$(tree_digest "$B")" "$(tree_digest "$A")" "a second mount shows the same tree"
 echo "from b" >"$B/from-b"
-wait_for 10 test -e "$A/from-b" || true
+wait_for 60 test -e "$A/from-b" || true
 is "$(cat "$A/from-b" 2>/dev/null)" "from b" "a file made on the second mount appears on the first after a poll"
 
 # --- remount: metadata survived ---------------------------------------------------------

@@ -38,7 +38,7 @@ if ((rc != 0)) && grep -q "Operation not permitted" "$T/cp.err"; then ok "writin
 	fail "cp: rc $rc $(cat "$T/cp.err")"
 fi
 # The refused content is dropped when the last writer is gone (FUSE's release comes after close returns).
-wait_for 10 bash -c '[[ $(cat "$0") == "{\"v\": 1}" ]]' "$A/conf.json" || true
+wait_for 60 bash -c '[[ $(cat "$0") == "{\"v\": 1}" ]]' "$A/conf.json" || true
 is "$(cat "$A/conf.json")" '{"v": 1}' "the old content stays"
 check "the hook's reason is logged" grep -q "conf.json refused by.*not valid JSON" "$T/a.err"
 echo '{"v": 2}' >"$A/conf.json"
@@ -61,7 +61,7 @@ is "$(cat "$A/conf.json")" '{"v": 3}' "with its content"
 if truncate -s 3 "$A/conf.json" 2>"$T/tr.err"; then fail "a truncate that makes a .json file invalid is refused"; else
 	ok "a truncate that makes a .json file invalid is refused"
 fi
-wait_for 10 bash -c '[[ $(cat "$0") == "{\"v\": 3}" ]]' "$A/conf.json" || true
+wait_for 60 bash -c '[[ $(cat "$0") == "{\"v\": 3}" ]]' "$A/conf.json" || true
 is "$(cat "$A/conf.json")" '{"v": 3}' "and the content stays"
 if ln -s /etc/passwd "$A/l.json" 2>/dev/null; then fail "a link named .json is refused"; else ok "a link named .json is refused"; fi
 "$MPS3" sync "$A"

@@ -258,7 +258,7 @@ start_proxy() {
 		2>"$T/proxy.err" &
 	PROXY_PID=$!
 	at_exit "kill $PROXY_PID 2>/dev/null; wait $PROXY_PID 2>/dev/null"
-	wait_for 10 test -s "$T/proxy.port" || { echo "# proxy did not start" >&2; cat "$T/proxy.err" >&2; exit 1; }
+	wait_for 60 test -s "$T/proxy.port" || { echo "# proxy did not start" >&2; cat "$T/proxy.err" >&2; exit 1; }
 	PROXY_EP=http://127.0.0.1:$(cat "$T/proxy.port")
 	FS_ENDPOINT=$PROXY_EP
 }
