@@ -21,10 +21,7 @@ echo o >"$A/old/x"
 wait_for 30 test -f "$B/old/x" -a -d "$B/drop" || fail "B sees the starting tree"
 entries() { m log --entries | wc -l; }
 n0=$(entries)
-inotifywait -m -r -q -e create,moved_to,moved_from,close_write "$B" >"$T/events" 2>/dev/null &
-wpid=$!
-at_exit "kill $wpid 2>/dev/null; wait $wpid 2>/dev/null"
-sleep 0.5
+watch_into "$T/events" "$B" -e create,moved_to,moved_from,close_write
 cat >"$T/job" <<JOB
 set -e
 for i in \$(seq 1 200); do echo "file \$i" >"$A/drop/f\$i"; done

@@ -61,10 +61,7 @@ m branch diff dev >"$T/diff"
 is "$(cut -f1,2 "$T/diff" | sort | tr '\t\n' ': ')" "mkdir:sub2 put:added put:bycli put:moved put:sub2/s put:x rm:y " \
 	"branch diff: what it changed"
 n0=$(m log --entries | wc -l)
-inotifywait -m -r -q -e close_write,delete,moved_to "$B" >"$T/bevents" 2>/dev/null &
-wp=$!
-at_exit "kill $wp 2>/dev/null; wait $wp 2>/dev/null"
-sleep 0.5
+watch_into "$T/bevents" "$B" -e close_write,delete,moved_to
 check "branch commit" m branch commit dev
 is "$(($(m log --entries | wc -l) - n0))" 1 "one log entry"
 wait_for 30 bash -c '[[ $(cat "$0/x") == "from dev" && -f $0/sub2/s && ! -e $0/y ]]' "$B" || true

@@ -356,8 +356,14 @@ reported_once() {
 }
 # watch_all DIR: an inotifywait -m -r on DIR for the rest of the test (events in $T/events).
 watch_all() {
-	inotifywait -m -r -q "$1" >"$T/events" 2>/dev/null &
+	watch_into "$T/events" "$1"
+}
+# watch_into FILE DIR [inotifywait options...]: the same into FILE, returning once its watches are set.
+watch_into() {
+	local out=$1 dir=$2
+	shift 2
+	inotifywait -m -r "$@" "$dir" >"$out" 2>"$out.err" &
 	local pid=$!
 	at_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
-	sleep 0.5
+	wait_for 60 grep -q "Watches established" "$out.err" || echo "# inotifywait on $dir did not start" >&2
 }
