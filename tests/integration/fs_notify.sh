@@ -32,7 +32,7 @@ expect() {
 	local label=$1 got want i
 	shift
 	want=$(printf '%s\n' "$@")
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 600; i++)); do # a liveness bound (60 s): it returns once the events are there
 		got=$(tail -n +"$FROM" "$T/ev" | awk '$1 ~ /^(CREATE|MODIFY|CLOSE_WRITE|ATTRIB|MOVED_FROM|MOVED_TO|DELETE)(,|$)/ {
 			split($1, k, ","); kind = k[1]; if ($1 ~ /ISDIR/) kind = kind ",ISDIR"
 			if (kind ~ /^MOVED/) print kind, $2, "@" ($3 == cookie ? "c" : "c?"); else print kind, $2
