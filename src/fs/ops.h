@@ -76,6 +76,8 @@ int mps3fs_validate_change(struct mps3fs *fs, fuse_req_t req, const char *op, fu
  * mps3fs_snapshot's errors.  No lock held.
  */
 int mps3fs_snapshot_checked(struct mps3fs *fs, struct node *n, int last);
+/* No writer left and the hook refused the staged content: it goes, the file keeps what it had.  No lock held. */
+void mps3fs_drop_refused(struct mps3fs *fs, struct node *n);
 
 /* Each file fills in its handlers (they are static there). */
 void mps3fs_ops_node(struct fuse_lowlevel_ops *o);

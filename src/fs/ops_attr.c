@@ -77,13 +77,8 @@ static int set_size(struct mps3fs *fs, struct node *n, uint64_t size)
 		return rc;
 	rc = mps3fs_snapshot_checked(fs, n, 1);
 	if (rc == -EPERM || rc == -EBUSY) { /* the hook refused the truncated content: the file keeps what it had */
-		lock(fs);
-		drop = n->nwriters == 0 ? n->stage : NULL;
-		if (drop)
-			n->stage = NULL;
-		unlock(fs);
-		mps3fs_stage_free(drop);
-		return rc; /* the kernel keeps the size it had: the reply is an error */
+		mps3fs_drop_refused(fs, n);
+		return rc;
 	}
 	if (!rc)
 		rc = mps3fs_durable(fs);

@@ -426,7 +426,7 @@ static void drop_unsaved(struct mps3fs *fs, struct node *n)
 }
 
 /* The last writer is gone and the hook refused what it wrote: the file keeps what it had. */
-static void drop_refused(struct mps3fs *fs, struct node *n)
+void mps3fs_drop_refused(struct mps3fs *fs, struct node *n)
 {
 	struct stage *st;
 
@@ -457,10 +457,15 @@ static void do_release(struct mps3fs *fs, struct fh *fh)
 	again = fh->writer && n->nwriters == 0 && n->stage && n->stage->dirty;
 	refused = again && n->stage->refused;
 	unlock(fs);
+	if (!refused && again) {
+		int rc = mps3fs_snapshot_checked(fs, n, 1);
+
+		refused = rc == -EPERM;
+		if (rc && !refused)
+			drop_unsaved(fs, n);
+	}
 	if (refused)
-		drop_refused(fs, n);
-	else if (again && (refused = mps3fs_snapshot_checked(fs, n, 1)) != 0)
-		refused == -EPERM ? drop_refused(fs, n) : drop_unsaved(fs, n);
+		mps3fs_drop_refused(fs, n);
 	lock(fs);
 	drop = mps3fs_stage_take_clean(n);
 	n->nopen--;
