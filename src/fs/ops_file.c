@@ -376,6 +376,9 @@ static int do_flush(struct mps3fs *fs, struct fh *fh)
 		return 0;
 	lock(fs);
 	last = fh->node->nwriters <= 1;
+	/* Held before the uploader can see it: the release follows, unless another descriptor keeps it open. */
+	if (!fs->cfg.sync_close)
+		mps3fs_hold(fs, fh->node);
 	unlock(fs);
 	rc = mps3fs_snapshot_checked(fs, fh->node, last);
 	if (rc == -EPERM || rc == -EBUSY)
@@ -451,8 +454,8 @@ static void do_release(struct mps3fs *fs, struct fh *fh)
 	if (!n)
 		return;
 	lock(fs);
-	if (fh->writer && n->nwriters > 0)
-		n->nwriters--;
+	if (fh->writer && n->nwriters > 0 && --n->nwriters == 0)
+		mps3fs_unhold(fs, n);
 	/* Content left dirty (a failed flush): one more try now, unless the hook refused it. */
 	again = fh->writer && n->nwriters == 0 && n->stage && n->stage->dirty;
 	refused = again && n->stage->refused;

@@ -99,12 +99,31 @@ static int stuck(struct mps3fs *fs, const char *path, json_t *gen)
 	return s && json_integer_value(json_object_get(s, "gen")) == json_integer_value(gen);
 }
 
+static int held(struct mps3fs *fs, const struct node *n)
+{
+	return n->nwriters > 0 && n->hold_epoch == fs->hold_epoch && n->hold_until_ms > mps3fs_now_ns() / 1000000;
+}
+
 /* Tree lock held: whether the path waits for its writer's close. */
 static int being_written(struct mps3fs *fs, const char *path)
 {
 	struct node *node = mps3fs_lookup_path(fs, path);
 
-	return node && node->stage && node->stage->dirty;
+	return node && ((node->stage && node->stage->dirty) || held(fs, node));
+}
+
+void mps3fs_hold(struct mps3fs *fs, struct node *n)
+{
+	n->hold_until_ms = mps3fs_now_ns() / 1000000 + MPS3FS_HOLD_MS;
+	n->hold_epoch = fs->hold_epoch;
+}
+
+void mps3fs_unhold(struct mps3fs *fs, struct node *n)
+{
+	if (n->hold_until_ms) {
+		n->hold_until_ms = 0;
+		pthread_cond_broadcast(&fs->tree_cond); /* the uploader may take it now */
+	}
 }
 
 /* Snapshot the dirty paths that are ready (tree lock held). */
@@ -136,7 +155,7 @@ static int take(struct mps3fs *fs, struct batch *b)
 		 * takes what was closed before its commit (what is written now goes at
 		 * its own close).  Held by an open batch: at its commit.
 		 */
-		if ((node && node->stage && node->stage->dirty && !of_batch) || stuck(fs, path, gen) ||
+		if ((node && !of_batch && being_written(fs, path)) || stuck(fs, path, gen) ||
 		    mps3fs_batch_holds(fs, g))
 			continue;
 		it = &b->v[b->n];
@@ -658,6 +677,11 @@ static int wait_for(struct mps3fs *fs, struct node *n, uint64_t mark, int64_t ti
 	int rc;
 
 	pthread_mutex_lock(&fs->tree_lock);
+	/* Asked for: what a close held back goes now. */
+	if (n)
+		n->hold_until_ms = 0;
+	else
+		fs->hold_epoch++;
 	for (;;) {
 		char *path = n ? mps3fs_node_path(n) : NULL;
 		int64_t left = deadline - mps3fs_now_ns() / 1000000;

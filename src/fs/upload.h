@@ -39,6 +39,19 @@ int mps3fs_wait_node(struct mps3fs *fs, struct node *n, uint64_t mark, int64_t t
 /* mps3fs_wait_mark() of everything so far. */
 int mps3fs_wait_committed(struct mps3fs *fs, int64_t timeout_ms);
 
+/*
+ * Tree lock held: n was closed (flush) but is still open for writing - a
+ * descriptor closed after dup2(), as every shell redirection does before
+ * the command writes.  Its commit waits for the last close, for at most
+ * MPS3FS_HOLD_MS, so that `echo x > f` is one change for everyone else,
+ * not an empty file and then x.  Durability is not held: the change is in
+ * the journal already.  A wait (fsync, sync, -o sync) voids every hold.
+ */
+#define MPS3FS_HOLD_MS 1000
+void mps3fs_hold(struct mps3fs *fs, struct node *n);
+/* Tree lock held: n's last writer is gone; a hold on it ends now. */
+void mps3fs_unhold(struct mps3fs *fs, struct node *n);
+
 /* Tree lock held: parked paths as {"path": "why"} (a new reference, for the status). */
 json_t *mps3fs_stuck_paths(struct mps3fs *fs);
 

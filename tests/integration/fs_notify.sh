@@ -83,6 +83,15 @@ is "$(readlink "$B/lnk")" "g" "symlink: readlink on B"
 rm "$A/g"
 expect "rm" "DELETE g"
 check "rm: gone on B" test ! -e "$B/g"
+# A shell redirection closes its descriptor (after dup2) before the command
+# writes: the empty file in between is not a change of its own for others.
+{
+	sleep 0.3
+	echo late
+} >"$A/late"
+expect "redirection closed before the write" "CREATE late" "MODIFY late" "CLOSE_WRITE late"
+is "$(cat "$B/late")" "late" "redirection: cat on B"
+is "$(m log late | grep -c ' put ')" 1 "redirection: one change in the log, not an empty file first"
 if grep -q '^MOVED' <(tail -n 40 "$T/ev") && ! awk '$1 ~ /^MOVED/ && $3 == 0 {bad=1} END {exit bad}' "$T/ev"; then
 	fail "rename cookies are non-zero"
 else
