@@ -39,6 +39,8 @@ static void dirty_node(struct node *n, void *ctx)
 	struct mps3fs *fs = ctx;
 	char *path = mps3fs_node_path(n);
 
+	/* Moved: its held content goes with the move, in the same entry as the old name's removal. */
+	n->hold_until_ms = 0;
 	if (path)
 		mps3fs_dirty(fs, path);
 	free(path);

@@ -99,22 +99,47 @@ static int stuck(struct mps3fs *fs, const char *path, json_t *gen)
 	return s && json_integer_value(json_object_get(s, "gen")) == json_integer_value(gen);
 }
 
-static int held(struct mps3fs *fs, const struct node *n)
+/* Holds run on the monotonic clock: a step of the wall clock neither extends nor ends one. */
+static int64_t mono_ms(void)
 {
-	return n->nwriters > 0 && n->hold_epoch == fs->hold_epoch && n->hold_until_ms > mps3fs_now_ns() / 1000000;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Tree lock held: whether the path waits for its writer's close. */
+/* Tree lock held: ms left of n's hold, 0 if none. */
+static int64_t held(struct mps3fs *fs, const struct node *n)
+{
+	int64_t left = n->hold_until_ms - mono_ms();
+
+	return n->nwriters > 0 && n->hold_epoch == fs->hold_epoch && left > 0 ? left : 0;
+}
+
+/* Tree lock held: whether the path's content is still to be snapshotted at its writer's close. */
 static int being_written(struct mps3fs *fs, const char *path)
 {
 	struct node *node = mps3fs_lookup_path(fs, path);
 
-	return node && ((node->stage && node->stage->dirty) || held(fs, node));
+	return node && node->stage && node->stage->dirty;
+}
+
+/* Tree lock held: whether the uploader leaves the path for later (being written, or held). */
+static int64_t not_yet(struct mps3fs *fs, const char *path)
+{
+	struct node *node = mps3fs_lookup_path(fs, path);
+
+	if (!node)
+		return 0;
+	return node->stage && node->stage->dirty ? 1000 : held(fs, node);
 }
 
 void mps3fs_hold(struct mps3fs *fs, struct node *n)
 {
-	n->hold_until_ms = mps3fs_now_ns() / 1000000 + MPS3FS_HOLD_MS;
+	/* Only new content is held, and a hold is never extended: at most MPS3FS_HOLD_MS per change. */
+	if (!n->stage || !n->stage->dirty || held(fs, n))
+		return;
+	n->hold_until_ms = mono_ms() + MPS3FS_HOLD_MS;
 	n->hold_epoch = fs->hold_epoch;
 }
 
@@ -155,7 +180,7 @@ static int take(struct mps3fs *fs, struct batch *b)
 		 * takes what was closed before its commit (what is written now goes at
 		 * its own close).  Held by an open batch: at its commit.
 		 */
-		if ((node && !of_batch && being_written(fs, path)) || stuck(fs, path, gen) ||
+		if ((node && !of_batch && not_yet(fs, path)) || stuck(fs, path, gen) ||
 		    mps3fs_batch_holds(fs, g))
 			continue;
 		it = &b->v[b->n];
@@ -481,16 +506,22 @@ static void timed_wait(struct mps3fs *fs, int64_t ms)
 	pthread_cond_timedwait(&fs->tree_cond, &fs->tree_lock, &ts);
 }
 
-static int ready_count(struct mps3fs *fs)
+/* Paths ready to commit; *wake: ms until a hold on one of the others ends (1000 if none does sooner). */
+static int ready_count(struct mps3fs *fs, int64_t *wake)
 {
 	const char *path;
 	json_t *v;
 	int n = 0;
 
-	json_object_foreach(fs->dirty, path, v)
-		if (!being_written(fs, path) && !stuck(fs, path, v) &&
-		    !mps3fs_batch_holds(fs, (uint64_t)json_integer_value(v)))
+	*wake = 1000;
+	json_object_foreach(fs->dirty, path, v) {
+		int64_t later = not_yet(fs, path);
+
+		if (later && later < *wake)
+			*wake = later;
+		if (!later && !stuck(fs, path, v) && !mps3fs_batch_holds(fs, (uint64_t)json_integer_value(v)))
 			n++;
+	}
 	return n;
 }
 
@@ -563,8 +594,10 @@ static void *uploader(void *arg)
 		struct batch b;
 		int rc;
 
-		if (ready_count(fs) == 0 && !mps3fs_batch_committing(fs)) {
-			timed_wait(fs, 1000);
+		int64_t wake;
+
+		if (ready_count(fs, &wake) == 0 && !mps3fs_batch_committing(fs)) {
+			timed_wait(fs, wake);
 			continue;
 		}
 		/* Let a burst (cp -r, tar x) gather into one entry; a batch's commit has gathered. */

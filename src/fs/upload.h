@@ -40,12 +40,15 @@ int mps3fs_wait_node(struct mps3fs *fs, struct node *n, uint64_t mark, int64_t t
 int mps3fs_wait_committed(struct mps3fs *fs, int64_t timeout_ms);
 
 /*
- * Tree lock held: n was closed (flush) but is still open for writing - a
- * descriptor closed after dup2(), as every shell redirection does before
- * the command writes.  Its commit waits for the last close, for at most
- * MPS3FS_HOLD_MS, so that `echo x > f` is one change for everyone else,
- * not an empty file and then x.  Durability is not held: the change is in
- * the journal already.  A wait (fsync, sync, -o sync) voids every hold.
+ * Tree lock held: n is being closed (flush) with new content, and may stay
+ * open for writing - a descriptor closed after dup2(), as every shell
+ * redirection does before the command writes.  Its commit waits for the
+ * last close, for at most MPS3FS_HOLD_MS (monotonic; a hold is never
+ * renewed, so a writer that keeps flushing still publishes every second),
+ * so that `echo x > f` is one change for everyone else, not an empty file
+ * and then x.  Durability is not held: the change is in the journal
+ * already.  A wait (fsync, sync, -o sync) voids every hold and waits for
+ * held paths too; a rename carries a held node along at once.
  */
 #define MPS3FS_HOLD_MS 1000
 void mps3fs_hold(struct mps3fs *fs, struct node *n);

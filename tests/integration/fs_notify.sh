@@ -92,6 +92,27 @@ check "rm: gone on B" test ! -e "$B/g"
 expect "redirection closed before the write" "CREATE late" "MODIFY late" "CLOSE_WRITE late"
 is "$(cat "$B/late")" "late" "redirection: cat on B"
 is "$(m log late | grep -c ' put ')" 1 "redirection: one change in the log, not an empty file first"
+# A writer whose children close the shared descriptor as they exit (each a
+# flush) while it keeps writing: the hold is not renewed, so B sees lines
+# while the file is still open on A.
+{
+	for ((i = 0; i < 600; i++)); do
+		[[ -e $T/seen ]] && break
+		echo "line $i"
+		/bin/true
+		sleep 0.1
+	done
+} >"$A/held" &
+hpid=$!
+at_exit "kill $hpid 2>/dev/null"
+wait_for 60 grep -qs "^line" "$B/held" || true
+if grep -qs "^line" "$B/held" && kill -0 "$hpid" 2>/dev/null; then
+	ok "held writer: B sees lines while A still writes"
+else
+	fail "held writer: B sees lines while A still writes (B has: $(head -c 40 "$B/held" 2>&1))"
+fi
+touch "$T/seen"
+wait "$hpid"
 if grep -q '^MOVED' <(tail -n 40 "$T/ev") && ! awk '$1 ~ /^MOVED/ && $3 == 0 {bad=1} END {exit bad}' "$T/ev"; then
 	fail "rename cookies are non-zero"
 else
