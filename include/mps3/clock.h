@@ -33,6 +33,9 @@ void mps3_clock_dispose(struct mps3_clock *c);
 
 int64_t mps3_clock_local_ms(const struct mps3_clock *c);
 
+/* Milliseconds of CLOCK_MONOTONIC: for timeouts and holds, never for times stored anywhere. */
+int64_t mps3_mono_ms(void);
+
 /*
  * A reply made at store time date_ms (truncated to precision_ms) arrived
  * for a request sent at local time sent and received at local time recv.

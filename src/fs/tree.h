@@ -65,7 +65,7 @@ struct node {
 	int is_dir;			/* shown as a directory (explicit, or has children) */
 	int64_t ctime_ns;
 	struct stage *stage;		/* local content being written, or NULL */
-	int64_t hold_until_ms;		/* closed while still open for writing: commit waits till then */
+	int64_t hold_until_ms;		/* mps3_mono_ms(): closed while open elsewhere, commit waits till then */
 	uint64_t hold_epoch;		/* fs->hold_epoch when held; an explicit sync voids the hold */
 	int in_tree;
 };

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mps3/clock.h"
 #include "mps3/error.h"
 #include "mps3/log.h"
 #include "fs.h"
@@ -99,19 +100,10 @@ static int stuck(struct mps3fs *fs, const char *path, json_t *gen)
 	return s && json_integer_value(json_object_get(s, "gen")) == json_integer_value(gen);
 }
 
-/* Holds run on the monotonic clock: a step of the wall clock neither extends nor ends one. */
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Tree lock held: ms left of n's hold, 0 if none. */
+/* Tree lock held: ms left of n's hold (monotonic: a step of the wall clock neither extends nor ends one), 0 if none. */
 static int64_t held(struct mps3fs *fs, const struct node *n)
 {
-	int64_t left = n->hold_until_ms - mono_ms();
+	int64_t left = n->hold_until_ms - mps3_mono_ms();
 
 	return n->nwriters > 0 && n->hold_epoch == fs->hold_epoch && left > 0 ? left : 0;
 }
@@ -139,7 +131,7 @@ void mps3fs_hold(struct mps3fs *fs, struct node *n)
 	/* Only new content is held, and a hold is never extended: at most MPS3FS_HOLD_MS per change. */
 	if (!n->stage || !n->stage->dirty || held(fs, n))
 		return;
-	n->hold_until_ms = mono_ms() + MPS3FS_HOLD_MS;
+	n->hold_until_ms = mps3_mono_ms() + MPS3FS_HOLD_MS;
 	n->hold_epoch = fs->hold_epoch;
 }
 
@@ -592,9 +584,8 @@ static void *uploader(void *arg)
 	while (!fs->uploader_stop) {
 		struct inval inv = { 0 };
 		struct batch b;
-		int rc;
-
 		int64_t wake;
+		int rc;
 
 		if (ready_count(fs, &wake) == 0 && !mps3fs_batch_committing(fs)) {
 			timed_wait(fs, wake);

@@ -69,14 +69,6 @@ struct views {
 	int warned_full;		/* protected by lock */
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void view_free(struct view *w)
 {
 	size_t i;
@@ -319,7 +311,7 @@ static void expire(struct views *vs)
 {
 	struct view **pp = &vs->list, *w;
 	unsigned idle = 0;
-	int64_t now = now_ms();
+	int64_t now = mps3_mono_ms();
 
 	while ((w = *pp) != NULL) {
 		if (w->nlookup == 0 && (now - w->last_used > IDLE_MS || ++idle > KEEP_IDLE)) {
@@ -468,7 +460,7 @@ int mps3fs_view_open_root(struct mps3fs *fs, enum view_kind kind, const char *na
 			break;
 	if (w) {
 		w->nlookup++;
-		w->last_used = now_ms();
+		w->last_used = mps3_mono_ms();
 		*ino = VIEW_INO(w->id, 0);
 		fill_stat(fs, w, 0, st);
 		pthread_mutex_unlock(&vs->lock);
@@ -515,7 +507,7 @@ int mps3fs_view_open_root(struct mps3fs *fs, enum view_kind kind, const char *na
 	if (vs->next_id >= (1u << 30))
 		vs->next_id = 1; /* a billion views later: ids of views long gone */
 	made->nlookup = 1;
-	made->last_used = now_ms();
+	made->last_used = mps3_mono_ms();
 	made->next = vs->list;
 	vs->list = made;
 	*ino = VIEW_INO(made->id, 0);
@@ -541,7 +533,7 @@ int mps3fs_view_lookup(struct mps3fs *fs, uint64_t parent, const char *name, uin
 		uint32_t i = at;
 
 		w->nlookup++;
-		w->last_used = now_ms();
+		w->last_used = mps3_mono_ms();
 		*ino = VIEW_INO(w->id, i);
 		fill_stat(fs, w, i, st);
 		rc = 0;
@@ -575,7 +567,7 @@ void mps3fs_view_forget(struct mps3fs *fs, uint64_t ino, uint64_t nlookup)
 	w = find_id(vs, ino);
 	if (w) {
 		w->nlookup = nlookup > w->nlookup ? 0 : w->nlookup - nlookup;
-		w->last_used = now_ms();
+		w->last_used = mps3_mono_ms();
 	}
 	pthread_mutex_unlock(&vs->lock);
 }

@@ -10,6 +10,14 @@
 /* Bounds widen by 1 ms per 10 s of age: generous for any real clock drift. */
 #define DRIFT_DIVISOR 10000
 
+int64_t mps3_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void mps3_clock_init(struct mps3_clock *c)
 {
 	const char *skew = getenv("MPS3_CLOCK_SKEW_MS");

@@ -13,17 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mps3/clock.h"
 #include "mps3/hook.h"
 
 extern char **environ;
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Ours, less any MPS3_*, plus vars (the strings are borrowed). */
 /* What a hook gets of the daemon's environment: where things are, and the locale.  Never credentials. */
@@ -65,7 +58,7 @@ int mps3_hook_run(const char *program, char *const vars[], int64_t timeout_ms, c
 	char *argv[] = { (char *)program, NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = mps3_mono_ms() + timeout_ms;
 	int pipefd[2], status = 0, rc, done = 0;
 	char **env = environment(vars);
 	size_t got = 0;
@@ -96,7 +89,7 @@ int mps3_hook_run(const char *program, char *const vars[], int64_t timeout_ms, c
 	}
 	while (!done) {
 		struct pollfd p = { pipefd[0], POLLIN, 0 };
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - mps3_mono_ms();
 		char buf[256];
 		ssize_t n;
 
