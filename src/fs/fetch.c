@@ -12,10 +12,15 @@
  * DESIGN.  One `struct partial` per blob being fetched, shared by all
  * readers, reference counted, on a list under fetch->lock; a partial with
  * chunks present outlives its last reader (up to IDLE_MAX of them), so a
- * reader that comes back does not download them again.  A chunk is
- * missing, in flight (one thread fetches it, others wait on the condition
- * variable) or present.  Workers take (partial, chunk) jobs from a bounded
- * queue.  No lock is held during a GET or a pwrite.
+ * reader that comes back does not download them again, and once it is
+ * whole in the cache the next read goes there.  A chunk is missing,
+ * queued, in flight (one thread fetches it, others wait on the condition
+ * variable) or present.  Read-ahead queues (partial, chunk) jobs on a
+ * bounded queue a run of RUN_MAX chunks at a time, and a worker takes a
+ * run in one ranged GET, each chunk checked and readable as soon as its
+ * bytes are in: fewer requests (each costs the server a lookup) with no
+ * longer wait.  A reader that needs a queued chunk fetches it itself.  No
+ * lock is held during a GET or a pwrite.
  *
  * ROOM.  The chunks present in partials are bounded (fetch->budget: half
  * the cache size, at least 6 chunks): past it, idle partials go first,
@@ -41,246 +46,7 @@
 #include "mps3/log.h"
 #include "fetch.h"
 #include "fs.h"
-
-#define CHUNK MPS3_CHUNK_SIZE
-#define READ_AHEAD 8		/* chunks queued ahead of a sequential reader */
-#define WORKERS 4
-#define QUEUE_MAX 64
-#define IDLE_MAX 16		/* partials kept with no reader */
-#define LIST_MAX (64u << 20)	/* largest chunk list read (a 4 TiB blob's) */
-
-/* A chunk is missing, being fetched, present and checked, or known not to match its list. */
-enum { C_MISSING = 0, C_FLIGHT = 1, C_PRESENT = 2, C_BAD = 3 };
-
-/*
- * What a partial is of: a blob, the size an entry claims for it, and the
- * chunk list it names.  Readers share a partial, and a verdict of corrupt
- * content, only when all three agree: a planted entry that names a real
- * blob with another size or list affects only its own readers.
- */
-#define ID_MAX (2 * MPS3_SHA256_HEX_LEN + 24)
-
-struct partial {
-	char sha[MPS3_SHA256_HEX_LEN + 1];
-	char id[ID_MAX];		/* "<sha>:<size>:<list sha or empty>" */
-	char file[MPS3_SHA256_HEX_LEN + 24];	/* its name in CACHE/partial: one per partial */
-	uint64_t size;
-	unsigned nchunks, present;
-	uint8_t *state;
-	uint32_t *used;		/* per chunk: fetch->clock when last fetched or read */
-	uint16_t *inuse;	/* per chunk: readers reading it without the lock */
-	uint64_t resident;	/* bytes of present chunks, counted in fetch->resident */
-	struct mps3_chunks chunks;	/* n == 0: verified only as a whole */
-	int fd;
-	int err;		/* sticky failure: content does not match */
-	int done;		/* verified and moved into the cache */
-	unsigned refs;
-	struct partial *next;
-};
-
-struct job {
-	struct partial *p;
-	unsigned chunk;
-};
-
-struct fetch {
-	json_t *bad;			/* sha -> ms of a failed verification; protected by lock */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;		/* chunk state changes */
-	pthread_cond_t work;		/* jobs queued or stop */
-	struct partial *list;		/* protected by lock */
-	unsigned idle;			/* partials with no reference; protected by lock */
-	unsigned serial;		/* names partial files; protected by lock */
-	uint64_t resident;		/* bytes present in partials not yet in the cache; protected by lock */
-	uint64_t budget;		/* how many may be; read-only after init */
-	unsigned ahead;			/* read-ahead in chunks; read-only after init */
-	uint32_t clock;			/* protected by lock */
-	struct job queue[QUEUE_MAX];	/* protected by lock */
-	unsigned qhead, qlen;		/* protected by lock */
-	int stop;			/* protected by lock */
-	pthread_t th[WORKERS];
-	unsigned nth;
-	char dir[4096];
-	struct mps3fs *fs;
-};
-
-/* Lock held: take p off the list and free it (and its file unless it became the blob). */
-static void partial_free(struct fetch *f, struct partial *p)
-{
-	struct partial **pp;
-
-	for (pp = &f->list; *pp; pp = &(*pp)->next) {
-		if (*pp == p) {
-			*pp = p->next;
-			break;
-		}
-	}
-	f->resident -= p->resident;
-	if (p->fd >= 0)
-		close(p->fd);
-	if (!p->done) {
-		char path[4200];
-
-		snprintf(path, sizeof(path), "%s/%s", f->dir, p->file);
-		unlink(path);
-	}
-	mps3_chunks_dispose(&p->chunks);
-	free(p->state);
-	free(p->used);
-	free(p->inuse);
-	free(p);
-}
-
-static uint64_t chunk_len(const struct partial *p, unsigned i)
-{
-	uint64_t off = (uint64_t)i * CHUNK;
-
-	return off + CHUNK <= p->size ? CHUNK : p->size - off;
-}
-
-/* Lock held: every chunk of p is missing again (content refused, or a failed finish). */
-static void forget_chunks(struct fetch *f, struct partial *p)
-{
-	memset(p->state, C_MISSING, p->nchunks);
-	p->present = 0;
-	f->resident -= p->resident;
-	p->resident = 0;
-}
-
-/* Lock held: the least recently used present chunk no reader holds, of a chunked partial. */
-static struct partial *oldest_chunk(struct fetch *f, unsigned *chunk)
-{
-	struct partial *p, *best = NULL;
-	uint32_t best_age = 0;
-	unsigned i;
-
-	for (p = f->list; p; p = p->next) {
-		if (!p->chunks.n || p->done || p->err || !p->present)
-			continue;
-		for (i = 0; i < p->nchunks; i++) {
-			uint32_t age = f->clock - p->used[i];
-
-			if (p->state[i] == C_PRESENT && !p->inuse[i] && (!best || age > best_age)) {
-				best = p;
-				best_age = age;
-				*chunk = i;
-			}
-		}
-	}
-	return best;
-}
-
-/*
- * Lock held: bring the chunks present down to the budget, less want more
- * bytes (a full disk): idle partials first, then old chunks punched out.
- * Returns the bytes freed.
- */
-static uint64_t reclaim(struct fetch *f, uint64_t want)
-{
-	uint64_t freed = 0, before;
-	struct partial *p, *idle;
-	unsigned i;
-
-	while (f->resident > f->budget || freed < want) {
-		idle = NULL;
-		for (p = f->list; p; p = p->next)
-			if (p->refs == 0)
-				idle = p; /* newest first: the last is the oldest */
-		if (!idle)
-			break;
-		before = f->resident;
-		f->idle--;
-		partial_free(f, idle);
-		freed += before - f->resident;
-	}
-	while ((f->resident > f->budget || freed < want) && (p = oldest_chunk(f, &i)) != NULL) {
-		if (fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)i * CHUNK,
-			      (off_t)chunk_len(p, i)) < 0)
-			break; /* a file system that cannot: the budget is only a wish there */
-		p->state[i] = C_MISSING;
-		p->present--;
-		p->resident -= chunk_len(p, i);
-		f->resident -= chunk_len(p, i);
-		freed += chunk_len(p, i);
-	}
-	return freed;
-}
-
-/* Lock held.  An unreferenced partial stays while it holds chunks worth keeping. */
-static void partial_unref(struct fetch *f, struct partial *p)
-{
-	struct partial *q, *oldest = NULL;
-
-	if (--p->refs > 0)
-		return;
-	if (p->done || p->err || (p->present == 0 && !memchr(p->state, C_BAD, p->nchunks))) {
-		partial_free(f, p);
-		return;
-	}
-	f->idle++;
-	if (f->idle <= IDLE_MAX)
-		return;
-	/* Newest first on the list: the last idle one is the oldest. */
-	for (q = f->list; q; q = q->next)
-		if (q->refs == 0)
-			oldest = q;
-	f->idle--;
-	partial_free(f, oldest);
-}
-
-static void partial_ref(struct fetch *f, struct partial *p)
-{
-	if (p->refs++ == 0)
-		f->idle--;
-}
-
-static void make_id(char out[ID_MAX], const char *sha, uint64_t size, const char *list)
-{
-	snprintf(out, ID_MAX, "%s:%llu:%s", sha, (unsigned long long)size, list ? list : "");
-}
-
-static struct partial *partial_new(struct fetch *f, const char *id, const char *sha, uint64_t size, int *err)
-{
-	struct partial *p;
-	char path[4200];
-
-	/* An entry may claim any size; a chunk count must fit (4 MiB x 2^32 is 16 PiB). */
-	if ((size + CHUNK - 1) / CHUNK > UINT32_MAX) {
-		*err = mps3_error_set(-EFBIG, "blob %s: %llu bytes is more than can be fetched", sha,
-				      (unsigned long long)size);
-		return NULL;
-	}
-	p = calloc(1, sizeof(*p));
-	if (!p) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	memcpy(p->sha, sha, sizeof(p->sha));
-	snprintf(p->id, sizeof(p->id), "%s", id);
-	snprintf(p->file, sizeof(p->file), "%s.%u", sha, ++f->serial);
-	p->size = size;
-	p->nchunks = (unsigned)((size + CHUNK - 1) / CHUNK);
-	p->state = calloc(p->nchunks ? p->nchunks : 1, 1);
-	p->used = calloc(p->nchunks ? p->nchunks : 1, sizeof(*p->used));
-	p->inuse = calloc(p->nchunks ? p->nchunks : 1, sizeof(*p->inuse));
-	snprintf(path, sizeof(path), "%s/%s", f->dir, p->file);
-	p->fd = !p->state || !p->used || !p->inuse ? -1 : open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (p->fd < 0 || ftruncate(p->fd, (off_t)size) < 0) {
-		*err = !p->state || !p->used || !p->inuse ? -ENOMEM : -errno;
-		if (p->fd >= 0)
-			close(p->fd);
-		unlink(path);
-		free(p->state);
-		free(p->used);
-		free(p->inuse);
-		free(p);
-		return NULL;
-	}
-	p->refs = 1;
-	p->next = f->list;
-	f->list = p;
-	return p;
-}
+#include "partial.h"
 
 /*
  * The blob's chunk list, read whole and verified (no lock held).  It is
@@ -320,58 +86,6 @@ static int load_chunks(struct mps3fs *fs, const char *list_sha, uint64_t size, s
 	return rc;
 }
 
-/*
- * Lock held: the shared partial of blob sha, found or new (a reference
- * taken).  A new one takes the chunk list (*list is left empty then); the
- * list a partial checks against never changes while chunks are in flight.
- */
-/* Lock held: the partial of id, a reference taken, or NULL. */
-static struct partial *partial_find(struct fetch *f, const char *id)
-{
-	struct partial *p;
-
-	for (p = f->list; p; p = p->next)
-		if (strcmp(p->id, id) == 0 && !p->err) {
-			partial_ref(f, p);
-			return p;
-		}
-	return NULL;
-}
-
-static struct partial *partial_get(struct fetch *f, const char *id, const char *sha, uint64_t size,
-				   struct mps3_chunks *list, int *err)
-{
-	struct partial *p = partial_find(f, id);
-
-	if (p)
-		return p;
-	p = partial_new(f, id, sha, size, err);
-	if (p && list->n) {
-		p->chunks = *list;
-		memset(list, 0, sizeof(*list));
-	}
-	return p;
-}
-
-/* A sink that hashes what it writes at consecutive offsets of a file. */
-struct pw_sink {
-	int fd;
-	uint64_t off;
-	struct mps3_sha256 h;
-};
-
-static int pw_write(void *ctx, const void *buf, size_t n)
-{
-	struct pw_sink *s = ctx;
-	int rc = mps3_pwrite_all(s->fd, buf, n, (off_t)s->off);
-
-	if (!rc) {
-		mps3_sha256_update(&s->h, buf, n);
-		s->off += n;
-	}
-	return rc;
-}
-
 /* Report corrupt content once and refuse it for a while (lock held). */
 static void mark_bad(struct fetch *f, struct partial *p, const char *what)
 {
@@ -379,7 +93,7 @@ static void mark_bad(struct fetch *f, struct partial *p, const char *what)
 		mps3_warn("%s: blob %s is corrupt in the store (%s); reads of it fail", f->fs->cfg.url, p->sha, what);
 	json_object_set_new(f->bad, p->id, json_integer(mps3fs_now_ns() / 1000000));
 	p->err = -EBADMSG;
-	forget_chunks(f, p);
+	mps3fs_partial_forget(f, p);
 	pthread_cond_broadcast(&f->cond);
 }
 
@@ -412,7 +126,7 @@ static void finish(struct fetch *f, struct partial *p)
 	} else {
 		/* Start over next time rather than trust any of it. */
 		p->err = rc;
-		forget_chunks(f, p);
+		mps3fs_partial_forget(f, p);
 		pthread_cond_broadcast(&f->cond);
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -420,61 +134,144 @@ static void finish(struct fetch *f, struct partial *p)
 		mps3fs_cache_added(&f->fs->cache, p->sha, p->size, 0);
 }
 
-/* Fetch chunk i (state already set to in flight by the caller), and check it against the list. */
-static int fetch_chunk(struct fetch *f, struct partial *p, unsigned i)
-{
-	struct mps3_get_opts opts;
-	struct pw_sink ps = { p->fd, (uint64_t)i * CHUNK, { NULL } };
-	struct mps3_sink sink = { pw_write, &ps };
-	uint64_t len = (uint64_t)i * CHUNK + CHUNK <= p->size ? CHUNK : p->size - (uint64_t)i * CHUNK;
-	unsigned char md[MPS3_SHA256_LEN];
-	int rc, complete = 0, bad = 0;
+/*
+ * A sink for a run of chunks [i, end) fetched in one GET: it writes them
+ * at their offsets, and as each chunk is complete, checks it and makes it
+ * readable, so a reader waits for its own chunk, not for the run.
+ */
+struct run_sink {
+	struct fetch *f;
+	struct partial *p;
+	unsigned i, end;	/* the chunk being written; one past the run */
+	uint64_t off;		/* next byte's offset in the blob */
+	struct mps3_sha256 h;	/* of chunk i so far (ctx NULL: not started) */
+	int complete;		/* the last chunk missing came in: finish the partial */
+};
 
-	memset(&opts, 0, sizeof(opts));
-	opts.off = (uint64_t)i * CHUNK;
-	opts.len = len;
-	rc = mps3_sha256_init(&ps.h);
-	if (!rc)
-		rc = mps3_db_blob_get(f->fs->db, p->sha, &opts, &sink);
-	if (rc == -ENOSPC && mps3fs_room(f->fs, 2 * CHUNK) > 0) {
-		/* A full disk: room made, once more from the chunk's start. */
-		mps3_sha256_final(&ps.h, md);
-		ps.off = opts.off;
-		rc = mps3_sha256_init(&ps.h);
-		if (!rc)
-			rc = mps3_db_blob_get(f->fs->db, p->sha, &opts, &sink);
-	}
-	if (rc == 0 && ps.off != opts.off + len)
-		rc = mps3_error_set(-EIO, "blob %s: chunk %u is short", p->sha, i);
-	if (ps.h.ctx)
-		mps3_sha256_final(&ps.h, md);
+/* Chunk s->i is complete (md its hash) or failed (rc): record it (no lock held). */
+static void chunk_done(struct run_sink *s, const unsigned char *md, int rc)
+{
+	struct fetch *f = s->f;
+	struct partial *p = s->p;
+	unsigned i = s->i;
+	uint64_t len = mps3fs_partial_chunk_len(p, i);
+
 	pthread_mutex_lock(&f->lock);
-	/* The list was set when the partial was made, before any chunk. */
-	bad = rc == 0 && p->chunks.n && memcmp(md, p->chunks.md[i], sizeof(md)) != 0;
-	if (bad) {
+	if (rc == 0 && p->chunks.n && memcmp(md, p->chunks.md[i], MPS3_SHA256_LEN) != 0) {
 		/* Like a bad sector: that range fails, the checked ones still read. */
 		if (!json_object_get(f->bad, p->id))
 			mps3_warn("%s: blob %s is corrupt in the store (chunk %u does not match its chunk list); reads of that range fail",
 				  f->fs->cfg.url, p->sha, i);
 		json_object_set_new(f->bad, p->id, json_integer(0));
 		p->state[i] = C_BAD;
-		rc = -EBADMSG;
 	} else if (rc == 0 && !p->err) {
 		p->state[i] = C_PRESENT;
 		p->used[i] = ++f->clock;
 		p->resident += len;
 		f->resident += len;
-		complete = ++p->present == p->nchunks;
+		s->complete = ++p->present == p->nchunks;
 	} else {
 		p->state[i] = C_MISSING;
 	}
-	if (!complete && f->resident > f->budget)
-		reclaim(f, 0);
+	if (!s->complete && f->resident > f->budget)
+		mps3fs_partial_reclaim(f, 0);
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
-	if (complete)
+}
+
+static int run_write(void *ctx, const void *buf, size_t n)
+{
+	struct run_sink *s = ctx;
+	const char *b = buf;
+	unsigned char md[MPS3_SHA256_LEN];
+	int rc = 0;
+
+	while (n > 0 && !rc) {
+		uint64_t left = (uint64_t)s->i * CHUNK + mps3fs_partial_chunk_len(s->p, s->i) - s->off;
+		size_t m = n < left ? n : (size_t)left;
+
+		if (s->i >= s->end)
+			return mps3_error_set(-EIO, "blob %s: more bytes than were asked for", s->p->sha);
+		if (!s->h.ctx)
+			rc = mps3_sha256_init(&s->h);
+		if (!rc)
+			rc = mps3_pwrite_all(s->p->fd, b, m, (off_t)s->off);
+		if (rc)
+			break;
+		mps3_sha256_update(&s->h, b, m);
+		s->off += m;
+		b += m;
+		n -= m;
+		if (m == left) {
+			mps3_sha256_final(&s->h, md);
+			chunk_done(s, md, 0);
+			s->i++;
+		}
+	}
+	return rc;
+}
+
+/*
+ * Fetch chunks [i, i + n) (set to in flight by the caller) in one ranged
+ * GET, each checked against the list as it completes.  A failure leaves
+ * the chunks not yet complete missing again; a full disk makes room and
+ * tries once more from the chunk it stopped in.  0 or -errno.
+ */
+static int fetch_run(struct fetch *f, struct partial *p, unsigned i, unsigned n)
+{
+	struct run_sink s = { f, p, i, i + n, (uint64_t)i * CHUNK, { NULL }, 0 };
+	struct mps3_sink sink = { run_write, &s };
+	struct mps3_get_opts opts;
+	int rc, again = 1;
+
+	for (;;) {
+		memset(&opts, 0, sizeof(opts));
+		opts.off = (uint64_t)s.i * CHUNK;
+		opts.len = (uint64_t)(s.end - 1) * CHUNK + mps3fs_partial_chunk_len(p, s.end - 1) - opts.off;
+		s.off = opts.off;
+		rc = mps3_db_blob_get(f->fs->db, p->sha, &opts, &sink);
+		mps3_sha256_dispose(&s.h); /* a chunk cut short: fetched again from its start */
+		if (rc == 0 && s.i < s.end)
+			rc = mps3_error_set(-EIO, "blob %s: chunk %u is short", p->sha, s.i);
+		if (rc != -ENOSPC || !again || mps3fs_room(f->fs, 2 * CHUNK) == 0)
+			break;
+		again = 0;
+	}
+	for (; s.i < s.end; s.i++)
+		chunk_done(&s, NULL, rc ? rc : -EIO);
+	if (s.complete)
 		finish(f, p);
 	return rc;
+}
+
+/*
+ * Lock held: take the first job, and the queued chunks of the same
+ * partial that follow it up to a run boundary (they were queued in
+ * order), as one run set in flight.  Its length, 0 for a stale job.
+ */
+static unsigned take_run(struct fetch *f, struct job *j)
+{
+	unsigned n = 0;
+
+	*j = f->queue[f->qhead];
+	do {
+		struct job *k = &f->queue[f->qhead];
+
+		f->qhead = (f->qhead + 1) % QUEUE_MAX;
+		f->qlen--;
+		if (k->p->state[k->chunk] != C_QUEUED || k->p->err) {
+			/* Read by a reader meanwhile, or given up on. */
+			if (n == 0)
+				return 0;
+			mps3fs_partial_unref(f, k->p);
+			break;
+		}
+		k->p->state[k->chunk] = C_FLIGHT;
+		if (n++ > 0)
+			mps3fs_partial_unref(f, k->p); /* one reference holds the run */
+	} while (n < f->run && (j->chunk + n) % f->run != 0 && f->qlen > 0 &&
+		 f->queue[f->qhead].p == j->p && f->queue[f->qhead].chunk == j->chunk + n);
+	return n;
 }
 
 static void *worker(void *arg)
@@ -484,24 +281,20 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
 		struct job j;
+		unsigned n;
 
 		while (!f->stop && f->qlen == 0)
 			pthread_cond_wait(&f->work, &f->lock);
 		if (f->stop)
 			break;
-		j = f->queue[f->qhead];
-		f->qhead = (f->qhead + 1) % QUEUE_MAX;
-		f->qlen--;
-		if (j.p->state[j.chunk] != C_MISSING || j.p->err) {
-			partial_unref(f, j.p);
-			continue;
+		n = take_run(f, &j);
+		if (n > 0) {
+			pthread_mutex_unlock(&f->lock);
+			if (fetch_run(f, j.p, j.chunk, n))
+				mps3_info("read-ahead of blob %s failed: %s", j.p->sha, mps3_error_last(-EIO));
+			pthread_mutex_lock(&f->lock);
 		}
-		j.p->state[j.chunk] = C_FLIGHT;
-		pthread_mutex_unlock(&f->lock);
-		if (fetch_chunk(f, j.p, j.chunk))
-			mps3_info("read-ahead of blob %s failed: %s", j.p->sha, mps3_error_last(-EIO));
-		pthread_mutex_lock(&f->lock);
-		partial_unref(f, j.p);
+		mps3fs_partial_unref(f, j.p);
 	}
 	pthread_mutex_unlock(&f->lock);
 	return NULL;
@@ -536,6 +329,7 @@ int mps3fs_fetch_init(struct mps3fs *fs)
 	clear_partials(f->dir);
 	f->budget = fs->cache.limit / 2 > 6 * (uint64_t)CHUNK ? fs->cache.limit / 2 : 6 * (uint64_t)CHUNK;
 	f->ahead = f->budget / CHUNK / 2 < READ_AHEAD ? (unsigned)(f->budget / CHUNK / 2) : READ_AHEAD;
+	f->run = f->ahead < RUN_MAX ? f->ahead : RUN_MAX;
 	f->bad = json_object();
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
@@ -562,12 +356,12 @@ void mps3fs_fetch_dispose(struct mps3fs *fs)
 		pthread_join(f->th[i], NULL);
 	pthread_mutex_lock(&f->lock);
 	while (f->qlen) {
-		partial_unref(f, f->queue[f->qhead].p);
+		mps3fs_partial_unref(f, f->queue[f->qhead].p);
 		f->qhead = (f->qhead + 1) % QUEUE_MAX;
 		f->qlen--;
 	}
 	while (f->list)
-		partial_free(f, f->list);
+		mps3fs_partial_free(f, f->list);
 	pthread_mutex_unlock(&f->lock);
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->cond);
@@ -577,7 +371,7 @@ void mps3fs_fetch_dispose(struct mps3fs *fs)
 	fs->fetch = NULL;
 }
 
-/* Queue read-ahead of chunks [from, to) (lock held). */
+/* Queue read-ahead of the missing chunks of [from, to) (lock held). */
 static void queue_ahead(struct fetch *f, struct partial *p, unsigned from, unsigned to)
 {
 	unsigned i;
@@ -585,9 +379,10 @@ static void queue_ahead(struct fetch *f, struct partial *p, unsigned from, unsig
 	for (i = from; i < to && i < p->nchunks && f->qlen < QUEUE_MAX; i++) {
 		if (p->state[i] != C_MISSING)
 			continue;
+		p->state[i] = C_QUEUED;
 		f->queue[(f->qhead + f->qlen) % QUEUE_MAX] = (struct job){ p, i };
 		f->qlen++;
-		partial_ref(f, p);
+		mps3fs_partial_ref(f, p);
 		pthread_cond_signal(&f->work);
 	}
 }
@@ -604,10 +399,11 @@ static int need_chunk(struct fetch *f, struct partial *p, unsigned i)
 			return 0;
 		if (p->state[i] == C_BAD)
 			return -EBADMSG;
-		if (p->state[i] == C_MISSING) {
+		if (p->state[i] == C_MISSING || p->state[i] == C_QUEUED) {
+			/* Queued, not taken yet: the reader is first (the job finds it taken). */
 			p->state[i] = C_FLIGHT;
 			pthread_mutex_unlock(&f->lock);
-			err = fetch_chunk(f, p, i);
+			err = fetch_run(f, p, i, 1);
 			pthread_mutex_lock(&f->lock);
 			if (err)
 				return err;
@@ -645,8 +441,12 @@ static int make_readable(struct fetch *f, struct partial *p, unsigned first, uns
 			pthread_cond_wait(&f->cond, &f->lock);
 		return err ? err : p->err;
 	}
-	if (seq)
-		queue_ahead(f, p, last + 1, last + 1 + f->ahead);
+	if (seq) {
+		/* To a run boundary: the window grows a whole run at a time, one GET each. */
+		unsigned end = last + 1 + f->ahead;
+
+		queue_ahead(f, p, last + 1, end + (f->run - end % f->run) % f->run);
+	}
 	for (i = first; i <= last; i++) {
 		err = need_chunk(f, p, i);
 		if (err) {
@@ -673,6 +473,31 @@ static int known_bad(struct fetch *f, const char *id)
 	return 0;
 }
 
+/* The verified blob in the cache, if it is there and of the size the entry claims: an fd, or -1. */
+static int cached(struct mps3fs *fs, const char *sha, uint64_t size)
+{
+	int fd = mps3fs_cache_open(&fs->cache, sha);
+	struct stat st;
+
+	if (fd >= 0 && (fstat(fd, &st) < 0 || (uint64_t)st.st_size != size)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* A read of a whole blob's fd, which the reader keeps if it has none yet (else it is closed). */
+static ssize_t read_whole(int fd, char *buf, size_t size, uint64_t off, int *whole_fd)
+{
+	int err = mps3_pread_all(fd, buf, size, (off_t)off);
+
+	if (!err && whole_fd && *whole_fd < 0)
+		*whole_fd = fd;
+	else
+		close(fd);
+	return err ? err : (ssize_t)size;
+}
+
 ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size, const char *chunks,
 			  char *buf, size_t size, uint64_t off, int seq, int *whole_fd)
 {
@@ -689,16 +514,19 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 		size = (size_t)(blob_size - off);
 	first = (unsigned)(off / CHUNK);
 	last = (unsigned)((off + size - 1) / CHUNK);
-	make_id(id, sha, blob_size, chunks);
+	mps3fs_partial_id(id, sha, blob_size, chunks);
 	pthread_mutex_lock(&f->lock);
 	err = known_bad(f, id) ? -EBADMSG : 0;
 	/* A download of it in progress has its chunk list: every read after the first is served from there. */
-	p = err ? NULL : partial_find(f, id);
+	p = err ? NULL : mps3fs_partial_find(f, id);
 	pthread_mutex_unlock(&f->lock);
 	if (err)
 		return err;
+	/* Whole in the cache by now (a download that finished between two reads): read it there. */
+	if (!p && (fd = cached(fs, sha, blob_size)) >= 0)
+		return read_whole(fd, buf, size, off, whole_fd);
 	/* Else the chunk list first, outside the lock (a GET of its own). */
-	if (!p && chunks && chunks[0] && !mps3fs_cache_has(&fs->cache, sha)) {
+	if (!p && chunks && chunks[0]) {
 		err = load_chunks(fs, chunks, blob_size, &list);
 		if (err == -EBADMSG) {
 			pthread_mutex_lock(&f->lock);
@@ -712,7 +540,7 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 	}
 	pthread_mutex_lock(&f->lock);
 	if (!p)
-		p = partial_get(f, id, sha, blob_size, &list, &err);
+		p = mps3fs_partial_get(f, id, sha, blob_size, &list, &err);
 	if (p)
 		err = make_readable(f, p, first, last, seq);
 	err0 = err;
@@ -732,7 +560,7 @@ ssize_t mps3fs_fetch_read(struct mps3fs *fs, const char *sha, uint64_t blob_size
 	if (p && p->chunks.n && !err0)
 		release_chunks(p, first, last + 1);
 	if (p)
-		partial_unref(f, p);
+		mps3fs_partial_unref(f, p);
 	pthread_mutex_unlock(&f->lock);
 	mps3_chunks_dispose(&list);
 	if (fd >= 0)
@@ -775,7 +603,7 @@ uint64_t mps3fs_room(struct mps3fs *fs, uint64_t bytes)
 
 	if (f && freed < bytes) {
 		pthread_mutex_lock(&f->lock);
-		freed += reclaim(f, bytes - freed);
+		freed += mps3fs_partial_reclaim(f, bytes - freed);
 		pthread_mutex_unlock(&f->lock);
 	}
 	return freed;
