@@ -305,6 +305,26 @@ static void replay_one(struct replayer *nt, struct rop *o)
  * be this mount's root: after a lazy unmount the path names the directory
  * underneath, where nothing must be written.
  */
+/*
+ * Whether path, which does not exist, is gone with an unmount: its nearest
+ * existing ancestor is no FUSE mount.  A branch's root (MNT/.mps3/branches/
+ * NAME) stops existing when MNT is unmounted.
+ */
+static int unmounted_under(const char *path)
+{
+	char dir[4096];
+	struct statfs sfs;
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	while ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (statfs(dir, &sfs) == 0)
+			return sfs.f_type != FUSE_SUPER_MAGIC;
+	}
+	return 0;
+}
+
 static void open_root(struct replayer *nt)
 {
 	struct mps3fs *fs = nt->fs;
@@ -319,6 +339,9 @@ static void open_root(struct replayer *nt)
 		close(fd);
 		fd = -1;
 		errno = ENXIO;
+	} else if (fd < 0 && errno == ENOENT) {
+		gone = unmounted_under(fs->cfg.mountpoint);
+		errno = ENOENT;
 	}
 	if (fd < 0 && gone) {
 		mps3_info("%s: %s is no longer mounted; remote changes apply without inotify events", fs->cfg.url,
