@@ -28,6 +28,13 @@
  * -EINVAL if t is later than the store's now.
  */
 int mps3_db_state_at(struct mps3_db *db, int64_t t, json_t **files);
+/*
+ * The checkpoints read for views of the past are kept (two, shared with
+ * the views built from them) so that the next view from the same one does
+ * not parse it again.  Let go of all but the newest: for when no view of
+ * the past is left.  Any thread.
+ */
+void mps3_db_forget_past(struct mps3_db *db);
 
 /* The time from which past states are complete (INT64_MIN: all of them). */
 int mps3_db_history_start(struct mps3_db *db, int64_t *from);

@@ -199,9 +199,13 @@ fail:
 
 void mps3_db_free(struct mps3_db *db)
 {
+	unsigned i;
+
 	if (!db)
 		return;
 	mps3_manifest_free(db->m);
+	for (i = 0; i < KEPT_CP; i++)
+		json_decref(db->kept[i].files);
 	json_decref(db->known);
 	json_decref(db->reported);
 	pthread_mutex_destroy(&db->lock);

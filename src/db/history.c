@@ -173,11 +173,13 @@ int mps3_db_state_at(struct mps3_db *db, int64_t t, json_t **files)
 			rc = mps3_error_set(p->rc, "log/%s: %s", p->name, p->err);
 	}
 	if (!rc) {
-		/* In order onto the checkpoint's map, which is ours: no window to keep, no copies. */
+		/* In order onto a copy of the checkpoint's map (shared: values are never changed in place). */
+		json_t *copy = cpfiles ? json_copy(cpfiles) : json_object();
+
 		if (list.n)
 			qsort(list.v, list.n, sizeof(*list.v), cmp_fetched);
-		if (!cpfiles)
-			cpfiles = json_object();
+		json_decref(cpfiles);
+		cpfiles = copy;
 		rc = cpfiles ? 0 : -ENOMEM;
 	}
 	for (i = 0; !rc && i < list.n && list.v[i].rc == 0; i++)

@@ -33,6 +33,20 @@
 /* What a reader knows of a log entry name at or after its horizon. */
 enum known_state { K_APPLIED = 1, K_IGNORED = 2 };
 
+/*
+ * A checkpoint read lately (its name under cp_prefix, and its files map),
+ * so that views of the past from it, or the one the database opened from,
+ * parse it once.  The map is shared with whoever asked for it, so it is
+ * never changed.  Two: the open's own and the last view's.
+ */
+#define KEPT_CP 2
+struct kept_cp {
+	char name[MPS3_LOGNAME_MAX];
+	json_t *files;			/* NULL: a free slot */
+	int64_t t;
+	uint64_t used;
+};
+
 struct mps3_db {
 	struct mps3_store *store;
 	struct mps3_clock *clock;
@@ -61,6 +75,8 @@ struct mps3_db {
 	int64_t last_list;		/* store time of the last complete LIST; protected by lock */
 	unsigned settled_since_cp;	/* protected by lock */
 	struct mps3_db_stats stats;	/* protected by lock */
+	struct kept_cp kept[KEPT_CP];	/* checkpoints read lately; protected by lock */
+	uint64_t kept_clock;		/* protected by lock */
 };
 
 /* ---- listing and fetching the log (db/fetch.c) ------------------------- */
@@ -126,6 +142,11 @@ void db_future_cpkey(struct mps3_db *db, char out[PREFIX_MAX + MPS3_LOGNAME_MAX]
 
 int db_read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_ETAG_MAX]);
 /* Read and check one listed checkpoint: 0 (cp set), 1 (not usable: reported), or the store's error. */
+/*
+ * Read and check the checkpoint e lists: 0, 1 to skip it (reported), or
+ * the store's error.  cp->files is shared with the next reader of the same
+ * checkpoint (db->kept_cp): never change it, json_copy() it first.
+ */
 int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, struct mps3_checkpoint *cp);
 int db_resolve(struct mps3_db *db, struct mps3_changes *changes);
 int db_settle(struct mps3_db *db, int64_t list_time);

@@ -172,6 +172,10 @@ static int apply_path(json_t **out, json_t *cur, json_t *patch)
 	if (err && err != -ENOMEM) {
 		*out = json_incref(cur);
 		err = 0;
+	} else if (*out && cur && *out != cur && json_equal(*out, cur)) {
+		/* No change (an entry replayed onto a checkpoint that has it): keep the value shared. */
+		json_decref(*out);
+		*out = json_incref(cur);
 	}
 	return err;
 }

@@ -50,6 +50,64 @@ void db_future_cpkey(struct mps3_db *db, char out[PREFIX_MAX + MPS3_LOGNAME_MAX]
 	snprintf(out, PREFIX_MAX + MPS3_LOGNAME_MAX, "%s%s", db->cp_prefix, name);
 }
 
+/* The kept map of checkpoint name (a new reference), or NULL. */
+static json_t *kept_get(struct mps3_db *db, const char *name)
+{
+	json_t *files = NULL;
+	unsigned i;
+
+	pthread_mutex_lock(&db->lock);
+	for (i = 0; i < KEPT_CP && !files; i++)
+		if (db->kept[i].files && strcmp(db->kept[i].name, name) == 0) {
+			files = json_incref(db->kept[i].files);
+			db->kept[i].used = ++db->kept_clock;
+		}
+	pthread_mutex_unlock(&db->lock);
+	return files;
+}
+
+/* Keep a checkpoint just read, in place of the least recently used. */
+static void kept_put(struct mps3_db *db, const char *name, const struct mps3_checkpoint *cp)
+{
+	struct kept_cp *k;
+	json_t *old;
+	unsigned i;
+
+	if (strlen(name) >= sizeof(k->name))
+		return;
+	pthread_mutex_lock(&db->lock);
+	k = &db->kept[0];
+	for (i = 1; i < KEPT_CP; i++)
+		if (!db->kept[i].files || (k->files && db->kept[i].used < k->used))
+			k = &db->kept[i];
+	old = k->files;
+	k->files = json_incref(cp->files);
+	k->t = cp->key.t;
+	k->used = ++db->kept_clock;
+	snprintf(k->name, sizeof(k->name), "%s", name);
+	pthread_mutex_unlock(&db->lock);
+	json_decref(old); /* a big map: freed outside the lock */
+}
+
+void mps3_db_forget_past(struct mps3_db *db)
+{
+	json_t *drop[KEPT_CP] = { NULL };
+	unsigned i, newest = 0;
+
+	pthread_mutex_lock(&db->lock);
+	for (i = 1; i < KEPT_CP; i++)
+		if (db->kept[i].files && (!db->kept[newest].files || db->kept[i].t > db->kept[newest].t))
+			newest = i;
+	for (i = 0; i < KEPT_CP; i++)
+		if (i != newest) {
+			drop[i] = db->kept[i].files;
+			db->kept[i].files = NULL;
+		}
+	pthread_mutex_unlock(&db->lock);
+	for (i = 0; i < KEPT_CP; i++)
+		json_decref(drop[i]);
+}
+
 int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, struct mps3_checkpoint *cp)
 {
 	const char *name = e->key + strlen(db->cp_prefix);
@@ -71,11 +129,16 @@ int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, stru
 			  mps3_store_url(db->store), e->key, e->info.size, db->cfg.max_checkpoint_bytes);
 		return 1;
 	}
+	cp->files = kept_get(db, name);
+	if (cp->files)
+		return 0; /* read and checked before: checkpoints are never rewritten */
 	mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
 	rc = mps3_store_get_buf(db->store, e->key, &buf, NULL);
 	if (rc == 0)
 		rc = mps3_checkpoint_parse(cp, name, mps3_buf_cstr(&buf), buf.len);
 	mps3_buf_dispose(&buf);
+	if (rc == 0)
+		kept_put(db, name, cp);
 	if (rc == -ENOENT)
 		return 1; /* collected since the LIST */
 	if (rc == -EINVAL) {

@@ -218,16 +218,23 @@ static uint32_t ensure(struct view *w, const char *path)
 	return at;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* A path of the map and its type, sorted by path. */
+struct vpath {
+	const char *path;
+	json_t *v;
+	char type;
+};
+
+static int cmp_vpath(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	return strcmp(((const struct vpath *)a)->path, ((const struct vpath *)b)->path);
 }
 
 /* The nodes of files (a new reference taken).  NULL on ENOMEM. */
 static struct view *build(json_t *files, int64_t t)
 {
 	struct view *w = calloc(1, sizeof(*w));
-	const char **paths = NULL;
+	struct vpath *paths = NULL;
 	size_t np = 0, i;
 	const char *path;
 	json_t *v;
@@ -251,22 +258,20 @@ static struct view *build(json_t *files, int64_t t)
 		struct mps3_entry e;
 
 		if (mps3_entry_parse(&e, v) == 0)
-			paths[np++] = path;
+			paths[np++] = (struct vpath){ path, v, (char)e.type };
 	}
-	qsort(paths, np, sizeof(*paths), cmp_str);
+	qsort(paths, np, sizeof(*paths), cmp_vpath);
 	for (i = 0; i < np; i++) {
-		uint32_t k = ensure(w, paths[i]);
-		struct mps3_entry e;
+		uint32_t k = ensure(w, paths[i].path);
 		struct vnode *n;
 
 		if (k == NONE)
 			goto fail;
 		n = &w->v[k];
-		n->v = json_object_get(files, paths[i]);
-		mps3_entry_parse(&e, n->v);
-		n->type = (char)e.type;
+		n->v = paths[i].v;
+		n->type = paths[i].type;
 		/* A file with keys under it shows as the directory (as the live tree does). */
-		if (e.type != MPS3_DIR && n->child == NONE) {
+		if (paths[i].type != MPS3_DIR && n->child == NONE) {
 			n->is_dir = 0;
 			w->v[n->parent].nsubdirs--;
 		}
@@ -446,7 +451,7 @@ int mps3fs_view_open_root(struct mps3fs *fs, enum view_kind kind, const char *na
 	struct view *w, *made = NULL;
 	json_t *files = NULL;
 	int64_t t = 0;
-	int rc, relative = name[0] == '-'; /* a moving target: built anew */
+	int rc, none, relative = name[0] == '-'; /* a moving target: built anew */
 	size_t live;
 
 	pthread_mutex_lock(&fs->tree_lock);
@@ -467,9 +472,12 @@ int mps3fs_view_open_root(struct mps3fs *fs, enum view_kind kind, const char *na
 		return 0;
 	}
 	rc = make_room(vs, 0, UINT64_MAX); /* a slot at all, before the work */
+	none = vs->list == NULL;
 	pthread_mutex_unlock(&vs->lock);
 	if (rc)
 		return full(fs, vs);
+	if (none)
+		mps3_db_forget_past(fs->db); /* no view left of what the older checkpoints it kept hold */
 	/* Built outside the lock (it reads the bucket), one at a time: what building takes is bounded too. */
 	pthread_mutex_lock(&vs->build_lock);
 	rc = resolve(fs, kind, name, &files, &t);
