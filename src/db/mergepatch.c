@@ -17,8 +17,6 @@
  */
 #define MAX_DEPTH 64
 
-static int check_whole(json_t *v, int level);
-
 /*
  * *out = MergePatch(target, patch), a new reference or NULL for absent.
  * The result object is a shallow copy of target: json_copy() of an object
@@ -41,11 +39,6 @@ static int apply(json_t **out, json_t *target, json_t *patch, int level)
 	}
 	if (level > MAX_DEPTH)
 		return -E2BIG;
-	/* Onto nothing, a patch without nulls is its own result: shared, not rebuilt (a new file's value). */
-	if (!json_is_object(target) && check_whole(patch, level) == 0) {
-		*out = json_incref(patch);
-		return 0;
-	}
 
 	if (json_is_object(target))
 		result = json_copy(target);
