@@ -141,11 +141,10 @@ void db_future_cpkey(struct mps3_db *db, char out[PREFIX_MAX + MPS3_LOGNAME_MAX]
 /* ---- resolving and polling (db/poll.c) ---------------------------------- */
 
 int db_read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_ETAG_MAX]);
-/* Read and check one listed checkpoint: 0 (cp set), 1 (not usable: reported), or the store's error. */
 /*
- * Read and check the checkpoint e lists: 0, 1 to skip it (reported), or
- * the store's error.  cp->files is shared with the next reader of the same
- * checkpoint (db->kept_cp): never change it, json_copy() it first.
+ * Read and check one listed checkpoint: 0 (cp set), 1 (not usable:
+ * reported), or the store's error.  cp->files is shared with the next
+ * reader of the same checkpoint (db->kept): never change it, json_copy() it.
  */
 int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, struct mps3_checkpoint *cp);
 int db_resolve(struct mps3_db *db, struct mps3_changes *changes);

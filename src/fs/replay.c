@@ -300,12 +300,6 @@ static void replay_one(struct replayer *nt, struct rop *o)
 }
 
 /*
- * The mount's root, for one batch.  Opened by this thread, not before the
- * mount serves (opening it waits for the session to answer), and checked to
- * be this mount's root: after a lazy unmount the path names the directory
- * underneath, where nothing must be written.
- */
-/*
  * Whether path, which does not exist, is gone with an unmount: its nearest
  * existing ancestor is no FUSE mount.  A branch's root (MNT/.mps3/branches/
  * NAME) stops existing when MNT is unmounted.
@@ -325,6 +319,12 @@ static int unmounted_under(const char *path)
 	return 0;
 }
 
+/*
+ * The mount's root, for one batch.  Opened by this thread, not before the
+ * mount serves (opening it waits for the session to answer), and checked to
+ * be this mount's root: after a lazy unmount the path names the directory
+ * underneath, where nothing must be written.
+ */
 static void open_root(struct replayer *nt)
 {
 	struct mps3fs *fs = nt->fs;
