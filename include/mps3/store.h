@@ -16,9 +16,11 @@
  * Errors: 0 or a negative errno, with an mps3_error_set() detail that names
  * the operation and the key.  The common codes: -ENOENT (no such key),
  * -EACCES (denied, bad credentials or signature), -ETIMEDOUT or
- * -ECONNREFUSED (store unreachable after retries), -EIO (store answered with
- * an error), -EPROTO (malformed answer), -EFBIG (object above the caller's
- * limit).
+ * -ECONNRESET (store unreachable after retries), -ECONNREFUSED or
+ * -EHOSTUNREACH (no attempt reached the store: nothing was done), -EIO
+ * (store answered with an error), -EPROTO (malformed answer), -EFBIG
+ * (object above the caller's limit).  A PUT that failed with any other
+ * error may still have stored its object (a lost reply).
  */
 #ifndef MPS3_STORE_H
 #define MPS3_STORE_H

@@ -673,7 +673,7 @@ int mps3_s3_request(struct mps3_s3 *s3, struct s3_req *req)
 {
 	struct xfer x;
 	char phash[65];
-	int attempt, err = 0, skewed = 0, max = s3->cfg.max_attempts;
+	int attempt, err = 0, skewed = 0, max = s3->cfg.max_attempts, sent = 0;
 	enum outcome o = FAIL;
 	char last_cause[512] = "";
 
@@ -696,6 +696,8 @@ int mps3_s3_request(struct mps3_s3 *s3, struct s3_req *req)
 			break;
 		}
 		o = one_attempt(s3, req, &x, phash, &err, &skewed);
+		/* Whether any attempt may have reached the store (then a PUT may have been done). */
+		sent |= o == DONE || (err != -ECONNREFUSED && err != -EHOSTUNREACH);
 		if (o != RETRY)
 			break;
 		snprintf(last_cause, sizeof(last_cause), "%s", mps3_error_last(err));
@@ -710,6 +712,13 @@ int mps3_s3_request(struct mps3_s3 *s3, struct s3_req *req)
 		mps3_info("retrying (%d/%d): %s", attempt + 1, max, mps3_error_last(err));
 		if (!(skewed == 1 && attempt == 1))
 			backoff(attempt, mps3_s3_time_left(s3));
+	}
+	if (sent && (err == -ECONNREFUSED || err == -EHOSTUNREACH)) {
+		/* Only "nothing was sent" may say unreachable: an earlier attempt may have been done. */
+		char why[600];
+
+		snprintf(why, sizeof(why), "%s", mps3_error_last(err));
+		err = mps3_error_set(-ECONNRESET, "%s", why);
 	}
 	__atomic_add_fetch(&s3->n_down, x.delivered, __ATOMIC_RELAXED);
 	mps3_buf_dispose(&x.errbody);

@@ -29,6 +29,7 @@ struct mem_store {
 	size_t n, cap;		/* protected by lock */
 	int fail_err;		/* protected by lock */
 	unsigned fail_n;	/* protected by lock */
+	unsigned lose_n;	/* PUTs to store and then fail; protected by lock */
 };
 
 void mps3_etag_md5(char out[MPS3_ETAG_MAX], const void *p, size_t n)
@@ -188,6 +189,10 @@ static int mem_put(struct mps3_store *s, const char *key, const struct mps3_body
 		*info = o.info;
 	o.key = NULL;
 	o.data = NULL;
+	if (m->lose_n > 0) {
+		m->lose_n--;
+		rc = mps3_error_set(-ECONNRESET, "PutObject %s: stored, but the reply was lost (injected)", key);
+	}
 unlock:
 	pthread_mutex_unlock(&m->lock);
 	free(o.key);
@@ -325,5 +330,14 @@ void mps3_store_mem_fail(struct mps3_store *s, int err, unsigned n)
 	pthread_mutex_lock(&m->lock);
 	m->fail_err = err;
 	m->fail_n = n;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void mps3_store_mem_lose(struct mps3_store *s, unsigned n)
+{
+	struct mem_store *m = (struct mem_store *)s;
+
+	pthread_mutex_lock(&m->lock);
+	m->lose_n = n;
 	pthread_mutex_unlock(&m->lock);
 }

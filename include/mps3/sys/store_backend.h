@@ -48,6 +48,8 @@ int mps3_store_s3_new(struct mps3_store **out, const char *bucket, const char *p
  * the next n calls of any operation fail with err.
  */
 void mps3_store_mem_fail(struct mps3_store *s, int err, unsigned n);
+/* The next n PUTs store their object, then fail with -ECONNRESET (a lost reply). */
+void mps3_store_mem_lose(struct mps3_store *s, unsigned n);
 
 /* Hex MD5 of p, as S3 reports for a single-part object. */
 void mps3_etag_md5(char out[MPS3_ETAG_MAX], const void *p, size_t n);
