@@ -92,6 +92,13 @@ json_t *mps3_entry_to_patch(const struct mps3_entry *e);
 json_t *mps3_entry_patch(json_t *cur, json_t *want, int *err);
 
 /*
+ * Like mps3_entry_patch, when the path's value is CUR or any of ALTS (an
+ * array of values, JSON null for absent; NULL: none, see
+ * mps3_db_get_unsure): a patch that gives WANT from each of them.
+ */
+json_t *mps3_entry_patch_any(json_t *cur, json_t *alts, json_t *want, int *err);
+
+/*
  * Values of the files map nest at most this deep (objects and arrays count;
  * an entry with xattrs is 3 deep).  Deeper ones are refused when read
  * (the whole log entry or checkpoint is malformed) and when written, so a

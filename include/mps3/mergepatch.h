@@ -29,4 +29,11 @@ json_t *mps3_merge_patch(json_t *target, json_t *patch, int *err);
  */
 json_t *mps3_merge_diff(json_t *a, json_t *b, int *err);
 
+/*
+ * Given patches p and q (NULL: no change) that each lead to the same value,
+ * from different targets, one patch that leads to it from either target.
+ * New reference (NULL when both are NULL); *err -ENOMEM or -E2BIG.
+ */
+json_t *mps3_merge_union(json_t *p, json_t *q, int *err);
+
 #endif

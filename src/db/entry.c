@@ -245,6 +245,31 @@ json_t *mps3_entry_patch(json_t *cur, json_t *want, int *err)
 	return p;
 }
 
+json_t *mps3_entry_patch_any(json_t *cur, json_t *alts, json_t *want, int *err)
+{
+	json_t *p = mps3_entry_patch(cur, want, err), *alt;
+	size_t i;
+
+	json_array_foreach(alts, i, alt) {
+		json_t *q, *u;
+
+		if (*err)
+			break;
+		q = mps3_entry_patch(json_is_null(alt) ? NULL : alt, want, err);
+		if (*err)
+			break;
+		u = mps3_merge_union(p, q, err);
+		json_decref(p);
+		json_decref(q);
+		p = u;
+	}
+	if (*err) {
+		json_decref(p);
+		return NULL;
+	}
+	return p;
+}
+
 /* Whether v nests no deeper than MPS3_ENTRY_MAX_DEPTH (objects and arrays count). */
 static int shallow(json_t *v, int level)
 {

@@ -172,3 +172,55 @@ json_t *mps3_merge_diff(json_t *a, json_t *b, int *err)
 	*err = diff(&out, a, b, 1);
 	return out;
 }
+
+/*
+ * *out = a patch that does what both p and q do: wherever one sets a member
+ * the other does not mention, the union sets it too; objects both set are
+ * united member by member.  p and q lead to the same value from different
+ * targets, so where both set a member to something other than two objects,
+ * they set it to the same thing.
+ */
+static int unite(json_t **out, json_t *p, json_t *q, int level)
+{
+	json_t *result, *mine, *v;
+	const char *name;
+	int rc;
+
+	if (!p || !q || !json_is_object(p) || !json_is_object(q)) {
+		*out = json_incref(p ? p : q);
+		return 0;
+	}
+	if (level > MAX_DEPTH)
+		return -E2BIG;
+	result = json_copy(p);
+	if (!result)
+		return -ENOMEM;
+	json_object_foreach(q, name, v) {
+		mine = json_object_get(result, name);
+		if (!mine) {
+			rc = json_object_set(result, name, v) ? -ENOMEM : 0;
+		} else if (json_is_object(mine) && json_is_object(v)) {
+			json_t *u = NULL;
+
+			rc = unite(&u, mine, v, level + 1);
+			if (!rc && json_object_set_new(result, name, u))
+				rc = -ENOMEM;
+		} else {
+			rc = 0;
+		}
+		if (rc) {
+			json_decref(result);
+			return rc;
+		}
+	}
+	*out = result;
+	return 0;
+}
+
+json_t *mps3_merge_union(json_t *p, json_t *q, int *err)
+{
+	json_t *out = NULL;
+
+	*err = unite(&out, p, q, 1);
+	return out;
+}

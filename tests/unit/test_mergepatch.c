@@ -1,7 +1,8 @@
 /*
  * test_mergepatch.c - RFC 7386: the section 1 and 3 documents and every
  * example of Appendix A, inputs left untouched and shared by reference, the
- * nesting limit, the mps3 files map, and merge_diff round trips.
+ * nesting limit, the mps3 files map, merge_diff round trips, and
+ * merge_union of two diffs to one value.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -423,6 +424,96 @@ static void test_diff_sharing(void)
 	json_decref(a);
 }
 
+/* ---- merge_union: one patch from either of two targets --------------- */
+
+static unsigned long long lcg = 88172645463325252ull;
+
+static unsigned pick(unsigned n)
+{
+	lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+	return (unsigned)(lcg >> 33) % n;
+}
+
+/* A random value (NULL: absent): objects of a few members, one level nested, scalars, arrays. */
+static json_t *random_value(int level)
+{
+	static const char *const keys[] = { "a", "b", "c", "d" };
+	json_t *o;
+	size_t i;
+
+	if (level > 0 && pick(4) == 0)
+		return pick(2) ? json_integer(pick(3)) : json_pack("[i]", (int)pick(3));
+	if (level == 0 && pick(4) == 0)
+		return NULL;
+	o = json_object();
+	for (i = 0; i < NELEM(keys); i++) {
+		unsigned r = pick(4);
+
+		if (r == 0)
+			continue;
+		json_object_set_new(o, keys[i], r == 1 && level < 2 ? random_value(level + 1) : json_integer(pick(3)));
+	}
+	/* A member that came out absent (NULL) was not set. */
+	return o;
+}
+
+static int same(json_t *x, json_t *y)
+{
+	return x ? y && json_equal(x, y) : !y;
+}
+
+static void test_union(void)
+{
+	json_t *dir = J("{\"type\":\"d\",\"mode\":493}"), *p, *q, *u;
+	int err = -1, i, bad = 0, changed = 0;
+
+	/* Made, then removed, while the first commit's fate was unknown. */
+	p = mps3_merge_diff(NULL, NULL, &err);
+	q = mps3_merge_diff(dir, NULL, &err);
+	u = mps3_merge_union(p, q, &err);
+	tap_ok(err == 0 && !p && u && json_is_null(u),
+	       "union of no change (from absent) and a removal (from a directory) removes");
+	json_decref(u);
+	json_decref(q);
+	json_decref(dir);
+	for (i = 0; i < 3000; i++) {
+		json_t *a = random_value(0), *b = random_value(0), *want = random_value(0);
+		json_t *a0 = a ? json_deep_copy(a) : NULL, *b0 = b ? json_deep_copy(b) : NULL;
+		json_t *ra, *rb, *again;
+		int e1 = 0, e2 = 0, e3 = 0, e4 = 0, e5 = 0;
+
+		p = mps3_merge_diff(a, want, &e1);
+		q = mps3_merge_diff(b, want, &e2);
+		u = mps3_merge_union(p, q, &e3);
+		ra = u ? mps3_merge_patch(a, u, &e4) : (a ? json_incref(a) : NULL);
+		rb = u ? mps3_merge_patch(b, u, &e5) : (b ? json_incref(b) : NULL);
+		if (e1 || e2 || e3 || e4 || e5 || !same(ra, want) || !same(rb, want)) {
+			if (bad++ == 0) {
+				diag_json("a: ", a);
+				diag_json("b: ", b);
+				diag_json("want: ", want);
+				diag_json("union: ", u);
+			}
+		}
+		again = mps3_merge_diff(a, want, &e1);
+		if (!same(a, a0) || !same(b, b0) || !same(p, again))
+			changed++;
+		json_decref(again);
+		json_decref(ra);
+		json_decref(rb);
+		json_decref(u);
+		json_decref(q);
+		json_decref(p);
+		json_decref(a0);
+		json_decref(b0);
+		json_decref(want);
+		json_decref(b);
+		json_decref(a);
+	}
+	tap_ok(bad == 0, "3000 random pairs of targets: the union of their diffs gives the value from both (%d not)", bad);
+	tap_ok(changed == 0, "and leaves targets and patches unchanged (%d changed)", changed);
+}
+
 int main(void)
 {
 	test_rfc();
@@ -433,5 +524,6 @@ int main(void)
 	test_diff();
 	test_diff_invalid();
 	test_diff_sharing();
+	test_union();
 	return tap_done();
 }
