@@ -42,6 +42,10 @@ struct mps3_db_config {
 	int allow_offline;		/* open from the state file when the store cannot
 					   be reached (polls catch up later) */
 	const char *branch;		/* open this branch (mps3/history.h) instead of the main line */
+	int list_at_open;		/* LIST the log at open even when the saved state's head is
+					   current: entries of ours whose commit seemed to fail, and
+					   so never wrote head, are then known before changes from a
+					   journal are written again (W5) */
 };
 
 void mps3_db_config_init(struct mps3_db_config *cfg);
@@ -68,6 +72,18 @@ struct mps3_store *mps3_db_store(struct mps3_db *db);
  * means the path does not exist.
  */
 int mps3_db_get(struct mps3_db *db, const char *path, json_t **out);
+
+/*
+ * Every value path may have in the bucket, read at one instant: *cur the
+ * resolved one (new reference, NULL: absent), and *alts the others, one for
+ * each entry of ours whose commit failed (or was written again under a
+ * fresh name) but which may have been stored all the same, until the
+ * poller finds it or passes it (W5).  A change of path must give its wanted
+ * value from each of them (mps3_entry_patch_any).  *alts: a new array of
+ * values, each different from *cur (JSON null for absent), or NULL when
+ * there are none.  0 or -ENOMEM (then both are NULL).
+ */
+int mps3_db_get_unsure(struct mps3_db *db, const char *path, json_t **cur, json_t **alts);
 
 /* Snapshot of the whole resolved files map (new reference; treat as read-only). */
 json_t *mps3_db_files(struct mps3_db *db);
@@ -96,9 +112,9 @@ int mps3_db_blob_get(struct mps3_db *db, const char *hex, const struct mps3_get_
  * values objects or null) as one log entry, then update head.  Blobs it
  * names must already be uploaded.  On success the patch is applied to the
  * resolved map before returning (read-your-writes) and key (may be NULL)
- * gets the entry's name.  0, -EINVAL (bad patch), or the store's error
- * (nothing was committed, or - if the entry landed but its stale check kept
- * failing - it is ignored by every reader).
+ * gets the entry's name.  0, -EINVAL (bad patch), or the store's error:
+ * the entry may still have been stored (a lost reply), and until that is
+ * settled mps3_db_get_unsure() names the values it may have given.
  */
 int mps3_db_commit(struct mps3_db *db, json_t *patch, struct mps3_logkey *key);
 

@@ -315,6 +315,8 @@ static int run_command(const struct command *cmd, struct ctx *c, struct globals 
 		free(id);
 		c->cfg->state_file = state_file;
 	}
+	/* sync --journal writes a mount's changes again: first learn of every entry of its last run (W5). */
+	c->cfg->list_at_open = strcmp(cmd->name, "sync") == 0;
 	do {
 		c->reopen = 0;
 		rc = mps3_cli_open_store(&c->store, c->url, &g->so);

@@ -14,6 +14,7 @@
 
 #include "mps3/error.h"
 #include "mps3/log.h"
+#include "mps3/mergepatch.h"
 #include "internal.h"
 
 static void sleep_ms(int64_t ms)
@@ -87,6 +88,120 @@ static void next_key(struct mps3_db *db, struct mps3_logkey *key, int64_t now, i
 	pthread_mutex_unlock(&db->lock);
 }
 
+/* ---- entries that may have landed (W5) ----------------------------------
+ *
+ * A PUT that failed may still have stored its entry (the reply was lost),
+ * and so may a copy that W4 did not accept.  Until the poller finds such an
+ * entry, or its horizon passes it, the bucket may hold either value of each
+ * path it names; a later change of those paths must be written as a patch
+ * that gives the wanted value from either (mps3_db_get_unsure).  Otherwise
+ * a path made and then removed while replies were lost would come back when
+ * the first entry turns up.  One record per name; a retry's patch is most
+ * often its predecessor's, and then shares it.
+ */
+#define UNSURE_MAX 4096
+
+/* Lock held. */
+static void unsure_add(struct mps3_db *db, const char *name, int64_t t, json_t *patch)
+{
+	const char *k, *oldest = NULL, *newest = NULL;
+	int64_t oldest_t = INT64_MAX, newest_t = INT64_MIN;
+	json_t *v, *shared = patch;
+
+	if (db_known_get(db, name))
+		return; /* the poller found it meanwhile */
+	json_object_foreach(db->unsure, k, v) {
+		int64_t vt = json_integer_value(json_object_get(v, "t"));
+
+		if (vt < oldest_t) {
+			oldest_t = vt;
+			oldest = k;
+		}
+		if (vt > newest_t) {
+			newest_t = vt;
+			newest = k;
+		}
+	}
+	if (newest) {
+		json_t *p = json_object_get(json_object_get(db->unsure, newest), "patch");
+
+		if (p != patch && json_equal(p, patch))
+			shared = p;
+	}
+	if (json_object_size(db->unsure) >= UNSURE_MAX && oldest) {
+		mps3_warn("%s: more than %d log entries of ours may or may not have landed; no longer guarding against log/%s",
+			  mps3_store_url(db->store), UNSURE_MAX, oldest);
+		json_object_del(db->unsure, oldest);
+	}
+	json_object_set_new(db->unsure, name, json_pack("{s:I,s:O}", "t", (json_int_t)t, "patch", shared));
+}
+
+void db_unsure_settle(struct mps3_db *db, const char *name)
+{
+	json_object_del(db->unsure, name);
+}
+
+void db_unsure_prune(struct mps3_db *db, int64_t horizon)
+{
+	const char *k;
+	json_t *v;
+	void *tmp;
+
+	json_object_foreach_safe(db->unsure, tmp, k, v)
+		if (json_integer_value(json_object_get(v, "t")) < horizon)
+			json_object_del(db->unsure, k);
+}
+
+/* Whether v is in arr (or is cur). */
+static int seen_value(json_t *arr, json_t *cur, json_t *v)
+{
+	json_t *x;
+	size_t i;
+
+	if (json_is_null(v) ? !cur : cur && json_equal(cur, v))
+		return 1;
+	json_array_foreach(arr, i, x)
+		if (json_equal(x, v))
+			return 1;
+	return 0;
+}
+
+int mps3_db_get_unsure(struct mps3_db *db, const char *path, json_t **cur, json_t **alts)
+{
+	json_t *out = json_array(), *v;
+	const char *k;
+	int rc = out ? 0 : -ENOMEM;
+
+	pthread_mutex_lock(&db->lock);
+	*cur = json_incref(json_object_get(mps3_manifest_files(db->m), path));
+	json_object_foreach(db->unsure, k, v) {
+		json_t *p = json_object_get(json_object_get(v, "patch"), path), *alt;
+		int err = 0;
+
+		if (!p || rc)
+			continue;
+		alt = mps3_merge_patch(*cur, p, &err);
+		if (!alt && !err)
+			alt = json_null();
+		if (err || !alt)
+			rc = err ? err : -ENOMEM;
+		else if (!seen_value(out, *cur, alt) && json_array_append(out, alt))
+			rc = -ENOMEM;
+		json_decref(alt);
+	}
+	pthread_mutex_unlock(&db->lock);
+	if (rc) {
+		json_decref(*cur);
+		*cur = NULL;
+	}
+	if (rc || json_array_size(out) == 0) {
+		json_decref(out);
+		out = NULL;
+	}
+	*alts = out;
+	return rc;
+}
+
 /*
  * PUT the entry until one copy is provably fresh for every reader (W4).
  * key and name get the accepted copy's.  0 or the store's error.
@@ -153,17 +268,24 @@ static int put_entry(struct mps3_db *db, json_t *patch, struct mps3_logkey *key,
 		a = mps3_clock_now(db->clock);
 		rc = mps3_store_put(db->store, objkey, &body, &info);
 		b = mps3_clock_now(db->clock);
-		if (rc)
-			break;
-		if (db->exact_mtime && info.mtime_ms) {
+		if (!rc && db->exact_mtime && info.mtime_ms) {
 			if (mps3_entry_fresh(key->t, info.mtime_ms, db->cfg.stale_ms))
 				break;
-		} else if (key->t - a <= slack && a - key->t <= slack && b - key->t <= slack) {
+		} else if (!rc && key->t - a <= slack && a - key->t <= slack && b - key->t <= slack) {
 			break;
 		}
+		/*
+		 * Not accepted, but perhaps stored, and then applied by readers that
+		 * find it - unless no attempt reached the store at all.
+		 */
 		pthread_mutex_lock(&db->lock);
-		db->stats.recommits++;
+		if (rc != -ECONNREFUSED && rc != -EHOSTUNREACH)
+			unsure_add(db, name, key->t, patch);
+		if (!rc)
+			db->stats.recommits++;
 		pthread_mutex_unlock(&db->lock);
+		if (rc)
+			break;
 		mps3_notice("%s: log/%s may be judged stale by readers (clock uncertainty %" PRId64 " ms, PUT took %" PRId64 " ms); committing it again",
 			    mps3_store_url(db->store), name, u, b - a);
 	}

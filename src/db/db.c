@@ -146,8 +146,9 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 	pthread_mutex_init(&db->poll_lock, NULL);
 	db->m = mps3_manifest_new();
 	db->known = json_object();
+	db->unsure = json_object();
 	db->reported = json_object();
-	if (!db->m || !db->known || !db->reported) {
+	if (!db->m || !db->known || !db->unsure || !db->reported) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -173,6 +174,11 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 				    mps3_store_url(store));
 			rc = db_resolve(db, NULL);
 		} else if (rc == 0) {
+			if (db->cfg.list_at_open) {
+				pthread_mutex_lock(&db->lock);
+				db->head_etag[0] = '\0'; /* the poll LISTs */
+				pthread_mutex_unlock(&db->lock);
+			}
 			rc = mps3_db_poll(db, NULL);
 		}
 		if (rc && db->cfg.allow_offline && rc != -EACCES && rc != -EINVAL && rc != -ENOMEM) {
@@ -207,6 +213,7 @@ void mps3_db_free(struct mps3_db *db)
 	for (i = 0; i < KEPT_CP; i++)
 		json_decref(db->kept[i].files);
 	json_decref(db->known);
+	json_decref(db->unsure);
 	json_decref(db->reported);
 	pthread_mutex_destroy(&db->lock);
 	pthread_mutex_destroy(&db->deliver);

@@ -61,6 +61,7 @@ int db_known_get(struct mps3_db *db, const char *name)
 void db_known_set(struct mps3_db *db, const char *name, enum known_state s)
 {
 	json_object_set_new(db->known, name, json_integer(s));
+	db_unsure_settle(db, name);
 }
 
 /* ---- listing, page by page --------------------------------------------- */
@@ -352,5 +353,6 @@ void db_known_prune(struct mps3_db *db)
 		if (mps3_logkey_parse_time(&t, name) == 0 && t < h)
 			json_object_del(db->known, name);
 	}
+	db_unsure_prune(db, h);
 }
 

@@ -66,6 +66,7 @@ struct mps3_db {
 	pthread_mutex_t lock;
 	struct mps3_manifest *m;	/* protected by lock */
 	json_t *known;			/* name -> known_state, at or after the horizon; protected by lock */
+	json_t *unsure;			/* name -> {t, patch}: our entries that may have landed; lock */
 	json_t *reported;		/* path -> malformed value reported; protected by lock */
 	char head_etag[MPS3_ETAG_MAX];	/* protected by lock */
 	char head_pending[MPS3_LOGNAME_MAX]; /* head write that failed, to redo; protected by lock */
@@ -122,6 +123,13 @@ int db_list_all(struct mps3_db *db, const char *prefix, struct mps3_listing *out
 int db_known_get(struct mps3_db *db, const char *name);
 void db_known_set(struct mps3_db *db, const char *name, enum known_state s);
 void db_known_prune(struct mps3_db *db);
+
+/* ---- our entries that may have landed (db/commit.c), lock held --------- */
+
+/* The poller found the entry (applied or ignored): no longer in doubt. */
+void db_unsure_settle(struct mps3_db *db, const char *name);
+/* Entries older than the horizon that no LIST showed never apply. */
+void db_unsure_prune(struct mps3_db *db, int64_t horizon);
 
 int db_list_log(struct mps3_db *db, int64_t stop, struct pending_list *out);
 void db_fetch_all(struct mps3_db *db, struct pending_list *list);

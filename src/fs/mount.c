@@ -140,6 +140,8 @@ static int open_database(struct mps3fs *fs, json_t *journal_old)
 
 	fs->cfg.db.state_file = fs->state_file;
 	fs->cfg.db.allow_offline = 1;
+	/* Changes to write again: first learn of any entry of the last run whose commit seemed to fail. */
+	fs->cfg.db.list_at_open = json_array_size(journal_old) > 0;
 	/*
 	 * One deadline for everything the mount asks the store, so that mount(8)
 	 * and systemd are not left waiting.  Not for a branch opened later: the

@@ -10,10 +10,12 @@
  * close, parked paths for their next change.  Outside the lock it works out
  * each path's patch against the resolved value (mps3_entry_patch:
  * concurrent changes of other metadata fields by other machines merge;
- * content fields always travel together), uploads the blobs the values
- * name, then commits one merge patch, split into several entries only if
- * it would exceed the entry size limit.  A path leaves fs->dirty only if
- * its generation did not move meanwhile.
+ * content fields always travel together), and against every value an
+ * earlier failed commit of ours may have stored (mps3_db_get_unsure), so
+ * that such an entry turning up later cannot undo this change.  It uploads
+ * the blobs the values name, then commits one merge patch, split into
+ * several entries only if it would exceed the entry size limit.  A path
+ * leaves fs->dirty only if its generation did not move meanwhile.
  *
  * Failures.  What is wrong with one path - a path or value the protocol
  * forbids, content that is gone from the cache and not in the bucket, a
@@ -353,7 +355,7 @@ static int prepare(struct mps3fs *fs, struct batch *b)
 
 	for (i = 0; i < b->n && !rc; i++) {
 		struct item *it = &b->v[i];
-		json_t *cur = NULL;
+		json_t *cur = NULL, *alts = NULL;
 		struct mps3_entry e;
 		char *dump;
 		int err = mps3_path_check(it->path);
@@ -362,10 +364,11 @@ static int prepare(struct mps3fs *fs, struct batch *b)
 			park(it, "%s", mps3_error_last(err));
 			continue;
 		}
-		mps3_db_get(fs->db, it->path, &cur);
+		/* What an earlier attempt of ours may have stored too: the patch must give want from that as well. */
+		rc = mps3_db_get_unsure(fs->db, it->path, &cur, &alts);
 		/* A value that is not an entry (a leftover chmod) counts as absent. */
-		if (!(cur && mps3_entry_parse(&e, cur) == -ENOENT && !it->want)) {
-			it->patch = mps3_entry_patch(cur, it->want, &err);
+		if (!rc && !(cur && !alts && mps3_entry_parse(&e, cur) == -ENOENT && !it->want)) {
+			it->patch = mps3_entry_patch_any(cur, alts, it->want, &err);
 			if (!err && it->patch)
 				err = mps3_value_check(it->path, it->patch, 1);
 			if (err) {
@@ -380,6 +383,7 @@ static int prepare(struct mps3fs *fs, struct batch *b)
 				rc = item_blobs(b, it, cur);
 		}
 		json_decref(cur);
+		json_decref(alts);
 	}
 	return rc;
 }

@@ -56,6 +56,70 @@ missing=0
 for i in $(seq 1 20); do [[ "$(m get "flaky-$i")" == "flaky $i" ]] || missing=$((missing + 1)); done
 is "$missing" 0 "all 20 files written through 503s, resets and cut bodies are in the bucket"
 
+# Replies lost: every request is done but its reply never arrives, so each
+# commit fails though its entry landed.  A directory made and then removed,
+# a symlink made and then renamed, must not come back from those entries
+# when the store answers again: the later changes are written against what
+# may have landed, not only against what is known to have.  (One attempt
+# per request: a retry would store the entry again, seconds later, and
+# readers would then rightly judge it stale.)
+mount_fs l retries=1
+L=$MNT
+proxy faults lose=1
+mkdir "$L/doubt-d"
+ln -s target "$L/doubt-l"
+if wait_for 60 bash -c '"$0" status "$1" | grep -q "^state: offline"' "$MPS3" "$L"; then
+	ok "with every reply lost, the commit fails"
+else fail "with every reply lost, the commit fails"; fi
+rmdir "$L/doubt-d"
+mv "$L/doubt-l" "$L/doubt-m"
+sleep 2 # the uploader's next attempts, their replies lost too
+proxy online
+check "sync after the lost replies" timeout 120 "$MPS3" sync "$L"
+m log --entries --json >"$T/lost.log"
+if grep '"status": *"ok"' "$T/lost.log" | grep -q '"doubt-d": *{[^}]*"type": *"d"'; then
+	ok "the log holds the entry whose reply was lost"
+else fail "the log holds the entry whose reply was lost"; fi
+sleep 3 # polls that find those entries
+check "the removed directory stays removed on the mount" test ! -e "$L/doubt-d"
+check "the renamed symlink stays renamed on the mount" test ! -L "$L/doubt-l"
+is "$(readlink "$L/doubt-m")" "target" "under its new name"
+check "the bucket agrees: no doubt-d" test -z "$(m ls doubt-d 2>/dev/null)"
+check "the bucket agrees: no doubt-l" test -z "$(m ls doubt-l 2>/dev/null)"
+
+# The same across a crash: the entry whose reply was lost never wrote head,
+# so the restarted mount must LIST before it judges its journal, or it
+# would find the removal "already in the bucket" and drop it.  (Unmounted
+# cleanly first: the state saved then names the current head, so the
+# restart would not LIST by itself; a poll first, which reads the head our
+# last commit wrote.)
+sleep 2
+umount_quiet l
+mount_fs l retries=1
+L=$MNT
+proxy faults lose=1
+mkdir "$L/doubt-c"
+if wait_for 60 bash -c '"$0" status "$1" | grep -q "^state: offline"' "$MPS3" "$L"; then
+	ok "a second commit with its reply lost fails"
+else fail "a second commit with its reply lost fails"; fi
+proxy offline
+rmdir "$L/doubt-c"
+pid=${FS_PID[l]}
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+fusermount3 -uz "$L" 2>/dev/null || true
+unset "FS_PID[l]"
+proxy online
+mount_fs l2 retries=1 cache_dir="$T/l.cache"
+L=$MNT
+check "sync after the crash" timeout 120 "$MPS3" sync "$L"
+echo later >"$L/doubt-later" # head moves: every poll LISTs now
+check "sync of a later change" timeout 120 "$MPS3" sync "$L"
+sleep 3 # polls that find every entry
+check "the directory removed before the crash stays removed" test ! -e "$L/doubt-c"
+check "the bucket agrees: no doubt-c" test -z "$(m ls doubt-c 2>/dev/null)"
+umount_quiet l2
+
 # Start while the store is unreachable: from the saved state.
 umount_quiet a
 proxy offline

@@ -6,6 +6,9 @@ fully offline.
 
 usage: faultproxy.py UPSTREAM_HOST:PORT PORT_FILE CONTROL_FILE
 
+Once a mode is in force (new connections meet it, the open ones were
+cut), its words are written to CONTROL_FILE.applied.
+
 It listens on 127.0.0.1 on a free port and writes the port number to
 PORT_FILE.  CONTROL_FILE holds the mode, re-read whenever it changes:
 
@@ -17,6 +20,8 @@ PORT_FILE.  CONTROL_FILE holds the mode, re-read whenever it changes:
                             reset=P   reset the connection (TCP RST)
                             error=P   answer 503 SlowDown (or 500) itself
                             cut=P     forward, then cut the response halfway
+                            lose=P    forward, then drop the whole response
+                                      (done, but the client cannot know)
                             delay=MS  wait before forwarding (every connection)
 
 Probabilities are in [0, 1].  In faults mode every request is forwarded
@@ -68,6 +73,10 @@ def read_control():
         conns = list(CONNS)
     for c in conns:
         rst(c)
+    # Say what is in force now, for callers that wait for it (lib.sh's proxy).
+    with open(CONTROL + ".applied.tmp", "w") as f:
+        f.write(" ".join(words) + "\n")
+    os.rename(CONTROL + ".applied.tmp", CONTROL + ".applied")
 
 
 def rst(sock):
@@ -144,7 +153,7 @@ def handle(client):
             time.sleep(faults["delay"] / 1000.0)
         roll = random.random()
         edge = 0.0
-        for kind in ("drop", "reset", "error", "cut"):
+        for kind in ("drop", "reset", "error", "cut", "lose"):
             edge += faults.get(kind, 0.0)
             if roll < edge:
                 break
@@ -178,7 +187,8 @@ def handle(client):
             upstream.sendall(b"\r\n".join(lines) + b"\r\nConnection: close" + head[end:])
         t = threading.Thread(target=pump, args=(client, upstream), daemon=True)
         t.start()
-        cut = random.randint(40, 4000) if kind == "cut" else None
+        # lose: the reply's first bytes prove the request was done; none reach the client.
+        cut = random.randint(40, 4000) if kind == "cut" else 0 if kind == "lose" else None
         how = pump(upstream, client, cut)
         if how == "cut":
             rst(client)

@@ -262,7 +262,17 @@ start_proxy() {
 	PROXY_EP=http://127.0.0.1:$(cat "$T/proxy.port")
 	FS_ENDPOINT=$PROXY_EP
 }
-proxy() { echo "$*" >"$T/proxy.ctl.tmp" && mv "$T/proxy.ctl.tmp" "$T/proxy.ctl"; }
+# Set the proxy's mode and wait until it is in force (at most 30 s).
+proxy() {
+	local i
+	echo "$*" >"$T/proxy.ctl.tmp" && mv "$T/proxy.ctl.tmp" "$T/proxy.ctl"
+	for ((i = 0; i < 300; i++)); do
+		[[ "$(cat "$T/proxy.ctl.applied" 2>/dev/null)" == "$*" ]] && return 0
+		sleep 0.1
+	done
+	echo "# the proxy did not take mode: $*" >&2
+	return 1
+}
 
 # mps3 through the proxy
 mp() {

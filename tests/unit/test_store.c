@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mps3/clock.h"
 #include "mps3/db.h"
+#include "mps3/entry.h"
 #include "mps3/error.h"
 #include "mps3/keys.h"
 #include "mps3/log.h"
@@ -487,6 +489,62 @@ static void test_retry(void)
 	mps3_store_free(s);
 }
 
+/*
+ * A commit whose entry was stored though its PUT failed (a lost reply): the
+ * path's possible value is known, so removing what it made is written as a
+ * removal; the poller settles the doubt, and one never stored expires.
+ */
+static void test_lost_reply(void)
+{
+	struct mps3_store *s = NULL;
+	struct mps3_db_config cfg;
+	struct mps3_db *a = NULL, *c = NULL;
+	json_t *alts = NULL, *cur = NULL, *p, *o;
+	struct timespec pause = { 2, 300000000 };
+	int err = 0;
+
+	if (mps3_store_mem_new(&s))
+		return;
+	cfg_fast(&cfg);
+	tap_ok(mps3_db_open(&a, s, &cfg) == 0, "lost reply: open");
+	mps3_store_mem_lose(s, 1);
+	tap_inteq(commit_str(a, "d", "{\"type\":\"d\"}"), -ECONNRESET, "lost reply: the commit fails");
+	tap_inteq(mps3_db_get(a, "d", &cur), -ENOENT, "lost reply: and d is not known to exist");
+	tap_ok(mps3_db_get_unsure(a, "d", &cur, &alts) == 0 && !cur && json_array_size(alts) == 1 &&
+		       !strcmp(json_string_value(json_object_get(json_array_get(alts, 0), "type")), "d"),
+	       "lost reply: but d may be a directory in the bucket");
+	p = mps3_entry_patch(NULL, NULL, &err);
+	tap_ok(!p && err == 0, "lost reply: against the known value alone, removing d is no change");
+	p = mps3_entry_patch_any(NULL, alts, NULL, &err);
+	tap_ok(p && json_is_null(p) && err == 0, "lost reply: against both, it is a removal");
+	o = json_object();
+	json_object_set_new(o, "d", p);
+	tap_inteq(mps3_db_commit(a, o, NULL), 0, "lost reply: the removal commits");
+	json_decref(o);
+	json_decref(alts);
+	alts = NULL;
+	tap_ok(mps3_db_poll(a, NULL) == 0 && mps3_db_get(a, "d", &cur) == -ENOENT,
+	       "lost reply: the poll finds both entries, d stays removed");
+	tap_ok(mps3_db_get_unsure(a, "d", &cur, &alts) == 0 && !cur && !alts, "lost reply: and the doubt is settled");
+	tap_ok(mps3_db_open(&c, s, &cfg) == 0 && mps3_db_get(c, "d", &cur) == -ENOENT,
+	       "lost reply: a fresh reader agrees");
+	mps3_store_mem_fail(s, -ECONNREFUSED, 1);
+	tap_inteq(commit_str(a, "g", "{\"type\":\"d\"}"), -ECONNREFUSED, "lost reply: a PUT that reached no store fails");
+	tap_ok(mps3_db_get_unsure(a, "g", &cur, &alts) == 0 && !cur && !alts, "lost reply: and is known to have done nothing");
+	mps3_store_mem_fail(s, -EIO, 1);
+	tap_inteq(commit_str(a, "e", "{\"type\":\"d\"}"), -EIO, "lost reply: a PUT that stored nothing fails");
+	tap_ok(mps3_db_get_unsure(a, "e", &cur, &alts) == 0 && !cur && json_array_size(alts) == 1,
+	       "lost reply: its entry may still have landed");
+	json_decref(alts);
+	nanosleep(&pause, NULL);
+	tap_inteq(commit_str(c, "f", "{\"type\":\"d\"}"), 0, "lost reply: another writer's entry, later");
+	tap_ok(mps3_db_poll(a, NULL) == 0 && mps3_db_get_unsure(a, "e", &cur, &alts) == 0 && !cur && !alts,
+	       "lost reply: once the horizon passes it unseen, it never applies");
+	mps3_db_free(c);
+	mps3_db_free(a);
+	mps3_store_free(s);
+}
+
 int main(void)
 {
 	struct mps3_store *s = NULL;
@@ -511,6 +569,7 @@ int main(void)
 		mps3_store_free(s);
 	}
 	test_retry();
+	test_lost_reply();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s/*", dir);
 	if (system(cmd) != 0)
 		tap_diag("cleanup failed");
