@@ -81,7 +81,9 @@ int mps3_db_get(struct mps3_db *db, const char *path, json_t **out);
  * poller finds it or passes it (W5).  A change of path must give its wanted
  * value from each of them (mps3_entry_patch_any).  *alts: a new array of
  * values, each different from *cur (JSON null for absent), or NULL when
- * there are none.  0 or -ENOMEM (then both are NULL).
+ * there are none.  0, -ENOMEM or -E2BIG (then both are NULL), or -EAGAIN
+ * while a database opened with list_at_open has not listed the log yet
+ * (it opened offline): what the last run stored is not known.
  */
 int mps3_db_get_unsure(struct mps3_db *db, const char *path, json_t **cur, json_t **alts);
 

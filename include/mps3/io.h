@@ -23,6 +23,9 @@ struct mps3_body {
 	off_t off;
 	uint64_t len;
 	const char *sha256_hex;	/* of the whole body if known (saves a pass), else NULL */
+	int once;		/* the key is written at most once: no attempt after one that
+				   may have stored it (then -ECONNRESET; the caller tries again
+				   under a new key).  Single PUTs only. */
 };
 
 /* Copies the body's bytes (memory or fd range) into b.  0, -EFBIG or a read error. */

@@ -185,7 +185,7 @@ int mps3_cmd_put(struct ctx *c, int argc, char **argv)
 	body.sha256_hex = hex;
 	rc = mps3_db_blob_put(c->db, &body, hex);
 	if (!rc && list.len) {
-		struct mps3_body lb = { list.data, -1, 0, list.len, NULL };
+		struct mps3_body lb = { .data = list.data, .fd = -1, .len = list.len };
 
 		rc = mps3_db_blob_put(c->db, &lb, chunks);
 	}

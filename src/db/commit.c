@@ -133,7 +133,8 @@ static void unsure_add(struct mps3_db *db, const char *name, int64_t t, json_t *
 			  mps3_store_url(db->store), UNSURE_MAX, oldest);
 		json_object_del(db->unsure, oldest);
 	}
-	json_object_set_new(db->unsure, name, json_pack("{s:I,s:O}", "t", (json_int_t)t, "patch", shared));
+	if (json_object_set_new(db->unsure, name, json_pack("{s:I,s:O}", "t", (json_int_t)t, "patch", shared)))
+		mps3_warn("%s: out of memory: no longer guarding against log/%s", mps3_store_url(db->store), name);
 }
 
 void db_unsure_settle(struct mps3_db *db, const char *name)
@@ -173,6 +174,12 @@ int mps3_db_get_unsure(struct mps3_db *db, const char *path, json_t **cur, json_
 	int rc = out ? 0 : -ENOMEM;
 
 	pthread_mutex_lock(&db->lock);
+	if (db->need_list) {
+		pthread_mutex_unlock(&db->lock);
+		json_decref(out);
+		*cur = *alts = NULL;
+		return mps3_error_set(-EAGAIN, "waiting for a listing of the log: an entry of the last run may have landed");
+	}
 	*cur = json_incref(json_object_get(mps3_manifest_files(db->m), path));
 	json_object_foreach(db->unsure, k, v) {
 		json_t *p = json_object_get(json_object_get(v, "patch"), path), *alt;
@@ -203,6 +210,12 @@ int mps3_db_get_unsure(struct mps3_db *db, const char *path, json_t **cur, json_
 }
 
 /*
+ * An entry PUT whose fate is unknown is tried again under a new name (the
+ * store never writes one entry key twice), this many times at most.
+ */
+#define LOST_RETRIES 5
+
+/*
  * PUT the entry until one copy is provably fresh for every reader (W4).
  * key and name get the accepted copy's.  0 or the store's error.
  */
@@ -212,7 +225,9 @@ static int put_entry(struct mps3_db *db, json_t *patch, struct mps3_logkey *key,
 	char objkey[PREFIX_MAX + MPS3_LOGNAME_MAX];
 	char *doc = NULL;
 	size_t len = 0;
-	int attempt, rc, waited = 0;
+	/* The copies this call PUT without accepting them (W4's and lost ones). */
+	char doubted[LOST_RETRIES + 8][MPS3_LOGNAME_MAX];
+	int attempt, rc, waited = 0, lost = 0, ndoubted = 0, i;
 
 	for (attempt = 0;; attempt++) {
 		struct mps3_objinfo info;
@@ -264,6 +279,7 @@ static int put_entry(struct mps3_db *db, json_t *patch, struct mps3_logkey *key,
 		memset(&body, 0, sizeof(body));
 		body.data = doc;
 		body.len = len;
+		body.once = 1;
 		memset(&info, 0, sizeof(info));
 		a = mps3_clock_now(db->clock);
 		rc = mps3_store_put(db->store, objkey, &body, &info);
@@ -279,17 +295,38 @@ static int put_entry(struct mps3_db *db, json_t *patch, struct mps3_logkey *key,
 		 * find it - unless no attempt reached the store at all.
 		 */
 		pthread_mutex_lock(&db->lock);
-		if (rc != -ECONNREFUSED && rc != -EHOSTUNREACH)
+		/* (A refusal is an answer: nothing was stored.) */
+		if (rc != -ECONNREFUSED && rc != -EHOSTUNREACH && rc != -EACCES && rc != -ENOENT) {
 			unsure_add(db, name, key->t, patch);
+			if (ndoubted < (int)(sizeof(doubted) / sizeof(doubted[0])))
+				memcpy(doubted[ndoubted++], name, MPS3_LOGNAME_MAX);
+		}
 		if (!rc)
 			db->stats.recommits++;
 		pthread_mutex_unlock(&db->lock);
+		if (rc == -ECONNRESET && lost < LOST_RETRIES) {
+			mps3_info("%s: log/%s: %s; committing it again under a new name",
+				  mps3_store_url(db->store), name, mps3_error_last(rc));
+			sleep_ms(50LL << lost++);
+			attempt--; /* not W4's budget */
+			continue;
+		}
 		if (rc)
 			break;
 		mps3_notice("%s: log/%s may be judged stale by readers (clock uncertainty %" PRId64 " ms, PUT took %" PRId64 " ms); committing it again",
 			    mps3_store_url(db->store), name, u, b - a);
 	}
 	free(doc);
+	/*
+	 * The accepted copy gives the same patch later than every earlier one:
+	 * whether those landed no longer matters to what comes after.
+	 */
+	if (rc == 0 && ndoubted > 0) {
+		pthread_mutex_lock(&db->lock);
+		for (i = 0; i < ndoubted; i++)
+			db_unsure_settle(db, doubted[i]);
+		pthread_mutex_unlock(&db->lock);
+	}
 	return rc;
 }
 

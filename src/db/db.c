@@ -184,6 +184,10 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 		if (rc && db->cfg.allow_offline && rc != -EACCES && rc != -EINVAL && rc != -ENOMEM) {
 			mps3_warn("%s: store unreachable (%s); starting from the saved state, offline",
 				  mps3_store_url(store), mps3_error_last(rc));
+			if (db->cfg.list_at_open) {
+				db->need_list = 1;
+				db->head_etag[0] = '\0'; /* the next poll LISTs */
+			}
 			rc = 0;
 		}
 	} else {

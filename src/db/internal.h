@@ -67,6 +67,7 @@ struct mps3_db {
 	struct mps3_manifest *m;	/* protected by lock */
 	json_t *known;			/* name -> known_state, at or after the horizon; protected by lock */
 	json_t *unsure;			/* name -> {t, patch}: our entries that may have landed; lock */
+	int need_list;			/* list_at_open could not LIST: changes wait for one (W5); lock */
 	json_t *reported;		/* path -> malformed value reported; protected by lock */
 	char head_etag[MPS3_ETAG_MAX];	/* protected by lock */
 	char head_pending[MPS3_LOGNAME_MAX]; /* head write that failed, to redo; protected by lock */

@@ -25,6 +25,7 @@ int db_settle(struct mps3_db *db, int64_t list_time)
 		return rc;
 	db->settled_since_cp += (unsigned)(before - mps3_manifest_window_len(db->m));
 	db->last_list = list_time;
+	db->need_list = 0;
 	db_known_prune(db);
 	return 0;
 }

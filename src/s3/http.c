@@ -51,6 +51,9 @@ struct xfer {
 	uint64_t delivered;		/* body bytes given to the sink, all attempts */
 	char resume_etag[MPS3_ETAG_MAX];/* ETag of the object a resumed GET continues */
 	uint64_t sent;			/* upload position */
+	int body_read;			/* body bytes went to curl in this attempt (even if
+					   curl then said it could not connect: it may have
+					   sent them on a reused connection first) */
 	struct mps3_buf errbody;
 	int sink_err;
 	char request_id[128];
@@ -240,6 +243,7 @@ static size_t on_read(char *p, size_t size, size_t nmemb, void *ctx)
 			return CURL_READFUNC_ABORT;
 	}
 	x->sent += (uint64_t)got;
+	x->body_read |= got > 0;
 	return (size_t)got;
 }
 
@@ -673,7 +677,7 @@ int mps3_s3_request(struct mps3_s3 *s3, struct s3_req *req)
 {
 	struct xfer x;
 	char phash[65];
-	int attempt, err = 0, skewed = 0, max = s3->cfg.max_attempts, sent = 0;
+	int attempt, err = 0, skewed = 0, max = s3->cfg.max_attempts, sent = 0, reached;
 	enum outcome o = FAIL;
 	char last_cause[512] = "";
 
@@ -695,12 +699,25 @@ int mps3_s3_request(struct mps3_s3 *s3, struct s3_req *req)
 					     attempt > 1 ? last_cause : "");
 			break;
 		}
+		x.body_read = 0;
 		o = one_attempt(s3, req, &x, phash, &err, &skewed);
-		/* Whether any attempt may have reached the store (then a PUT may have been done). */
-		sent |= o == DONE || (err != -ECONNREFUSED && err != -EHOSTUNREACH);
+		/* Whether this attempt may have reached the store (then a PUT may have been done). */
+		reached = o == DONE || x.body_read || (err != -ECONNREFUSED && err != -EHOSTUNREACH);
+		sent |= reached;
 		if (o != RETRY)
 			break;
 		snprintf(last_cause, sizeof(last_cause), "%s", mps3_error_last(err));
+		/*
+		 * A key written at most once is not written again after an attempt
+		 * that may have stored it (no answer, or a 2xx cut short): a second
+		 * copy would carry a later LastModified, and readers that saw the
+		 * first would judge the key otherwise than readers that see the second.
+		 */
+		if (req->body && req->body->once && reached &&
+		    (x.status == 0 || (x.status >= 200 && x.status < 300))) {
+			err = mps3_error_set(-ECONNRESET, "%s (not retried: it may have been stored)", last_cause);
+			break;
+		}
 		if (attempt >= max) {
 			mps3_error_set(err, "%s (gave up after %d attempts)", last_cause, attempt);
 			break;

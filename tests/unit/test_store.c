@@ -508,7 +508,13 @@ static void test_lost_reply(void)
 	cfg_fast(&cfg);
 	tap_ok(mps3_db_open(&a, s, &cfg) == 0, "lost reply: open");
 	mps3_store_mem_lose(s, 1);
-	tap_inteq(commit_str(a, "d", "{\"type\":\"d\"}"), -ECONNRESET, "lost reply: the commit fails");
+	tap_inteq(commit_str(a, "k", "{\"type\":\"d\"}"), 0, "lost reply: the entry is committed again under a new name");
+	tap_ok(mps3_db_get_unsure(a, "k", &cur, &alts) == 0 && cur && !alts,
+	       "lost reply: both copies give the same value, so nothing is in doubt");
+	json_decref(cur);
+	mps3_store_mem_lose(s, 100);
+	tap_inteq(commit_str(a, "d", "{\"type\":\"d\"}"), -ECONNRESET, "lost reply: every reply lost, the commit fails");
+	mps3_store_mem_lose(s, 0);
 	tap_inteq(mps3_db_get(a, "d", &cur), -ENOENT, "lost reply: and d is not known to exist");
 	tap_ok(mps3_db_get_unsure(a, "d", &cur, &alts) == 0 && !cur && json_array_size(alts) == 1 &&
 		       !strcmp(json_string_value(json_object_get(json_array_get(alts, 0), "type")), "d"),
@@ -540,6 +546,32 @@ static void test_lost_reply(void)
 	tap_inteq(commit_str(c, "f", "{\"type\":\"d\"}"), 0, "lost reply: another writer's entry, later");
 	tap_ok(mps3_db_poll(a, NULL) == 0 && mps3_db_get_unsure(a, "e", &cur, &alts) == 0 && !cur && !alts,
 	       "lost reply: once the horizon passes it unseen, it never applies");
+	/* Restarting with changes to write again, offline: they wait for a listing. */
+	{
+		char path[] = "/tmp/mps3-test-state-XXXXXX";
+		int fd = mkstemp(path);
+		struct mps3_db_config rc_cfg = cfg;
+		struct mps3_db *r = NULL;
+
+		if (fd >= 0)
+			close(fd);
+		rc_cfg.state_file = path;
+		rc_cfg.allow_offline = 1;
+		mps3_db_free(c);
+		c = NULL;
+		tap_ok(mps3_db_open(&c, s, &rc_cfg) == 0 && mps3_db_save_state(c) == 0, "lost reply: a state file");
+		rc_cfg.list_at_open = 1;
+		mps3_store_mem_fail(s, -ECONNREFUSED, 1000);
+		tap_ok(mps3_db_open(&r, s, &rc_cfg) == 0, "lost reply: a restart that is to list opens offline");
+		tap_inteq(r ? mps3_db_get_unsure(r, "e", &cur, &alts) : 0, -EAGAIN,
+			  "lost reply: and its changes wait for a listing");
+		mps3_store_mem_fail(s, 0, 0);
+		tap_ok(r && mps3_db_poll(r, NULL) == 0 && mps3_db_get_unsure(r, "e", &cur, &alts) == 0 && !alts,
+		       "lost reply: after one, they may go");
+		json_decref(cur);
+		mps3_db_free(r);
+		unlink(path);
+	}
 	mps3_db_free(c);
 	mps3_db_free(a);
 	mps3_store_free(s);
