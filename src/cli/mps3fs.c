@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "mps3/error.h"
@@ -29,7 +30,7 @@ struct options {
 	char *endpoint, *region, *profile, *passwd_file, *ca_bundle, *addressing;
 	char *poll, *cache_dir, *cache_size, *drain, *timeout, *lag, *stale, *notify;
 	char *mount_timeout, *connect_timeout, *stall_timeout, *history, *validate, *validate_timeout, *branch;
-	int sync, insecure, show_help, show_version, ro;
+	int sync, insecure, show_help, show_version, ro, nonempty;
 	int suid, trust_owners, allow_other, default_permissions, no_default_permissions;
 	unsigned uid, gid, umask_val;
 	int uid_set, gid_set, umask_set;
@@ -70,6 +71,7 @@ static const struct fuse_opt opts_spec[] = {
 	OPT("validate_timeout=%s", validate_timeout),
 	OPT("sync", sync),
 	OPT("insecure", insecure),
+	OPT("nonempty", nonempty),
 	FUSE_OPT_KEY("uid=", KEY_UID),
 	FUSE_OPT_KEY("gid=", KEY_GID),
 	FUSE_OPT_KEY("umask=", KEY_UMASK),
@@ -134,6 +136,8 @@ static const char usage_text[] =
 	"  allow_other           let other users in; implies default_permissions (the\n"
 	"                        kernel checks modes) unless no_default_permissions\n"
 	"  ro                    read-only mount\n"
+	"  nonempty              mount over a directory that is not empty (its files are\n"
+	"                        hidden while mounted)\n"
 	"  retries=N             attempts per S3 request (default 6)\n"
 	"  branch=NAME           mount branch NAME (mps3 URL branch create NAME) instead of\n"
 	"                        the main line: writable, watched, committed with branch commit\n"
@@ -391,6 +395,66 @@ static int build_config(struct mps3fs_config *cfg, const struct options *o, cons
 }
 
 /* Open the store and run the daemon: the exit status. */
+/*
+ * Before anything is asked of the store: MOUNTPOINT is a directory, not a
+ * mount point already, and empty unless -o nonempty.  The FUSE options are
+ * ones libfuse takes (it is asked now, with a session that is not mounted).
+ * 0, or the exit status after one line on stderr.
+ */
+static int preflight(const struct options *o, const char *mnt, struct fuse_args *args)
+{
+	static const struct fuse_lowlevel_ops none;
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se;
+	struct stat st, up;
+	char *parent = NULL;
+	int i, ok;
+
+	if (stat(mnt, &st) < 0) {
+		fprintf(stderr, "mps3fs: mount point %s: %s\n", mnt, strerror(errno));
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "mps3fs: mount point %s is not a directory\n", mnt);
+		return 1;
+	}
+	if (asprintf(&parent, "%s/..", mnt) < 0)
+		return 1;
+	ok = stat(parent, &up) == 0;
+	free(parent);
+	if (ok && (st.st_dev != up.st_dev || st.st_ino == up.st_ino)) {
+		fprintf(stderr, "mps3fs: %s is a mount point already\n", mnt);
+		return 1;
+	}
+	if (!o->nonempty) {
+		DIR *d = opendir(mnt);
+		struct dirent *e;
+		int empty = 1;
+
+		while (d && empty && (e = readdir(d)))
+			empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+		if (d)
+			closedir(d);
+		if (!empty) {
+			fprintf(stderr, "mps3fs: mount point %s is not empty (-o nonempty mounts over it anyway)\n", mnt);
+			return 1;
+		}
+	}
+	for (i = 0; i < args->argc; i++)
+		if (fuse_opt_add_arg(&copy, args->argv[i]) != 0) {
+			fuse_opt_free_args(&copy);
+			return 1;
+		}
+	se = fuse_session_new(&copy, &none, sizeof(none), NULL);
+	fuse_opt_free_args(&copy);
+	if (!se) {
+		fputs("Try 'mps3fs --help'.\n", stderr);
+		return 2;
+	}
+	fuse_session_destroy(se);
+	return 0;
+}
+
 static int mount_it(const struct mps3fs_config *cfg, const struct options *o, struct fuse_args *args,
 		    const struct fuse_cmdline_opts *cmd)
 {
@@ -469,6 +533,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ret = build_config(&cfg, &o, cmd.mountpoint);
+	if (ret)
+		goto out;
+	ret = preflight(&o, cmd.mountpoint, &args);
 	if (ret)
 		goto out;
 	/* Other users in, and nobody checking modes, would give each of them the daemon's access. */

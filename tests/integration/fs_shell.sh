@@ -5,6 +5,27 @@
 . "$(dirname "$0")/lib.sh" "$@"
 require_fuse
 new_db
+
+# --- where it may mount: checked before the store is asked anything --------
+# (an endpoint nobody listens on: a check that came too late would fail there instead)
+pre() { # WANT_EXIT WANT_MESSAGE MOUNTPOINT [OPTIONS]
+	local rc=0
+	timeout 60 "$MPS3FS" -f -o "cache_dir=$T/pre.cache,endpoint=http://127.0.0.1:9,retries=1${4:+,$4}" \
+		"$URL" "$3" 2>"$T/pre.err" || rc=$?
+	if [[ $rc == "$1" ]] && grep -q -- "$2" "$T/pre.err"; then ok "mps3fs on $3 ${4:+-o $4 }refused: $2"; else
+		fail "mps3fs on $3 ${4:+-o $4 }refused: $2 (exit $rc)"
+		sed 's/^/# /' "$T/pre.err"
+	fi
+}
+touch "$T/plain"
+pre 1 "is not a directory" "$T/plain"
+mkdir -p "$T/full"
+touch "$T/full/x"
+pre 1 "is not empty (-o nonempty" "$T/full"
+pre 1 "is a mount point already" /proc
+mkdir -p "$T/empty"
+pre 2 "unknown option.*cache_sise" "$T/empty" cache_sise=2G
+
 mount_fs a
 A=$MNT
 
@@ -189,4 +210,13 @@ if [[ $BACKEND == s3 ]]; then
 	check "the paused reader's rest came from the cache: $kib KiB fetched of 49152 KiB" test "$kib" -le 49152
 fi
 umount_fs d
+
+# -o nonempty mounts over a directory's own files (hidden while mounted).
+mkdir -p "$T/n"
+echo underneath >"$T/n/under"
+mount_fs n nonempty
+check "-o nonempty: mounted over a directory with a file in it" mountpoint -q "$T/n"
+check "-o nonempty: the mount shows the database, not the file underneath" test ! -e "$T/n/under"
+umount_fs n
+is "$(cat "$T/n/under")" "underneath" "-o nonempty: the file is there again after unmount"
 done_testing
