@@ -7,7 +7,11 @@ fully offline.
 usage: faultproxy.py UPSTREAM_HOST:PORT PORT_FILE CONTROL_FILE
 
 Once a mode is in force (new connections meet it, the open ones were
-cut), its words are written to CONTROL_FILE.applied.
+cut), its words are written to CONTROL_FILE.applied.  In faults mode each
+request that met a fault is appended to CONTROL_FILE.requests as
+"FAULT METHOD PATH" (for lose, once the server has begun its reply, so the
+line proves the request was done), for tests that wait for a fault to hit
+a particular request.
 
 It listens on 127.0.0.1 on a free port and writes the port number to
 PORT_FILE.  CONTROL_FILE holds the mode, re-read whenever it changes:
@@ -127,6 +131,13 @@ def pump(src, dst, cut_after=None):
     return "eof"
 
 
+def note_request(kind, head):
+    line = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+    with LOCK:
+        with open(CONTROL + ".requests", "a") as f:
+            f.write("%s %s %s\n" % (kind, line[0], line[1] if len(line) > 1 else "?"))
+
+
 def handle(client):
     with LOCK:
         mode, faults = STATE["mode"], dict(STATE["faults"])
@@ -171,6 +182,8 @@ def handle(client):
                 client.sendall(b"HTTP/1.1 %d %s\r\nContent-Type: application/xml\r\n"
                                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
                                % (code, text.encode(), len(body), body))
+            if head:
+                note_request(kind, head)
             client.close()
             return
         upstream = socket.create_connection(UPSTREAM, timeout=30)
@@ -191,6 +204,8 @@ def handle(client):
         cut = random.randint(40, 4000) if kind == "cut" else 0 if kind == "lose" else None
         how = pump(upstream, client, cut)
         if how == "cut":
+            if kind is not None:
+                note_request(kind, head)
             rst(client)
         else:
             # shutdown, not just close: the other pump thread may be in

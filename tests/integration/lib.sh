@@ -274,6 +274,18 @@ proxy() {
 	return 1
 }
 
+# proxy_mark: how many faulted requests the proxy has noted so far;
+# proxy_hit MARK ERE: whether one noted after MARK matches ERE, as
+# "FAULT METHOD PATH" (a lost reply is noted once the request was done).
+proxy_mark() {
+	local n
+	n=$(wc -l <"$T/proxy.ctl.requests" 2>/dev/null) || n=0
+	echo "${n:-0}"
+}
+proxy_hit() {
+	tail -n "+$(($1 + 1))" "$T/proxy.ctl.requests" 2>/dev/null | grep -qE "$2"
+}
+
 # mps3 through the proxy
 mp() {
 	local opts=()
