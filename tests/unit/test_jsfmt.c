@@ -1,0 +1,180 @@
+/*
+ * test_jsfmt.c - the MPS3 JavaScript client's entry names and value
+ * documents: times and counters against base 32 worked by hand, names the
+ * client's regex takes and refuses, the freshness window at its edges, and
+ * contents of every kind through encode and back, byte for byte.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mps3/buf.h"
+#include "mps3/jsfmt.h"
+#include "tap.h"
+
+static const struct {
+	int64_t ms;
+	const char *code;
+} times[] = {
+	{ 0, "3vvvvvvvv" },
+	{ 1, "3vvvvvvvu" },
+	{ 1764700000000, "2ckfqts7v" },
+	{ MPS3_JS_TIME_MAX, "000000000" },
+};
+
+static const struct {
+	const char *name;
+	int ok;
+	int64_t ms;
+} names[] = {
+	{ "manifest.json@2ckfqts7v_a1b_vv", 1, 1764700000000 },
+	{ "manifest.json@3vvvvvvvu_0_00", 1, 1 },
+	{ "db/m@2ckfqts7v_abcdefabcdef_vu", 1, 1764700000000 },
+	/* parseInt stops at the first non-digit: "2ckfqts7vw" reads as 2ckfqts7v. */
+	{ "m@2ckfqts7vw_a1b_vv", 1, 1764700000000 },
+	{ "m@2ckfqts7v_a1b_v", 0, 0 },		/* C is two characters */
+	{ "m@2ckfqts7v_a1b_vvv", 0, 0 },
+	{ "m@2ckfqts7v__vv", 0, 0 },		/* no session */
+	{ "m@_a1b_vv", 0, 0 },			/* no time */
+	{ "m@wxyz_a1b_vv", 0, 0 },		/* NaN */
+	{ "m@2CKFQTS7V_a1b_vv", 0, 0 },		/* upper case */
+	{ "m2ckfqts7v_a1b_vv", 0, 0 },		/* no @ */
+	{ "m@2ckfqts7v_a-b_vv", 0, 0 },
+	{ "m@2ckfqts7v_a1b_-1", 0, 0 },		/* the client's counter past 1023 */
+	{ "m@4000000000_a1b_vv", 0, 0 },	/* above 42 bits: a negative time */
+	{ "manifest.json@01692992046294_ac", 0, 0 }, /* the client's older names */
+	{ "", 0, 0 },
+	{ "@", 0, 0 },
+};
+
+static const struct {
+	const char *what;
+	const char *content;
+	size_t len;
+	const char *doc;	/* NULL: the content itself */
+} values[] = {
+	{ "an object stays the document", "{\"a\": [1, 2]}\n", 14, NULL },
+	{ "an array stays the document", "[true,null]", 11, NULL },
+	{ "text is a JSON string", "hello\n", 6, "\"hello\\n\"" },
+	{ "a number's text is a string", "42", 2, "\"42\"" },
+	{ "a JSON string's text is a string", "\"x\"", 3, "\"\\\"x\\\"\"" },
+	{ "an empty file is the empty string", "", 0, "\"\"" },
+	{ "UTF-8 stays UTF-8", "\xc3\xa9t\xc3\xa9", 5, "\"\xc3\xa9t\xc3\xa9\"" },
+	{ "a NUL in text is escaped", "a\0b", 3, "\"a\\u0000b\"" },
+	{ "bytes that are not UTF-8 are binary", "\xff\xfe", 2, "{\"$binary\":\"//4=\"}" },
+	{ "a document that reads as binary is itself binary", "{\"$binary\":\"aGk=\"}", 18,
+	  "{\"$binary\":\"eyIkYmluYXJ5IjoiYUdrPSJ9\"}" },
+	{ "a $binary beside another member is an object", "{\"$binary\":\"aGk=\",\"b\":1}", 24, NULL },
+	{ "an object followed by text is text", "{} x", 4, "\"{} x\"" },
+};
+
+static const struct {
+	const char *what;
+	const char *doc;
+	const char *content;	/* NULL: -EINVAL */
+} decodes[] = {
+	{ "the client's pretty string", "\"hi\"", "hi" },
+	{ "a number reads as its text", "3.5", "3.5" },
+	{ "null reads as its text", "null", "null" },
+	{ "a pretty object reads as written", "{\n  \"a\": 1\n}", "{\n  \"a\": 1\n}" },
+	{ "the binary form", "{\"$binary\": \"aGk=\"}", "hi" },
+	{ "a $binary that is not a string is an object", "{\"$binary\":1}", "{\"$binary\":1}" },
+	{ "not JSON", "{", NULL },
+	{ "a binary form that is not base64", "{\"$binary\":\"a!\"}", NULL },
+	{ "the client's empty body on M is no value", "", NULL },
+};
+
+int main(void)
+{
+	size_t i;
+
+	tap_plan((int)(2 * (sizeof(times) / sizeof(times[0])) + sizeof(names) / sizeof(names[0]) + 10 +
+		       2 * (sizeof(values) / sizeof(values[0])) + sizeof(decodes) / sizeof(decodes[0]) + 2));
+	for (i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		char code[10];
+		int64_t ms = -1;
+		char *name = NULL;
+
+		tap_ok(mps3_js_time_code(code, times[i].ms) == 0 && strcmp(code, times[i].code) == 0,
+		       "time %lld is %s", (long long)times[i].ms, times[i].code);
+		tap_ok(mps3_js_entry_name(&name, "m", times[i].ms, "s", 0) == 0 &&
+			       mps3_js_entry_time(name, &ms) == 0 && ms == times[i].ms,
+		       "time %lld survives a name", (long long)times[i].ms);
+		free(name);
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int64_t ms = -1;
+		int rc = mps3_js_entry_time(names[i].name, &ms);
+
+		tap_ok(names[i].ok ? rc == 0 && ms == names[i].ms : rc == -EINVAL,
+		       "\"%s\" %s", names[i].name, names[i].ok ? "is an entry" : "is not an entry");
+	}
+	{
+		char *name = NULL;
+		int64_t ms;
+
+		tap_ok(mps3_js_entry_name(&name, "manifest.json", 1764700000000, "a1b", 0) == 0 &&
+			       strcmp(name, "manifest.json@2ckfqts7v_a1b_vv") == 0,
+		       "the first entry of a session counts vv");
+		free(name);
+		tap_ok(mps3_js_entry_name(&name, "m", 5, "a1b", 1) == 0 && strcmp(name + strlen(name) - 3, "_vu") == 0,
+		       "the second counts vu");
+		free(name);
+		tap_ok(mps3_js_entry_name(&name, "m", 5, "a1b", 1023) == 0 && strcmp(name + strlen(name) - 3, "_00") == 0 &&
+			       mps3_js_entry_time(name, &ms) == 0,
+		       "the 1024th counts 00 and is still an entry");
+		free(name);
+		tap_ok(mps3_js_entry_name(&name, "m", 5, "a1b", 1024) == -ERANGE && !name,
+		       "a 1025th is refused: a new session, not the client's wrap");
+		tap_ok(mps3_js_entry_name(&name, "m", 5, "A1B", 0) == -EINVAL, "a session in upper case is refused");
+		tap_ok(mps3_js_entry_name(&name, "m", 5, "", 0) == -EINVAL, "an empty session is refused");
+		tap_ok(mps3_js_entry_name(&name, "m", -1, "a", 0) == -ERANGE &&
+			       mps3_js_entry_name(&name, "m", MPS3_JS_TIME_MAX + 1, "a", 0) == -ERANGE,
+		       "times outside 42 bits are refused");
+		tap_ok(mps3_js_entry_fresh(10000, 10000 + 4999) && mps3_js_entry_fresh(10000, 10000 - 4999),
+		       "4,999 ms either way is fresh");
+		tap_ok(!mps3_js_entry_fresh(10000, 15000) && !mps3_js_entry_fresh(15000, 10000),
+		       "5,000 ms either way is not");
+		tap_ok(!mps3_js_entry_fresh(10000, 0), "no LastModified near the name is not fresh");
+	}
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		struct mps3_buf doc = MPS3_BUF_INIT, back = MPS3_BUF_INIT;
+		const char *want = values[i].doc ? values[i].doc : values[i].content;
+		size_t want_len = values[i].doc ? strlen(values[i].doc) : values[i].len;
+		int rc = mps3_js_value_encode(&doc, values[i].content, values[i].len);
+
+		if (!tap_ok(rc == 0 && doc.len == want_len && memcmp(doc.data ? doc.data : "", want, want_len) == 0,
+			    "encode: %s", values[i].what))
+			tap_diag("got %d \"%.*s\"", rc, (int)doc.len, doc.data ? doc.data : "");
+		rc = mps3_js_value_decode(&back, doc.data ? doc.data : "", doc.len);
+		tap_ok(rc == 0 && back.len == values[i].len &&
+			       memcmp(back.data ? back.data : "", values[i].content, values[i].len) == 0,
+		       "and back: %s", values[i].what);
+		mps3_buf_dispose(&doc);
+		mps3_buf_dispose(&back);
+	}
+	for (i = 0; i < sizeof(decodes) / sizeof(decodes[0]); i++) {
+		struct mps3_buf out = MPS3_BUF_INIT;
+		int rc = mps3_js_value_decode(&out, decodes[i].doc, strlen(decodes[i].doc));
+
+		tap_ok(decodes[i].content ? rc == 0 && out.len == strlen(decodes[i].content) &&
+						  memcmp(out.data, decodes[i].content, out.len) == 0
+					  : rc == -EINVAL,
+		       "decode: %s", decodes[i].what);
+		mps3_buf_dispose(&out);
+	}
+	{
+		size_t n = MPS3_JS_VALUE_MAX + 1;
+		char *big = calloc(1, n);
+		struct mps3_buf out = MPS3_BUF_INIT, small;
+
+		tap_ok(big && mps3_js_value_encode(&out, big, n) == -EFBIG && out.len == 0,
+		       "a file above the size limit is EFBIG");
+		free(big);
+		mps3_buf_init(&small, 4);
+		tap_ok(mps3_js_value_decode(&small, "\"hello\"", 7) == -EFBIG, "decode keeps the caller's limit");
+		mps3_buf_dispose(&small);
+	}
+	return tap_failed ? 1 : 0;
+}
