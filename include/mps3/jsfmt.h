@@ -61,6 +61,25 @@ int mps3_js_entry_time(const char *name, int64_t *ms);
 /* Whether an entry named at name_ms and last modified at lastmod_ms counts (1) or not (0). */
 int mps3_js_entry_fresh(int64_t name_ms, int64_t lastmod_ms);
 
+/* A name as a first page of the LIST of manifest "@" gives it. */
+struct mps3_js_listed {
+	const char *name;
+	int64_t lastmod_ms;
+};
+
+/*
+ * What the client reads of a first listing page v[0..n) (byte order, as
+ * listed from the name of now + MPS3_JS_LOOKAHEAD_MS): the index of the
+ * newest fresh entry, whose "files" is the base, and in apply[] (room for n)
+ * the entries whose "update" it then merges, in that order (oldest first,
+ * the newest last).  As the client does, by byte order of names: an entry is
+ * replayed when its name sorts at or before that of (newest time - LAG)
+ * with no suffix.  The newest's index, or -ENOENT when no name is a fresh
+ * entry (the client then keeps the state it had).
+ */
+long mps3_js_plan(const char *manifest, const struct mps3_js_listed *v, size_t n,
+		  size_t *apply, size_t *napply);
+
 /*
  * The value document for n bytes of content, appended to out: the bytes
  * themselves when they are a JSON object or array (unless it reads as the

@@ -121,6 +121,39 @@ int mps3_js_entry_fresh(int64_t name_ms, int64_t lastmod_ms)
 	return d > -MPS3_JS_LAG_MS && d < MPS3_JS_LAG_MS;
 }
 
+long mps3_js_plan(const char *manifest, const struct mps3_js_listed *v, size_t n,
+		  size_t *apply, size_t *napply)
+{
+	char code[10], *gc_point = NULL;
+	long newest = -1;
+	int64_t ms, newest_ms = 0;
+	size_t i;
+
+	*napply = 0;
+	for (i = 0; i < n && newest < 0; i++)
+		if (mps3_js_entry_time(v[i].name, &ms) == 0 && mps3_js_entry_fresh(ms, v[i].lastmod_ms)) {
+			newest = (long)i;
+			newest_ms = ms;
+		}
+	mps3_error_clear();
+	if (newest < 0)
+		return -ENOENT;
+	/* The client's gcPoint: a name with no suffix, so an entry of its very time sorts after it. */
+	(void)mps3_js_time_code(code, newest_ms > MPS3_JS_LAG_MS ? newest_ms - MPS3_JS_LAG_MS : 0);
+	if (asprintf(&gc_point, "%s@%s", manifest, code) < 0)
+		return mps3_error_set(-ENOMEM, "entry plan");
+	for (i = n; i-- > (size_t)newest;) {
+		if (mps3_js_entry_time(v[i].name, &ms) || !mps3_js_entry_fresh(ms, v[i].lastmod_ms))
+			continue;
+		if (i == (size_t)newest || strcmp(v[i].name, v[newest].name) <= 0 ||
+		    strcmp(v[i].name, gc_point) <= 0)
+			apply[(*napply)++] = i;
+	}
+	mps3_error_clear();
+	free(gc_point);
+	return newest;
+}
+
 /* {"$binary": "<string>"} and nothing else: the document the binary form takes. */
 static const char *binary_form(json_t *j)
 {

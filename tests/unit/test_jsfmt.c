@@ -85,11 +85,63 @@ static const struct {
 	{ "the client's empty body on M is no value", "", NULL },
 };
 
+/* Names of manifest m at t0 + d[i] (ms), in byte order, each last modified at t0 + lm[i]. */
+static long plan(const int *d, const int *lm, const char *const *sess, size_t n, size_t *apply,
+		 size_t *napply, char **nm)
+{
+	const int64_t t0 = 1764700000000;
+	struct mps3_js_listed v[8];
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		if (mps3_js_entry_name(&nm[i], "m", t0 + d[i], sess[i], 0))
+			return -100;
+		v[i].name = nm[i];
+		v[i].lastmod_ms = t0 + lm[i];
+	}
+	for (i = 1; i < n; i++) /* byte order, as listed */
+		for (j = i; j > 0 && strcmp(v[j - 1].name, v[j].name) > 0; j--) {
+			struct mps3_js_listed t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	for (i = 0; i < n; i++)
+		nm[i] = (char *)v[i].name;
+	return mps3_js_plan("m", v, n, apply, napply);
+}
+
+/* The times (d) of what plan() chose, as "newest:applied,applied,..." */
+static const char *chosen(long newest, const size_t *apply, size_t napply, char **nm, size_t n)
+{
+	static char out[200];
+	size_t i, len;
+	int64_t ms;
+
+	if (newest < 0) {
+		snprintf(out, sizeof(out), "%ld", newest);
+		for (i = 0; i < n; i++)
+			free(nm[i]);
+		return out;
+	}
+	mps3_js_entry_time(nm[newest], &ms);
+	len = (size_t)snprintf(out, sizeof(out), "%lld %s:", (long long)(ms - 1764700000000),
+			       strchr(nm[newest], '_') + 1);
+	for (i = 0; i < napply && len < sizeof(out); i++) {
+		mps3_js_entry_time(nm[apply[i]], &ms);
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%lld", i ? "," : "",
+					(long long)(ms - 1764700000000));
+	}
+	for (i = 0; i < n; i++)
+		free(nm[i]);
+	return out;
+}
+
 int main(void)
 {
 	size_t i;
 
-	tap_plan((int)(2 * (sizeof(times) / sizeof(times[0])) + sizeof(names) / sizeof(names[0]) + 10 +
+	tap_plan(4 + (int)(2 * (sizeof(times) / sizeof(times[0])) + sizeof(names) / sizeof(names[0]) + 10 +
 		       2 * (sizeof(values) / sizeof(values[0])) + sizeof(decodes) / sizeof(decodes[0]) + 2));
 	for (i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
 		char code[10];
@@ -175,6 +227,38 @@ int main(void)
 		mps3_buf_init(&small, 4);
 		tap_ok(mps3_js_value_decode(&small, "\"hello\"", 7) == -EFBIG, "decode keeps the caller's limit");
 		mps3_buf_dispose(&small);
+	}
+	{
+		static const char *const s5[] = { "a", "b", "c", "d", "e", "f" };
+		static const char *const same[] = { "aaa", "bbb", "ccc" };
+		/* t0, four older, and a later one whose LastModified is 6 s off. */
+		static const int d1[] = { 0, -1000, -4999, -5000, -6000, 500 };
+		static const int lm1[] = { 0, -1000, -4999, -5000, -6000, 6500 };
+		static const int d2[] = { 0, 0, -3000 }, lm2[] = { 0, 100, -3000 };
+		static const int d3[] = { 0, -1000 }, lm3[] = { 5000, 9000 };
+		size_t apply[8], napply;
+		char *nm[8];
+		long r;
+		const char *got;
+
+		r = plan(d1, lm1, s5, 6, apply, &napply, nm);
+		got = chosen(r, apply, napply, nm, 6);
+		if (!tap_ok(strcmp(got, "0 a_vv:-4999,-1000,0") == 0,
+			    "the newest fresh entry is the base; those within 5 s replayed, oldest first"))
+			tap_diag("got %s", got);
+		r = plan(d2, lm2, same, 3, apply, &napply, nm);
+		got = chosen(r, apply, napply, nm, 3);
+		if (!tap_ok(strcmp(got, "0 aaa_vv:-3000,0,0") == 0, "two entries of the same time: both replayed"))
+			tap_diag("got %s", got);
+		r = plan(d3, lm3, s5, 2, apply, &napply, nm);
+		got = chosen(r, apply, napply, nm, 2);
+		tap_ok(strcmp(got, "-2") == 0, "no fresh entry: -ENOENT, the state stays");
+		{
+			struct mps3_js_listed v[] = { { "m@zz_a_vv", 0 }, { "m@not-an-entry", 0 } };
+
+			tap_ok(mps3_js_plan("m", v, 2, apply, &napply) == -ENOENT && napply == 0,
+			       "names that are no entries are never read");
+		}
 	}
 	return tap_failed ? 1 : 0;
 }
