@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "mps3/buf.h"
 
 /* The client's window: entries within it of the newest are replayed. */
@@ -79,6 +81,35 @@ struct mps3_js_listed {
  */
 long mps3_js_plan(const char *manifest, const struct mps3_js_listed *v, size_t n,
 		  size_t *apply, size_t *napply);
+
+/* Entry documents nest at most this deep; deeper ones are refused. */
+#define MPS3_JS_MAX_DEPTH 16
+
+/*
+ * An entry document, checked: an object nested at most MPS3_JS_MAX_DEPTH
+ * deep whose "files" and "update" (and update's "files"), where present,
+ * are objects.  New reference in *out; 0 or -EINVAL with a detail.
+ */
+int mps3_js_entry_parse(json_t **out, const char *doc, size_t n);
+
+/*
+ * The files map the client resolves: the base entry's document, then each
+ * of the n others' "update" merged over it (RFC 7386) in order; its "files".
+ * New reference ({} when there is none), or NULL with *err -ENOMEM/-E2BIG.
+ */
+json_t *mps3_js_resolve(json_t *base, json_t *const *updates, size_t n, int *err);
+
+/*
+ * Where a key of the files map ("BUCKET/KEY") lies for a database of
+ * bucket and prefix ("" or "a/b"): 0 with *path pointing into key at the
+ * file's path, -ENOENT when it belongs to another bucket or lies outside
+ * the prefix, -EINVAL (with mps3_path_check's detail) when its rest is no
+ * path mps3fs can show.
+ */
+int mps3_js_key_path(const char *key, const char *bucket, const char *prefix, const char **path);
+
+/* A value of the files map's version (the suffix of its object), or NULL when it has none usable. */
+const char *mps3_js_version(json_t *v);
 
 /*
  * The value document for n bytes of content, appended to out: the bytes

@@ -11,6 +11,8 @@
 #include "mps3/base64.h"
 #include "mps3/error.h"
 #include "mps3/jsfmt.h"
+#include "mps3/keys.h"
+#include "mps3/mergepatch.h"
 
 static const char digits32[] = "0123456789abcdefghijklmnopqrstuv";
 
@@ -152,6 +154,108 @@ long mps3_js_plan(const char *manifest, const struct mps3_js_listed *v, size_t n
 	mps3_error_clear();
 	free(gc_point);
 	return newest;
+}
+
+/* Whether j nests no deeper than left levels (objects and arrays count). */
+static int depth_ok(json_t *j, int left)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (!json_is_object(j) && !json_is_array(j))
+		return 1;
+	if (left <= 0)
+		return 0;
+	if (json_is_object(j)) {
+		json_object_foreach(j, k, v)
+			if (!depth_ok(v, left - 1))
+				return 0;
+	} else {
+		json_array_foreach(j, i, v)
+			if (!depth_ok(v, left - 1))
+				return 0;
+	}
+	return 1;
+}
+
+static int absent_or_object(json_t *j)
+{
+	return !j || json_is_object(j);
+}
+
+int mps3_js_entry_parse(json_t **out, const char *doc, size_t n)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(doc, n, 0, &jerr), *u;
+
+	*out = NULL;
+	if (!j)
+		return mps3_error_set(-EINVAL, "an MPS3 entry that is not a JSON object: %s", jerr.text);
+	u = json_object_get(j, "update");
+	if (!json_is_object(j) || !depth_ok(j, MPS3_JS_MAX_DEPTH) || !absent_or_object(json_object_get(j, "files")) ||
+	    !absent_or_object(u) || !absent_or_object(json_object_get(u, "files"))) {
+		json_decref(j);
+		return mps3_error_set(-EINVAL, "an MPS3 entry whose files or update is not an object, "
+				      "or nested more than %d deep", MPS3_JS_MAX_DEPTH);
+	}
+	*out = j;
+	return 0;
+}
+
+json_t *mps3_js_resolve(json_t *base, json_t *const *updates, size_t n, int *err)
+{
+	json_t *state = json_incref(base), *files;
+	size_t i;
+
+	*err = 0;
+	for (i = 0; i < n; i++) {
+		json_t *u = json_object_get(updates[i], "update"), *next;
+
+		/* The client merges an absent update as no change. */
+		if (!u)
+			continue;
+		next = mps3_merge_patch(state, u, err);
+		json_decref(state);
+		if (*err)
+			return NULL;
+		state = next;
+	}
+	files = json_object_get(state, "files");
+	files = json_is_object(files) ? json_incref(files) : json_object();
+	json_decref(state);
+	if (!files)
+		*err = -ENOMEM;
+	return files;
+}
+
+int mps3_js_key_path(const char *key, const char *bucket, const char *prefix, const char **path)
+{
+	size_t bn = strlen(bucket), pn = strlen(prefix);
+	const char *rest;
+
+	*path = NULL;
+	/* The client splits "BUCKET/KEY" at the first slash. */
+	if (strncmp(key, bucket, bn) != 0 || key[bn] != '/')
+		return -ENOENT;
+	rest = key + bn + 1;
+	if (pn) {
+		if (strncmp(rest, prefix, pn) != 0 || rest[pn] != '/')
+			return -ENOENT;
+		rest += pn + 1;
+	}
+	if (mps3_path_check(rest))
+		return -EINVAL;
+	*path = rest;
+	return 0;
+}
+
+const char *mps3_js_version(json_t *v)
+{
+	const char *s = json_string_value(json_object_get(v, "version"));
+
+	/* It names an object (KEY@VERSION): no slash, nothing empty. */
+	return s && *s && !strchr(s, '/') && strlen(s) <= 256 ? s : NULL;
 }
 
 /* {"$binary": "<string>"} and nothing else: the document the binary form takes. */

@@ -141,7 +141,7 @@ int main(void)
 {
 	size_t i;
 
-	tap_plan(4 + (int)(2 * (sizeof(times) / sizeof(times[0])) + sizeof(names) / sizeof(names[0]) + 10 +
+	tap_plan(4 + 17 + (int)(2 * (sizeof(times) / sizeof(times[0])) + sizeof(names) / sizeof(names[0]) + 10 +
 		       2 * (sizeof(values) / sizeof(values[0])) + sizeof(decodes) / sizeof(decodes[0]) + 2));
 	for (i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
 		char code[10];
@@ -258,6 +258,88 @@ int main(void)
 
 			tap_ok(mps3_js_plan("m", v, 2, apply, &napply) == -ENOENT && napply == 0,
 			       "names that are no entries are never read");
+		}
+	}
+	{
+		static const struct {
+			const char *doc;
+			int ok;
+		} docs[] = {
+			{ "{\"files\":{},\"update\":{\"files\":{\"b/x\":null}}}", 1 },
+			{ "{}", 1 },
+			{ "[]", 0 },
+			{ "{\"files\":\"x\"}", 0 },
+			{ "{\"update\":{\"files\":[]}}", 0 },
+			{ "{\"update\":7}", 0 },
+			{ "{\"files\":{\"b/x\":[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}}", 0 },
+			{ "{\"files\":{\"b/x\":[[[[[[[[[[[[[[1]]]]]]]]]]]]]]}}", 1 },
+		};
+		json_t *j;
+		size_t k;
+
+		for (k = 0; k < sizeof(docs) / sizeof(docs[0]); k++) {
+			int rc = mps3_js_entry_parse(&j, docs[k].doc, strlen(docs[k].doc));
+
+			tap_ok(docs[k].ok ? rc == 0 && j : rc == -EINVAL && !j, "entry %s %s", docs[k].doc,
+			       docs[k].ok ? "is read" : "is refused");
+			json_decref(j);
+		}
+	}
+	{
+		json_t *base = json_loads("{\"files\":{\"b/x\":{\"version\":\"1\",\"replication\":\"\"},"
+					  "\"b/z\":{\"version\":\"9\"}},"
+					  "\"update\":{\"files\":{\"b/x\":{\"version\":\"2\",\"replication\":\"\"}}}}",
+					  0, NULL);
+		json_t *older = json_loads("{\"files\":{},\"update\":{\"files\":{\"b/y\":{\"version\":\"3\"},"
+					   "\"b/z\":null}}}", 0, NULL);
+		json_t *noupd = json_loads("{\"files\":{\"b/q\":{\"version\":\"4\"}}}", 0, NULL);
+		json_t *ups[3] = { older, noupd, base }, *files;
+		const char *path;
+		int err;
+
+		files = mps3_js_resolve(base, ups, 3, &err);
+		tap_ok(files && err == 0 && json_object_size(files) == 2 &&
+			       strcmp(mps3_js_version(json_object_get(files, "b/x")), "2") == 0 &&
+			       strcmp(mps3_js_version(json_object_get(files, "b/y")), "3") == 0,
+		       "resolve: the base's files, then the updates in order, deletions included");
+		json_decref(files);
+		files = mps3_js_resolve(noupd, NULL, 0, &err);
+		tap_ok(files && json_object_size(files) == 1, "resolve: a base alone is its files");
+		json_decref(files);
+		files = mps3_js_resolve(older, NULL, 0, &err);
+		tap_ok(files && json_object_size(files) == 0, "resolve: an empty base is no files");
+		json_decref(files);
+		json_decref(base);
+		json_decref(older);
+		json_decref(noupd);
+		tap_ok(mps3_js_key_path("b/app/d/x.txt", "b", "app", &path) == 0 && strcmp(path, "d/x.txt") == 0,
+		       "a key under the prefix is a path");
+		tap_ok(mps3_js_key_path("b/d/x", "b", "", &path) == 0 && strcmp(path, "d/x") == 0,
+		       "with no prefix, everything of the bucket");
+		tap_ok(mps3_js_key_path("c/app/x", "b", "app", &path) == -ENOENT &&
+			       mps3_js_key_path("bb/app/x", "b", "app", &path) == -ENOENT &&
+			       mps3_js_key_path("b/apps/x", "b", "app", &path) == -ENOENT &&
+			       mps3_js_key_path("b", "b", "", &path) == -ENOENT,
+		       "another bucket's keys and those outside the prefix are not ours");
+		tap_ok(mps3_js_key_path("b/app/../x", "b", "app", &path) == -EINVAL &&
+			       mps3_js_key_path("b/app/", "b", "app", &path) == -EINVAL &&
+			       mps3_js_key_path("b/app//x", "b", "app", &path) == -EINVAL && !path,
+		       "keys that are no paths are refused");
+		{
+			json_t *v1 = json_loads("{\"version\":\"0f1e\"}", 0, NULL);
+			json_t *v2 = json_loads("{\"version\":5}", 0, NULL);
+			json_t *v3 = json_loads("{\"version\":\"../x\"}", 0, NULL);
+			json_t *v4 = json_loads("{\"version\":\"\"}", 0, NULL);
+
+			tap_ok(mps3_js_version(v1) && strcmp(mps3_js_version(v1), "0f1e") == 0,
+			       "a value's version");
+			tap_ok(!mps3_js_version(v2) && !mps3_js_version(v3) && !mps3_js_version(v4) &&
+				       !mps3_js_version(NULL),
+			       "versions that name no object are none");
+			json_decref(v1);
+			json_decref(v2);
+			json_decref(v3);
+			json_decref(v4);
 		}
 	}
 	return tap_failed ? 1 : 0;
