@@ -36,4 +36,11 @@ json_t *mps3_merge_diff(json_t *a, json_t *b, int *err);
  */
 json_t *mps3_merge_union(json_t *p, json_t *q, int *err);
 
+/*
+ * Whether v nests at most max levels deep (objects and arrays count: {} is
+ * 1 deep).  Recursion is bounded by max, so a hostile document cannot
+ * exhaust the stack.
+ */
+int mps3_json_depth_within(json_t *v, int max);
+
 #endif

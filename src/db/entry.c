@@ -270,29 +270,6 @@ json_t *mps3_entry_patch_any(json_t *cur, json_t *alts, json_t *want, int *err)
 	return p;
 }
 
-/* Whether v nests no deeper than MPS3_ENTRY_MAX_DEPTH (objects and arrays count). */
-static int shallow(json_t *v, int level)
-{
-	const char *k;
-	json_t *m;
-	size_t i;
-
-	if (!json_is_object(v) && !json_is_array(v))
-		return 1;
-	if (level > MPS3_ENTRY_MAX_DEPTH)
-		return 0;
-	if (json_is_object(v)) {
-		json_object_foreach(v, k, m)
-			if (!shallow(m, level + 1))
-				return 0;
-	} else {
-		json_array_foreach(v, i, m)
-			if (!shallow(m, level + 1))
-				return 0;
-	}
-	return 1;
-}
-
 int mps3_value_check(const char *path, json_t *v, int null_ok)
 {
 	int rc = mps3_path_check(path);
@@ -304,7 +281,7 @@ int mps3_value_check(const char *path, json_t *v, int null_ok)
 	if (!json_is_object(v) && !(null_ok && json_is_null(v)))
 		return mps3_error_set(-EINVAL, "the value for \"%s\" is neither an object%s", path,
 				      null_ok ? " nor null" : "");
-	if (!shallow(v, 1))
+	if (!mps3_json_depth_within(v, MPS3_ENTRY_MAX_DEPTH))
 		return mps3_error_set(-EINVAL, "the value for \"%s\" nests deeper than %d levels", path,
 				      MPS3_ENTRY_MAX_DEPTH);
 	return 0;

@@ -156,29 +156,6 @@ long mps3_js_plan(const char *manifest, const struct mps3_js_listed *v, size_t n
 	return newest;
 }
 
-/* Whether j nests no deeper than left levels (objects and arrays count). */
-static int depth_ok(json_t *j, int left)
-{
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	if (!json_is_object(j) && !json_is_array(j))
-		return 1;
-	if (left <= 0)
-		return 0;
-	if (json_is_object(j)) {
-		json_object_foreach(j, k, v)
-			if (!depth_ok(v, left - 1))
-				return 0;
-	} else {
-		json_array_foreach(j, i, v)
-			if (!depth_ok(v, left - 1))
-				return 0;
-	}
-	return 1;
-}
-
 static int absent_or_object(json_t *j)
 {
 	return !j || json_is_object(j);
@@ -193,8 +170,8 @@ int mps3_js_entry_parse(json_t **out, const char *doc, size_t n)
 	if (!j)
 		return mps3_error_set(-EINVAL, "an MPS3 entry that is not a JSON object: %s", jerr.text);
 	u = json_object_get(j, "update");
-	if (!json_is_object(j) || !depth_ok(j, MPS3_JS_MAX_DEPTH) || !absent_or_object(json_object_get(j, "files")) ||
-	    !absent_or_object(u) || !absent_or_object(json_object_get(u, "files"))) {
+	if (!json_is_object(j) || !mps3_json_depth_within(j, MPS3_JS_MAX_DEPTH) ||
+	    !absent_or_object(json_object_get(j, "files")) || !absent_or_object(u) || !absent_or_object(json_object_get(u, "files"))) {
 		json_decref(j);
 		return mps3_error_set(-EINVAL, "an MPS3 entry whose files or update is not an object, "
 				      "or nested more than %d deep", MPS3_JS_MAX_DEPTH);

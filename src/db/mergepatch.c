@@ -224,3 +224,25 @@ json_t *mps3_merge_union(json_t *p, json_t *q, int *err)
 	*err = unite(&out, p, q, 1);
 	return out;
 }
+
+int mps3_json_depth_within(json_t *v, int max)
+{
+	const char *k;
+	json_t *m;
+	size_t i;
+
+	if (!json_is_object(v) && !json_is_array(v))
+		return 1;
+	if (max <= 0)
+		return 0;
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, m)
+			if (!mps3_json_depth_within(m, max - 1))
+				return 0;
+	} else {
+		json_array_foreach(v, i, m)
+			if (!mps3_json_depth_within(m, max - 1))
+				return 0;
+	}
+	return 1;
+}
