@@ -79,41 +79,47 @@ static int digit32(char c)
 	return -1;
 }
 
-int mps3_js_entry_time(const char *name, int64_t *ms)
+/* The name time of an entry name, or -1 when the client would not take it as one. */
+static int64_t name_time(const char *name)
 {
-	size_t n = strlen(name), i = n, end;
+	size_t n = strlen(name), i, end;
 	uint64_t v = 0;
 	int d, any = 0;
 
 	/* From the end, as the regex is anchored there: C, "_", S, "_", T, "@". */
 	if (n < 2 || !is_name_char(name[n - 1]) || !is_name_char(name[n - 2]))
-		goto bad;
+		return -1;
 	i = n - 2;
 	if (i == 0 || name[--i] != '_')
-		goto bad;
+		return -1;
 	end = i;
 	while (i > 0 && is_name_char(name[i - 1]))
 		i--;
 	if (i == end || i == 0 || name[--i] != '_')
-		goto bad;
+		return -1;
 	end = i;
 	while (i > 0 && is_name_char(name[i - 1]))
 		i--;
 	if (i == end || i == 0 || name[i - 1] != '@')
-		goto bad;
+		return -1;
 	/* parseInt(T, 32): the leading digits; none is NaN, which is never fresh. */
 	for (; i < end && (d = digit32(name[i])) >= 0; i++) {
 		v = v * 32 + (uint64_t)d;
 		any = 1;
 		if (v > (uint64_t)MPS3_JS_TIME_MAX)
-			goto bad;
+			return -1;
 	}
-	if (!any)
-		goto bad;
-	*ms = MPS3_JS_TIME_MAX - (int64_t)v;
+	return any ? MPS3_JS_TIME_MAX - (int64_t)v : -1;
+}
+
+int mps3_js_entry_time(const char *name, int64_t *ms)
+{
+	int64_t t = name_time(name);
+
+	if (t < 0)
+		return mps3_error_set(-EINVAL, "\"%s\" is not the name of an MPS3 entry", name);
+	*ms = t;
 	return 0;
-bad:
-	return mps3_error_set(-EINVAL, "\"%s\" is not the name of an MPS3 entry", name);
 }
 
 int mps3_js_entry_fresh(int64_t name_ms, int64_t lastmod_ms)
@@ -121,6 +127,14 @@ int mps3_js_entry_fresh(int64_t name_ms, int64_t lastmod_ms)
 	int64_t d = name_ms - lastmod_ms;
 
 	return d > -MPS3_JS_LAG_MS && d < MPS3_JS_LAG_MS;
+}
+
+/* A listed entry's name time if it is a fresh entry, else -1. */
+static int64_t fresh_time(const struct mps3_js_listed *e)
+{
+	int64_t t = name_time(e->name);
+
+	return t >= 0 && mps3_js_entry_fresh(t, e->lastmod_ms) ? t : -1;
 }
 
 long mps3_js_plan(const char *manifest, const struct mps3_js_listed *v, size_t n,
@@ -133,11 +147,10 @@ long mps3_js_plan(const char *manifest, const struct mps3_js_listed *v, size_t n
 
 	*napply = 0;
 	for (i = 0; i < n && newest < 0; i++)
-		if (mps3_js_entry_time(v[i].name, &ms) == 0 && mps3_js_entry_fresh(ms, v[i].lastmod_ms)) {
+		if ((ms = fresh_time(&v[i])) >= 0) {
 			newest = (long)i;
 			newest_ms = ms;
 		}
-	mps3_error_clear();
 	if (newest < 0)
 		return -ENOENT;
 	/* The client's gcPoint: a name with no suffix, so an entry of its very time sorts after it. */
@@ -145,13 +158,12 @@ long mps3_js_plan(const char *manifest, const struct mps3_js_listed *v, size_t n
 	if (asprintf(&gc_point, "%s@%s", manifest, code) < 0)
 		return mps3_error_set(-ENOMEM, "entry plan");
 	for (i = n; i-- > (size_t)newest;) {
-		if (mps3_js_entry_time(v[i].name, &ms) || !mps3_js_entry_fresh(ms, v[i].lastmod_ms))
+		if (fresh_time(&v[i]) < 0)
 			continue;
 		if (i == (size_t)newest || strcmp(v[i].name, v[newest].name) <= 0 ||
 		    strcmp(v[i].name, gc_point) <= 0)
 			apply[(*napply)++] = i;
 	}
-	mps3_error_clear();
 	free(gc_point);
 	return newest;
 }
