@@ -58,6 +58,18 @@ int db_known_get(struct mps3_db *db, const char *name)
 	return json_object_get(db->known, name) != NULL;
 }
 
+void db_known_forget_applied(struct mps3_db *db)
+{
+	const char *name;
+	json_t *v;
+	void *tmp;
+
+	json_object_foreach_safe(db->known, tmp, name, v) {
+		if (json_integer_value(v) == K_APPLIED)
+			json_object_del(db->known, name);
+	}
+}
+
 void db_known_set(struct mps3_db *db, const char *name, enum known_state s)
 {
 	json_object_set_new(db->known, name, json_integer(s));

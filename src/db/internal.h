@@ -123,6 +123,8 @@ int db_list_all(struct mps3_db *db, const char *prefix, struct mps3_listing *out
 /* Lock held. */
 int db_known_get(struct mps3_db *db, const char *name);
 void db_known_set(struct mps3_db *db, const char *name, enum known_state s);
+/* Forget the names applied, keeping those ignored (lock held): all is to be applied again. */
+void db_known_forget_applied(struct mps3_db *db);
 void db_known_prune(struct mps3_db *db);
 
 /* ---- our entries that may have landed (db/commit.c), lock held --------- */

@@ -258,6 +258,14 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 		if (rc)
 			return rc;
 	}
+	/*
+	 * Everything is applied again from the checkpoint, so the listing must
+	 * queue what was applied before too (P2 comes here with a full known
+	 * set); what was ignored stays ignored, and is not reported again.
+	 */
+	pthread_mutex_lock(&db->lock);
+	db_known_forget_applied(db);
+	pthread_mutex_unlock(&db->lock);
 	list_time = mps3_clock_now(db->clock);
 	rc = db_list_log(db, stop, &list);
 	if (rc)
@@ -266,11 +274,8 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 
 	pthread_mutex_lock(&db->lock);
 	rc = mps3_manifest_reset(db->m, cpfiles, stop, changes);
-	if (!rc) {
-		json_object_clear(db->known);
-		/* Entries the listing skipped as ignored must be remembered again. */
+	if (!rc)
 		rc = db_apply_fetched(db, &list, changes);
-	}
 	if (rc == 0 || rc == -EIO || rc == -ETIMEDOUT || rc == -ECONNREFUSED) {
 		int rc2 = db_settle(db, list_time);
 
