@@ -20,6 +20,7 @@ import random
 import sys
 import time
 
+LAG = 10000  # ms: the lag a client replays before a checkpoint (mps3 default)
 SAFE = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
 
 
@@ -62,6 +63,7 @@ def main():
     seq = 0
     blobs = set()
     state = {}
+    names = []
 
     def blob(content):
         sha = hashlib.sha256(content).hexdigest()
@@ -74,6 +76,7 @@ def main():
         nonlocal seq
         seq += 1
         name = "%016d_%s_%d" % (9999999999999999 - t, session, seq)
+        names.append((t, session, seq, name))
         doc = {"v": 1, "t": t, "session": session, "seq": seq, "files": files}
         b.put("log/" + name, json.dumps(doc, separators=(",", ":"), sort_keys=True).encode(), t)
         for k, v in files.items():
@@ -86,6 +89,10 @@ def main():
     def checkpoint(t):
         name = "%016d_%s" % (9999999999999999 - t, session)
         doc = {"v": 1, "t": t, "session": session, "files": state}
+        # Its window, as a client writes it: the entries of the last lag (10 s) it holds.
+        win = sorted(e for e in names if t - LAG <= e[0] < t)
+        doc["window"] = {"from": t - LAG, "n": len(win),
+                         "sha256": hashlib.sha256("".join(e[3] + "\n" for e in win).encode()).hexdigest()}
         b.put("checkpoint/" + name, json.dumps(doc, separators=(",", ":"), sort_keys=True).encode(), t)
 
     def value(path, n, t):

@@ -12,7 +12,8 @@
  *                               (devices with "rdev"); no content
  *   "atime" (ns) is kept only when set explicitly
  * A log entry object: {"v":1,"t":T,"session":"S","seq":C,"files":{patch}}
- * A checkpoint object: {"v":1,"t":T,"session":"S","files":{map}}
+ * A checkpoint object: {"v":1,"t":T,"session":"S","files":{map}}, and
+ *   optionally "window":{"from":F,"n":N,"sha256":"<hex>"} (mps3_cpwindow)
  *
  * Everything read from a bucket passes through here; whatever does not fit
  * is rejected with -EINVAL and an mps3_error_set() detail, never trusted.
@@ -26,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "mps3/hash.h"
 #include "mps3/keys.h"
 
 enum mps3_ftype {
@@ -134,15 +136,35 @@ int mps3_logentry_parse(struct mps3_logentry *out, const char *name,
 /* Serialise {"v":1,"t":..,"session":..,"seq":..,"files":files}.  malloc'd, or NULL. */
 char *mps3_logentry_dump(const struct mps3_logkey *key, json_t *files, size_t *len);
 
+/*
+ * What a checkpoint says of the log entries just before its time, so that
+ * a reader who lists the same ones need not replay them (R1, PROTOCOL.md):
+ * the n accepted entries with from <= t < the checkpoint's t that it
+ * includes, as the SHA-256 of their log names (mps3_logkey_format), each
+ * followed by "\n", in log order.
+ */
+struct mps3_cpwindow {
+	int64_t from;
+	uint64_t n;
+	unsigned char md[MPS3_SHA256_LEN];
+};
+
+/* The window of keys[0..n) (in log order, all inside it).  0 or -ENOMEM. */
+int mps3_cpwindow_digest(struct mps3_cpwindow *w, int64_t from, const struct mps3_logkey *keys, size_t n);
+
 /* A checkpoint: key.t is the time up to which it includes every entry. */
 struct mps3_checkpoint {
 	struct mps3_logkey key;
 	json_t *files;		/* new reference; values are objects */
+	int has_window;		/* the optional "window" was there and well formed */
+	struct mps3_cpwindow window;
 };
 
 int mps3_checkpoint_parse(struct mps3_checkpoint *out, const char *name,
 			  const char *doc, size_t len);
-char *mps3_checkpoint_dump(const struct mps3_logkey *key, json_t *files, size_t *len);
+/* window may be NULL (none written: readers then replay the whole lag). */
+char *mps3_checkpoint_dump(const struct mps3_logkey *key, json_t *files, const struct mps3_cpwindow *window,
+			   size_t *len);
 /* A named snapshot: a checkpoint document whose time and session are its own (not in its name). */
 int mps3_snapshot_parse(struct mps3_checkpoint *out, const char *doc, size_t len);
 

@@ -85,6 +85,25 @@ int mps3_manifest_has(const struct mps3_manifest *m, const struct mps3_logkey *k
 /* Fold every window entry older than horizon into base and advance the horizon. */
 int mps3_manifest_settle(struct mps3_manifest *m, int64_t horizon);
 
+/*
+ * The names of settled entries are kept for keep_ms behind the horizon
+ * (default 0: none), so that a checkpoint of the base can state its window
+ * (mps3_cpwindow).
+ */
+void mps3_manifest_keep_settled(struct mps3_manifest *m, int64_t keep_ms);
+/*
+ * After a reset: keys[0..n) (log order, all older than the horizon) are
+ * entries the base already holds, and they are every one from `from` on.
+ * 0 or -ENOMEM.
+ */
+int mps3_manifest_note_settled(struct mps3_manifest *m, int64_t from, const struct mps3_logkey *keys,
+			       size_t n);
+/*
+ * The window [from, horizon) of the base: 0, or -ENOENT when the names of
+ * some settled entries from `from` on are not known, or -ENOMEM.
+ */
+int mps3_manifest_settled_window(const struct mps3_manifest *m, int64_t from, struct mps3_cpwindow *w);
+
 int64_t mps3_manifest_horizon(const struct mps3_manifest *m);
 /* Time of the newest entry ever added (INT64_MIN if none). */
 int64_t mps3_manifest_newest(const struct mps3_manifest *m);

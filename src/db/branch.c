@@ -67,7 +67,7 @@ static int put_base(struct mps3_db *db, const char *name, json_t *files, int64_t
 	memset(&k, 0, sizeof(k));
 	k.t = t;
 	snprintf(k.session, sizeof(k.session), "%s", db->session);
-	doc = mps3_checkpoint_dump(&k, files, &len);
+	doc = mps3_checkpoint_dump(&k, files, NULL, &len);
 	if (!doc)
 		return -ENOMEM;
 	memset(&body, 0, sizeof(body));

@@ -145,6 +145,8 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 	pthread_mutex_init(&db->deliver, NULL);
 	pthread_mutex_init(&db->poll_lock, NULL);
 	db->m = mps3_manifest_new();
+	if (db->m)
+		mps3_manifest_keep_settled(db->m, db->cfg.lag_ms); /* for the window of a checkpoint */
 	db->known = json_object();
 	db->unsure = json_object();
 	db->reported = json_object();

@@ -355,6 +355,58 @@ fail:
 	return rc;
 }
 
+int mps3_cpwindow_digest(struct mps3_cpwindow *w, int64_t from, const struct mps3_logkey *keys, size_t n)
+{
+	struct mps3_sha256 h;
+	char name[MPS3_LOGNAME_MAX + 1];
+	size_t i;
+	int rc = mps3_sha256_init(&h);
+
+	if (rc)
+		return rc;
+	for (i = 0; i < n; i++) {
+		size_t len;
+
+		if (mps3_logkey_format(name, &keys[i])) {
+			mps3_sha256_dispose(&h);
+			return mps3_error_set(-EINVAL, "a log key that has no name");
+		}
+		len = strlen(name);
+		name[len++] = '\n';
+		mps3_sha256_update(&h, name, len);
+	}
+	mps3_sha256_final(&h, w->md);
+	w->from = from;
+	w->n = n;
+	return 0;
+}
+
+/*
+ * The optional window of a checkpoint at t.  It only ever spares a reader
+ * work, so one that does not fit is left out (1 if kept), never fatal.
+ */
+static int parse_window(struct mps3_cpwindow *w, json_t *v, int64_t t)
+{
+	json_t *from = json_object_get(v, "from"), *n = json_object_get(v, "n");
+	const char *hex = json_string_value(json_object_get(v, "sha256"));
+	unsigned i;
+
+	memset(w, 0, sizeof(*w));
+	if (!json_is_object(v) || !json_is_integer(from) || json_integer_value(from) > t || !json_is_integer(n) ||
+	    json_integer_value(n) < 0 || !hex || !mps3_is_sha256_hex(hex))
+		return 0;
+	w->from = json_integer_value(from);
+	w->n = (uint64_t)json_integer_value(n);
+	for (i = 0; i < MPS3_SHA256_LEN; i++) {
+		unsigned byte;
+
+		if (sscanf(hex + 2 * i, "%2x", &byte) != 1)
+			return 0;
+		w->md[i] = (unsigned char)byte;
+	}
+	return 1;
+}
+
 int mps3_checkpoint_parse(struct mps3_checkpoint *out, const char *name, const char *doc,
 			  size_t len)
 {
@@ -363,6 +415,7 @@ int mps3_checkpoint_parse(struct mps3_checkpoint *out, const char *name, const c
 	int rc;
 
 	out->files = NULL;
+	out->has_window = 0;
 	if (mps3_cpkey_parse(&out->key, name))
 		return mps3_error_set(-EINVAL, "malformed checkpoint name");
 	j = load(doc, len);
@@ -378,6 +431,7 @@ int mps3_checkpoint_parse(struct mps3_checkpoint *out, const char *name, const c
 			goto fail;
 	}
 	out->files = json_incref(files);
+	out->has_window = parse_window(&out->window, json_object_get(j, "window"), out->key.t);
 	json_decref(j);
 	return 0;
 fail:
@@ -392,6 +446,7 @@ int mps3_snapshot_parse(struct mps3_checkpoint *out, const char *doc, size_t len
 	int rc;
 
 	out->files = NULL;
+	out->has_window = 0;
 	memset(&out->key, 0, sizeof(out->key));
 	j = load(doc, len);
 	if (!j)
@@ -418,8 +473,10 @@ int mps3_snapshot_parse(struct mps3_checkpoint *out, const char *doc, size_t len
 	return rc;
 }
 
-static char *dump(const struct mps3_logkey *key, json_t *files, int with_seq, size_t *len)
+static char *dump(const struct mps3_logkey *key, json_t *files, int with_seq, const struct mps3_cpwindow *w,
+		  size_t *len)
 {
+	char hex[MPS3_SHA256_HEX_LEN + 1];
 	json_t *doc = json_object();
 	char *s = NULL;
 	int rc = 0;
@@ -432,6 +489,12 @@ static char *dump(const struct mps3_logkey *key, json_t *files, int with_seq, si
 	if (with_seq)
 		rc |= json_object_set_new(doc, "seq", json_integer((json_int_t)key->seq));
 	rc |= json_object_set(doc, "files", files);
+	if (w) {
+		mps3_hex(hex, w->md, sizeof(w->md));
+		rc |= json_object_set_new(doc, "window",
+					  json_pack("{sI sI ss}", "from", (json_int_t)w->from, "n", (json_int_t)w->n,
+						    "sha256", hex));
+	}
 	if (!rc)
 		s = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(doc);
@@ -442,10 +505,11 @@ static char *dump(const struct mps3_logkey *key, json_t *files, int with_seq, si
 
 char *mps3_logentry_dump(const struct mps3_logkey *key, json_t *files, size_t *len)
 {
-	return dump(key, files, 1, len);
+	return dump(key, files, 1, NULL, len);
 }
 
-char *mps3_checkpoint_dump(const struct mps3_logkey *key, json_t *files, size_t *len)
+char *mps3_checkpoint_dump(const struct mps3_logkey *key, json_t *files, const struct mps3_cpwindow *window,
+			   size_t *len)
 {
-	return dump(key, files, 0, len);
+	return dump(key, files, 0, window, len);
 }

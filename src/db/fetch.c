@@ -220,6 +220,59 @@ int db_list_log(struct mps3_db *db, int64_t stop, struct pending_list *out)
 	return rc;
 }
 
+static int cmp_key(const void *a, const void *b)
+{
+	return mps3_logkey_cmp(a, b);
+}
+
+int db_skip_window(struct mps3_db *db, const struct mps3_checkpoint *cp, struct pending_list *list,
+		   struct mps3_logkey **keys, size_t *n)
+{
+	int64_t from = cp->key.t - db->cfg.lag_ms;
+	struct mps3_cpwindow w;
+	struct mps3_logkey *v;
+	size_t i, j, k = 0;
+	int rc;
+
+	*keys = NULL;
+	*n = 0;
+	if (!cp->has_window || cp->window.from != from)
+		return 0; /* none, or of another lag */
+	v = malloc((list->n ? list->n : 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < list->n; i++) {
+		struct mps3_logkey key;
+
+		if (mps3_logkey_parse(&key, list->v[i].name) == 0 && key.t >= from && key.t < cp->key.t)
+			v[k++] = key;
+	}
+	if (k != cp->window.n) {
+		free(v);
+		return 0;
+	}
+	qsort(v, k, sizeof(*v), cmp_key);
+	rc = mps3_cpwindow_digest(&w, from, v, k);
+	if (rc || memcmp(w.md, cp->window.md, sizeof(w.md)) != 0) {
+		free(v);
+		return rc ? rc : 0;
+	}
+	/* The same entries: the checkpoint holds them, nobody needs to fetch them. */
+	for (i = j = 0; i < list->n; i++) {
+		struct mps3_logkey key;
+
+		if (mps3_logkey_parse(&key, list->v[i].name) == 0 && key.t >= from && key.t < cp->key.t) {
+			free(list->v[i].name);
+			continue;
+		}
+		list->v[j++] = list->v[i];
+	}
+	list->n = j;
+	*keys = v;
+	*n = k;
+	return 1;
+}
+
 struct fetch_job {
 	struct mps3_db *db;
 	struct pending_list *list;

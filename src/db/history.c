@@ -64,15 +64,15 @@ int mps3_db_history_start(struct mps3_db *db, int64_t *from)
 	return 0;
 }
 
-/* The newest valid checkpoint not after t: 0 (files NULL if none), or the store's error. */
-static int checkpoint_at(struct mps3_db *db, int64_t t, json_t **files, struct mps3_logkey *key)
+/* The newest valid checkpoint not after t: 0 (out->files NULL if none), or the store's error. */
+static int checkpoint_at(struct mps3_db *db, int64_t t, struct mps3_checkpoint *out)
 {
 	char after[PREFIX_MAX + MPS3_LOGNAME_MAX];
 	const struct mps3_list_entry *e;
 	struct db_pages it;
 	int rc;
 
-	*files = NULL;
+	memset(out, 0, sizeof(*out));
 	time_key(after, sizeof(after), db->cp_prefix, t);
 	db_pages_init(&it, db, db->cp_prefix, after);
 	while ((rc = db_page_next(&it, &e)) == 1) {
@@ -87,8 +87,7 @@ static int checkpoint_at(struct mps3_db *db, int64_t t, json_t **files, struct m
 			json_decref(cp.files);
 			continue;
 		}
-		*files = cp.files;
-		*key = cp.key;
+		*out = cp;
 		break;
 	}
 	db_pages_dispose(&it);
@@ -140,10 +139,11 @@ static int cmp_fetched(const void *a, const void *b)
 int mps3_db_state_at(struct mps3_db *db, int64_t t, json_t **files)
 {
 	struct pending_list list = { 0 };
-	struct mps3_logkey cpkey;
+	struct mps3_checkpoint cp = { 0 };
+	struct mps3_logkey *covered = NULL;
 	json_t *cpfiles = NULL;
 	int64_t from, stop = INT64_MIN;
-	size_t i;
+	size_t i, ncovered = 0;
 	int rc;
 
 	*files = NULL;
@@ -158,11 +158,16 @@ int mps3_db_state_at(struct mps3_db *db, int64_t t, json_t **files)
 		mps3_time_format_iso8601(when, from);
 		return mps3_error_set(-ENOENT, "states before %s are no longer kept (see gc --history)", when);
 	}
-	rc = checkpoint_at(db, t, &cpfiles, &cpkey);
+	rc = checkpoint_at(db, t, &cp);
+	cpfiles = cp.files;
 	if (!rc && cpfiles)
-		stop = cpkey.t - db->cfg.lag_ms;
+		stop = cp.key.t - db->cfg.lag_ms;
 	if (!rc)
 		rc = list_between(db, stop, t, &list);
+	/* The entries of the checkpoint's window it holds already: not fetched again. */
+	if (!rc && cpfiles && db_skip_window(db, &cp, &list, &covered, &ncovered) < 0)
+		rc = -ENOMEM;
+	free(covered);
 	if (!rc)
 		db_fetch_all(db, &list);
 	for (i = 0; !rc && i < list.n; i++) {
@@ -240,7 +245,7 @@ int mps3_db_snapshot_create(struct mps3_db *db, const char *name, int64_t t)
 		k.t = t;
 		rc = mps3_db_state_at(db, t, &files);
 	}
-	doc = rc ? NULL : mps3_checkpoint_dump(&k, files, &len);
+	doc = rc ? NULL : mps3_checkpoint_dump(&k, files, NULL, &len);
 	json_decref(files);
 	if (rc)
 		return rc;

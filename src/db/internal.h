@@ -44,6 +44,8 @@ struct kept_cp {
 	char name[MPS3_LOGNAME_MAX];
 	json_t *files;			/* NULL: a free slot */
 	int64_t t;
+	int has_window;
+	struct mps3_cpwindow window;
 	uint64_t used;
 };
 
@@ -158,6 +160,15 @@ int db_read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_E
  * reader of the same checkpoint (db->kept): never change it, json_copy() it.
  */
 int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, struct mps3_checkpoint *cp);
+/*
+ * R1's shortcut: when checkpoint cp states its window (from its t - lag)
+ * and list (accepted entries) holds exactly the entries it names, they are
+ * in cp already: they leave list and their keys, in log order, go to
+ * *keys (malloc'd, *n of them).  1 if so, 0 if the window is to be
+ * replayed, -ENOMEM.
+ */
+int db_skip_window(struct mps3_db *db, const struct mps3_checkpoint *cp, struct pending_list *list,
+		   struct mps3_logkey **keys, size_t *n);
 int db_resolve(struct mps3_db *db, struct mps3_changes *changes);
 int db_settle(struct mps3_db *db, int64_t list_time);
 int db_maybe_checkpoint(struct mps3_db *db);

@@ -19,15 +19,18 @@ int mps3_db_checkpoint(struct mps3_db *db, struct mps3_logkey *keyout)
 {
 	char name[MPS3_LOGNAME_MAX], objkey[PREFIX_MAX + MPS3_LOGNAME_MAX];
 	struct mps3_logkey key;
+	struct mps3_cpwindow w;
 	struct mps3_body body;
 	json_t *files;
 	char *doc;
 	size_t len = 0;
-	int rc;
+	int rc, has_window;
 
 	pthread_mutex_lock(&db->lock);
 	key.t = mps3_manifest_horizon(db->m);
 	files = json_copy(mps3_manifest_base(db->m));
+	/* The entries of its last lag it holds, so that readers who list the same need not replay them. */
+	has_window = key.t >= 0 && mps3_manifest_settled_window(db->m, key.t - db->cfg.lag_ms, &w) == 0;
 	db->settled_since_cp = 0;
 	pthread_mutex_unlock(&db->lock);
 	if (!files)
@@ -39,7 +42,7 @@ int mps3_db_checkpoint(struct mps3_db *db, struct mps3_logkey *keyout)
 		return mps3_error_set(-EAGAIN, "nothing is settled yet to checkpoint");
 	}
 	rc = mps3_cpkey_format(name, &key);
-	doc = rc ? NULL : mps3_checkpoint_dump(&key, files, &len);
+	doc = rc ? NULL : mps3_checkpoint_dump(&key, files, has_window ? &w : NULL, &len);
 	json_decref(files);
 	if (!doc)
 		return rc ? rc : -ENOMEM;

@@ -21,6 +21,10 @@ struct mps3_manifest {
 	size_t nwin, capwin;
 	int64_t horizon;
 	int64_t newest;
+	/* Settled entries' keys, oldest first: every one from done_from on, kept keep_ms behind the horizon. */
+	struct mps3_logkey *done;
+	size_t ndone, capdone;
+	int64_t done_from, keep_ms;
 };
 
 void mps3_changes_init(struct mps3_changes *c)
@@ -124,6 +128,7 @@ struct mps3_manifest *mps3_manifest_new(void)
 	}
 	m->horizon = INT64_MIN;
 	m->newest = INT64_MIN;
+	m->done_from = INT64_MIN;
 	return m;
 }
 
@@ -142,6 +147,7 @@ void mps3_manifest_free(struct mps3_manifest *m)
 		return;
 	clear_window(m);
 	free(m->win);
+	free(m->done);
 	json_decref(m->base);
 	json_decref(m->files);
 	free(m);
@@ -219,6 +225,8 @@ int mps3_manifest_reset(struct mps3_manifest *m, json_t *files, int64_t horizon,
 	m->base = nbase;
 	m->files = nfiles;
 	m->horizon = horizon;
+	m->ndone = 0;
+	m->done_from = horizon; /* what the base holds before it is not known by name */
 	return 0;
 fail:
 	json_decref(nbase);
@@ -350,6 +358,39 @@ int mps3_files_apply(json_t *files, json_t *patch)
 	return rc;
 }
 
+/* Room for n more settled keys.  0 or -ENOMEM. */
+static int done_room(struct mps3_manifest *m, size_t n)
+{
+	struct mps3_logkey *v;
+	size_t ncap = m->capdone ? m->capdone : 64;
+
+	if (m->ndone + n <= m->capdone)
+		return 0;
+	while (ncap < m->ndone + n)
+		ncap *= 2;
+	v = realloc(m->done, ncap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	m->done = v;
+	m->capdone = ncap;
+	return 0;
+}
+
+/* Forget the settled keys more than keep_ms behind the horizon. */
+static void done_prune(struct mps3_manifest *m)
+{
+	int64_t keep_from = m->horizon == INT64_MIN ? INT64_MIN : m->horizon - m->keep_ms;
+	size_t k = 0;
+
+	if (keep_from <= m->done_from)
+		return;
+	while (k < m->ndone && m->done[k].t < keep_from)
+		k++;
+	memmove(m->done, m->done + k, (m->ndone - k) * sizeof(*m->done));
+	m->ndone -= k;
+	m->done_from = keep_from;
+}
+
 int mps3_manifest_settle(struct mps3_manifest *m, int64_t horizon)
 {
 	size_t i, n = 0;
@@ -378,13 +419,56 @@ int mps3_manifest_settle(struct mps3_manifest *m, int64_t horizon)
 				return rc;
 		}
 	}
-	for (i = 0; i < n; i++)
+	rc = done_room(m, n);
+	for (i = 0; i < n; i++) {
+		if (!rc)
+			m->done[m->ndone++] = m->win[i].key;
 		json_decref(m->win[i].files);
+	}
+	if (rc) { /* no room to name them: no window can be stated until they are behind */
+		m->ndone = 0;
+		m->done_from = horizon;
+	}
 	if (n > 0)
 		memmove(m->win, m->win + n, (m->nwin - n) * sizeof(*m->win));
 	m->nwin -= n;
 	m->horizon = horizon;
+	done_prune(m);
 	return 0;
+}
+
+void mps3_manifest_keep_settled(struct mps3_manifest *m, int64_t keep_ms)
+{
+	m->keep_ms = keep_ms > 0 ? keep_ms : 0;
+	done_prune(m);
+}
+
+int mps3_manifest_note_settled(struct mps3_manifest *m, int64_t from, const struct mps3_logkey *keys,
+			       size_t n)
+{
+	int rc;
+
+	if (m->ndone || m->nwin || from > m->horizon)
+		return -EINVAL;
+	rc = done_room(m, n);
+	if (rc)
+		return rc;
+	memcpy(m->done, keys, n * sizeof(*keys));
+	m->ndone = n;
+	m->done_from = from;
+	done_prune(m);
+	return 0;
+}
+
+int mps3_manifest_settled_window(const struct mps3_manifest *m, int64_t from, struct mps3_cpwindow *w)
+{
+	size_t k = 0;
+
+	if (from < m->done_from || from > m->horizon)
+		return -ENOENT;
+	while (k < m->ndone && m->done[k].t < from)
+		k++;
+	return mps3_cpwindow_digest(w, from, m->done + k, m->ndone - k);
 }
 
 int64_t mps3_manifest_horizon(const struct mps3_manifest *m)

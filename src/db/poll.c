@@ -51,20 +51,22 @@ void db_future_cpkey(struct mps3_db *db, char out[PREFIX_MAX + MPS3_LOGNAME_MAX]
 	snprintf(out, PREFIX_MAX + MPS3_LOGNAME_MAX, "%s%s", db->cp_prefix, name);
 }
 
-/* The kept map of checkpoint name (a new reference), or NULL. */
-static json_t *kept_get(struct mps3_db *db, const char *name)
+/* The kept map of checkpoint name into cp (files a new reference); 1 if it was kept. */
+static int kept_get(struct mps3_db *db, const char *name, struct mps3_checkpoint *cp)
 {
-	json_t *files = NULL;
 	unsigned i;
 
+	cp->files = NULL;
 	pthread_mutex_lock(&db->lock);
-	for (i = 0; i < KEPT_CP && !files; i++)
+	for (i = 0; i < KEPT_CP && !cp->files; i++)
 		if (db->kept[i].files && strcmp(db->kept[i].name, name) == 0) {
-			files = json_incref(db->kept[i].files);
+			cp->files = json_incref(db->kept[i].files);
+			cp->has_window = db->kept[i].has_window;
+			cp->window = db->kept[i].window;
 			db->kept[i].used = ++db->kept_clock;
 		}
 	pthread_mutex_unlock(&db->lock);
-	return files;
+	return cp->files != NULL;
 }
 
 /* Keep a checkpoint just read, in place of the least recently used. */
@@ -84,6 +86,8 @@ static void kept_put(struct mps3_db *db, const char *name, const struct mps3_che
 	old = k->files;
 	k->files = json_incref(cp->files);
 	k->t = cp->key.t;
+	k->has_window = cp->has_window;
+	k->window = cp->window;
 	k->used = ++db->kept_clock;
 	snprintf(k->name, sizeof(k->name), "%s", name);
 	pthread_mutex_unlock(&db->lock);
@@ -130,8 +134,7 @@ int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, stru
 			  mps3_store_url(db->store), e->key, e->info.size, db->cfg.max_checkpoint_bytes);
 		return 1;
 	}
-	cp->files = kept_get(db, name);
-	if (cp->files)
+	if (kept_get(db, name, cp))
 		return 0; /* read and checked before: checkpoints are never rewritten */
 	mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
 	rc = mps3_store_get_buf(db->store, e->key, &buf, NULL);
@@ -155,15 +158,14 @@ int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, stru
  * none.  Checkpoints named after what any client can write now are skipped
  * without being read (fsck reports them).
  */
-static int load_checkpoint(struct mps3_db *db, json_t **files, struct mps3_logkey *key,
-			   char name_out[MPS3_LOGNAME_MAX])
+static int load_checkpoint(struct mps3_db *db, struct mps3_checkpoint *out, char name_out[MPS3_LOGNAME_MAX])
 {
 	char after[PREFIX_MAX + MPS3_LOGNAME_MAX];
 	const struct mps3_list_entry *e;
 	struct db_pages it;
 	int rc;
 
-	*files = NULL;
+	memset(out, 0, sizeof(*out));
 	name_out[0] = '\0';
 	db_future_cpkey(db, after);
 	db_pages_init(&it, db, db->cp_prefix, after);
@@ -175,8 +177,7 @@ static int load_checkpoint(struct mps3_db *db, json_t **files, struct mps3_logke
 			continue;
 		if (rc)
 			break;
-		*files = cp.files;
-		*key = cp.key;
+		*out = cp;
 		snprintf(name_out, MPS3_LOGNAME_MAX, "%s", e->key + strlen(db->cp_prefix));
 		break;
 	}
@@ -235,21 +236,23 @@ int db_read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_E
 int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 {
 	struct pending_list list = { 0 };
-	struct mps3_logkey cpkey;
+	struct mps3_checkpoint cp;
+	struct mps3_logkey *covered = NULL;
 	char etag[MPS3_ETAG_MAX], cpname[MPS3_LOGNAME_MAX];
-	json_t *cpfiles = NULL;
+	json_t *cpfiles;
 	int64_t stop = INT64_MIN, list_time;
-	int rc;
+	size_t ncovered = 0;
+	int rc, skip = 0;
 
-	memset(&cpkey, 0, sizeof(cpkey));
 	rc = db_read_head(db, NULL, etag);
 	if (rc)
 		return rc;
-	rc = load_checkpoint(db, &cpfiles, &cpkey, cpname);
+	rc = load_checkpoint(db, &cp, cpname);
 	if (rc)
 		return rc;
+	cpfiles = cp.files;
 	if (cpfiles)
-		stop = cpkey.t - db->cfg.lag_ms;
+		stop = cp.key.t - db->cfg.lag_ms;
 	else if (db->branch[0]) {
 		/* A branch without a checkpoint of its own: its base, and its whole log over it. */
 		int64_t t;
@@ -268,12 +271,17 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 	pthread_mutex_unlock(&db->lock);
 	list_time = mps3_clock_now(db->clock);
 	rc = db_list_log(db, stop, &list);
-	if (rc)
+	if (rc == 0 && cp.files)
+		rc = skip = db_skip_window(db, &cp, &list, &covered, &ncovered);
+	if (rc < 0)
 		goto out;
 	db_fetch_all(db, &list);
 
 	pthread_mutex_lock(&db->lock);
-	rc = mps3_manifest_reset(db->m, cpfiles, stop, changes);
+	/* The window the checkpoint already holds is behind the horizon, known by name. */
+	rc = mps3_manifest_reset(db->m, cpfiles, skip ? cp.key.t : stop, changes);
+	if (!rc && skip)
+		rc = mps3_manifest_note_settled(db->m, stop, covered, ncovered);
 	if (!rc)
 		rc = db_apply_fetched(db, &list, changes);
 	if (rc == 0 || rc == -EIO || rc == -ETIMEDOUT || rc == -ECONNREFUSED) {
@@ -290,6 +298,7 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 	pthread_mutex_unlock(&db->lock);
 out:
 	json_decref(cpfiles);
+	free(covered);
 	db_pending_dispose(&list);
 	return rc;
 }

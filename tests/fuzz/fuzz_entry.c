@@ -154,11 +154,13 @@ static void check_cp(const char *name, const char *doc, size_t len)
 	}
 	FUZZ_CHECK(c.key.seq == 0);
 	check_files(c.files, 1);
-	s = mps3_checkpoint_dump(&c.key, c.files, &n);
+	s = mps3_checkpoint_dump(&c.key, c.files, c.has_window ? &c.window : NULL, &n);
 	FUZZ_CHECK(s != NULL && n == strlen(s));
 	FUZZ_CHECK(mps3_checkpoint_parse(&c2, name, s, n) == 0);
 	FUZZ_CHECK(mps3_logkey_cmp(&c.key, &c2.key) == 0);
 	FUZZ_CHECK(json_equal(c.files, c2.files));
+	FUZZ_CHECK(c.has_window == c2.has_window);
+	FUZZ_CHECK(!c.has_window || memcmp(&c.window, &c2.window, sizeof(c.window)) == 0);
 	json_decref(c2.files);
 	free(s);
 	json_decref(c.files);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mps3/entry.h"
+#include "mps3/hash.h"
 #include "mps3/keys.h"
 #include "mps3/mergepatch.h"
 #include "tap.h"
@@ -303,7 +304,7 @@ static void test_documents(void)
 		const char *cut = "{\"v\":1,\"t\":1790000000000,\"session\":\"0123456789abcdef\",\"files\":{\"x\":{\"ty";
 
 		mps3_cpkey_format(cpname, &k);
-		doc = mps3_checkpoint_dump(&k, map, &len);
+		doc = mps3_checkpoint_dump(&k, map, NULL, &len);
 		tap_ok(doc && mps3_checkpoint_parse(&cp, cpname, doc, len) == 0 && json_equal(cp.files, map),
 		       "checkpoint round trip keeps incomplete values too");
 		if (doc)
@@ -311,6 +312,48 @@ static void test_documents(void)
 		free(doc);
 		tap_inteq(mps3_checkpoint_parse(&cp, cpname, cut, strlen(cut)), -EINVAL,
 			  "checkpoint cut short rejected");
+		{
+			struct mps3_logkey wk[2] = { { 0, "", 1 }, { 0, "", 2 } };
+			struct mps3_cpwindow w, w2;
+			static const char *const head = "{\"v\":1,\"t\":1790000000000,\"session\":\"0123456789abcdef\","
+							"\"files\":{},\"window\":";
+			const struct {
+				const char *pre, *post;
+				int cut;
+			} bad[] = {
+				{ "{\"from\":1790000000001,\"n\":0,\"sha256\":\"", "\"}}", 0 },
+				{ "{\"from\":1789999990000,\"n\":-1,\"sha256\":\"", "\"}}", 0 },
+				{ "{\"from\":1789999990000,\"n\":1,\"sha256\":\"", "\"}}", 1 },
+				{ "[1789999990000,1,\"", "\"]}", 0 },
+			};
+			char hex[65], text[512];
+			size_t i;
+
+			wk[0].t = wk[1].t = k.t - 5;
+			memcpy(wk[0].session, k.session, sizeof(k.session));
+			memcpy(wk[1].session, k.session, sizeof(k.session));
+			tap_ok(mps3_cpwindow_digest(&w, k.t - 10000, wk, 2) == 0 &&
+				       mps3_cpwindow_digest(&w2, k.t - 10000, wk, 1) == 0 &&
+				       memcmp(w.md, w2.md, sizeof(w.md)) != 0 && w.n == 2 && w2.n == 1,
+			       "a checkpoint window's digest depends on every name in it");
+			doc = mps3_checkpoint_dump(&k, map, &w, &len);
+			tap_ok(doc && mps3_checkpoint_parse(&cp, cpname, doc, len) == 0 && cp.has_window &&
+				       cp.window.from == w.from && cp.window.n == 2 &&
+				       memcmp(cp.window.md, w.md, sizeof(w.md)) == 0 && json_equal(cp.files, map),
+			       "checkpoint round trip keeps its window");
+			if (doc)
+				json_decref(cp.files);
+			free(doc);
+			mps3_hex(hex, w.md, sizeof(w.md));
+			for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+				snprintf(text, sizeof(text), "%s%s%.*s%s", head, bad[i].pre, bad[i].cut ? 63 : 64, hex,
+					 bad[i].post);
+				tap_ok(mps3_checkpoint_parse(&cp, cpname, text, strlen(text)) == 0 && !cp.has_window,
+				       "a malformed window (%zu) is left out, the checkpoint kept", i);
+				if (cp.files)
+					json_decref(cp.files);
+			}
+		}
 		json_decref(map);
 	}
 	tap_ok(mps3_entry_fresh(10000, 12000, 3000) && mps3_entry_fresh(10000, 7000, 3000) &&

@@ -330,11 +330,66 @@ static void test_too_deep(void)
 	mps3_manifest_free(m);
 }
 
+/* Whether m states the window [from, horizon) as the digest of keys[0..n). */
+static int window_is(struct mps3_manifest *m, int64_t from, const struct mps3_logkey *keys, size_t n)
+{
+	struct mps3_cpwindow got, want;
+
+	return mps3_manifest_settled_window(m, from, &got) == 0 && mps3_cpwindow_digest(&want, from, keys, n) == 0 &&
+	       got.n == n && got.from == from && memcmp(got.md, want.md, sizeof(got.md)) == 0;
+}
+
+/* The names of settled entries, for a checkpoint's window (R1's shortcut). */
+static void test_settled_window(void)
+{
+	struct mps3_manifest *m = mps3_manifest_new();
+	struct mps3_cpwindow w;
+	struct mps3_logkey k[3] = { key(100, SA, 1), key(150, SB, 1), key(250, SA, 2) };
+	json_t *cp = J("{\"a\":{\"type\":\"d\"},\"b\":{\"type\":\"d\"}}");
+
+	mps3_manifest_keep_settled(m, 100);
+	add(m, 250, SA, 2, "{\"c\":{\"type\":\"d\"}}", NULL);
+	add(m, 100, SA, 1, "{\"a\":{\"type\":\"d\"}}", NULL);
+	add(m, 150, SB, 1, "{\"b\":{\"type\":\"d\"}}", NULL);
+	tap_ok(window_is(m, INT64_MIN, k, 0), "window: nothing settled yet, an empty window");
+	mps3_manifest_settle(m, 200);
+	tap_ok(window_is(m, 100, k, 2) && window_is(m, 120, k + 1, 1) && window_is(m, 200, k, 0),
+	       "window: the settled entries from `from` to the horizon, in log order");
+	mps3_manifest_settle(m, 300);
+	tap_ok(window_is(m, 200, k + 2, 1), "window: names within keep of the horizon are kept");
+	tap_inteq(mps3_manifest_settled_window(m, 199, &w) == 0 ? 0 : -ENOENT, -ENOENT,
+		  "window: names pruned behind keep are unknown, not an empty window");
+	tap_inteq(mps3_manifest_settled_window(m, 301, &w), -ENOENT, "window: no window beyond the horizon");
+	mps3_manifest_reset(m, cp, 1000, NULL);
+	tap_inteq(mps3_manifest_settled_window(m, 900, &w), -ENOENT,
+		  "window: after a reset, what the base held before its horizon is unknown");
+	tap_ok(window_is(m, 1000, k, 0), "window: ... and the horizon itself starts an empty one");
+	{
+		struct mps3_logkey n[2] = { key(920, SA, 7), key(990, SB, 3) };
+
+		tap_ok(mps3_manifest_note_settled(m, 900, n, 2) == 0 && window_is(m, 900, n, 2) &&
+			       window_is(m, 950, n + 1, 1),
+		       "window: the names a reader skipped are noted as settled");
+		add(m, 1010, SA, 8, "{\"d\":{\"type\":\"d\"}}", NULL);
+		mps3_manifest_settle(m, 1050);
+		{
+			struct mps3_logkey all[3] = { n[0], n[1], key(1010, SA, 8) };
+
+			tap_ok(window_is(m, 950, all + 1, 2), "window: ... and later settled names follow them");
+		}
+		tap_inteq(mps3_manifest_note_settled(m, 900, n, 2), -EINVAL,
+			  "window: names are noted only right after a reset");
+	}
+	json_decref(cp);
+	mps3_manifest_free(m);
+}
+
 int main(void)
 {
 	test_basic();
 	test_too_deep();
 	test_random();
 	test_reset_changes();
+	test_settled_window();
 	return tap_done();
 }
