@@ -2,7 +2,7 @@
  * mps3/jsfmt.h - the objects of the MPS3 JavaScript client
  * (endpointservices/mps3), as docs/MPS3-JS-FORMAT.md describes them: the
  * names of its log entries and the documents it stores as values.  The
- * first pieces of format=mps3; nothing opens such a database yet.
+ * layout that mps3/jsdb.h reads and writes.
  *
  * An entry of manifest M is the object M@T_S_C: T is (2^42 - 1 - ms) in
  * lower-case base 32 padded to 9 digits (so names sort newest first), S the

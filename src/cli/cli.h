@@ -66,6 +66,10 @@ int mps3_cmd_branch(struct ctx *c, int argc, char **argv);
 int mps3_cmd_mount_restore(int argc, char **argv);
 /* batch MOUNTPOINT [--keep] -- COMMAND: every change while it runs in one log entry, or none. */
 int mps3_cmd_mount_batch(int argc, char **argv);
+/* --format mps3: whether name is one of its commands, and running it over db (mps3/jsdb.h). */
+struct mps3_jsdb;
+int mps3_cmd_js_known(const char *name);
+int mps3_cmd_js(struct ctx *c, struct mps3_jsdb *db, int argc, char **argv);
 /* Commands on a mount point (no URL, no database). */
 int mps3_cmd_mount_status(const char *mnt);
 int mps3_cmd_mount_sync(const char *mnt);

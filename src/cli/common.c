@@ -99,3 +99,53 @@ out:
 	mps3_s3_config_dispose(&cfg);
 	return rc;
 }
+
+int mps3_cli_js_names(const char *url, const char *override, char **bucket, char **prefix)
+{
+	const char *rest, *slash;
+	char *b = NULL, *p = NULL;
+	size_t n;
+
+	*bucket = *prefix = NULL;
+	if (strncmp(url, "s3://", 5) == 0) {
+		rest = url + 5;
+		slash = strchr(rest, '/');
+		b = slash ? strndup(rest, (size_t)(slash - rest)) : strdup(rest);
+		p = strdup(slash ? slash + 1 : "");
+	} else if (strncmp(url, "file://", 7) == 0) {
+		rest = url + 7;
+		n = strlen(rest);
+		while (n > 1 && rest[n - 1] == '/')
+			n--;
+		slash = memrchr(rest, '/', n);
+		b = slash ? strndup(slash + 1, n - (size_t)(slash + 1 - rest)) : strndup(rest, n);
+		p = strdup("");
+	} else {
+		b = strdup("mem");
+		p = strdup("");
+	}
+	if (!b || !p) {
+		free(b);
+		free(p);
+		return -ENOMEM;
+	}
+	n = strlen(p);
+	while (n > 0 && p[n - 1] == '/')
+		p[--n] = '\0';
+	if (override) {
+		free(b);
+		b = strdup(override);
+		if (!b) {
+			free(p);
+			return -ENOMEM;
+		}
+	}
+	if (!*b) {
+		free(b);
+		free(p);
+		return mps3_error_set(-EINVAL, "%s: no bucket name to put in MPS3 keys (give one with mps3_bucket=)", url);
+	}
+	*bucket = b;
+	*prefix = p;
+	return 0;
+}

@@ -34,4 +34,12 @@ struct mps3_cli_store_opts {
 int mps3_cli_open_store(struct mps3_store **out, const char *url,
 			const struct mps3_cli_store_opts *o);
 
+/*
+ * For format=mps3: the bucket name the files map's keys carry and the
+ * prefix the URL gives (s3://BUCKET/PREFIX; file:///.../NAME is bucket NAME
+ * with no prefix), bucket replaced by override when not NULL.  Both
+ * malloc'd.  0, -EINVAL (a URL with neither), -ENOMEM.
+ */
+int mps3_cli_js_names(const char *url, const char *override, char **bucket, char **prefix);
+
 #endif

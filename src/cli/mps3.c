@@ -18,6 +18,7 @@
 #include "mps3/db.h"
 #include "mps3/error.h"
 #include "mps3/hash.h"
+#include "mps3/jsdb.h"
 #include "mps3/log.h"
 #include "mps3/s3.h"
 #include "mps3_config.h"
@@ -69,7 +70,10 @@ static const char usage_text[] =
 	"                           mount (watchers see the changes), then wait for the upload\n"
 	"\n"
 	"TIME is 2026-11-30T12:00:00Z, @EPOCH_SECONDS, or relative: -30s, -5m, -2h, -1d.\n"
-	"\n"
+	"\n";
+
+/* Two strings: one would be longer than C99 promises to compile. */
+static const char usage_options[] =
 	"Options:\n"
 	"  --profile NAME        AWS profile from ~/.aws/credentials and ~/.aws/config\n"
 	"  --endpoint URL        S3 endpoint (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, AWS)\n"
@@ -85,6 +89,11 @@ static const char usage_text[] =
 	"  --cache-dir DIR       keep the resolved state here between runs\n"
 	"                        (default $XDG_CACHE_HOME/mps3 or ~/.cache/mps3)\n"
 	"  --no-cache            resolve everything from the bucket every time\n"
+	"  --format mps3         a database of the MPS3 JavaScript client (get, put, rm, ls,\n"
+	"                        watch and log); see \"Sharing a database with MPS3 web apps\"\n"
+	"  --manifest KEY        with --format mps3: its manifest (default manifest.json)\n"
+	"  --mps3-bucket NAME    with --format mps3: the bucket name in its keys (default: the\n"
+	"                        URL's bucket, or a file:// directory's last component)\n"
 	"  -v, --verbose         more messages (twice: debug)\n"
 	"  -q, --quiet           errors only\n"
 	"  -h, --help            this help\n"
@@ -218,6 +227,8 @@ struct globals {
 	struct mps3_cli_store_opts so;
 	int verbose, quiet, no_cache;
 	const char *cache_dir;
+	int js;				/* --format mps3 */
+	const char *manifest, *js_bucket;
 };
 
 static const struct option longopts[] = {
@@ -235,6 +246,9 @@ static const struct option longopts[] = {
 	{ "lag", required_argument, NULL, 'L' },
 	{ "stale", required_argument, NULL, 'S' },
 	{ "cache-dir", required_argument, NULL, 'D' },
+	{ "format", required_argument, NULL, 'f' },
+	{ "manifest", required_argument, NULL, 'M' },
+	{ "mps3-bucket", required_argument, NULL, 'K' },
 	{ "no-cache", no_argument, NULL, 'N' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -263,6 +277,13 @@ static int global_option(int opt, struct globals *g, struct ctx *c, struct mps3_
 		c->validate = optarg;
 		break;
 	case 'D': g->cache_dir = optarg; break;
+	case 'f':
+		if (strcmp(optarg, "mps3") != 0 && strcmp(optarg, "mps3fs") != 0)
+			return mps3_cli_usage_error("--format is mps3fs (the default) or mps3, not %s", optarg);
+		g->js = strcmp(optarg, "mps3") == 0;
+		break;
+	case 'M': g->manifest = optarg; break;
+	case 'K': g->js_bucket = optarg; break;
 	case 'N': g->no_cache = 1; break;
 	case 'v': g->verbose++; break;
 	case 'q': g->quiet = 1; break;
@@ -288,6 +309,7 @@ static int global_option(int opt, struct globals *g, struct ctx *c, struct mps3_
 		break;
 	case 'h':
 		fputs(usage_text, stdout);
+		fputs(usage_options, stdout);
 		return 0;
 	case 'V':
 		printf("mps3 (mps3fs) %s\n", MPS3_VERSION);
@@ -297,6 +319,41 @@ static int global_option(int opt, struct globals *g, struct ctx *c, struct mps3_
 		return EXIT_USAGE;
 	}
 	return -1;
+}
+
+/* --format mps3: the store, the database in the MPS3 client's layout, the command. */
+static int run_js(struct ctx *c, struct globals *g, int argc, char **argv)
+{
+	struct mps3_jsdb_config jc;
+	struct mps3_jsdb *db = NULL;
+	char *bucket = NULL, *prefix = NULL;
+	int rc;
+
+	rc = mps3_cli_js_names(c->url, g->js_bucket, &bucket, &prefix);
+	if (rc)
+		return mps3_cli_fail(rc, c->url);
+	rc = mps3_cli_open_store(&c->store, c->url, &g->so);
+	if (rc) {
+		rc = mps3_cli_fail(rc, c->url);
+		goto out;
+	}
+	memset(&jc, 0, sizeof(jc));
+	jc.bucket = bucket;
+	jc.prefix = prefix;
+	jc.manifest = g->manifest;
+	rc = mps3_jsdb_open(&db, c->store, &jc);
+	if (rc) {
+		rc = mps3_cli_fail(rc, c->url);
+		goto out;
+	}
+	rc = mps3_cmd_js(c, db, argc, argv);
+out:
+	mps3_jsdb_free(db);
+	mps3_store_free(c->store);
+	c->store = NULL;
+	free(bucket);
+	free(prefix);
+	return rc;
 }
 
 /* Open the store and the database, run the command; again while it asks to reopen. */
@@ -384,14 +441,22 @@ int main(int argc, char **argv)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[optind + 1], commands[i].name) == 0)
 			cmd = &commands[i];
+	if (g.js && !mps3_cmd_js_known(argv[optind + 1]))
+		return mps3_cli_usage_error("%s: not a command of --format mps3 (get, put, rm, ls, watch, log)",
+					    argv[optind + 1]);
 	if (!cmd)
 		return mps3_cli_usage_error("unknown command \"%s\"", argv[optind + 1]);
+	if (!g.js && (g.manifest || g.js_bucket))
+		return mps3_cli_usage_error("--manifest and --mps3-bucket go with --format mps3");
 	mps3_log_set_level(g.quiet ? MPS3_LOG_ERR : g.verbose >= 2 ? MPS3_LOG_DEBUG
 				     : g.verbose ? MPS3_LOG_INFO : MPS3_LOG_NOTICE);
 	g.so.verbose = g.verbose >= 2;
 	if (mps3_s3_global_init())
 		return mps3_cli_fail(-ENOMEM, "init");
-	rc = run_command(cmd, &c, &g, argc - optind - 1, argv + optind + 1);
+	if (g.js)
+		rc = run_js(&c, &g, argc - optind - 1, argv + optind + 1);
+	else
+		rc = run_command(cmd, &c, &g, argc - optind - 1, argv + optind + 1);
 	mps3_s3_global_cleanup();
 	return rc;
 }
