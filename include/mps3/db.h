@@ -20,6 +20,7 @@
 
 #include "mps3/entry.h"
 #include "mps3/hash.h"
+#include "mps3/jsdb.h"
 #include "mps3/keys.h"
 #include "mps3/manifest.h"
 #include "mps3/store.h"
@@ -42,6 +43,9 @@ struct mps3_db_config {
 	int allow_offline;		/* open from the state file when the store cannot
 					   be reached (polls catch up later) */
 	const char *branch;		/* open this branch (mps3/history.h) instead of the main line */
+	const struct mps3_jsdb_config *js;	/* a database of the MPS3 client's layout (mps3/jsdb.h),
+					   shown as file entries; read-only: commits and uploads are
+					   -EROFS, no history.  Borrowed for the open only. */
 	int list_at_open;		/* LIST the log at open even when the saved state's head is
 					   current: entries of ours whose commit seemed to fail, and
 					   so never wrote head, are then known before changes from a

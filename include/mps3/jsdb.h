@@ -71,6 +71,13 @@ json_t *mps3_jsdb_paths(struct mps3_jsdb *db);
 int mps3_jsdb_read(struct mps3_jsdb *db, const char *path, struct mps3_buf *out);
 
 /*
+ * The content of the value object obj ("PATH@VERSION", a key of the store),
+ * appended to out; info (may be NULL) gets the object's.  0, -ENOENT,
+ * -EINVAL (not JSON), -EFBIG, or the store's error.
+ */
+int mps3_jsdb_read_object(struct mps3_jsdb *db, const char *obj, struct mps3_buf *out, struct mps3_objinfo *info);
+
+/*
  * Make path's content the n bytes at p (value, entry, M), or remove it
  * (p NULL).  0, -EINVAL (no path), -EPERM (M's names), -EFBIG (above
  * MPS3_JS_VALUE_MAX), -ENOENT (remove of a path that is not there), or the

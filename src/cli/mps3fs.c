@@ -30,6 +30,9 @@ struct options {
 	char *endpoint, *region, *profile, *passwd_file, *ca_bundle, *addressing;
 	char *poll, *cache_dir, *cache_size, *drain, *timeout, *lag, *stale, *notify;
 	char *mount_timeout, *connect_timeout, *stall_timeout, *history, *validate, *validate_timeout, *branch;
+	char *format, *manifest, *mps3_bucket;
+	char *js_bucket, *js_prefix;	/* format=mps3: the names its keys carry */
+	struct mps3_jsdb_config jc;
 	int sync, insecure, show_help, show_version, ro, nonempty;
 	int suid, trust_owners, allow_other, default_permissions, no_default_permissions;
 	unsigned uid, gid, umask_val;
@@ -67,6 +70,9 @@ static const struct fuse_opt opts_spec[] = {
 	OPT("stall_timeout=%s", stall_timeout),
 	OPT("history=%s", history),
 	OPT("branch=%s", branch),
+	OPT("format=%s", format),
+	OPT("manifest=%s", manifest),
+	OPT("mps3_bucket=%s", mps3_bucket),
 	OPT("validate=%s", validate),
 	OPT("validate_timeout=%s", validate_timeout),
 	OPT("sync", sync),
@@ -139,6 +145,8 @@ static const char usage_text[] =
 	"  nonempty              mount over a directory that is not empty (its files are\n"
 	"                        hidden while mounted)\n"
 	"  retries=N             attempts per S3 request (default 6)\n"
+	"  format=mps3           a database of the MPS3 JavaScript client (read-only for now;\n"
+	"                        manifest=KEY, mps3_bucket=NAME as for mps3 --format mps3)\n"
 	"  branch=NAME           mount branch NAME (mps3 URL branch create NAME) instead of\n"
 	"                        the main line: writable, watched, committed with branch commit\n"
 	"  validate=PROGRAM      run PROGRAM (absolute path) before each local change; it\n"
@@ -319,6 +327,11 @@ static void free_options(struct options *o)
 	free(o->stall_timeout);
 	free(o->history);
 	free(o->branch);
+	free(o->format);
+	free(o->manifest);
+	free(o->mps3_bucket);
+	free(o->js_bucket);
+	free(o->js_prefix);
 	free(o->validate);
 	free(o->validate_timeout);
 }
@@ -334,7 +347,7 @@ static int duration_opt(const char *name, const char *val, int64_t *ms)
 }
 
 /* The mount's configuration from the options: 0, or 2 (usage) after saying what is wrong. */
-static int build_config(struct mps3fs_config *cfg, const struct options *o, const char *mountpoint)
+static int build_config(struct mps3fs_config *cfg, struct options *o, const char *mountpoint)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	mps3_db_config_init(&cfg->db);
@@ -355,6 +368,31 @@ static int build_config(struct mps3fs_config *cfg, const struct options *o, cons
 	cfg->sync_close = o->sync;
 	cfg->suid = o->suid;
 	cfg->trust_owners = o->trust_owners;
+	if (o->format && strcmp(o->format, "mps3") == 0) {
+		int rc = mps3_cli_js_names(o->url, o->mps3_bucket, &o->js_bucket, &o->js_prefix);
+
+		if (rc) {
+			fprintf(stderr, "mps3fs: format=mps3: %s\n", mps3_error_last(rc));
+			return 2;
+		}
+		if (o->branch) {
+			fputs("mps3fs: format=mps3 has no branches\n", stderr);
+			return 2;
+		}
+		o->jc.bucket = o->js_bucket;
+		o->jc.prefix = o->js_prefix;
+		o->jc.manifest = o->manifest;
+		cfg->db.js = &o->jc;
+		if (!o->ro)
+			mps3_notice("format=mps3 is mounted read-only (writing is not there yet)");
+		cfg->read_only = 1;
+	} else if (o->format && strcmp(o->format, "mps3fs") != 0) {
+		fprintf(stderr, "mps3fs: format=%s: use mps3fs (the default) or mps3\n", o->format);
+		return 2;
+	} else if (o->manifest || o->mps3_bucket) {
+		fputs("mps3fs: manifest= and mps3_bucket= go with format=mps3\n", stderr);
+		return 2;
+	}
 	if (o->poll && (mps3_cli_duration_ms(&cfg->poll_ms, o->poll) || cfg->poll_ms < 10)) {
 		fprintf(stderr, "mps3fs: poll=%s: need a duration of at least 10ms, like 1s or 100ms\n", o->poll);
 		return 2;

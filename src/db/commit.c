@@ -363,9 +363,10 @@ int mps3_db_commit(struct mps3_db *db, json_t *patch, struct mps3_logkey *keyout
 {
 	struct mps3_logkey key;
 	char name[MPS3_LOGNAME_MAX];
-	int rc;
+	int rc = DB_JS_READ_ONLY(db);
 
-	rc = check_patch(patch);
+	if (!rc)
+		rc = check_patch(patch);
 	if (rc)
 		return rc;
 	memcpy(key.session, db->session, sizeof(key.session));

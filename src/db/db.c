@@ -168,6 +168,17 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 			goto fail;
 	}
 	db->cfg.session = NULL;
+	if (db->cfg.js) {
+		/* The client's layout: no state file, no checkpoints; its own resolution. */
+		db->cfg.state_file = NULL;
+		db->cfg.checkpoint_every = 0;
+		rc = db_js_open(db, db->cfg.js);
+		db->cfg.js = NULL; /* borrowed for the open only */
+		if (rc)
+			goto fail;
+		*out = db;
+		return 0;
+	}
 	if (db_load_state(db)) {
 		/* Catch up from the saved state: usually one conditional GET. */
 		rc = db_check_anchor(db);
@@ -215,6 +226,7 @@ void mps3_db_free(struct mps3_db *db)
 
 	if (!db)
 		return;
+	db_js_free(db);
 	mps3_manifest_free(db->m);
 	for (i = 0; i < KEPT_CP; i++)
 		json_decref(db->kept[i].files);
@@ -275,8 +287,10 @@ int mps3_db_blob_put(struct mps3_db *db, const struct mps3_body *body,
 {
 	char key[sizeof(BLOB_PREFIX) + MPS3_SHA256_HEX_LEN];
 	struct mps3_body b = *body;
-	int rc;
+	int rc = DB_JS_READ_ONLY(db);
 
+	if (rc)
+		return rc;
 	if (body->sha256_hex) {
 		memcpy(hex, body->sha256_hex, MPS3_SHA256_HEX_LEN + 1);
 	} else if (body->data) {
@@ -313,6 +327,8 @@ int mps3_db_blob_head(struct mps3_db *db, const char *hex, struct mps3_objinfo *
 
 	if (!mps3_is_sha256_hex(hex))
 		return mps3_error_set(-EINVAL, "\"%s\" is not a blob name", hex);
+	if (db->js)
+		return db_js_blob_head(db, hex, info);
 	snprintf(key, sizeof(key), BLOB_PREFIX "%s", hex);
 	return mps3_store_head(db->store, key, info);
 }
@@ -344,6 +360,8 @@ int mps3_db_blob_get(struct mps3_db *db, const char *hex, const struct mps3_get_
 
 	if (!mps3_is_sha256_hex(hex))
 		return mps3_error_set(-EINVAL, "\"%s\" is not a blob name", hex);
+	if (db->js)
+		return db_js_blob_get(db, hex, opts, sink);
 	snprintf(key, sizeof(key), BLOB_PREFIX "%s", hex);
 	if (!whole)
 		return mps3_store_get(db->store, key, opts, sink, NULL);

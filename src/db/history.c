@@ -147,6 +147,8 @@ int mps3_db_state_at(struct mps3_db *db, int64_t t, json_t **files)
 	int rc;
 
 	*files = NULL;
+	if (db->js)
+		return mps3_error_set(-EOPNOTSUPP, "the MPS3 client's layout keeps no history");
 	if (t > mps3_clock_now(db->clock) + db->cfg.stale_ms)
 		return mps3_error_set(-EINVAL, "that time has not come yet");
 	rc = mps3_db_history_start(db, &from);

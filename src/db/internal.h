@@ -50,6 +50,7 @@ struct kept_cp {
 };
 
 struct mps3_db {
+	struct db_js *js;		/* the MPS3 client's layout (db/jsmode.c), or NULL; set at open */
 	struct mps3_store *store;
 	struct mps3_clock *clock;
 	struct mps3_db_config cfg;
@@ -194,5 +195,15 @@ int db_check_anchor(struct mps3_db *db);
 
 /* Call the listener with changes, in order (deliver held by the caller). */
 void db_deliver(struct mps3_db *db, struct mps3_changes *changes, int local);
+
+/* The MPS3 client's layout (db/jsmode.c): open (db->js set, even on failure), free, poll, blobs. */
+struct db_js;
+int db_js_open(struct mps3_db *db, const struct mps3_jsdb_config *cfg);
+void db_js_free(struct mps3_db *db);
+int db_js_poll(struct mps3_db *db, int *changed);
+int db_js_blob_head(struct mps3_db *db, const char *hex, struct mps3_objinfo *info);
+int db_js_blob_get(struct mps3_db *db, const char *hex, const struct mps3_get_opts *opts, struct mps3_sink *sink);
+#define DB_JS_READ_ONLY(db)                                                                                   \
+	((db)->js ? mps3_error_set(-EROFS, "a database of the MPS3 client's layout is read-only here") : 0)
 
 #endif

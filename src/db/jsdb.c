@@ -324,9 +324,27 @@ json_t *mps3_jsdb_paths(struct mps3_jsdb *db)
 	return out;
 }
 
-int mps3_jsdb_read(struct mps3_jsdb *db, const char *path, struct mps3_buf *out)
+int mps3_jsdb_read_object(struct mps3_jsdb *db, const char *obj, struct mps3_buf *out, struct mps3_objinfo *info)
 {
 	struct mps3_buf doc;
+	int rc;
+
+	/* A document may be larger than its content (escapes, base64): the limit is the content's. */
+	mps3_buf_init(&doc, MPS3_JS_VALUE_MAX * 8);
+	rc = mps3_store_get_buf(db->store, obj, &doc, info);
+	if (rc == -EFBIG)
+		rc = mps3_error_set(-EFBIG, "%s: more than an MPS3 value may hold", obj);
+	if (!rc) {
+		rc = mps3_js_value_decode(out, doc.data ? doc.data : "", doc.len);
+		if (rc == -EINVAL)
+			rc = mps3_error_set(-EINVAL, "%s is not a JSON document", obj);
+	}
+	mps3_buf_dispose(&doc);
+	return rc;
+}
+
+int mps3_jsdb_read(struct mps3_jsdb *db, const char *path, struct mps3_buf *out)
+{
 	char *key = map_key(db, path), *obj = NULL;
 	const char *version = NULL;
 	int rc;
@@ -343,17 +361,10 @@ int mps3_jsdb_read(struct mps3_jsdb *db, const char *path, struct mps3_buf *out)
 		return mps3_error_set(-ENOENT, "%s: no such key", path);
 	if (!obj)
 		return -ENOMEM;
-	mps3_buf_init(&doc, MPS3_JS_VALUE_MAX * 2);
-	rc = mps3_store_get_buf(db->store, obj, &doc, NULL);
+	rc = mps3_jsdb_read_object(db, obj, out, NULL);
 	if (rc == -ENOENT)
 		rc = mps3_error_set(-EIO, "%s: its value %s is not in the bucket (a versioned bucket's values are not read yet)",
 				    path, obj);
-	if (!rc) {
-		rc = mps3_js_value_decode(out, doc.data ? doc.data : "", doc.len);
-		if (rc == -EINVAL)
-			rc = mps3_error_set(-EINVAL, "%s: its value %s is not JSON", path, obj);
-	}
-	mps3_buf_dispose(&doc);
 	free(obj);
 	return rc;
 }

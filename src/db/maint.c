@@ -24,8 +24,10 @@ int mps3_db_checkpoint(struct mps3_db *db, struct mps3_logkey *keyout)
 	json_t *files;
 	char *doc;
 	size_t len = 0;
-	int rc, has_window;
+	int rc = DB_JS_READ_ONLY(db), has_window;
 
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&db->lock);
 	key.t = mps3_manifest_horizon(db->m);
 	files = json_copy(mps3_manifest_base(db->m));

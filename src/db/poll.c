@@ -328,6 +328,9 @@ int mps3_db_poll(struct mps3_db *db, int *changed)
 	int64_t list_time, horizon, last_list;
 	int rc, full;
 
+	if (db->js)
+		return db_js_poll(db, changed);
+
 	if (changed)
 		*changed = 0;
 	mps3_changes_init(&changes);
