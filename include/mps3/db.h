@@ -44,8 +44,8 @@ struct mps3_db_config {
 					   be reached (polls catch up later) */
 	const char *branch;		/* open this branch (mps3/history.h) instead of the main line */
 	const struct mps3_jsdb_config *js;	/* a database of the MPS3 client's layout (mps3/jsdb.h),
-					   shown as file entries; read-only: commits and uploads are
-					   -EROFS, no history.  Borrowed for the open only. */
+					   shown as file entries (db/jsmode.c, PROTOCOL.md J5): files
+					   only, no history or checkpoints.  Borrowed for the open only. */
 	int list_at_open;		/* LIST the log at open even when the saved state's head is
 					   current: entries of ours whose commit seemed to fail, and
 					   so never wrote head, are then known before changes from a
@@ -68,6 +68,15 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 void mps3_db_free(struct mps3_db *db);
 
 const char *mps3_db_session(const struct mps3_db *db);
+
+/*
+ * What the bucket's layout can hold: the largest file (UINT64_MAX, or
+ * MPS3_JS_VALUE_MAX in the MPS3 client's), and whether it holds files and
+ * implicit directories only (no symbolic links, special files, extended
+ * attributes, empty directories).
+ */
+uint64_t mps3_db_max_file(const struct mps3_db *db);
+int mps3_db_files_only(const struct mps3_db *db);
 struct mps3_store *mps3_db_store(struct mps3_db *db);
 
 /*

@@ -85,6 +85,19 @@ int mps3_jsdb_read_object(struct mps3_jsdb *db, const char *obj, struct mps3_buf
  */
 int mps3_jsdb_write(struct mps3_jsdb *db, const char *path, const void *p, size_t n);
 
+/* The lower-level writing mps3_jsdb_write() is made of, for a mount (db/jsmode.c). */
+/* The map key of path, malloc'd ("BUCKET/PREFIX/path"), or NULL. */
+char *mps3_jsdb_map_key(struct mps3_jsdb *db, const char *path);
+/* The map's value of path now (new reference), or NULL. */
+json_t *mps3_jsdb_value(struct mps3_jsdb *db, const char *path);
+/* Store n bytes at p as the value of path under a new version (into version).  0 or as mps3_jsdb_write(). */
+int mps3_jsdb_put_value(struct mps3_jsdb *db, const char *path, const void *p, size_t n, char version[37]);
+/*
+ * One entry with update ({"BUCKET/KEY": value | null}, borrowed; its
+ * values already stored), then "" to M; the state is read again.  0 or -errno.
+ */
+int mps3_jsdb_apply(struct mps3_jsdb *db, json_t *update);
+
 /* One listed name of M's log, newest first, as the client judges it. */
 struct mps3_jsdb_entry {
 	const char *name;	/* under M@ */

@@ -446,6 +446,13 @@ int main(int argc, char **argv)
 					    argv[optind + 1]);
 	if (!cmd)
 		return mps3_cli_usage_error("unknown command \"%s\"", argv[optind + 1]);
+	if (g.js) {
+		struct mps3_db_config d;
+
+		mps3_db_config_init(&d);
+		if (c.validate || cfg.branch || cfg.lag_ms != d.lag_ms || cfg.stale_ms != d.stale_ms)
+			return mps3_cli_usage_error("--validate, --branch, --lag and --stale have no meaning with --format mps3");
+	}
 	if (!g.js && (g.manifest || g.js_bucket))
 		return mps3_cli_usage_error("--manifest and --mps3-bucket go with --format mps3");
 	mps3_log_set_level(g.quiet ? MPS3_LOG_ERR : g.verbose >= 2 ? MPS3_LOG_DEBUG

@@ -145,8 +145,9 @@ static const char usage_text[] =
 	"  nonempty              mount over a directory that is not empty (its files are\n"
 	"                        hidden while mounted)\n"
 	"  retries=N             attempts per S3 request (default 6)\n"
-	"  format=mps3           a database of the MPS3 JavaScript client (read-only for now;\n"
-	"                        manifest=KEY, mps3_bucket=NAME as for mps3 --format mps3)\n"
+	"  format=mps3           a database of the MPS3 JavaScript client (files only, of at\n"
+	"                        most 16 MiB; manifest=KEY, mps3_bucket=NAME as for\n"
+	"                        mps3 --format mps3)\n"
 	"  branch=NAME           mount branch NAME (mps3 URL branch create NAME) instead of\n"
 	"                        the main line: writable, watched, committed with branch commit\n"
 	"  validate=PROGRAM      run PROGRAM (absolute path) before each local change; it\n"
@@ -383,9 +384,6 @@ static int build_config(struct mps3fs_config *cfg, struct options *o, const char
 		o->jc.prefix = o->js_prefix;
 		o->jc.manifest = o->manifest;
 		cfg->db.js = &o->jc;
-		if (!o->ro)
-			mps3_notice("format=mps3 is mounted read-only (writing is not there yet)");
-		cfg->read_only = 1;
 	} else if (o->format && strcmp(o->format, "mps3fs") != 0) {
 		fprintf(stderr, "mps3fs: format=%s: use mps3fs (the default) or mps3\n", o->format);
 		return 2;

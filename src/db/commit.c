@@ -363,12 +363,15 @@ int mps3_db_commit(struct mps3_db *db, json_t *patch, struct mps3_logkey *keyout
 {
 	struct mps3_logkey key;
 	char name[MPS3_LOGNAME_MAX];
-	int rc = DB_JS_READ_ONLY(db);
+	int rc = check_patch(patch);
 
-	if (!rc)
-		rc = check_patch(patch);
 	if (rc)
 		return rc;
+	if (db->js) {
+		if (keyout)
+			memset(keyout, 0, sizeof(*keyout));
+		return db_js_commit(db, patch);
+	}
 	memcpy(key.session, db->session, sizeof(key.session));
 	rc = put_entry(db, patch, &key, name);
 	if (rc)

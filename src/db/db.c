@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "mps3/error.h"
+#include "mps3/jsfmt.h"
 #include "mps3/hash.h"
 #include "mps3/log.h"
 #include "mps3/rand.h"
@@ -239,6 +240,16 @@ void mps3_db_free(struct mps3_db *db)
 	free(db);
 }
 
+uint64_t mps3_db_max_file(const struct mps3_db *db)
+{
+	return db->js ? MPS3_JS_VALUE_MAX : UINT64_MAX;
+}
+
+int mps3_db_files_only(const struct mps3_db *db)
+{
+	return db->js != NULL;
+}
+
 const char *mps3_db_session(const struct mps3_db *db)
 {
 	return db->session;
@@ -287,10 +298,10 @@ int mps3_db_blob_put(struct mps3_db *db, const struct mps3_body *body,
 {
 	char key[sizeof(BLOB_PREFIX) + MPS3_SHA256_HEX_LEN];
 	struct mps3_body b = *body;
-	int rc = DB_JS_READ_ONLY(db);
+	int rc;
 
-	if (rc)
-		return rc;
+	if (db->js)
+		return db_js_blob_put(db, body, hex);
 	if (body->sha256_hex) {
 		memcpy(hex, body->sha256_hex, MPS3_SHA256_HEX_LEN + 1);
 	} else if (body->data) {

@@ -203,7 +203,9 @@ void db_js_free(struct mps3_db *db);
 int db_js_poll(struct mps3_db *db, int *changed);
 int db_js_blob_head(struct mps3_db *db, const char *hex, struct mps3_objinfo *info);
 int db_js_blob_get(struct mps3_db *db, const char *hex, const struct mps3_get_opts *opts, struct mps3_sink *sink);
-#define DB_JS_READ_ONLY(db)                                                                                   \
-	((db)->js ? mps3_error_set(-EROFS, "a database of the MPS3 client's layout is read-only here") : 0)
+int db_js_blob_put(struct mps3_db *db, const struct mps3_body *body, char hex[MPS3_SHA256_HEX_LEN + 1]);
+int db_js_commit(struct mps3_db *db, json_t *patch);
+#define DB_JS_NO_CHECKPOINT(db)                                                                               \
+	((db)->js ? mps3_error_set(-EOPNOTSUPP, "the MPS3 client's layout has no checkpoints") : 0)
 
 #endif

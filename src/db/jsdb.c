@@ -25,8 +25,8 @@
 #include "mps3/mergepatch.h"
 #include "mps3/rand.h"
 
-/* An entry holds the writer's whole map: larger ones are refused (and so not taken as the base). */
-#define ENTRY_MAX ((size_t)256 << 20)
+/* An entry holds the writer's whole map: larger ones are not read (nor written). */
+#define ENTRY_MAX ((size_t)64 << 20)
 #define LIST_MAX 1000
 #define COMMIT_TRIES 5
 
@@ -37,7 +37,12 @@ struct mps3_jsdb {
 	pthread_mutex_t lock;
 	pthread_mutex_t commit_lock;	/* held by a writer across its requests */
 	json_t *files;			/* the resolved map; protected by lock */
-	json_t *entries;		/* name -> parsed document, those read and still listed; protected by lock */
+	json_t *entries;		/* name -> {"update": ...} of the entries read and still listed; protected by lock */
+	char *base_name;		/* the base entry last read, whole in base_doc; protected by lock */
+	json_t *base_doc;
+	uint64_t list_gen;		/* refreshes started; protected by lock */
+	uint64_t shown_gen;		/* the refresh whose state files is; protected by lock */
+	int state_ok;			/* files is what the last listing gives (not kept over an unreadable base) */
 	json_t *reported;		/* keys reported as hidden; protected by lock */
 	int64_t newest_ms;		/* the newest name time seen; protected by lock */
 	char session[MPS3_JS_SESSION_LEN + 1];	/* protected by commit_lock */
@@ -68,7 +73,7 @@ int mps3_jsdb_open(struct mps3_jsdb **out, struct mps3_store *store, const struc
 
 	*out = NULL;
 	if (!cfg->bucket || !*cfg->bucket || strchr(cfg->bucket, '/'))
-		return mps3_error_set(-EINVAL, "format=mps3 needs the bucket's name (mps3_bucket=)");
+		return mps3_error_set(-EINVAL, "the MPS3 layout needs the bucket's name (--mps3-bucket, mps3_bucket=)");
 	if (strchr(m, '@') || m[0] == '/' || m[strlen(m) - 1] == '/')
 		return mps3_error_set(-EINVAL, "manifest %s: a key with no '@' and no '/' at either end", m);
 	db = calloc(1, sizeof(*db));
@@ -88,8 +93,14 @@ int mps3_jsdb_open(struct mps3_jsdb **out, struct mps3_store *store, const struc
 												 : 0;
 	if (!rc)
 		rc = new_session(db);
-	if (!rc)
+	if (!rc) {
+		/* As the client GETs M first: the store's clock is known before names are made from it. */
+		struct mps3_objinfo info;
+
+		(void)mps3_store_head(store, db->manifest, &info);
+		mps3_error_clear();
 		rc = mps3_jsdb_refresh(db, NULL);
+	}
 	if (rc) {
 		mps3_jsdb_free(db);
 		return rc;
@@ -104,6 +115,8 @@ void mps3_jsdb_free(struct mps3_jsdb *db)
 		return;
 	json_decref(db->files);
 	json_decref(db->entries);
+	json_decref(db->base_doc);
+	free(db->base_name);
 	json_decref(db->reported);
 	free(db->bucket);
 	free(db->prefix);
@@ -139,31 +152,59 @@ static int list_log(struct mps3_jsdb *db, struct mps3_listing *page)
 }
 
 /*
- * The parsed document of entry name: kept, or fetched (no lock held).
- * New reference; NULL with *rc -ENOENT (gone: the client skips it),
- * -EINVAL (not an entry), or the store's error.
+ * Entry e's document (no lock held): whole for the base, else only its
+ * update, as kept (entries never change) or fetched.  New reference; NULL
+ * with *rc -ENOENT (gone: the client skips it), -EINVAL (not an entry),
+ * -EFBIG (larger than ENTRY_MAX: not read), or the store's error.
  */
-static json_t *entry_doc(struct mps3_jsdb *db, const char *name, int *rc)
+static json_t *entry_doc(struct mps3_jsdb *db, const struct mps3_list_entry *e, int whole, int *rc)
 {
 	struct mps3_buf buf;
-	json_t *doc;
+	json_t *doc, *kept;
 
 	pthread_mutex_lock(&db->lock);
-	doc = json_incref(json_object_get(db->entries, name));
+	if (whole)
+		doc = db->base_name && strcmp(db->base_name, e->key) == 0 ? json_incref(db->base_doc) : NULL;
+	else
+		doc = json_incref(json_object_get(db->entries, e->key));
 	pthread_mutex_unlock(&db->lock);
 	*rc = 0;
 	if (doc)
 		return doc;
+	if (e->info.size > ENTRY_MAX) {
+		*rc = mps3_error_set(-EFBIG, "%s: %llu bytes is more than the %zu an entry may have here", e->key,
+				     (unsigned long long)e->info.size, ENTRY_MAX);
+		return NULL;
+	}
 	mps3_buf_init(&buf, ENTRY_MAX);
-	*rc = mps3_store_get_buf(db->store, name, &buf, NULL);
+	*rc = mps3_store_get_buf(db->store, e->key, &buf, NULL);
 	if (*rc == 0)
 		*rc = mps3_js_entry_parse(&doc, buf.data ? buf.data : "", buf.len);
 	mps3_buf_dispose(&buf);
 	if (*rc)
 		return NULL;
+	/* Only the base's map is ever needed: the others keep their update alone. */
+	kept = json_pack("{s:O?}", "update", json_object_get(doc, "update"));
 	pthread_mutex_lock(&db->lock);
-	json_object_set(db->entries, name, doc);
+	if (kept)
+		json_object_set(db->entries, e->key, kept);
+	if (whole) {
+		char *name = strdup(e->key);
+
+		if (name) {
+			free(db->base_name);
+			json_decref(db->base_doc);
+			db->base_name = name;
+			db->base_doc = json_incref(doc);
+		}
+	}
 	pthread_mutex_unlock(&db->lock);
+	if (!whole) {
+		json_decref(doc);
+		doc = kept;
+	} else {
+		json_decref(kept);
+	}
 	return doc;
 }
 
@@ -196,10 +237,10 @@ static int resolve(struct mps3_jsdb *db, const struct mps3_listing *page, long n
 	*files = NULL;
 	if (!updates)
 		return -ENOMEM;
-	base = entry_doc(db, page->v[newest].key, &rc);
+	base = entry_doc(db, &page->v[newest], 1, &rc);
 	for (i = 0; !rc && i < napply; i++) {
-		updates[n] = entry_doc(db, page->v[apply[i]].key, &rc);
-		if (rc == -ENOENT || rc == -EINVAL) {
+		updates[n] = entry_doc(db, &page->v[apply[i]], 0, &rc);
+		if (rc == -ENOENT || rc == -EINVAL || rc == -EFBIG) {
 			/* Gone since the LIST, or not an entry: the client merges nothing for it. */
 			mps3_info("%s: skipping %s: %s", mps3_store_url(db->store), page->v[apply[i]].key,
 				  mps3_error_last(rc));
@@ -226,12 +267,17 @@ int mps3_jsdb_refresh(struct mps3_jsdb *db, int *changed)
 	size_t *apply = NULL, napply = 0, i;
 	json_t *files = NULL;
 	int64_t ms = 0;
+	uint64_t gen;
 	long newest;
 	int rc;
 
 	if (changed)
 		*changed = 0;
 	mps3_listing_init(&page);
+	/* Refreshes may overlap (a poll, a commit): only a later listing's state replaces an earlier one's. */
+	pthread_mutex_lock(&db->lock);
+	gen = ++db->list_gen;
+	pthread_mutex_unlock(&db->lock);
 	rc = list_log(db, &page);
 	if (rc)
 		goto out;
@@ -248,32 +294,48 @@ int mps3_jsdb_refresh(struct mps3_jsdb *db, int *changed)
 	newest = mps3_js_plan(db->manifest, v, page.n, apply, &napply);
 	if (newest == -ENOENT) {
 		mps3_error_clear();
-		goto out; /* no fresh entry: the state stays, as the client keeps it */
+		/* No fresh entry: the state stays, as the client keeps it; an empty log's is {}. */
+		pthread_mutex_lock(&db->lock);
+		if (gen > db->shown_gen)
+			db->state_ok = json_object_size(db->files) == 0 || db->state_ok;
+		pthread_mutex_unlock(&db->lock);
+		goto out;
 	}
 	if (newest < 0) {
 		rc = (int)newest;
 		goto out;
 	}
+	/* Whatever comes of reading it, later names are after this one. */
+	(void)mps3_js_entry_time(page.v[newest].key, &ms);
+	pthread_mutex_lock(&db->lock);
+	if (ms > db->newest_ms)
+		db->newest_ms = ms;
+	pthread_mutex_unlock(&db->lock);
 	rc = resolve(db, &page, newest, apply, napply, &files);
-	if (rc == -ENOENT || rc == -EINVAL) {
-		/* The base went away (or is no entry) since the LIST: keep the state, read again next time. */
+	if (rc == -ENOENT || rc == -EINVAL || rc == -EFBIG) {
+		/* The base went away, is no entry or too large: the state stays, and is not written over. */
 		mps3_warn("%s: the newest entry %s could not be read (%s); keeping the state", mps3_store_url(db->store),
 			  page.v[newest].key, mps3_error_last(rc));
+		pthread_mutex_lock(&db->lock);
+		if (gen > db->shown_gen)
+			db->state_ok = 0;
+		pthread_mutex_unlock(&db->lock);
 		rc = 0;
 		goto out;
 	}
 	if (rc)
 		goto out;
-	(void)mps3_js_entry_time(page.v[newest].key, &ms);
 	pthread_mutex_lock(&db->lock);
-	if (changed)
-		*changed = !json_equal(files, db->files);
-	json_decref(db->files);
-	db->files = files;
-	files = NULL;
-	if (ms > db->newest_ms)
-		db->newest_ms = ms;
-	prune_entries(db, &page);
+	if (gen > db->shown_gen) {
+		if (changed)
+			*changed = !json_equal(files, db->files);
+		json_decref(db->files);
+		db->files = files;
+		files = NULL;
+		db->shown_gen = gen;
+		db->state_ok = 1;
+		prune_entries(db, &page);
+	}
 	pthread_mutex_unlock(&db->lock);
 out:
 	json_decref(files);
@@ -409,6 +471,36 @@ static int writable(struct mps3_jsdb *db, const char *path)
 	return 0;
 }
 
+/* An entry's PUT: once (a retry after a reply that may be lost would restamp it), under its own name. */
+static int put_entry(struct mps3_jsdb *db, const char *name, const char *text, struct mps3_objinfo *info)
+{
+	struct mps3_body body;
+
+	memset(&body, 0, sizeof(body));
+	body.data = text;
+	body.len = strlen(text);
+	body.once = 1;
+	return mps3_store_put(db->store, name, &body, info);
+}
+
+/*
+ * Whether readers take an entry named at ms, stored as info says.  Where
+ * the store does not report LastModified on a PUT (S3), the time is our
+ * estimate of its clock, and LastModified itself is whole seconds: a
+ * margin of a second and the estimate's uncertainty is kept.
+ */
+static int entry_taken(struct mps3_jsdb *db, int64_t ms, const struct mps3_objinfo *info)
+{
+	int64_t stored, d, margin;
+
+	if (info->mtime_ms)
+		return mps3_js_entry_fresh(ms, info->mtime_ms);
+	stored = mps3_clock_now(db->clock);
+	margin = 1000 + (mps3_clock_uncertainty(db->clock) > 0 ? mps3_clock_uncertainty(db->clock) : 0);
+	d = stored > ms ? stored - ms : ms - stored;
+	return d < MPS3_JS_LAG_MS - margin;
+}
+
 /*
  * One entry with update (borrowed) over the state read just before: named
  * again until the store's time of its PUT is within the readers' window of
@@ -430,6 +522,12 @@ static int commit(struct mps3_jsdb *db, json_t *update)
 		if (db->counter > MPS3_JS_COUNTER_MAX && (rc = new_session(db)) != 0)
 			return rc;
 		pthread_mutex_lock(&db->lock);
+		if (!db->state_ok) {
+			/* Our entry would be the next base: without the newest's map it would drop it for everyone. */
+			pthread_mutex_unlock(&db->lock);
+			return mps3_error_set(-EIO, "the newest entry of %s cannot be read: writing now would lose what it holds",
+					      db->manifest);
+		}
 		/* After every name seen: with an equal time the session's bytes would decide the order. */
 		ms = mps3_clock_now(db->clock);
 		if (ms <= db->newest_ms)
@@ -441,25 +539,32 @@ static int commit(struct mps3_jsdb *db, json_t *update)
 		json_decref(doc);
 		if (!rc && !text)
 			rc = -ENOMEM;
+		if (!rc && strlen(text) > ENTRY_MAX)
+			rc = mps3_error_set(-EFBIG, "the map is larger than the %zu bytes an entry may have", ENTRY_MAX);
 		memset(&info, 0, sizeof(info));
 		if (!rc)
-			rc = put_mem(db, name, text, strlen(text), &info);
+			rc = put_entry(db, name, text, &info);
 		free(text);
 		if (rc) {
 			free(name);
 			return rc;
 		}
-		stored = info.mtime_ms ? info.mtime_ms : mps3_clock_now(db->clock);
-		if (mps3_js_entry_fresh(ms, stored)) {
+		if (entry_taken(db, ms, &info)) {
 			pthread_mutex_lock(&db->lock);
 			if (ms > db->newest_ms)
 				db->newest_ms = ms;
 			pthread_mutex_unlock(&db->lock);
 			free(name);
-			/* The change signal the client's readers may look at: exactly the JSON "". */
-			rc = put_mem(db, db->manifest, "\"\"", 2, NULL);
-			return rc ? rc : mps3_jsdb_refresh(db, NULL);
+			/* The change signal the client's readers may look at: exactly the JSON "". Not the change itself. */
+			if (put_mem(db, db->manifest, "\"\"", 2, NULL))
+				mps3_warn("%s: the change is in, but %s was not touched: %s", mps3_store_url(db->store),
+					  db->manifest, mps3_error_last(-EIO));
+			if (mps3_jsdb_refresh(db, NULL))
+				mps3_info("%s: reading the state after a change: %s", mps3_store_url(db->store),
+					  mps3_error_last(-EIO));
+			return 0;
 		}
+		stored = info.mtime_ms ? info.mtime_ms : mps3_clock_now(db->clock);
 		/* Every reader rejects it: ours to delete, and named again on the store's time. */
 		mps3_info("%s: %s was stored %+" PRId64 " ms from its name; writing it again", mps3_store_url(db->store),
 			  name, stored - ms);
@@ -469,10 +574,57 @@ static int commit(struct mps3_jsdb *db, json_t *update)
 	return mps3_error_set(-ETIMEDOUT, "the store's clock kept moving away from the entries' names");
 }
 
-int mps3_jsdb_write(struct mps3_jsdb *db, const char *path, const void *p, size_t n)
+char *mps3_jsdb_map_key(struct mps3_jsdb *db, const char *path)
+{
+	return map_key(db, path);
+}
+
+json_t *mps3_jsdb_value(struct mps3_jsdb *db, const char *path)
+{
+	char *key = map_key(db, path);
+	json_t *v;
+
+	if (!key)
+		return NULL;
+	pthread_mutex_lock(&db->lock);
+	v = json_incref(json_object_get(db->files, key));
+	pthread_mutex_unlock(&db->lock);
+	free(key);
+	return v;
+}
+
+int mps3_jsdb_put_value(struct mps3_jsdb *db, const char *path, const void *p, size_t n, char version[37])
 {
 	struct mps3_buf value = MPS3_BUF_INIT;
-	char version[37], *key = map_key(db, path), *obj = NULL;
+	char *obj = NULL;
+	int rc = writable(db, path);
+
+	if (!rc)
+		rc = mps3_js_value_encode(&value, p, n);
+	if (!rc)
+		rc = uuid4(version);
+	if (!rc && asprintf(&obj, "%s@%s", path, version) < 0)
+		rc = -ENOMEM;
+	if (!rc)
+		rc = put_mem(db, obj, value.data, value.len, NULL);
+	mps3_buf_dispose(&value);
+	free(obj);
+	return rc;
+}
+
+int mps3_jsdb_apply(struct mps3_jsdb *db, json_t *update)
+{
+	int rc;
+
+	pthread_mutex_lock(&db->commit_lock);
+	rc = commit(db, update);
+	pthread_mutex_unlock(&db->commit_lock);
+	return rc;
+}
+
+int mps3_jsdb_write(struct mps3_jsdb *db, const char *path, const void *p, size_t n)
+{
+	char version[37], *key = map_key(db, path);
 	json_t *update = NULL;
 	int rc = key ? writable(db, path) : -ENOMEM;
 
@@ -483,26 +635,15 @@ int mps3_jsdb_write(struct mps3_jsdb *db, const char *path, const void *p, size_
 		pthread_mutex_unlock(&db->lock);
 		update = rc ? NULL : json_pack("{s:n}", key);
 	} else if (!rc) {
-		rc = mps3_js_value_encode(&value, p, n);
-		if (!rc)
-			rc = uuid4(version);
-		if (!rc && asprintf(&obj, "%s@%s", path, version) < 0)
-			rc = -ENOMEM;
 		/* The value first: an entry never names what is not there. */
-		if (!rc)
-			rc = put_mem(db, obj, value.data, value.len, NULL);
+		rc = mps3_jsdb_put_value(db, path, p, n, version);
 		update = rc ? NULL : json_pack("{s:{s:s, s:s}}", key, "version", version, "replication", "");
 	}
 	if (!rc && !update)
 		rc = -ENOMEM;
-	if (!rc) {
-		pthread_mutex_lock(&db->commit_lock);
-		rc = commit(db, update);
-		pthread_mutex_unlock(&db->commit_lock);
-	}
+	if (!rc)
+		rc = mps3_jsdb_apply(db, update);
 	json_decref(update);
-	mps3_buf_dispose(&value);
-	free(obj);
 	free(key);
 	return rc;
 }
@@ -554,7 +695,7 @@ int mps3_jsdb_log(struct mps3_jsdb *db, int (*fn)(void *arg, const struct mps3_j
 			e.status = "stale";
 		} else {
 			e.status = (long)i == newest ? "base" : replayed ? "replayed" : "old";
-			doc = entry_doc(db, e.name, &err);
+			doc = entry_doc(db, &page.v[i], 0, &err);
 			e.update = json_object_get(json_object_get(doc, "update"), "files");
 		}
 		rc = fn(arg, &e);

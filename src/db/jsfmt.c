@@ -243,8 +243,16 @@ const char *mps3_js_version(json_t *v)
 {
 	const char *s = json_string_value(json_object_get(v, "version"));
 
-	/* It names an object (KEY@VERSION): no slash, nothing empty. */
-	return s && *s && !strchr(s, '/') && strlen(s) <= 256 ? s : NULL;
+	size_t i, n = s ? strlen(s) : 0;
+
+	/* It names an object (KEY@VERSION): UUIDs and S3 version ids, nothing that could reach a terminal. */
+	if (n == 0 || n > 256)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		      strchr("._~+=-", s[i])))
+			return NULL;
+	return s;
 }
 
 /* {"$binary": "<string>"} and nothing else: the document the binary form takes. */
@@ -280,7 +288,7 @@ int mps3_js_value_encode(struct mps3_buf *out, const void *p, size_t n)
 		return mps3_error_set(-EFBIG, "%zu bytes: MPS3 values are at most %zu MiB",
 				      n, MPS3_JS_VALUE_MAX >> 20);
 	/* An object or an array (jansson's default) is kept byte for byte. */
-	j = json_loadb(p, n, JSON_ALLOW_NUL, NULL);
+	j = json_loadb(p, n, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
 	if (j) {
 		int binary = binary_form(j) != NULL;
 
@@ -303,7 +311,7 @@ int mps3_js_value_encode(struct mps3_buf *out, const void *p, size_t n)
 int mps3_js_value_decode(struct mps3_buf *out, const char *doc, size_t n)
 {
 	json_error_t jerr;
-	json_t *j = json_loadb(doc, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	json_t *j = json_loadb(doc, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &jerr);
 	const char *b64;
 	int rc;
 

@@ -9,8 +9,17 @@
  * object's LastModified, so that every mount shows the same.  A value is
  * read once per version to learn them; the blob SHA then names that object,
  * and mps3_db_blob_get() serves its content, checked against SHA.
- * Directories are implicit.  Read-only for now: commits and uploads are
- * -EROFS.
+ * Directories are implicit.
+ *
+ * Writing (mps3_db_blob_put, then mps3_db_commit): uploaded content waits
+ * in memory (a value is at most 16 MiB) until a commit names it; each file
+ * of the patch becomes a value PATH@UUID (or keeps its version when its
+ * content is the same) with {"mps3": {"v": UUID, "mode", "mtime"}} beside
+ * the client's fields, trusted only while "v" is the value's version (a
+ * web app's write replaces the version and leaves the rest); all of the
+ * patch goes in one entry.  Directories, being implicit, are not written;
+ * symbolic links, special files and extended attributes cannot be carried
+ * (the mount refuses them: mps3_db_limits).
  *
  * Locks: js->lock guards the tables; db->poll_lock serialises polls as for
  * the native layout; no lock is held over a request.
@@ -27,14 +36,26 @@
 #include "mps3/jsdb.h"
 #include "mps3/jsfmt.h"
 #include "mps3/log.h"
+#include "mps3/mergepatch.h"
 #include "internal.h"
+
+/* Content uploaded and not yet named by a commit. */
+struct pend {
+	char sha[MPS3_SHA256_HEX_LEN + 1];
+	struct mps3_buf b;
+	struct pend *next;
+};
+#define PEND_MAX ((uint64_t)256 << 20) /* bytes of content waiting; past it, the oldest goes */
 
 struct db_js {
 	struct mps3_jsdb *jdb;
 	pthread_mutex_t lock;
+	struct pend *pend;	/* newest first; protected by lock */
+	uint64_t pend_bytes;	/* protected by lock */
 	json_t *values;		/* "PATH@VERSION" -> {"blob", "size", "mtime"}: values read; protected by lock */
 	json_t *blobs;		/* SHA -> "PATH@VERSION" of a value with that content; protected by lock */
 	json_t *reported;	/* objects reported unreadable; protected by lock */
+	json_t *dirs;		/* path -> entry: directories made here, shown while mounted; protected by lock */
 };
 
 /* What value object obj stands for, read now if not before (no lock held).  New reference, or NULL with *rc. */
@@ -69,6 +90,21 @@ static json_t *value_meta(struct db_js *js, const char *obj, int *rc)
 	json_object_set_new(js->blobs, hex, json_string(obj));
 	pthread_mutex_unlock(&js->lock);
 	return meta;
+}
+
+/* What a mount wrote beside the client's fields, while it is still about this version. */
+static void apply_ext(json_t *entry, json_t *v, const char *version)
+{
+	json_t *ext = json_object_get(v, "mps3"), *mode = json_object_get(ext, "mode");
+	json_t *mtime = json_object_get(ext, "mtime");
+
+	if (!json_is_object(ext) || !json_is_string(json_object_get(ext, "v")) ||
+	    strcmp(json_string_value(json_object_get(ext, "v")), version) != 0)
+		return;
+	if (json_is_integer(mode) && json_integer_value(mode) >= 0 && json_integer_value(mode) <= 07777)
+		json_object_set(entry, "mode", mode);
+	if (json_is_integer(mtime) && json_integer_value(mtime) >= 0)
+		json_object_set(entry, "mtime", mtime);
 }
 
 /*
@@ -112,6 +148,8 @@ static json_t *translate(struct mps3_db *db, int *rc)
 		entry = json_pack("{s:s, s:O, s:O, s:O}", "type", "f", "blob", json_object_get(meta, "blob"), "size",
 				  json_object_get(meta, "size"), "mtime", json_object_get(meta, "mtime"));
 		json_decref(meta);
+		if (entry)
+			apply_ext(entry, v, version);
 		if (!entry || json_object_set_new(files, path, entry)) {
 			*rc = -ENOMEM;
 			break;
@@ -122,11 +160,18 @@ static json_t *translate(struct mps3_db *db, int *rc)
 		json_decref(files);
 		return NULL;
 	}
+	/* The client's directories are implicit; the ones made here stay while mounted (even empty). */
+	pthread_mutex_lock(&js->lock);
+	json_object_foreach(js->dirs, path, v) {
+		if (!json_object_get(files, path))
+			json_object_set(files, path, v);
+	}
+	pthread_mutex_unlock(&js->lock);
 	return files;
 }
 
-/* Show the state jsdb holds: the changes to whoever listens (db->poll_lock held). */
-static int show(struct mps3_db *db, int *changed)
+/* Show the state jsdb holds: the changes to whoever listens, as ours when local (db->poll_lock held). */
+static int show(struct mps3_db *db, int *changed, int local)
 {
 	struct mps3_changes changes;
 	json_t *files;
@@ -147,7 +192,7 @@ static int show(struct mps3_db *db, int *changed)
 	json_decref(files);
 	if (changed)
 		*changed = changes.n > 0;
-	db_deliver(db, &changes, 0);
+	db_deliver(db, &changes, local);
 	pthread_mutex_unlock(&db->deliver);
 	mps3_changes_dispose(&changes);
 	return rc;
@@ -164,14 +209,15 @@ int db_js_open(struct mps3_db *db, const struct mps3_jsdb_config *cfg)
 	js->values = json_object();
 	js->blobs = json_object();
 	js->reported = json_object();
+	js->dirs = json_object();
 	db->js = js;
-	if (!js->values || !js->blobs || !js->reported)
+	if (!js->values || !js->blobs || !js->reported || !js->dirs)
 		return -ENOMEM;
 	rc = mps3_jsdb_open(&js->jdb, db->store, cfg);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&db->poll_lock);
-	rc = show(db, NULL);
+	rc = show(db, NULL, 0);
 	pthread_mutex_unlock(&db->poll_lock);
 	return rc;
 }
@@ -183,9 +229,17 @@ void db_js_free(struct mps3_db *db)
 	if (!js)
 		return;
 	mps3_jsdb_free(js->jdb);
+	while (js->pend) {
+		struct pend *p = js->pend;
+
+		js->pend = p->next;
+		mps3_buf_dispose(&p->b);
+		free(p);
+	}
 	json_decref(js->values);
 	json_decref(js->blobs);
 	json_decref(js->reported);
+	json_decref(js->dirs);
 	pthread_mutex_destroy(&js->lock);
 	free(js);
 	db->js = NULL;
@@ -203,7 +257,7 @@ int db_js_poll(struct mps3_db *db, int *changed)
 	pthread_mutex_unlock(&db->lock);
 	rc = mps3_jsdb_refresh(db->js->jdb, &ch);
 	if (!rc && ch)
-		rc = show(db, changed);
+		rc = show(db, changed, 0);
 	else if (!rc) {
 		pthread_mutex_lock(&db->lock);
 		db->stats.last_poll_ok = mps3_clock_now(db->clock);
@@ -216,11 +270,12 @@ int db_js_poll(struct mps3_db *db, int *changed)
 /* The value object whose content is blob hex, malloc'd, or NULL (-ENOENT set). */
 static char *object_of(struct db_js *js, const char *hex)
 {
+	const char *s;
 	char *obj;
 
 	pthread_mutex_lock(&js->lock);
-	obj = json_string_value(json_object_get(js->blobs, hex)) ? strdup(json_string_value(json_object_get(js->blobs, hex)))
-								 : NULL;
+	s = json_string_value(json_object_get(js->blobs, hex));
+	obj = s ? strdup(s) : NULL;
 	pthread_mutex_unlock(&js->lock);
 	if (!obj)
 		mps3_error_set(-ENOENT, "no value of this database has the content %s", hex);
@@ -268,5 +323,217 @@ int db_js_blob_get(struct mps3_db *db, const char *hex, const struct mps3_get_op
 	}
 	mps3_buf_dispose(&content);
 	free(obj);
+	return rc;
+}
+
+/* ---- writing ------------------------------------------------------------------ */
+
+int db_js_blob_put(struct mps3_db *db, const struct mps3_body *body, char hex[MPS3_SHA256_HEX_LEN + 1])
+{
+	struct db_js *js = db->js;
+	struct pend *p, **pp;
+	int rc;
+
+	if (body->len > MPS3_JS_VALUE_MAX)
+		return mps3_error_set(-EFBIG, "an MPS3 value holds at most %zu bytes", MPS3_JS_VALUE_MAX);
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	mps3_buf_init(&p->b, MPS3_JS_VALUE_MAX);
+	rc = mps3_body_read(body, &p->b);
+	if (rc) {
+		mps3_buf_dispose(&p->b);
+		free(p);
+		return rc;
+	}
+	mps3_sha256_hex(p->sha, p->b.data ? p->b.data : "", p->b.len);
+	if (body->sha256_hex && strcmp(body->sha256_hex, p->sha) != 0) {
+		mps3_buf_dispose(&p->b);
+		free(p);
+		return mps3_error_set(-EIO, "the content to upload changed while it was read");
+	}
+	memcpy(hex, p->sha, sizeof(p->sha));
+	pthread_mutex_lock(&js->lock);
+	p->next = js->pend;
+	js->pend = p;
+	js->pend_bytes += p->b.len;
+	/* Past the bound the oldest go: a commit naming one reads it from a value that has it, or fails. */
+	while (js->pend_bytes > PEND_MAX && js->pend->next) {
+		struct pend *old;
+
+		for (pp = &js->pend->next; (*pp)->next; pp = &(*pp)->next)
+			;
+		old = *pp;
+		*pp = NULL;
+		js->pend_bytes -= old->b.len;
+		mps3_buf_dispose(&old->b);
+		free(old);
+	}
+	pthread_mutex_unlock(&js->lock);
+	return 0;
+}
+
+/* The content of blob hex into out: waiting to be named, or from a value that has it.  0 or -errno. */
+static int content_of(struct mps3_db *db, const char *hex, struct mps3_buf *out)
+{
+	struct db_js *js = db->js;
+	struct pend *p;
+	char *obj;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&js->lock);
+	for (p = js->pend; p; p = p->next)
+		if (strcmp(p->sha, hex) == 0) {
+			rc = mps3_buf_append(out, p->b.data ? p->b.data : "", p->b.len);
+			break;
+		}
+	pthread_mutex_unlock(&js->lock);
+	if (rc != -ENOENT)
+		return rc;
+	obj = object_of(js, hex);
+	if (!obj)
+		return mps3_error_set(-ENOENT, "the content %s is neither waiting to be written nor in a value", hex);
+	rc = mps3_jsdb_read_object(js->jdb, obj, out, NULL);
+	free(obj);
+	return rc;
+}
+
+/* Forget the waiting content a commit has named. */
+static void pend_drop(struct db_js *js, json_t *named)
+{
+	struct pend **pp;
+
+	pthread_mutex_lock(&js->lock);
+	for (pp = &js->pend; *pp;) {
+		struct pend *p = *pp;
+
+		if (json_object_get(named, p->sha)) {
+			*pp = p->next;
+			js->pend_bytes -= p->b.len;
+			mps3_buf_dispose(&p->b);
+			free(p);
+			continue;
+		}
+		pp = &p->next;
+	}
+	pthread_mutex_unlock(&js->lock);
+}
+
+/* The update of one file entry e at path into update (and its value, when its content is new).  0 or -errno. */
+static int file_update(struct mps3_db *db, const char *path, const struct mps3_entry *e, json_t *update,
+		       json_t *named)
+{
+	struct db_js *js = db->js;
+	char version[37], *key = mps3_jsdb_map_key(js->jdb, path), *obj = NULL;
+	json_t *cur = mps3_jsdb_value(js->jdb, path), *meta = NULL, *v;
+	const char *curv = mps3_js_version(cur);
+	int rc = key ? 0 : -ENOMEM;
+
+	/* The same content under this path already: its version stays, only what rides beside it changes. */
+	if (!rc && curv && asprintf(&obj, "%s@%s", path, curv) >= 0) {
+		pthread_mutex_lock(&js->lock);
+		meta = json_object_get(js->values, obj);
+		if (!meta || strcmp(json_string_value(json_object_get(meta, "blob")), e->blob) != 0)
+			meta = NULL;
+		pthread_mutex_unlock(&js->lock);
+	}
+	if (!rc && meta) {
+		snprintf(version, sizeof(version), "%s", curv);
+	} else if (!rc) {
+		struct mps3_buf content;
+
+		mps3_buf_init(&content, MPS3_JS_VALUE_MAX);
+		rc = content_of(db, e->blob, &content);
+		if (!rc)
+			rc = mps3_jsdb_put_value(js->jdb, path, content.data ? content.data : "", content.len, version);
+		mps3_buf_dispose(&content);
+		free(obj);
+		obj = NULL;
+		if (!rc && asprintf(&obj, "%s@%s", path, version) < 0)
+			rc = -ENOMEM;
+		if (!rc) {
+			/* Known without reading it back. */
+			json_t *m = json_pack("{s:s, s:I, s:I}", "blob", e->blob, "size", (json_int_t)e->size, "mtime",
+					      (json_int_t)e->mtime_ns);
+
+			pthread_mutex_lock(&js->lock);
+			if (m)
+				json_object_set_new(js->values, obj, m);
+			json_object_set_new(js->blobs, e->blob, json_string(obj));
+			pthread_mutex_unlock(&js->lock);
+			json_object_set_new(named, e->blob, json_true());
+		}
+	}
+	v = rc ? NULL : json_pack("{s:s, s:s, s:{s:s, s:I}}", "version", version, "replication", "", "mps3", "v",
+				  version, "mtime", (json_int_t)e->mtime_ns);
+	if (v && e->mode != MPS3_UNSET_MODE)
+		json_object_set_new(json_object_get(v, "mps3"), "mode", json_integer(e->mode & 07777));
+	if (!rc && (!v || json_object_set_new(update, key, v)))
+		rc = -ENOMEM;
+	json_decref(cur);
+	free(obj);
+	free(key);
+	return rc;
+}
+
+int db_js_commit(struct mps3_db *db, json_t *patch)
+{
+	struct db_js *js = db->js;
+	json_t *update = json_object(), *named = json_object(), *v;
+	const char *path;
+	int rc = update && named ? 0 : -ENOMEM;
+
+	json_object_foreach(patch, path, v) {
+		struct mps3_entry e;
+		json_t *cur, *next = NULL;
+		int err = 0;
+
+		if (rc)
+			break;
+		/* A patch of the entry shown (RFC 7386, as the native log holds it): the entry it makes. */
+		pthread_mutex_lock(&db->lock);
+		cur = json_incref(json_object_get(mps3_manifest_files(db->m), path));
+		pthread_mutex_unlock(&db->lock);
+		if (!json_is_null(v)) {
+			next = mps3_merge_patch(cur, v, &err);
+			rc = err;
+		}
+		json_decref(cur);
+		if (!rc && next && mps3_entry_parse(&e, next) == 0 && e.type == MPS3_DIR) {
+			pthread_mutex_lock(&js->lock);
+			rc = json_object_set(js->dirs, path, next) ? -ENOMEM : 0;
+			pthread_mutex_unlock(&js->lock);
+		} else if (!rc && next && mps3_entry_parse(&e, next) == 0) {
+			if (e.type != MPS3_FILE)
+				rc = mps3_error_set(-EPERM, "%s: the MPS3 client's layout has only files", path);
+			else
+				rc = file_update(db, path, &e, update, named);
+		} else if (!rc) {
+			/* Gone: only what the client's map has; a directory made here is forgotten. */
+			json_t *there = mps3_jsdb_value(js->jdb, path);
+
+			pthread_mutex_lock(&js->lock);
+			json_object_del(js->dirs, path);
+			pthread_mutex_unlock(&js->lock);
+			if (there) {
+				char *key = mps3_jsdb_map_key(js->jdb, path);
+
+				rc = key && json_object_set_new(update, key, json_null()) == 0 ? 0 : -ENOMEM;
+				free(key);
+			}
+			json_decref(there);
+		}
+		json_decref(next);
+	}
+	if (!rc && json_object_size(update))
+		rc = mps3_jsdb_apply(js->jdb, update);
+	if (!rc) {
+		pend_drop(js, named);
+		pthread_mutex_lock(&db->poll_lock);
+		rc = show(db, NULL, 1);
+		pthread_mutex_unlock(&db->poll_lock);
+	}
+	json_decref(update);
+	json_decref(named);
 	return rc;
 }

@@ -24,7 +24,7 @@ int mps3_db_checkpoint(struct mps3_db *db, struct mps3_logkey *keyout)
 	json_t *files;
 	char *doc;
 	size_t len = 0;
-	int rc = DB_JS_READ_ONLY(db), has_window;
+	int rc = DB_JS_NO_CHECKPOINT(db), has_window;
 
 	if (rc)
 		return rc;

@@ -66,6 +66,8 @@ static int set_size(struct mps3fs *fs, struct node *n, uint64_t size)
 	if (n->is_dir || n->e.type != MPS3_FILE)
 		rc = n->is_dir ? -EISDIR : -EINVAL;
 	unlock(fs);
+	if (!rc && size > mps3_db_max_file(fs->db))
+		rc = -EFBIG;
 	if (!rc)
 		rc = mps3fs_stage_open(fs, n, size == 0);
 	if (!rc)
@@ -269,6 +271,8 @@ static int do_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const c
 	json_t *patch = NULL, *val;
 	int rc = xattr_name_ok(name, 1), exists;
 
+	if (!rc && mps3_db_files_only(fs->db))
+		rc = -ENOTSUP; /* the layout has nowhere to keep them */
 	if (!rc)
 		rc = mps3fs_may_change(fs, req, ino);
 	if (!rc && size > 64 * 1024)

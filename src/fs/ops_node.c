@@ -312,6 +312,10 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
+	if (mps3_db_files_only(FS(req, parent)->db)) {
+		fuse_reply_err(req, EPERM); /* as on a file system without links (vfat) */
+		return;
+	}
 	entry = mps3fs_entry_new(FS(req, parent), MPS3_LINK, 0777, &ctx->uid, &ctx->gid, NULL, strlen(link), link);
 	reply_make(req, do_make(req, parent, name, entry, &e), &e);
 }
@@ -352,6 +356,10 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		break;
 	default:
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (type != MPS3_FILE && mps3_db_files_only(FS(req, parent)->db)) {
+		fuse_reply_err(req, EPERM);
 		return;
 	}
 	entry = mps3fs_entry_new(FS(req, parent), type, mode, &ctx->uid, &ctx->gid,

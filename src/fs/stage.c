@@ -378,6 +378,11 @@ ssize_t mps3fs_stage_write(struct mps3fs *fs, struct node *n, const char *data, 
 		if (fstat(fd, &sb) == 0)
 			off = sb.st_size;
 	}
+	/* The layout may hold smaller files than the file system (an MPS3 web app's). */
+	if ((uint64_t)off + size > mps3_db_max_file(fs->db)) {
+		close(fd);
+		return -EFBIG;
+	}
 	rc = mps3_pwrite_all(fd, data, size, off);
 	if (rc == -ENOSPC && mps3fs_room(fs, size + ((uint64_t)16 << 20)) > 0)
 		rc = mps3_pwrite_all(fd, data, size, off);

@@ -139,4 +139,19 @@ is "$(status mj put "$M@1")" 1 "names under the manifest's log cannot be written
 is "$(status mj checkpoint)" 2 "a command the format has not is a usage error"
 is "$(status m --manifest x ls)" 2 "--manifest without --format mps3 is a usage error"
 is "$(status m --format=nope ls)" 2 "an unknown format is a usage error"
+is "$(status m --format=mps3 --branch b ls)" 2 "an option of the other layout is a usage error"
+
+# ---- hostile objects -------------------------------------------------------------------------
+# A version that would reach a terminal names no object: the key is not shown.
+printf '{"files":{},"update":{"files":{"%sesc":{"version":"\\u001b[31mRED","replication":""}}}}' "$LEAD" >"$T/esc"
+"${JS[@]}" entry "$M" now 0h8 0 "$T/esc" >/dev/null
+mj ls >"$T/ls" 2>"$T/err"
+grep -qx esc "$T/ls" && fail "a version with control characters is not shown" ||
+	ok "a version with control characters is not shown"
+LC_ALL=C grep -q $'\e' "$T/err" && fail "... and nothing raw reaches the terminal" || ok "... and nothing raw reaches the terminal"
+# A newest entry that cannot be read: the state stays, and a write that would drop it is refused.
+printf 'not json' >"$T/junk2"
+"${JS[@]}" entry "$M" now 0g7 0 "$T/junk2" >/dev/null
+is "$(status mj put after-junk)" 1 "no write over a newest entry that cannot be read"
+grep -q "cannot be read" "$T/err" && ok "... saying why" || fail "junk: $(cat "$T/err")"
 done_testing

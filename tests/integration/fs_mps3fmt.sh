@@ -3,6 +3,9 @@
 # directory.  The web app's side is mps3js.py (see cli_mps3fmt.sh): its
 # values show as files with the content they stand for, its writes arrive
 # as inotify events, and what the mount shows is what the client resolves.
+# What is written on the mount is what the app's readers take; modes and
+# times survive a remount while the app has not rewritten the value; what
+# the layout cannot hold (links, special files, xattrs, > 16 MiB) is refused.
 . "$(dirname "$0")/lib.sh" "$@"
 require_fuse
 POLL=200ms
@@ -52,9 +55,45 @@ m --format=mps3 rm notes/todo.txt
 wait_for 30 grep -q "DELETE todo.txt" "$T/ev" && ok "a removal arrives as DELETE" || fail "a removal: $(cat "$T/ev")"
 [[ -e $A/notes/todo.txt ]] && fail "... and the file is gone" || ok "... and the file is gone"
 
-# Read-only for now, and no history.
-echo x 2>/dev/null >"$A/w" && fail "writing is refused" || ok "writing is refused (EROFS)"
-grep -q "Read-only" <(echo x 2>&1 >"$A/w") && ok "... as a read-only file system" || fail "... as EROFS"
+# Writing through the mount: what the app's readers take, and what the tree showed.
+echo "from the mount" >"$A/mnt.txt"
+printf '{"k": [1, 2]}' >"$A/conf.json"
+mkdir -p "$A/d/e" "$A/empty"
+echo deep >"$A/d/e/f"
+chmod 600 "$A/mnt.txt"
+touch -d @1700000000 "$A/d/e/f"
+echo moved >"$A/from.txt" && mv "$A/from.txt" "$A/to.txt"
+"$MPS3" sync "$A"
+if "${JS[@]}" check "$M" 12 >"$T/check"; then ok "the mount's entries are what the client's readers take"; else
+	fail "the mount's entries: $(cat "$T/check")"
+fi
+is "$(m --format=mps3 get mnt.txt)" "from the mount" "a file written on the mount is the app's value"
+is "$(m --format=mps3 get conf.json)" '{"k": [1, 2]}' "... byte for byte"
+is "$(m --format=mps3 get to.txt)" moved "a renamed file is at its new key"
+m --format=mps3 get from.txt >/dev/null 2>&1 && fail "... and not at its old one" || ok "... and not at its old one"
+"${JS[@]}" state "$M" "$BUCKET" "$PREFIX" | cut -f1 >"$T/keys"
+grep -qx d/e/f "$T/keys" && ok "a file in new directories is a key with their path" || fail "d/e/f: $(cat "$T/keys")"
+head -c $((17 << 20)) /dev/zero 2>"$T/err" >"$A/big" || true
+grep -q "File too large" "$T/err" && ok "a file over 16 MiB is refused with EFBIG" || fail "big: $(cat "$T/err")"
+rm -f "$A/big"
+ln -s x "$A/sl" 2>"$T/err" && fail "no symbolic links" || { grep -q "not permitted" "$T/err" &&
+	ok "no symbolic links (EPERM)" || fail "symlink: $(cat "$T/err")"; }
+setfattr -n user.x -v 1 "$A/mnt.txt" 2>"$T/err" && fail "no extended attributes" || {
+	grep -q "not supported" "$T/err" && ok "no extended attributes (ENOTSUP)" || fail "xattr: $(cat "$T/err")"; }
 ls "$A/.mps3/at/-1m" >/dev/null 2>&1 && fail "no time travel on this layout" || ok "no time travel on this layout"
-umount_fs a warnings-ok
+"$MPS3" sync "$A"
+umount_fs a
+
+# A second life: modes and times kept beside the values while their version holds.
+mount_fs b format=mps3
+B=$MNT
+is "$(cat "$B/mnt.txt")" "from the mount" "after a remount the content is there"
+is "$(stat -c %a "$B/mnt.txt")" 600 "... with its mode"
+is "$(stat -c %Y "$B/d/e/f")" 1700000000 "... and its mtime"
+[[ -e $B/empty ]] && fail "an empty directory does not outlive the mount (the layout has none)" ||
+	ok "an empty directory does not outlive the mount (the layout has none)"
+app_write mnt.txt '"rewritten by the app"'
+wait_for 30 grep -qx "rewritten by the app" "$B/mnt.txt" && ok "the app's rewrite arrives" || fail "rewrite: $(cat "$B/mnt.txt")"
+is "$(stat -c %a "$B/mnt.txt")" 644 "... and the mode of an older version is not trusted for it"
+umount_fs b warnings-ok
 done_testing
