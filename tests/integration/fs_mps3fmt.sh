@@ -96,4 +96,19 @@ app_write mnt.txt '"rewritten by the app"'
 wait_for 30 grep -qx "rewritten by the app" "$B/mnt.txt" && ok "the app's rewrite arrives" || fail "rewrite: $(cat "$B/mnt.txt")"
 is "$(stat -c %a "$B/mnt.txt")" 644 "... and the mode of an older version is not trusted for it"
 umount_fs b warnings-ok
+
+# kill -9 before the upload: the journal brings the acknowledged writes to the app at the remount.
+mount_fs c format=mps3
+pid=${FS_PID[c]}
+for i in 1 2 3; do echo "acked $i" >"$MNT/crash$i.txt"; done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+fusermount3 -uz "$MNT" 2>/dev/null || true
+unset "FS_PID[c]"
+mount_fs c2 format=mps3 "cache_dir=$T/c.cache"
+check "mps3 sync after the remount" timeout 120 "$MPS3" sync "$MNT"
+for i in 1 2 3; do
+	is "$(m --format=mps3 get "crash$i.txt" 2>&1)" "acked $i" "a write acknowledged before kill -9 reaches the app ($i)"
+done
+umount_fs c2 warnings-ok
 done_testing
