@@ -99,6 +99,17 @@ static int js_rm(struct mps3_jsdb *db, int argc, char **argv)
 	return rc ? mps3_cli_fail(rc, "rm") : 0;
 }
 
+/* One JSON line on standard output (line is consumed; NULL: out of memory, nothing printed). */
+static void put_line(json_t *line)
+{
+	char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	if (s)
+		printf("%s\n", s);
+	free(s);
+	json_decref(line);
+}
+
 /* "put"/"rm" lines for the difference of two path maps under prefix. */
 static void print_diff(json_t *old, json_t *new, const char *prefix, int as_json)
 {
@@ -112,13 +123,7 @@ static void print_diff(json_t *old, json_t *new, const char *prefix, int as_json
 		if (strncmp(path, prefix, plen) != 0 || (was && now && strcmp(was, now) == 0))
 			continue;
 		if (as_json) {
-			json_t *line = json_pack("{s:s, s:s, s:s?}", "op", "put", "key", path, "version", now);
-			char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-
-			if (s)
-				printf("%s\n", s);
-			free(s);
-			json_decref(line);
+			put_line(json_pack("{s:s, s:s, s:s?}", "op", "put", "key", path, "version", now));
 		} else {
 			char *k = mps3_escape(path);
 
@@ -130,13 +135,7 @@ static void print_diff(json_t *old, json_t *new, const char *prefix, int as_json
 		if (strncmp(path, prefix, plen) != 0 || json_object_get(new, path))
 			continue;
 		if (as_json) {
-			json_t *line = json_pack("{s:s, s:s}", "op", "rm", "key", path);
-			char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-
-			if (s)
-				printf("%s\n", s);
-			free(s);
-			json_decref(line);
+			put_line(json_pack("{s:s, s:s}", "op", "rm", "key", path));
 		} else {
 			char *k = mps3_escape(path);
 
@@ -185,13 +184,7 @@ static int js_ls(struct mps3_jsdb *db, int argc, char **argv)
 		const char *version = mps3_js_version(json_object_get(paths, names[i]));
 
 		if (as_json) {
-			json_t *line = json_pack("{s:s, s:s?}", "key", names[i], "version", version);
-			char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-
-			if (s)
-				printf("%s\n", s);
-			free(s);
-			json_decref(line);
+			put_line(json_pack("{s:s, s:s?}", "key", names[i], "version", version));
 		} else {
 			char *k = mps3_escape(names[i]), *ver = mps3_escape(version ? version : "-");
 
@@ -272,14 +265,8 @@ static int on_entry(void *arg, const struct mps3_jsdb_entry *e)
 	if (e->t > 0)
 		mps3_time_format_iso8601(when, e->t);
 	if (l->as_json) {
-		json_t *line = json_pack("{s:s, s:I, s:s, s:I, s:O?}", "name", e->name, "t", (json_int_t)e->t, "status",
-					 e->status, "size", (json_int_t)e->size, "update", e->update);
-		char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-
-		if (s)
-			printf("%s\n", s);
-		free(s);
-		json_decref(line);
+		put_line(json_pack("{s:s, s:I, s:s, s:I, s:O?}", "name", e->name, "t", (json_int_t)e->t, "status",
+				   e->status, "size", (json_int_t)e->size, "update", e->update));
 	} else {
 		/* ASCII only: nothing from the bucket reaches the terminal raw. */
 		char *u = e->update ? json_dumps(e->update, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII) : NULL;
