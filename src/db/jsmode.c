@@ -170,17 +170,24 @@ static json_t *translate(struct mps3_db *db, int *rc)
 	return files;
 }
 
-/* Show the state jsdb holds: the changes to whoever listens, as ours when local (db->poll_lock held). */
-static int show(struct mps3_db *db, int *changed, int local)
+/*
+ * Show the state jsdb holds: the changes to whoever listens (db->poll_lock
+ * held).  Those of the paths in ours (a patch just committed, or NULL) are
+ * delivered as ours; the rest, others' writes the same read brought, as
+ * remote changes, so that they reach the tree.
+ */
+static int show(struct mps3_db *db, int *changed, json_t *ours)
 {
-	struct mps3_changes changes;
+	struct mps3_changes changes, mine;
 	json_t *files;
+	size_t i, j;
 	int rc;
 
 	files = translate(db, &rc);
 	if (!files)
 		return rc;
 	mps3_changes_init(&changes);
+	mps3_changes_init(&mine);
 	pthread_mutex_lock(&db->deliver);
 	pthread_mutex_lock(&db->lock);
 	rc = mps3_manifest_reset(db->m, files, INT64_MIN, &changes);
@@ -192,8 +199,31 @@ static int show(struct mps3_db *db, int *changed, int local)
 	json_decref(files);
 	if (changed)
 		*changed = changes.n > 0;
-	db_deliver(db, &changes, local);
+	for (i = j = 0; ours && i < changes.n; i++) {
+		if (json_object_get(ours, changes.v[i].path) && mine.n == mine.cap) {
+			size_t ncap = mine.cap ? 2 * mine.cap : 16;
+			struct mps3_change *v = realloc(mine.v, ncap * sizeof(*v));
+
+			if (v) {
+				mine.v = v;
+				mine.cap = ncap;
+			}
+		}
+		if (json_object_get(ours, changes.v[i].path) && mine.n < mine.cap) {
+			mine.v[mine.n++] = changes.v[i];
+			continue;
+		}
+		changes.v[j++] = changes.v[i]; /* out of memory: as a remote change, which still reaches the tree */
+	}
+	if (ours)
+		changes.n = j;
+	json_decref(changes.index); /* positions moved */
+	changes.index = NULL;
+	if (mine.n)
+		db_deliver(db, &mine, 1);
+	db_deliver(db, &changes, 0);
 	pthread_mutex_unlock(&db->deliver);
+	mps3_changes_dispose(&mine);
 	mps3_changes_dispose(&changes);
 	return rc;
 }
@@ -217,7 +247,7 @@ int db_js_open(struct mps3_db *db, const struct mps3_jsdb_config *cfg)
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&db->poll_lock);
-	rc = show(db, NULL, 0);
+	rc = show(db, NULL, NULL);
 	pthread_mutex_unlock(&db->poll_lock);
 	return rc;
 }
@@ -257,7 +287,7 @@ int db_js_poll(struct mps3_db *db, int *changed)
 	pthread_mutex_unlock(&db->lock);
 	rc = mps3_jsdb_refresh(db->js->jdb, &ch);
 	if (!rc && ch)
-		rc = show(db, changed, 0);
+		rc = show(db, changed, NULL);
 	else if (!rc) {
 		pthread_mutex_lock(&db->lock);
 		db->stats.last_poll_ok = mps3_clock_now(db->clock);
@@ -530,7 +560,7 @@ int db_js_commit(struct mps3_db *db, json_t *patch)
 	if (!rc) {
 		pend_drop(js, named);
 		pthread_mutex_lock(&db->poll_lock);
-		rc = show(db, NULL, 1);
+		rc = show(db, NULL, patch);
 		pthread_mutex_unlock(&db->poll_lock);
 	}
 	json_decref(update);

@@ -70,7 +70,8 @@ set +e
 "$MPS3" 2>/dev/null; rc=$?
 set -e
 is "$rc" 2 "missing URL exits 2"
-if "$MPS3" --help | grep -q "usage: mps3"; then ok "--help"; else fail "--help"; fi
+help=$("$MPS3" --help)
+if grep -q "usage: mps3" <<<"$help"; then ok "--help"; else fail "--help"; fi
 if "$MPS3" --version | grep -q "^mps3 (mps3fs) "; then ok "--version"; else fail "--version"; fi
 
 m rm -r "dir with spaces"

@@ -97,6 +97,31 @@ wait_for 30 grep -qx "rewritten by the app" "$B/mnt.txt" && ok "the app's rewrit
 is "$(stat -c %a "$B/mnt.txt")" 644 "... and the mode of an older version is not trusted for it"
 umount_fs b warnings-ok
 
+# Two mounts and the app write at once: everyone converges on the state the client resolves.
+mount_fs p format=mps3
+P=$MNT
+mount_fs q format=mps3
+Q=$MNT
+for i in 1 2 3; do mkdir -p "$P/conv" && echo "p$i" >"$P/conv/p$i"; done &
+w1=$!
+for i in 1 2 3; do mkdir -p "$Q/conv" && echo "q$i" >"$Q/conv/q$i"; done &
+w2=$!
+app_write conv/app '"from the app"'
+wait "$w1" "$w2" # (not a bare wait: the daemons are children too)
+"$MPS3" sync "$P"
+"$MPS3" sync "$Q"
+for f in p1 p2 p3 q1 q2 q3 app; do
+	wait_for 30 test -f "$P/conv/$f" -a -f "$Q/conv/$f" || fail "conv/$f reached both mounts"
+done
+"${JS[@]}" state "$M" "$BUCKET" "$PREFIX" | grep '^conv/' >"$T/want"
+is "$(wc -l <"$T/want")" 7 "every write of both mounts and the app is in the state the client resolves"
+for mnt in "$P" "$Q"; do
+	(cd "$mnt" && for f in conv/*; do printf '%s\t%s\n' "$f" "$(sha256sum <"$f" | cut -c1-64)"; done) >"$T/got"
+	is "$(cat "$T/got")" "$(cat "$T/want")" "mount ${mnt##*/} shows that state"
+done
+umount_fs p warnings-ok
+umount_fs q warnings-ok
+
 # kill -9 before the upload: the journal brings the acknowledged writes to the app at the remount.
 mount_fs c format=mps3
 pid=${FS_PID[c]}
