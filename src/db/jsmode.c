@@ -56,6 +56,7 @@ struct db_js {
 	json_t *blobs;		/* SHA -> "PATH@VERSION" of a value with that content; protected by lock */
 	json_t *reported;	/* objects reported unreadable; protected by lock */
 	json_t *dirs;		/* path -> entry: directories made here, shown while mounted; protected by lock */
+	int unshown;		/* jsdb's state is not all shown yet: show again at the next poll; db->poll_lock */
 };
 
 /* What value object obj stands for, read now if not before (no lock held).  New reference, or NULL with *rc. */
@@ -101,8 +102,15 @@ static void apply_ext(json_t *entry, json_t *v, const char *version)
 	if (!json_is_object(ext) || !json_is_string(json_object_get(ext, "v")) ||
 	    strcmp(json_string_value(json_object_get(ext, "v")), version) != 0)
 		return;
+	/* Permission bits only: set-ID and sticky bits are not taken from any bucket writer. */
 	if (json_is_integer(mode) && json_integer_value(mode) >= 0 && json_integer_value(mode) <= 07777)
-		json_object_set(entry, "mode", mode);
+		json_object_set_new(entry, "mode", json_integer(json_integer_value(mode) & 0777));
+	if (json_is_integer(json_object_get(ext, "uid")) && json_integer_value(json_object_get(ext, "uid")) >= 0 &&
+	    json_integer_value(json_object_get(ext, "uid")) < UINT32_MAX)
+		json_object_set(entry, "uid", json_object_get(ext, "uid"));
+	if (json_is_integer(json_object_get(ext, "gid")) && json_integer_value(json_object_get(ext, "gid")) >= 0 &&
+	    json_integer_value(json_object_get(ext, "gid")) < UINT32_MAX)
+		json_object_set(entry, "gid", json_object_get(ext, "gid"));
 	if (json_is_integer(mtime) && json_integer_value(mtime) >= 0)
 		json_object_set(entry, "mtime", mtime);
 }
@@ -143,8 +151,20 @@ static json_t *translate(struct mps3_db *db, int *rc)
 			continue;
 		}
 		free(obj);
-		if (*rc)
-			break;
+		if (*rc) {
+			/* This value cannot be read now (the store's error): the path keeps what it showed. */
+			json_t *last;
+
+			mps3_info("%s: %s cannot be read now: %s", mps3_store_url(db->store), path, mps3_error_last(*rc));
+			*rc = 0;
+			pthread_mutex_lock(&db->lock);
+			last = json_object_get(mps3_manifest_files(db->m), path);
+			if (last)
+				json_object_set(files, path, last);
+			pthread_mutex_unlock(&db->lock);
+			js->unshown = 1;
+			continue;
+		}
 		entry = json_pack("{s:s, s:O, s:O, s:O}", "type", "f", "blob", json_object_get(meta, "blob"), "size",
 				  json_object_get(meta, "size"), "mtime", json_object_get(meta, "mtime"));
 		json_decref(meta);
@@ -183,9 +203,12 @@ static int show(struct mps3_db *db, int *changed, json_t *ours)
 	size_t i, j;
 	int rc;
 
+	db->js->unshown = 0;
 	files = translate(db, &rc);
-	if (!files)
+	if (!files) {
+		db->js->unshown = 1; /* jsdb has moved on: what it holds is shown at the next poll */
 		return rc;
+	}
 	mps3_changes_init(&changes);
 	mps3_changes_init(&mine);
 	pthread_mutex_lock(&db->deliver);
@@ -286,7 +309,7 @@ int db_js_poll(struct mps3_db *db, int *changed)
 	db->stats.polls++;
 	pthread_mutex_unlock(&db->lock);
 	rc = mps3_jsdb_refresh(db->js->jdb, &ch);
-	if (!rc && ch)
+	if (!rc && (ch || db->js->unshown))
 		rc = show(db, changed, NULL);
 	else if (!rc) {
 		pthread_mutex_lock(&db->lock);
@@ -494,10 +517,18 @@ static int file_update(struct mps3_db *db, const char *path, const struct mps3_e
 			json_object_set_new(named, e->blob, json_true());
 		}
 	}
-	v = rc ? NULL : json_pack("{s:s, s:s, s:{s:s, s:I}}", "version", version, "replication", "", "mps3", "v",
-				  version, "mtime", (json_int_t)e->mtime_ns);
-	if (v && e->mode != MPS3_UNSET_MODE)
-		json_object_set_new(json_object_get(v, "mps3"), "mode", json_integer(e->mode & 07777));
+	/*
+	 * The update is merged into what is there: every field of "mps3" is
+	 * written, null when unset, so that none of an older version survives.
+	 */
+	v = rc ? NULL : json_pack("{s:s, s:s, s:{s:s, s:I, s:o, s:o, s:o}}", "version", version, "replication",
+				  json_is_string(json_object_get(cur, "replication")) && meta
+					  ? json_string_value(json_object_get(cur, "replication"))
+					  : "",
+				  "mps3", "v", version, "mtime", (json_int_t)e->mtime_ns, "mode",
+				  e->mode != MPS3_UNSET_MODE ? json_integer(e->mode & 07777) : json_null(), "uid",
+				  e->uid != MPS3_UNSET_ID ? json_integer(e->uid) : json_null(), "gid",
+				  e->gid != MPS3_UNSET_ID ? json_integer(e->gid) : json_null());
 	if (!rc && (!v || json_object_set_new(update, key, v)))
 		rc = -ENOMEM;
 	json_decref(cur);
@@ -559,8 +590,11 @@ int db_js_commit(struct mps3_db *db, json_t *patch)
 		rc = mps3_jsdb_apply(js->jdb, update);
 	if (!rc) {
 		pend_drop(js, named);
+		/* The change is in: showing it can wait for the next poll, never make the change be written again. */
 		pthread_mutex_lock(&db->poll_lock);
-		rc = show(db, NULL, patch);
+		if (show(db, NULL, patch))
+			mps3_info("%s: showing the state after a commit: %s", mps3_store_url(db->store),
+				  mps3_error_last(-EIO));
 		pthread_mutex_unlock(&db->poll_lock);
 	}
 	json_decref(update);

@@ -506,7 +506,7 @@ int mps3fs_view_open_root(struct mps3fs *fs, enum view_kind kind, const char *na
 	/* Built outside the lock (it reads the bucket), one at a time: what building takes is bounded too. */
 	pthread_mutex_lock(&vs->build_lock);
 	rc = resolve(fs, kind, name, &files, &t);
-	if (rc == -ENOENT || rc == -EINVAL || rc == -EOPNOTSUPP) {
+	if (rc == -ENOENT || rc == -EINVAL || (rc == -EOPNOTSUPP && mps3_db_files_only(fs->db))) {
 		/* No such time, or a layout that keeps no history (an MPS3 web app's): nothing there. */
 		pthread_mutex_unlock(&vs->build_lock);
 		json_decref(files);

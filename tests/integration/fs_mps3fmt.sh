@@ -95,6 +95,10 @@ is "$(stat -c %Y "$B/d/e/f")" 1700000000 "... and its mtime"
 app_write mnt.txt '"rewritten by the app"'
 wait_for 30 grep -qx "rewritten by the app" "$B/mnt.txt" && ok "the app's rewrite arrives" || fail "rewrite: $(cat "$B/mnt.txt")"
 is "$(stat -c %a "$B/mnt.txt")" 644 "... and the mode of an older version is not trusted for it"
+echo again >>"$B/mnt.txt"
+"$MPS3" sync "$B"
+sleep 1 # a poll or more: what the bucket now says is shown
+is "$(stat -c %a "$B/mnt.txt")" 644 "... nor does it come back with the mount's next write"
 umount_fs b warnings-ok
 
 # Two mounts and the app write at once: everyone converges on the state the client resolves.
