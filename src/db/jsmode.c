@@ -14,7 +14,7 @@
  * Writing (mps3_db_blob_put, then mps3_db_commit): uploaded content waits
  * in memory (a value is at most 16 MiB) until a commit names it; each file
  * of the patch becomes a value PATH@UUID (or keeps its version when its
- * content is the same) with {"mps3": {"v": UUID, "mode", "mtime"}} beside
+ * content is the same) with {"mps3": {"v": UUID, "mode", "mtime", "uid", "gid"}} beside
  * the client's fields, trusted only while "v" is the value's version (a
  * web app's write replaces the version and leaves the rest); all of the
  * patch goes in one entry.  Directories, being implicit, are not written;
