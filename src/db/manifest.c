@@ -386,8 +386,10 @@ static void done_prune(struct mps3_manifest *m)
 		return;
 	while (k < m->ndone && m->done[k].t < keep_from)
 		k++;
-	memmove(m->done, m->done + k, (m->ndone - k) * sizeof(*m->done));
-	m->ndone -= k;
+	if (k > 0) {
+		memmove(m->done, m->done + k, (m->ndone - k) * sizeof(*m->done));
+		m->ndone -= k;
+	}
 	m->done_from = keep_from;
 }
 
