@@ -23,6 +23,8 @@ enum mps3_addressing {
 	MPS3_ADDR_VIRTUAL,
 };
 
+struct mps3_creds;
+
 /* Everything needed to reach a bucket.  Strings are owned (mps3_s3_config_dispose). */
 struct mps3_s3_config {
 	char *endpoint;		/* "https://host[:port]"; NULL = AWS for region */
@@ -30,6 +32,8 @@ struct mps3_s3_config {
 	char *access_key;
 	char *secret_key;	/* wiped on dispose */
 	char *session_token;	/* wiped on dispose */
+	struct mps3_creds *creds; /* keys that expire, asked before each request (then the three
+				   * above are unused); a reference, dropped on dispose */
 	char *ca_bundle;	/* NULL = system default */
 	enum mps3_addressing addressing;
 	int insecure;		/* 1 = do not verify TLS certificates (explicit opt-in) */
@@ -47,6 +51,60 @@ void mps3_s3_config_init(struct mps3_s3_config *cfg);
 void mps3_s3_config_dispose(struct mps3_s3_config *cfg);
 /* Deep copy.  0 or -ENOMEM. */
 int mps3_s3_config_copy(struct mps3_s3_config *dst, const struct mps3_s3_config *src);
+
+/*
+ * Credentials that expire and are fetched again (src/s3/provider.c): a
+ * credential_process, the container endpoint, EC2 instance metadata
+ * (IMDSv2) or STS.  Thread-safe; reference-counted.
+ */
+struct mps3_creds_spec {
+	char *command;		/* credential_process: run with /bin/sh -c, JSON on stdout */
+	char *url;		/* the container endpoint (full URL) */
+	char *auth_token;	/* its Authorization header value, or */
+	char *auth_token_file;	/* a file holding it, read at each fetch */
+	int imds;		/* EC2 instance metadata at endpoint */
+	char *endpoint;		/* IMDS's base URL; STS's endpoint (NULL: the region's) */
+	char *role_arn;		/* STS: the role to assume */
+	char *session_name;	/* NULL: mps3-EPOCH */
+	char *external_id;
+	char *token_file;	/* AssumeRoleWithWebIdentity's token, read at each fetch */
+	int duration_s;		/* AssumeRole's DurationSeconds; 0: STS's default */
+	char *region;		/* STS's signing region (NULL: us-east-1) */
+	char *access_key, *secret_key, *session_token; /* AssumeRole's keys when they do not expire */
+	char *ca_bundle;
+	int insecure;
+	char *profile;		/* for messages */
+};
+
+/* The keys at one moment; strings malloc'd, secrets wiped on dispose. */
+struct mps3_creds_value {
+	char *access_key;
+	char *secret_key;
+	char *session_token;	/* or NULL */
+	int64_t expires_ms;	/* wall clock; INT64_MAX: never */
+};
+
+/*
+ * A source of the kind spec describes (command, url, token_file + role_arn,
+ * role_arn + keys or source, or imds + endpoint); spec is copied, source (the
+ * keys AssumeRole signs with) referenced.  Nothing is fetched yet.  0,
+ * -EINVAL or -ENOMEM.
+ */
+int mps3_creds_new(struct mps3_creds **out, const struct mps3_creds_spec *spec, struct mps3_creds *source);
+/*
+ * The current keys, fetched first when there are none yet or they expire
+ * within five minutes (or half their lifetime, if shorter).  A failed fetch
+ * keeps keys that are still valid (with a warning) and is not repeated for
+ * 5 s.  0, -EACCES (no valid keys: detail says why) or -ENOMEM.
+ */
+int mps3_creds_current(struct mps3_creds *c, struct mps3_creds_value *out);
+void mps3_creds_value_dispose(struct mps3_creds_value *v);
+struct mps3_creds *mps3_creds_ref(struct mps3_creds *c);
+void mps3_creds_unref(struct mps3_creds *c);
+/* "EC2 instance metadata", "credential_process of profile dev", ...  Borrowed. */
+const char *mps3_creds_describe(const struct mps3_creds *c);
+/* The instance's region from EC2 instance metadata at endpoint, into out.  0 or -errno. */
+int mps3_imds_region(const char *endpoint, char *out, size_t cap);
 
 struct mps3_creds_opts {
 	const char *profile;	 /* NULL = $AWS_PROFILE, else "default" */

@@ -12,6 +12,7 @@
 #define MPS3_XML_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mps3/types.h"
 
@@ -43,5 +44,22 @@ int mps3_xml_parse_upload_id(char **upload_id, const char *xml, size_t len);
  */
 int mps3_xml_parse_complete(char etag[MPS3_ETAG_MAX], struct mps3_s3_error *err,
 			    const char *xml, size_t len);
+
+/* The Credentials of an STS AssumeRole or AssumeRoleWithWebIdentity reply.  Strings malloc'd. */
+struct mps3_sts_credentials {
+	char *access_key;
+	char *secret_key;	/* wiped on dispose */
+	char *session_token;	/* wiped on dispose */
+	int64_t expires_ms;
+};
+
+/*
+ * AssumeRoleResponse or AssumeRoleWithWebIdentityResponse: all four fields,
+ * or -EPROTO.  An ErrorResponse fills err and gives -EIO.  out is disposed
+ * of on failure.  0, -EIO, -EPROTO or -ENOMEM.
+ */
+int mps3_xml_parse_sts(struct mps3_sts_credentials *out, struct mps3_s3_error *err, const char *xml,
+		       size_t len);
+void mps3_sts_credentials_dispose(struct mps3_sts_credentials *c);
 
 #endif

@@ -52,6 +52,8 @@ void mps3_s3_config_dispose(struct mps3_s3_config *cfg)
 	free(cfg->access_key);
 	free_secret(&cfg->secret_key);
 	free_secret(&cfg->session_token);
+	mps3_creds_unref(cfg->creds);
+	cfg->creds = NULL;
 	free(cfg->ca_bundle);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -75,6 +77,7 @@ int mps3_s3_config_copy(struct mps3_s3_config *dst, const struct mps3_s3_config 
 	rc |= dup_str(&dst->access_key, src->access_key);
 	rc |= dup_str(&dst->secret_key, src->secret_key);
 	rc |= dup_str(&dst->session_token, src->session_token);
+	dst->creds = mps3_creds_ref(src->creds);
 	rc |= dup_str(&dst->ca_bundle, src->ca_bundle);
 	if (rc) {
 		mps3_s3_config_dispose(dst);
@@ -222,7 +225,7 @@ int mps3_s3_new(struct mps3_s3 **out, const char *bucket, const struct mps3_s3_c
 	*out = NULL;
 	if (!bucket_valid(bucket, &dns_ok))
 		return mps3_error_set(-EINVAL, "invalid bucket name \"%s\"", bucket);
-	if (!cfg->access_key || !cfg->secret_key)
+	if ((!cfg->access_key || !cfg->secret_key) && !cfg->creds)
 		return mps3_error_set(-EINVAL, "no S3 credentials");
 	s3 = calloc(1, sizeof(*s3));
 	if (!s3)

@@ -1,13 +1,18 @@
 /*
- * s3/creds.c - where credentials, region and endpoint come from: explicit
- * options, the AWS environment variables, an s3fs-style passwd file, and the
- * AWS shared credentials and config files.  Secrets read here are copied
- * into the config only and wiped from every temporary buffer.
+ * s3/creds.c - where credentials, region and endpoint come from, in the
+ * order of the AWS SDKs: explicit options, an s3fs-style passwd file, the
+ * AWS environment variables, a web identity token, the shared credentials
+ * and config files (keys, role_arn with source_profile or
+ * credential_source, credential_process), the container endpoint and EC2
+ * instance metadata.  Sources whose keys expire are built here and fetched
+ * by s3/provider.c.  Secrets read here are copied into the config only and
+ * wiped from every temporary buffer.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
@@ -52,11 +57,13 @@ static char *trim(char *s)
 	return s;
 }
 
+#define WANT_MAX 20
+
 struct ini_want {
 	const char *section;	/* "default", "profile x" */
 	const char *alt;	/* also accepted, or NULL */
-	const char *keys[6];
-	char *values[6];	/* malloc'd, caller frees */
+	const char *keys[WANT_MAX];
+	char *values[WANT_MAX];	/* malloc'd, caller frees */
 };
 
 /* Read the wanted keys of one section.  A missing file is not an error. */
@@ -96,7 +103,7 @@ static int ini_read(const char *path, struct ini_want *w, int *found)
 		if (!eq)
 			continue; /* nested sub-sections ("s3 =") and continuation lines */
 		*eq = '\0';
-		for (i = 0; i < 6 && w->keys[i]; i++) {
+		for (i = 0; i < WANT_MAX && w->keys[i]; i++) {
 			if (strcmp(trim(s), w->keys[i]) == 0 && !w->values[i]) {
 				w->values[i] = strdup(trim(eq + 1));
 				if (!w->values[i])
@@ -113,7 +120,7 @@ static void want_dispose(struct ini_want *w)
 {
 	size_t i;
 
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < WANT_MAX; i++) {
 		if (w->values[i]) {
 			OPENSSL_cleanse(w->values[i], strlen(w->values[i]));
 			free(w->values[i]);
@@ -122,70 +129,343 @@ static void want_dispose(struct ini_want *w)
 	}
 }
 
+/* What a profile says, from the credentials file and then the config file. */
+enum { P_AK, P_SK, P_TOK, P_REGION, P_ENDPOINT, P_CA, P_ROLE, P_SOURCE, P_CRED_SOURCE, P_EXTERNAL, P_SESSION,
+       P_DURATION, P_PROCESS, P_WEB_TOKEN, P_SSO_URL, P_SSO_SESSION, P_N };
+
+static const char *const profile_keys[P_N] = {
+	"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "region", "endpoint_url",
+	"ca_bundle", "role_arn", "source_profile", "credential_source", "external_id", "role_session_name",
+	"duration_seconds", "credential_process", "web_identity_token_file", "sso_start_url", "sso_session",
+};
+
+struct files {
+	char cred[4096], conf[4096];
+};
+
+static void files_init(struct files *f, const char *home)
+{
+	const char *p = env("AWS_SHARED_CREDENTIALS_FILE");
+
+	if (p)
+		snprintf(f->cred, sizeof(f->cred), "%s", p);
+	else
+		snprintf(f->cred, sizeof(f->cred), "%s/.aws/credentials", home ? home : "");
+	p = env("AWS_CONFIG_FILE");
+	if (p)
+		snprintf(f->conf, sizeof(f->conf), "%s", p);
+	else
+		snprintf(f->conf, sizeof(f->conf), "%s/.aws/config", home ? home : "");
+}
+
+/* The profile's keys into w (values[P_*]); *found when either file has it. */
+static int profile_read(const struct files *f, const char *profile, struct ini_want *w, int *found)
+{
+	char section[256];
+	int f1 = 0, f2 = 0, rc;
+	size_t i;
+
+	memset(w, 0, sizeof(*w));
+	for (i = 0; i < P_N; i++)
+		w->keys[i] = profile_keys[i];
+	w->section = profile;
+	rc = ini_read(f->cred, w, &f1);
+	if (rc)
+		return rc;
+	snprintf(section, sizeof(section), "profile %s", profile);
+	w->section = section;
+	w->alt = strcmp(profile, "default") == 0 ? "default" : NULL;
+	rc = ini_read(f->conf, w, &f2);
+	w->section = NULL;
+	w->alt = NULL;
+	*found = f1 || f2;
+	return rc;
+}
+
+struct chain {
+	struct mps3_s3_config *cfg;
+	const struct files *files;
+	const char *region;	/* STS's: the profile's or the configuration's */
+};
+
+static int container_creds(struct mps3_creds **out, const struct mps3_s3_config *cfg);
+static int imds_creds(struct mps3_creds **out, const struct mps3_s3_config *cfg);
+
+static void spec_tls(struct mps3_creds_spec *s, const struct mps3_s3_config *cfg)
+{
+	s->ca_bundle = cfg->ca_bundle;
+	s->insecure = cfg->insecure;
+}
+
+/*
+ * The credentials a profile names: keys (into *ak, *sk, *tok, borrowed from
+ * w's values) or a source (*out).  depth bounds source_profile chains.
+ */
+static int profile_creds(struct chain *ch, const char *profile, int depth, struct ini_want *w,
+			 struct mps3_creds **out, const char **ak, const char **sk, const char **tok)
+{
+	const char *const *v = (const char *const *)w->values;
+	struct mps3_creds_spec spec;
+	struct mps3_creds *src = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	*ak = *sk = *tok = NULL;
+	memset(&spec, 0, sizeof(spec));
+	spec.profile = (char *)profile;
+	spec.region = (char *)(v[P_REGION] ? v[P_REGION] : ch->region);
+	spec.endpoint = (char *)env("AWS_ENDPOINT_URL_STS");
+	spec.role_arn = (char *)v[P_ROLE];
+	spec.session_name = (char *)v[P_SESSION];
+	spec.external_id = (char *)v[P_EXTERNAL];
+	spec_tls(&spec, ch->cfg);
+	if (v[P_DURATION]) {
+		char *end;
+		long d = strtol(v[P_DURATION], &end, 10);
+
+		if (*end || d < 900 || d > 43200)
+			return mps3_error_set(-EINVAL, "profile %s: duration_seconds = %s: need 900 to 43200", profile,
+					      v[P_DURATION]);
+		spec.duration_s = (int)d;
+	}
+	if (v[P_ROLE] && v[P_WEB_TOKEN]) {
+		spec.token_file = (char *)v[P_WEB_TOKEN];
+		return mps3_creds_new(out, &spec, NULL);
+	}
+	if (v[P_ROLE]) {
+		struct ini_want sw;
+		const char *sak, *ssk, *stok;
+		int found;
+
+		if (v[P_SOURCE] && v[P_CRED_SOURCE])
+			return mps3_error_set(-EINVAL, "profile %s: both source_profile and credential_source", profile);
+		if (v[P_SOURCE] && strcmp(v[P_SOURCE], profile) == 0) {
+			/* Its own keys sign the AssumeRole (as the AWS CLI allows). */
+			if (!v[P_AK] || !v[P_SK])
+				return mps3_error_set(-EINVAL, "profile %s: source_profile is itself, but it has no keys",
+						      profile);
+			spec.access_key = (char *)v[P_AK];
+			spec.secret_key = (char *)v[P_SK];
+			spec.session_token = (char *)v[P_TOK];
+			return mps3_creds_new(out, &spec, NULL);
+		}
+		if (v[P_SOURCE]) {
+			if (depth >= 5)
+				return mps3_error_set(-ELOOP, "profile %s: source_profile chain too long (a loop?)", profile);
+			rc = profile_read(ch->files, v[P_SOURCE], &sw, &found);
+			if (!rc && !found)
+				rc = mps3_error_set(-ENOENT, "profile %s: source_profile %s not found in %s or %s", profile,
+						    v[P_SOURCE], ch->files->cred, ch->files->conf);
+			if (!rc)
+				rc = profile_creds(ch, v[P_SOURCE], depth + 1, &sw, &src, &sak, &ssk, &stok);
+			if (!rc && !src && (!sak || !ssk))
+				rc = mps3_error_set(-ENOENT, "profile %s: source_profile %s has no credentials", profile,
+						    v[P_SOURCE]);
+			if (!rc && !src) {
+				spec.access_key = (char *)sak;
+				spec.secret_key = (char *)ssk;
+				spec.session_token = (char *)stok;
+			}
+			if (!rc)
+				rc = mps3_creds_new(out, &spec, src);
+			mps3_creds_unref(src);
+			want_dispose(&sw);
+			return rc;
+		}
+		if (!v[P_CRED_SOURCE])
+			return mps3_error_set(-EINVAL, "profile %s: role_arn needs source_profile, credential_source or "
+						       "web_identity_token_file", profile);
+		if (strcmp(v[P_CRED_SOURCE], "Environment") == 0) {
+			spec.access_key = (char *)env("AWS_ACCESS_KEY_ID");
+			spec.secret_key = (char *)env("AWS_SECRET_ACCESS_KEY");
+			spec.session_token = (char *)env("AWS_SESSION_TOKEN");
+			if (!spec.access_key || !spec.secret_key)
+				return mps3_error_set(-ENOENT, "profile %s: credential_source = Environment, but "
+							       "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
+						      profile);
+			return mps3_creds_new(out, &spec, NULL);
+		}
+		if (strcmp(v[P_CRED_SOURCE], "Ec2InstanceMetadata") == 0)
+			rc = imds_creds(&src, ch->cfg);
+		else if (strcmp(v[P_CRED_SOURCE], "EcsContainer") == 0)
+			rc = container_creds(&src, ch->cfg);
+		else
+			return mps3_error_set(-EINVAL, "profile %s: credential_source = %s: use Environment, "
+						       "Ec2InstanceMetadata or EcsContainer", profile, v[P_CRED_SOURCE]);
+		if (!rc && !src)
+			rc = mps3_error_set(-ENOENT, "profile %s: credential_source = %s, but it is not configured",
+					    profile, v[P_CRED_SOURCE]);
+		if (!rc)
+			rc = mps3_creds_new(out, &spec, src);
+		mps3_creds_unref(src);
+		return rc;
+	}
+	if (v[P_AK] && v[P_SK]) {
+		*ak = v[P_AK];
+		*sk = v[P_SK];
+		*tok = v[P_TOK];
+		return 0;
+	}
+	if (v[P_PROCESS]) {
+		memset(&spec, 0, sizeof(spec));
+		spec.profile = (char *)profile;
+		spec.command = (char *)v[P_PROCESS];
+		return mps3_creds_new(out, &spec, NULL);
+	}
+	if (v[P_SSO_URL] || v[P_SSO_SESSION])
+		return mps3_error_set(-ENOTSUP, "profile %s uses IAM Identity Center (SSO), which mps3 does not sign in "
+						"to; add credential_process = aws configure export-credentials --profile "
+						"%s --format process to another profile and use that", profile, profile);
+	return 0;
+}
+
 static int from_profile(struct mps3_s3_config *cfg, const char *home, const char *profile,
 			int explicit_profile)
 {
-	char cred_path[4096], conf_path[4096], section[256];
-	const char *p;
-	struct ini_want cw = { .keys = { "aws_access_key_id", "aws_secret_access_key",
-					 "aws_session_token", NULL } };
-	struct ini_want fw = { .keys = { "region", "endpoint_url", "ca_bundle", NULL } };
-	int found1 = 0, found2 = 0, rc;
+	struct files files;
+	struct ini_want w;
+	struct chain ch;
+	struct mps3_creds *src = NULL;
+	const char *ak, *sk, *tok;
+	int found = 0, rc;
 
-	p = env("AWS_SHARED_CREDENTIALS_FILE");
-	snprintf(cred_path, sizeof(cred_path), "%s", p ? p : "");
-	if (!p)
-		snprintf(cred_path, sizeof(cred_path), "%s/.aws/credentials", home ? home : "");
-	p = env("AWS_CONFIG_FILE");
-	snprintf(conf_path, sizeof(conf_path), "%s", p ? p : "");
-	if (!p)
-		snprintf(conf_path, sizeof(conf_path), "%s/.aws/config", home ? home : "");
-
-	cw.section = profile;
-	rc = ini_read(cred_path, &cw, &found1);
+	files_init(&files, home);
+	rc = profile_read(&files, profile, &w, &found);
 	if (rc)
 		goto out;
-	snprintf(section, sizeof(section), "profile %s", profile);
-	fw.section = section;
-	fw.alt = strcmp(profile, "default") == 0 ? "default" : NULL;
-	/* The config file may also hold credentials. */
-	cw.section = section;
-	cw.alt = fw.alt;
-	rc = ini_read(conf_path, &cw, &found2);
-	if (rc)
-		goto out;
-	rc = ini_read(conf_path, &fw, &found2);
-	if (rc)
-		goto out;
-	if (explicit_profile && !found1 && !found2) {
-		rc = mps3_error_set(-ENOENT, "profile \"%s\" not found in %s or %s", profile,
-				    cred_path, conf_path);
+	if (explicit_profile && !found) {
+		rc = mps3_error_set(-ENOENT, "profile \"%s\" not found in %s or %s", profile, files.cred, files.conf);
 		goto out;
 	}
-	if (cw.values[0] && cw.values[1]) {
-		rc = set(&cfg->access_key, cw.values[0]);
+	rc = set(&cfg->region, w.values[P_REGION]);
+	if (!rc)
+		rc = set(&cfg->endpoint, w.values[P_ENDPOINT]);
+	if (!rc)
+		rc = set(&cfg->ca_bundle, w.values[P_CA]);
+	if (rc || cfg->access_key || cfg->creds)
+		goto out; /* keys from an earlier source win; the region and endpoint still count */
+	ch.cfg = cfg;
+	ch.files = &files;
+	ch.region = cfg->region;
+	rc = profile_creds(&ch, profile, 0, &w, &src, &ak, &sk, &tok);
+	if (!rc && src) {
+		cfg->creds = src;
+	} else if (!rc && ak) {
+		rc = set(&cfg->access_key, ak);
 		if (!rc)
-			rc = set_secret(&cfg->secret_key, cw.values[1]);
+			rc = set_secret(&cfg->secret_key, sk);
 		if (!rc)
-			rc = set_secret(&cfg->session_token, cw.values[2]);
+			rc = set_secret(&cfg->session_token, tok);
 	}
-	if (!rc)
-		rc = set(&cfg->region, fw.values[0]);
-	if (!rc)
-		rc = set(&cfg->endpoint, fw.values[1]);
-	if (!rc)
-		rc = set(&cfg->ca_bundle, fw.values[2]);
 out:
-	want_dispose(&cw);
-	want_dispose(&fw);
+	want_dispose(&w);
 	return rc;
+}
+
+/* The container endpoint of ECS or EKS Pod Identity, when the environment names one. */
+static int container_creds(struct mps3_creds **out, const struct mps3_s3_config *cfg)
+{
+	const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	const char *full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	struct mps3_creds_spec spec;
+	char *url = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!rel && !full)
+		return 0;
+	if (rel) {
+		if (asprintf(&url, "http://169.254.170.2%s%s", rel[0] == '/' ? "" : "/", rel) < 0)
+			return -ENOMEM;
+	} else {
+		/* Plain http only to the hosts the AWS SDKs allow it for. */
+		static const char *const ok[] = { "http://127.", "http://localhost:", "http://localhost/",
+						  "http://[::1]", "http://169.254.170.2", "http://169.254.170.23",
+						  "http://[fd00:ec2::23]", NULL };
+		size_t i;
+		int allowed = strncmp(full, "https://", 8) == 0;
+
+		for (i = 0; !allowed && ok[i]; i++)
+			allowed = strncmp(full, ok[i], strlen(ok[i])) == 0;
+		if (!allowed)
+			return mps3_error_set(-EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is allowed only "
+						       "to a loopback or the container endpoint's address");
+		url = strdup(full);
+		if (!url)
+			return -ENOMEM;
+	}
+	memset(&spec, 0, sizeof(spec));
+	spec.url = url;
+	spec.auth_token = (char *)env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+	spec.auth_token_file = (char *)env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+	spec_tls(&spec, cfg);
+	rc = mps3_creds_new(out, &spec, NULL);
+	free(url);
+	return rc;
+}
+
+static int imds_disabled(void)
+{
+	const char *d = env("AWS_EC2_METADATA_DISABLED");
+
+	return d && strcasecmp(d, "true") == 0;
+}
+
+static const char *imds_endpoint(void)
+{
+	const char *e = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+
+	return e ? e : "http://169.254.169.254";
+}
+
+static int imds_creds(struct mps3_creds **out, const struct mps3_s3_config *cfg)
+{
+	struct mps3_creds_spec spec;
+	char *e = NULL;
+	size_t n;
+	int rc;
+
+	*out = NULL;
+	if (imds_disabled())
+		return 0;
+	e = strdup(imds_endpoint());
+	if (!e)
+		return -ENOMEM;
+	n = strlen(e);
+	while (n > 0 && e[n - 1] == '/')
+		e[--n] = '\0';
+	memset(&spec, 0, sizeof(spec));
+	spec.imds = 1;
+	spec.endpoint = e;
+	(void)cfg; /* metadata is plain http on a link-local address: no TLS settings */
+	rc = mps3_creds_new(out, &spec, NULL);
+	free(e);
+	return rc;
+}
+
+/* AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN (EKS IRSA, GitHub Actions OIDC and the like). */
+static int web_identity_creds(struct mps3_creds **out, const struct mps3_s3_config *cfg)
+{
+	struct mps3_creds_spec spec;
+
+	*out = NULL;
+	if (!env("AWS_WEB_IDENTITY_TOKEN_FILE") || !env("AWS_ROLE_ARN"))
+		return 0;
+	memset(&spec, 0, sizeof(spec));
+	spec.token_file = (char *)env("AWS_WEB_IDENTITY_TOKEN_FILE");
+	spec.role_arn = (char *)env("AWS_ROLE_ARN");
+	spec.session_name = (char *)env("AWS_ROLE_SESSION_NAME");
+	spec.endpoint = (char *)env("AWS_ENDPOINT_URL_STS");
+	spec.region = cfg->region;
+	spec_tls(&spec, cfg);
+	return mps3_creds_new(out, &spec, NULL);
 }
 
 static int from_env(struct mps3_s3_config *cfg)
 {
 	int rc = 0;
 
-	if (env("AWS_ACCESS_KEY_ID") && env("AWS_SECRET_ACCESS_KEY") && !cfg->access_key) {
+	if (env("AWS_ACCESS_KEY_ID") && env("AWS_SECRET_ACCESS_KEY") && !cfg->access_key && !cfg->creds) {
 		rc = set(&cfg->access_key, env("AWS_ACCESS_KEY_ID"));
 		if (!rc)
 			rc = set_secret(&cfg->secret_key, env("AWS_SECRET_ACCESS_KEY"));
@@ -271,11 +551,21 @@ static int from_passwd(struct mps3_s3_config *cfg, const char *path, const char 
 	return rc;
 }
 
+/* The first keys of a source, so that a bad one fails now, with its reason, not at the first request. */
+static int first_fetch(struct mps3_s3_config *cfg)
+{
+	struct mps3_creds_value v;
+	int rc = mps3_creds_current(cfg->creds, &v);
+
+	mps3_creds_value_dispose(&v);
+	return rc;
+}
+
 int mps3_creds_load(struct mps3_s3_config *cfg, const struct mps3_creds_opts *opts)
 {
 	const char *home = opts && opts->home ? opts->home : getenv("HOME");
 	const char *profile = opts && opts->profile ? opts->profile : env("AWS_PROFILE");
-	int explicit_profile = opts && opts->profile;
+	int explicit_profile = opts && opts->profile, imds = 0;
 	int rc;
 
 	rc = set(&cfg->endpoint, opts ? opts->endpoint : NULL);
@@ -288,10 +578,35 @@ int mps3_creds_load(struct mps3_s3_config *cfg, const struct mps3_creds_opts *op
 		rc = from_profile(cfg, home, profile, 1);
 	if (!rc)
 		rc = from_env(cfg);
+	/* Then the order of the AWS SDKs: web identity, the profile, the container, the instance. */
+	if (!rc && !cfg->access_key && !cfg->creds)
+		rc = web_identity_creds(&cfg->creds, cfg);
 	if (!rc && !explicit_profile)
 		rc = from_profile(cfg, home, profile ? profile : "default", profile != NULL);
+	if (!rc && !cfg->access_key && !cfg->creds)
+		rc = container_creds(&cfg->creds, cfg);
+	if (!rc && !cfg->access_key && !cfg->creds) {
+		rc = imds_creds(&cfg->creds, cfg);
+		imds = cfg->creds != NULL;
+	}
 	if (rc)
 		return rc;
+	if (cfg->creds) {
+		rc = first_fetch(cfg);
+		if (rc && imds) /* nothing was configured; this is not an EC2 instance, or it has no role */
+			return mps3_error_wrap(-ENOENT, "no S3 credentials: set AWS_ACCESS_KEY_ID and "
+							"AWS_SECRET_ACCESS_KEY, use a profile in ~/.aws/credentials, "
+							"or a passwd file (and no instance role either)");
+		if (rc)
+			return rc;
+		if (imds && !cfg->region) {
+			char region[72];
+
+			if (mps3_imds_region(imds_endpoint(), region, sizeof(region)) == 0)
+				rc = set(&cfg->region, region);
+		}
+		return rc;
+	}
 	if (!cfg->access_key || !cfg->secret_key)
 		return mps3_error_set(-ENOENT,
 				      "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "

@@ -367,6 +367,32 @@ static int status_errno(long status, const char *code)
 	return -EIO;
 }
 
+/* The keys one attempt signs with: the configured ones, or a source's current ones (owned). */
+struct keys {
+	const char *access_key, *secret_key, *session_token;
+	struct mps3_creds_value own;
+};
+
+static int keys_get(struct mps3_s3 *s3, struct keys *k, const char *w)
+{
+	int rc;
+
+	memset(k, 0, sizeof(*k));
+	if (!s3->cfg.creds) {
+		k->access_key = s3->cfg.access_key;
+		k->secret_key = s3->cfg.secret_key;
+		k->session_token = s3->cfg.session_token;
+		return 0;
+	}
+	rc = mps3_creds_current(s3->cfg.creds, &k->own);
+	if (rc)
+		return mps3_error_wrap(rc, "%s", w);
+	k->access_key = k->own.access_key;
+	k->secret_key = k->own.secret_key;
+	k->session_token = k->own.session_token;
+	return 0;
+}
+
 /* Build "op key" for messages. */
 static void what(char *out, size_t n, struct mps3_s3 *s3, const struct s3_req *req)
 {
@@ -378,7 +404,7 @@ static void what(char *out, size_t n, struct mps3_s3 *s3, const struct s3_req *r
 
 /* The headers every attempt sends and signs (hdrs has S3_MAX_HEADERS + 6 slots). */
 static size_t request_headers(struct mps3_s3 *s3, const struct s3_req *req, const struct xfer *x,
-			      struct mps3_kv *hdrs, const char *amz_date, const char *phash,
+			      const struct keys *k, struct mps3_kv *hdrs, const char *amz_date, const char *phash,
 			      char rangebuf[64], char ifmatch[MPS3_ETAG_MAX + 2])
 {
 	size_t nh = 0, i;
@@ -386,8 +412,8 @@ static size_t request_headers(struct mps3_s3 *s3, const struct s3_req *req, cons
 	hdrs[nh++] = (struct mps3_kv){ "host", s3->host };
 	hdrs[nh++] = (struct mps3_kv){ "x-amz-date", amz_date };
 	hdrs[nh++] = (struct mps3_kv){ "x-amz-content-sha256", phash };
-	if (s3->cfg.session_token)
-		hdrs[nh++] = (struct mps3_kv){ "x-amz-security-token", s3->cfg.session_token };
+	if (k->session_token)
+		hdrs[nh++] = (struct mps3_kv){ "x-amz-security-token", k->session_token };
 	for (i = 0; i < req->nheaders; i++)
 		hdrs[nh++] = req->headers[i];
 	if (req->resumable && (x->delivered > 0 || req->range_off || req->range_len)) {
@@ -419,8 +445,8 @@ static int slist_add(struct curl_slist **list, const char *line)
 }
 
 /* Sign: the URL and the header lines (Authorization last) of this attempt.  0 or -errno. */
-static int sign_request(struct mps3_s3 *s3, const struct s3_req *req, const struct mps3_kv *hdrs, size_t nh,
-			const char *amz_date, const char *phash, struct mps3_buf *url, struct curl_slist **list,
+static int sign_request(struct mps3_s3 *s3, const struct s3_req *req, const struct keys *k,
+			const struct mps3_kv *hdrs, size_t nh, const char *amz_date, const char *phash, struct mps3_buf *url, struct curl_slist **list,
 			const char *w)
 {
 	struct mps3_buf path = MPS3_BUF_INIT, line = MPS3_BUF_INIT;
@@ -451,8 +477,8 @@ static int sign_request(struct mps3_s3 *s3, const struct s3_req *req, const stru
 	in.amz_date = amz_date;
 	in.region = s3->cfg.region;
 	in.service = "s3";
-	in.access_key = s3->cfg.access_key;
-	in.secret_key = s3->cfg.secret_key;
+	in.access_key = k->access_key;
+	in.secret_key = k->secret_key;
 	rc = mps3_sigv4_sign(&sig, &in);
 	if (rc) {
 		rc = mps3_error_set(rc, "%s: cannot sign the request", w);
@@ -593,6 +619,7 @@ static enum outcome outcome_of(struct mps3_s3 *s3, struct s3_req *req, struct xf
 static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct xfer *x,
 				const char *phash, int *err, int *skewed)
 {
+	struct keys k;
 	struct mps3_kv hdrs[S3_MAX_HEADERS + 6];
 	struct mps3_buf url = MPS3_BUF_INIT;
 	struct curl_slist *list = NULL;
@@ -616,9 +643,12 @@ static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct x
 		*err = -ENOMEM;
 		return FAIL;
 	}
+	*err = keys_get(s3, &k, w);
+	if (*err) /* a credential source that did not answer: the retry loop asks again */
+		return *err == -ENOMEM ? FAIL : RETRY;
 	mps3_time_format_amz(amz_date, mps3_clock_now(&s3->clock));
-	nh = request_headers(s3, req, x, hdrs, amz_date, phash, rangebuf, ifmatch);
-	*err = sign_request(s3, req, hdrs, nh, amz_date, phash, &url, &list, w);
+	nh = request_headers(s3, req, x, &k, hdrs, amz_date, phash, rangebuf, ifmatch);
+	*err = sign_request(s3, req, &k, hdrs, nh, amz_date, phash, &url, &list, w);
 	if (!*err) {
 		setup_curl(c, s3, req, x, url.data, list);
 		sent = local_ms(s3);
@@ -638,6 +668,7 @@ static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct x
 	}
 	curl_slist_free_all(list);
 	mps3_buf_dispose(&url);
+	mps3_creds_value_dispose(&k.own);
 	return out;
 }
 

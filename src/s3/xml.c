@@ -1,7 +1,8 @@
 /*
  * s3/xml.c - the S3 XML replies mps3 reads (listings V2 and V1, Error, the
- * multipart replies): one engine over expat collects the text of the few
- * fields each document needs, bounded per field, and skips everything else.
+ * multipart replies) and STS's credentials: one engine over expat collects
+ * the text of the few fields each document needs, bounded per field, and
+ * skips everything else.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include <expat.h>
+#include <openssl/crypto.h>
 
 #include "mps3/buf.h"
 #include "mps3/timefmt.h"
@@ -44,6 +46,10 @@ enum field {
 	F_REQUEST_ID,
 	F_UPLOAD_ID,
 	F_RESULT_ETAG,
+	F_ACCESS_KEY,
+	F_SECRET_KEY,
+	F_SESSION_TOKEN,
+	F_EXPIRATION,
 };
 
 struct field_spec {
@@ -55,7 +61,8 @@ struct field_spec {
 
 struct doc_spec {
 	const char *root;
-	const struct field_spec *fields;	/* children of the root */
+	const char *const *inner;		/* elements between the root and its fields, or NULL */
+	const struct field_spec *fields;	/* children of the root (or of the innermost inner) */
 	const char *record;			/* repeated child of the root, or NULL */
 	const struct field_spec *record_fields;	/* children of a record */
 };
@@ -95,10 +102,26 @@ static const struct field_spec complete_fields[] = {
 	{ NULL, 0, 0, 0 },
 };
 
-static const struct doc_spec listing_doc = { "ListBucketResult", listing_fields, "Contents", contents_fields };
-static const struct doc_spec error_doc = { "Error", error_fields, NULL, NULL };
-static const struct doc_spec upload_doc = { "InitiateMultipartUploadResult", upload_fields, NULL, NULL };
-static const struct doc_spec complete_doc = { "CompleteMultipartUploadResult", complete_fields, NULL, NULL };
+/* Session tokens run to a few KB; 16 KB leaves room for what STS may grow to. */
+static const struct field_spec sts_fields[] = {
+	{ "AccessKeyId", F_ACCESS_KEY, 256, 0 },
+	{ "SecretAccessKey", F_SECRET_KEY, 256, 0 },
+	{ "SessionToken", F_SESSION_TOKEN, 16384, 0 },
+	{ "Expiration", F_EXPIRATION, 64, 0 },
+	{ NULL, 0, 0, 0 },
+};
+
+static const char *const assume_inner[] = { "AssumeRoleResult", "Credentials", NULL };
+static const char *const web_inner[] = { "AssumeRoleWithWebIdentityResult", "Credentials", NULL };
+static const char *const sts_error_inner[] = { "Error", NULL };
+
+static const struct doc_spec listing_doc = { "ListBucketResult", NULL, listing_fields, "Contents", contents_fields };
+static const struct doc_spec error_doc = { "Error", NULL, error_fields, NULL, NULL };
+static const struct doc_spec upload_doc = { "InitiateMultipartUploadResult", NULL, upload_fields, NULL, NULL };
+static const struct doc_spec complete_doc = { "CompleteMultipartUploadResult", NULL, complete_fields, NULL, NULL };
+static const struct doc_spec assume_doc = { "AssumeRoleResponse", assume_inner, sts_fields, NULL, NULL };
+static const struct doc_spec web_doc = { "AssumeRoleWithWebIdentityResponse", web_inner, sts_fields, NULL, NULL };
+static const struct doc_spec sts_error_doc = { "ErrorResponse", sts_error_inner, error_fields, NULL, NULL };
 
 struct parse {
 	XML_Parser p;
@@ -113,6 +136,8 @@ struct parse {
 	const struct field_spec *field;		/* text being collected, or NULL */
 	unsigned field_depth;
 	unsigned long seen, record_seen;	/* fields met so far, by id bit */
+	unsigned ninner, inner_open;		/* the doc's inner elements, how many are open */
+	int inner_done;				/* the outermost inner element was closed */
 	struct mps3_buf text;
 };
 
@@ -146,6 +171,9 @@ static void start_root(struct parse *ps, const char *name)
 	for (d = ps->roots; *d; d++) {
 		if (strcmp((*d)->root, name) == 0) {
 			ps->doc = *d;
+			ps->ninner = 0;
+			while ((*d)->inner && (*d)->inner[ps->ninner])
+				ps->ninner++;
 			return;
 		}
 	}
@@ -172,6 +200,22 @@ static void on_start(void *ud, const XML_Char *qname, const XML_Char **attrs)
 		start_root(ps, name);
 		return;
 	}
+	if (ps->ninner) {
+		/* Only the first of each inner element counts; fields sit in the innermost. */
+		if (ps->depth - 2 < ps->ninner) {
+			if (ps->inner_open == ps->depth - 2 && strcmp(name, ps->doc->inner[ps->depth - 2]) == 0 &&
+			    !ps->inner_done)
+				ps->inner_open++;
+			return;
+		}
+		if (ps->depth != 2 + ps->ninner || ps->inner_open != ps->ninner)
+			return;
+		f = lookup(ps->doc->fields, name);
+		if (!f)
+			return;
+		seen = &ps->seen;
+		goto field;
+	}
 	if (ps->depth == 2 && ps->doc->record && strcmp(name, ps->doc->record) == 0) {
 		int rc;
 
@@ -190,6 +234,7 @@ static void on_start(void *ud, const XML_Char *qname, const XML_Char **attrs)
 		return;
 	/* The same field twice leaves no way to tell which one S3 meant. */
 	seen = ps->depth == 2 ? &ps->seen : &ps->record_seen;
+field:
 	bit = 1ul << f->id;
 	if (*seen & bit) {
 		fail(ps, -EPROTO);
@@ -238,6 +283,9 @@ static void on_end(void *ud, const XML_Char *qname)
 	} else if (ps->depth == 2 && ps->in_record) {
 		rc = ps->on_record(ps, 0);
 		ps->in_record = 0;
+	} else if (ps->ninner && ps->depth >= 2 && ps->depth - 2 < ps->ninner && ps->inner_open == ps->depth - 1) {
+		ps->inner_open--;
+		ps->inner_done = ps->inner_open == 0; /* a second path is ignored */
 	}
 	ps->depth--;
 	if (rc)
@@ -324,6 +372,8 @@ static int run(struct parse *ps, const char *xml, size_t len)
 out:
 	if (ps->p)
 		XML_ParserFree(ps->p);
+	if (ps->text.data) /* it may have held a secret */
+		OPENSSL_cleanse(ps->text.data, ps->text.cap);
 	mps3_buf_dispose(&ps->text);
 	return rc;
 }
@@ -689,5 +739,71 @@ int mps3_xml_parse_complete(char etag[MPS3_ETAG_MAX], struct mps3_s3_error *err,
 		memset(err, 0, sizeof(*err));
 	if (rc)
 		etag[0] = '\0';
+	return rc;
+}
+
+/* ---- STS: AssumeRole and AssumeRoleWithWebIdentity, or ErrorResponse ---- */
+
+struct sts_ctx {
+	struct mps3_sts_credentials *c;
+	struct mps3_s3_error *err;
+};
+
+static int sts_field(struct parse *ps, enum field id, const char *s, size_t n)
+{
+	struct sts_ctx *x = ps->ctx;
+
+	if ((id == F_ACCESS_KEY || id == F_SECRET_KEY || id == F_SESSION_TOKEN) && n == 0)
+		return -EPROTO;
+	switch (id) {
+	case F_ACCESS_KEY:
+		return dup_text(&x->c->access_key, s, n);
+	case F_SECRET_KEY:
+		return dup_text(&x->c->secret_key, s, n);
+	case F_SESSION_TOKEN:
+		return dup_text(&x->c->session_token, s, n);
+	case F_EXPIRATION:
+		return mps3_time_parse_iso8601(&x->c->expires_ms, s, n) ? -EPROTO : 0;
+	default:
+		error_text(x->err, id, s, n);
+		return 0;
+	}
+}
+
+void mps3_sts_credentials_dispose(struct mps3_sts_credentials *c)
+{
+	if (c->secret_key)
+		OPENSSL_cleanse(c->secret_key, strlen(c->secret_key));
+	if (c->session_token)
+		OPENSSL_cleanse(c->session_token, strlen(c->session_token));
+	free(c->access_key);
+	free(c->secret_key);
+	free(c->session_token);
+	memset(c, 0, sizeof(*c));
+}
+
+int mps3_xml_parse_sts(struct mps3_sts_credentials *out, struct mps3_s3_error *err, const char *xml,
+		       size_t len)
+{
+	static const struct doc_spec *const roots[] = { &assume_doc, &web_doc, &sts_error_doc, NULL };
+	struct sts_ctx x = { out, err };
+	struct parse ps;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(err, 0, sizeof(*err));
+	memset(&ps, 0, sizeof(ps));
+	ps.roots = roots;
+	ps.on_field = sts_field;
+	ps.ctx = &x;
+	rc = run(&ps, xml, len);
+	if (rc == 0 && ps.doc == &sts_error_doc)
+		rc = -EIO;
+	else if (rc == 0 && (!out->access_key || !out->secret_key || !out->session_token || !out->expires_ms))
+		rc = -EPROTO;
+	if (rc != -EIO)
+		memset(err, 0, sizeof(*err));
+	if (rc)
+		mps3_sts_credentials_dispose(out);
 	return rc;
 }

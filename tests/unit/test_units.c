@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mps3/error.h"
 #include "mps3/base64.h"
 #include "mps3/buf.h"
 #include "mps3/chunks.h"
@@ -142,6 +143,84 @@ static void write_file(const char *path, const char *text, mode_t mode)
 	chmod(path, mode);
 }
 
+/* A config holding profile text; the named profile's credentials loaded into c. */
+static int load_profile(struct mps3_s3_config *c, const char *home, const char *profile, const char *config)
+{
+	struct mps3_creds_opts o;
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/.aws/credentials", home);
+	write_file(path, "", 0600);
+	snprintf(path, sizeof(path), "%s/.aws/config", home);
+	write_file(path, config, 0600);
+	memset(&o, 0, sizeof(o));
+	o.home = home;
+	o.profile = profile;
+	mps3_s3_config_init(c);
+	return mps3_creds_load(c, &o);
+}
+
+/* Sources whose keys expire: credential_process (run for real), and what a profile may get wrong. */
+static void test_creds_sources(const char *home)
+{
+	struct mps3_creds_value v;
+	struct mps3_s3_config c;
+	char text[1024];
+	int rc;
+
+	snprintf(text, sizeof(text),
+		 "[profile p]\ncredential_process = printf '{\"Version\": 1, \"AccessKeyId\": \"AKPROC\", "
+		 "\"SecretAccessKey\": \"SPROC\", \"SessionToken\": \"TPROC\", "
+		 "\"Expiration\": \"2999-01-01T00:00:00Z\"}'\nregion = eu-north-1\n");
+	rc = load_profile(&c, home, "p", text);
+	tap_ok(rc == 0 && c.creds && !c.access_key && strcmp(c.region, "eu-north-1") == 0,
+	       "creds: credential_process makes a source, and the profile's region is kept");
+	memset(&v, 0, sizeof(v));
+	rc = c.creds ? mps3_creds_current(c.creds, &v) : -1;
+	tap_ok(rc == 0 && strcmp(v.access_key, "AKPROC") == 0 && strcmp(v.secret_key, "SPROC") == 0 &&
+		       strcmp(v.session_token, "TPROC") == 0 && v.expires_ms > 900000000000000LL / 1000,
+	       "creds: the process's keys, token and expiry");
+	tap_ok(c.creds && strstr(mps3_creds_describe(c.creds), "credential_process of profile p") != NULL,
+	       "creds: the source says what it is");
+	mps3_creds_value_dispose(&v);
+	mps3_s3_config_dispose(&c);
+
+	rc = load_profile(&c, home, "p", "[profile p]\ncredential_process = echo oops >&2; exit 3\n");
+	tap_ok(rc == -EACCES && strstr(mps3_error_last(rc), "exited with status 3"),
+	       "creds: a credential_process that fails fails the load, with its status");
+	mps3_s3_config_dispose(&c);
+	rc = load_profile(&c, home, "p",
+			  "[profile p]\ncredential_process = echo '{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\"}'\n");
+	tap_ok(rc == -EACCES && strstr(mps3_error_last(rc), "Version"), "creds: output without Version 1 is refused");
+	mps3_s3_config_dispose(&c);
+	rc = load_profile(&c, home, "p",
+			  "[profile p]\ncredential_process = echo '{\"Version\":1,\"AccessKeyId\":\"A\","
+			  "\"SecretAccessKey\":\"S\",\"Expiration\":\"soon\"}'\n");
+	tap_ok(rc == -EACCES && strstr(mps3_error_last(rc), "Expiration"), "creds: a malformed Expiration is refused");
+	mps3_s3_config_dispose(&c);
+	rc = load_profile(&c, home, "p", "[profile p]\nrole_arn = arn:aws:iam::1:role/r\n");
+	tap_ok(rc == -EINVAL && strstr(mps3_error_last(rc), "source_profile"), "creds: role_arn alone says what it needs");
+	mps3_s3_config_dispose(&c);
+	rc = load_profile(&c, home, "p", "[profile p]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = q\n"
+					 "[profile q]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = p\n");
+	tap_inteq(rc, -ELOOP, "creds: a source_profile loop is found, not followed for ever");
+	mps3_s3_config_dispose(&c);
+	setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1", 1); /* refused at once: no network here */
+	rc = load_profile(&c, home, "p", "[profile p]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = q\n"
+					 "[profile q]\naws_access_key_id = AKQ\naws_secret_access_key = SQ\n");
+	tap_ok(rc == -EACCES && strstr(mps3_error_last(rc), "STS AssumeRole of profile p"),
+	       "creds: role_arn with a source_profile of keys asks STS (here nobody answers)");
+	mps3_s3_config_dispose(&c);
+	unsetenv("AWS_ENDPOINT_URL_STS");
+	rc = load_profile(&c, home, "p", "[profile p]\nsso_start_url = https://x.awsapps.com/start\n");
+	tap_ok(rc == -ENOTSUP && strstr(mps3_error_last(rc), "export-credentials"),
+	       "creds: an SSO profile says how to use it");
+	mps3_s3_config_dispose(&c);
+	rc = load_profile(&c, home, "p", "[profile p]\nrole_arn = r\nsource_profile = p\nduration_seconds = 5\n");
+	tap_inteq(rc, -EINVAL, "creds: duration_seconds out of STS's range is refused");
+	mps3_s3_config_dispose(&c);
+}
+
 static void test_creds(void)
 {
 	char home[] = "/tmp/mps3-test-creds-XXXXXX", path[256];
@@ -161,6 +240,10 @@ static void test_creds(void)
 	unsetenv("AWS_ENDPOINT_URL_S3");
 	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
 	unsetenv("AWS_CONFIG_FILE");
+	unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+	unsetenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1); /* no network in unit tests */
 	memset(&o, 0, sizeof(o));
 	o.home = home;
 	mps3_s3_config_init(&c);
@@ -214,6 +297,9 @@ static void test_creds(void)
 	rc = mps3_creds_load(&c, &o);
 	tap_ok(rc == 0 && strcmp(c.access_key, "AKANY") == 0, "creds: else its line for any bucket");
 	mps3_s3_config_dispose(&c);
+	o.passwd_file = NULL;
+	o.bucket = NULL;
+	test_creds_sources(home);
 	snprintf(path, sizeof(path), "rm -rf '%s'", home);
 	if (system(path) != 0)
 		tap_diag("cleanup failed");

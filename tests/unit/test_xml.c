@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mps3/buf.h"
+#include "mps3/timefmt.h"
 #include "mps3/xml.h"
 #include "tap.h"
 
@@ -443,6 +444,73 @@ static void test_complete(void)
 	}
 }
 
+/* STS's replies, shaped as AWS documents them for AssumeRole and AssumeRoleWithWebIdentity. */
+static void test_sts(void)
+{
+	const char *assume = DECL "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+			     "<AssumeRoleResult><SourceIdentity>x</SourceIdentity><AssumedRoleUser><Arn>arn</Arn>"
+			     "<AssumedRoleId>ARO:s</AssumedRoleId></AssumedRoleUser><Credentials>"
+			     "<AccessKeyId>ASIAEXAMPLE</AccessKeyId><SecretAccessKey>wJalr/K7MDENG</SecretAccessKey>"
+			     "<SessionToken>AQoDYXdzEPT//////////w==</SessionToken>"
+			     "<Expiration>2019-11-09T13:34:41Z</Expiration></Credentials>"
+			     "<PackedPolicySize>6</PackedPolicySize></AssumeRoleResult>"
+			     "<ResponseMetadata><RequestId>c6104cbe</RequestId></ResponseMetadata></AssumeRoleResponse>";
+	const char *web = "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
+			  "<SubjectFromWebIdentityToken>sub</SubjectFromWebIdentityToken><Credentials>"
+			  "<SessionToken>T</SessionToken><SecretAccessKey>S</SecretAccessKey>"
+			  "<Expiration>2014-10-24T23:00:23.000Z</Expiration><AccessKeyId>A</AccessKeyId>"
+			  "</Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+	const char *err = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>"
+			  "<Code>AccessDenied</Code><Message>not authorized to perform sts:AssumeRole</Message></Error>"
+			  "<RequestId>r1</RequestId></ErrorResponse>";
+	static const struct {
+		const char *name, *doc;
+	} bad[] = {
+		{ "no token", "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>A</AccessKeyId>"
+			      "<SecretAccessKey>S</SecretAccessKey><Expiration>2019-11-09T13:34:41Z</Expiration>"
+			      "</Credentials></AssumeRoleResult></AssumeRoleResponse>" },
+		{ "fields outside Credentials", "<AssumeRoleResponse><AssumeRoleResult><AccessKeyId>A</AccessKeyId>"
+						"<SecretAccessKey>S</SecretAccessKey><SessionToken>T</SessionToken>"
+						"<Expiration>2019-11-09T13:34:41Z</Expiration></AssumeRoleResult>"
+						"</AssumeRoleResponse>" },
+		{ "a bad Expiration", "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>A</AccessKeyId>"
+				      "<SecretAccessKey>S</SecretAccessKey><SessionToken>T</SessionToken>"
+				      "<Expiration>tomorrow</Expiration></Credentials></AssumeRoleResult>"
+				      "</AssumeRoleResponse>" },
+		{ "two AccessKeyIds", "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>A</AccessKeyId>"
+				      "<AccessKeyId>B</AccessKeyId><SecretAccessKey>S</SecretAccessKey>"
+				      "<SessionToken>T</SessionToken><Expiration>2019-11-09T13:34:41Z</Expiration>"
+				      "</Credentials></AssumeRoleResult></AssumeRoleResponse>" },
+		{ "an empty secret", "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>A</AccessKeyId>"
+				     "<SecretAccessKey></SecretAccessKey><SessionToken>T</SessionToken>"
+				     "<Expiration>2019-11-09T13:34:41Z</Expiration></Credentials></AssumeRoleResult>"
+				     "</AssumeRoleResponse>" },
+		{ "wrong root", "<ListBucketResult></ListBucketResult>" },
+	};
+	struct mps3_sts_credentials c;
+	struct mps3_s3_error e;
+	int64_t want;
+	size_t i;
+
+	tap_inteq(mps3_xml_parse_sts(&c, &e, assume, strlen(assume)), 0, "sts: AssumeRoleResponse");
+	mps3_time_parse_iso8601(&want, "2019-11-09T13:34:41Z", 20);
+	tap_ok(c.access_key && strcmp(c.access_key, "ASIAEXAMPLE") == 0 && strcmp(c.secret_key, "wJalr/K7MDENG") == 0 &&
+		       strcmp(c.session_token, "AQoDYXdzEPT//////////w==") == 0 && c.expires_ms == want,
+	       "sts: its four fields, other elements skipped");
+	mps3_sts_credentials_dispose(&c);
+	tap_inteq(mps3_xml_parse_sts(&c, &e, web, strlen(web)), 0, "sts: AssumeRoleWithWebIdentityResponse");
+	tap_ok(c.access_key && strcmp(c.access_key, "A") == 0 && strcmp(c.session_token, "T") == 0,
+	       "sts: fields in any order");
+	mps3_sts_credentials_dispose(&c);
+	tap_inteq(mps3_xml_parse_sts(&c, &e, err, strlen(err)), -EIO, "sts: an ErrorResponse is -EIO");
+	tap_ok(strcmp(e.code, "AccessDenied") == 0 && strstr(e.message, "sts:AssumeRole") && !c.access_key,
+	       "sts: with its code and message");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		tap_ok(mps3_xml_parse_sts(&c, &e, bad[i].doc, strlen(bad[i].doc)) == -EPROTO && !c.access_key &&
+			       !c.secret_key,
+		       "sts refused: %s", bad[i].name);
+}
+
 int main(void)
 {
 	test_listing_cases();
@@ -453,5 +521,6 @@ int main(void)
 	test_error();
 	test_upload_id();
 	test_complete();
+	test_sts();
 	return tap_done();
 }
