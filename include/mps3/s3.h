@@ -41,6 +41,12 @@ struct mps3_s3_config {
 	int max_attempts;	/* per request, >= 1; 0 = default (6) */
 	long connect_timeout_ms;/* 0 = default (10000) */
 	long stall_timeout_ms;	/* abort when no byte moves for this long; 0 = default (30000) */
+	char *storage_class;	/* x-amz-storage-class of the objects written; NULL = the bucket's default */
+	char *sse;		/* x-amz-server-side-encryption of the objects written: "AES256" or "aws:kms" */
+	char *sse_kms_key_id;	/* with "aws:kms": the key; NULL = the account's default */
+	char *sse_c_key;	/* SSE-C: the 256-bit key, base64 (every read and write); wiped on dispose */
+	char *sse_c_key_md5;	/* its MD5, base64 */
+	int requester_pays;	/* x-amz-request-payer: requester on every request */
 	uint64_t multipart_threshold; /* bodies at least this big use multipart; 0 = 64 MiB */
 	uint64_t part_size;	/* 0 = 16 MiB */
 	unsigned part_parallel;	/* threads for parts; 0 = 4 */

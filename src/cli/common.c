@@ -1,12 +1,19 @@
 /*
- * cli/common.c - option helpers shared by the two front ends.
+ * cli/common.c - option helpers shared by the two front ends: durations,
+ * opening a store with the S3 options (credentials, encryption, storage
+ * class, who pays), the MPS3 client's names.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "mps3/base64.h"
 #include "mps3/error.h"
+#include "mps3/hash.h"
 #include "common.h"
 
 int mps3_cli_duration_ms(int64_t *out, const char *s)
@@ -34,6 +41,97 @@ int mps3_cli_duration_ms(int64_t *out, const char *s)
 	if (v * mult > 1e15)
 		return -EINVAL;
 	*out = (int64_t)(v * mult + 0.5);
+	return 0;
+}
+
+/* The SSE-C key: 32 bytes in the file, raw or as base64.  *key and *md5 are base64, malloc'd. */
+static int load_sse_c_key(const char *path, char **key, char **md5)
+{
+	unsigned char raw[129], *dec = NULL, digest[16];
+	const unsigned char *k = raw;
+	struct stat st;
+	size_t n = 0, dn = 0;
+	ssize_t r;
+	int fd, rc = 0;
+
+	*key = *md5 = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return mps3_error_set(-EINVAL, "SSE-C key file %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077)) {
+		close(fd);
+		return mps3_error_set(-EINVAL, "SSE-C key file %s is accessible by group or others; chmod 600 it", path);
+	}
+	while (n < sizeof(raw) && (r = read(fd, raw + n, sizeof(raw) - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	if (n != 32) {
+		char text[sizeof(raw) + 1];
+
+		while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r' || raw[n - 1] == ' '))
+			n--;
+		memcpy(text, raw, n);
+		text[n] = '\0';
+		dec = n < sizeof(raw) ? mps3_base64_decode(text, &dn) : NULL;
+		explicit_bzero(text, sizeof(text));
+		if (!dec || dn != 32) {
+			rc = mps3_error_set(-EINVAL, "SSE-C key file %s: need a 256-bit key, as 32 bytes or in base64",
+					    path);
+			goto out;
+		}
+		k = dec;
+	}
+	mps3_md5(digest, k, 32);
+	*key = mps3_base64_encode(k, 32);
+	*md5 = mps3_base64_encode(digest, sizeof(digest));
+	if (!*key || !*md5) {
+		free(*key);
+		free(*md5);
+		*key = *md5 = NULL;
+		rc = -ENOMEM;
+	}
+out:
+	explicit_bzero(raw, sizeof(raw));
+	if (dec) {
+		explicit_bzero(dec, dn);
+		free(dec);
+	}
+	return rc;
+}
+
+int mps3_cli_check_store_opts(const struct mps3_cli_store_opts *o)
+{
+	size_t i;
+
+	if (o->sse && strcmp(o->sse, "AES256") != 0 && strcmp(o->sse, "aws:kms") != 0 && strcmp(o->sse, "C") != 0)
+		return mps3_error_set(-EINVAL, "sse must be AES256 (SSE-S3), aws:kms (SSE-KMS) or C (SSE-C), not \"%s\"",
+				      o->sse);
+	if (o->sse_kms_key_id && (!o->sse || strcmp(o->sse, "aws:kms") != 0))
+		return mps3_error_set(-EINVAL, "an SSE-KMS key id goes with sse aws:kms");
+	if ((o->sse && strcmp(o->sse, "C") == 0) != (o->sse_c_key_file != NULL))
+		return mps3_error_set(-EINVAL, "sse C and an SSE-C key file go together");
+	if (o->storage_class) {
+		for (i = 0; o->storage_class[i]; i++)
+			if (!((o->storage_class[i] >= 'A' && o->storage_class[i] <= 'Z') || o->storage_class[i] == '_'))
+				break;
+		if (i == 0 || o->storage_class[i] || i > 32)
+			return mps3_error_set(-EINVAL, "storage class \"%s\": use an S3 name such as STANDARD_IA, "
+						       "INTELLIGENT_TIERING or GLACIER_IR", o->storage_class);
+	}
+	if (o->part_size && (o->part_size < (5ull << 20) || o->part_size > (5ull << 30)))
+		return mps3_error_set(-EINVAL, "part size must be between 5M and 5G (S3's limits)");
+	if (o->parallel > 64)
+		return mps3_error_set(-EINVAL, "parallel must be 1 to 64");
+	if (o->sse_c_key_file) {
+		char *k, *m;
+		int rc = load_sse_c_key(o->sse_c_key_file, &k, &m);
+
+		if (rc)
+			return rc;
+		explicit_bzero(k, strlen(k));
+		free(k);
+		free(m);
+	}
 	return 0;
 }
 
@@ -81,6 +179,23 @@ int mps3_cli_open_store(struct mps3_store **out, const char *url,
 	cfg.connect_timeout_ms = o->connect_timeout_ms;
 	cfg.stall_timeout_ms = o->stall_timeout_ms;
 	cfg.verbose = o->verbose;
+	rc = mps3_cli_check_store_opts(o);
+	if (rc)
+		goto out;
+	cfg.requester_pays = o->requester_pays;
+	cfg.part_size = o->part_size;
+	cfg.part_parallel = o->parallel;
+	if ((o->storage_class && !(cfg.storage_class = strdup(o->storage_class))) ||
+	    (o->sse && strcmp(o->sse, "C") != 0 && !(cfg.sse = strdup(o->sse))) ||
+	    (o->sse_kms_key_id && !(cfg.sse_kms_key_id = strdup(o->sse_kms_key_id)))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (o->sse_c_key_file) {
+		rc = load_sse_c_key(o->sse_c_key_file, &cfg.sse_c_key, &cfg.sse_c_key_md5);
+		if (rc)
+			goto out;
+	}
 	if (o->addressing) {
 		if (strcmp(o->addressing, "path") == 0) {
 			cfg.addressing = MPS3_ADDR_PATH;

@@ -25,7 +25,21 @@ struct mps3_cli_store_opts {
 	long connect_timeout_ms;	/* 0 = default (10 s) */
 	long stall_timeout_ms;		/* 0 = default (30 s) */
 	int verbose;
+	const char *storage_class;	/* of the objects written, or NULL */
+	const char *sse;		/* "AES256", "aws:kms", "C" (with sse_c_key_file) or NULL */
+	const char *sse_kms_key_id;
+	const char *sse_c_key_file;	/* 32 bytes, raw or base64, private to the user */
+	int requester_pays;
+	uint64_t part_size;		/* 0 = default */
+	unsigned parallel;		/* 0 = default */
 };
+
+/*
+ * Whether the S3 options make sense, before anything is asked of the store
+ * (the SSE-C key file is read).  0, or -EINVAL with a sentence that names
+ * the option as the caller spells it: "sse", "part_size"...
+ */
+int mps3_cli_check_store_opts(const struct mps3_cli_store_opts *o);
 
 /*
  * Open the store a URL names, loading S3 credentials only for s3:// URLs.

@@ -31,6 +31,8 @@ struct options {
 	char *poll, *cache_dir, *cache_size, *drain, *timeout, *lag, *stale, *notify;
 	char *mount_timeout, *connect_timeout, *stall_timeout, *history, *validate, *validate_timeout, *branch;
 	char *format, *manifest, *mps3_bucket;
+	char *storage_class, *sse, *sse_kms_key_id, *sse_c_key_file, *part_size;
+	int requester_pays, parallel;
 	char *js_bucket, *js_prefix;	/* format=mps3: the names its keys carry */
 	struct mps3_jsdb_config jc;
 	int sync, insecure, show_help, show_version, ro, nonempty;
@@ -75,6 +77,13 @@ static const struct fuse_opt opts_spec[] = {
 	OPT("mps3_bucket=%s", mps3_bucket),
 	OPT("validate=%s", validate),
 	OPT("validate_timeout=%s", validate_timeout),
+	OPT("storage_class=%s", storage_class),
+	OPT("sse=%s", sse),
+	OPT("sse_kms_key_id=%s", sse_kms_key_id),
+	OPT("sse_c_key_file=%s", sse_c_key_file),
+	OPT("requester_pays", requester_pays),
+	OPT("part_size=%s", part_size),
+	OPT("parallel=%d", parallel),
 	OPT("sync", sync),
 	OPT("insecure", insecure),
 	OPT("nonempty", nonempty),
@@ -145,6 +154,17 @@ static const char usage_text[] =
 	"  nonempty              mount over a directory that is not empty (its files are\n"
 	"                        hidden while mounted)\n"
 	"  retries=N             attempts per S3 request (default 6)\n"
+	"  storage_class=CLASS   storage class of the objects written (STANDARD_IA, ...)\n"
+	"  sse=AES256|aws:kms|C  server-side encryption: SSE-S3, SSE-KMS (sse_kms_key_id=ID,\n"
+	"                        default the account's key) or SSE-C (sse_c_key_file=FILE:\n"
+	"                        32 bytes, raw or base64, mode 600; needed to read them too)\n"
+	"  requester_pays        for a requester-pays bucket\n"
+	"  part_size=SIZE, parallel=N\n"
+	"                        multipart uploads and big reads: part size (5M to 5G,\n"
+	"                        default 16M) and parts in flight (default 4)\n";
+
+/* Two strings: one would be longer than C99 promises to compile. */
+static const char usage_text2[] =
 	"  format=mps3           a database of the MPS3 JavaScript client (files only, of at\n"
 	"                        most 16 MiB; manifest=KEY, mps3_bucket=NAME as for\n"
 	"                        mps3 --format mps3)\n"
@@ -335,6 +355,40 @@ static void free_options(struct options *o)
 	free(o->js_prefix);
 	free(o->validate);
 	free(o->validate_timeout);
+	free(o->storage_class);
+	free(o->sse);
+	free(o->sse_kms_key_id);
+	free(o->sse_c_key_file);
+	free(o->part_size);
+}
+
+/* The S3 options of the mount.  0, or 2 (usage) after saying what is wrong. */
+static int store_opts(struct mps3_cli_store_opts *so, const struct options *o)
+{
+	memset(so, 0, sizeof(*so));
+	so->profile = o->profile;
+	so->endpoint = o->endpoint;
+	so->region = o->region;
+	so->passwd_file = o->passwd_file;
+	so->ca_bundle = o->ca_bundle;
+	so->addressing = o->addressing;
+	so->insecure = o->insecure;
+	so->max_attempts = o->retries;
+	so->storage_class = o->storage_class;
+	so->sse = o->sse;
+	so->sse_kms_key_id = o->sse_kms_key_id;
+	so->sse_c_key_file = o->sse_c_key_file;
+	so->requester_pays = o->requester_pays;
+	if (o->part_size && parse_size(o->part_size, &so->part_size)) {
+		fprintf(stderr, "mps3fs: part_size=%s: need a size like 16M\n", o->part_size);
+		return 2;
+	}
+	if (o->parallel < 0 || o->parallel > 64) {
+		fprintf(stderr, "mps3fs: parallel=%d: need 1 to 64\n", o->parallel);
+		return 2;
+	}
+	so->parallel = (unsigned)o->parallel;
+	return 0;
 }
 
 /* A duration option into *ms; 0, or 2 (usage) after saying what is wrong. */
@@ -417,6 +471,18 @@ static int build_config(struct mps3fs_config *cfg, struct options *o, const char
 	if (o->cache_size && parse_size(o->cache_size, &cfg->cache_size)) {
 		fprintf(stderr, "mps3fs: cache_size=%s: need a size like 512M or 4G\n", o->cache_size);
 		return 2;
+	}
+	{
+		struct mps3_cli_store_opts so;
+		int rc = store_opts(&so, o);
+
+		if (rc)
+			return rc;
+		rc = mps3_cli_check_store_opts(&so);
+		if (rc) {
+			fprintf(stderr, "mps3fs: %s\n", mps3_error_last(rc));
+			return 2;
+		}
 	}
 	if (o->timeout) {
 		char *end;
@@ -507,15 +573,8 @@ static int mount_it(const struct mps3fs_config *cfg, const struct options *o, st
 		fprintf(stderr, "mps3fs: cannot initialise libcurl\n");
 		return 1;
 	}
-	memset(&so, 0, sizeof(so));
-	so.profile = o->profile;
-	so.endpoint = o->endpoint;
-	so.region = o->region;
-	so.passwd_file = o->passwd_file;
-	so.ca_bundle = o->ca_bundle;
-	so.addressing = o->addressing;
-	so.insecure = o->insecure;
-	so.max_attempts = o->retries;
+	if (store_opts(&so, o))
+		return 2;
 	so.connect_timeout_ms = (long)connect_ms;
 	so.stall_timeout_ms = (long)stall_ms;
 	so.verbose = cmd->debug;
@@ -547,6 +606,7 @@ int main(int argc, char **argv)
 	}
 	if (o.show_help) {
 		fputs(usage_text, stdout);
+		fputs(usage_text2, stdout);
 		printf("\nFUSE options:\n");
 		fflush(stdout);
 		fuse_cmdline_help();

@@ -55,6 +55,11 @@ void mps3_s3_config_dispose(struct mps3_s3_config *cfg)
 	mps3_creds_unref(cfg->creds);
 	cfg->creds = NULL;
 	free(cfg->ca_bundle);
+	free(cfg->storage_class);
+	free(cfg->sse);
+	free(cfg->sse_kms_key_id);
+	free_secret(&cfg->sse_c_key);
+	free(cfg->sse_c_key_md5);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -79,6 +84,11 @@ int mps3_s3_config_copy(struct mps3_s3_config *dst, const struct mps3_s3_config 
 	rc |= dup_str(&dst->session_token, src->session_token);
 	dst->creds = mps3_creds_ref(src->creds);
 	rc |= dup_str(&dst->ca_bundle, src->ca_bundle);
+	rc |= dup_str(&dst->storage_class, src->storage_class);
+	rc |= dup_str(&dst->sse, src->sse);
+	rc |= dup_str(&dst->sse_kms_key_id, src->sse_kms_key_id);
+	rc |= dup_str(&dst->sse_c_key, src->sse_c_key);
+	rc |= dup_str(&dst->sse_c_key_md5, src->sse_c_key_md5);
 	if (rc) {
 		mps3_s3_config_dispose(dst);
 		return -ENOMEM;

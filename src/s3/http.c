@@ -367,32 +367,6 @@ static int status_errno(long status, const char *code)
 	return -EIO;
 }
 
-/* The keys one attempt signs with: the configured ones, or a source's current ones (owned). */
-struct keys {
-	const char *access_key, *secret_key, *session_token;
-	struct mps3_creds_value own;
-};
-
-static int keys_get(struct mps3_s3 *s3, struct keys *k, const char *w)
-{
-	int rc;
-
-	memset(k, 0, sizeof(*k));
-	if (!s3->cfg.creds) {
-		k->access_key = s3->cfg.access_key;
-		k->secret_key = s3->cfg.secret_key;
-		k->session_token = s3->cfg.session_token;
-		return 0;
-	}
-	rc = mps3_creds_current(s3->cfg.creds, &k->own);
-	if (rc)
-		return mps3_error_wrap(rc, "%s", w);
-	k->access_key = k->own.access_key;
-	k->secret_key = k->own.secret_key;
-	k->session_token = k->own.session_token;
-	return 0;
-}
-
 /* Build "op key" for messages. */
 static void what(char *out, size_t n, struct mps3_s3 *s3, const struct s3_req *req)
 {
@@ -402,9 +376,9 @@ static void what(char *out, size_t n, struct mps3_s3 *s3, const struct s3_req *r
 		snprintf(out, n, "%s s3://%s", req->op, s3->bucket);
 }
 
-/* The headers every attempt sends and signs (hdrs has S3_MAX_HEADERS + 6 slots). */
+/* The headers every attempt sends and signs (hdrs has S3_MAX_HEADERS + 6 + S3_OBJECT_HEADERS slots). */
 static size_t request_headers(struct mps3_s3 *s3, const struct s3_req *req, const struct xfer *x,
-			      const struct keys *k, struct mps3_kv *hdrs, const char *amz_date, const char *phash,
+			      const struct s3_keys *k, struct mps3_kv *hdrs, const char *amz_date, const char *phash,
 			      char rangebuf[64], char ifmatch[MPS3_ETAG_MAX + 2])
 {
 	size_t nh = 0, i;
@@ -416,6 +390,7 @@ static size_t request_headers(struct mps3_s3 *s3, const struct s3_req *req, cons
 		hdrs[nh++] = (struct mps3_kv){ "x-amz-security-token", k->session_token };
 	for (i = 0; i < req->nheaders; i++)
 		hdrs[nh++] = req->headers[i];
+	nh += mps3_s3_object_headers(s3, req, hdrs + nh);
 	if (req->resumable && (x->delivered > 0 || req->range_off || req->range_len)) {
 		uint64_t start = req->range_off + x->delivered;
 
@@ -445,9 +420,9 @@ static int slist_add(struct curl_slist **list, const char *line)
 }
 
 /* Sign: the URL and the header lines (Authorization last) of this attempt.  0 or -errno. */
-static int sign_request(struct mps3_s3 *s3, const struct s3_req *req, const struct keys *k,
-			const struct mps3_kv *hdrs, size_t nh, const char *amz_date, const char *phash, struct mps3_buf *url, struct curl_slist **list,
-			const char *w)
+static int sign_request(struct mps3_s3 *s3, const struct s3_req *req, const struct s3_keys *k,
+			const struct mps3_kv *hdrs, size_t nh, const char *amz_date, const char *phash,
+			struct mps3_buf *url, struct curl_slist **list, const char *w)
 {
 	struct mps3_buf path = MPS3_BUF_INIT, line = MPS3_BUF_INIT;
 	struct mps3_sigv4_output sig;
@@ -577,7 +552,9 @@ static enum outcome status_outcome(struct mps3_s3 *s3, struct s3_req *req, struc
 	*err = mps3_error_set(status_errno(x->status, code), "%s: %ld %s%s%s%s%s%s", w, x->status, code,
 			      e.message[0] ? ": " : "", e.message, x->request_id[0] ? " [request id " : "",
 			      x->request_id, x->request_id[0] ? "]" : "");
-	if (x->status >= 500 || x->status == 429 || (x->status == 400 && strcmp(code, "RequestTimeout") == 0))
+	/* 501 Not Implemented is an answer (a feature this server lacks), not a passing failure. */
+	if ((x->status >= 500 && x->status != 501) || x->status == 429 ||
+	    (x->status == 400 && strcmp(code, "RequestTimeout") == 0))
 		return RETRY;
 	return FAIL;
 }
@@ -619,8 +596,8 @@ static enum outcome outcome_of(struct mps3_s3 *s3, struct s3_req *req, struct xf
 static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct xfer *x,
 				const char *phash, int *err, int *skewed)
 {
-	struct keys k;
-	struct mps3_kv hdrs[S3_MAX_HEADERS + 6];
+	struct s3_keys k;
+	struct mps3_kv hdrs[S3_MAX_HEADERS + 6 + S3_OBJECT_HEADERS];
 	struct mps3_buf url = MPS3_BUF_INIT;
 	struct curl_slist *list = NULL;
 	char amz_date[17], rangebuf[64], ifmatch[MPS3_ETAG_MAX + 2], w[1200];
@@ -643,7 +620,7 @@ static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct x
 		*err = -ENOMEM;
 		return FAIL;
 	}
-	*err = keys_get(s3, &k, w);
+	*err = mps3_s3_keys_get(s3, &k, w);
 	if (*err) /* a credential source that did not answer: the retry loop asks again */
 		return *err == -ENOMEM ? FAIL : RETRY;
 	mps3_time_format_amz(amz_date, mps3_clock_now(&s3->clock));

@@ -59,6 +59,19 @@ struct s3_req {
 	char request_id[128];
 };
 
+/* The keys one attempt signs with: the configured ones (borrowed), or a source's (in own). */
+struct s3_keys {
+	const char *access_key, *secret_key, *session_token;
+	struct mps3_creds_value own;
+};
+
+/* 0, or -errno with detail naming w (the operation) when the source has no valid keys. */
+int mps3_s3_keys_get(struct mps3_s3 *s3, struct s3_keys *k, const char *w);
+
+/* The configured object headers for req, into h (room for S3_OBJECT_HEADERS); how many. */
+#define S3_OBJECT_HEADERS 5
+size_t mps3_s3_object_headers(struct mps3_s3 *s3, const struct s3_req *req, struct mps3_kv *h);
+
 /* Run the request with retries.  0 (2xx), MPS3_NOT_MODIFIED (304) or a negative errno with detail. */
 int mps3_s3_request(struct mps3_s3 *s3, struct s3_req *req);
 

@@ -15,63 +15,26 @@
  * never appear in a message.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <curl/curl.h>
-#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "mps3/buf.h"
 #include "mps3/error.h"
-#include "mps3/hash.h"
 #include "mps3/log.h"
-#include "mps3/sigv4.h"
-#include "mps3/timefmt.h"
-#include "mps3/uri.h"
-#include "mps3/xml.h"
-#include "internal.h"
-
-extern char **environ;
+#include "provider.h"
 
 /* Fetched again this long before expiry (or at half of a shorter lifetime). */
 #define REFRESH_MARGIN_MS (5 * 60 * 1000)
 /* A failed fetch is not repeated sooner than this while the old keys hold. */
 #define RETRY_MS 5000
-/* No credential document is anywhere near this big. */
-#define DOC_LIMIT (64u << 10)
-#define PROCESS_TIMEOUT_MS 60000
-#define IMDS_TIMEOUT_MS 2000
-#define HTTP_TIMEOUT_MS 10000
 
-enum kind { K_PROCESS, K_CONTAINER, K_IMDS, K_WEB_IDENTITY, K_ASSUME_ROLE };
-
-struct mps3_creds {
-	int refs;			/* atomic */
-	pthread_mutex_t lock;
-	enum kind kind;
-	char *name;			/* what the keys come from, for messages */
-	struct mps3_creds_spec spec;	/* owned copies */
-	struct mps3_creds *source;	/* AssumeRole's own credentials, if they expire */
-	/* The current keys; protected by lock. */
-	char *ak, *sk, *tok;
-	int64_t expires_ms;		/* wall clock; INT64_MAX: never */
-	int64_t fetched_ms;
-	int64_t retry_ms;		/* no fetch before this after a failure */
-	char why[512];			/* the last failure */
-};
-
-static int64_t now_ms(void)
+int64_t mps3_creds_now_ms(void)
 {
 	struct timespec ts;
 
@@ -79,7 +42,7 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void wipe_free(char *s)
+void mps3_creds_wipe_free(char *s)
 {
 	if (s) {
 		OPENSSL_cleanse(s, strlen(s));
@@ -87,7 +50,7 @@ static void wipe_free(char *s)
 	}
 }
 
-static void wipe_buf(struct mps3_buf *b)
+void mps3_creds_wipe_buf(struct mps3_buf *b)
 {
 	if (b->data)
 		OPENSSL_cleanse(b->data, b->cap);
@@ -107,7 +70,7 @@ static void spec_dispose(struct mps3_creds_spec *s)
 {
 	free(s->command);
 	free(s->url);
-	wipe_free(s->auth_token);
+	mps3_creds_wipe_free(s->auth_token);
 	free(s->auth_token_file);
 	free(s->endpoint);
 	free(s->role_arn);
@@ -117,8 +80,8 @@ static void spec_dispose(struct mps3_creds_spec *s)
 	free(s->region);
 	free(s->ca_bundle);
 	free(s->access_key);
-	wipe_free(s->secret_key);
-	wipe_free(s->session_token);
+	mps3_creds_wipe_free(s->secret_key);
+	mps3_creds_wipe_free(s->session_token);
 	free(s->profile);
 }
 
@@ -151,654 +114,6 @@ static int spec_copy(struct mps3_creds_spec *d, const struct mps3_creds_spec *s)
 	return 0;
 }
 
-/* ---- one small HTTP exchange (no retries: the caller's loop has them) ---- */
-
-struct http_out {
-	long status;
-	struct mps3_buf body;	/* capped at DOC_LIMIT */
-	int too_big;
-};
-
-static size_t on_data(char *p, size_t size, size_t nmemb, void *ctx)
-{
-	struct http_out *o = ctx;
-	size_t n = size * nmemb;
-
-	if (o->body.len + n > DOC_LIMIT) {
-		o->too_big = 1;
-		return 0;
-	}
-	return mps3_buf_append(&o->body, p, n) ? 0 : n;
-}
-
-/*
- * method url, with header lines and a body; 0 with out->status set (any
- * status), or -errno with detail when nothing came back.  No redirects are
- * followed: a credential endpoint that moves is not one to trust.
- */
-static int http(const struct mps3_creds *c, const char *method, const char *url, const char *const *hdrs,
-		const char *body, long timeout_ms, struct http_out *out)
-{
-	struct curl_slist *list = NULL, *l;
-	char errbuf[CURL_ERROR_SIZE] = "";
-	CURLcode cc;
-	CURL *h;
-	int rc = 0;
-
-	memset(out, 0, sizeof(*out));
-	mps3_buf_init(&out->body, 0);
-	h = curl_easy_init();
-	if (!h)
-		return -ENOMEM;
-	for (; hdrs && *hdrs; hdrs++) {
-		l = curl_slist_append(list, *hdrs);
-		if (!l) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		list = l;
-	}
-	curl_easy_setopt(h, CURLOPT_URL, url);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 1000 ? timeout_ms : 1000L);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-	/* No proxy from the environment: metadata endpoints are link-local. */
-	if (c->kind == K_IMDS || c->kind == K_CONTAINER)
-		curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-	if (c->spec.ca_bundle)
-		curl_easy_setopt(h, CURLOPT_CAINFO, c->spec.ca_bundle);
-	if (c->spec.insecure) {
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
-	if (body) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	}
-	if (strcmp(method, "PUT") == 0) {
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
-		if (!body) {
-			curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
-		}
-	}
-	cc = curl_easy_perform(h);
-	if (cc != CURLE_OK) {
-		rc = mps3_error_set(out->too_big ? -EPROTO : cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO,
-				    "%s", out->too_big ? "reply too big" : errbuf[0] ? errbuf : curl_easy_strerror(cc));
-		goto out;
-	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
-out:
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(list);
-	curl_easy_cleanup(h);
-	if (rc)
-		wipe_buf(&out->body);
-	return rc;
-}
-
-/* ---- the JSON documents: credential_process, container, IMDS ---- */
-
-struct keys {
-	char *ak, *sk, *tok;
-	int64_t expires_ms;
-};
-
-static void keys_dispose(struct keys *k)
-{
-	free(k->ak);
-	wipe_free(k->sk);
-	wipe_free(k->tok);
-	memset(k, 0, sizeof(*k));
-}
-
-static const char *jstr(json_t *o, const char *name)
-{
-	const char *s = json_string_value(json_object_get(o, name));
-
-	return s && *s ? s : NULL;
-}
-
-/*
- * {"AccessKeyId", "SecretAccessKey", token_field, "Expiration"}; an absent
- * Expiration is allowed only where the source allows it (need_exp 0).
- */
-static int keys_from_json(struct keys *k, const struct mps3_buf *doc, const char *token_field, int need_exp)
-{
-	json_error_t jerr;
-	json_t *o = json_loadb(doc->data ? doc->data : "", doc->len, JSON_REJECT_DUPLICATES, &jerr);
-	const char *ak, *sk, *tok, *exp, *code;
-	int rc = 0;
-
-	memset(k, 0, sizeof(*k));
-	if (!json_is_object(o)) {
-		json_decref(o);
-		return mps3_error_set(-EPROTO, "the reply is not a JSON object");
-	}
-	code = jstr(o, "Code");
-	if (code && strcmp(code, "Success") != 0) {
-		rc = mps3_error_set(-EACCES, "the reply says Code \"%.64s\"", code);
-		goto out;
-	}
-	ak = jstr(o, "AccessKeyId");
-	sk = jstr(o, "SecretAccessKey");
-	tok = jstr(o, token_field);
-	exp = jstr(o, "Expiration");
-	if (!ak || !sk) {
-		rc = mps3_error_set(-EPROTO, "the reply has no AccessKeyId and SecretAccessKey");
-		goto out;
-	}
-	k->expires_ms = INT64_MAX;
-	if (exp && mps3_time_parse_iso8601(&k->expires_ms, exp, strlen(exp))) {
-		rc = mps3_error_set(-EPROTO, "the reply's Expiration \"%.40s\" is not an ISO 8601 time", exp);
-		goto out;
-	}
-	if (!exp && need_exp) {
-		rc = mps3_error_set(-EPROTO, "the reply has no Expiration");
-		goto out;
-	}
-	k->ak = strdup(ak);
-	k->sk = strdup(sk);
-	k->tok = tok ? strdup(tok) : NULL;
-	if (!k->ak || !k->sk || (tok && !k->tok))
-		rc = -ENOMEM;
-out:
-	/* jansson's copies of the secrets go with the object; wipe them first. */
-	if (json_is_object(o)) {
-		const char *f[] = { "SecretAccessKey", token_field };
-		size_t i;
-
-		for (i = 0; i < 2; i++) {
-			json_t *v = json_object_get(o, f[i]);
-
-			if (json_is_string(v))
-				OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
-		}
-	}
-	json_decref(o);
-	if (rc)
-		keys_dispose(k);
-	return rc;
-}
-
-/* ---- credential_process ---- */
-
-static int fetch_process(struct mps3_creds *c, struct keys *k)
-{
-	char *argv[] = { "/bin/sh", "-c", c->spec.command, NULL };
-	posix_spawn_file_actions_t fa;
-	struct mps3_buf out = MPS3_BUF_INIT;
-	int64_t deadline = now_ms() + PROCESS_TIMEOUT_MS;
-	int fds[2], status = 0, rc = 0, too_big = 0, timed_out = 0;
-	char chunk[4096];
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return mps3_error_set(-errno, "pipe: %s", strerror(errno));
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	rc = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(fds[1]);
-	if (rc) {
-		close(fds[0]);
-		return mps3_error_set(-rc, "cannot run /bin/sh: %s", strerror(rc));
-	}
-	for (;;) {
-		struct pollfd p = { fds[0], POLLIN, 0 };
-		int64_t left = deadline - now_ms();
-		ssize_t n;
-
-		if (left <= 0) {
-			timed_out = 1;
-			break;
-		}
-		if (poll(&p, 1, (int)(left > 1000 ? 1000 : left)) < 0 && errno != EINTR)
-			break;
-		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		n = read(fds[0], chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (out.len + (size_t)n > DOC_LIMIT) {
-			too_big = 1;
-			break;
-		}
-		if (mps3_buf_append(&out, chunk, (size_t)n)) {
-			rc = -ENOMEM;
-			break;
-		}
-	}
-	OPENSSL_cleanse(chunk, sizeof(chunk));
-	close(fds[0]);
-	if (timed_out || too_big || rc)
-		kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (rc)
-		goto out;
-	if (timed_out) {
-		rc = mps3_error_set(-ETIMEDOUT, "no answer within %d s", PROCESS_TIMEOUT_MS / 1000);
-	} else if (too_big) {
-		rc = mps3_error_set(-EPROTO, "it wrote more than %u bytes", DOC_LIMIT);
-	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		rc = mps3_error_set(-EACCES, "it %s %d", WIFEXITED(status) ? "exited with status" : "was killed by signal",
-				    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-	} else {
-		json_t *o = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
-		json_t *v = json_object_get(o, "Version");
-
-		if (!json_is_integer(v) || json_integer_value(v) != 1)
-			rc = mps3_error_set(-EPROTO, "its output has no \"Version\": 1 (see the AWS CLI's "
-						     "credential_process documentation)");
-		json_decref(o);
-		if (!rc)
-			rc = keys_from_json(k, &out, "SessionToken", 0);
-	}
-out:
-	wipe_buf(&out);
-	return rc;
-}
-
-/* ---- the container endpoint ---- */
-
-static int read_small_file(const char *path, char **out)
-{
-	char buf[16384];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-
-	*out = NULL;
-	if (fd < 0)
-		return mps3_error_set(-errno, "cannot read %s: %s", path, strerror(errno));
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n < 0)
-		rc = mps3_error_set(-errno, "cannot read %s: %s", path, strerror(errno));
-	else if ((size_t)n == sizeof(buf) - 1)
-		rc = mps3_error_set(-EPROTO, "%s is too big for a token", path);
-	close(fd);
-	if (!rc) {
-		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-			n--;
-		buf[n] = '\0';
-		if (n == 0)
-			rc = mps3_error_set(-EPROTO, "%s is empty", path);
-		else if (!(*out = strdup(buf)))
-			rc = -ENOMEM;
-	}
-	OPENSSL_cleanse(buf, sizeof(buf));
-	return rc;
-}
-
-static int status_error(const char *what, const struct http_out *o)
-{
-	return mps3_error_set(o->status == 401 || o->status == 403 ? -EACCES : o->status == 404 ? -ENOENT : -EIO,
-			      "%s: HTTP %ld", what, o->status);
-}
-
-static int fetch_container(struct mps3_creds *c, struct keys *k)
-{
-	struct http_out o;
-	char *token = NULL, *line = NULL;
-	const char *hdrs[2] = { NULL, NULL };
-	int rc = 0;
-
-	if (c->spec.auth_token_file)
-		rc = read_small_file(c->spec.auth_token_file, &token);
-	else if (c->spec.auth_token && !(token = strdup(c->spec.auth_token)))
-		rc = -ENOMEM;
-	if (rc)
-		return rc;
-	if (token) {
-		if (strpbrk(token, "\r\n")) {
-			wipe_free(token);
-			return mps3_error_set(-EPROTO, "the authorization token holds a line break");
-		}
-		if (asprintf(&line, "Authorization: %s", token) < 0) {
-			wipe_free(token);
-			return -ENOMEM;
-		}
-		hdrs[0] = line;
-	}
-	rc = http(c, "GET", c->spec.url, hdrs, NULL, HTTP_TIMEOUT_MS, &o);
-	wipe_free(token);
-	wipe_free(line);
-	if (rc)
-		return rc;
-	if (o.status != 200)
-		rc = status_error(c->spec.url, &o);
-	else
-		rc = keys_from_json(k, &o.body, "Token", 0);
-	wipe_buf(&o.body);
-	return rc;
-}
-
-/* ---- EC2 instance metadata, version 2 ---- */
-
-static int imds_get(struct mps3_creds *c, const char *path, const char *token, struct http_out *o)
-{
-	char url[1024], hdr[600];
-	const char *hdrs[] = { hdr, NULL };
-	int rc;
-
-	snprintf(url, sizeof(url), "%s%s", c->spec.endpoint, path);
-	snprintf(hdr, sizeof(hdr), "X-aws-ec2-metadata-token: %s", token);
-	rc = http(c, "GET", url, hdrs, NULL, IMDS_TIMEOUT_MS, o);
-	OPENSSL_cleanse(hdr, sizeof(hdr));
-	if (!rc && o->status != 200) {
-		rc = status_error(path, o);
-		wipe_buf(&o->body);
-	}
-	return rc;
-}
-
-/* The session token of IMDSv2, into tok (room for 512 bytes). */
-static int imds_token(struct mps3_creds *c, char tok[512])
-{
-	static const char *const hdrs[] = { "X-aws-ec2-metadata-token-ttl-seconds: 21600", NULL };
-	struct http_out o;
-	char url[1024];
-	int rc;
-
-	snprintf(url, sizeof(url), "%s/latest/api/token", c->spec.endpoint);
-	rc = http(c, "PUT", url, hdrs, NULL, IMDS_TIMEOUT_MS, &o);
-	if (rc)
-		return rc;
-	if (o.status != 200)
-		rc = status_error("PUT /latest/api/token", &o);
-	else if (o.body.len == 0 || o.body.len >= 512 || memchr(o.body.data, '\n', o.body.len) ||
-		 memchr(o.body.data, '\r', o.body.len))
-		rc = mps3_error_set(-EPROTO, "PUT /latest/api/token: not a token");
-	else {
-		memcpy(tok, o.body.data, o.body.len);
-		tok[o.body.len] = '\0';
-	}
-	wipe_buf(&o.body);
-	return rc;
-}
-
-static int fetch_imds(struct mps3_creds *c, struct keys *k)
-{
-	static const char base[] = "/latest/meta-data/iam/security-credentials/";
-	char tok[512], path[512], role[256];
-	struct http_out o;
-	size_t n;
-	int rc;
-
-	rc = imds_token(c, tok);
-	if (rc)
-		return rc;
-	rc = imds_get(c, base, tok, &o);
-	if (rc)
-		goto out;
-	/* The first line names the instance profile's role. */
-	for (n = 0; n < o.body.len && n < sizeof(role) - 1 && o.body.data[n] != '\n' && o.body.data[n] != '\r'; n++)
-		role[n] = o.body.data[n];
-	role[n] = '\0';
-	wipe_buf(&o.body);
-	if (n == 0 || strspn(role, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+=,.@_-") != n) {
-		rc = mps3_error_set(-ENOENT, "no IAM role attached to this instance");
-		goto out;
-	}
-	snprintf(path, sizeof(path), "%s%s", base, role);
-	rc = imds_get(c, path, tok, &o);
-	if (rc)
-		goto out;
-	rc = keys_from_json(k, &o.body, "Token", 1);
-	wipe_buf(&o.body);
-out:
-	OPENSSL_cleanse(tok, sizeof(tok));
-	return rc;
-}
-
-int mps3_imds_region(const char *endpoint, char *out, size_t cap)
-{
-	struct mps3_creds c;
-	struct http_out o;
-	char tok[512];
-	size_t n;
-	int rc;
-
-	memset(&c, 0, sizeof(c));
-	c.kind = K_IMDS;
-	c.spec.endpoint = (char *)endpoint;
-	rc = imds_token(&c, tok);
-	if (rc)
-		return rc;
-	rc = imds_get(&c, "/latest/meta-data/placement/region", tok, &o);
-	OPENSSL_cleanse(tok, sizeof(tok));
-	if (rc)
-		return rc;
-	n = o.body.len;
-	if (n == 0 || n >= cap || n > 64 || strspn(o.body.data, "abcdefghijklmnopqrstuvwxyz0123456789-") < n)
-		rc = mps3_error_set(-EPROTO, "instance metadata: not a region");
-	else {
-		memcpy(out, o.body.data, n);
-		out[n] = '\0';
-	}
-	mps3_buf_dispose(&o.body);
-	return rc;
-}
-
-/* ---- STS ---- */
-
-static int form_add(struct mps3_buf *b, const char *name, const char *value)
-{
-	int rc = mps3_buf_printf(b, "%s%s=", b->len ? "&" : "", name);
-
-	return rc ? rc : mps3_uri_encode(b, value, strlen(value), 0);
-}
-
-static const char *sts_session_name(const struct mps3_creds *c, char buf[64])
-{
-	if (c->spec.session_name)
-		return c->spec.session_name;
-	snprintf(buf, 64, "mps3-%" PRId64, now_ms() / 1000);
-	return buf;
-}
-
-/* The STS endpoint: given, else the region's. */
-static int sts_url(const struct mps3_creds *c, struct mps3_buf *url, struct mps3_buf *host)
-{
-	const char *region = c->spec.region ? c->spec.region : "us-east-1";
-	const char *h;
-	int rc;
-
-	if (c->spec.endpoint)
-		rc = mps3_buf_printf(url, "%s/", c->spec.endpoint);
-	else
-		rc = mps3_buf_printf(url, "https://sts.%s.amazonaws.com/", region);
-	if (rc)
-		return rc;
-	h = strstr(url->data, "://");
-	h = h ? h + 3 : url->data;
-	return mps3_buf_append(host, h, strcspn(h, "/"));
-}
-
-/* POST the form to STS, signed with src when given; the reply's credentials. */
-static int sts_call(struct mps3_creds *c, const struct mps3_buf *form, const struct keys *src, struct keys *k)
-{
-	struct mps3_buf url = MPS3_BUF_INIT, host = MPS3_BUF_INIT, auth = MPS3_BUF_INIT, tokhdr = MPS3_BUF_INIT;
-	struct mps3_sigv4_output sig;
-	struct mps3_sts_credentials sc;
-	struct mps3_s3_error err;
-	char amz_date[17], phash[MPS3_SHA256_HEX_LEN + 1], datehdr[40], hashhdr[100];
-	const char *hdrs[6];
-	struct http_out o;
-	size_t nh = 0;
-	int rc;
-
-	mps3_sigv4_output_init(&sig);
-	rc = sts_url(c, &url, &host);
-	if (rc)
-		goto out;
-	hdrs[nh++] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8";
-	if (src) {
-		struct mps3_kv sh[5];
-		struct mps3_sigv4_input in;
-		size_t n = 0;
-
-		mps3_time_format_amz(amz_date, now_ms());
-		mps3_sha256_hex(phash, form->data, form->len);
-		sh[n++] = (struct mps3_kv){ "content-type", "application/x-www-form-urlencoded; charset=utf-8" };
-		sh[n++] = (struct mps3_kv){ "host", host.data };
-		sh[n++] = (struct mps3_kv){ "x-amz-content-sha256", phash };
-		sh[n++] = (struct mps3_kv){ "x-amz-date", amz_date };
-		if (src->tok)
-			sh[n++] = (struct mps3_kv){ "x-amz-security-token", src->tok };
-		memset(&in, 0, sizeof(in));
-		in.method = "POST";
-		in.path = "/";
-		in.headers = sh;
-		in.nheaders = n;
-		in.payload_hash = phash;
-		in.amz_date = amz_date;
-		in.region = c->spec.region ? c->spec.region : "us-east-1";
-		in.service = "sts";
-		in.access_key = src->ak;
-		in.secret_key = src->sk;
-		rc = mps3_sigv4_sign(&sig, &in);
-		if (!rc)
-			rc = mps3_buf_printf(&auth, "Authorization: %s", mps3_buf_cstr(&sig.authorization));
-		if (!rc && src->tok)
-			rc = mps3_buf_printf(&tokhdr, "X-Amz-Security-Token: %s", src->tok);
-		if (rc)
-			goto out;
-		snprintf(datehdr, sizeof(datehdr), "X-Amz-Date: %s", amz_date);
-		snprintf(hashhdr, sizeof(hashhdr), "X-Amz-Content-Sha256: %s", phash);
-		hdrs[nh++] = datehdr;
-		hdrs[nh++] = hashhdr;
-		hdrs[nh++] = auth.data;
-		if (src->tok)
-			hdrs[nh++] = tokhdr.data;
-	}
-	hdrs[nh] = NULL;
-	rc = http(c, "POST", url.data, hdrs, form->data, HTTP_TIMEOUT_MS, &o);
-	if (rc)
-		goto out;
-	rc = mps3_xml_parse_sts(&sc, &err, o.body.data, o.body.len);
-	if (rc == -EIO)
-		rc = mps3_error_set(o.status == 403 || strstr(err.code, "AccessDenied") ? -EACCES : -EIO,
-				    "STS: HTTP %ld %s: %s", o.status, err.code, err.message);
-	else if (rc)
-		rc = o.status == 200 ? mps3_error_set(rc, "STS: the reply is not a credentials document")
-				     : status_error("STS", &o);
-	if (!rc) {
-		k->ak = sc.access_key;
-		k->sk = sc.secret_key;
-		k->tok = sc.session_token;
-		k->expires_ms = sc.expires_ms;
-	}
-	wipe_buf(&o.body);
-out:
-	mps3_sigv4_output_dispose(&sig);
-	mps3_buf_dispose(&url);
-	mps3_buf_dispose(&host);
-	wipe_buf(&auth);
-	wipe_buf(&tokhdr);
-	return rc;
-}
-
-static int fetch_web_identity(struct mps3_creds *c, struct keys *k)
-{
-	struct mps3_buf form = MPS3_BUF_INIT;
-	char *token = NULL, sn[64];
-	int rc;
-
-	/* Read each time: the platform rotates the token in place. */
-	rc = read_small_file(c->spec.token_file, &token);
-	if (!rc)
-		rc = form_add(&form, "Action", "AssumeRoleWithWebIdentity");
-	if (!rc)
-		rc = form_add(&form, "Version", "2011-06-15");
-	if (!rc)
-		rc = form_add(&form, "RoleArn", c->spec.role_arn);
-	if (!rc)
-		rc = form_add(&form, "RoleSessionName", sts_session_name(c, sn));
-	if (!rc)
-		rc = form_add(&form, "WebIdentityToken", token);
-	if (!rc)
-		rc = sts_call(c, &form, NULL, k);
-	wipe_free(token);
-	wipe_buf(&form);
-	return rc;
-}
-
-static int fetch_assume_role(struct mps3_creds *c, struct keys *k)
-{
-	struct mps3_buf form = MPS3_BUF_INIT;
-	struct mps3_creds_value v;
-	struct keys src;
-	char sn[64], dur[16];
-	int rc;
-
-	memset(&src, 0, sizeof(src));
-	memset(&v, 0, sizeof(v));
-	if (c->source) {
-		rc = mps3_creds_current(c->source, &v);
-		if (rc)
-			return rc;
-		src.ak = v.access_key;
-		src.sk = v.secret_key;
-		src.tok = v.session_token;
-	} else {
-		src.ak = c->spec.access_key;
-		src.sk = c->spec.secret_key;
-		src.tok = c->spec.session_token;
-	}
-	rc = form_add(&form, "Action", "AssumeRole");
-	if (!rc)
-		rc = form_add(&form, "Version", "2011-06-15");
-	if (!rc)
-		rc = form_add(&form, "RoleArn", c->spec.role_arn);
-	if (!rc)
-		rc = form_add(&form, "RoleSessionName", sts_session_name(c, sn));
-	if (!rc && c->spec.external_id)
-		rc = form_add(&form, "ExternalId", c->spec.external_id);
-	if (!rc && c->spec.duration_s) {
-		snprintf(dur, sizeof(dur), "%d", c->spec.duration_s);
-		rc = form_add(&form, "DurationSeconds", dur);
-	}
-	if (!rc)
-		rc = sts_call(c, &form, &src, k);
-	wipe_buf(&form);
-	mps3_creds_value_dispose(&v);
-	return rc;
-}
-
-/* ---- the source ---- */
-
-static int fetch(struct mps3_creds *c, struct keys *k)
-{
-	switch (c->kind) {
-	case K_PROCESS:
-		return fetch_process(c, k);
-	case K_CONTAINER:
-		return fetch_container(c, k);
-	case K_IMDS:
-		return fetch_imds(c, k);
-	case K_WEB_IDENTITY:
-		return fetch_web_identity(c, k);
-	case K_ASSUME_ROLE:
-		return fetch_assume_role(c, k);
-	}
-	return -EINVAL;
-}
-
 static int needs_fetch(const struct mps3_creds *c, int64_t now)
 {
 	int64_t margin;
@@ -815,19 +130,19 @@ static int needs_fetch(const struct mps3_creds *c, int64_t now)
 
 int mps3_creds_current(struct mps3_creds *c, struct mps3_creds_value *out)
 {
-	int64_t now = now_ms();
+	int64_t now = mps3_creds_now_ms();
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&c->lock);
 	if (needs_fetch(c, now) && (now >= c->retry_ms || !c->ak || now >= c->expires_ms)) {
-		struct keys k;
+		struct creds_keys k;
 
-		rc = fetch(c, &k);
+		rc = mps3_creds_fetch(c, &k);
 		if (rc == 0) {
 			free(c->ak);
-			wipe_free(c->sk);
-			wipe_free(c->tok);
+			mps3_creds_wipe_free(c->sk);
+			mps3_creds_wipe_free(c->tok);
 			c->ak = k.ak;
 			c->sk = k.sk;
 			c->tok = k.tok;
@@ -868,12 +183,12 @@ int mps3_creds_current(struct mps3_creds *c, struct mps3_creds_value *out)
 void mps3_creds_value_dispose(struct mps3_creds_value *v)
 {
 	free(v->access_key);
-	wipe_free(v->secret_key);
-	wipe_free(v->session_token);
+	mps3_creds_wipe_free(v->secret_key);
+	mps3_creds_wipe_free(v->session_token);
 	memset(v, 0, sizeof(*v));
 }
 
-static const char *kind_name(enum kind k)
+static const char *kind_name(enum creds_kind k)
 {
 	switch (k) {
 	case K_PROCESS:
@@ -893,7 +208,7 @@ static const char *kind_name(enum kind k)
 int mps3_creds_new(struct mps3_creds **out, const struct mps3_creds_spec *spec, struct mps3_creds *source)
 {
 	struct mps3_creds *c;
-	enum kind kind;
+	enum creds_kind kind;
 	int rc;
 
 	*out = NULL;
@@ -948,8 +263,8 @@ void mps3_creds_unref(struct mps3_creds *c)
 	mps3_creds_unref(c->source);
 	spec_dispose(&c->spec);
 	free(c->ak);
-	wipe_free(c->sk);
-	wipe_free(c->tok);
+	mps3_creds_wipe_free(c->sk);
+	mps3_creds_wipe_free(c->tok);
 	pthread_mutex_destroy(&c->lock);
 	free(c->name);
 	free(c);

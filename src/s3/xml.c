@@ -200,21 +200,12 @@ static void on_start(void *ud, const XML_Char *qname, const XML_Char **attrs)
 		start_root(ps, name);
 		return;
 	}
-	if (ps->ninner) {
-		/* Only the first of each inner element counts; fields sit in the innermost. */
-		if (ps->depth - 2 < ps->ninner) {
-			if (ps->inner_open == ps->depth - 2 && strcmp(name, ps->doc->inner[ps->depth - 2]) == 0 &&
-			    !ps->inner_done)
-				ps->inner_open++;
-			return;
-		}
-		if (ps->depth != 2 + ps->ninner || ps->inner_open != ps->ninner)
-			return;
-		f = lookup(ps->doc->fields, name);
-		if (!f)
-			return;
-		seen = &ps->seen;
-		goto field;
+	/* Only the first of each inner element is walked into; the fields sit in the innermost. */
+	if (ps->depth - 2 < ps->ninner) {
+		if (ps->inner_open == ps->depth - 2 && !ps->inner_done &&
+		    strcmp(name, ps->doc->inner[ps->depth - 2]) == 0)
+			ps->inner_open++;
+		return;
 	}
 	if (ps->depth == 2 && ps->doc->record && strcmp(name, ps->doc->record) == 0) {
 		int rc;
@@ -226,15 +217,14 @@ static void on_start(void *ud, const XML_Char *qname, const XML_Char **attrs)
 			fail(ps, rc);
 		return;
 	}
-	if (ps->depth == 2)
+	if (ps->depth == 2 + ps->ninner && ps->inner_open == ps->ninner)
 		f = lookup(ps->doc->fields, name);
 	else if (ps->depth == 3 && ps->in_record)
 		f = lookup(ps->doc->record_fields, name);
 	if (!f)
 		return;
 	/* The same field twice leaves no way to tell which one S3 meant. */
-	seen = ps->depth == 2 ? &ps->seen : &ps->record_seen;
-field:
+	seen = ps->in_record ? &ps->record_seen : &ps->seen;
 	bit = 1ul << f->id;
 	if (*seen & bit) {
 		fail(ps, -EPROTO);
@@ -752,22 +742,17 @@ struct sts_ctx {
 static int sts_field(struct parse *ps, enum field id, const char *s, size_t n)
 {
 	struct sts_ctx *x = ps->ctx;
+	char **dst = id == F_ACCESS_KEY	   ? &x->c->access_key
+		     : id == F_SECRET_KEY    ? &x->c->secret_key
+		     : id == F_SESSION_TOKEN ? &x->c->session_token
+					     : NULL;
 
-	if ((id == F_ACCESS_KEY || id == F_SECRET_KEY || id == F_SESSION_TOKEN) && n == 0)
-		return -EPROTO;
-	switch (id) {
-	case F_ACCESS_KEY:
-		return dup_text(&x->c->access_key, s, n);
-	case F_SECRET_KEY:
-		return dup_text(&x->c->secret_key, s, n);
-	case F_SESSION_TOKEN:
-		return dup_text(&x->c->session_token, s, n);
-	case F_EXPIRATION:
+	if (dst)
+		return n ? dup_text(dst, s, n) : -EPROTO;
+	if (id == F_EXPIRATION)
 		return mps3_time_parse_iso8601(&x->c->expires_ms, s, n) ? -EPROTO : 0;
-	default:
-		error_text(x->err, id, s, n);
-		return 0;
-	}
+	error_text(x->err, id, s, n);
+	return 0;
 }
 
 void mps3_sts_credentials_dispose(struct mps3_sts_credentials *c)

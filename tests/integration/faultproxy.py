@@ -27,6 +27,10 @@ PORT_FILE.  CONTROL_FILE holds the mode, re-read whenever it changes:
                             lose=P    forward, then drop the whole response
                                       (done, but the client cannot know)
                             delay=MS  wait before forwarding (every connection)
+                            log=1     note each request's storage-class,
+                                      encryption and payer headers in
+                                      CONTROL_FILE.headers, as
+                                      "METHOD PATH name=value ..."
 
 Probabilities are in [0, 1].  In faults mode every request is forwarded
 with "Connection: close", so each request is a new connection and meets a
@@ -138,6 +142,22 @@ def note_request(kind, head):
             f.write("%s %s %s\n" % (kind, line[0], line[1] if len(line) > 1 else "?"))
 
 
+NOTED = ("x-amz-storage-class", "x-amz-server-side-encryption", "x-amz-request-payer")
+
+
+def note_headers(head):
+    lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    req = lines[0].split(" ")
+    found = []
+    for l in lines[1:]:
+        name, _, value = l.partition(":")
+        if name.strip().lower().startswith(NOTED):
+            found.append("%s=%s" % (name.strip().lower(), value.strip()))
+    with LOCK:
+        with open(CONTROL + ".headers", "a") as f:
+            f.write("%s %s %s\n" % (req[0], req[1] if len(req) > 1 else "?", " ".join(sorted(found))))
+
+
 def handle(client):
     with LOCK:
         mode, faults = STATE["mode"], dict(STATE["faults"])
@@ -195,6 +215,8 @@ def handle(client):
             head = read_request_head(client)
             if not head:
                 return
+            if faults.get("log"):
+                note_headers(head)
             end = head.index(b"\r\n\r\n") if b"\r\n\r\n" in head else len(head)
             lines = [l for l in head[:end].split(b"\r\n") if not l.lower().startswith(b"connection:")]
             upstream.sendall(b"\r\n".join(lines) + b"\r\nConnection: close" + head[end:])
