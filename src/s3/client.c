@@ -106,33 +106,6 @@ void mps3_s3_global_cleanup(void)
 	curl_global_cleanup();
 }
 
-/* S3 bucket naming rules, loosely: what can appear in a host name or a path. */
-static int bucket_valid(const char *b, int *dns_ok)
-{
-	size_t n = strlen(b), i;
-
-	*dns_ok = n >= 3 && n <= 63;
-	if (n == 0 || n > 255)
-		return 0;
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)b[i];
-
-		if (islower(c) || isdigit(c) || c == '-')
-			continue;
-		if (c == '.') {
-			/* Dots break TLS wildcard certificates of virtual-hosted names. */
-			*dns_ok = 0;
-			continue;
-		}
-		if (isupper(c) || c == '_') {
-			*dns_ok = 0;
-			continue;
-		}
-		return 0;
-	}
-	return 1;
-}
-
 /* Defaults for what the configuration leaves unset.  0 or -ENOMEM. */
 static int config_defaults(struct mps3_s3_config *c)
 {
@@ -155,85 +128,13 @@ static int config_defaults(struct mps3_s3_config *c)
 	return 0;
 }
 
-/*
- * Where requests go: base URL, Host header and path prefix, from the
- * endpoint (default: AWS in the region) and the addressing style.
- */
-static int set_addressing(struct mps3_s3 *s3, const char *bucket, int dns_ok)
-{
-	const char *scheme, *hostpart;
-	char *endpoint = NULL;
-	int virtual, rc = 0;
-	size_t n;
-
-	if (s3->cfg.endpoint)
-		endpoint = strdup(s3->cfg.endpoint);
-	else if (asprintf(&endpoint, "https://s3.%s.amazonaws.com", s3->cfg.region) < 0)
-		endpoint = NULL;
-	if (!endpoint)
-		return -ENOMEM;
-	n = strlen(endpoint);
-	while (n > 0 && endpoint[n - 1] == '/')
-		endpoint[--n] = '\0';
-	if (strncmp(endpoint, "https://", 8) == 0) {
-		scheme = "https://";
-	} else if (strncmp(endpoint, "http://", 7) == 0) {
-		scheme = "http://";
-	} else {
-		rc = mps3_error_set(-EINVAL, "endpoint \"%s\" must start with https:// or http://", endpoint);
-		goto out;
-	}
-	hostpart = endpoint + strlen(scheme);
-	if (!*hostpart || strchr(hostpart, '/') || strchr(hostpart, '@') || strchr(hostpart, '?')) {
-		rc = mps3_error_set(-EINVAL, "endpoint \"%s\" must be scheme://host[:port] only", endpoint);
-		goto out;
-	}
-	if (dup_str(&s3->bucket, bucket) || dup_str(&s3->endpoint_name, hostpart)) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (s3->cfg.addressing == MPS3_ADDR_PATH)
-		virtual = 0;
-	else if (s3->cfg.addressing == MPS3_ADDR_VIRTUAL)
-		virtual = 1;
-	else
-		virtual = dns_ok && strstr(hostpart, "amazonaws.com") != NULL;
-	if (virtual && !dns_ok) {
-		rc = mps3_error_set(-EINVAL, "bucket \"%s\" cannot be addressed virtual-hosted style; use path style",
-				    bucket);
-		goto out;
-	}
-	if (virtual) {
-		if (asprintf(&s3->host, "%s.%s", bucket, hostpart) < 0 ||
-		    asprintf(&s3->base_url, "%s%s", scheme, s3->host) < 0 || dup_str(&s3->path_prefix, ""))
-			rc = -ENOMEM;
-	} else {
-		if (dup_str(&s3->host, hostpart) || asprintf(&s3->base_url, "%s%s", scheme, hostpart) < 0 ||
-		    asprintf(&s3->path_prefix, "/%s", bucket) < 0)
-			rc = -ENOMEM;
-	}
-	if (rc)
-		goto out;
-	/* Host as curl would send it: a default port is not written. */
-	n = strlen(s3->host);
-	if ((strcmp(scheme, "https://") == 0 && n > 4 && strcmp(s3->host + n - 4, ":443") == 0) ||
-	    (strcmp(scheme, "http://") == 0 && n > 3 && strcmp(s3->host + n - 3, ":80") == 0))
-		s3->host[strrchr(s3->host, ':') - s3->host] = '\0';
-	if (strcmp(scheme, "http://") == 0 && strncmp(hostpart, "127.", 4) != 0 &&
-	    strncmp(hostpart, "localhost", 9) != 0 && strncmp(hostpart, "[::1]", 5) != 0)
-		mps3_warn("endpoint %s is plain http: requests and data are not encrypted", s3->endpoint_name);
-out:
-	free(endpoint);
-	return rc;
-}
-
 int mps3_s3_new(struct mps3_s3 **out, const char *bucket, const struct mps3_s3_config *cfg)
 {
 	struct mps3_s3 *s3 = NULL;
 	int dns_ok, rc;
 
 	*out = NULL;
-	if (!bucket_valid(bucket, &dns_ok))
+	if (!mps3_s3_bucket_valid(bucket, &dns_ok))
 		return mps3_error_set(-EINVAL, "invalid bucket name \"%s\"", bucket);
 	if ((!cfg->access_key || !cfg->secret_key) && !cfg->creds)
 		return mps3_error_set(-EINVAL, "no S3 credentials");
@@ -254,7 +155,7 @@ int mps3_s3_new(struct mps3_s3 **out, const char *bucket, const struct mps3_s3_c
 	}
 	rc = config_defaults(&s3->cfg);
 	if (!rc)
-		rc = set_addressing(s3, bucket, dns_ok);
+		rc = mps3_s3_set_addressing(s3, bucket, dns_ok);
 	if (rc) {
 		mps3_s3_free(s3);
 		return rc;
@@ -276,6 +177,9 @@ void mps3_s3_free(struct mps3_s3 *s3)
 	free(s3->host);
 	free(s3->path_prefix);
 	free(s3->endpoint_name);
+	while (s3->nretired > 0)
+		free(s3->retired[--s3->nretired]);
+	free(s3->retired);
 	free(s3);
 }
 

@@ -57,6 +57,10 @@ struct xfer {
 	struct mps3_buf errbody;
 	int sink_err;
 	char request_id[128];
+	char bucket_region[40];		/* x-amz-bucket-region of the reply */
+	struct s3_where where;		/* of this attempt */
+	int moved;			/* region switches, all attempts */
+	int at_once;			/* try again without a pause */
 };
 
 static void handle_release(struct handle *h)
@@ -189,6 +193,11 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ctx)
 			x->total = strtoull(slash + 1, NULL, 10);
 			x->have_total = 1;
 		}
+	} else if (IS("x-amz-bucket-region")) {
+		size_t m = vlen < sizeof(x->bucket_region) - 1 ? vlen : sizeof(x->bucket_region) - 1;
+
+		memcpy(x->bucket_region, v, m);
+		x->bucket_region[m] = '\0';
 	} else if (IS("x-amz-request-id")) {
 		size_t m = vlen < sizeof(x->request_id) - 1 ? vlen : sizeof(x->request_id) - 1;
 
@@ -271,7 +280,7 @@ static int payload_hash(struct mps3_s3 *s3, const struct s3_req *req, char out[6
 		memcpy(out, req->body->sha256_hex, 65);
 		return 0;
 	}
-	if (s3->cfg.unsigned_payload && strncmp(s3->base_url, "https:", 6) == 0) {
+	if (s3->cfg.unsigned_payload && strncmp(s3->cfg.endpoint ? s3->cfg.endpoint : "https:", "https:", 6) == 0) {
 		strcpy(out, MPS3_UNSIGNED_PAYLOAD);
 		return 0;
 	}
@@ -383,7 +392,7 @@ static size_t request_headers(struct mps3_s3 *s3, const struct s3_req *req, cons
 {
 	size_t nh = 0, i;
 
-	hdrs[nh++] = (struct mps3_kv){ "host", s3->host };
+	hdrs[nh++] = (struct mps3_kv){ "host", x->where.host };
 	hdrs[nh++] = (struct mps3_kv){ "x-amz-date", amz_date };
 	hdrs[nh++] = (struct mps3_kv){ "x-amz-content-sha256", phash };
 	if (k->session_token)
@@ -420,7 +429,7 @@ static int slist_add(struct curl_slist **list, const char *line)
 }
 
 /* Sign: the URL and the header lines (Authorization last) of this attempt.  0 or -errno. */
-static int sign_request(struct mps3_s3 *s3, const struct s3_req *req, const struct s3_keys *k,
+static int sign_request(const struct xfer *x, const struct s3_req *req, const struct s3_keys *k,
 			const struct mps3_kv *hdrs, size_t nh, const char *amz_date, const char *phash,
 			struct mps3_buf *url, struct curl_slist **list, const char *w)
 {
@@ -431,7 +440,7 @@ static int sign_request(struct mps3_s3 *s3, const struct s3_req *req, const stru
 	int rc;
 
 	mps3_sigv4_output_init(&sig);
-	rc = mps3_buf_puts(&path, s3->path_prefix);
+	rc = mps3_buf_puts(&path, x->where.path_prefix);
 	if (!rc && req->key) {
 		rc = mps3_buf_puts(&path, "/");
 		if (!rc)
@@ -450,7 +459,7 @@ static int sign_request(struct mps3_s3 *s3, const struct s3_req *req, const stru
 	in.nheaders = nh;
 	in.payload_hash = phash;
 	in.amz_date = amz_date;
-	in.region = s3->cfg.region;
+	in.region = x->where.region;
 	in.service = "s3";
 	in.access_key = k->access_key;
 	in.secret_key = k->secret_key;
@@ -459,7 +468,7 @@ static int sign_request(struct mps3_s3 *s3, const struct s3_req *req, const stru
 		rc = mps3_error_set(rc, "%s: cannot sign the request", w);
 		goto out;
 	}
-	rc = mps3_buf_printf(url, "%s%s%s%s", s3->base_url, path.data, sig.query.len ? "?" : "",
+	rc = mps3_buf_printf(url, "%s%s%s%s", x->where.base_url, path.data, sig.query.len ? "?" : "",
 			     mps3_buf_cstr(&sig.query));
 	for (i = 0; !rc && i < nh; i++) {
 		mps3_buf_reset(&line);
@@ -545,6 +554,19 @@ static enum outcome status_outcome(struct mps3_s3 *s3, struct s3_req *req, struc
 				      w, -mps3_clock_offset(&s3->clock));
 		return RETRY;
 	}
+	if ((x->status == 301 || x->status == 400 || x->status == 403) && x->bucket_region[0] &&
+	    strcmp(x->bucket_region, x->where.region) != 0 && x->moved < 2) {
+		/* The bucket is in another region: sign (and send) there, at once. */
+		if (mps3_s3_switch_region(s3, x->bucket_region) == 0) {
+			mps3_notice("s3://%s is in region %s, not %s: using it", s3->bucket, x->bucket_region,
+				    x->where.region);
+			x->moved++;
+			x->at_once = 1;
+			*err = mps3_error_set(-EACCES, "%s: %ld %s: the bucket is in region %s", w, x->status,
+					      code[0] ? code : "PermanentRedirect", x->bucket_region);
+			return RETRY;
+		}
+	}
 	if (!code[0] && x->status == 404 && !req->key)
 		code = "NoSuchBucket";
 	if (!code[0])
@@ -570,7 +592,7 @@ static enum outcome outcome_of(struct mps3_s3 *s3, struct s3_req *req, struct xf
 		return FAIL;
 	}
 	if (cc != CURLE_OK) {
-		*err = mps3_error_set(curl_errno(cc), "%s: %s: %s", w, s3->endpoint_name, curl_what(cc));
+		*err = mps3_error_set(curl_errno(cc), "%s: %s: %s", w, x->where.endpoint_name, curl_what(cc));
 		return curl_retryable(cc) ? RETRY : FAIL;
 	}
 	req->status = x->status;
@@ -613,7 +635,9 @@ static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct x
 	x->sent = 0;
 	x->sink_err = 0;
 	x->request_id[0] = '\0';
+	x->bucket_region[0] = '\0';
 	memset(&x->info, 0, sizeof(x->info));
+	mps3_s3_where(s3, &x->where);
 	what(w, sizeof(w), s3, req);
 	c = thread_handle(s3);
 	if (!c) {
@@ -625,7 +649,7 @@ static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct x
 		return *err == -ENOMEM ? FAIL : RETRY;
 	mps3_time_format_amz(amz_date, mps3_clock_now(&s3->clock));
 	nh = request_headers(s3, req, x, &k, hdrs, amz_date, phash, rangebuf, ifmatch);
-	*err = sign_request(s3, req, &k, hdrs, nh, amz_date, phash, &url, &list, w);
+	*err = sign_request(x, req, &k, hdrs, nh, amz_date, phash, &url, &list, w);
 	if (!*err) {
 		setup_curl(c, s3, req, x, url.data, list);
 		sent = local_ms(s3);
@@ -735,7 +759,9 @@ int mps3_s3_request(struct mps3_s3 *s3, struct s3_req *req)
 			memcpy(x.resume_etag, x.info.etag, sizeof(x.resume_etag));
 		__atomic_add_fetch(&s3->n_retries, 1, __ATOMIC_RELAXED);
 		mps3_info("retrying (%d/%d): %s", attempt + 1, max, mps3_error_last(err));
-		if (!(skewed == 1 && attempt == 1))
+		if (x.at_once)
+			x.at_once = 0;
+		else if (!(skewed == 1 && attempt == 1))
 			backoff(attempt, mps3_s3_time_left(s3));
 	}
 	if (sent && (err == -ECONNREFUSED || err == -EHOSTUNREACH)) {

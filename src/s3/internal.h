@@ -34,7 +34,31 @@ struct mps3_s3 {
 	struct handle *handles;	/* every live handle; protected by lock */
 	uint64_t n_requests, n_retries, n_up, n_down; /* atomics */
 	int64_t deadline_ms;	/* CLOCK_MONOTONIC, 0 = none; atomic */
+	/*
+	 * cfg.region, base_url, host, path_prefix and endpoint_name change when
+	 * the bucket turns out to be in another region (protected by lock; read
+	 * them with mps3_s3_where); the strings they replace are kept until free.
+	 */
+	char **retired;		/* protected by lock */
+	size_t nretired;
 };
+
+/* S3's bucket naming rules, loosely; *dns_ok when it can be a host name too.  1 if valid. */
+int mps3_s3_bucket_valid(const char *b, int *dns_ok);
+/* base_url, host, path_prefix, endpoint_name and bucket from cfg.endpoint, .region, .addressing. */
+int mps3_s3_set_addressing(struct mps3_s3 *s3, const char *bucket, int dns_ok);
+
+/* Where one attempt goes: a consistent view of the fields above.  Borrowed until mps3_s3_free. */
+struct s3_where {
+	const char *region, *base_url, *host, *path_prefix, *endpoint_name;
+};
+void mps3_s3_where(struct mps3_s3 *s3, struct s3_where *w);
+/*
+ * Sign with region from now on (and, on AWS's own endpoint, send to that
+ * region's): for a reply that names the bucket's region.  0, -EINVAL (not a
+ * region name) or -ENOMEM.
+ */
+int mps3_s3_switch_region(struct mps3_s3 *s3, const char *region);
 
 /* ms left before the client's deadline (INT64_MAX: none; <= 0: passed). */
 int64_t mps3_s3_time_left(struct mps3_s3 *s3);

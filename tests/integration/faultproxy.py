@@ -27,6 +27,10 @@ PORT_FILE.  CONTROL_FILE holds the mode, re-read whenever it changes:
                             lose=P    forward, then drop the whole response
                                       (done, but the client cannot know)
                             delay=MS  wait before forwarding (every connection)
+                            region=R  answer a request signed for another
+                                      region as S3 does: 400
+                                      AuthorizationHeaderMalformed with
+                                      x-amz-bucket-region: R (noted as "moved")
                             log=1     note each request's storage-class,
                                       encryption and payer headers in
                                       CONTROL_FILE.headers, as
@@ -75,7 +79,7 @@ def read_control():
                 try:
                     faults[k] = float(v)
                 except ValueError:
-                    pass
+                    faults[k] = v
     with LOCK:
         STATE["mode"], STATE["faults"] = mode, faults
         conns = list(CONNS)
@@ -217,6 +221,16 @@ def handle(client):
                 return
             if faults.get("log"):
                 note_headers(head)
+            want = faults.get("region")
+            if want and ("/%s/s3/aws4_request" % want).encode() not in head:
+                body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AuthorizationHeaderMalformed"
+                        "</Code><Message>the region is wrong; expecting '%s'</Message><Region>%s</Region>"
+                        "</Error>" % (want, want)).encode()
+                client.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\n"
+                               b"x-amz-bucket-region: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                               % (want.encode(), len(body), body))
+                note_request("moved", head)
+                return
             end = head.index(b"\r\n\r\n") if b"\r\n\r\n" in head else len(head)
             lines = [l for l in head[:end].split(b"\r\n") if not l.lower().startswith(b"connection:")]
             upstream.sendall(b"\r\n".join(lines) + b"\r\nConnection: close" + head[end:])

@@ -101,4 +101,18 @@ check "SSE-C: the PutObject carries the algorithm, the key and its MD5" grep -qF
 none_of "SSE-C: listings carry no key" '^GET [^ ]*list-type' customer-key
 umount_fs c warnings-ok
 
+# --- a bucket in another region than the one configured: found, and used ---
+proxy "faults region=$AWS_REGION"
+before=$(grep -c '^moved ' "$T/proxy.ctl.requests" 2>/dev/null || true)
+echo moved >"$T/rv"
+mp --region=eu-west-1 put rk "$T/rv" 2>"$T/region.err"
+is "$(m get rk)" moved "--region eu-west-1 for a bucket in $AWS_REGION: the put lands"
+check "the client says which region the bucket is in" grep -q "is in region $AWS_REGION, not eu-west-1" "$T/region.err"
+is "$(($(grep -c '^moved ' "$T/proxy.ctl.requests") - before))" 1 "one request was refused, the rest went to the right region"
+mount_fs d region=eu-west-1
+echo there >"$MNT/rf"
+timeout 120 "$MPS3" sync "$MNT" >/dev/null
+is "$(m get rf)" there "a mount with the wrong region writes to the bucket's"
+umount_fs d warnings-ok
+
 done_testing
