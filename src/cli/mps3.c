@@ -479,6 +479,13 @@ static int run_command(const struct mps3_cli_args *a, struct ctx *c, struct glob
 		rc = mps3_cli_fail(rc, c->url);
 		goto out;
 	}
+	/* An empty listing from a mistyped prefix looks like an empty database: say which it is. */
+	if (!mps3_db_found(c->db)) {
+		if (a->cmd->creates)
+			mps3_info("%s: no database there yet; this %s makes one", c->url, a->cmd->name);
+		else
+			mps3_warn("%s: no database there (no head, checkpoint or log entry); is the URL right?", c->url);
+	}
 	rc = a->cmd->run(c, a);
 	if (state_file && mps3_db_save_state(c->db))
 		mps3_info("could not save the state file: %s", mps3_error_last(-EIO));
