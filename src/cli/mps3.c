@@ -552,7 +552,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (a.count[OPT_HELP]) {
-		if (a.cmd && strcmp(a.cmd->name, "help") != 0)
+		if (a.cmd)
 			mps3_cli_print_usage(stdout, a.cmd);
 		else
 			print_help();
