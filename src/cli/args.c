@@ -135,6 +135,8 @@ static int find_long(const struct mps3_cli_command *cmd, const char *name, size_
 {
 	int i, found = -1, n = 0;
 
+	if (!len)
+		return -2; /* "--=x": not a prefix of everything */
 	for (i = 0; i < OPT_N; i++) {
 		if (!opts[i].name || !takes(cmd, (enum mps3_cli_opt)i) || strncmp(opts[i].name, name, len) != 0)
 			continue;
