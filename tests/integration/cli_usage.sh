@@ -98,9 +98,10 @@ for where in before between after; do
 done
 run "$URL" ls --cache-dir="$T/cd-eq"
 if compgen -G "$T/cd-eq/*.state" >/dev/null; then ok "--cache-dir=DIR"; else fail "--cache-dir=DIR: $ERR"; fi
+MAIN=$URL
 new_db fresh
 FRESH=$URL
-new_db
+URL=$MAIN
 run "$FRESH" put k "$T/one" -v
 if [[ $RC == 0 && $ERR == *"no database there yet; this put makes one"* ]]; then
 	ok "-v after the command's operands"
@@ -174,7 +175,7 @@ if [[ $RC == 0 && $(wc -l <<<"$OUT") == 1 && $OUT == "{"* ]]; then ok "log -n1 -
 run "$URL" gc --dry-run
 if [[ $RC == 0 && $OUT == "gc (dry run):"* ]]; then ok "gc --dry-run still works"; else fail "gc --dry-run: $OUT $ERR"; fi
 run "$URL" ls -l a
-if [[ $RC == 0 && $OUT == "-rw-r--r--"*" a" ]]; then ok "ls -l"; else fail "ls -l: $OUT"; fi
+if [[ $RC == 0 && $OUT == "-rw-r--r--"*" a" ]]; then ok "ls -l"; else fail "ls -l: rc $RC, $OUT, $ERR"; fi
 m put d/x "$T/one"
 m put e/x "$T/one"
 m put f/x "$T/one"
@@ -210,7 +211,7 @@ run "$URL" put k "$T/one"
 is "$RC:$ERR" "0:" "put on a prefix with no database makes one, without a warning"
 run "$URL" ls
 is "$RC:$OUT:$ERR" "0:k:" "and it is a database from then on"
-new_db
+URL=$MAIN
 
 # ---- the forms on a mount point (no URL) -------------------------------------------------------------
 mkdir "$T/notmount"
