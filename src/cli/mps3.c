@@ -441,6 +441,13 @@ static int run_js(struct ctx *c, struct globals *g, const struct mps3_cli_args *
 		rc = mps3_cli_fail(rc, c->url);
 		goto out;
 	}
+	if (!mps3_jsdb_found(db)) {
+		if (a->cmd->creates)
+			mps3_info("%s: no MPS3 database there yet; this %s makes one", c->url, a->cmd->name);
+		else
+			mps3_warn("%s: no MPS3 database there (no %s, no entry of it); is the URL right?", c->url,
+				  g->manifest ? g->manifest : MPS3_JS_DEFAULT_MANIFEST);
+	}
 	rc = mps3_cmd_js(c, db, a);
 out:
 	mps3_jsdb_free(db);

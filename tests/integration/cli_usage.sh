@@ -202,6 +202,12 @@ run "$TYPO" ls
 is "$RC:$OUT" "0:" "the warning leaves ls's exit status and output alone"
 run "$TYPO" get a
 is "$RC" 1 "nor get's (no such key)"
+run --format mps3 "$TYPO" ls
+if [[ $RC == 0 && -z $OUT && $ERR == *"no MPS3 database there (no manifest.json"* ]]; then
+	ok "--format mps3: the same warning, naming the manifest"
+else
+	fail "--format mps3 on a prefix with no database: rc $RC, $ERR"
+fi
 run -q "$TYPO" ls
 is "$RC:$ERR" "0:" "-q: no warning"
 run "$URL" ls
@@ -211,6 +217,12 @@ run "$URL" put k "$T/one"
 is "$RC:$ERR" "0:" "put on a prefix with no database makes one, without a warning"
 run "$URL" ls
 is "$RC:$OUT:$ERR" "0:k:" "and it is a database from then on"
+new_db madejs
+echo '{"x": 1}' >"$T/x.json"
+run --format mps3 "$URL" put x.json "$T/x.json"
+is "$RC:$ERR" "0:" "--format mps3: put makes one without a warning"
+run --format mps3 "$URL" ls
+is "$RC:$OUT:$ERR" "0:x.json:" "and it is an MPS3 database from then on"
 URL=$MAIN
 
 # ---- the forms on a mount point (no URL) -------------------------------------------------------------
