@@ -108,6 +108,7 @@ int mps3_cli_usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* Whether option id may stand where cmd (NULL: none named yet) is the command. */
 static int takes(const struct mps3_cli_command *cmd, enum mps3_cli_opt id)
 {
 	const struct mps3_cli_optuse *u;

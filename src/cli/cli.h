@@ -79,7 +79,7 @@ struct mps3_cli_args {
 int mps3_cli_parse(struct mps3_cli_args *out, int argc, char **argv, const struct mps3_cli_command *cmds,
 		   size_t ncmds);
 void mps3_cli_args_dispose(struct mps3_cli_args *a);
-/* The usage of a command (stdout, for --help), or with cmd NULL the global options. */
+/* A command's usage (for COMMAND --help), and the lines of the global options (for mps3 --help). */
 void mps3_cli_print_usage(FILE *f, const struct mps3_cli_command *cmd);
 void mps3_cli_print_global_options(FILE *f);
 
