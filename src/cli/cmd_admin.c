@@ -216,9 +216,3 @@ int mps3_cmd_sync_journal(struct ctx *c, const struct mps3_cli_args *a)
 	mps3_journal_plan_dispose(&plan);
 	return 0;
 }
-
-/*
- * Where this URL's resolved state is kept: DIR/<first 16 hex digits of
- * SHA-256(url)>.state, DIR private (0700).  NULL (no cache) if it cannot be
- * made.
- */

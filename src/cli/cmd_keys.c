@@ -23,6 +23,7 @@
 /* Values up to this size are verified before they are written out. */
 #define GET_VERIFY_FIRST (64u << 20)
 
+/* A key must not sit below a file, nor replace a directory that has children. */
 static int check_placement(struct mps3_db *db, const char *key)
 {
 	char *copy = strdup(key), *slash;
@@ -424,5 +425,3 @@ int mps3_cmd_ls(struct ctx *c, const struct mps3_cli_args *a)
 	json_decref(files);
 	return fflush(stdout) == 0 ? 0 : EXIT_FAILURE;
 }
-
-/* What a change is, in the words of `mps3 watch`. */

@@ -20,6 +20,7 @@
 #include "mps3/timefmt.h"
 #include "cli.h"
 
+/* What a change is, in the words of `mps3 watch`. */
 static const char *change_op(json_t *old, json_t *new)
 {
 	struct mps3_entry a, b;

@@ -78,7 +78,11 @@ int mps3_cli_has_children(json_t *files, const char *path)
 	return 0;
 }
 
-/* A key must not sit below a file, nor replace a directory that has children. */
+/*
+ * Where this URL's resolved state is kept: DIR/<first 16 hex digits of
+ * SHA-256(url)>.state, DIR private (0700).  NULL (no cache) if it cannot be
+ * made.
+ */
 static char *state_path(const char *dir, const char *url)
 {
 	char hex[MPS3_SHA256_HEX_LEN + 1], *d = NULL, *path = NULL;
