@@ -70,6 +70,16 @@ void mps3_db_free(struct mps3_db *db);
 const char *mps3_db_session(const struct mps3_db *db);
 
 /*
+ * Whether the open found a database where the store and prefix point: a
+ * head, a checkpoint, a log entry (valid or not) or a saved state of one.
+ * 0 when there is no trace of one (a mistyped prefix, or a database not
+ * made yet): what a reader of an empty listing cannot tell apart.  Always
+ * 1 for a branch (its base was found, or the open failed) and for the MPS3
+ * client's layout.
+ */
+int mps3_db_found(struct mps3_db *db);
+
+/*
  * What the bucket's layout can hold: the largest file (UINT64_MAX, or
  * MPS3_JS_VALUE_MAX in the MPS3 client's), and whether it holds files and
  * implicit directories only (no symbolic links, special files, extended

@@ -52,6 +52,8 @@ struct mps3_jsdb_config {
 /* Open over store (borrowed; it must outlive the database) and read the state.  0 or -errno. */
 int mps3_jsdb_open(struct mps3_jsdb **out, struct mps3_store *store, const struct mps3_jsdb_config *cfg);
 void mps3_jsdb_free(struct mps3_jsdb *db);
+/* Whether the open found the manifest or an entry of it: 0 where no client ever wrote (a mistyped URL). */
+int mps3_jsdb_found(const struct mps3_jsdb *db);
 
 /*
  * Read the log again as the client does (one LIST; entries not read before

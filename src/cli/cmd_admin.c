@@ -20,15 +20,12 @@
 #include "cli.h"
 #include "common.h"
 
-int mps3_cmd_checkpoint(struct ctx *c, int argc, char **argv)
+int mps3_cmd_checkpoint(struct ctx *c, const struct mps3_cli_args *a)
 {
 	struct mps3_logkey key;
 	char name[MPS3_LOGNAME_MAX];
 	int rc;
 
-	(void)argv;
-	if (argc != 1)
-		return mps3_cli_usage_error("checkpoint takes no arguments");
 	rc = mps3_db_checkpoint(c->db, &key);
 	if (rc)
 		return mps3_cli_fail(rc, "checkpoint");
@@ -37,40 +34,12 @@ int mps3_cmd_checkpoint(struct ctx *c, int argc, char **argv)
 	return 0;
 }
 
-int mps3_cmd_gc(struct ctx *c, int argc, char **argv)
+/* --grace and --history are the database's: main sets them before it opens. */
+int mps3_cmd_gc(struct ctx *c, const struct mps3_cli_args *a)
 {
 	struct mps3_gc_report r;
-	int dry = 0, a, rc;
+	int dry = a->count[OPT_DRY_RUN] > 0, rc;
 
-	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--dry-run") == 0 || strcmp(argv[a], "-n") == 0) {
-			dry = 1;
-		} else if (strcmp(argv[a], "--history") == 0 && a + 1 < argc) {
-			int64_t ms;
-
-			if (mps3_cli_duration_ms(&ms, argv[++a]))
-				return mps3_cli_usage_error("gc: bad --history duration %s", argv[a]);
-			if (ms != c->cfg->history_ms) {
-				/* The window is the database's, like the grace period: open it again with this one. */
-				c->cfg->history_ms = ms;
-				c->reopen = 1;
-				return 0;
-			}
-		} else if (strcmp(argv[a], "--grace") == 0 && a + 1 < argc) {
-			int64_t ms;
-
-			if (mps3_cli_duration_ms(&ms, argv[++a]))
-				return mps3_cli_usage_error("gc: bad --grace duration %s", argv[a]);
-			if (ms != c->cfg->gc_grace_ms) {
-				/* The grace period is the database's: open it again with this one. */
-				c->cfg->gc_grace_ms = ms;
-				c->reopen = 1;
-				return 0;
-			}
-		} else {
-			return mps3_cli_usage_error("gc: unexpected argument %s", argv[a]);
-		}
-	}
 	rc = mps3_db_gc(c->db, dry, &r);
 	if (rc)
 		return mps3_cli_fail(rc, "gc");
@@ -82,17 +51,11 @@ int mps3_cmd_gc(struct ctx *c, int argc, char **argv)
 	return 0;
 }
 
-int mps3_cmd_fsck(struct ctx *c, int argc, char **argv)
+int mps3_cmd_fsck(struct ctx *c, const struct mps3_cli_args *a)
 {
 	struct mps3_fsck_report r;
-	int verify = 0, a, rc, bad;
+	int verify = a->count[OPT_VERIFY] > 0, rc, bad;
 
-	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--verify") == 0)
-			verify = 1;
-		else
-			return mps3_cli_usage_error("fsck: unexpected argument %s", argv[a]);
-	}
 	rc = mps3_db_fsck(c->db, verify, &r);
 	if (rc)
 		return mps3_cli_fail(rc, "fsck");
@@ -107,9 +70,10 @@ int mps3_cmd_fsck(struct ctx *c, int argc, char **argv)
 }
 
 /* `mps3 status MOUNTPOINT`: the mount's own report. */
-int mps3_cmd_mount_status(const char *mnt)
+int mps3_cmd_mount_status(const struct mps3_cli_args *a)
 {
 	char path[4096], buf[4096];
+	const char *mnt = a->pos[0];
 	ssize_t n;
 	int fd;
 
@@ -127,7 +91,7 @@ int mps3_cmd_mount_status(const char *mnt)
 }
 
 /* `mps3 sync MOUNTPOINT`: fsync of the mount's root waits for every change made so far. */
-int mps3_cmd_mount_sync(const char *mnt)
+int mps3_cli_sync_mount(const char *mnt)
 {
 	char path[4096];
 	int fd;
@@ -148,6 +112,11 @@ int mps3_cmd_mount_sync(const char *mnt)
 	}
 	close(fd);
 	return 0;
+}
+
+int mps3_cmd_mount_sync(const struct mps3_cli_args *a)
+{
+	return mps3_cli_sync_mount(a->pos[0]);
 }
 
 /* Upload one blob from DIR/blobs. */
@@ -189,23 +158,16 @@ static int upload_journal_blob(struct ctx *c, const char *dir, const struct mps3
 }
 
 /* `mps3 URL sync --journal DIR`: what an mps3fs promised but did not upload. */
-int mps3_cmd_sync_journal(struct ctx *c, int argc, char **argv)
+int mps3_cmd_sync_journal(struct ctx *c, const struct mps3_cli_args *a)
 {
 	struct mps3_journal_plan plan = { 0 };
 	struct mps3_journal j;
-	json_t *old = NULL, *patch = json_object();
-	const char *dir = NULL;
+	json_t *old = NULL, *patch;
+	const char *dir = a->val[OPT_JOURNAL];
 	size_t i;
-	int a, rc;
+	int rc;
 
-	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--journal") == 0 && a + 1 < argc)
-			dir = argv[++a];
-		else
-			return mps3_cli_usage_error("sync: use: mps3 URL sync --journal CACHE_DIR, or mps3 sync MOUNTPOINT");
-	}
-	if (!dir)
-		return mps3_cli_usage_error("sync needs --journal CACHE_DIR (or: mps3 sync MOUNTPOINT)");
+	patch = json_object();
 	rc = mps3_journal_open(&j, dir, &old);
 	if (!rc)
 		rc = patch ? mps3_journal_recover(&plan, old, c->db) : -ENOMEM;
@@ -254,9 +216,3 @@ int mps3_cmd_sync_journal(struct ctx *c, int argc, char **argv)
 	mps3_journal_plan_dispose(&plan);
 	return 0;
 }
-
-/*
- * Where this URL's resolved state is kept: DIR/<first 16 hex digits of
- * SHA-256(url)>.state, DIR private (0700).  NULL (no cache) if it cannot be
- * made.
- */

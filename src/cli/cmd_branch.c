@@ -79,31 +79,29 @@ static int commit(struct ctx *c, const char *name, int rebase)
 	return 0;
 }
 
-int mps3_cmd_branch(struct ctx *c, int argc, char **argv)
+int mps3_cmd_branch(struct ctx *c, const struct mps3_cli_args *a)
 {
+	const char *sub = a->pos[0], *name = a->npos == 2 ? a->pos[1] : NULL;
 	int64_t at = 0;
 	int rc;
 
-	if (argc == 2 && strcmp(argv[1], "ls") == 0) {
+	if (strcmp(sub, "ls") == 0 && a->npos == 1) {
 		rc = mps3_db_branch_list(c->db, on_branch, NULL);
 		return rc ? mps3_cli_fail(rc, "branch ls") : 0;
 	}
-	if ((argc == 3 || argc == 5) && strcmp(argv[1], "create") == 0) {
-		if (argc == 5 && (strcmp(argv[3], "--at") != 0 || mps3_cli_time(c, argv[4], &at)))
-			return mps3_cli_usage_error("branch create NAME [--at TIME]");
-		rc = mps3_db_branch_create(c->db, argv[2], at);
+	if (strcmp(sub, "create") == 0 && name) {
+		if (a->val[OPT_AT] && mps3_cli_time(c, a->val[OPT_AT], &at))
+			return mps3_cli_usage_error("--at needs a time like 2026-11-30T12:00:00Z, @1790000000 or -2h");
+		rc = mps3_db_branch_create(c->db, name, at);
 		return rc ? mps3_cli_fail(rc, "branch create") : 0;
 	}
-	if (argc == 3 && strcmp(argv[1], "diff") == 0)
-		return diff(c, argv[2]);
-	if ((argc == 3 || argc == 4) && strcmp(argv[1], "commit") == 0) {
-		if (argc == 4 && strcmp(argv[3], "--rebase") != 0)
-			return mps3_cli_usage_error("branch commit NAME [--rebase]");
-		return commit(c, argv[2], argc == 4);
-	}
-	if (argc == 3 && strcmp(argv[1], "rm") == 0) {
-		rc = mps3_db_branch_delete(c->db, argv[2]);
+	if (strcmp(sub, "diff") == 0 && name)
+		return diff(c, name);
+	if (strcmp(sub, "commit") == 0 && name)
+		return commit(c, name, a->count[OPT_REBASE] > 0);
+	if (strcmp(sub, "rm") == 0 && name) {
+		rc = mps3_db_branch_delete(c->db, name);
 		return rc ? mps3_cli_fail(rc, "branch rm") : 0;
 	}
-	return mps3_cli_usage_error("branch create NAME [--at TIME] | ls | diff NAME | commit NAME [--rebase] | rm NAME");
+	return mps3_cli_usage_error("unknown subcommand \"%s\"", sub); /* the table's check let it by */
 }

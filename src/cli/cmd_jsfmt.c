@@ -44,14 +44,12 @@ static int read_all(int fd, struct mps3_buf *b)
 	}
 }
 
-static int js_put(struct mps3_jsdb *db, int argc, char **argv)
+static int js_put(struct mps3_jsdb *db, const struct mps3_cli_args *a)
 {
 	struct mps3_buf b;
-	const char *file = argc == 3 ? argv[2] : "-";
+	const char *file = a->npos == 2 ? a->pos[1] : "-";
 	int fd = STDIN_FILENO, rc;
 
-	if (argc < 2 || argc > 3)
-		return mps3_cli_usage_error("put needs KEY and optionally FILE");
 	if (strcmp(file, "-") != 0) {
 		fd = open(file, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
@@ -64,38 +62,30 @@ static int js_put(struct mps3_jsdb *db, int argc, char **argv)
 	if (fd != STDIN_FILENO)
 		close(fd);
 	if (!rc)
-		rc = mps3_jsdb_write(db, argv[1], b.data ? b.data : "", b.len);
+		rc = mps3_jsdb_write(db, a->pos[0], b.data ? b.data : "", b.len);
 	mps3_buf_dispose(&b);
 	return rc ? mps3_cli_fail(rc, "put") : 0;
 }
 
-static int js_get(struct mps3_jsdb *db, int argc, char **argv)
+static int js_get(struct mps3_jsdb *db, const struct mps3_cli_args *a)
 {
 	struct mps3_buf b;
 	int rc;
 
-	if (argc != 2)
-		return mps3_cli_usage_error("get needs KEY");
 	mps3_buf_init(&b, 0);
-	rc = mps3_jsdb_read(db, argv[1], &b);
+	rc = mps3_jsdb_read(db, a->pos[0], &b);
 	if (!rc && b.len && mps3_write_all(STDOUT_FILENO, b.data, b.len))
 		rc = mps3_error_set(-EIO, "standard output: %s", strerror(errno));
 	mps3_buf_dispose(&b);
 	return rc ? mps3_cli_fail(rc, "get") : 0;
 }
 
-static int js_rm(struct mps3_jsdb *db, int argc, char **argv)
+static int js_rm(struct mps3_jsdb *db, const struct mps3_cli_args *a)
 {
-	int a, rc = 0;
+	int i, rc = 0;
 
-	if (argc < 2)
-		return mps3_cli_usage_error("rm needs a KEY");
-	for (a = 1; a < argc; a++) {
-		if (argv[a][0] == '-')
-			return mps3_cli_usage_error("rm: no options with --format mps3 (%s)", argv[a]);
-	}
-	for (a = 1; a < argc && !rc; a++)
-		rc = mps3_jsdb_write(db, argv[a], NULL, 0);
+	for (i = 0; i < a->npos && !rc; i++)
+		rc = mps3_jsdb_write(db, a->pos[i], NULL, 0);
 	return rc ? mps3_cli_fail(rc, "rm") : 0;
 }
 
@@ -151,23 +141,13 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int js_ls(struct mps3_jsdb *db, int argc, char **argv)
+static int js_ls(struct mps3_jsdb *db, const struct mps3_cli_args *a)
 {
-	const char *prefix = "", *path, **names;
-	int a, long_fmt = 0, as_json = 0;
+	const char *prefix = a->npos ? a->pos[0] : "", *path, **names;
+	int long_fmt = a->count[OPT_LONG] > 0, as_json = a->count[OPT_JSON] > 0;
 	size_t n = 0, i, plen;
 	json_t *paths, *v;
 
-	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "-l") == 0)
-			long_fmt = 1;
-		else if (strcmp(argv[a], "--json") == 0)
-			as_json = 1;
-		else if (argv[a][0] != '-' && !*prefix)
-			prefix = argv[a];
-		else
-			return mps3_cli_usage_error("ls: unexpected argument %s", argv[a]);
-	}
 	paths = mps3_jsdb_paths(db);
 	names = paths ? calloc(json_object_size(paths) + 1, sizeof(*names)) : NULL;
 	if (!names) {
@@ -279,26 +259,11 @@ static int on_entry(void *arg, const struct mps3_jsdb_entry *e)
 	return ferror(stdout) ? -EPIPE : 0;
 }
 
-static int js_log(struct mps3_jsdb *db, int argc, char **argv)
+static int js_log(struct mps3_jsdb *db, const struct mps3_cli_args *a)
 {
-	struct log_js l = { 0, 0, 0 };
-	int a, rc;
+	struct log_js l = { a->count[OPT_JSON] > 0, (unsigned)a->num[OPT_COUNT], 0 };
+	int rc;
 
-	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--json") == 0) {
-			l.as_json = 1;
-		} else if (strcmp(argv[a], "-n") == 0 && a + 1 < argc) {
-			char *end;
-			long v = strtol(argv[++a], &end, 10);
-
-			if (*end || v <= 0)
-				return mps3_cli_usage_error("log: -n needs a positive number");
-			l.limit = (unsigned)v;
-		} else {
-			return mps3_cli_usage_error("log: unexpected argument %s (with --format mps3: [-n N] [--json])",
-						    argv[a]);
-		}
-	}
 	rc = mps3_jsdb_log(db, on_entry, &l);
 	if (rc == 1)
 		rc = 0;
@@ -307,44 +272,43 @@ static int js_log(struct mps3_jsdb *db, int argc, char **argv)
 	return rc ? mps3_cli_fail(rc, "log") : 0;
 }
 
-int mps3_cmd_js_known(const char *name)
+int mps3_cmd_js_check(const struct mps3_cli_args *a)
 {
 	static const char *const known[] = { "get", "put", "rm", "ls", "watch", "log" };
 	size_t i;
 
-	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strcmp(name, known[i]) == 0)
-			return 1;
+	for (i = 0; i < sizeof(known) / sizeof(known[0]) && strcmp(a->cmd->name, known[i]) != 0; i++)
+		;
+	if (i == sizeof(known) / sizeof(known[0]))
+		return mps3_cli_usage_error("not a command of --format mps3 (get, put, rm, ls, watch, log)");
+	if (a->val[OPT_AT])
+		return mps3_cli_usage_error("--at has no meaning with --format mps3 (it keeps no history)");
+	if (a->count[OPT_RECURSIVE])
+		return mps3_cli_usage_error("-r has no meaning with --format mps3 (its directories are implicit)");
+	if (strcmp(a->cmd->name, "log") == 0 && (a->npos || a->count[OPT_ENTRIES]))
+		return mps3_cli_usage_error("with --format mps3, log takes only -n N and --json: it lists the "
+					    "manifest's entries");
 	return 0;
 }
 
-int mps3_cmd_js(struct ctx *c, struct mps3_jsdb *db, int argc, char **argv)
+int mps3_cmd_js(struct ctx *c, struct mps3_jsdb *db, const struct mps3_cli_args *a)
 {
-	const char *cmd = argv[0];
+	const char *cmd = a->cmd->name;
 
 	if (strcmp(cmd, "put") == 0)
-		return js_put(db, argc, argv);
+		return js_put(db, a);
 	if (strcmp(cmd, "get") == 0)
-		return js_get(db, argc, argv);
+		return js_get(db, a);
 	if (strcmp(cmd, "rm") == 0)
-		return js_rm(db, argc, argv);
+		return js_rm(db, a);
 	if (strcmp(cmd, "ls") == 0)
-		return js_ls(db, argc, argv);
+		return js_ls(db, a);
 	if (strcmp(cmd, "log") == 0)
-		return js_log(db, argc, argv);
+		return js_log(db, a);
 	if (strcmp(cmd, "watch") == 0) {
-		struct mps3_ctx_js w = { db, c->poll_ms, "", 0, c->url };
-		int a;
+		struct mps3_ctx_js w = { db, c->poll_ms, a->npos ? a->pos[0] : "", a->count[OPT_JSON] > 0, c->url };
 
-		for (a = 1; a < argc; a++) {
-			if (strcmp(argv[a], "--json") == 0)
-				w.as_json = 1;
-			else if (argv[a][0] != '-' && !*w.prefix)
-				w.prefix = argv[a];
-			else
-				return mps3_cli_usage_error("watch: unexpected argument %s", argv[a]);
-		}
 		return js_watch(&w);
 	}
-	return mps3_cli_usage_error("%s: not a command of --format mps3 (get, put, rm, ls, watch, log)", cmd);
+	return mps3_cli_usage_error("not a command of --format mps3 (get, put, rm, ls, watch, log)");
 }

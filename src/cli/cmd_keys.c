@@ -23,6 +23,7 @@
 /* Values up to this size are verified before they are written out. */
 #define GET_VERIFY_FIRST (64u << 20)
 
+/* A key must not sit below a file, nor replace a directory that has children. */
 static int check_placement(struct mps3_db *db, const char *key)
 {
 	char *copy = strdup(key), *slash;
@@ -98,7 +99,7 @@ static int spool(int in, int *out_fd, uint64_t *len)
 	return 0;
 }
 
-int mps3_cmd_put(struct ctx *c, int argc, char **argv)
+int mps3_cmd_put(struct ctx *c, const struct mps3_cli_args *a)
 {
 	const char *key, *file;
 	struct mps3_body body;
@@ -109,10 +110,8 @@ int mps3_cmd_put(struct ctx *c, int argc, char **argv)
 	json_t *patch = NULL, *entry = NULL;
 	int fd = -1, own_fd = 0, rc;
 
-	if (argc < 2 || argc > 3)
-		return mps3_cli_usage_error("put needs KEY and optionally FILE");
-	key = argv[1];
-	file = argc == 3 ? argv[2] : "-";
+	key = a->pos[0];
+	file = a->npos == 2 ? a->pos[1] : "-";
 	rc = mps3_path_check(key);
 	if (rc)
 		return mps3_cli_fail(rc, "put");
@@ -212,23 +211,19 @@ out:
 	return rc ? mps3_cli_fail(rc, "put") : 0;
 }
 
-int mps3_cmd_get(struct ctx *c, int argc, char **argv)
+int mps3_cmd_get(struct ctx *c, const struct mps3_cli_args *a)
 {
 	struct mps3_entry e;
 	struct mps3_sink sink;
 	json_t *hold = NULL;
+	const char *key;
 	int64_t at = 0;
 	int fd = STDOUT_FILENO, rc;
 
-	if (argc == 4 && strcmp(argv[1], "--at") == 0) {
-		if (mps3_cli_time(c, argv[2], &at))
-			return mps3_cli_usage_error("get: --at needs a time like 2026-11-30T12:00:00Z, @1790000000 or -2h");
-		argv += 2;
-		argc -= 2;
-	}
-	if (argc != 2)
-		return mps3_cli_usage_error("get needs exactly one KEY");
-	rc = mps3_path_check(argv[1]);
+	key = a->pos[0];
+	if (a->val[OPT_AT] && mps3_cli_time(c, a->val[OPT_AT], &at))
+		return mps3_cli_usage_error("--at needs a time like 2026-11-30T12:00:00Z, @1790000000 or -2h");
+	rc = mps3_path_check(key);
 	if (rc)
 		return mps3_cli_fail(rc, "get");
 	if (at) {
@@ -237,31 +232,31 @@ int mps3_cmd_get(struct ctx *c, int argc, char **argv)
 		rc = mps3_db_state_at(c->db, at, &files);
 		if (rc)
 			return mps3_cli_fail(rc, "get --at");
-		hold = json_incref(json_object_get(files, argv[1]));
+		hold = json_incref(json_object_get(files, key));
 		json_decref(files);
 		rc = hold ? mps3_entry_parse(&e, hold) : -ENOENT;
 	} else {
-		rc = mps3_cli_lookup(c->db, argv[1], &e, &hold);
+		rc = mps3_cli_lookup(c->db, key, &e, &hold);
 	}
 	if (rc == -ENOENT || rc == -EINVAL) {
-		fprintf(stderr, "mps3: get: %s: no such key\n", argv[1]);
+		fprintf(stderr, "mps3: get: %s: no such key\n", key);
 		json_decref(hold);
 		return EXIT_FAILURE;
 	}
 	if (e.type == MPS3_DIR) {
-		fprintf(stderr, "mps3: get: %s: is a directory\n", argv[1]);
+		fprintf(stderr, "mps3: get: %s: is a directory\n", key);
 		json_decref(hold);
 		return EXIT_FAILURE;
 	}
 	if (mps3_ftype_special(e.type)) {
-		fprintf(stderr, "mps3: get: %s: is a FIFO, socket or device (it has no content)\n", argv[1]);
+		fprintf(stderr, "mps3: get: %s: is a FIFO, socket or device (it has no content)\n", key);
 		json_decref(hold);
 		return EXIT_FAILURE;
 	}
 	if (e.type == MPS3_LINK) {
 		char *t = mps3_escape(e.target);
 
-		fprintf(stderr, "mps3: get: %s: is a symbolic link to %s\n", argv[1], t ? t : "?");
+		fprintf(stderr, "mps3: get: %s: is a symbolic link to %s\n", key, t ? t : "?");
 		free(t);
 		json_decref(hold);
 		return EXIT_FAILURE;
@@ -274,7 +269,7 @@ int mps3_cmd_get(struct ctx *c, int argc, char **argv)
 		mps3_sink_buf(&sink, &buf);
 		rc = mps3_db_blob_get(c->db, e.blob, NULL, &sink);
 		if (rc == 0 && buf.len != e.size)
-			rc = mps3_error_set(-EIO, "%s: content has %zu bytes, the entry says %" PRIu64, argv[1],
+			rc = mps3_error_set(-EIO, "%s: content has %zu bytes, the entry says %" PRIu64, key,
 					    buf.len, e.size);
 		if (rc == 0) {
 			mps3_sink_fd(&sink, &fd);
@@ -289,36 +284,21 @@ int mps3_cmd_get(struct ctx *c, int argc, char **argv)
 	}
 	json_decref(hold);
 	if (rc)
-		return mps3_cli_fail(rc, argv[1]);
+		return mps3_cli_fail(rc, key);
 	return 0;
 }
 
-int mps3_cmd_rm(struct ctx *c, int argc, char **argv)
+int mps3_cmd_rm(struct ctx *c, const struct mps3_cli_args *a)
 {
-	json_t *patch = json_object(), *files = NULL;
-	int recursive = 0, i, rc = 0, missing = 0;
+	json_t *patch, *files = NULL;
+	int recursive = a->count[OPT_RECURSIVE] > 0, i, rc = 0, missing = 0;
 
+	patch = json_object();
 	if (!patch)
 		return mps3_cli_fail(-ENOMEM, "rm");
-	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
-		if (strcmp(argv[i], "-r") == 0 || strcmp(argv[i], "-R") == 0 ||
-		    strcmp(argv[i], "--recursive") == 0) {
-			recursive = 1;
-		} else if (strcmp(argv[i], "--") == 0) {
-			i++;
-			break;
-		} else {
-			json_decref(patch);
-			return mps3_cli_usage_error("rm: unknown option %s", argv[i]);
-		}
-	}
-	if (i >= argc) {
-		json_decref(patch);
-		return mps3_cli_usage_error("rm needs at least one KEY");
-	}
 	files = mps3_db_files(c->db);
-	for (; i < argc && files; i++) {
-		const char *key = argv[i], *k;
+	for (i = 0; i < a->npos && files; i++) {
+		const char *key = a->pos[i], *k;
 		size_t n = strlen(key);
 		struct mps3_entry e;
 		json_t *v;
@@ -384,26 +364,13 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-int mps3_cmd_ls(struct ctx *c, int argc, char **argv)
+int mps3_cmd_ls(struct ctx *c, const struct mps3_cli_args *a)
 {
-	const char *prefix = "", *k;
+	const char *prefix = a->npos ? a->pos[0] : "", *k;
 	const char **keys = NULL;
 	json_t *files, *v;
 	size_t n = 0, i, plen;
-	int lng = 0, js = 0, a;
-
-	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "-l") == 0)
-			lng = 1;
-		else if (strcmp(argv[a], "--json") == 0)
-			js = 1;
-		else if (argv[a][0] == '-' && argv[a][1])
-			return mps3_cli_usage_error("ls: unknown option %s", argv[a]);
-		else if (!*prefix)
-			prefix = argv[a];
-		else
-			return mps3_cli_usage_error("ls takes at most one PREFIX");
-	}
+	int lng = a->count[OPT_LONG] > 0, js = a->count[OPT_JSON] > 0;
 	files = mps3_db_files(c->db);
 	if (!files)
 		return mps3_cli_fail(-ENOMEM, "ls");
@@ -458,5 +425,3 @@ int mps3_cmd_ls(struct ctx *c, int argc, char **argv)
 	json_decref(files);
 	return fflush(stdout) == 0 ? 0 : EXIT_FAILURE;
 }
-
-/* What a change is, in the words of `mps3 watch`. */

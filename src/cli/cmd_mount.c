@@ -347,18 +347,17 @@ static char *mount_root(char *path, char **rel)
 	return NULL;
 }
 
-int mps3_cmd_mount_restore(int argc, char **argv)
+int mps3_cmd_mount_restore(const struct mps3_cli_args *a)
 {
 	struct restore r = { -1, -1, 0, 0 };
-	char *root = NULL, view[PATH_MAX + 64];
+	char *root = NULL, view[PATH_MAX + 64], **argv = a->pos;
+	const char *at = a->val[OPT_AT];
 	int i, rc;
 
-	if (argc < 4 || strcmp(argv[1], "--at") != 0)
-		return mps3_cli_usage_error("restore --at TIME MOUNTPOINT/PATH...");
 	/* TIME names a directory of .mps3/at: never a path that leads elsewhere. */
-	if (!argv[2][0] || strchr(argv[2], '/') || strcmp(argv[2], ".") == 0 || strcmp(argv[2], "..") == 0)
-		return mps3_cli_usage_error("restore: --at %s is not a time (YYYY-MM-DDTHH:MM:SSZ, @EPOCH, -2h)", argv[2]);
-	for (i = 3; i < argc; i++) {
+	if (!at[0] || strchr(at, '/') || strcmp(at, ".") == 0 || strcmp(at, "..") == 0)
+		return mps3_cli_usage_error("--at %s is not a time (YYYY-MM-DDTHH:MM:SSZ, @EPOCH, -2h)", at);
+	for (i = 0; i < a->npos; i++) {
 		char *abs = realpath(argv[i], NULL), *rel = NULL, *dir = NULL, *rootn;
 
 		/* A path made since may not exist now: its parent does. */
@@ -384,7 +383,7 @@ int mps3_cmd_mount_restore(int argc, char **argv)
 		}
 		if (!root) {
 			root = rootn;
-			snprintf(view, sizeof(view), "%s/.mps3/at/%s", root, argv[2]);
+			snprintf(view, sizeof(view), "%s/.mps3/at/%s", root, at);
 			r.view = open(view, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			r.live = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (r.view < 0 || r.live < 0) {
@@ -409,9 +408,9 @@ int mps3_cmd_mount_restore(int argc, char **argv)
 		close(r.view);
 	if (r.live >= 0)
 		close(r.live);
-	rc = root && !r.failed ? mps3_cmd_mount_sync(root) : EXIT_FAILURE;
+	rc = root && !r.failed ? mps3_cli_sync_mount(root) : EXIT_FAILURE;
 	if (root && rc == 0)
-		printf("restored %u path%s as at %s\n", r.changed, r.changed == 1 ? "" : "s", argv[2]);
+		printf("restored %u path%s as at %s\n", r.changed, r.changed == 1 ? "" : "s", at);
 	free(root);
 	return rc;
 }
@@ -424,29 +423,21 @@ static int batch_say(int fd, const char *cmd)
 	return n == (ssize_t)strlen(cmd) ? 0 : n < 0 ? errno : EIO;
 }
 
-int mps3_cmd_mount_batch(int argc, char **argv)
+int mps3_cmd_mount_batch(const struct mps3_cli_args *args)
 {
-	char path[PATH_MAX + 16];
-	int a = 2, keep = 0, fd, status, rc, err;
+	char path[PATH_MAX + 16], **argv = args->pos;
+	int a = 1, keep = args->count[OPT_KEEP] > 0, fd, status, rc, err;
 	pid_t pid;
 
-	if (argc >= 3 && strcmp(argv[2], "--keep") == 0) {
-		keep = 1;
-		a = 3;
-	}
-	if (a < argc && strcmp(argv[a], "--") == 0)
-		a++;
-	if (argc < 2 || a >= argc)
-		return mps3_cli_usage_error("batch MOUNTPOINT [--keep] -- COMMAND [ARGS...]");
-	snprintf(path, sizeof(path), "%s/.mps3/batch", argv[1]);
+	snprintf(path, sizeof(path), "%s/.mps3/batch", argv[0]);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "mps3: batch: %s: %s (is an mps3fs mounted there?)\n", argv[1], strerror(errno));
+		fprintf(stderr, "mps3: batch: %s: %s (is an mps3fs mounted there?)\n", argv[0], strerror(errno));
 		return EXIT_FAILURE;
 	}
 	err = batch_say(fd, "begin");
 	if (err) {
-		fprintf(stderr, "mps3: batch: %s: %s\n", argv[1],
+		fprintf(stderr, "mps3: batch: %s: %s\n", argv[0],
 			err == EBUSY ? "another batch is open on this mount" : strerror(err));
 		close(fd);
 		return EXIT_FAILURE;

@@ -20,6 +20,7 @@
 #include "mps3/timefmt.h"
 #include "cli.h"
 
+/* What a change is, in the words of `mps3 watch`. */
 static const char *change_op(json_t *old, json_t *new)
 {
 	struct mps3_entry a, b;
@@ -137,24 +138,14 @@ static void on_change(void *arg, const struct mps3_changes *ch, int local)
 	fflush(stdout);
 }
 
-int mps3_cmd_watch(struct ctx *c, int argc, char **argv)
+int mps3_cmd_watch(struct ctx *c, const struct mps3_cli_args *a)
 {
-	struct watch_ctx w = { "", 0 };
+	struct watch_ctx w = { a->npos ? a->pos[0] : "", a->count[OPT_JSON] > 0 };
 	struct mps3_poller_config pcfg = { 0 };
 	struct mps3_poller *poller;
 	struct sigaction sa;
-	int a, rc;
+	int rc;
 
-	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--json") == 0)
-			w.json = 1;
-		else if (argv[a][0] == '-' && argv[a][1])
-			return mps3_cli_usage_error("watch: unknown option %s", argv[a]);
-		else if (!*w.prefix)
-			w.prefix = argv[a];
-		else
-			return mps3_cli_usage_error("watch takes at most one PREFIX");
-	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = mps3_cli_on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -216,27 +207,12 @@ static int on_log(void *arg, const struct mps3_log_item *it)
 	return ferror(stdout) ? -EPIPE : 0;
 }
 
-int mps3_cmd_log_entries(struct ctx *c, int argc, char **argv)
+int mps3_cmd_log_entries(struct ctx *c, const struct mps3_cli_args *a)
 {
-	struct log_ctx l = { 0 };
-	unsigned limit = 0;
-	int a, rc;
+	struct log_ctx l = { a->count[OPT_JSON] > 0 };
+	int rc;
 
-	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--json") == 0) {
-			l.json = 1;
-		} else if (strcmp(argv[a], "-n") == 0 && a + 1 < argc) {
-			char *end;
-			long v = strtol(argv[++a], &end, 10);
-
-			if (*end || v <= 0)
-				return mps3_cli_usage_error("log: -n needs a positive number");
-			limit = (unsigned)v;
-		} else {
-			return mps3_cli_usage_error("log: unexpected argument %s", argv[a]);
-		}
-	}
-	rc = mps3_db_log(c->db, limit, on_log, &l);
+	rc = mps3_db_log(c->db, (unsigned)a->num[OPT_COUNT], on_log, &l);
 	if (rc == -EPIPE)
 		return EXIT_FAILURE;
 	return rc ? mps3_cli_fail(rc, "log") : 0;

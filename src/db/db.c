@@ -240,6 +240,19 @@ void mps3_db_free(struct mps3_db *db)
 	free(db);
 }
 
+int mps3_db_found(struct mps3_db *db)
+{
+	int found;
+
+	if (db->js || db->branch[0])
+		return 1;
+	pthread_mutex_lock(&db->lock);
+	found = db->head_etag[0] || db->stats.checkpoint[0] || db->anchor[0] || json_object_size(db->known) > 0 ||
+		json_object_size(mps3_manifest_base(db->m)) > 0 || mps3_manifest_window_len(db->m) > 0;
+	pthread_mutex_unlock(&db->lock);
+	return found;
+}
+
 uint64_t mps3_db_max_file(const struct mps3_db *db)
 {
 	return db->js ? MPS3_JS_VALUE_MAX : UINT64_MAX;

@@ -45,6 +45,7 @@ struct mps3_jsdb {
 	int state_ok;			/* files is what the last listing gives (not kept over an unreadable base) */
 	json_t *reported;		/* keys reported as hidden; protected by lock */
 	int64_t newest_ms;		/* the newest name time seen; protected by lock */
+	int found;			/* the open found M or an entry of it; read-only after open */
 	char session[MPS3_JS_SESSION_LEN + 1];	/* protected by commit_lock */
 	unsigned counter;		/* the next entry's; protected by commit_lock */
 };
@@ -97,9 +98,10 @@ int mps3_jsdb_open(struct mps3_jsdb **out, struct mps3_store *store, const struc
 		/* As the client GETs M first: the store's clock is known before names are made from it. */
 		struct mps3_objinfo info;
 
-		(void)mps3_store_head(store, db->manifest, &info);
+		db->found = mps3_store_head(store, db->manifest, &info) == 0;
 		mps3_error_clear();
 		rc = mps3_jsdb_refresh(db, NULL);
+		db->found = db->found || db->newest_ms > 0;
 	}
 	if (rc) {
 		mps3_jsdb_free(db);
@@ -107,6 +109,11 @@ int mps3_jsdb_open(struct mps3_jsdb **out, struct mps3_store *store, const struc
 	}
 	*out = db;
 	return 0;
+}
+
+int mps3_jsdb_found(const struct mps3_jsdb *db)
+{
+	return db->found;
 }
 
 void mps3_jsdb_free(struct mps3_jsdb *db)
