@@ -10,6 +10,7 @@
 _mps3_commands='put get rm ls watch log snapshot restore branch checkpoint gc fsck sync status batch help'
 _mps3_global_opts='--profile --endpoint --region --passwd-file --addressing --ca-bundle --insecure --retries
 	--validate --branch --poll --cache-dir --no-cache --format --manifest --mps3-bucket --lag --stale
+	--storage-class --sse --sse-kms-key-id --sse-c-key-file --requester-pays --part-size --parallel
 	-v --verbose -q --quiet -h --help -V --version'
 
 # The options of command $1 (not the global ones).
@@ -35,6 +36,7 @@ _mps3_takes_value() {
 	case $1 in
 	--profile | --endpoint | --region | --passwd-file | --addressing | --ca-bundle | --retries | --validate | \
 		--branch | --poll | --cache-dir | --format | --manifest | --mps3-bucket | --lag | --stale | \
+		--storage-class | --sse | --sse-kms-key-id | --sse-c-key-file | --part-size | --parallel | \
 		--at | --grace | --history | --journal | -n)
 		return 0
 		;;

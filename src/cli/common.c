@@ -44,6 +44,33 @@ int mps3_cli_duration_ms(int64_t *out, const char *s)
 	return 0;
 }
 
+int mps3_cli_size(uint64_t *out, const char *s)
+{
+	static const char units[] = "KMGT";
+	const char *u = NULL;
+	char *end;
+	double v = strtod(s, &end), mult = 1;
+
+	if (end == s || !(v >= 0) || !isfinite(v))
+		return -EINVAL;
+	if (*end >= 'a' && *end <= 'z')
+		u = strchr(units, *end - 'a' + 'A');
+	else if (*end >= 'A' && *end <= 'Z')
+		u = strchr(units, *end);
+	if (u) {
+		mult = (double)(1ull << (10 * (u - units + 1)));
+		end++;
+	}
+	if ((*end == 'i' || *end == 'I') && (end[1] == 'B' || end[1] == 'b'))
+		end += 2;
+	else if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end || v * mult > 1.8e19)
+		return -EINVAL;
+	*out = (uint64_t)(v * mult);
+	return 0;
+}
+
 /* The SSE-C key: 32 bytes in the file, raw or as base64.  *key and *md5 are base64, malloc'd. */
 static int load_sse_c_key(const char *path, char **key, char **md5)
 {

@@ -13,6 +13,9 @@
 /* "100ms", "1s", "1.5s", "2m", "1h", "1d"; a bare number is seconds.  0 or -EINVAL. */
 int mps3_cli_duration_ms(int64_t *out, const char *s);
 
+/* "512M", "4G", "1.5GiB", "100000" (bytes; K, M, G, T are powers of 1024).  0 or -EINVAL. */
+int mps3_cli_size(uint64_t *out, const char *s);
+
 struct mps3_cli_store_opts {
 	const char *profile;
 	const char *endpoint;

@@ -396,6 +396,13 @@ static void apply_options(const struct mps3_cli_args *a, struct globals *g, stru
 	g->so.addressing = a->val[OPT_ADDRESSING];
 	g->so.ca_bundle = a->val[OPT_CA_BUNDLE];
 	g->so.insecure = a->count[OPT_INSECURE] > 0;
+	g->so.storage_class = a->val[OPT_STORAGE_CLASS];
+	g->so.sse = a->val[OPT_SSE];
+	g->so.sse_kms_key_id = a->val[OPT_SSE_KMS_KEY_ID];
+	g->so.sse_c_key_file = a->val[OPT_SSE_C_KEY_FILE];
+	g->so.requester_pays = a->count[OPT_REQUESTER_PAYS] > 0;
+	if (a->count[OPT_PARALLEL])
+		g->so.parallel = (unsigned)a->num[OPT_PARALLEL];
 	if (a->count[OPT_RETRIES])
 		g->so.max_attempts = (int)a->num[OPT_RETRIES];
 	c->validate = a->val[OPT_VALIDATE];
@@ -577,6 +584,14 @@ int main(int argc, char **argv)
 	rc = check_form(&a, &g, &c, &cfg);
 	if (rc)
 		goto out;
+	if (a.val[OPT_PART_SIZE] && mps3_cli_size(&g.so.part_size, a.val[OPT_PART_SIZE])) {
+		rc = mps3_cli_usage_error("--part-size %s: need a size like 16M", a.val[OPT_PART_SIZE]);
+		goto out;
+	}
+	if (mps3_cli_check_store_opts(&g.so)) {
+		rc = mps3_cli_usage_error("%s", mps3_error_last(-EINVAL));
+		goto out;
+	}
 	mps3_log_set_level(g.quiet ? MPS3_LOG_ERR : g.verbose >= 2 ? MPS3_LOG_DEBUG
 				     : g.verbose ? MPS3_LOG_INFO : MPS3_LOG_NOTICE);
 	g.so.verbose = g.verbose >= 2;

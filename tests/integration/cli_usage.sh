@@ -152,7 +152,7 @@ usage_error get --format mps3 "$URL" get --at -1h a
 run "$URL" gc -n
 if grep -q "it is one of log" "$T/err"; then ok "gc -n says whose option -n is"; else fail "gc -n: $ERR"; fi
 run "$URL" --re x ls
-if [[ $RC == 2 && $ERR == *"(--region, --retries)"* ]]; then ok "an ambiguous abbreviation names the candidates"; else
+if [[ $RC == 2 && $ERR == *"(--region, --retries, --requester-pays)"* ]]; then ok "an ambiguous abbreviation names the candidates"; else
 	fail "ambiguous: $ERR"
 fi
 # A store that cannot be opened: usage errors are found before it is tried.

@@ -101,6 +101,19 @@ check "SSE-C: the PutObject carries the algorithm, the key and its MD5" grep -qF
 none_of "SSE-C: listings carry no key" '^GET [^ ]*list-type' customer-key
 umount_fs c warnings-ok
 
+# --- the same options on the command line -----------------------------------
+: >"$T/proxy.ctl.headers"
+echo cli >"$T/cv"
+mp --storage-class=STANDARD --requester-pays put ck "$T/cv"
+is "$(m get ck)" cli "mps3 --storage-class --requester-pays: the put lands"
+check "mps3 put: the PutObject carried the storage class and the payer" \
+	grep -qE '^PUT [^ ]*/blobs/[^ ?]* x-amz-request-payer=requester x-amz-storage-class=STANDARD' \
+	"$T/proxy.ctl.headers"
+rc=0
+"$MPS3" --sse=C --endpoint http://127.0.0.1:9 "$URL" ls 2>"$T/cli.err" || rc=$?
+is "$rc:$(head -n1 "$T/cli.err")" "2:mps3: ls: sse C and an SSE-C key file go together" \
+	"mps3 --sse C without a key file: a usage error, before any request"
+
 # --- a bucket in another region than the one configured: found, and used ---
 proxy "faults region=$AWS_REGION"
 before=$(grep -c '^moved ' "$T/proxy.ctl.requests" 2>/dev/null || true)
