@@ -20,7 +20,7 @@ _mps3_command_opts() {
 	get | restore | snapshot) o='--at' ;;
 	rm) o='-r -R --recursive' ;;
 	ls) o='-l --json' ;;
-	watch) o='--json' ;;
+	watch | status) o='--json' ;;
 	log) o='-n --json --entries' ;;
 	branch) o='--at --rebase' ;;
 	gc) o='--dry-run --grace --history' ;;

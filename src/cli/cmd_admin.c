@@ -77,7 +77,7 @@ int mps3_cmd_mount_status(const struct mps3_cli_args *a)
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/.mps3/status", mnt);
+	snprintf(path, sizeof(path), "%s/.mps3/status%s", mnt, a->count[OPT_JSON] ? ".json" : "");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "mps3: status: %s: %s (is an mps3fs mounted there?)\n", mnt, strerror(errno));

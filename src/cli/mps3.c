@@ -162,6 +162,9 @@ static const struct mps3_cli_optuse sync_opts[] = {
 	{ OPT_JOURNAL, "the cache directory an mps3fs left (with a URL)" },
 	{ OPT_N, NULL },
 };
+static const struct mps3_cli_optuse status_opts[] = {
+	{ OPT_JSON, "one JSON object (times ISO 8601 or null, sizes in bytes)" }, { OPT_N, NULL }
+};
 static const struct mps3_cli_optuse batch_opts[] = {
 	{ OPT_KEEP, "commit the changes even when COMMAND fails" },
 	{ OPT_N, NULL },
@@ -300,9 +303,11 @@ static const struct mps3_cli_command commands[] = {
 		   "On a mount: wait until every change made there is in the bucket.",
 	  .opts = sync_opts, .max_pos = -1, .check = check_sync, .run = mps3_cmd_sync_journal,
 	  .run_mount = mps3_cmd_mount_sync },
-	{ .name = "status", .synopsis = "status MOUNTPOINT", .brief = "online/offline, pending changes, last poll, clock offset",
-	  .about = "Print a mount's state: online or offline, pending changes, last poll, clock offset.",
-	  .opts = no_opts, .min_pos = 1, .max_pos = 1, .pos_name = "MOUNTPOINT", .run_mount = mps3_cmd_mount_status },
+	{ .name = "status", .synopsis = "status [--json] MOUNTPOINT",
+	  .brief = "online/offline, pending changes, last poll, clock offset",
+	  .about = "Print a mount's state: online or offline, pending changes, last poll, clock offset,\n"
+		   "the last error and what cannot be uploaded.",
+	  .opts = status_opts, .min_pos = 1, .max_pos = 1, .pos_name = "MOUNTPOINT", .run_mount = mps3_cmd_mount_status },
 	{ .name = "batch", .synopsis = "batch MOUNTPOINT [--keep] [--] COMMAND [ARGS...]",
 	  .brief = "COMMAND's changes on the mount in one entry, or none",
 	  .about = "Run COMMAND; every change on the mount while it runs goes to the bucket as one\n"

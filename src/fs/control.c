@@ -1,6 +1,6 @@
 /*
  * fs/control.c - the control directory /.mps3: its inodes, the text of
- * /.mps3/status (what the mount is connected to, whether the store
+ * /.mps3/status and the same as JSON in /.mps3/status.json (what the mount is connected to, whether the store
  * answers, what is waiting to be uploaded, and when the last poll and
  * commit happened), and the doors to past states, /.mps3/at/TIME and
  * /.mps3/snapshots/NAME (fs/view.c).
@@ -38,8 +38,45 @@ static void when(struct mps3_buf *b, const char *label, int64_t ms, int64_t now)
 	mps3_buf_printf(b, "%s: %s (%.1f s ago)\n", label, t, (double)(now - ms) / 1000.0);
 }
 
-/* One line for each branch open in the mount (fs/branches.h). */
-static void branches_status(struct mps3fs *fs, struct mps3_buf *b)
+/* What /.mps3/status and /.mps3/status.json say, read under the locks at one moment. */
+struct status {
+	struct mps3_db_stats db;
+	int64_t now, last_commit;
+	size_t dirty;
+	uint64_t commits, failures, nodes, cache_used, cache_limit, pending_bytes;
+	int online;
+	char err[512];
+	json_t *stuck;			/* path: why */
+};
+
+static void status_get(struct mps3fs *fs, struct status *s)
+{
+	const char *sha;
+	json_t *v;
+
+	memset(s, 0, sizeof(*s));
+	s->now = mps3_clock_now(mps3_store_clock(fs->store));
+	mps3_db_get_stats(fs->db, &s->db);
+	pthread_mutex_lock(&fs->tree_lock);
+	s->dirty = json_object_size(fs->dirty);
+	json_object_foreach(fs->pinned, sha, v)
+		s->pending_bytes += mps3fs_cache_size_of(&fs->cache, sha);
+	s->stuck = mps3fs_stuck_paths(fs);
+	s->online = fs->online && !(fs->poller && mps3_poller_failing(fs->poller));
+	s->commits = fs->commits;
+	s->failures = fs->commit_failures;
+	s->nodes = fs->tree.nnodes;
+	s->last_commit = fs->last_commit_ms;
+	snprintf(s->err, sizeof(s->err), "%s", fs->last_error);
+	pthread_mutex_unlock(&fs->tree_lock);
+	pthread_mutex_lock(&fs->cache.lock);
+	s->cache_used = fs->cache.used;
+	s->cache_limit = fs->cache.limit;
+	pthread_mutex_unlock(&fs->cache.lock);
+}
+
+/* One line for each branch open in the mount (fs/branches.h); into arr too, when given. */
+static void branches_status(struct mps3fs *fs, struct mps3_buf *b, json_t *arr)
 {
 	struct mps3fs *br;
 	size_t i, dirty, stuck;
@@ -51,6 +88,14 @@ static void branches_status(struct mps3fs *fs, struct mps3_buf *b)
 		stuck = json_object_size(br->stuck);
 		online = br->online && !(br->poller && mps3_poller_failing(br->poller));
 		pthread_mutex_unlock(&br->tree_lock);
+		if (arr) {
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:s}", "name", br->branch_name,
+							     "state", online ? "online" : "offline",
+							     "pending_paths", (json_int_t)dirty,
+							     "stuck_paths", (json_int_t)stuck, "cache_dir",
+							     br->cfg.cache_dir));
+			continue;
+		}
 		mps3_buf_printf(b, "branch %s: %s, %zu pending paths", br->branch_name, online ? "online" : "offline",
 				dirty);
 		if (stuck)
@@ -61,79 +106,106 @@ static void branches_status(struct mps3fs *fs, struct mps3_buf *b)
 
 char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 {
-	struct mps3_db_stats st;
+	struct status s;
 	struct mps3_buf b;
-	int64_t now = mps3_clock_now(mps3_store_clock(fs->store));
-	size_t dirty;
-	uint64_t commits, failures, nodes, cache_used, cache_limit, pending_bytes;
-	int online;
-	char err[512];
-	int64_t last_commit;
-	json_t *stuck;
 
-	mps3_db_get_stats(fs->db, &st);
-	pthread_mutex_lock(&fs->tree_lock);
-	dirty = json_object_size(fs->dirty);
-	{
-		const char *sha;
-		json_t *v;
-
-		pending_bytes = 0;
-		json_object_foreach(fs->pinned, sha, v)
-			pending_bytes += mps3fs_cache_size_of(&fs->cache, sha);
-	}
-	stuck = mps3fs_stuck_paths(fs);
-	online = fs->online;
-	commits = fs->commits;
-	failures = fs->commit_failures;
-	nodes = fs->tree.nnodes;
-	last_commit = fs->last_commit_ms;
-	snprintf(err, sizeof(err), "%s", fs->last_error);
-	pthread_mutex_unlock(&fs->tree_lock);
-	pthread_mutex_lock(&fs->cache.lock);
-	cache_used = fs->cache.used;
-	cache_limit = fs->cache.limit;
-	pthread_mutex_unlock(&fs->cache.lock);
-
+	status_get(fs, &s);
 	mps3_buf_init(&b, 0);
 	mps3_buf_printf(&b, "url: %s\n", fs->cfg.url);
 	mps3_buf_printf(&b, "session: %s\n", mps3_db_session(fs->db));
-	mps3_buf_printf(&b, "state: %s\n",
-			online && !(fs->poller && mps3_poller_failing(fs->poller)) ? "online" : "offline");
-	mps3_buf_printf(&b, "pending paths: %zu\n", dirty);
-	mps3_buf_printf(&b, "pending bytes: %" PRIu64 "\n", pending_bytes);
-	mps3_buf_printf(&b, "commits: %" PRIu64 " (%" PRIu64 " failed attempts)\n", commits, failures);
-	when(&b, "last commit", last_commit, now);
-	when(&b, "last poll", st.last_poll_ok, now);
+	mps3_buf_printf(&b, "state: %s\n", s.online ? "online" : "offline");
+	mps3_buf_printf(&b, "pending paths: %zu\n", s.dirty);
+	mps3_buf_printf(&b, "pending bytes: %" PRIu64 "\n", s.pending_bytes);
+	mps3_buf_printf(&b, "commits: %" PRIu64 " (%" PRIu64 " failed attempts)\n", s.commits, s.failures);
+	when(&b, "last commit", s.last_commit, s.now);
+	when(&b, "last poll", s.db.last_poll_ok, s.now);
 	mps3_buf_printf(&b, "poll interval: %" PRId64 " ms\n", fs->cfg.poll_ms);
-	mps3_buf_printf(&b, "clock offset: %+" PRId64 " ms (+/- %" PRId64 " ms)\n", st.clock_offset_ms,
-			st.clock_uncertainty_ms);
+	mps3_buf_printf(&b, "clock offset: %+" PRId64 " ms (+/- %" PRId64 " ms)\n", s.db.clock_offset_ms,
+			s.db.clock_uncertainty_ms);
 	mps3_buf_printf(&b, "log window: %zu entries; %" PRIu64 " applied, %" PRIu64 " ignored\n",
-			st.window, st.entries_applied, st.entries_ignored);
-	mps3_buf_printf(&b, "checkpoint: %s\n", st.checkpoint[0] ? st.checkpoint : "none");
-	mps3_buf_printf(&b, "keys: %zu; inodes: %" PRIu64 "\n", st.paths, nodes);
-	mps3_buf_printf(&b, "cache: %" PRIu64 " of %" PRIu64 " bytes in %s\n", cache_used, cache_limit,
+			s.db.window, s.db.entries_applied, s.db.entries_ignored);
+	mps3_buf_printf(&b, "checkpoint: %s\n", s.db.checkpoint[0] ? s.db.checkpoint : "none");
+	mps3_buf_printf(&b, "keys: %zu; inodes: %" PRIu64 "\n", s.db.paths, s.nodes);
+	mps3_buf_printf(&b, "cache: %" PRIu64 " of %" PRIu64 " bytes in %s\n", s.cache_used, s.cache_limit,
 			fs->cfg.cache_dir);
-	if (err[0])
-		mps3_buf_printf(&b, "last error: %s\n", err);
-	if (json_object_size(stuck)) {
+	if (s.err[0])
+		mps3_buf_printf(&b, "last error: %s\n", s.err);
+	if (json_object_size(s.stuck)) {
 		const char *path;
 		json_t *why;
 
-		mps3_buf_printf(&b, "cannot upload (%zu paths):\n", json_object_size(stuck));
-		json_object_foreach(stuck, path, why) {
+		mps3_buf_printf(&b, "cannot upload (%zu paths):\n", json_object_size(s.stuck));
+		json_object_foreach(s.stuck, path, why) {
 			char *p = mps3_escape(path);
 
 			mps3_buf_printf(&b, "  %s: %s\n", p ? p : "?", json_string_value(why));
 			free(p);
 		}
 	}
-	json_decref(stuck);
-	branches_status(fs, &b);
+	json_decref(s.stuck);
+	branches_status(fs, &b, NULL);
 	return mps3_buf_detach(&b, len);
 }
 
+/* A time as ISO 8601 text, or null for never. */
+static json_t *json_time(int64_t ms)
+{
+	char t[25];
+
+	if (ms <= 0)
+		return json_null();
+	mps3_time_format_iso8601(t, ms);
+	return json_string(t);
+}
+
+/* The same, as one JSON object (times ISO 8601 or null, sizes in bytes), for programs. */
+char *mps3fs_status_json(struct mps3fs *fs, size_t *len)
+{
+	struct status s;
+	json_t *o, *br = json_array();
+	char *text = NULL;
+
+	status_get(fs, &s);
+	if (!s.stuck)
+		s.stuck = json_object();
+	branches_status(fs, NULL, br);
+	o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:{s:I, s:I}, s:{s:I, s:I, s:I},"
+		      " s:o, s:I, s:I, s:{s:I, s:I, s:s}, s:o, s:O, s:o}",
+		      "url", fs->cfg.url, "session", mps3_db_session(fs->db), "state", s.online ? "online" : "offline",
+		      "pending_paths", (json_int_t)s.dirty, "pending_bytes", (json_int_t)s.pending_bytes,
+		      "commits", (json_int_t)s.commits, "failed_commit_attempts", (json_int_t)s.failures,
+		      "last_commit", json_time(s.last_commit), "last_poll", json_time(s.db.last_poll_ok),
+		      "poll_interval_ms", (json_int_t)fs->cfg.poll_ms,
+		      "clock", "offset_ms", (json_int_t)s.db.clock_offset_ms, "uncertainty_ms",
+		      (json_int_t)s.db.clock_uncertainty_ms,
+		      "log_window", "entries", (json_int_t)s.db.window, "applied", (json_int_t)s.db.entries_applied,
+		      "ignored", (json_int_t)s.db.entries_ignored,
+		      "checkpoint", s.db.checkpoint[0] ? json_string(s.db.checkpoint) : json_null(),
+		      "keys", (json_int_t)s.db.paths, "inodes", (json_int_t)s.nodes,
+		      "cache", "used_bytes", (json_int_t)s.cache_used, "limit_bytes", (json_int_t)s.cache_limit, "dir",
+		      fs->cfg.cache_dir,
+		      "last_error", s.err[0] ? json_string(s.err) : json_null(), "cannot_upload", s.stuck,
+		      "branches", br);
+	if (o)
+		text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	json_decref(o);
+	json_decref(s.stuck);
+	if (text) { /* a line, like every file a shell reads */
+		char *t = realloc(text, strlen(text) + 2);
+
+		if (!t) {
+			free(text);
+			return NULL;
+		}
+		text = t;
+		strcat(text, "\n");
+		*len = strlen(text);
+	}
+	return text;
+}
+
 #define STATUS_NAME "status"
+#define STATUS_JSON_NAME "status.json"
 #define AT_NAME "at"
 #define SNAPS_NAME "snapshots"
 #define BATCH_NAME "batch"
@@ -142,7 +214,7 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 
 int mps3fs_ctl_owns(uint64_t ino)
 {
-	return (ino >= MPS3FS_CTL_INO && ino <= MPS3FS_BRANCHES_INO) || IS_VIEW_INO(ino);
+	return (ino >= MPS3FS_CTL_INO && ino <= MPS3FS_STATUS_JSON_INO) || IS_VIEW_INO(ino);
 }
 
 int mps3fs_ctl_stat(struct mps3fs *fs, uint64_t ino, struct stat *st)
@@ -154,7 +226,7 @@ int mps3fs_ctl_stat(struct mps3fs *fs, uint64_t ino, struct stat *st)
 	st->st_uid = fs->cfg.uid;
 	st->st_gid = fs->cfg.gid;
 	st->st_nlink = 1;
-	if (ino == MPS3FS_STATUS_INO) {
+	if (ino == MPS3FS_STATUS_INO || ino == MPS3FS_STATUS_JSON_INO) {
 		st->st_mode = S_IFREG | 0444;
 		st->st_size = 4096;
 	} else if (ino == MPS3FS_BATCH_INO) {
@@ -177,6 +249,8 @@ int mps3fs_ctl_lookup(struct mps3fs *fs, uint64_t parent, const char *name, uint
 	} else if (parent == MPS3FS_CTL_INO) {
 		if (strcmp(name, STATUS_NAME) == 0)
 			*ino = MPS3FS_STATUS_INO;
+		else if (strcmp(name, STATUS_JSON_NAME) == 0)
+			*ino = MPS3FS_STATUS_JSON_INO;
 		else if (strcmp(name, AT_NAME) == 0)
 			*ino = MPS3FS_AT_INO;
 		else if (strcmp(name, SNAPS_NAME) == 0)
@@ -233,13 +307,15 @@ int mps3fs_ctl_list(struct mps3fs *fs, uint64_t ino,
 
 	if (IS_VIEW_INO(ino))
 		return mps3fs_view_list(fs, ino, add, ctx);
-	if (ino == MPS3FS_STATUS_INO || ino == MPS3FS_BATCH_INO)
+	if (ino == MPS3FS_STATUS_INO || ino == MPS3FS_STATUS_JSON_INO || ino == MPS3FS_BATCH_INO)
 		return -ENOTDIR;
 	rc = add(ctx, ".", ino, S_IFDIR);
 	if (!rc)
 		rc = add(ctx, "..", ino == MPS3FS_CTL_INO ? MPS3FS_ROOT_INO : MPS3FS_CTL_INO, S_IFDIR);
 	if (!rc && ino == MPS3FS_CTL_INO) {
 		rc = add(ctx, STATUS_NAME, MPS3FS_STATUS_INO, S_IFREG);
+		if (!rc)
+			rc = add(ctx, STATUS_JSON_NAME, MPS3FS_STATUS_JSON_INO, S_IFREG);
 		if (!rc)
 			rc = add(ctx, AT_NAME, MPS3FS_AT_INO, S_IFDIR);
 		if (!rc)
@@ -274,7 +350,7 @@ char *mps3fs_ctl_open(struct mps3fs *fs, uint64_t ino, int flags, size_t *len, i
 	char *text;
 
 	*err = 0;
-	if (ino != MPS3FS_STATUS_INO) {
+	if (ino != MPS3FS_STATUS_INO && ino != MPS3FS_STATUS_JSON_INO) {
 		*err = IS_VIEW_INO(ino) ? -EINVAL : -EISDIR; /* view files open as content (ops_file.c) */
 		return NULL;
 	}
@@ -282,7 +358,7 @@ char *mps3fs_ctl_open(struct mps3fs *fs, uint64_t ino, int flags, size_t *len, i
 		*err = -EACCES;
 		return NULL;
 	}
-	text = mps3fs_status_text(fs, len);
+	text = ino == MPS3FS_STATUS_JSON_INO ? mps3fs_status_json(fs, len) : mps3fs_status_text(fs, len);
 	if (!text)
 		*err = -ENOMEM;
 	return text;

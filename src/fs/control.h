@@ -37,5 +37,7 @@ int mps3fs_ctl_list(struct mps3fs *fs, uint64_t ino,
 char *mps3fs_ctl_open(struct mps3fs *fs, uint64_t ino, int flags, size_t *len, int *err);
 /* The text of /.mps3/status (malloc'd). */
 char *mps3fs_status_text(struct mps3fs *fs, size_t *len);
+/* The same as one JSON object, for mps3 status --json. */
+char *mps3fs_status_json(struct mps3fs *fs, size_t *len);
 
 #endif

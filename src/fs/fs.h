@@ -52,6 +52,7 @@
 #define MPS3FS_SNAPS_INO 5		/* /.mps3/snapshots */
 #define MPS3FS_BATCH_INO 6		/* /.mps3/batch: write begin, commit or abort (fs/batch.h) */
 #define MPS3FS_BRANCHES_INO 7		/* /.mps3/branches: the branches (fs/branches.h) */
+#define MPS3FS_STATUS_JSON_INO 8	/* /.mps3/status.json */
 #define MPS3FS_FIRST_INO 16
 
 /* The mount's configuration: set before mounting, read-only after. */

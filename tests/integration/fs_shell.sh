@@ -152,6 +152,10 @@ check "random-write file intact after a remount" cmp -s "$T/rand" "$A/rand"
 check "the 1000-file copy intact after a remount" diff -r "$T/src" "$A/copy"
 is "$(readlink "$A/lnk")" "f" "symlink persisted"
 check "status file" grep -q "^state: online" "$A/.mps3/status"
+"$MPS3" status --json "$A" >"$T/status.json"
+is "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["state"], d["url"] == sys.argv[2],
+	d["pending_paths"], type(d["cache"]["used_bytes"]).__name__, d["last_poll"] is not None)' "$T/status.json" "$URL")" \
+	"online True 0 int True" "mps3 status --json: one JSON object with the mount's state"
 if ls -a "$A" | grep -qx ".mps3"; then fail ".mps3 is hidden from ls"; else ok ".mps3 is hidden from ls"; fi
 umount_fs a2
 
