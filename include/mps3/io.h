@@ -3,7 +3,8 @@
  * sink for downloaded bytes, and whole-buffer reads and writes that retry
  * short transfers and EINTR.
  *
- * Everything here is thread-safe (no state of its own).  Errors are 0 or a
+ * Everything here is thread-safe (no state of its own, but the process's
+ * byte counters).  Errors are 0 or a
  * negative errno; nothing here records an mps3_error_set() detail, because
  * the caller knows which file it was.
  */
@@ -57,5 +58,13 @@ int mps3_copy_all(int src, off_t *src_off, int dst, off_t *dst_off, uint64_t len
 int mps3_mkdir_p(const char *path, mode_t mode);
 /* fsync of a directory (a new or removed name in it is durable after).  0 or -errno. */
 int mps3_fsync_dir(const char *path);
+
+/*
+ * Bytes this process has sent to and received from stores over the network,
+ * all threads together (the S3 client counts them as they move, retries
+ * included): for progress displays.  Relaxed atomics.
+ */
+void mps3_io_note(uint64_t up, uint64_t down);
+void mps3_io_moved(uint64_t *up, uint64_t *down);
 
 #endif

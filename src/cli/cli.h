@@ -91,6 +91,7 @@ struct ctx {
 	int64_t poll_ms;
 	struct mps3_db_config *cfg;	/* the database's, for commands that change it */
 	const char *validate;		/* --validate PROGRAM: asked before put changes a key */
+	int quiet;			/* -q: errors only (and no progress line) */
 };
 
 /* Set by SIGINT/SIGTERM in commands that run until interrupted. */

@@ -18,6 +18,7 @@
 #include "mps3/journal.h"
 #include "mps3/log.h"
 #include "cli.h"
+#include "progress.h"
 #include "common.h"
 
 int mps3_cmd_checkpoint(struct ctx *c, const struct mps3_cli_args *a)
@@ -164,6 +165,7 @@ int mps3_cmd_sync_journal(struct ctx *c, const struct mps3_cli_args *a)
 	struct mps3_journal j;
 	json_t *old = NULL, *patch;
 	const char *dir = a->val[OPT_JOURNAL];
+	struct mps3_cli_progress *progress;
 	size_t i;
 	int rc;
 
@@ -171,6 +173,7 @@ int mps3_cmd_sync_journal(struct ctx *c, const struct mps3_cli_args *a)
 	rc = mps3_journal_open(&j, dir, &old);
 	if (!rc)
 		rc = patch ? mps3_journal_recover(&plan, old, c->db) : -ENOMEM;
+	progress = rc ? NULL : mps3_cli_progress_start("sync: uploading", 0, 0, c->quiet);
 	for (i = 0; !rc && i < plan.n; i++) {
 		const struct mps3_journal_item *it = &plan.v[i];
 		const char *target = it->path;
@@ -200,6 +203,7 @@ int mps3_cmd_sync_journal(struct ctx *c, const struct mps3_cli_args *a)
 		else if (d)
 			json_object_set_new(patch, target, d);
 	}
+	mps3_cli_progress_stop(progress, rc == 0);
 	if (!rc && json_object_size(patch) > 0)
 		rc = mps3_db_commit(c->db, patch, NULL);
 	if (!rc)

@@ -19,6 +19,7 @@
 #include "mps3/hash.h"
 #include "mps3/log.h"
 #include "cli.h"
+#include "progress.h"
 
 /* Values up to this size are verified before they are written out. */
 #define GET_VERIFY_FIRST (64u << 20)
@@ -108,6 +109,8 @@ int mps3_cmd_put(struct ctx *c, const struct mps3_cli_args *a)
 	unsigned char md[MPS3_SHA256_LEN];
 	char hex[MPS3_SHA256_HEX_LEN + 1], chunks[MPS3_SHA256_HEX_LEN + 1];
 	json_t *patch = NULL, *entry = NULL;
+	struct mps3_cli_progress *progress = NULL;
+	char label[128];
 	int fd = -1, own_fd = 0, rc;
 
 	key = a->pos[0];
@@ -182,12 +185,16 @@ int mps3_cmd_put(struct ctx *c, const struct mps3_cli_args *a)
 	}
 	mps3_hex(hex, md, sizeof(md));
 	body.sha256_hex = hex;
+	snprintf(label, sizeof(label), "put %.100s", key);
+	progress = mps3_cli_progress_start(label, body.len, 0, c->quiet);
 	rc = mps3_db_blob_put(c->db, &body, hex);
 	if (!rc && list.len) {
 		struct mps3_body lb = { .data = list.data, .fd = -1, .len = list.len };
 
 		rc = mps3_db_blob_put(c->db, &lb, chunks);
 	}
+	mps3_cli_progress_stop(progress, rc == 0);
+	progress = NULL;
 	if (rc)
 		goto out;
 	/* Content and type change; mode, owner and xattrs of an existing key stay. */
@@ -203,6 +210,7 @@ int mps3_cmd_put(struct ctx *c, const struct mps3_cli_args *a)
 	}
 	rc = mps3_db_commit(c->db, patch, NULL);
 out:
+	mps3_cli_progress_stop(progress, 0);
 	mps3_buf_dispose(&list);
 	json_decref(entry);
 	json_decref(patch);
@@ -213,6 +221,8 @@ out:
 
 int mps3_cmd_get(struct ctx *c, const struct mps3_cli_args *a)
 {
+	struct mps3_cli_progress *progress;
+	char label[128];
 	struct mps3_entry e;
 	struct mps3_sink sink;
 	json_t *hold = NULL;
@@ -261,6 +271,8 @@ int mps3_cmd_get(struct ctx *c, const struct mps3_cli_args *a)
 		json_decref(hold);
 		return EXIT_FAILURE;
 	}
+	snprintf(label, sizeof(label), "get %.100s", key);
+	progress = mps3_cli_progress_start(label, e.size, 1, c->quiet);
 	if (e.size <= GET_VERIFY_FIRST) {
 		/* Checked before a byte goes out: a corrupt blob is never printed. */
 		struct mps3_buf buf;
@@ -282,6 +294,7 @@ int mps3_cmd_get(struct ctx *c, const struct mps3_cli_args *a)
 		mps3_sink_fd(&sink, &fd);
 		rc = mps3_db_blob_get(c->db, e.blob, &go, &sink);
 	}
+	mps3_cli_progress_stop(progress, rc == 0);
 	json_decref(hold);
 	if (rc)
 		return mps3_cli_fail(rc, key);

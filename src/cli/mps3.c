@@ -411,6 +411,7 @@ static void apply_options(const struct mps3_cli_args *a, struct globals *g, stru
 	if (a->count[OPT_RETRIES])
 		g->so.max_attempts = (int)a->num[OPT_RETRIES];
 	c->validate = a->val[OPT_VALIDATE];
+	c->quiet = a->count[OPT_QUIET] > 0;
 	cfg->branch = a->val[OPT_BRANCH];
 	if (a->count[OPT_POLL])
 		c->poll_ms = a->num[OPT_POLL];

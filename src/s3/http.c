@@ -221,6 +221,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
 			return 0; /* CURLE_WRITE_ERROR ends the transfer */
 		}
 		x->delivered += n;
+		mps3_io_note(0, n);
 		return n;
 	}
 	/* Error documents: keep a bounded prefix, drop the rest. */
@@ -253,6 +254,7 @@ static size_t on_read(char *p, size_t size, size_t nmemb, void *ctx)
 	}
 	x->sent += (uint64_t)got;
 	x->body_read |= got > 0;
+	mps3_io_note((uint64_t)got, 0);
 	return (size_t)got;
 }
 

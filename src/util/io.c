@@ -192,3 +192,19 @@ int mps3_fsync_dir(const char *path)
 	close(fd);
 	return rc;
 }
+
+static uint64_t io_up, io_down;
+
+void mps3_io_note(uint64_t up, uint64_t down)
+{
+	if (up)
+		__atomic_add_fetch(&io_up, up, __ATOMIC_RELAXED);
+	if (down)
+		__atomic_add_fetch(&io_down, down, __ATOMIC_RELAXED);
+}
+
+void mps3_io_moved(uint64_t *up, uint64_t *down)
+{
+	*up = __atomic_load_n(&io_up, __ATOMIC_RELAXED);
+	*down = __atomic_load_n(&io_down, __ATOMIC_RELAXED);
+}

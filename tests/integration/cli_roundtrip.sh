@@ -74,6 +74,22 @@ help=$("$MPS3" --help)
 if grep -q "usage: mps3" <<<"$help"; then ok "--help"; else fail "--help"; fi
 if "$MPS3" --version | grep -q "^mps3 (mps3fs) "; then ok "--version"; else fail "--version"; fi
 
+# --- progress on a terminal's standard error, and only there -------------------
+head -c $((40 << 20)) /dev/urandom >"$T/big40"
+tty() { python3 "$SRCDIR/tests/integration/ontty.py" "$@"; }
+opts=()
+[[ $BACKEND == s3 ]] && opts=(--endpoint "$MPS3_TEST_S3_ENDPOINT")
+tty /dev/null "$MPS3" "${opts[@]}" "$URL" put big40 "$T/big40" >"$T/tty.put"
+check "put on a terminal: a progress line with the key and the size" grep -q "put big40 .*40.0 MiB" "$T/tty.put"
+tty "$T/got40" "$MPS3" "${opts[@]}" "$URL" get big40 >"$T/tty.get"
+check "get on a terminal: a progress line too" grep -q "get big40 .*40.0 MiB" "$T/tty.get"
+check "and the content is whole" cmp -s "$T/big40" "$T/got40"
+tty /dev/null "$MPS3" "${opts[@]}" -q "$URL" put big40q "$T/big40" >"$T/tty.q"
+is "$(wc -c <"$T/tty.q")" 0 "put -q on a terminal: no progress"
+m put big40n "$T/big40" 2>"$T/notty.err"
+is "$(wc -c <"$T/notty.err")" 0 "put with standard error not a terminal: no progress"
+m rm big40 big40q big40n
+
 m rm -r "dir with spaces"
 if m ls | grep -q "dir with spaces"; then fail "rm -r removes everything under a prefix"; else ok "rm -r removes everything under a prefix"; fi
 if m fsck >/dev/null; then ok "fsck is clean afterwards"; else fail "fsck is clean afterwards"; fi
