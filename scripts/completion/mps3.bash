@@ -7,7 +7,7 @@
 #                                         /usr/share/bash-completion/completions/mps3)
 # Kept in step with `mps3 COMMAND --help` by tests/integration/cli_usage.sh.
 
-_mps3_commands='put get rm ls watch log snapshot restore branch checkpoint gc fsck sync status batch help'
+_mps3_commands='put get rm ls watch log snapshot restore branch checkpoint gc fsck sync status umount batch help'
 _mps3_global_opts='--profile --endpoint --region --passwd-file --addressing --ca-bundle --insecure --retries
 	--validate --branch --poll --cache-dir --no-cache --format --manifest --mps3-bucket --lag --stale
 	--storage-class --sse --sse-kms-key-id --sse-c-key-file --requester-pays --part-size --parallel
@@ -27,6 +27,7 @@ _mps3_command_opts() {
 	fsck) o='--verify' ;;
 	sync) o='--journal' ;;
 	batch) o='--keep' ;;
+	umount) o='--timeout' ;;
 	esac
 	printf '%s\n' "$o"
 }
@@ -37,7 +38,7 @@ _mps3_takes_value() {
 	--profile | --endpoint | --region | --passwd-file | --addressing | --ca-bundle | --retries | --validate | \
 		--branch | --poll | --cache-dir | --format | --manifest | --mps3-bucket | --lag | --stale | \
 		--storage-class | --sse | --sse-kms-key-id | --sse-c-key-file | --part-size | --parallel | \
-		--at | --grace | --history | --journal | -n)
+		--at | --grace | --history | --journal | --timeout | -n)
 		return 0
 		;;
 	esac
@@ -127,7 +128,7 @@ _mps3() {
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		fi
 		;;
-	status | sync | restore)
+	status | sync | restore | umount)
 		# On a mount: its mount point, or paths in it.
 		if [[ -z $url ]]; then
 			compopt -o filenames 2>/dev/null || true

@@ -98,6 +98,7 @@ static const struct opt_desc opts[OPT_N] = {
 	[OPT_JOURNAL] = { "journal", NULL, K_STRING, "DIR", 0, NULL, NULL },
 	[OPT_KEEP] = { "keep", NULL, K_FLAG, NULL, 0, NULL, NULL },
 	[OPT_REBASE] = { "rebase", NULL, K_FLAG, NULL, 0, NULL, NULL },
+	[OPT_TIMEOUT] = { "timeout", NULL, K_DURATION, "DURATION", 0, NULL, NULL },
 };
 
 /* The command usage errors name; set once by mps3_cli_parse (one thread). */

@@ -29,7 +29,7 @@ enum mps3_cli_opt {
 	OPT_REQUESTER_PAYS, OPT_PART_SIZE, OPT_PARALLEL, OPT_VERBOSE, OPT_QUIET, OPT_HELP, OPT_VERSION,
 	OPT_GLOBAL_END,
 	OPT_AT = OPT_GLOBAL_END, OPT_LONG, OPT_JSON, OPT_RECURSIVE, OPT_COUNT, OPT_ENTRIES, OPT_DRY_RUN,
-	OPT_GRACE, OPT_HISTORY, OPT_VERIFY, OPT_JOURNAL, OPT_KEEP, OPT_REBASE,
+	OPT_GRACE, OPT_HISTORY, OPT_VERIFY, OPT_JOURNAL, OPT_KEEP, OPT_REBASE, OPT_TIMEOUT,
 	OPT_N
 };
 
@@ -143,6 +143,7 @@ int mps3_cmd_mount_restore(const struct mps3_cli_args *a);
 int mps3_cmd_mount_batch(const struct mps3_cli_args *a);
 int mps3_cmd_mount_status(const struct mps3_cli_args *a);
 int mps3_cmd_mount_sync(const struct mps3_cli_args *a);
+int mps3_cmd_mount_umount(const struct mps3_cli_args *a);
 /* Wait until every change made on the mount at mnt is in the bucket: 0 or EXIT_FAILURE (said why). */
 int mps3_cli_sync_mount(const char *mnt);
 

@@ -9,9 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "mps3/error.h"
 #include "mps3/hash.h"
@@ -219,4 +224,93 @@ int mps3_cmd_sync_journal(struct ctx *c, const struct mps3_cli_args *a)
 	       plan.commit, plan.landed, plan.conflicts);
 	mps3_journal_plan_dispose(&plan);
 	return 0;
+}
+
+/* The mount's status.json, parsed; NULL if it cannot be read. */
+static json_t *mount_status(const char *mnt)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/.mps3/status.json", mnt);
+	return json_load_file(path, 0, NULL);
+}
+
+/* Run argv, wait for it: its exit status, or -1 when it cannot be run. */
+static int run_wait(char *const argv[])
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/*
+ * `mps3 umount [--timeout D] MNT`: wait (in a child, so that the wait can be
+ * given up and no descriptor of ours keeps the mount busy) until the mount's
+ * changes are in the bucket, note what is still pending, unmount, report.
+ */
+int mps3_cmd_mount_umount(const struct mps3_cli_args *a)
+{
+	const char *mnt = a->pos[0];
+	int64_t limit = a->count[OPT_TIMEOUT] ? a->num[OPT_TIMEOUT] : 60000, waited = 0;
+	char *um[] = { "fusermount3", "-u", (char *)mnt, NULL };
+	json_t *st = mount_status(mnt);
+	json_int_t pending = 0;
+	char *cache = NULL;
+	int status = 0, synced = 0, known = 0, rc;
+	pid_t pid;
+
+	if (!st) {
+		fprintf(stderr, "mps3: umount: %s: not an mps3fs mount\n", mnt);
+		return EXIT_FAILURE;
+	}
+	json_decref(st);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0)
+		_exit(mps3_cli_sync_mount(mnt));
+	while (pid > 0 && waitpid(pid, &status, WNOHANG) == 0) {
+		if (waited >= limit) {
+			kill(pid, SIGKILL); /* FUSE interrupts its fsync */
+			waitpid(pid, &status, 0);
+			fprintf(stderr, "mps3: umount: %s: the uploads did not finish within %" PRId64 " ms\n", mnt,
+				limit);
+			break;
+		}
+		usleep(100000);
+		waited += 100;
+	}
+	synced = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	st = mount_status(mnt);
+	if (st) {
+		const char *dir = json_string_value(json_object_get(json_object_get(st, "cache"), "dir"));
+
+		pending = json_integer_value(json_object_get(st, "pending_paths"));
+		known = json_is_integer(json_object_get(st, "pending_paths"));
+		cache = dir ? strdup(dir) : NULL;
+		json_decref(st);
+	}
+	rc = run_wait(um);
+	if (rc != 0 && geteuid() == 0 && umount2(mnt, 0) == 0)
+		rc = 0; /* root, without fusermount3 */
+	if (rc != 0)
+		fprintf(stderr, "mps3: umount: %s: could not unmount it (in use?)\n", mnt);
+	if (pending > 0)
+		fprintf(stderr, "mps3: umount: %s: %" JSON_INTEGER_FORMAT " changed paths were not uploaded; they stay in "
+				"the journal in %s and go at the next mount (or: mps3 URL sync --journal %s)\n",
+			mnt, pending, cache ? cache : "the cache directory", cache ? cache : "DIR");
+	else if (!synced && !known)
+		fprintf(stderr, "mps3: umount: %s: whether every change was uploaded is not known; what was not "
+				"stays in the mount's journal\n", mnt);
+	free(cache);
+	return rc == 0 && pending == 0 && (synced || known) ? 0 : EXIT_FAILURE;
 }

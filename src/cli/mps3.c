@@ -165,6 +165,9 @@ static const struct mps3_cli_optuse sync_opts[] = {
 static const struct mps3_cli_optuse status_opts[] = {
 	{ OPT_JSON, "one JSON object (times ISO 8601 or null, sizes in bytes)" }, { OPT_N, NULL }
 };
+static const struct mps3_cli_optuse umount_opts[] = {
+	{ OPT_TIMEOUT, "how long to wait for the uploads before unmounting anyway (default 60s)" }, { OPT_N, NULL }
+};
 static const struct mps3_cli_optuse batch_opts[] = {
 	{ OPT_KEEP, "commit the changes even when COMMAND fails" },
 	{ OPT_N, NULL },
@@ -315,6 +318,14 @@ static const struct mps3_cli_command commands[] = {
 		   "COMMAND are COMMAND's.",
 	  .opts = batch_opts, .min_pos = 1, .max_pos = -1, .pos_name = "MOUNTPOINT and COMMAND", .check = check_batch,
 	  .stop_after = 1, .run_mount = mps3_cmd_mount_batch },
+	{ .name = "umount", .synopsis = "umount [--timeout DURATION] MOUNTPOINT",
+	  .brief = "wait for a mount's uploads, unmount it, say what stayed in its journal",
+	  .about = "Wait until every change made on the mount is in the bucket (at most DURATION),\n"
+		   "unmount it, and say what did not reach the bucket: it stays in the mount's\n"
+		   "journal for the next mount. Exit status 0 only when everything was uploaded\n"
+		   "and the mount is gone.",
+	  .opts = umount_opts, .min_pos = 1, .max_pos = 1, .pos_name = "MOUNTPOINT",
+	  .run_mount = mps3_cmd_mount_umount },
 	{ .name = "help", .synopsis = "help [COMMAND]", .brief = "the usage of mps3, or of COMMAND",
 	  .about = "Print the usage of mps3, or of COMMAND.", .opts = no_opts, .max_pos = 1 },
 };

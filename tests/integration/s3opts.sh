@@ -74,7 +74,7 @@ none_of "reads and listings carry no storage class" '^(GET|HEAD) ' storage-class
 
 # --- SSE-S3 on a server without SSE: refused clearly, the write kept --------
 : >"$T/proxy.ctl.headers"
-mount_fs b sse=AES256
+mount_fs b sse=AES256,drain=1s
 echo secret >"$MNT/enc"
 status_says() { "$MPS3" status "$MNT" 2>&1 | grep -q "Server-side encryption is not supported"; }
 wait_for 120 status_says || true
@@ -82,11 +82,25 @@ check "sse=AES256 on Swift: mps3 status names what the server refused" status_sa
 check "the PutObject asked for SSE-S3" grep -qE '^PUT [^ ]*/blobs/.*x-amz-server-side-encryption=AES256' \
 	"$T/proxy.ctl.headers"
 none_of "GETs ask for no encryption (SSE-S3 is for writes)" '^GET ' server-side-encryption
-umount_fs b warnings-ok
+rc=0
+timeout 120 "$MPS3" umount --timeout 2s "$MNT" 2>"$T/umount.err" || rc=$?
+is "$rc" 1 "mps3 umount with a write the server refuses: exit 1"
+check "mps3 umount says what stayed, and where" grep -q "1 changed paths were not uploaded; they stay in the journal in $T/b.cache" \
+	"$T/umount.err"
+check "mps3 umount: the mount is gone anyway" test "$(mountpoint -q "$MNT" && echo mounted)" = ""
+wait "${FS_PID[b]}" || true
+unset "FS_PID[b]"
 mount_fs b
 timeout 120 "$MPS3" sync "$MNT" >/dev/null
 is "$(m get enc)" secret "mounted again without sse=: the journal's write lands"
-umount_fs b
+echo fine >"$MNT/after"
+rc=0
+timeout 120 "$MPS3" umount "$MNT" 2>"$T/umount.err" || rc=$?
+is "$rc:$(cat "$T/umount.err")" "0:" "mps3 umount: uploads waited for, unmounted, exit 0, nothing to say"
+is "$(m get after)" fine "what was written just before mps3 umount is in the bucket"
+wait "${FS_PID[b]}" || rc=$?
+is "$rc" 0 "the daemon exits 0 after mps3 umount"
+unset "FS_PID[b]"
 
 # --- SSE-C: the key and its MD5 with the write ------------------------------
 : >"$T/proxy.ctl.headers"
