@@ -37,15 +37,16 @@ struct options {
 	struct mps3_jsdb_config jc;
 	int sync, insecure, show_help, show_version, ro, nonempty;
 	int suid, trust_owners, allow_other, default_permissions, no_default_permissions;
-	unsigned uid, gid, umask_val;
-	int uid_set, gid_set, umask_set;
+	unsigned uid, gid, umask_val, duid, dgid, dumask;	/* uid=...; default_uid=... */
+	int uid_set, gid_set, umask_set, duid_set, dgid_set, dumask_set;
 	int retries;
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 1 }
 
 enum {
-	KEY_HELP, KEY_VERSION, KEY_DISCARD, KEY_RO, KEY_UID, KEY_GID, KEY_UMASK, KEY_SUID, KEY_ALLOW_OTHER,
+	KEY_HELP, KEY_VERSION, KEY_DISCARD, KEY_RO, KEY_UID, KEY_GID, KEY_UMASK, KEY_DUID, KEY_DGID, KEY_DUMASK,
+	KEY_SUID, KEY_ALLOW_OTHER,
 	KEY_DEFAULT_PERMISSIONS, KEY_NO_DEFAULT_PERMISSIONS,
 };
 
@@ -90,6 +91,9 @@ static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("uid=", KEY_UID),
 	FUSE_OPT_KEY("gid=", KEY_GID),
 	FUSE_OPT_KEY("umask=", KEY_UMASK),
+	FUSE_OPT_KEY("default_uid=", KEY_DUID),
+	FUSE_OPT_KEY("default_gid=", KEY_DGID),
+	FUSE_OPT_KEY("default_umask=", KEY_DUMASK),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	OPT("trust_owners", trust_owners),
 	FUSE_OPT_KEY("suid", KEY_SUID),
@@ -141,11 +145,16 @@ static const char usage_text[] =
 	"  sync                  close() waits until the change is in the bucket\n"
 	"  drain=DURATION        how long unmount waits for pending uploads (default 60s)\n"
 	"  timeout=SECONDS       kernel attribute and entry cache time (default 5)\n"
-	"  uid=N, gid=N          owner shown for files (default: the mounting user)\n"
-	"  umask=NNN             permissions of files that record none (default 022)\n"
+	"  uid=N, gid=N          the owner every file is shown with, trust_owners or not\n"
+	"                        (default: the mounting user)\n"
+	"  umask=NNN             taken from every file's permissions shown, as with s3fs\n"
+	"                        (default none)\n"
+	"  default_uid=N, default_gid=N, default_umask=NNN\n"
+	"                        the owner (with trust_owners) and permissions (default 022)\n"
+	"                        of the files that record none\n"
 	"  trust_owners          show the owners recorded in the bucket (default: every file\n"
-	"                        is shown as owned by uid=/gid=; bucket writers are not\n"
-	"                        trusted with the machine)\n"
+	"                        is shown as owned by the mounting user or default_uid=;\n"
+	"                        bucket writers are not trusted with the machine)\n"
 	"  suid                  honour setuid, setgid and sticky bits from the bucket\n"
 	"                        (default: not shown, and the mount is nosuid)\n"
 	"  allow_other           let other users in; implies default_permissions (the\n"
@@ -240,26 +249,37 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		o->ro = 1;
 		return 1; /* FUSE makes the mount read-only in the kernel too */
 	case KEY_UID:
-		if (parse_uint(arg, "uid=", 10, &o->uid)) {
-			fprintf(stderr, "mps3fs: bad option %s\n", arg);
-			return -1;
-		}
-		o->uid_set = 1;
-		return 0;
 	case KEY_GID:
-		if (parse_uint(arg, "gid=", 10, &o->gid)) {
-			fprintf(stderr, "mps3fs: bad option %s\n", arg);
-			return -1;
-		}
-		o->gid_set = 1;
-		return 0;
 	case KEY_UMASK:
-		if (parse_uint(arg, "umask=", 8, &o->umask_val) || o->umask_val > 0777) {
+	case KEY_DUID:
+	case KEY_DGID:
+	case KEY_DUMASK: {
+		static const struct {
+			int key;
+			const char *prefix;
+			int base;
+			size_t val, set;
+		} ids[] = {
+			{ KEY_UID, "uid=", 10, offsetof(struct options, uid), offsetof(struct options, uid_set) },
+			{ KEY_GID, "gid=", 10, offsetof(struct options, gid), offsetof(struct options, gid_set) },
+			{ KEY_UMASK, "umask=", 8, offsetof(struct options, umask_val), offsetof(struct options, umask_set) },
+			{ KEY_DUID, "default_uid=", 10, offsetof(struct options, duid), offsetof(struct options, duid_set) },
+			{ KEY_DGID, "default_gid=", 10, offsetof(struct options, dgid), offsetof(struct options, dgid_set) },
+			{ KEY_DUMASK, "default_umask=", 8, offsetof(struct options, dumask),
+			  offsetof(struct options, dumask_set) },
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(ids) / sizeof(ids[0]) && ids[i].key != key; i++)
+			;
+		if (parse_uint(arg, ids[i].prefix, ids[i].base, (unsigned *)((char *)o + ids[i].val)) ||
+		    (ids[i].base == 8 && *(unsigned *)((char *)o + ids[i].val) > 0777)) {
 			fprintf(stderr, "mps3fs: bad option %s\n", arg);
 			return -1;
 		}
-		o->umask_set = 1;
+		*(int *)((char *)o + ids[i].set) = 1;
 		return 0;
+	}
 	default:
 		return 1;
 	}
@@ -416,9 +436,13 @@ static int build_config(struct mps3fs_config *cfg, struct options *o, const char
 	cfg->db.branch = o->branch;
 	cfg->validate_timeout_ms = 10000;
 	cfg->timeout_s = 5.0;
-	cfg->uid = o->uid_set ? o->uid : getuid();
-	cfg->gid = o->gid_set ? o->gid : getgid();
-	cfg->umask = o->umask_set ? o->umask_val : 022;
+	/* uid=, gid=, umask= as s3fs and rclone have them: for every entry; default_*= for those that record none. */
+	cfg->uid = o->uid_set ? o->uid : o->duid_set ? o->duid : getuid();
+	cfg->gid = o->gid_set ? o->gid : o->dgid_set ? o->dgid : getgid();
+	cfg->force_uid = o->uid_set;
+	cfg->force_gid = o->gid_set;
+	cfg->umask = o->dumask_set ? o->dumask : 022;
+	cfg->mask = o->umask_set ? o->umask_val : 0;
 	cfg->read_only = o->ro;
 	cfg->sync_close = o->sync;
 	cfg->suid = o->suid;

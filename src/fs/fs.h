@@ -67,8 +67,10 @@ struct mps3fs_config {
 	uid_t uid;			/* owner shown (of every entry unless trust_owners) */
 	gid_t gid;
 	int trust_owners;		/* show the uid/gid an entry records */
+	int force_uid, force_gid;	/* uid=, gid=: shown for every entry, trust_owners or not */
 	int suid;			/* show set-id and sticky bits an entry records */
-	mode_t umask;
+	mode_t umask;			/* default_umask=: the permissions of entries that record none */
+	mode_t mask;			/* umask=: taken from every entry's permissions shown (0: none) */
 	int64_t drain_ms;		/* how long unmount waits for pending uploads */
 	int64_t mount_timeout_ms;	/* deadline of the store requests at mount; 0 = none */
 	const char *validate;		/* program that accepts or refuses each local change (fs/hook.h) */

@@ -344,13 +344,13 @@ void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
 	 * set-id and sticky bits and owners from an entry are shown only when
 	 * the mount opted in (-o suid, -o trust_owners).
 	 */
-	st->st_mode = type | (perm & (c->suid ? 07777 : 0777));
+	st->st_mode = type | (perm & (c->suid ? 07777 : 0777) & ~(type == S_IFLNK ? 0 : c->mask));
 	if (type == S_IFDIR)
 		st->st_nlink = (nlink_t)(2 + n->nsubdirs);
 	else
 		st->st_nlink = n->in_tree || n->ino == fs->root_ino ? 1 : 0; /* unlinked, still open */
-	st->st_uid = c->trust_owners && n->e.uid != MPS3_UNSET_ID ? n->e.uid : c->uid;
-	st->st_gid = c->trust_owners && n->e.gid != MPS3_UNSET_ID ? n->e.gid : c->gid;
+	st->st_uid = !c->force_uid && c->trust_owners && n->e.uid != MPS3_UNSET_ID ? n->e.uid : c->uid;
+	st->st_gid = !c->force_gid && c->trust_owners && n->e.gid != MPS3_UNSET_ID ? n->e.gid : c->gid;
 	if (type == S_IFREG)
 		st->st_size = (off_t)(n->stage ? n->stage->size : n->e.size);
 	else if (type == S_IFLNK)

@@ -409,10 +409,12 @@ static void fill_stat(struct mps3fs *fs, struct view *w, uint32_t i, struct stat
 		type = e->type == MPS3_LINK ? S_IFLNK : e->type == MPS3_FIFO ? S_IFIFO :
 		       e->type == MPS3_SOCK ? S_IFSOCK : e->type == MPS3_CHR ? S_IFCHR :
 		       e->type == MPS3_BLK ? S_IFBLK : S_IFREG;
-	st->st_mode = type | (perm & (fs->cfg.suid ? 07777 : 0777));
+	st->st_mode = type | (perm & (fs->cfg.suid ? 07777 : 0777) & ~(type == S_IFLNK ? 0 : fs->cfg.mask));
 	st->st_nlink = n->is_dir ? 2 + n->nsubdirs : 1;
-	st->st_uid = fs->cfg.trust_owners && n->v && e->uid != MPS3_UNSET_ID ? e->uid : fs->cfg.uid;
-	st->st_gid = fs->cfg.trust_owners && n->v && e->gid != MPS3_UNSET_ID ? e->gid : fs->cfg.gid;
+	st->st_uid = !fs->cfg.force_uid && fs->cfg.trust_owners && n->v && e->uid != MPS3_UNSET_ID ? e->uid
+											   : fs->cfg.uid;
+	st->st_gid = !fs->cfg.force_gid && fs->cfg.trust_owners && n->v && e->gid != MPS3_UNSET_ID ? e->gid
+											   : fs->cfg.gid;
 	if (type == S_IFREG || type == S_IFLNK)
 		st->st_size = (off_t)e->size;
 	if (type == S_IFCHR || type == S_IFBLK)

@@ -159,6 +159,22 @@ is "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["stat
 if ls -a "$A" | grep -qx ".mps3"; then fail ".mps3 is hidden from ls"; else ok ".mps3 is hidden from ls"; fi
 umount_fs a2
 
+# --- uid=, gid=, umask= for every file shown (as s3fs has them); default_*= for those that record none
+mount_fs own uid=4242,gid=4343,umask=027,trust_owners
+echo owned >"$MNT/owned"
+chmod 666 "$MNT/owned"
+mkdir -p "$MNT/odir"
+is "$(stat -c '%u:%g %a' "$MNT/owned")" "4242:4343 640" "uid=, gid=, umask=: the owner and the masked mode of every file"
+is "$(stat -c '%a' "$MNT/odir")" 750 "umask= masks directories too"
+umount_fs own
+check "the bucket keeps the mode that was set (umask= is only what is shown)" \
+	test "$(m ls -l owned | cut -c1-10)" = "-rw-rw-rw-"
+m put norecord - <<<plain
+mount_fs dflt default_umask=077
+is "$(stat -c '%a' "$MNT/norecord"):$(stat -c '%a' "$MNT/owned")" "600:666" \
+	"default_umask=: the mode of a file that records none; a recorded one unchanged"
+umount_fs dflt
+
 # --- a small read of a big file downloads a chunk, not the file ---------------------
 head -c $((48 << 20)) /dev/urandom >"$T/big"
 m put big "$T/big"
