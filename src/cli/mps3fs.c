@@ -34,6 +34,7 @@ struct options {
 	char *js_bucket, *js_prefix;	/* format=mps3: the names its keys carry */
 	struct mps3_jsdb_config jc;
 	int sync, insecure, show_help, show_version, ro, nonempty;
+	int fsname_set, subtype_set;	/* the user's own -o fsname=, subtype= win over ours */
 	int suid, trust_owners, allow_other, default_permissions, no_default_permissions;
 	unsigned uid, gid, umask_val;
 	int uid_set, gid_set, umask_set;
@@ -44,7 +45,7 @@ struct options {
 
 enum {
 	KEY_HELP, KEY_VERSION, KEY_DISCARD, KEY_RO, KEY_UID, KEY_GID, KEY_UMASK, KEY_SUID, KEY_ALLOW_OTHER,
-	KEY_DEFAULT_PERMISSIONS, KEY_NO_DEFAULT_PERMISSIONS,
+	KEY_DEFAULT_PERMISSIONS, KEY_NO_DEFAULT_PERMISSIONS, KEY_FSNAME, KEY_SUBTYPE,
 };
 
 static const struct fuse_opt opts_spec[] = {
@@ -87,6 +88,8 @@ static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
 	FUSE_OPT_KEY("no_default_permissions", KEY_NO_DEFAULT_PERMISSIONS),
+	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
+	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -164,6 +167,9 @@ static const char usage_text[] =
 	"                        (default 10s, 30s); the request is then retried\n"
 	"  lag=DURATION, stale=DURATION\n"
 	"                        protocol parameters; all clients must agree (default 10s, 3s)\n"
+	"  fsname=NAME, subtype=TYPE\n"
+	"                        source and type shown by mount, findmnt and df\n"
+	"                        (default: URL, and fuse.mps3fs)\n"
 	"  allow_other, default_permissions and the other FUSE options are passed to FUSE.\n"
 	"  fstab words (_netdev, auto, noauto, user, users, nofail, defaults, x-systemd.*)\n"
 	"  are accepted and ignored.\n"
@@ -216,6 +222,12 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_NO_DEFAULT_PERMISSIONS:
 		o->no_default_permissions = 1;
 		return 0;
+	case KEY_FSNAME:
+		o->fsname_set = 1;
+		return 1;
+	case KEY_SUBTYPE:
+		o->subtype_set = 1;
+		return 1;
 	case KEY_RO:
 		o->ro = 1;
 		return 1; /* FUSE makes the mount read-only in the kernel too */
@@ -430,7 +442,38 @@ static int build_config(struct mps3fs_config *cfg, struct options *o, const char
 	return 0;
 }
 
-/* Open the store and run the daemon: the exit status. */
+/*
+ * What mount(8), findmnt and df show: the URL as the source and
+ * fuse.mps3fs as the type, so that an fstab line matches its mount
+ * (mount -a compares both).  libfuse splits -o at commas and takes a
+ * backslash as an escape, so the URL's own are escaped.  0 or -ENOMEM.
+ */
+static int add_source_opts(struct fuse_args *args, const struct options *o)
+{
+	static const char pre[] = "-ofsname=";
+	const char *s;
+	char *opt, *d;
+	int rc;
+
+	if (!o->subtype_set && fuse_opt_add_arg(args, "-osubtype=mps3fs") != 0)
+		return -ENOMEM;
+	if (o->fsname_set)
+		return 0;
+	opt = malloc(sizeof(pre) + 2 * strlen(o->url));
+	if (!opt)
+		return -ENOMEM;
+	d = stpcpy(opt, pre);
+	for (s = o->url; *s; s++) {
+		if (*s == ',' || *s == '\\')
+			*d++ = '\\';
+		*d++ = *s;
+	}
+	*d = '\0';
+	rc = fuse_opt_add_arg(args, opt) != 0 ? -ENOMEM : 0;
+	free(opt);
+	return rc;
+}
+
 /*
  * Before anything is asked of the store: MOUNTPOINT is a directory, not a
  * mount point already, and empty unless -o nonempty.  The FUSE options are
@@ -491,6 +534,7 @@ static int preflight(const struct options *o, const char *mnt, struct fuse_args 
 	return 0;
 }
 
+/* Open the store and run the daemon: the exit status. */
 static int mount_it(const struct mps3fs_config *cfg, const struct options *o, struct fuse_args *args,
 		    const struct fuse_cmdline_opts *cmd)
 {
@@ -571,6 +615,10 @@ int main(int argc, char **argv)
 	ret = build_config(&cfg, &o, cmd.mountpoint);
 	if (ret)
 		goto out;
+	if (add_source_opts(&args, &o)) {
+		ret = 1;
+		goto out;
+	}
 	ret = preflight(&o, cmd.mountpoint, &args);
 	if (ret)
 		goto out;
