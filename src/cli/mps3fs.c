@@ -31,6 +31,7 @@ struct options {
 	char *poll, *cache_dir, *cache_size, *drain, *timeout, *lag, *stale, *notify;
 	char *mount_timeout, *connect_timeout, *stall_timeout, *history, *validate, *validate_timeout, *branch;
 	char *format, *manifest, *mps3_bucket;
+	char *logfile, *loglevel;
 	char *js_bucket, *js_prefix;	/* format=mps3: the names its keys carry */
 	struct mps3_jsdb_config jc;
 	int sync, insecure, show_help, show_version, ro, nonempty;
@@ -76,6 +77,8 @@ static const struct fuse_opt opts_spec[] = {
 	OPT("mps3_bucket=%s", mps3_bucket),
 	OPT("validate=%s", validate),
 	OPT("validate_timeout=%s", validate_timeout),
+	OPT("logfile=%s", logfile),
+	OPT("loglevel=%s", loglevel),
 	OPT("sync", sync),
 	OPT("insecure", insecure),
 	OPT("nonempty", nonempty),
@@ -147,7 +150,14 @@ static const char usage_text[] =
 	"  ro                    read-only mount\n"
 	"  nonempty              mount over a directory that is not empty (its files are\n"
 	"                        hidden while mounted)\n"
-	"  retries=N             attempts per S3 request (default 6)\n"
+	"  retries=N             attempts per S3 request (default 6)\n";
+
+/* Split: one string literal may be only so long in ISO C. */
+static const char usage_text2[] =
+	"  logfile=FILE          also append the log to FILE (created 0600; SIGHUP reopens\n"
+	"                        it, for logrotate). Without it the log goes to stderr with\n"
+	"                        -f, to syslog (daemon facility) otherwise\n"
+	"  loglevel=LEVEL        err, warn, notice (default), info or debug (-d: debug)\n"
 	"  format=mps3           a database of the MPS3 JavaScript client (files only, of at\n"
 	"                        most 16 MiB; manifest=KEY, mps3_bucket=NAME as for\n"
 	"                        mps3 --format mps3)\n"
@@ -347,6 +357,8 @@ static void free_options(struct options *o)
 	free(o->js_prefix);
 	free(o->validate);
 	free(o->validate_timeout);
+	free(o->logfile);
+	free(o->loglevel);
 }
 
 /* A duration option into *ms; 0, or 2 (usage) after saying what is wrong. */
@@ -534,6 +546,42 @@ static int preflight(const struct options *o, const char *mnt, struct fuse_args 
 	return 0;
 }
 
+/*
+ * Where the daemon's lines go and which: loglevel= (else debug with -d,
+ * notice otherwise), and logfile= beside stderr or syslog.  A relative
+ * path is taken from here: the daemon changes to / when it detaches.
+ * 0, or the exit status after one line on stderr.
+ */
+static int setup_log(const struct options *o, const struct fuse_cmdline_opts *cmd)
+{
+	enum mps3_log_level level = cmd->debug ? MPS3_LOG_DEBUG : MPS3_LOG_NOTICE;
+	char *path = NULL, cwd[PATH_MAX];
+	int rc;
+
+	if (o->loglevel && mps3_log_level_parse(&level, o->loglevel)) {
+		fprintf(stderr, "mps3fs: loglevel=%s: use err, warn, notice, info or debug\n", o->loglevel);
+		return 2;
+	}
+	mps3_log_set_level(level);
+	if (!o->logfile)
+		return 0;
+	if (!*o->logfile) {
+		fputs("mps3fs: logfile= needs a path\n", stderr);
+		return 2;
+	}
+	if (o->logfile[0] != '/' && (!getcwd(cwd, sizeof(cwd)) || asprintf(&path, "%s/%s", cwd, o->logfile) < 0)) {
+		fprintf(stderr, "mps3fs: logfile=%s: give an absolute path\n", o->logfile);
+		return 2;
+	}
+	rc = mps3_log_to_file(path ? path : o->logfile);
+	free(path);
+	if (rc) {
+		fprintf(stderr, "mps3fs: logfile=%s: %s\n", o->logfile, mps3_error_last(rc));
+		return 1;
+	}
+	return 0;
+}
+
 /* Open the store and run the daemon: the exit status. */
 static int mount_it(const struct mps3fs_config *cfg, const struct options *o, struct fuse_args *args,
 		    const struct fuse_cmdline_opts *cmd)
@@ -546,7 +594,6 @@ static int mount_it(const struct mps3fs_config *cfg, const struct options *o, st
 	if (duration_opt("connect_timeout", o->connect_timeout, &connect_ms) ||
 	    duration_opt("stall_timeout", o->stall_timeout, &stall_ms))
 		return 2;
-	mps3_log_set_level(cmd->debug ? MPS3_LOG_DEBUG : MPS3_LOG_NOTICE);
 	if (mps3_s3_global_init()) {
 		fprintf(stderr, "mps3fs: cannot initialise libcurl\n");
 		return 1;
@@ -591,6 +638,7 @@ int main(int argc, char **argv)
 	}
 	if (o.show_help) {
 		fputs(usage_text, stdout);
+		fputs(usage_text2, stdout);
 		printf("\nFUSE options:\n");
 		fflush(stdout);
 		fuse_cmdline_help();
@@ -613,6 +661,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ret = build_config(&cfg, &o, cmd.mountpoint);
+	if (!ret)
+		ret = setup_log(&o, &cmd);
 	if (ret)
 		goto out;
 	if (add_source_opts(&args, &o)) {

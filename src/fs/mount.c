@@ -75,6 +75,34 @@ static void fuse_log_sink(enum fuse_log_level level, const char *fmt, va_list ap
 	mps3_logv((enum mps3_log_level)level, fmt, ap);
 }
 
+static void reopen_log(int sig)
+{
+	(void)sig;
+	mps3_log_reopen();
+}
+
+/*
+ * For a daemon, SIGHUP is logrotate's "reopen the log" (as for syslogd and
+ * nginx), never libfuse's "unmount": no terminal hangs up on a detached
+ * daemon, so whoever sends it means the log.  In the foreground, without a
+ * log file, it stays the terminal's hangup.  Installed over libfuse's
+ * handler, which fuse_remove_signal_handlers() then leaves alone.
+ */
+static int hup_reopens_log(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = reopen_log;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGHUP, &sa, NULL) < 0) {
+		mps3_err("cannot set the SIGHUP handler: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 /* Everything the database holds, into the tree (before mounting). */
 static int populate(struct mps3fs *fs)
 {
@@ -291,11 +319,17 @@ static int serve(struct mps3fs *fs, struct fuse_args *args, int foreground)
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
 	handlers = 1;
+	if ((mps3_log_has_file() || !foreground) && hup_reopens_log())
+		goto out;
 	if (fuse_session_mount(se, fs->cfg.mountpoint) != 0)
 		goto out;
 	mounted = 1;
 	if (!foreground) {
-		mps3_log_use_syslog("mps3fs");
+		/* Detached, stderr is /dev/null: the log goes to the log file, or to syslog without one. */
+		if (mps3_log_has_file())
+			mps3_log_set_stderr(0);
+		else
+			mps3_log_use_syslog("mps3fs");
 		if (fuse_daemonize(0) != 0)
 			goto out;
 	}
@@ -309,6 +343,7 @@ static int serve(struct mps3fs *fs, struct fuse_args *args, int foreground)
 	fuse_loop_cfg_set_idle_threads(lc, 10);
 	rc = fuse_session_loop_mt(se, lc);
 	ret = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
+	mps3_info("%s unmounted from %s", fs->cfg.url, fs->cfg.mountpoint);
 out:
 	mps3fs_branches_stop(fs);
 	mps3fs_instance_stop(fs);
