@@ -103,6 +103,107 @@ static int hup_reopens_log(void)
 	return 0;
 }
 
+static int64_t wall_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* What a second mount of this cache directory, or `mps3 sync --journal` on it, is told. */
+static void tell_holder(struct mps3fs *fs, const char *state, int64_t until_ms)
+{
+	json_t *about;
+
+	if (!fs->journal_open)
+		return;
+	about = json_pack("{s:s,s:s,s:s}", "url", fs->cfg.url, "mountpoint", fs->cfg.mountpoint, "state", state);
+	if (about)
+		json_object_set_new(about, "until", until_ms ? json_integer(until_ms) : json_null());
+	if (!about)
+		mps3_info("journal: cannot record its holder: out of memory");
+	else if (mps3_journal_set_holder(&fs->journal, about))
+		mps3_info("journal: %s", mps3_error_last(-EIO));
+	json_decref(about);
+}
+
+/* After its drain, an unmounting daemon saves its state and exits: this long at most. */
+#define UNMOUNT_GRACE_MS 10000
+
+/* Whether the holder record is of a live daemon that is unmounting and said it is not done yet. */
+static int still_unmounting(json_t *who)
+{
+	const char *state = json_string_value(json_object_get(who, "state"));
+	json_int_t until = json_integer_value(json_object_get(who, "until"));
+
+	return json_is_true(json_object_get(who, "alive")) && state && strcmp(state, "unmounting") == 0 &&
+	       wall_ms() < until + UNMOUNT_GRACE_MS;
+}
+
+/* The journal is someone else's: one line on whose, and what to do. */
+static void say_busy(const struct mps3fs *fs, json_t *who, const char *detail)
+{
+	const struct mps3fs_config *cfg = &fs->cfg;
+	const char *url = json_string_value(json_object_get(who, "url"));
+	const char *mnt = json_string_value(json_object_get(who, "mountpoint"));
+	const char *state = json_string_value(json_object_get(who, "state"));
+	long long pid = json_integer_value(json_object_get(who, "pid"));
+
+	if (!json_is_true(json_object_get(who, "alive")) || !url || !mnt || !state)
+		mps3_err("%s: cache dir %s: %s; wait for it to finish, or give -o cache_dir=", cfg->url,
+			 cfg->cache_dir, detail);
+	else if (strcmp(state, "unmounting") == 0)
+		mps3_err("%s: cache dir %s is still in use by process %lld, unmounted from %s but still uploading what was pending; wait for it to exit, or give -o cache_dir=",
+			 cfg->url, cfg->cache_dir, pid, mnt);
+	else if (strcmp(url, cfg->url) == 0)
+		mps3_err("%s is already mounted at %s by process %lld (cache dir %s); unmount it or give -o cache_dir=",
+			 url, mnt, pid, cfg->cache_dir);
+	else
+		mps3_err("%s: cache dir %s is in use by the mount of %s at %s (process %lld); give -o cache_dir= another directory",
+			 cfg->url, cfg->cache_dir, url, mnt, pid);
+}
+
+/*
+ * The journal, locked.  Held by a daemon still unmounting (a remount in the
+ * seconds after a umount finds it uploading what was pending): wait, for as
+ * long as it said it would take.  Held otherwise: say by whom.
+ */
+static int open_journal(struct mps3fs *fs, json_t **old)
+{
+	const struct timespec tick = { 0, 100 * 1000 * 1000 };
+	const char *dir = fs->cfg.cache_dir;
+	char detail[512];
+	json_t *who = NULL;
+	int rc, waited = 0;
+
+	for (;;) {
+		rc = mps3_journal_open(&fs->journal, dir, old);
+		if (rc != -EBUSY)
+			break;
+		snprintf(detail, sizeof(detail), "%s", mps3_error_last(rc));
+		json_decref(who);
+		if (mps3_journal_holder(&who, dir) != 0)
+			who = NULL;
+		if (!still_unmounting(who))
+			break;
+		if (!waited++)
+			mps3_notice("%s: waiting for process %lld to finish unmounting from %s (cache dir %s)", fs->cfg.url,
+				    (long long)json_integer_value(json_object_get(who, "pid")),
+				    json_string_value(json_object_get(who, "mountpoint")), dir);
+		mps3_journal_close(&fs->journal);
+		nanosleep(&tick, NULL);
+	}
+	if (rc == -EBUSY)
+		say_busy(fs, who, detail);
+	else if (rc)
+		mps3_err("journal: %s", mps3_error_last(rc));
+	json_decref(who);
+	if (rc)
+		mps3_journal_close(&fs->journal);
+	return rc;
+}
+
 /* Everything the database holds, into the tree (before mounting). */
 static int populate(struct mps3fs *fs)
 {
@@ -148,12 +249,11 @@ static int open_local(struct mps3fs *fs, json_t **journal_old)
 		return rc;
 	}
 	clear_dir(fs->staging_dir);
-	rc = mps3_journal_open(&fs->journal, cfg->cache_dir, journal_old);
-	if (rc) {
-		mps3_err("journal: %s", mps3_error_last(rc));
+	rc = open_journal(fs, journal_old);
+	if (rc)
 		return rc;
-	}
 	fs->journal_open = 1;
+	tell_holder(fs, "mounted", 0);
 	snprintf(blobs, sizeof(blobs), "%s/blobs", cfg->cache_dir);
 	rc = mps3fs_cache_init(&fs->cache, blobs, cfg->cache_size);
 	if (rc)
@@ -244,6 +344,7 @@ void mps3fs_instance_stop(struct mps3fs *fs)
 	const struct mps3fs_config *cfg = &fs->cfg;
 	int rc;
 
+	tell_holder(fs, "unmounting", wall_ms() + (cfg->drain_ms > 0 ? cfg->drain_ms : 0));
 	mps3_poller_stop(fs->poller);
 	fs->poller = NULL;
 	if (fs->db)
@@ -281,8 +382,10 @@ void mps3fs_instance_free(struct mps3fs *fs)
 {
 	if (!fs)
 		return;
-	if (fs->journal_open)
+	if (fs->journal_open) {
+		tell_holder(fs, "unmounted", 0);
 		mps3_journal_close(&fs->journal);
+	}
 	if (fs->tree.root)
 		mps3fs_tree_dispose(fs);
 	mps3_db_free(fs->db);
@@ -332,6 +435,7 @@ static int serve(struct mps3fs *fs, struct fuse_args *args, int foreground)
 			mps3_log_use_syslog("mps3fs");
 		if (fuse_daemonize(0) != 0)
 			goto out;
+		tell_holder(fs, "mounted", 0); /* the holder is the child now */
 	}
 	if (mps3fs_instance_start(fs) || mps3fs_branches_init(fs))
 		goto out;
