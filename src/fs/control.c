@@ -23,6 +23,7 @@
 #include "branches.h"
 #include "control.h"
 #include "fs.h"
+#include "local.h"
 #include "upload.h"
 #include "view.h"
 
@@ -74,14 +75,7 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 	mps3_db_get_stats(fs->db, &st);
 	pthread_mutex_lock(&fs->tree_lock);
 	dirty = json_object_size(fs->dirty);
-	{
-		const char *sha;
-		json_t *v;
-
-		pending_bytes = 0;
-		json_object_foreach(fs->pinned, sha, v)
-			pending_bytes += mps3fs_cache_size_of(&fs->cache, sha);
-	}
+	pending_bytes = mps3fs_pending_bytes(fs);
 	stuck = mps3fs_stuck_paths(fs);
 	online = fs->online;
 	commits = fs->commits;
