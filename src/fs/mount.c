@@ -97,8 +97,10 @@ static int hup_reopens_log(void)
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART;
 	if (sigaction(SIGHUP, &sa, NULL) < 0) {
-		mps3_err("cannot set the SIGHUP handler: %s", strerror(errno));
-		return -errno;
+		int err = errno;
+
+		mps3_err("cannot set the SIGHUP handler: %s", strerror(err));
+		return -err;
 	}
 	return 0;
 }
@@ -118,13 +120,11 @@ static void tell_holder(struct mps3fs *fs, const char *state, int64_t until_ms)
 
 	if (!fs->journal_open)
 		return;
-	about = json_pack("{s:s,s:s,s:s}", "url", fs->cfg.url, "mountpoint", fs->cfg.mountpoint, "state", state);
-	if (about)
-		json_object_set_new(about, "until", until_ms ? json_integer(until_ms) : json_null());
-	if (!about)
-		mps3_info("journal: cannot record its holder: out of memory");
-	else if (mps3_journal_set_holder(&fs->journal, about))
-		mps3_info("journal: %s", mps3_error_last(-EIO));
+	about = json_pack("{s:s,s:s,s:s,s:o}", "url", fs->cfg.url, "mountpoint", fs->cfg.mountpoint, "state", state,
+			  "until", until_ms ? json_integer(until_ms) : json_null());
+	/* Information only: the lock is the journal's, whatever this says. */
+	if (!about || mps3_journal_set_holder(&fs->journal, about))
+		mps3_info("journal: %s", about ? mps3_error_last(-EIO) : "cannot record its holder: out of memory");
 	json_decref(about);
 }
 
