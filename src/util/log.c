@@ -74,21 +74,25 @@ int mps3_log_level_parse(enum mps3_log_level *out, const char *name)
 
 int mps3_log_to_file(const char *path)
 {
+	char *copy;
 	int fd;
 
 	if (!path || path[0] != '/')
 		return mps3_error_set(-EINVAL, "%s: need an absolute path", path ? path : "");
-	fd = open(path, LOG_FILE_FLAGS, 0600);
-	if (fd < 0)
-		return mps3_error_set(-errno, "cannot open %s: %s", path, strerror(errno));
-	free(log_path);
-	log_path = strdup(path);
-	if (!log_path) {
-		close(fd);
+	copy = strdup(path);
+	if (!copy)
 		return -ENOMEM;
+	fd = open(path, LOG_FILE_FLAGS, 0600);
+	if (fd < 0) {
+		int err = errno;
+
+		free(copy);
+		return mps3_error_set(-err, "cannot open %s: %s", path, strerror(err));
 	}
 	if (log_fd >= 0)
 		close(log_fd);
+	free(log_path);
+	log_path = copy;
 	log_fd = fd;
 	return 0;
 }
