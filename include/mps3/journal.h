@@ -60,9 +60,9 @@ void mps3_journal_close(struct mps3_journal *j);
  * JSON object (0600) with the holder's "pid", written when the journal is
  * opened.  mps3_journal_set_holder() adds the fields of about (borrowed) to
  * it and rewrites it with the caller's pid (call it again after a fork);
- * the daemon adds "url", "mountpoint" and "state" ("mounted",
- * "unmounting" with "until", the time in ms since the epoch by which it
- * means to be done, "unmounted").  The record stays after the lock is
+ * the daemon adds "url", "mountpoint" and "state" ("mounting",
+ * "mounted", "unmounting" with "until", the time in ms since the epoch by
+ * which it means to be done, "unmounted").  The record stays after the lock is
  * released: it is information, never a lock.  0 or -errno with detail.
  */
 int mps3_journal_set_holder(struct mps3_journal *j, json_t *about);

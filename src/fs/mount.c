@@ -131,14 +131,24 @@ static void tell_holder(struct mps3fs *fs, const char *state, int64_t until_ms)
 /* After its drain, an unmounting daemon saves its state and exits: this long at most. */
 #define UNMOUNT_GRACE_MS 10000
 
-/* Whether the holder record is of a live daemon that is unmounting and said it is not done yet. */
-static int still_unmounting(json_t *who)
+/*
+ * Whether to wait for the holder: a live daemon unmounting that said it is
+ * not done yet; or one that says it is mounted at this very mount point,
+ * where nothing is mounted now (the preflight saw to that), so that its
+ * unmount has begun and it is about to say so.
+ */
+static int worth_waiting(const struct mps3fs *fs, json_t *who, int64_t since_ms)
 {
 	const char *state = json_string_value(json_object_get(who, "state"));
+	const char *mnt = json_string_value(json_object_get(who, "mountpoint"));
 	json_int_t until = json_integer_value(json_object_get(who, "until"));
 
-	return json_is_true(json_object_get(who, "alive")) && state && strcmp(state, "unmounting") == 0 &&
-	       wall_ms() < until + UNMOUNT_GRACE_MS;
+	if (!json_is_true(json_object_get(who, "alive")) || !state)
+		return 0;
+	if (strcmp(state, "unmounting") == 0)
+		return wall_ms() < until + UNMOUNT_GRACE_MS;
+	return fs->main == fs && strcmp(state, "mounted") == 0 && mnt && strcmp(mnt, fs->cfg.mountpoint) == 0 &&
+	       wall_ms() < since_ms + UNMOUNT_GRACE_MS;
 }
 
 /* The journal is someone else's: one line on whose, and what to do. */
@@ -157,8 +167,8 @@ static void say_busy(const struct mps3fs *fs, json_t *who, const char *detail)
 		mps3_err("%s: cache dir %s is still in use by process %lld, unmounted from %s but still uploading what was pending; wait for it to exit, or give -o cache_dir=",
 			 cfg->url, cfg->cache_dir, pid, mnt);
 	else if (strcmp(url, cfg->url) == 0)
-		mps3_err("%s is already mounted at %s by process %lld (cache dir %s); unmount it or give -o cache_dir=",
-			 url, mnt, pid, cfg->cache_dir);
+		mps3_err("%s is %s at %s by process %lld (cache dir %s); unmount it or give -o cache_dir=", url,
+			 strcmp(state, "mounting") == 0 ? "being mounted" : "already mounted", mnt, pid, cfg->cache_dir);
 	else
 		mps3_err("%s: cache dir %s is in use by the mount of %s at %s (process %lld); give -o cache_dir= another directory",
 			 cfg->url, cfg->cache_dir, url, mnt, pid);
@@ -173,6 +183,7 @@ static int open_journal(struct mps3fs *fs, json_t **old)
 {
 	const struct timespec tick = { 0, 100 * 1000 * 1000 };
 	const char *dir = fs->cfg.cache_dir;
+	int64_t since = wall_ms();
 	char detail[512];
 	json_t *who = NULL;
 	int rc, waited = 0;
@@ -185,7 +196,7 @@ static int open_journal(struct mps3fs *fs, json_t **old)
 		json_decref(who);
 		if (mps3_journal_holder(&who, dir) != 0)
 			who = NULL;
-		if (!still_unmounting(who))
+		if (!worth_waiting(fs, who, since))
 			break;
 		if (!waited++)
 			mps3_notice("%s: waiting for process %lld to finish unmounting from %s (cache dir %s)", fs->cfg.url,
@@ -253,7 +264,8 @@ static int open_local(struct mps3fs *fs, json_t **journal_old)
 	if (rc)
 		return rc;
 	fs->journal_open = 1;
-	tell_holder(fs, "mounted", 0);
+	/* A branch opens inside the live mount; the main line is mounted once the tree is built. */
+	tell_holder(fs, fs->main == fs ? "mounting" : "mounted", 0);
 	snprintf(blobs, sizeof(blobs), "%s/blobs", cfg->cache_dir);
 	rc = mps3fs_cache_init(&fs->cache, blobs, cfg->cache_size);
 	if (rc)
@@ -435,8 +447,8 @@ static int serve(struct mps3fs *fs, struct fuse_args *args, int foreground)
 			mps3_log_use_syslog("mps3fs");
 		if (fuse_daemonize(0) != 0)
 			goto out;
-		tell_holder(fs, "mounted", 0); /* the holder is the child now */
 	}
+	tell_holder(fs, "mounted", 0); /* detached, the holder is the child now */
 	if (mps3fs_instance_start(fs) || mps3fs_branches_init(fs))
 		goto out;
 	mps3_info("%s mounted on %s", fs->cfg.url, fs->cfg.mountpoint);

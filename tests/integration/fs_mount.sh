@@ -2,7 +2,8 @@
 # The mount as the system sees it (issue 14): its source and type in
 # mountinfo, who holds a cache directory when a second mount is refused, a
 # dead holder's record blocking nothing, the default cache directory per
-# mount point (and the old naming's journal replayed, not forgotten),
+# mount point (and the old naming's journal replayed, not forgotten), a
+# remount right after a umount waiting for the old daemon's uploads,
 # logfile= and loglevel=, and df's figures.
 . "$(dirname "$0")/lib.sh" "$@"
 require_fuse
@@ -95,6 +96,27 @@ kill "$holder"
 wait "$holder" 2>/dev/null || true
 check "once the holder is gone, the mount goes ahead" wait_for 60 mountpoint -q "$T/w"
 umount_fs w
+
+# --- and so does a real remount right after a umount, while the old daemon uploads ----
+mount_fs x drain=60s
+X=$MNT
+old=${FS_PID[x]}
+store_offline
+echo late >"$X/late"
+fusermount3 -u "$X"
+mv "$T/x.err" "$T/x-old.err" # the old daemon goes on writing there
+"$MPS3FS" -f -o "cache_dir=$T/x.cache,poll=500ms$ep" "$URL" "$X" 2>"$T/x.err" &
+FS_PID[x]=$!
+check "a remount at once waits for the old daemon, which is still uploading" \
+	wait_for 60 grep -q "waiting for process $old to finish unmounting from $(realpath "$X")" "$T/x.err"
+store_online
+rc=0
+wait "$old" || rc=$?
+is "$rc" 0 "the old daemon uploads what was pending and exits 0"
+check "then the remount goes ahead" wait_for 60 mountpoint -q "$X"
+is "$(cat "$X/late")" late "it shows the change made before the umount"
+is "$(m get late)" late "which is in the bucket"
+umount_fs x
 
 # --- logfile= and loglevel= -------------------------------------------------------
 mount_fs l logfile="$T/l.log" loglevel=info
