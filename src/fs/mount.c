@@ -130,6 +130,8 @@ static void tell_holder(struct mps3fs *fs, const char *state, int64_t until_ms)
 
 /* After its drain, an unmounting daemon saves its state and exits: this long at most. */
 #define UNMOUNT_GRACE_MS 10000
+/* A daemon whose mount is gone says it is unmounting within this, however loaded the machine. */
+#define NOTICE_GRACE_MS 30000
 
 /*
  * Whether to wait for the holder: a live daemon unmounting that said it is
@@ -148,7 +150,7 @@ static int worth_waiting(const struct mps3fs *fs, json_t *who, int64_t since_ms)
 	if (strcmp(state, "unmounting") == 0)
 		return wall_ms() < until + UNMOUNT_GRACE_MS;
 	return fs->main == fs && strcmp(state, "mounted") == 0 && mnt && strcmp(mnt, fs->cfg.mountpoint) == 0 &&
-	       wall_ms() < since_ms + UNMOUNT_GRACE_MS;
+	       wall_ms() < since_ms + NOTICE_GRACE_MS;
 }
 
 /* The journal is someone else's: one line on whose, and what to do. */
@@ -461,6 +463,8 @@ static int serve(struct mps3fs *fs, struct fuse_args *args, int foreground)
 	ret = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 	mps3_info("%s unmounted from %s", fs->cfg.url, fs->cfg.mountpoint);
 out:
+	/* At once: a remount may be waiting, and the branches' drains come first. */
+	tell_holder(fs, "unmounting", wall_ms() + (fs->cfg.drain_ms > 0 ? fs->cfg.drain_ms : 0));
 	mps3fs_branches_stop(fs);
 	mps3fs_instance_stop(fs);
 	if (lc)

@@ -96,27 +96,47 @@ kill "$holder"
 wait "$holder" 2>/dev/null || true
 check "once the holder is gone, the mount goes ahead" wait_for 60 mountpoint -q "$T/w"
 umount_fs w
+# One that still says it is mounted here, where nothing is (its unmount began a moment ago), too.
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "a"); fcntl.flock(f, fcntl.LOCK_EX); open(sys.argv[2], "w").close(); time.sleep(600)' \
+	"$T/w.cache/journal/log" "$T/w.held2" &
+holder=$!
+at_exit "kill $holder 2>/dev/null; wait $holder 2>/dev/null"
+wait_for 60 test -e "$T/w.held2"
+printf '{"pid":%d,"url":"%s","mountpoint":"%s","state":"mounted","until":null}' "$holder" "$URL" \
+	"$(realpath "$T/w")" >"$T/w.cache/journal/holder"
+"$MPS3FS" -f -o "cache_dir=$T/w.cache$ep" "$URL" "$T/w" 2>"$T/w.err" &
+FS_PID[w]=$!
+check "a holder that says it is mounted where nothing is mounted is waited for" \
+	wait_for 60 grep -q "waiting for process $holder to finish unmounting from $(realpath "$T/w")" "$T/w.err"
+kill "$holder"
+wait "$holder" 2>/dev/null || true
+check "and once it is gone, the mount goes ahead" wait_for 60 mountpoint -q "$T/w"
+umount_fs w
 
 # --- and so does a real remount right after a umount, while the old daemon uploads ----
-mount_fs x drain=60s
-X=$MNT
-old=${FS_PID[x]}
-store_offline
-echo late >"$X/late"
-fusermount3 -u "$X"
-mv "$T/x.err" "$T/x-old.err" # the old daemon goes on writing there
-"$MPS3FS" -f -o "cache_dir=$T/x.cache,poll=500ms$ep" "$URL" "$X" 2>"$T/x.err" &
-FS_PID[x]=$!
-check "a remount at once waits for the old daemon, which is still uploading" \
-	wait_for 60 grep -q "waiting for process $old to finish unmounting from $(realpath "$X")" "$T/x.err"
-store_online
-rc=0
-wait "$old" || rc=$?
-is "$rc" 0 "the old daemon uploads what was pending and exits 0"
-check "then the remount goes ahead" wait_for 60 mountpoint -q "$X"
-is "$(cat "$X/late")" late "it shows the change made before the umount"
-is "$(m get late)" late "which is in the bucket"
-umount_fs x
+# (s3 only: a fresh process would make a missing file:// bucket directory afresh)
+if [[ $BACKEND == s3 ]]; then
+	mount_fs x drain=60s
+	X=$MNT
+	old=${FS_PID[x]}
+	store_offline
+	echo late >"$X/late"
+	check "unmounted with an upload pending" fusermount3 -u "$X"
+	mv "$T/x.err" "$T/x-old.err" # the old daemon goes on writing there
+	"$MPS3FS" -f -o "cache_dir=$T/x.cache,poll=500ms$ep" "$URL" "$X" 2>"$T/x.err" &
+	FS_PID[x]=$!
+	check "a remount at once waits for the old daemon, which is still uploading" \
+		wait_for 60 grep -q "waiting for process $old to finish unmounting from $(realpath "$X")" "$T/x.err"
+	store_online
+	rc=0
+	wait "$old" || rc=$?
+	is "$rc" 0 "the old daemon uploads what was pending and exits 0"
+	check "then the remount goes ahead" wait_for 60 mountpoint -q "$X"
+	is "$(cat "$X/late")" late "it shows the change made before the umount"
+	is "$(m get late)" late "which is in the bucket"
+	umount_fs x
+fi
 
 # --- logfile= and loglevel= -------------------------------------------------------
 mount_fs l logfile="$T/l.log" loglevel=info
