@@ -40,6 +40,7 @@ struct mps3_journal {
 	off_t compacted;		/* size after the last compaction; protected by lock */
 	int err;			/* sticky failure of an append; protected by lock */
 	uint64_t batch;			/* change records belong to this batch (0: none); protected by lock */
+	json_t *holder;			/* the holder record, less the pid; protected by lock */
 };
 
 /*
@@ -48,10 +49,36 @@ struct mps3_journal {
  * file until mps3_journal_truncate(); content records are put back into
  * CACHE/blobs where the cached copy is missing or damaged.  0, -EBUSY
  * (another process has it), or a negative errno with detail.  Call
- * mps3_journal_close() whatever it returns.
+ * mps3_journal_close() whatever it returns.  The -EBUSY detail names the
+ * holder's pid when it recorded one.
  */
 int mps3_journal_open(struct mps3_journal *j, const char *cache_dir, json_t **old);
 void mps3_journal_close(struct mps3_journal *j);
+
+/*
+ * Who holds the lock (src/db/journal_holder.c): CACHE/journal/holder, a
+ * JSON object (0600) with the holder's "pid", written when the journal is
+ * opened.  mps3_journal_set_holder() adds the fields of about (borrowed) to
+ * it and rewrites it with the caller's pid (call it again after a fork);
+ * the daemon adds "url", "mountpoint" and "state" ("mounting",
+ * "mounted", "unmounting" with "until", the time in ms since the epoch by
+ * which it means to be done, "unmounted").  The record stays after the lock is
+ * released: it is information, never a lock.  0 or -errno with detail.
+ */
+int mps3_journal_set_holder(struct mps3_journal *j, json_t *about);
+/*
+ * The holder record of cache_dir's journal (new reference), with "alive":
+ * whether the process it names still runs.  Read it when the lock is
+ * refused; the record of a process that released the lock is its last
+ * word.  0, or -ENOENT (none, or not a record).
+ */
+int mps3_journal_holder(json_t **out, const char *cache_dir);
+/*
+ * Rename cache directory from to to, holding its journal's lock across the
+ * rename.  0, -EBUSY (a process holds the journal), -ENOENT (no from), or
+ * -errno with detail.
+ */
+int mps3_journal_rename_dir(const char *from, const char *to);
 
 /* Record that path should become want (NULL: absent); base is the bucket's value then. */
 int mps3_journal_append(struct mps3_journal *j, const char *path, json_t *want, json_t *base);

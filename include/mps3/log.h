@@ -1,10 +1,11 @@
 /*
  * mps3/log.h - one logging sink for the library, the CLI and the daemon.
  *
- * Messages go to stderr (foreground) or syslog (daemonised).  Every line is
- * one event naming the path or object it is about.  Secrets must never be
- * passed to these functions: callers format keys and signatures out.
- * Thread-safe; logging cannot fail (a line that cannot be written is lost).
+ * Messages go to stderr (foreground) or syslog (daemonised), and to a log
+ * file as well when one is open.  Every line is one event naming the path
+ * or object it is about.  Secrets must never be passed to these functions:
+ * callers format keys and signatures out.  Thread-safe; logging cannot fail
+ * (a line that cannot be written is lost).
  */
 #ifndef MPS3_LOG_H
 #define MPS3_LOG_H
@@ -31,6 +32,26 @@ void mps3_log_use_syslog(const char *ident);
 
 /* Prefix for stderr lines ("mps3: ").  Borrowed.  Call before threads start. */
 void mps3_log_set_prefix(const char *prefix);
+
+/* "err", "warn", "notice", "info", "debug" (or "error", "warning") into *out: 0 or -EINVAL. */
+int mps3_log_level_parse(enum mps3_log_level *out, const char *name);
+
+/*
+ * Also append every line, with its time and the process id, to the file at
+ * path (absolute; created 0600).  Call before threads start.  0 or -errno
+ * with detail.
+ */
+int mps3_log_to_file(const char *path);
+/* Whether mps3_log_to_file() succeeded: lines go to a file. */
+int mps3_log_has_file(void);
+/*
+ * Open the log file's path again, for logrotate: lines written after it
+ * returns go to the file now at the path.  Async-signal-safe (a SIGHUP
+ * handler may call it); a path that cannot be opened keeps the old file.
+ */
+void mps3_log_reopen(void);
+/* Whether lines go to stderr (the default, unless syslog is in use).  Call before threads start. */
+void mps3_log_set_stderr(int on);
 
 /*
  * Count of MPS3_LOG_WARN and MPS3_LOG_ERR messages emitted so far; the daemon

@@ -17,12 +17,12 @@
 #include <unistd.h>
 
 #include "mps3/error.h"
-#include "mps3/hash.h"
 #include "mps3/log.h"
 #include "mps3/s3.h"
 #include "mps3_config.h"
 #include "../fs/fs.h"
 #include "../fs/mount.h"
+#include "cachedir.h"
 #include "common.h"
 
 struct options {
@@ -33,9 +33,11 @@ struct options {
 	char *format, *manifest, *mps3_bucket;
 	char *storage_class, *sse, *sse_kms_key_id, *sse_c_key_file, *part_size;
 	int requester_pays, parallel;
+	char *logfile, *loglevel;
 	char *js_bucket, *js_prefix;	/* format=mps3: the names its keys carry */
 	struct mps3_jsdb_config jc;
 	int sync, insecure, show_help, show_version, ro, nonempty;
+	int fsname_set, subtype_set;	/* the user's own -o fsname=, subtype= win over ours */
 	int suid, trust_owners, allow_other, default_permissions, no_default_permissions;
 	unsigned uid, gid, umask_val, duid, dgid, dumask;	/* uid=...; default_uid=... */
 	int uid_set, gid_set, umask_set, duid_set, dgid_set, dumask_set;
@@ -46,8 +48,7 @@ struct options {
 
 enum {
 	KEY_HELP, KEY_VERSION, KEY_DISCARD, KEY_RO, KEY_UID, KEY_GID, KEY_UMASK, KEY_DUID, KEY_DGID, KEY_DUMASK,
-	KEY_SUID, KEY_ALLOW_OTHER,
-	KEY_DEFAULT_PERMISSIONS, KEY_NO_DEFAULT_PERMISSIONS,
+	KEY_SUID, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS, KEY_NO_DEFAULT_PERMISSIONS, KEY_FSNAME, KEY_SUBTYPE,
 };
 
 static const struct fuse_opt opts_spec[] = {
@@ -85,6 +86,8 @@ static const struct fuse_opt opts_spec[] = {
 	OPT("requester_pays", requester_pays),
 	OPT("part_size=%s", part_size),
 	OPT("parallel=%d", parallel),
+	OPT("logfile=%s", logfile),
+	OPT("loglevel=%s", loglevel),
 	OPT("sync", sync),
 	OPT("insecure", insecure),
 	OPT("nonempty", nonempty),
@@ -100,6 +103,8 @@ static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
 	FUSE_OPT_KEY("no_default_permissions", KEY_NO_DEFAULT_PERMISSIONS),
+	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
+	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -139,8 +144,8 @@ static const char usage_text[] =
 	"  notify=MODE           how others' changes reach this machine: inotify (replayed\n"
 	"                        through the mount, so watchers get events; default),\n"
 	"                        invalidate (kernel caches dropped, no events) or off\n"
-	"  cache_dir=DIR         blob cache and state (default ~/.cache/mps3fs/<hash of URL>,\n"
-	"                        /var/cache/mps3fs/<hash> for root)\n"
+	"  cache_dir=DIR         blob cache, journal and state (default ~/.cache/mps3fs/\n"
+	"                        <hash of URL>-<hash of MOUNTPOINT>, /var/cache/mps3fs/... for root)\n"
 	"  cache_size=SIZE       blob cache limit, e.g. 512M, 4G (default 1G)\n"
 	"  sync                  close() waits until the change is in the bucket\n"
 	"  drain=DURATION        how long unmount waits for pending uploads (default 60s)\n"
@@ -174,6 +179,10 @@ static const char usage_text[] =
 
 /* Two strings: one would be longer than C99 promises to compile. */
 static const char usage_text2[] =
+	"  logfile=FILE          also append the log to FILE (created 0600; SIGHUP reopens\n"
+	"                        it, for logrotate). Without it the log goes to stderr with\n"
+	"                        -f, to syslog (daemon facility) otherwise\n"
+	"  loglevel=LEVEL        err, warn, notice (default), info or debug (-d: debug)\n"
 	"  format=mps3           a database of the MPS3 JavaScript client (files only, of at\n"
 	"                        most 16 MiB; manifest=KEY, mps3_bucket=NAME as for\n"
 	"                        mps3 --format mps3)\n"
@@ -193,6 +202,9 @@ static const char usage_text2[] =
 	"                        (default 10s, 30s); the request is then retried\n"
 	"  lag=DURATION, stale=DURATION\n"
 	"                        protocol parameters; all clients must agree (default 10s, 3s)\n"
+	"  fsname=NAME, subtype=TYPE\n"
+	"                        source and type shown by mount, findmnt and df\n"
+	"                        (default: URL, and fuse.mps3fs)\n"
 	"  allow_other, default_permissions and the other FUSE options are passed to FUSE.\n"
 	"  fstab words (_netdev, auto, noauto, user, users, nofail, defaults, x-systemd.*)\n"
 	"  are accepted and ignored.\n"
@@ -245,6 +257,12 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_NO_DEFAULT_PERMISSIONS:
 		o->no_default_permissions = 1;
 		return 0;
+	case KEY_FSNAME:
+		o->fsname_set = 1;
+		return 1;
+	case KEY_SUBTYPE:
+		o->subtype_set = 1;
+		return 1;
 	case KEY_RO:
 		o->ro = 1;
 		return 1; /* FUSE makes the mount read-only in the kernel too */
@@ -326,26 +344,6 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static char *default_cache_dir(const char *url)
-{
-	char hex[MPS3_SHA256_HEX_LEN + 1], *dir = NULL;
-	const char *base;
-
-	mps3_sha256_hex(hex, url, strlen(url));
-	hex[16] = '\0';
-	if (geteuid() == 0) {
-		if (asprintf(&dir, "/var/cache/mps3fs/%s", hex) < 0)
-			dir = NULL;
-	} else if ((base = getenv("XDG_CACHE_HOME")) && *base == '/') {
-		if (asprintf(&dir, "%s/mps3fs/%s", base, hex) < 0)
-			dir = NULL;
-	} else if ((base = getenv("HOME")) && *base) {
-		if (asprintf(&dir, "%s/.cache/mps3fs/%s", base, hex) < 0)
-			dir = NULL;
-	}
-	return dir;
-}
-
 static void free_options(struct options *o)
 {
 	free(o->url);
@@ -380,6 +378,8 @@ static void free_options(struct options *o)
 	free(o->sse_kms_key_id);
 	free(o->sse_c_key_file);
 	free(o->part_size);
+	free(o->logfile);
+	free(o->loglevel);
 }
 
 /* The S3 options of the mount.  0, or 2 (usage) after saying what is wrong. */
@@ -520,7 +520,38 @@ static int build_config(struct mps3fs_config *cfg, struct options *o, const char
 	return 0;
 }
 
-/* Open the store and run the daemon: the exit status. */
+/*
+ * What mount(8), findmnt and df show: the URL as the source and
+ * fuse.mps3fs as the type, so that an fstab line matches its mount
+ * (mount -a compares both).  libfuse splits -o at commas and takes a
+ * backslash as an escape, so the URL's own are escaped.  0 or -ENOMEM.
+ */
+static int add_source_opts(struct fuse_args *args, const struct options *o)
+{
+	static const char pre[] = "-ofsname=";
+	const char *s;
+	char *opt, *d;
+	int rc;
+
+	if (!o->subtype_set && fuse_opt_add_arg(args, "-osubtype=mps3fs") != 0)
+		return -ENOMEM;
+	if (o->fsname_set)
+		return 0;
+	opt = malloc(sizeof(pre) + 2 * strlen(o->url));
+	if (!opt)
+		return -ENOMEM;
+	d = stpcpy(opt, pre);
+	for (s = o->url; *s; s++) {
+		if (*s == ',' || *s == '\\')
+			*d++ = '\\';
+		*d++ = *s;
+	}
+	*d = '\0';
+	rc = fuse_opt_add_arg(args, opt) != 0 ? -ENOMEM : 0;
+	free(opt);
+	return rc;
+}
+
 /*
  * Before anything is asked of the store: MOUNTPOINT is a directory, not a
  * mount point already, and empty unless -o nonempty.  The FUSE options are
@@ -581,6 +612,43 @@ static int preflight(const struct options *o, const char *mnt, struct fuse_args 
 	return 0;
 }
 
+/*
+ * Where the daemon's lines go and which: loglevel= (else debug with -d,
+ * notice otherwise), and logfile= beside stderr or syslog.  A relative
+ * path is taken from here: the daemon changes to / when it detaches.
+ * 0, or the exit status after one line on stderr.
+ */
+static int setup_log(const struct options *o, const struct fuse_cmdline_opts *cmd)
+{
+	enum mps3_log_level level = cmd->debug ? MPS3_LOG_DEBUG : MPS3_LOG_NOTICE;
+	char *path = NULL, cwd[PATH_MAX];
+	int rc;
+
+	if (o->loglevel && mps3_log_level_parse(&level, o->loglevel)) {
+		fprintf(stderr, "mps3fs: loglevel=%s: use err, warn, notice, info or debug\n", o->loglevel);
+		return 2;
+	}
+	mps3_log_set_level(level);
+	if (!o->logfile)
+		return 0;
+	if (!*o->logfile) {
+		fputs("mps3fs: logfile= needs a path\n", stderr);
+		return 2;
+	}
+	if (o->logfile[0] != '/' && (!getcwd(cwd, sizeof(cwd)) || asprintf(&path, "%s/%s", cwd, o->logfile) < 0)) {
+		fprintf(stderr, "mps3fs: logfile=%s: give an absolute path\n", o->logfile);
+		return 2;
+	}
+	rc = mps3_log_to_file(path ? path : o->logfile);
+	free(path);
+	if (rc) {
+		fprintf(stderr, "mps3fs: logfile=%s: %s\n", o->logfile, mps3_error_last(rc));
+		return 1;
+	}
+	return 0;
+}
+
+/* Open the store and run the daemon: the exit status. */
 static int mount_it(const struct mps3fs_config *cfg, const struct options *o, struct fuse_args *args,
 		    const struct fuse_cmdline_opts *cmd)
 {
@@ -592,7 +660,6 @@ static int mount_it(const struct mps3fs_config *cfg, const struct options *o, st
 	if (duration_opt("connect_timeout", o->connect_timeout, &connect_ms) ||
 	    duration_opt("stall_timeout", o->stall_timeout, &stall_ms))
 		return 2;
-	mps3_log_set_level(cmd->debug ? MPS3_LOG_DEBUG : MPS3_LOG_NOTICE);
 	if (mps3_s3_global_init()) {
 		fprintf(stderr, "mps3fs: cannot initialise libcurl\n");
 		return 1;
@@ -653,8 +720,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ret = build_config(&cfg, &o, cmd.mountpoint);
+	if (!ret)
+		ret = setup_log(&o, &cmd);
 	if (ret)
 		goto out;
+	if (add_source_opts(&args, &o)) {
+		ret = 1;
+		goto out;
+	}
 	ret = preflight(&o, cmd.mountpoint, &args);
 	if (ret)
 		goto out;
@@ -671,10 +744,11 @@ int main(int argc, char **argv)
 		char *id = NULL; /* a branch's mount has a cache (and a journal) of its own */
 
 		if (asprintf(&id, "%s#branch=%s", o.url, o.branch) >= 0)
-			cache_dir = default_cache_dir(id);
+			cache_dir = mps3_cli_cache_dir(id, cmd.mountpoint, o.url, o.branch);
 		free(id);
 	} else {
-		cache_dir = o.cache_dir ? realpath(o.cache_dir, NULL) : default_cache_dir(o.url);
+		cache_dir = o.cache_dir ? realpath(o.cache_dir, NULL)
+					: mps3_cli_cache_dir(o.url, cmd.mountpoint, o.url, NULL);
 	}
 	if (o.cache_dir && !cache_dir)
 		cache_dir = strdup(o.cache_dir); /* created later */

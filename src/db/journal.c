@@ -207,6 +207,43 @@ out:
 	return rc;
 }
 
+/*
+ * One user at a time: a second mount or `mps3 sync --journal` on a live one
+ * would race.  The lock must be on the file at the path: a compaction that
+ * renamed a new journal over the one just opened leaves a lock on nothing.
+ */
+static int lock_journal(struct mps3_journal *j)
+{
+	struct stat held, named;
+	json_t *who = NULL;
+	int tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (j->fd < 0)
+			return mps3_error_set(-errno, "cannot open %s: %s", j->path, strerror(errno));
+		if (flock(j->fd, LOCK_EX | LOCK_NB) < 0)
+			break;
+		if (fstat(j->fd, &held) == 0 && stat(j->path, &named) == 0 && held.st_dev == named.st_dev &&
+		    held.st_ino == named.st_ino)
+			return 0;
+		close(j->fd);
+		j->fd = -1;
+	}
+	if (j->fd < 0)
+		return mps3_error_set(-EAGAIN, "%s keeps being replaced", j->path);
+	if (errno != EWOULDBLOCK)
+		return mps3_error_set(-errno, "cannot lock %s: %s", j->path, strerror(errno));
+	if (mps3_journal_holder(&who, j->cache_dir) == 0 && json_is_true(json_object_get(who, "alive"))) {
+		json_int_t pid = json_integer_value(json_object_get(who, "pid"));
+
+		json_decref(who);
+		return mps3_error_set(-EBUSY, "%s is in use by process %lld", j->path, (long long)pid);
+	}
+	json_decref(who);
+	return mps3_error_set(-EBUSY, "%s is in use by another mps3fs or mps3 process", j->path);
+}
+
 int mps3_journal_open(struct mps3_journal *j, const char *cache_dir, json_t **old)
 {
 	char *dir = NULL;
@@ -228,13 +265,11 @@ int mps3_journal_open(struct mps3_journal *j, const char *cache_dir, json_t **ol
 	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return mps3_error_set(-errno, "cannot create %s: %s", dir, strerror(errno));
-	/* One user at a time: a second mount or `mps3 sync --journal` on a live one would race. */
-	j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (j->fd < 0)
-		return mps3_error_set(-errno, "cannot open %s: %s", j->path, strerror(errno));
-	if (flock(j->fd, LOCK_EX | LOCK_NB) < 0)
-		return mps3_error_set(errno == EWOULDBLOCK ? -EBUSY : -errno,
-				      "%s is in use by another mps3fs or mps3 process", j->path);
+	rc = lock_journal(j);
+	if (rc)
+		return rc;
+	/* Informational: a mount without it works, the next one is told less. */
+	(void)mps3_journal_set_holder(j, NULL);
 	recs = read_records(j->path, &torn);
 	if (!recs)
 		return -ENOMEM;
@@ -288,6 +323,7 @@ void mps3_journal_close(struct mps3_journal *j)
 	free(j->dir);
 	free(j->path);
 	free(j->cache_dir);
+	json_decref(j->holder);
 	pthread_mutex_destroy(&j->lock);
 	memset(j, 0, sizeof(*j));
 	j->fd = -1;

@@ -23,6 +23,7 @@
 #include "branches.h"
 #include "control.h"
 #include "fs.h"
+#include "local.h"
 #include "upload.h"
 #include "view.h"
 
@@ -51,16 +52,12 @@ struct status {
 
 static void status_get(struct mps3fs *fs, struct status *s)
 {
-	const char *sha;
-	json_t *v;
-
 	memset(s, 0, sizeof(*s));
 	s->now = mps3_clock_now(mps3_store_clock(fs->store));
 	mps3_db_get_stats(fs->db, &s->db);
 	pthread_mutex_lock(&fs->tree_lock);
 	s->dirty = json_object_size(fs->dirty);
-	json_object_foreach(fs->pinned, sha, v)
-		s->pending_bytes += mps3fs_cache_size_of(&fs->cache, sha);
+	s->pending_bytes = mps3fs_pending_bytes(fs);
 	s->stuck = mps3fs_stuck_paths(fs);
 	s->online = fs->online && !(fs->poller && mps3_poller_failing(fs->poller));
 	s->commits = fs->commits;

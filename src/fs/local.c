@@ -206,6 +206,17 @@ int mps3fs_durable(struct mps3fs *fs)
 	return rc;
 }
 
+uint64_t mps3fs_pending_bytes(struct mps3fs *fs)
+{
+	uint64_t bytes = 0;
+	const char *sha;
+	json_t *v;
+
+	json_object_foreach(fs->pinned, sha, v)
+		bytes += mps3fs_cache_size_of(&fs->cache, sha);
+	return bytes;
+}
+
 /* Tree lock held: one pin on a local blob until no pending change names it. */
 static void pin_blob(struct mps3fs *fs, const char *sha)
 {

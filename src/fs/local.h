@@ -37,6 +37,8 @@ void mps3fs_dirty_subtree(struct mps3fs *fs, struct node *n);
  */
 json_t *mps3fs_subtree_paths(struct node *n);
 void mps3fs_dirty_paths(struct mps3fs *fs, json_t *paths);
+/* Tree lock held: the bytes of local content not in the bucket yet (pinned in the cache). */
+uint64_t mps3fs_pending_bytes(struct mps3fs *fs);
 /* Tree lock held: whether path has local changes not yet committed. */
 int mps3fs_is_dirty(struct mps3fs *fs, const char *path);
 

@@ -75,6 +75,148 @@ static void fuse_log_sink(enum fuse_log_level level, const char *fmt, va_list ap
 	mps3_logv((enum mps3_log_level)level, fmt, ap);
 }
 
+static void reopen_log(int sig)
+{
+	(void)sig;
+	mps3_log_reopen();
+}
+
+/*
+ * For a daemon, SIGHUP is logrotate's "reopen the log" (as for syslogd and
+ * nginx), never libfuse's "unmount": no terminal hangs up on a detached
+ * daemon, so whoever sends it means the log.  In the foreground, without a
+ * log file, it stays the terminal's hangup.  Installed over libfuse's
+ * handler, which fuse_remove_signal_handlers() then leaves alone.
+ */
+static int hup_reopens_log(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = reopen_log;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGHUP, &sa, NULL) < 0) {
+		int err = errno;
+
+		mps3_err("cannot set the SIGHUP handler: %s", strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* What a second mount of this cache directory, or `mps3 sync --journal` on it, is told. */
+static void tell_holder(struct mps3fs *fs, const char *state, int64_t until_ms)
+{
+	json_t *about;
+
+	if (!fs->journal_open)
+		return;
+	about = json_pack("{s:s,s:s,s:s,s:o}", "url", fs->cfg.url, "mountpoint", fs->cfg.mountpoint, "state", state,
+			  "until", until_ms ? json_integer(until_ms) : json_null());
+	/* Information only: the lock is the journal's, whatever this says. */
+	if (!about || mps3_journal_set_holder(&fs->journal, about))
+		mps3_info("journal: %s", about ? mps3_error_last(-EIO) : "cannot record its holder: out of memory");
+	json_decref(about);
+}
+
+/* After its drain, an unmounting daemon saves its state and exits: this long at most. */
+#define UNMOUNT_GRACE_MS 10000
+/* A daemon whose mount is gone says it is unmounting within this, however loaded the machine. */
+#define NOTICE_GRACE_MS 30000
+
+/*
+ * Whether to wait for the holder: a live daemon unmounting that said it is
+ * not done yet; or one that says it is mounted at this very mount point,
+ * where nothing is mounted now (the preflight saw to that), so that its
+ * unmount has begun and it is about to say so.
+ */
+static int worth_waiting(const struct mps3fs *fs, json_t *who, int64_t since_ms)
+{
+	const char *state = json_string_value(json_object_get(who, "state"));
+	const char *mnt = json_string_value(json_object_get(who, "mountpoint"));
+	json_int_t until = json_integer_value(json_object_get(who, "until"));
+
+	if (!json_is_true(json_object_get(who, "alive")) || !state)
+		return 0;
+	if (strcmp(state, "unmounting") == 0)
+		return wall_ms() < until + UNMOUNT_GRACE_MS;
+	return fs->main == fs && strcmp(state, "mounted") == 0 && mnt && strcmp(mnt, fs->cfg.mountpoint) == 0 &&
+	       wall_ms() < since_ms + NOTICE_GRACE_MS;
+}
+
+/* The journal is someone else's: one line on whose, and what to do. */
+static void say_busy(const struct mps3fs *fs, json_t *who, const char *detail)
+{
+	const struct mps3fs_config *cfg = &fs->cfg;
+	const char *url = json_string_value(json_object_get(who, "url"));
+	const char *mnt = json_string_value(json_object_get(who, "mountpoint"));
+	const char *state = json_string_value(json_object_get(who, "state"));
+	long long pid = json_integer_value(json_object_get(who, "pid"));
+
+	if (!json_is_true(json_object_get(who, "alive")) || !url || !mnt || !state)
+		mps3_err("%s: cache dir %s: %s; wait for it to finish, or give -o cache_dir=", cfg->url,
+			 cfg->cache_dir, detail);
+	else if (strcmp(state, "unmounting") == 0)
+		mps3_err("%s: cache dir %s is still in use by process %lld, unmounted from %s but still uploading what was pending; wait for it to exit, or give -o cache_dir=",
+			 cfg->url, cfg->cache_dir, pid, mnt);
+	else if (strcmp(url, cfg->url) == 0)
+		mps3_err("%s is %s at %s by process %lld (cache dir %s); unmount it or give -o cache_dir=", url,
+			 strcmp(state, "mounting") == 0 ? "being mounted" : "already mounted", mnt, pid, cfg->cache_dir);
+	else
+		mps3_err("%s: cache dir %s is in use by the mount of %s at %s (process %lld); give -o cache_dir= another directory",
+			 cfg->url, cfg->cache_dir, url, mnt, pid);
+}
+
+/*
+ * The journal, locked.  Held by a daemon still unmounting (a remount in the
+ * seconds after a umount finds it uploading what was pending): wait, for as
+ * long as it said it would take.  Held otherwise: say by whom.
+ */
+static int open_journal(struct mps3fs *fs, json_t **old)
+{
+	const struct timespec tick = { 0, 100 * 1000 * 1000 };
+	const char *dir = fs->cfg.cache_dir;
+	int64_t since = wall_ms();
+	char detail[512];
+	json_t *who = NULL;
+	int rc, waited = 0;
+
+	for (;;) {
+		rc = mps3_journal_open(&fs->journal, dir, old);
+		if (rc != -EBUSY)
+			break;
+		snprintf(detail, sizeof(detail), "%s", mps3_error_last(rc));
+		json_decref(who);
+		if (mps3_journal_holder(&who, dir) != 0)
+			who = NULL;
+		if (!worth_waiting(fs, who, since))
+			break;
+		if (!waited++)
+			mps3_notice("%s: waiting for process %lld to finish unmounting from %s (cache dir %s)", fs->cfg.url,
+				    (long long)json_integer_value(json_object_get(who, "pid")),
+				    json_string_value(json_object_get(who, "mountpoint")), dir);
+		mps3_journal_close(&fs->journal);
+		nanosleep(&tick, NULL);
+	}
+	if (rc == -EBUSY)
+		say_busy(fs, who, detail);
+	else if (rc)
+		mps3_err("journal: %s", mps3_error_last(rc));
+	json_decref(who);
+	if (rc)
+		mps3_journal_close(&fs->journal);
+	return rc;
+}
+
 /* Everything the database holds, into the tree (before mounting). */
 static int populate(struct mps3fs *fs)
 {
@@ -120,12 +262,12 @@ static int open_local(struct mps3fs *fs, json_t **journal_old)
 		return rc;
 	}
 	clear_dir(fs->staging_dir);
-	rc = mps3_journal_open(&fs->journal, cfg->cache_dir, journal_old);
-	if (rc) {
-		mps3_err("journal: %s", mps3_error_last(rc));
+	rc = open_journal(fs, journal_old);
+	if (rc)
 		return rc;
-	}
 	fs->journal_open = 1;
+	/* A branch opens inside the live mount; the main line is mounted once the tree is built. */
+	tell_holder(fs, fs->main == fs ? "mounting" : "mounted", 0);
 	snprintf(blobs, sizeof(blobs), "%s/blobs", cfg->cache_dir);
 	rc = mps3fs_cache_init(&fs->cache, blobs, cfg->cache_size);
 	if (rc)
@@ -216,6 +358,7 @@ void mps3fs_instance_stop(struct mps3fs *fs)
 	const struct mps3fs_config *cfg = &fs->cfg;
 	int rc;
 
+	tell_holder(fs, "unmounting", wall_ms() + (cfg->drain_ms > 0 ? cfg->drain_ms : 0));
 	mps3_poller_stop(fs->poller);
 	fs->poller = NULL;
 	if (fs->db)
@@ -253,8 +396,10 @@ void mps3fs_instance_free(struct mps3fs *fs)
 {
 	if (!fs)
 		return;
-	if (fs->journal_open)
+	if (fs->journal_open) {
+		tell_holder(fs, "unmounted", 0);
 		mps3_journal_close(&fs->journal);
+	}
 	if (fs->tree.root)
 		mps3fs_tree_dispose(fs);
 	mps3_db_free(fs->db);
@@ -291,14 +436,21 @@ static int serve(struct mps3fs *fs, struct fuse_args *args, int foreground)
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
 	handlers = 1;
+	if ((mps3_log_has_file() || !foreground) && hup_reopens_log())
+		goto out;
 	if (fuse_session_mount(se, fs->cfg.mountpoint) != 0)
 		goto out;
 	mounted = 1;
 	if (!foreground) {
-		mps3_log_use_syslog("mps3fs");
+		/* Detached, stderr is /dev/null: the log goes to the log file, or to syslog without one. */
+		if (mps3_log_has_file())
+			mps3_log_set_stderr(0);
+		else
+			mps3_log_use_syslog("mps3fs");
 		if (fuse_daemonize(0) != 0)
 			goto out;
 	}
+	tell_holder(fs, "mounted", 0); /* detached, the holder is the child now */
 	if (mps3fs_instance_start(fs) || mps3fs_branches_init(fs))
 		goto out;
 	mps3_info("%s mounted on %s", fs->cfg.url, fs->cfg.mountpoint);
@@ -309,7 +461,10 @@ static int serve(struct mps3fs *fs, struct fuse_args *args, int foreground)
 	fuse_loop_cfg_set_idle_threads(lc, 10);
 	rc = fuse_session_loop_mt(se, lc);
 	ret = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
+	mps3_info("%s unmounted from %s", fs->cfg.url, fs->cfg.mountpoint);
 out:
+	/* At once: a remount may be waiting, and the branches' drains come first. */
+	tell_holder(fs, "unmounting", wall_ms() + (fs->cfg.drain_ms > 0 ? fs->cfg.drain_ms : 0));
 	mps3fs_branches_stop(fs);
 	mps3fs_instance_stop(fs);
 	if (lc)

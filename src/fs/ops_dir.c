@@ -213,24 +213,39 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	fuse_reply_err(req, -rc);
 }
 
+/*
+ * A bucket has no size, so the figures are of what does: the cache's disk.
+ * Used is the content not in the bucket yet (it must stay on this disk
+ * until uploaded); Avail what can be written before uploads must catch
+ * up: the disk's free space plus the cached content the bucket holds (the
+ * cache drops it when the disk fills).  Size is the two together.  Inodes:
+ * the nodes of the tree in use, and no limit to more.  See mps3fs(1).
+ */
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct mps3fs *fs = FS(req, ino);
-	struct statvfs sv;
+	struct statvfs sv, disk;
+	uint64_t pending, cached, avail, bs = 4096;
+	fsfilcnt_t nodes;
 
-	(void)ino;
-	memset(&sv, 0, sizeof(sv));
-	/* A bucket has no fixed size: report plenty, like other S3 file systems. */
-	sv.f_bsize = 4096;
-	sv.f_frsize = 4096;
-	sv.f_blocks = (fsblkcnt_t)1 << 40;
-	sv.f_bfree = sv.f_blocks;
-	sv.f_bavail = sv.f_blocks;
 	lock(fs);
-	sv.f_files = fs->tree.nnodes + ((fsfilcnt_t)1 << 30);
-	sv.f_ffree = (fsfilcnt_t)1 << 30;
+	pending = mps3fs_pending_bytes(fs);
+	nodes = fs->tree.nnodes;
 	unlock(fs);
+	pthread_mutex_lock(&fs->cache.lock);
+	cached = fs->cache.used;
+	pthread_mutex_unlock(&fs->cache.lock);
+	avail = fstatvfs(fs->cache.dirfd, &disk) == 0 ? (uint64_t)disk.f_bavail * disk.f_frsize : 0;
+	avail += cached > pending ? cached - pending : 0;
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = bs;
+	sv.f_frsize = bs;
+	sv.f_bfree = avail / bs;
+	sv.f_bavail = sv.f_bfree;
+	sv.f_blocks = sv.f_bfree + (pending + bs - 1) / bs;
+	sv.f_ffree = (fsfilcnt_t)1 << 30;
 	sv.f_favail = sv.f_ffree;
+	sv.f_files = nodes + sv.f_ffree;
 	sv.f_namemax = MPS3_NAME_MAX;
 	fuse_reply_statfs(req, &sv);
 }

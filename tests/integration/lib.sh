@@ -159,9 +159,11 @@ require_fuse() {
 
 # mount_fs NAME [OPTION...]: mount $URL at $T/NAME in the foreground (-f),
 # its stderr in $T/NAME.err; sets MNT and remembers the PID for umount_fs.
+# The cache is $T/NAME.cache, or the default one with FS_CACHE_DIR= (empty).
 declare -A FS_PID=()
 mount_fs() {
-	local name=$1 mnt=$T/$1 opts="cache_dir=$T/$1.cache,poll=${POLL:-500ms}"
+	local name=$1 mnt=$T/$1 cache=${FS_CACHE_DIR-$T/$1.cache} opts="poll=${POLL:-500ms}"
+	if [[ -n $cache ]]; then opts+=",cache_dir=$cache"; fi
 	shift
 	for o in "$@"; do opts+=",$o"; done
 	if [[ $BACKEND == s3 ]]; then

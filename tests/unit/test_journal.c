@@ -2,8 +2,9 @@
  * test_journal.c - the local journal (src/db/journal.c): records survive a
  * reopen, a second user is refused, compaction keeps exactly the records
  * of the paths still pending (and the lock), truncation forgets, a failed
- * append is sticky until the journal is whole again, and the replay plan
- * judges each path as landed, to commit again, or in conflict.
+ * append is sticky until the journal is whole again, the holder record
+ * names who has the lock (and a dead holder's blocks nothing), and the
+ * replay plan judges each path as landed, to commit again, or in conflict.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mps3/error.h"
 #include "mps3/journal.h"
 #include "tap.h"
 
@@ -158,6 +160,57 @@ static void test_sticky(const char *dir)
 	json_decref(v);
 }
 
+/* The holder record: the pid, what the holder adds, named when the lock is refused; a dead pid's is not alive. */
+static void test_holder(const char *dir)
+{
+	struct mps3_journal j, k;
+	json_t *old = NULL, *who = NULL, *about = json_pack("{s:s,s:s}", "mountpoint", "/mnt/x", "state", "mounted");
+	char path[600], moved[600], want[64];
+	struct stat st;
+	FILE *f;
+
+	tap_ok(mps3_journal_open(&j, dir, &old) == 0 && mps3_journal_set_holder(&j, about) == 0, "holder: recorded");
+	json_decref(old);
+	tap_ok(mps3_journal_holder(&who, dir) == 0 && json_integer_value(json_object_get(who, "pid")) == getpid() &&
+		       json_is_true(json_object_get(who, "alive")) &&
+		       strcmp(json_string_value(json_object_get(who, "mountpoint")), "/mnt/x") == 0,
+	       "holder: the record has the pid, alive, and what the holder added");
+	json_decref(who);
+	snprintf(path, sizeof(path), "%s/journal/holder", dir);
+	tap_ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "holder: the record is private (0600)");
+	snprintf(want, sizeof(want), "in use by process %d", (int)getpid());
+	tap_ok(mps3_journal_open(&k, dir, &old) == -EBUSY && strstr(mps3_error_last(-EBUSY), want),
+	       "holder: a refused open names it (%s)", mps3_error_last(-EBUSY));
+	mps3_journal_close(&k);
+	snprintf(moved, sizeof(moved), "%s.moved", dir);
+	tap_inteq(mps3_journal_rename_dir(dir, moved), -EBUSY, "holder: a directory in use is not moved");
+	mps3_journal_close(&j);
+	tap_ok(mps3_journal_rename_dir(dir, moved) == 0 && mps3_journal_rename_dir(moved, dir) == 0,
+	       "holder: once released, it is moved (and back)");
+	/* A record left by a process that is gone (pid 2^22 + 1 is above Linux's pid_max default and limit). */
+	f = fopen(path, "w");
+	if (f) {
+		fputs("{\"pid\":4194305,\"state\":\"mounted\"}", f);
+		fclose(f);
+	}
+	tap_ok(mps3_journal_holder(&who, dir) == 0 && json_is_false(json_object_get(who, "alive")),
+	       "holder: a dead process's record is not alive");
+	json_decref(who);
+	tap_ok(mps3_journal_open(&j, dir, &old) == 0, "holder: and blocks nothing");
+	json_decref(old);
+	tap_ok(mps3_journal_holder(&who, dir) == 0 && json_integer_value(json_object_get(who, "pid")) == getpid(),
+	       "holder: the new holder replaces it");
+	json_decref(who);
+	mps3_journal_close(&j);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("{\"pid\":\"1\"}", f);
+		fclose(f);
+	}
+	tap_inteq(mps3_journal_holder(&who, dir), -ENOENT, "holder: a record without a numeric pid is none");
+	json_decref(about);
+}
+
 /* A batch's changes come back after a crash only if it was marked committed; compaction keeps its marks. */
 static void test_batches(const char *dir)
 {
@@ -291,6 +344,7 @@ int main(void)
 	test_long_conflict();
 	test_batches(dir);
 	test_sticky(dir);
+	test_holder(dir);
 	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
 	if (system(path) != 0)
 		tap_diag("could not remove %s", dir);

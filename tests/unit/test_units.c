@@ -1,8 +1,8 @@
 /*
  * test_units.c - small modules without a unit test of their own: the
  * store clock (intersected offset bounds, a stepped clock), base64 (strict
- * decoding), the whole-buffer I/O helpers, randomness, and the credential
- * chain's order (options, environment, passwd file, profiles).
+ * decoding), the whole-buffer I/O helpers, the log file, randomness, and
+ * the credential chain's order (options, environment, passwd file, profiles).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +18,7 @@
 #include "mps3/chunks.h"
 #include "mps3/clock.h"
 #include "mps3/io.h"
+#include "mps3/log.h"
 #include "mps3/rand.h"
 #include "mps3/s3.h"
 #include "tap.h"
@@ -120,6 +121,55 @@ static void test_io(void)
 	tap_ok(mps3_fsync_dir(dir) == 0, "io: fsync_dir");
 	snprintf(dir, sizeof(dir), "rm -rf '%s.d'", path);
 	if (system(dir) != 0)
+		tap_diag("cleanup failed");
+}
+
+/* The log file: lines with the level's tag, the level filter, and logrotate's reopen. */
+static void test_logfile(void)
+{
+	char dir[] = "/tmp/mps3-test-log-XXXXXX", path[64], rotated[64], buf[512], cmd[96];
+	enum mps3_log_level level = MPS3_LOG_NOTICE;
+	struct stat st;
+	ssize_t n = 0;
+	int fd;
+
+	tap_ok(mps3_log_level_parse(&level, "warn") == 0 && level == MPS3_LOG_WARN &&
+		       mps3_log_level_parse(&level, "debug") == 0 && level == MPS3_LOG_DEBUG &&
+		       mps3_log_level_parse(&level, "loud") == -EINVAL && level == MPS3_LOG_DEBUG,
+	       "log: level names, and an unknown one refused");
+	tap_inteq(mps3_log_to_file("relative.log"), -EINVAL, "log: a relative path is refused");
+	if (!mkdtemp(dir))
+		return;
+	snprintf(path, sizeof(path), "%s/log", dir);
+	snprintf(rotated, sizeof(rotated), "%s/log.1", dir);
+	mps3_log_set_stderr(0);
+	tap_ok(mps3_log_to_file(path) == 0 && mps3_log_has_file(), "log: to a file");
+	mps3_log_set_level(MPS3_LOG_WARN);
+	mps3_warn("first %d", 1);
+	mps3_info("filtered out");
+	tap_ok(rename(path, rotated) == 0, "log: rotated away");
+	mps3_log_reopen();
+	mps3_err("second");
+	mps3_log_set_level(MPS3_LOG_NOTICE);
+	fd = open(rotated, O_RDONLY);
+	if (fd >= 0)
+		n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	tap_ok(strstr(buf, "warning: first 1\n") && !strstr(buf, "filtered") && !strstr(buf, "second"),
+	       "log: the rotated file has the warning only");
+	tap_ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "log: reopened, the new file is created 0600");
+	fd = open(path, O_RDONLY);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : 0;
+	buf[n > 0 ? n : 0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	tap_ok(strstr(buf, "error: second\n") != NULL && buf[4] == '-' && buf[23] == 'Z',
+	       "log: the new file has the line after the reopen, with its time");
+	mps3_log_set_stderr(1);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
 		tap_diag("cleanup failed");
 }
 
@@ -387,6 +437,7 @@ int main(void)
 	test_chunks();
 	test_base64();
 	test_io();
+	test_logfile();
 	test_rand();
 	test_creds();
 	return tap_done();
