@@ -720,6 +720,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ret = build_config(&cfg, &o, cmd.mountpoint);
+	cfg.singlethread = cmd.singlethread;
+	cfg.clone_fd = cmd.clone_fd;
+	cfg.max_idle_threads = cmd.max_idle_threads == UINT_MAX ? 0 : cmd.max_idle_threads;
+	cfg.max_threads = cmd.max_threads;
 	if (!ret)
 		ret = setup_log(&o, &cmd);
 	if (ret)

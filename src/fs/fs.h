@@ -76,6 +76,9 @@ struct mps3fs_config {
 	const char *validate;		/* program that accepts or refuses each local change (fs/hook.h) */
 	int64_t validate_timeout_ms;
 	double timeout_s;		/* kernel attr/entry cache time */
+	/* The FUSE loop: -s; -o clone_fd, max_idle_threads= (0: 10), max_threads= (0: libfuse's). */
+	int singlethread, clone_fd;
+	unsigned max_idle_threads, max_threads;
 	enum mps3fs_notify { NOTIFY_INOTIFY, NOTIFY_INVALIDATE, NOTIFY_OFF } notify;
 	struct mps3_db_config db;
 };

@@ -454,12 +454,18 @@ static int serve(struct mps3fs *fs, struct fuse_args *args, int foreground)
 	if (mps3fs_instance_start(fs) || mps3fs_branches_init(fs))
 		goto out;
 	mps3_info("%s mounted on %s", fs->cfg.url, fs->cfg.mountpoint);
-	lc = fuse_loop_cfg_create();
-	if (!lc)
-		goto out;
-	fuse_loop_cfg_set_clone_fd(lc, 0);
-	fuse_loop_cfg_set_idle_threads(lc, 10);
-	rc = fuse_session_loop_mt(se, lc);
+	if (fs->cfg.singlethread) {
+		rc = fuse_session_loop(se); /* -s: one thread answers the kernel */
+	} else {
+		lc = fuse_loop_cfg_create();
+		if (!lc)
+			goto out;
+		fuse_loop_cfg_set_clone_fd(lc, fs->cfg.clone_fd ? 1 : 0);
+		fuse_loop_cfg_set_idle_threads(lc, fs->cfg.max_idle_threads ? fs->cfg.max_idle_threads : 10);
+		if (fs->cfg.max_threads)
+			fuse_loop_cfg_set_max_threads(lc, fs->cfg.max_threads);
+		rc = fuse_session_loop_mt(se, lc);
+	}
 	ret = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 	mps3_info("%s unmounted from %s", fs->cfg.url, fs->cfg.mountpoint);
 out:

@@ -208,4 +208,28 @@ check "back at its mount point, the journal is uploaded" timeout 60 "$MPS3" sync
 is "$(m get pending2)" kept2 "the change acknowledged before the second unmount is in the bucket"
 umount_fs p
 umount_fs r warnings-ok
+
+# --- the FUSE loop's options are honoured ------------------------------------
+fuse_fds() { find "/proc/$1/fd" -lname /dev/fuse 2>/dev/null | wc -l; }
+busy() { # read many files at once, so that the loop has many requests in flight
+	local i pids=()
+	for ((i = 0; i < 16; i++)); do
+		cat "$1"/loop* >/dev/null &
+		pids+=($!)
+	done
+	wait "${pids[@]}" # (not a bare wait: the daemons are children too)
+}
+FS_ARGS=-s mount_fs s1
+for ((i = 0; i < 20; i++)); do echo "$i" >"$MNT/loop$i"; done
+busy "$MNT"
+is "$(cat "$MNT/loop7"):$(fuse_fds "${FS_PID[s1]}")" "7:1" "-s: the mount works, on one /dev/fuse"
+single=$(ls "/proc/${FS_PID[s1]}/task" | wc -l)
+umount_fs s1
+mount_fs s2 clone_fd,max_idle_threads=4,max_threads=8
+for ((i = 0; i < 20; i++)); do echo "$i" >"$MNT/loop$i"; done
+busy "$MNT"
+check "-o clone_fd: the workers have /dev/fuse descriptors of their own" test "$(fuse_fds "${FS_PID[s2]}")" -ge 2
+check "-s had no FUSE worker threads (the multi-threaded loop has at least one)" \
+	test "$(ls "/proc/${FS_PID[s2]}/task" | wc -l)" -gt "$single"
+umount_fs s2
 done_testing

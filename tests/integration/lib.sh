@@ -159,6 +159,7 @@ require_fuse() {
 
 # mount_fs NAME [OPTION...]: mount $URL at $T/NAME in the foreground (-f),
 # its stderr in $T/NAME.err; sets MNT and remembers the PID for umount_fs.
+# FS_ARGS: more arguments before -o (e.g. -s).
 # The cache is $T/NAME.cache, or the default one with FS_CACHE_DIR= (empty).
 declare -A FS_PID=()
 mount_fs() {
@@ -170,7 +171,8 @@ mount_fs() {
 		opts+=",endpoint=${FS_ENDPOINT:-$MPS3_TEST_S3_ENDPOINT}"
 	fi
 	mkdir -p "$mnt"
-	"$MPS3FS" -f -o "$opts" "$URL" "$mnt" 2>"$T/$name.err" &
+	# shellcheck disable=SC2086 # FS_ARGS: more words for the command line (-s)
+	"$MPS3FS" -f ${FS_ARGS:-} -o "$opts" "$URL" "$mnt" 2>"$T/$name.err" &
 	FS_PID[$name]=$!
 	at_exit "umount_quiet $name"
 	local i
