@@ -455,7 +455,8 @@ int mps3_manifest_note_settled(struct mps3_manifest *m, int64_t from, const stru
 	rc = done_room(m, n);
 	if (rc)
 		return rc;
-	memcpy(m->done, keys, n * sizeof(*keys));
+	if (n > 0) /* (m->done may still be NULL: memcpy must not see it even for 0 bytes) */
+		memcpy(m->done, keys, n * sizeof(*keys));
 	m->ndone = n;
 	m->done_from = from;
 	done_prune(m);
