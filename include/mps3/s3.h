@@ -77,6 +77,8 @@ struct mps3_creds_spec {
 	int duration_s;		/* AssumeRole's DurationSeconds; 0: STS's default */
 	char *region;		/* STS's signing region (NULL: us-east-1) */
 	char *access_key, *secret_key, *session_token; /* AssumeRole's keys when they do not expire */
+	char *sso_cache_file;	/* IAM Identity Center: the token `aws sso login` cached, read at each fetch */
+	char *sso_account_id, *sso_role_name; /* the role's keys are asked of the portal of region (or endpoint) */
 	char *ca_bundle;
 	int insecure;
 	char *profile;		/* for messages */
@@ -92,7 +94,7 @@ struct mps3_creds_value {
 
 /*
  * A source of the kind spec describes (command, url, token_file + role_arn,
- * role_arn + keys or source, or imds + endpoint); spec is copied, source (the
+ * role_arn + keys or source, sso_cache_file, or imds + endpoint); spec is copied, source (the
  * keys AssumeRole signs with) referenced.  Nothing is fetched yet.  0,
  * -EINVAL or -ENOMEM.
  */

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "mps3/error.h"
 #include "mps3/s3.h"
@@ -131,12 +132,13 @@ static void want_dispose(struct ini_want *w)
 
 /* What a profile says, from the credentials file and then the config file. */
 enum { P_AK, P_SK, P_TOK, P_REGION, P_ENDPOINT, P_CA, P_ROLE, P_SOURCE, P_CRED_SOURCE, P_EXTERNAL, P_SESSION,
-       P_DURATION, P_PROCESS, P_WEB_TOKEN, P_SSO_URL, P_SSO_SESSION, P_N };
+       P_DURATION, P_PROCESS, P_WEB_TOKEN, P_SSO_URL, P_SSO_SESSION, P_SSO_ACCOUNT, P_SSO_ROLE, P_SSO_REGION, P_N };
 
 static const char *const profile_keys[P_N] = {
 	"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "region", "endpoint_url",
 	"ca_bundle", "role_arn", "source_profile", "credential_source", "external_id", "role_session_name",
 	"duration_seconds", "credential_process", "web_identity_token_file", "sso_start_url", "sso_session",
+	"sso_account_id", "sso_role_name", "sso_region",
 };
 
 struct files {
@@ -185,6 +187,7 @@ static int profile_read(const struct files *f, const char *profile, struct ini_w
 struct chain {
 	struct mps3_s3_config *cfg;
 	const struct files *files;
+	const char *home;
 	const char *region;	/* STS's: the profile's or the configuration's */
 };
 
@@ -195,6 +198,60 @@ static void spec_tls(struct mps3_creds_spec *s, const struct mps3_s3_config *cfg
 {
 	s->ca_bundle = cfg->ca_bundle;
 	s->insecure = cfg->insecure;
+}
+
+/*
+ * IAM Identity Center: the token `aws sso login` cached (in
+ * ~/.aws/sso/cache/, named by the SHA-1 of the sso-session's name, or of the
+ * start URL for a legacy profile) and the account and role to ask keys for.
+ */
+static int sso_creds(struct chain *ch, const char *profile, const char *const *v, struct mps3_creds **out)
+{
+	struct mps3_creds_spec spec;
+	struct ini_want sw;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0, i;
+	char section[300], cache[4096], hex[2 * EVP_MAX_MD_SIZE + 1];
+	const char *region = v[P_SSO_REGION], *name, *home = ch->home;
+	int found = 0, rc = 0;
+
+	memset(&sw, 0, sizeof(sw));
+	if (!v[P_SSO_ACCOUNT] || !v[P_SSO_ROLE])
+		return mps3_error_set(-EINVAL, "profile %s: SSO needs sso_account_id and sso_role_name", profile);
+	if (v[P_SSO_SESSION]) {
+		snprintf(section, sizeof(section), "sso-session %s", v[P_SSO_SESSION]);
+		sw.section = section;
+		sw.keys[0] = "sso_region";
+		sw.keys[1] = "sso_start_url";
+		rc = ini_read(ch->files->conf, &sw, &found);
+		if (!rc && !found)
+			rc = mps3_error_set(-ENOENT, "profile %s: [sso-session %s] not found in %s", profile,
+					    v[P_SSO_SESSION], ch->files->conf);
+		if (rc)
+			goto out;
+		if (sw.values[0])
+			region = sw.values[0];
+	}
+	name = v[P_SSO_SESSION] ? v[P_SSO_SESSION] : v[P_SSO_URL];
+	if (!EVP_Digest(name, strlen(name), md, &mdlen, EVP_sha1(), NULL)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	snprintf(cache, sizeof(cache), "%s/.aws/sso/cache/%s.json", home ? home : "", hex);
+	memset(&spec, 0, sizeof(spec));
+	spec.profile = (char *)profile;
+	spec.sso_cache_file = cache;
+	spec.sso_account_id = (char *)v[P_SSO_ACCOUNT];
+	spec.sso_role_name = (char *)v[P_SSO_ROLE];
+	spec.region = (char *)region;
+	spec.endpoint = (char *)env("AWS_ENDPOINT_URL_SSO");
+	spec_tls(&spec, ch->cfg);
+	rc = mps3_creds_new(out, &spec, NULL);
+out:
+	want_dispose(&sw);
+	return rc;
 }
 
 /*
@@ -313,9 +370,7 @@ static int profile_creds(struct chain *ch, const char *profile, int depth, struc
 		return mps3_creds_new(out, &spec, NULL);
 	}
 	if (v[P_SSO_URL] || v[P_SSO_SESSION])
-		return mps3_error_set(-ENOTSUP, "profile %s uses IAM Identity Center (SSO), which mps3 does not sign in "
-						"to; add credential_process = aws configure export-credentials --profile "
-						"%s --format process to another profile and use that", profile, profile);
+		return sso_creds(ch, profile, v, out);
 	return 0;
 }
 
@@ -346,6 +401,7 @@ static int from_profile(struct mps3_s3_config *cfg, const char *home, const char
 		goto out; /* keys from an earlier source win; the region and endpoint still count */
 	ch.cfg = cfg;
 	ch.files = &files;
+	ch.home = home;
 	ch.region = cfg->region;
 	rc = profile_creds(&ch, profile, 0, &w, &src, &ak, &sk, &tok);
 	if (!rc && src) {

@@ -664,6 +664,100 @@ static int fetch_assume_role(struct mps3_creds *c, struct creds_keys *k)
 	return rc;
 }
 
+/* ---- IAM Identity Center (SSO): the token `aws sso login` cached, traded at the portal ---- */
+
+static int fetch_sso(struct mps3_creds *c, struct creds_keys *k)
+{
+	struct mps3_buf url = MPS3_BUF_INIT, hdr = MPS3_BUF_INIT;
+	const char *hdrs[2] = { NULL, NULL }, *tok, *exp;
+	char *cache = NULL;
+	json_t *o = NULL, *rc_json, *v;
+	struct http_out out;
+	int64_t exp_ms = 0;
+	int rc;
+
+	memset(k, 0, sizeof(*k));
+	rc = read_small_file(c->spec.sso_cache_file, &cache);
+	if (rc)
+		return mps3_error_wrap(rc, "no SSO session (run: aws sso login%s%s)", c->spec.profile ? " --profile " : "",
+				       c->spec.profile ? c->spec.profile : "");
+	o = json_loads(cache, 0, NULL);
+	mps3_creds_wipe_free(cache);
+	tok = jstr(o, "accessToken");
+	exp = jstr(o, "expiresAt");
+	if (!tok || !exp || mps3_time_parse_iso8601(&exp_ms, exp, strlen(exp))) {
+		rc = mps3_error_set(-EPROTO, "%s is not an SSO token cache", c->spec.sso_cache_file);
+		goto out;
+	}
+	if (exp_ms <= mps3_creds_now_ms()) {
+		rc = mps3_error_set(-EACCES, "the SSO session has expired (run: aws sso login%s%s)",
+				    c->spec.profile ? " --profile " : "", c->spec.profile ? c->spec.profile : "");
+		goto out;
+	}
+	if (c->spec.endpoint)
+		rc = mps3_buf_printf(&url, "%s/federation/credentials?account_id=", c->spec.endpoint);
+	else
+		rc = mps3_buf_printf(&url, "https://portal.sso.%s.amazonaws.com/federation/credentials?account_id=",
+				     c->spec.region ? c->spec.region : "us-east-1");
+	if (!rc)
+		rc = mps3_uri_encode(&url, c->spec.sso_account_id, strlen(c->spec.sso_account_id), 0);
+	if (!rc)
+		rc = mps3_buf_puts(&url, "&role_name=");
+	if (!rc)
+		rc = mps3_uri_encode(&url, c->spec.sso_role_name, strlen(c->spec.sso_role_name), 0);
+	if (!rc && strpbrk(tok, "\r\n"))
+		rc = mps3_error_set(-EPROTO, "the SSO token holds a line break");
+	if (!rc)
+		rc = mps3_buf_printf(&hdr, "x-amz-sso_bearer_token: %s", tok);
+	if (rc)
+		goto out;
+	hdrs[0] = hdr.data;
+	rc = http(c, "GET", url.data, hdrs, NULL, HTTP_TIMEOUT_MS, &out);
+	if (rc)
+		goto out;
+	v = json_object_get(o, "accessToken");
+	OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+	json_decref(o);
+	o = NULL;
+	if (out.status != 200) {
+		rc = status_error("GetRoleCredentials", &out);
+	} else {
+		o = json_loadb(out.body.data ? out.body.data : "", out.body.len, 0, NULL);
+		rc_json = json_object_get(o, "roleCredentials");
+		v = json_object_get(rc_json, "expiration");
+		if (!json_is_object(rc_json) || !jstr(rc_json, "accessKeyId") || !jstr(rc_json, "secretAccessKey") ||
+		    !json_is_integer(v)) {
+			rc = mps3_error_set(-EPROTO, "GetRoleCredentials: the reply has no roleCredentials");
+		} else {
+			k->ak = strdup(jstr(rc_json, "accessKeyId"));
+			k->sk = strdup(jstr(rc_json, "secretAccessKey"));
+			k->tok = jstr(rc_json, "sessionToken") ? strdup(jstr(rc_json, "sessionToken")) : NULL;
+			k->expires_ms = json_integer_value(v);
+			if (!k->ak || !k->sk)
+				rc = -ENOMEM;
+		}
+	}
+	mps3_creds_wipe_buf(&out.body);
+out:
+	if (o) { /* wipe jansson's copies of the token or the secrets */
+		const char *f[] = { "accessToken", "secretAccessKey", "sessionToken" };
+		json_t *r = json_object_get(o, "roleCredentials"), *src = r ? r : o;
+		size_t i;
+
+		for (i = 0; i < 3; i++) {
+			v = json_object_get(src, f[i]);
+			if (json_is_string(v))
+				OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+		}
+	}
+	json_decref(o);
+	mps3_buf_dispose(&url);
+	mps3_creds_wipe_buf(&hdr);
+	if (rc)
+		mps3_creds_keys_dispose(k);
+	return rc;
+}
+
 /* ---- by kind ---- */
 
 int mps3_creds_fetch(struct mps3_creds *c, struct creds_keys *k)
@@ -679,6 +773,8 @@ int mps3_creds_fetch(struct mps3_creds *c, struct creds_keys *k)
 		return fetch_web_identity(c, k);
 	case K_ASSUME_ROLE:
 		return fetch_assume_role(c, k);
+	case K_SSO:
+		return fetch_sso(c, k);
 	}
 	return -EINVAL;
 }

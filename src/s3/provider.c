@@ -83,6 +83,9 @@ static void spec_dispose(struct mps3_creds_spec *s)
 	mps3_creds_wipe_free(s->secret_key);
 	mps3_creds_wipe_free(s->session_token);
 	free(s->profile);
+	free(s->sso_cache_file);
+	free(s->sso_account_id);
+	free(s->sso_role_name);
 }
 
 static int spec_copy(struct mps3_creds_spec *d, const struct mps3_creds_spec *s)
@@ -105,6 +108,9 @@ static int spec_copy(struct mps3_creds_spec *d, const struct mps3_creds_spec *s)
 	rc |= dup_opt(&d->secret_key, s->secret_key);
 	rc |= dup_opt(&d->session_token, s->session_token);
 	rc |= dup_opt(&d->profile, s->profile);
+	rc |= dup_opt(&d->sso_cache_file, s->sso_cache_file);
+	rc |= dup_opt(&d->sso_account_id, s->sso_account_id);
+	rc |= dup_opt(&d->sso_role_name, s->sso_role_name);
 	d->duration_s = s->duration_s;
 	d->insecure = s->insecure;
 	if (rc) {
@@ -201,6 +207,8 @@ static const char *kind_name(enum creds_kind k)
 		return "web identity (STS AssumeRoleWithWebIdentity)";
 	case K_ASSUME_ROLE:
 		return "STS AssumeRole";
+	case K_SSO:
+		return "IAM Identity Center (SSO)";
 	}
 	return "?";
 }
@@ -218,6 +226,8 @@ int mps3_creds_new(struct mps3_creds **out, const struct mps3_creds_spec *spec, 
 		kind = K_CONTAINER;
 	else if (spec->token_file && spec->role_arn)
 		kind = K_WEB_IDENTITY;
+	else if (spec->sso_cache_file && spec->sso_account_id && spec->sso_role_name)
+		kind = K_SSO;
 	else if (spec->role_arn && (source || (spec->access_key && spec->secret_key)))
 		kind = K_ASSUME_ROLE;
 	else if (spec->endpoint && spec->imds)

@@ -11,7 +11,7 @@
 #include "mps3/buf.h"
 #include "mps3/s3.h"
 
-enum creds_kind { K_PROCESS, K_CONTAINER, K_IMDS, K_WEB_IDENTITY, K_ASSUME_ROLE };
+enum creds_kind { K_PROCESS, K_CONTAINER, K_IMDS, K_WEB_IDENTITY, K_ASSUME_ROLE, K_SSO };
 
 struct mps3_creds {
 	int refs;			/* atomic */

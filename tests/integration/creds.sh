@@ -131,6 +131,28 @@ echo from-process >"$T/v5"
 bare "AWS_CONFIG_FILE=$T/aws-config" -- --profile proc "$URL" put k5 "$T/v5"
 is "$(m get k5):$(wc -l <"$T/process.runs")" "from-process:1" "credential_process: run once, its keys used"
 
+# --- IAM Identity Center (SSO): the token aws sso login cached, traded at the portal
+cat >>"$T/aws-config" <<EOF
+[profile sso]
+sso_session = corp
+sso_account_id = 123456789012
+sso_role_name = Dev
+[sso-session corp]
+sso_region = $S3_REGION
+sso_start_url = https://corp.awsapps.com/start
+EOF
+mkdir -p "$T/home/.aws/sso/cache"
+cachef=$T/home/.aws/sso/cache/$(printf corp | sha1sum | cut -d' ' -f1).json
+printf '{"startUrl": "https://corp.awsapps.com/start", "region": "%s", "accessToken": "sso-bearer-1", "expiresAt": "%s"}\n' \
+	"$S3_REGION" "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" >"$cachef"
+setctl "region=$S3_REGION" "sso_token=sso-bearer-1"
+echo from-sso >"$T/v6"
+bare "AWS_CONFIG_FILE=$T/aws-config" "AWS_ENDPOINT_URL_SSO=$C" -- --profile sso "$URL" put k6 "$T/v6"
+is "$(m get k6):$(count sso)" "from-sso:1" "SSO: the cached token traded for the role's keys"
+printf '{"accessToken": "sso-bearer-1", "expiresAt": "2020-01-01T00:00:00Z"}\n' >"$cachef"
+expect_fail "SSO: an expired session says how to log in again" "expired \(run: aws sso login --profile sso\)" \
+	"AWS_CONFIG_FILE=$T/aws-config" "AWS_ENDPOINT_URL_SSO=$C" -- --profile sso "$URL" ls
+
 # --- a long-lived mount: keys renewed before they expire, and a source that is down
 if [[ -c /dev/fuse ]] && command -v fusermount3 >/dev/null; then
 	setctl "region=$S3_REGION" "lifetime=2"

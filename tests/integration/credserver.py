@@ -16,6 +16,7 @@ usage: credserver.py PORTFILE LOGFILE CTLFILE
                web_token_file=F   the file whose content AssumeRoleWithWebIdentity wants
                source_key=AK:SK   the keys AssumeRole requests must be signed with
                region=R           what placement/region says
+               sso_token=T        the bearer token the SSO portal wants
 The keys handed out are $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY of the
 environment; each carries a fresh session token "KIND-N".
 """
@@ -149,6 +150,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 log("imds", "ok")
                 return self.reply(200, json.dumps(c), "application/json")
             return self.reply(404, "not found")
+        if self.path.startswith("/federation/credentials?"):
+            q = dict(urllib.parse.parse_qsl(self.path.split("?", 1)[1]))
+            if (self.headers.get("x-amz-sso_bearer_token") != conf.get("sso_token") or not q.get("account_id")
+                    or not q.get("role_name")):
+                log("sso", "refused")
+                return self.reply(401, json.dumps({"message": "Session token not found or invalid"}))
+            c = creds("sso", conf)
+            exp = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=float(conf["lifetime"]))
+            log("sso", "ok")
+            return self.reply(200, json.dumps({"roleCredentials": {
+                "accessKeyId": c["AccessKeyId"], "secretAccessKey": c["SecretAccessKey"],
+                "sessionToken": c["Token"], "expiration": int(exp.timestamp() * 1000)}}), "application/json")
         if self.path == "/ecs/creds":
             if conf.get("fail") == "1" or self.headers.get("Authorization") != conf.get("container_auth"):
                 log("container", "refused")

@@ -263,8 +263,12 @@ static void test_creds_sources(const char *home)
 	mps3_s3_config_dispose(&c);
 	unsetenv("AWS_ENDPOINT_URL_STS");
 	rc = load_profile(&c, home, "p", "[profile p]\nsso_start_url = https://x.awsapps.com/start\n");
-	tap_ok(rc == -ENOTSUP && strstr(mps3_error_last(rc), "export-credentials"),
-	       "creds: an SSO profile says how to use it");
+	tap_ok(rc == -EINVAL && strstr(mps3_error_last(rc), "sso_account_id"), "creds: an SSO profile says what it lacks");
+	mps3_s3_config_dispose(&c);
+	rc = load_profile(&c, home, "p", "[profile p]\nsso_session = s\nsso_account_id = 1\nsso_role_name = r\n"
+					 "[sso-session s]\nsso_region = eu-west-1\nsso_start_url = https://x\n");
+	tap_ok(rc == -EACCES && strstr(mps3_error_last(rc), "aws sso login --profile p"),
+	       "creds: SSO without a cached token says to log in");
 	mps3_s3_config_dispose(&c);
 	rc = load_profile(&c, home, "p", "[profile p]\nrole_arn = r\nsource_profile = p\nduration_seconds = 5\n");
 	tap_inteq(rc, -EINVAL, "creds: duration_seconds out of STS's range is refused");
