@@ -24,6 +24,7 @@
 #include "../fs/mount.h"
 #include "cachedir.h"
 #include "common.h"
+#include "progress.h"
 
 struct options {
 	char *url;
@@ -649,6 +650,16 @@ static int setup_log(const struct options *o, const struct fuse_cmdline_opts *cm
 }
 
 /* Open the store and run the daemon: the exit status. */
+/* cfg.opened: the progress line of the first load ends once the database is open. */
+static void progress_done(void *ctx)
+{
+	static int done;
+
+	if (!done)
+		mps3_cli_progress_stop(ctx, 1);
+	done = 1;
+}
+
 static int mount_it(const struct mps3fs_config *cfg, const struct options *o, struct fuse_args *args,
 		    const struct fuse_cmdline_opts *cmd)
 {
@@ -670,10 +681,19 @@ static int mount_it(const struct mps3fs_config *cfg, const struct options *o, st
 	so.stall_timeout_ms = (long)stall_ms;
 	so.verbose = cmd->debug;
 	rc = mps3_cli_open_store(&store, o->url, &so);
-	if (rc)
+	if (rc) {
 		fprintf(stderr, "mps3fs: %s: %s\n", o->url, mps3_error_last(rc));
-	else
-		ret = mps3fs_run(cfg, store, args, cmd->foreground);
+	} else {
+		/* A first mount of a big tree downloads for a while: say so on a terminal. */
+		struct mps3fs_config c2 = *cfg;
+		char label[300];
+
+		snprintf(label, sizeof(label), "mps3fs: loading %.250s", o->url);
+		c2.opened_ctx = mps3_cli_progress_start(label, 0, 1, cmd->debug);
+		c2.opened = progress_done;
+		ret = mps3fs_run(&c2, store, args, cmd->foreground);
+		progress_done(c2.opened_ctx); /* (a second call does nothing) */
+	}
 	mps3_store_free(store);
 	mps3_s3_global_cleanup();
 	return ret;

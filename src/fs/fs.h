@@ -79,6 +79,9 @@ struct mps3fs_config {
 	/* The FUSE loop: -s; -o clone_fd, max_idle_threads= (0: 10), max_threads= (0: libfuse's). */
 	int singlethread, clone_fd;
 	unsigned max_idle_threads, max_threads;
+	/* Called once the database is open, before mounting (the front end's progress line ends there). */
+	void (*opened)(void *ctx);
+	void *opened_ctx;
 	enum mps3fs_notify { NOTIFY_INOTIFY, NOTIFY_INVALIDATE, NOTIFY_OFF } notify;
 	struct mps3_db_config db;
 };

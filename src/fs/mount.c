@@ -530,8 +530,13 @@ int mps3fs_run(const struct mps3fs_config *cfg, struct mps3_store *store, struct
 		mps3_err("out of memory");
 		return 1;
 	}
-	if (mps3fs_instance_open(fs) == 0)
+	if (mps3fs_instance_open(fs) == 0) {
+		if (cfg->opened)
+			cfg->opened(cfg->opened_ctx);
 		ret = serve(fs, args, foreground);
+	} else if (cfg->opened) {
+		cfg->opened(cfg->opened_ctx);
+	}
 	mps3fs_branches_free(fs);
 	mps3fs_instance_free(fs);
 	return ret;

@@ -209,6 +209,17 @@ is "$(m get pending2)" kept2 "the change acknowledged before the second unmount 
 umount_fs p
 umount_fs r warnings-ok
 
+# --- on a terminal, the first load says what it is doing; on a pipe, nothing --
+mkdir -p "$T/tty"
+topts="cache_dir=$T/tty.cache"
+[[ $BACKEND == s3 ]] && topts+=",endpoint=$MPS3_TEST_S3_ENDPOINT"
+python3 "$SRCDIR/tests/integration/ontty.py" /dev/null "$MPS3FS" -f -o "$topts" "$URL" "$T/tty" >"$T/tty.out" &
+tty_pid=$!
+wait_for 60 mountpoint -q "$T/tty"
+fusermount3 -u "$T/tty"
+wait "$tty_pid" || true
+check "mps3fs on a terminal: a progress line while the database loads" grep -q "mps3fs: loading $URL" "$T/tty.out"
+
 # --- the FUSE loop's options are honoured ------------------------------------
 fuse_fds() { find "/proc/$1/fd" -lname /dev/fuse 2>/dev/null | wc -l; }
 busy() { # read many files at once, so that the loop has many requests in flight
