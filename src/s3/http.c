@@ -61,6 +61,7 @@ struct xfer {
 	struct s3_where where;		/* of this attempt */
 	int moved;			/* region switches, all attempts */
 	int at_once;			/* try again without a pause */
+	int unsent;			/* this attempt sent nothing (no keys to sign with) */
 };
 
 static void handle_release(struct handle *h)
@@ -647,8 +648,10 @@ static enum outcome one_attempt(struct mps3_s3 *s3, struct s3_req *req, struct x
 		return FAIL;
 	}
 	*err = mps3_s3_keys_get(s3, &k, w);
-	if (*err) /* a credential source that did not answer: the retry loop asks again */
+	if (*err) { /* a credential source that did not answer: the retry loop asks again */
+		x->unsent = 1;
 		return *err == -ENOMEM ? FAIL : RETRY;
+	}
 	mps3_time_format_amz(amz_date, mps3_clock_now(&s3->clock));
 	nh = request_headers(s3, req, x, &k, hdrs, amz_date, phash, rangebuf, ifmatch);
 	*err = sign_request(x, req, &k, hdrs, nh, amz_date, phash, &url, &list, w);
@@ -734,9 +737,10 @@ int mps3_s3_request(struct mps3_s3 *s3, struct s3_req *req)
 			break;
 		}
 		x.body_read = 0;
+		x.unsent = 0;
 		o = one_attempt(s3, req, &x, phash, &err, &skewed);
 		/* Whether this attempt may have reached the store (then a PUT may have been done). */
-		reached = o == DONE || x.body_read || (err != -ECONNREFUSED && err != -EHOSTUNREACH);
+		reached = !x.unsent && (o == DONE || x.body_read || (err != -ECONNREFUSED && err != -EHOSTUNREACH));
 		sent |= reached;
 		if (o != RETRY)
 			break;

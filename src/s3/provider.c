@@ -6,8 +6,9 @@
  *
  * DESIGN: one mutex per source.  The client asks for the current keys
  * before it signs each request (mps3_creds_current); the first caller that
- * finds them near their expiry fetches new ones while the others wait on the
- * mutex and then use what it got, so there is one fetch per expiry however
+ * finds them near their expiry fetches new ones, with the mutex released:
+ * the others go on with the old keys while they hold, or wait on the
+ * condition for what it brings, so there is one fetch per expiry however
  * many threads sign.  A fetch that fails while the old keys are still valid
  * keeps them, and is tried again no sooner than RETRY_MS later; once they
  * have expired, the caller gets -EACCES and the reason (the client's retry
@@ -134,6 +135,33 @@ static int needs_fetch(const struct mps3_creds *c, int64_t now)
 	return now >= c->expires_ms - margin;
 }
 
+/* Lock held: what the fetch brought (rc 0) or why it failed, with now the time it started. */
+static int fetched(struct mps3_creds *c, int rc, struct creds_keys *k, int64_t now)
+{
+	if (rc == 0) {
+		free(c->ak);
+		mps3_creds_wipe_free(c->sk);
+		mps3_creds_wipe_free(c->tok);
+		c->ak = k->ak;
+		c->sk = k->sk;
+		c->tok = k->tok;
+		c->expires_ms = k->expires_ms;
+		c->fetched_ms = now;
+		c->retry_ms = 0;
+		c->why[0] = '\0';
+		mps3_debug("credentials from %s, valid until %" PRId64, c->name, c->expires_ms);
+		return 0;
+	}
+	snprintf(c->why, sizeof(c->why), "%s", mps3_error_last(rc));
+	c->retry_ms = now + RETRY_MS;
+	if (c->ak && mps3_creds_now_ms() < c->expires_ms) {
+		mps3_warn("could not refresh the credentials from %s (the current ones hold until they expire): %s",
+			  c->name, c->why);
+		return 0;
+	}
+	return rc;
+}
+
 int mps3_creds_current(struct mps3_creds *c, struct mps3_creds_value *out)
 {
 	int64_t now = mps3_creds_now_ms();
@@ -141,33 +169,25 @@ int mps3_creds_current(struct mps3_creds *c, struct mps3_creds_value *out)
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&c->lock);
-	if (needs_fetch(c, now) && (now >= c->retry_ms || !c->ak || now >= c->expires_ms)) {
+	if (!c->fetching && needs_fetch(c, now) && (now >= c->retry_ms || !c->ak || now >= c->expires_ms)) {
 		struct creds_keys k;
 
+		/* Fetched unlocked: while the keys still hold, the other threads go on signing with them. */
+		c->fetching = 1;
+		pthread_mutex_unlock(&c->lock);
 		rc = mps3_creds_fetch(c, &k);
-		if (rc == 0) {
-			free(c->ak);
-			mps3_creds_wipe_free(c->sk);
-			mps3_creds_wipe_free(c->tok);
-			c->ak = k.ak;
-			c->sk = k.sk;
-			c->tok = k.tok;
-			c->expires_ms = k.expires_ms;
-			c->fetched_ms = now;
-			c->retry_ms = 0;
-			c->why[0] = '\0';
-			mps3_debug("credentials from %s, valid until %" PRId64, c->name, c->expires_ms);
-		} else {
-			snprintf(c->why, sizeof(c->why), "%s", mps3_error_last(rc));
-			c->retry_ms = now + RETRY_MS;
-			if (c->ak && now < c->expires_ms) {
-				mps3_warn("could not refresh the credentials from %s (the current ones hold until "
-					  "they expire): %s", c->name, c->why);
-				rc = 0;
-			}
-		}
+		pthread_mutex_lock(&c->lock);
+		c->fetching = 0;
+		rc = fetched(c, rc, &k, now);
+		pthread_cond_broadcast(&c->cond);
+	} else {
+		/* No keys that hold while another thread fetches: wait for what it brings. */
+		while (c->fetching && (!c->ak || mps3_creds_now_ms() >= c->expires_ms))
+			pthread_cond_wait(&c->cond, &c->lock);
+		if (!c->ak)
+			rc = -EACCES;
 	}
-	if (!rc && c->ak && now >= c->expires_ms)
+	if (!rc && c->ak && mps3_creds_now_ms() >= c->expires_ms)
 		rc = -EACCES; /* expired, and the last fetch failed too recently to try again */
 	if (rc) {
 		rc = mps3_error_set(rc == -ENOMEM ? -ENOMEM : -EACCES, "credentials from %s: %s", c->name,
@@ -245,6 +265,7 @@ int mps3_creds_new(struct mps3_creds **out, const struct mps3_creds_spec *spec, 
 	c->kind = kind;
 	c->refs = 1;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
 	if (spec->profile)
 		rc = asprintf(&c->name, "%s of profile %s", kind_name(kind), spec->profile) < 0;
 	else
@@ -276,6 +297,7 @@ void mps3_creds_unref(struct mps3_creds *c)
 	mps3_creds_wipe_free(c->sk);
 	mps3_creds_wipe_free(c->tok);
 	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->cond);
 	free(c->name);
 	free(c);
 }

@@ -25,6 +25,8 @@ struct mps3_creds {
 	int64_t expires_ms;		/* wall clock; INT64_MAX: never */
 	int64_t fetched_ms;
 	int64_t retry_ms;		/* no fetch before this after a failure */
+	int fetching;			/* a thread is fetching (unlocked); the others may wait on cond */
+	pthread_cond_t cond;
 	char why[512];			/* the last failure */
 };
 
