@@ -143,6 +143,7 @@ int mps3_s3_switch_region(struct mps3_s3 *s3, const char *region)
 
 	if (n == 0 || n > 32 || strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
 		return mps3_error_set(-EINVAL, "\"%.40s\" is not a region", region);
+
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.cfg.endpoint = s3->cfg.endpoint;
 	tmp.cfg.addressing = s3->cfg.addressing;
@@ -151,6 +152,9 @@ int mps3_s3_switch_region(struct mps3_s3 *s3, const char *region)
 	rc = tmp.cfg.region ? mps3_s3_set_addressing(&tmp, s3->bucket, dns_ok) : -ENOMEM;
 	free(tmp.bucket);
 	pthread_mutex_lock(&s3->lock);
+	/* A server that keeps naming other regions is not followed for ever. */
+	if (!rc && s3->nretired >= 5 * 4)
+		rc = mps3_error_set(-EINVAL, "the bucket's region changed too often");
 	r = rc ? NULL : realloc(s3->retired, (s3->nretired + 5) * sizeof(*r));
 	if (!rc && !r)
 		rc = -ENOMEM;

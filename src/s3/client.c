@@ -111,6 +111,10 @@ static int config_defaults(struct mps3_s3_config *c)
 {
 	if (!c->region && dup_str(&c->region, "us-east-1"))
 		return -ENOMEM;
+	/* It names the host on AWS (s3.REGION.amazonaws.com): only what a region name holds. */
+	if (!*c->region || strlen(c->region) > 32 ||
+	    strspn(c->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(c->region))
+		return mps3_error_set(-EINVAL, "\"%.40s\" is not a region name", c->region);
 	if (c->max_attempts <= 0)
 		c->max_attempts = DEFAULT_ATTEMPTS;
 	if (c->connect_timeout_ms <= 0)
@@ -679,15 +683,17 @@ int mps3_s3_create_bucket(struct mps3_s3 *s3)
 {
 	struct mps3_buf xml = MPS3_BUF_INIT;
 	struct mps3_body body;
+	struct s3_where where;
 	struct s3_req r;
 	int rc;
 
 	req_init(&r, "CreateBucket", "PUT", NULL);
 	memset(&body, 0, sizeof(body));
-	if (strcmp(s3->cfg.region, "us-east-1") != 0) {
+	mps3_s3_where(s3, &where);
+	if (strcmp(where.region, "us-east-1") != 0) {
 		rc = mps3_buf_printf(&xml,
 				     "<CreateBucketConfiguration><LocationConstraint>%s</LocationConstraint></CreateBucketConfiguration>",
-				     s3->cfg.region);
+				     where.region);
 		if (rc)
 			return rc;
 		body.data = xml.data;

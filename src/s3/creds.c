@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -194,10 +195,11 @@ struct chain {
 static int container_creds(struct mps3_creds **out, const struct mps3_s3_config *cfg);
 static int imds_creds(struct mps3_creds **out, const struct mps3_s3_config *cfg);
 
+/* The CA bundle, but never insecure: that is for an S3 endpoint, not for where keys come from. */
 static void spec_tls(struct mps3_creds_spec *s, const struct mps3_s3_config *cfg)
 {
 	s->ca_bundle = cfg->ca_bundle;
-	s->insecure = cfg->insecure;
+	s->insecure = 0;
 }
 
 /*
@@ -418,6 +420,55 @@ out:
 	return rc;
 }
 
+/*
+ * AWS_CONTAINER_CREDENTIALS_FULL_URI: https anywhere; plain http only to a
+ * loopback address or the container endpoint's link-local ones, judged on
+ * the host curl will connect to (no userinfo that hides the real host).
+ */
+static int container_url_ok(const char *full)
+{
+	static const char *const local[] = { "localhost", "[::1]", "169.254.170.2", "169.254.170.23",
+					      "[fd00:ec2::23]", NULL };
+	char *scheme = NULL, *host = NULL, *user = NULL;
+	CURLU *u = curl_url();
+	int rc = 0, ok = 0;
+	size_t i;
+
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, full, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		rc = mps3_error_set(-EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI is not a URL");
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK && user) {
+		rc = mps3_error_set(-EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI: no user name in it, please");
+		goto out;
+	}
+	if (strcmp(scheme, "https") == 0) {
+		ok = 1;
+	} else if (strcmp(scheme, "http") == 0) {
+		unsigned a, b, c, d;
+		char tail;
+
+		for (i = 0; !ok && local[i]; i++)
+			ok = strcasecmp(host, local[i]) == 0;
+		/* 127.0.0.0/8, as four decimal numbers and nothing else. */
+		if (!ok && sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4)
+			ok = a == 127 && b < 256 && c < 256 && d < 256;
+	}
+	if (!ok)
+		rc = mps3_error_set(-EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is allowed only to a "
+					     "loopback or the container endpoint's address");
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_url_cleanup(u);
+	return rc;
+}
+
 /* The container endpoint of ECS or EKS Pod Identity, when the environment names one. */
 static int container_creds(struct mps3_creds **out, const struct mps3_s3_config *cfg)
 {
@@ -434,18 +485,9 @@ static int container_creds(struct mps3_creds **out, const struct mps3_s3_config 
 		if (asprintf(&url, "http://169.254.170.2%s%s", rel[0] == '/' ? "" : "/", rel) < 0)
 			return -ENOMEM;
 	} else {
-		/* Plain http only to the hosts the AWS SDKs allow it for. */
-		static const char *const ok[] = { "http://127.", "http://localhost:", "http://localhost/",
-						  "http://[::1]", "http://169.254.170.2", "http://169.254.170.23",
-						  "http://[fd00:ec2::23]", NULL };
-		size_t i;
-		int allowed = strncmp(full, "https://", 8) == 0;
-
-		for (i = 0; !allowed && ok[i]; i++)
-			allowed = strncmp(full, ok[i], strlen(ok[i])) == 0;
-		if (!allowed)
-			return mps3_error_set(-EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is allowed only "
-						       "to a loopback or the container endpoint's address");
+		rc = container_url_ok(full);
+		if (rc)
+			return rc;
 		url = strdup(full);
 		if (!url)
 			return -ENOMEM;

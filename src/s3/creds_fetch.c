@@ -1,21 +1,20 @@
 /*
- * s3/creds_fetch.c - fetching keys from each kind of credential source: a
- * credential_process run with /bin/sh, the container endpoint, EC2 instance
- * metadata (IMDSv2: a session token first) and STS (a form POSTed, signed
- * with SigV4 for AssumeRole).  One exchange per call, no retries (the S3
- * client's loop has them), no redirects followed, replies bounded; every
- * buffer that held a secret is wiped.
+ * s3/creds_fetch.c - fetching keys from each kind of credential source over
+ * HTTP: the container endpoint, EC2 instance metadata (IMDSv2: a session
+ * token first), STS (a form POSTed, signed with SigV4 for AssumeRole) and
+ * the IAM Identity Center portal (a credential_process is s3/creds_process.c).
+ * One exchange per call, no retries (the S3 client's loop has them), no
+ * redirects followed, replies bounded; every buffer that held a secret is
+ * wiped.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -31,11 +30,8 @@
 #include "mps3/xml.h"
 #include "provider.h"
 
-extern char **environ;
-
 /* No credential document is anywhere near this big. */
 #define DOC_LIMIT (64u << 10)
-#define PROCESS_TIMEOUT_MS 60000
 #define IMDS_TIMEOUT_MS 2000
 #define HTTP_TIMEOUT_MS 10000
 
@@ -157,10 +153,11 @@ static const char *jstr(json_t *o, const char *name)
  * {"AccessKeyId", "SecretAccessKey", token_field, "Expiration"}; an absent
  * Expiration is allowed only where the source allows it (need_exp 0).
  */
-static int keys_from_json(struct creds_keys *k, const struct mps3_buf *doc, const char *token_field, int need_exp)
+int mps3_creds_keys_from_json(struct creds_keys *k, const struct mps3_buf *doc, const char *token_field,
+			       int need_exp)
 {
 	json_error_t jerr;
-	json_t *o = json_loadb(doc->data ? doc->data : "", doc->len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *o = json_loadb(doc->data ? doc->data : "", doc->len, JSON_REJECT_DUPLICATES, &jerr), *ver;
 	const char *ak, *sk, *tok, *exp, *code;
 	int rc = 0;
 
@@ -168,6 +165,13 @@ static int keys_from_json(struct creds_keys *k, const struct mps3_buf *doc, cons
 	if (!json_is_object(o)) {
 		json_decref(o);
 		return mps3_error_set(-EPROTO, "the reply is not a JSON object");
+	}
+	/* credential_process's output says its version (the AWS CLI's format); the services' replies do not. */
+	ver = json_object_get(o, "Version");
+	if (strcmp(token_field, "SessionToken") == 0 && (!json_is_integer(ver) || json_integer_value(ver) != 1)) {
+		rc = mps3_error_set(-EPROTO, "its output has no \"Version\": 1 (see the AWS CLI's credential_process "
+					     "documentation)");
+		goto out;
 	}
 	code = jstr(o, "Code");
 	if (code && strcmp(code, "Success") != 0) {
@@ -212,88 +216,6 @@ out:
 	json_decref(o);
 	if (rc)
 		mps3_creds_keys_dispose(k);
-	return rc;
-}
-
-/* ---- credential_process ---- */
-
-static int fetch_process(struct mps3_creds *c, struct creds_keys *k)
-{
-	char *argv[] = { "/bin/sh", "-c", c->spec.command, NULL };
-	posix_spawn_file_actions_t fa;
-	struct mps3_buf out = MPS3_BUF_INIT;
-	int64_t deadline = mps3_creds_now_ms() + PROCESS_TIMEOUT_MS;
-	int fds[2], status = 0, rc = 0, too_big = 0, timed_out = 0;
-	char chunk[4096];
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return mps3_error_set(-errno, "pipe: %s", strerror(errno));
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	rc = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(fds[1]);
-	if (rc) {
-		close(fds[0]);
-		return mps3_error_set(-rc, "cannot run /bin/sh: %s", strerror(rc));
-	}
-	for (;;) {
-		struct pollfd p = { fds[0], POLLIN, 0 };
-		int64_t left = deadline - mps3_creds_now_ms();
-		ssize_t n;
-
-		if (left <= 0) {
-			timed_out = 1;
-			break;
-		}
-		if (poll(&p, 1, (int)(left > 1000 ? 1000 : left)) < 0 && errno != EINTR)
-			break;
-		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		n = read(fds[0], chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (out.len + (size_t)n > DOC_LIMIT) {
-			too_big = 1;
-			break;
-		}
-		if (mps3_buf_append(&out, chunk, (size_t)n)) {
-			rc = -ENOMEM;
-			break;
-		}
-	}
-	OPENSSL_cleanse(chunk, sizeof(chunk));
-	close(fds[0]);
-	if (timed_out || too_big || rc)
-		kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (rc)
-		goto out;
-	if (timed_out) {
-		rc = mps3_error_set(-ETIMEDOUT, "no answer within %d s", PROCESS_TIMEOUT_MS / 1000);
-	} else if (too_big) {
-		rc = mps3_error_set(-EPROTO, "it wrote more than %u bytes", DOC_LIMIT);
-	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		rc = mps3_error_set(-EACCES, "it %s %d", WIFEXITED(status) ? "exited with status" : "was killed by signal",
-				    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-	} else {
-		json_t *o = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
-		json_t *v = json_object_get(o, "Version");
-
-		if (!json_is_integer(v) || json_integer_value(v) != 1)
-			rc = mps3_error_set(-EPROTO, "its output has no \"Version\": 1 (see the AWS CLI's "
-						     "credential_process documentation)");
-		json_decref(o);
-		if (!rc)
-			rc = keys_from_json(k, &out, "SessionToken", 0);
-	}
-out:
-	mps3_creds_wipe_buf(&out);
 	return rc;
 }
 
@@ -365,7 +287,7 @@ static int fetch_container(struct mps3_creds *c, struct creds_keys *k)
 	if (o.status != 200)
 		rc = status_error(c->spec.url, &o);
 	else
-		rc = keys_from_json(k, &o.body, "Token", 0);
+		rc = mps3_creds_keys_from_json(k, &o.body, "Token", 0);
 	mps3_creds_wipe_buf(&o.body);
 	return rc;
 }
@@ -441,7 +363,7 @@ static int fetch_imds(struct mps3_creds *c, struct creds_keys *k)
 	rc = imds_get(c, path, tok, &o);
 	if (rc)
 		goto out;
-	rc = keys_from_json(k, &o.body, "Token", 1);
+	rc = mps3_creds_keys_from_json(k, &o.body, "Token", 1);
 	mps3_creds_wipe_buf(&o.body);
 out:
 	OPENSSL_cleanse(tok, sizeof(tok));
@@ -764,7 +686,7 @@ int mps3_creds_fetch(struct mps3_creds *c, struct creds_keys *k)
 {
 	switch (c->kind) {
 	case K_PROCESS:
-		return fetch_process(c, k);
+		return mps3_creds_fetch_process(c, k);
 	case K_CONTAINER:
 		return fetch_container(c, k);
 	case K_IMDS:

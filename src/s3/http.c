@@ -474,6 +474,11 @@ static int sign_request(const struct xfer *x, const struct s3_req *req, const st
 	rc = mps3_buf_printf(url, "%s%s%s%s", x->where.base_url, path.data, sig.query.len ? "?" : "",
 			     mps3_buf_cstr(&sig.query));
 	for (i = 0; !rc && i < nh; i++) {
+		/* A value with a line break would be a header of its own: never sent. */
+		if (hdrs[i].value && strpbrk(hdrs[i].value, "\r\n")) {
+			rc = mps3_error_set(-EINVAL, "%s: the %s header holds a line break", w, hdrs[i].name);
+			break;
+		}
 		mps3_buf_reset(&line);
 		rc = mps3_buf_printf(&line, "%s: %s", hdrs[i].name, hdrs[i].value ? hdrs[i].value : "");
 		if (!rc)

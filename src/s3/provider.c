@@ -135,9 +135,35 @@ static int needs_fetch(const struct mps3_creds *c, int64_t now)
 	return now >= c->expires_ms - margin;
 }
 
+/* Whether a key or token from a source is fit for a header line: printable ASCII, no CR/LF. */
+static int header_safe(const char *s)
+{
+	if (!s || !*s)
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* A source's keys are checked as hostile input: they go into header lines and the signature. */
+static int keys_check(struct creds_keys *k, int64_t now)
+{
+	if (!header_safe(k->ak) || !header_safe(k->sk) || (k->tok && !header_safe(k->tok)))
+		return mps3_error_set(-EPROTO, "the keys hold characters no header may carry");
+	if (k->expires_ms <= now)
+		return mps3_error_set(-EPROTO, "the keys it gave had expired already");
+	return 0;
+}
+
 /* Lock held: what the fetch brought (rc 0) or why it failed, with now the time it started. */
 static int fetched(struct mps3_creds *c, int rc, struct creds_keys *k, int64_t now)
 {
+	if (rc == 0) {
+		rc = keys_check(k, mps3_creds_now_ms());
+		if (rc)
+			mps3_creds_keys_dispose(k);
+	}
 	if (rc == 0) {
 		free(c->ak);
 		mps3_creds_wipe_free(c->sk);
@@ -169,7 +195,8 @@ int mps3_creds_current(struct mps3_creds *c, struct mps3_creds_value *out)
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&c->lock);
-	if (!c->fetching && needs_fetch(c, now) && (now >= c->retry_ms || !c->ak || now >= c->expires_ms)) {
+	/* After a failure, wait RETRY_MS before asking the source again, even with no keys that hold. */
+	if (!c->fetching && needs_fetch(c, now) && now >= c->retry_ms) {
 		struct creds_keys k;
 
 		/* Fetched unlocked: while the keys still hold, the other threads go on signing with them. */
@@ -254,6 +281,10 @@ int mps3_creds_new(struct mps3_creds **out, const struct mps3_creds_spec *spec, 
 		kind = K_IMDS;
 	else
 		return mps3_error_set(-EINVAL, "no credential source described");
+	/* The region names a host (sts.REGION.amazonaws.com, portal.sso.REGION...). */
+	if (spec->region && (!*spec->region || strlen(spec->region) > 32 ||
+			     strspn(spec->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(spec->region)))
+		return mps3_error_set(-EINVAL, "\"%.40s\" is not a region name", spec->region);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;

@@ -40,6 +40,15 @@ void mps3_creds_keys_dispose(struct creds_keys *k);
 /* New keys from the source, of its kind.  0 or -errno with detail (never a secret). */
 int mps3_creds_fetch(struct mps3_creds *c, struct creds_keys *k);
 int64_t mps3_creds_now_ms(void);
+/* From credential_process (s3/creds_process.c). */
+int mps3_creds_fetch_process(struct mps3_creds *c, struct creds_keys *k);
+/*
+ * {"AccessKeyId", "SecretAccessKey", token_field, "Expiration"} (with
+ * "Version": 1 when token_field is "SessionToken", credential_process's
+ * format); an absent Expiration only where need_exp is 0.
+ */
+int mps3_creds_keys_from_json(struct creds_keys *k, const struct mps3_buf *doc, const char *token_field,
+			      int need_exp);
 /* free() after wiping: for strings that held a secret. */
 void mps3_creds_wipe_free(char *s);
 void mps3_creds_wipe_buf(struct mps3_buf *b);

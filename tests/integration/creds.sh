@@ -82,6 +82,10 @@ expect_fail "container endpoint: a wrong token fails, naming the source and the 
 	"AWS_CONTAINER_CREDENTIALS_FULL_URI=$C/ecs/creds" "AWS_CONTAINER_AUTHORIZATION_TOKEN=Bearer wrong" -- "$URL" ls
 expect_fail "container endpoint: plain http to a host that is not local is refused" "plain http" \
 	"AWS_CONTAINER_CREDENTIALS_FULL_URI=http://192.0.2.1/creds" -- "$URL" ls
+expect_fail "container endpoint: a loopback-looking user name does not hide the real host" "no user name" \
+	"AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1@192.0.2.1/creds" -- "$URL" ls
+expect_fail "container endpoint: a host that only starts like a loopback is refused" "plain http" \
+	"AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.evil.example/creds" -- "$URL" ls
 
 # --- web identity (STS AssumeRoleWithWebIdentity) ---------------------------
 printf 'eyJ-the-oidc-token\n' >"$T/web-token"

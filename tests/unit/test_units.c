@@ -248,6 +248,17 @@ static void test_creds_sources(const char *home)
 			  "\"SecretAccessKey\":\"S\",\"Expiration\":\"soon\"}'\n");
 	tap_ok(rc == -EACCES && strstr(mps3_error_last(rc), "Expiration"), "creds: a malformed Expiration is refused");
 	mps3_s3_config_dispose(&c);
+	rc = load_profile(&c, home, "p",
+			  "[profile p]\ncredential_process = printf '{\"Version\":1,\"AccessKeyId\":\"A\","
+			  "\"SecretAccessKey\":\"S\",\"SessionToken\":\"T\\\\r\\\\nX-Injected: yes\"}'\n");
+	tap_ok(rc == -EACCES && strstr(mps3_error_last(rc), "no header may carry"),
+	       "creds: a token with a line break is refused, never sent as a header");
+	mps3_s3_config_dispose(&c);
+	rc = load_profile(&c, home, "p",
+			  "[profile p]\ncredential_process = echo '{\"Version\":1,\"AccessKeyId\":\"A\","
+			  "\"SecretAccessKey\":\"S\",\"Expiration\":\"2001-01-01T00:00:00Z\"}'\n");
+	tap_ok(rc == -EACCES && strstr(mps3_error_last(rc), "expired already"), "creds: keys that arrive expired are refused");
+	mps3_s3_config_dispose(&c);
 	rc = load_profile(&c, home, "p", "[profile p]\nrole_arn = arn:aws:iam::1:role/r\n");
 	tap_ok(rc == -EINVAL && strstr(mps3_error_last(rc), "source_profile"), "creds: role_arn alone says what it needs");
 	mps3_s3_config_dispose(&c);
