@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@
 
 #include "mps3/error.h"
 #include "mps3/hash.h"
+#include "mps3/io.h"
 #include "mps3/journal.h"
 #include "mps3/log.h"
 #include "cli.h"
@@ -254,63 +256,135 @@ static int run_wait(char *const argv[])
 }
 
 /*
- * `mps3 umount [--timeout D] MNT`: wait (in a child, so that the wait can be
- * given up and no descriptor of ours keeps the mount busy) until the mount's
- * changes are in the bucket, note what is still pending, unmount, report.
+ * In a child (so that a wedged mount cannot hold us past the deadline, and
+ * no descriptor of ours keeps it busy): wait for the uploads (when sync),
+ * then say on fd what is still pending and where its journal is, as
+ * "N<TAB>DIR".
+ */
+static void umount_child(const char *mnt, int sync, int fd)
+{
+	int rc = sync ? mps3_cli_sync_mount(mnt) : 1;
+	json_t *st = mount_status(mnt);
+	const char *dir = json_string_value(json_object_get(json_object_get(st, "cache"), "dir"));
+	json_t *p = json_object_get(st, "pending_paths");
+	char line[4200];
+	int n;
+
+	n = json_is_integer(p) ? snprintf(line, sizeof(line), "%" JSON_INTEGER_FORMAT "\t%s\n", json_integer_value(p),
+					  dir ? dir : "")
+			       : 0;
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)mps3_write_all(fd, line, (size_t)n);
+	_exit(rc == 0 ? 0 : 1);
+}
+
+/*
+ * Run umount_child for at most limit ms; what it said into buf (cap bytes).
+ * 1 if it synced, 0 if not, -1 when it was killed at the deadline.
+ */
+static int umount_ask(const char *mnt, int sync, int64_t limit, char *buf, size_t cap)
+{
+	int64_t waited = 0;
+	int status = 0, fds[2], res = 0;
+	size_t got = 0;
+	pid_t pid, r;
+
+	buf[0] = '\0';
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return 0;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		umount_child(mnt, sync, fds[1]);
+	}
+	close(fds[1]);
+	while (pid > 0) {
+		struct pollfd p = { fds[0], POLLIN, 0 };
+		ssize_t n;
+
+		r = waitpid(pid, &status, WNOHANG);
+		if (r == pid) {
+			res = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+			break;
+		}
+		if (r < 0 && errno != EINTR)
+			break;
+		if (waited >= limit) {
+			kill(pid, SIGKILL); /* FUSE interrupts its fsync */
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			res = -1;
+			break;
+		}
+		if (poll(&p, 1, 100) > 0 && got < cap - 1 && (n = read(fds[0], buf + got, cap - 1 - got)) > 0)
+			got += (size_t)n;
+		waited += 100;
+	}
+	for (;;) { /* what it said before it ended */
+		ssize_t n = got < cap - 1 ? read(fds[0], buf + got, cap - 1 - got) : 0;
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(fds[0]);
+	return res;
+}
+
+/*
+ * `mps3 umount [--timeout D] MNT`: wait until the mount's changes are in
+ * the bucket (at most D), learn what is still pending, unmount, report.
  */
 int mps3_cmd_mount_umount(const struct mps3_cli_args *a)
 {
 	const char *mnt = a->pos[0];
-	int64_t limit = a->count[OPT_TIMEOUT] ? a->num[OPT_TIMEOUT] : 60000, waited = 0;
-	char *um[] = { "fusermount3", "-u", (char *)mnt, NULL };
-	json_t *st = mount_status(mnt);
-	json_int_t pending = 0;
-	char *cache = NULL;
-	int status = 0, synced = 0, known = 0, rc;
-	pid_t pid;
+	int64_t limit = a->count[OPT_TIMEOUT] ? a->num[OPT_TIMEOUT] : 60000;
+	char *um[] = { "fusermount3", "-u", "--", (char *)mnt, NULL }, path[4096], buf[4200] = "";
+	long long pending = -1;
+	int synced = 0, dead = 0, rc;
+	struct stat sb;
 
-	if (!st) {
+	signal(SIGCHLD, SIG_DFL); /* waitpid must see our children */
+	snprintf(path, sizeof(path), "%s/.mps3", mnt);
+	if (stat(path, &sb) < 0 && errno == ENOTCONN) {
+		dead = 1; /* its daemon is gone: nothing to wait for, only the mount to remove */
+	} else if (stat(path, &sb) < 0) {
 		fprintf(stderr, "mps3: umount: %s: not an mps3fs mount\n", mnt);
 		return EXIT_FAILURE;
 	}
-	json_decref(st);
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0)
-		_exit(mps3_cli_sync_mount(mnt));
-	while (pid > 0 && waitpid(pid, &status, WNOHANG) == 0) {
-		if (waited >= limit) {
-			kill(pid, SIGKILL); /* FUSE interrupts its fsync */
-			waitpid(pid, &status, 0);
+	if (!dead) {
+		synced = umount_ask(mnt, 1, limit, buf, sizeof(buf));
+		if (synced < 0) {
 			fprintf(stderr, "mps3: umount: %s: the uploads did not finish within %" PRId64 " ms\n", mnt,
 				limit);
-			break;
+			(void)umount_ask(mnt, 0, 10000, buf, sizeof(buf)); /* what is still pending, then */
+			synced = 0;
 		}
-		usleep(100000);
-		waited += 100;
-	}
-	synced = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	st = mount_status(mnt);
-	if (st) {
-		const char *dir = json_string_value(json_object_get(json_object_get(st, "cache"), "dir"));
-
-		pending = json_integer_value(json_object_get(st, "pending_paths"));
-		known = json_is_integer(json_object_get(st, "pending_paths"));
-		cache = dir ? strdup(dir) : NULL;
-		json_decref(st);
+		if (buf[0])
+			pending = strtoll(buf, NULL, 10);
 	}
 	rc = run_wait(um);
-	if (rc != 0 && geteuid() == 0 && umount2(mnt, 0) == 0)
+	if (rc != 0 && geteuid() == 0 && umount2(mnt, dead ? MNT_DETACH : 0) == 0)
 		rc = 0; /* root, without fusermount3 */
 	if (rc != 0)
 		fprintf(stderr, "mps3: umount: %s: could not unmount it (in use?)\n", mnt);
-	if (pending > 0)
-		fprintf(stderr, "mps3: umount: %s: %" JSON_INTEGER_FORMAT " changed paths were not uploaded; they stay in "
-				"the journal in %s and go at the next mount (or: mps3 URL sync --journal %s)\n",
-			mnt, pending, cache ? cache : "the cache directory", cache ? cache : "DIR");
-	else if (!synced && !known)
-		fprintf(stderr, "mps3: umount: %s: whether every change was uploaded is not known; what was not "
-				"stays in the mount's journal\n", mnt);
-	free(cache);
-	return rc == 0 && pending == 0 && (synced || known) ? 0 : EXIT_FAILURE;
+	if (pending > 0) {
+		char *dir = strchr(buf, '\t');
+
+		if (dir && dir[1]) {
+			dir++;
+			dir[strcspn(dir, "\n")] = '\0';
+		} else {
+			dir = NULL;
+		}
+		fprintf(stderr, "mps3: umount: %s: %lld changed paths were not uploaded; they stay in the journal in %s "
+				"and go at the next mount (or: mps3 URL sync --journal %s)\n",
+			mnt, pending, dir ? dir : "the cache directory", dir ? dir : "DIR");
+	} else if (pending < 0) {
+		fprintf(stderr, "mps3: umount: %s: %s; what was not uploaded stays in the mount's journal\n", mnt,
+			dead ? "its daemon had ended" : "whether every change was uploaded is not known");
+	}
+	return rc == 0 && pending == 0 && synced ? 0 : EXIT_FAILURE;
 }

@@ -304,47 +304,6 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	}
 }
 
-/* "512M", "4G", "100000" (bytes). */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	double v = strtod(s, &end);
-	uint64_t mult = 1;
-
-	if (end == s || v < 0)
-		return -1;
-	switch (*end) {
-	case '\0':
-		break;
-	case 'k': case 'K':
-		mult = 1ull << 10;
-		end++;
-		break;
-	case 'm': case 'M':
-		mult = 1ull << 20;
-		end++;
-		break;
-	case 'g': case 'G':
-		mult = 1ull << 30;
-		end++;
-		break;
-	case 't': case 'T':
-		mult = 1ull << 40;
-		end++;
-		break;
-	default:
-		return -1;
-	}
-	if ((*end == 'i' || *end == 'I') && (end[1] == 'B' || end[1] == 'b'))
-		end += 2;
-	else if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end)
-		return -1;
-	*out = (uint64_t)(v * (double)mult);
-	return 0;
-}
-
 static void free_options(struct options *o)
 {
 	free(o->url);
@@ -400,7 +359,7 @@ static int store_opts(struct mps3_cli_store_opts *so, const struct options *o)
 	so->sse_kms_key_id = o->sse_kms_key_id;
 	so->sse_c_key_file = o->sse_c_key_file;
 	so->requester_pays = o->requester_pays;
-	if (o->part_size && parse_size(o->part_size, &so->part_size)) {
+	if (o->part_size && mps3_cli_size(&so->part_size, o->part_size)) {
 		fprintf(stderr, "mps3fs: part_size=%s: need a size like 16M\n", o->part_size);
 		return 2;
 	}
@@ -493,7 +452,7 @@ static int build_config(struct mps3fs_config *cfg, struct options *o, const char
 		fprintf(stderr, "mps3fs: validate=%s: need the absolute path of an executable program\n", o->validate);
 		return 2;
 	}
-	if (o->cache_size && parse_size(o->cache_size, &cfg->cache_size)) {
+	if (o->cache_size && mps3_cli_size(&cfg->cache_size, o->cache_size)) {
 		fprintf(stderr, "mps3fs: cache_size=%s: need a size like 512M or 4G\n", o->cache_size);
 		return 2;
 	}

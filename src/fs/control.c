@@ -72,6 +72,20 @@ static void status_get(struct mps3fs *fs, struct status *s)
 	pthread_mutex_unlock(&fs->cache.lock);
 }
 
+/* A JSON string of s; text that is not UTF-8 (a cut error line, a name from the bucket) escaped as ls -b does. */
+static json_t *safe_string(const char *s)
+{
+	json_t *j = json_string(s);
+	char *e;
+
+	if (j)
+		return j;
+	e = mps3_escape(s);
+	j = e ? json_string(e) : NULL;
+	free(e);
+	return j ? j : json_string("?");
+}
+
 /* One line for each branch open in the mount (fs/branches.h); into arr too, when given. */
 static void branches_status(struct mps3fs *fs, struct mps3_buf *b, json_t *arr)
 {
@@ -86,11 +100,11 @@ static void branches_status(struct mps3fs *fs, struct mps3_buf *b, json_t *arr)
 		online = br->online && !(br->poller && mps3_poller_failing(br->poller));
 		pthread_mutex_unlock(&br->tree_lock);
 		if (arr) {
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:s}", "name", br->branch_name,
-							     "state", online ? "online" : "offline",
-							     "pending_paths", (json_int_t)dirty,
-							     "stuck_paths", (json_int_t)stuck, "cache_dir",
-							     br->cfg.cache_dir));
+			json_array_append_new(arr, json_pack("{s:o, s:s, s:I, s:I, s:o}", "name",
+							     safe_string(br->branch_name), "state",
+							     online ? "online" : "offline", "pending_paths",
+							     (json_int_t)dirty, "stuck_paths", (json_int_t)stuck,
+							     "cache_dir", safe_string(br->cfg.cache_dir)));
 			continue;
 		}
 		mps3_buf_printf(b, "branch %s: %s, %zu pending paths", br->branch_name, online ? "online" : "offline",
@@ -165,10 +179,16 @@ char *mps3fs_status_json(struct mps3fs *fs, size_t *len)
 	status_get(fs, &s);
 	if (!s.stuck)
 		s.stuck = json_object();
+	if (!br || !s.stuck) {
+		json_decref(br);
+		json_decref(s.stuck);
+		return NULL;
+	}
 	branches_status(fs, NULL, br);
-	o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:{s:I, s:I}, s:{s:I, s:I, s:I},"
-		      " s:o, s:I, s:I, s:{s:I, s:I, s:s}, s:o, s:O, s:o}",
-		      "url", fs->cfg.url, "session", mps3_db_session(fs->db), "state", s.online ? "online" : "offline",
+	o = json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:{s:I, s:I}, s:{s:I, s:I, s:I},"
+		      " s:o, s:I, s:I, s:{s:I, s:I, s:o}, s:o, s:O, s:o}",
+		      "url", safe_string(fs->cfg.url), "session", mps3_db_session(fs->db), "state",
+		      s.online ? "online" : "offline",
 		      "pending_paths", (json_int_t)s.dirty, "pending_bytes", (json_int_t)s.pending_bytes,
 		      "commits", (json_int_t)s.commits, "failed_commit_attempts", (json_int_t)s.failures,
 		      "last_commit", json_time(s.last_commit), "last_poll", json_time(s.db.last_poll_ok),
@@ -177,11 +197,11 @@ char *mps3fs_status_json(struct mps3fs *fs, size_t *len)
 		      (json_int_t)s.db.clock_uncertainty_ms,
 		      "log_window", "entries", (json_int_t)s.db.window, "applied", (json_int_t)s.db.entries_applied,
 		      "ignored", (json_int_t)s.db.entries_ignored,
-		      "checkpoint", s.db.checkpoint[0] ? json_string(s.db.checkpoint) : json_null(),
+		      "checkpoint", s.db.checkpoint[0] ? safe_string(s.db.checkpoint) : json_null(),
 		      "keys", (json_int_t)s.db.paths, "inodes", (json_int_t)s.nodes,
 		      "cache", "used_bytes", (json_int_t)s.cache_used, "limit_bytes", (json_int_t)s.cache_limit, "dir",
-		      fs->cfg.cache_dir,
-		      "last_error", s.err[0] ? json_string(s.err) : json_null(), "cannot_upload", s.stuck,
+		      safe_string(fs->cfg.cache_dir),
+		      "last_error", s.err[0] ? safe_string(s.err) : json_null(), "cannot_upload", s.stuck,
 		      "branches", br);
 	if (o)
 		text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);

@@ -71,7 +71,7 @@ struct ini_want {
 /* Read the wanted keys of one section.  A missing file is not an error. */
 static int ini_read(const char *path, struct ini_want *w, int *found)
 {
-	char line[4096];
+	char line[16384]; /* session tokens run to a few KB */
 	int in = 0, lineno = 0, rc = 0;
 	FILE *f = fopen(path, "re");
 

@@ -655,7 +655,7 @@ static int fetch_sso(struct mps3_creds *c, struct creds_keys *k)
 			k->sk = strdup(jstr(rc_json, "secretAccessKey"));
 			k->tok = jstr(rc_json, "sessionToken") ? strdup(jstr(rc_json, "sessionToken")) : NULL;
 			k->expires_ms = json_integer_value(v);
-			if (!k->ak || !k->sk)
+			if (!k->ak || !k->sk || (jstr(rc_json, "sessionToken") && !k->tok))
 				rc = -ENOMEM;
 		}
 	}
