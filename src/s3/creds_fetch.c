@@ -71,9 +71,12 @@ static int http(const struct mps3_creds *c, const char *method, const char *url,
 
 	memset(out, 0, sizeof(*out));
 	mps3_buf_init(&out->body, 0);
-	h = curl_easy_init();
-	if (!h)
+	/* The whole room at once: a realloc would leave a copy of the keys behind, unwiped. */
+	h = mps3_buf_reserve(&out->body, DOC_LIMIT + 1) == 0 ? curl_easy_init() : NULL;
+	if (!h) {
+		mps3_buf_dispose(&out->body);
 		return -ENOMEM;
+	}
 	for (; hdrs && *hdrs; hdrs++) {
 		l = curl_slist_append(list, *hdrs);
 		if (!l) {

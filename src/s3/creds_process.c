@@ -58,8 +58,13 @@ int mps3_creds_fetch_process(struct mps3_creds *c, struct creds_keys *k)
 	char chunk[4096];
 	pid_t pid;
 
-	if (pipe2(fds, O_CLOEXEC) < 0)
+	/* The whole room at once: a realloc would leave a copy of the keys behind, unwiped. */
+	if (mps3_buf_reserve(&out, DOC_LIMIT + 1))
+		return -ENOMEM;
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		mps3_buf_dispose(&out);
 		return mps3_error_set(-errno, "pipe: %s", strerror(errno));
+	}
 	/*
 	 * Its own process group (killed whole at the deadline), the signal
 	 * mask and dispositions of a fresh process (a FUSE worker blocks some
@@ -88,6 +93,7 @@ int mps3_creds_fetch_process(struct mps3_creds *c, struct creds_keys *k)
 	close(fds[1]);
 	if (rc) {
 		close(fds[0]);
+		mps3_buf_dispose(&out);
 		return mps3_error_set(-rc, "cannot run /bin/sh: %s", strerror(rc));
 	}
 	for (;;) {
