@@ -522,22 +522,31 @@ out:
 	return rc;
 }
 
+/* The fields both STS actions start with. */
+static int sts_form(const struct mps3_creds *c, struct mps3_buf *form, const char *action)
+{
+	char sn[64];
+	int rc = form_add(form, "Action", action);
+
+	if (!rc)
+		rc = form_add(form, "Version", "2011-06-15");
+	if (!rc)
+		rc = form_add(form, "RoleArn", c->spec.role_arn);
+	if (!rc)
+		rc = form_add(form, "RoleSessionName", sts_session_name(c, sn));
+	return rc;
+}
+
 static int fetch_web_identity(struct mps3_creds *c, struct creds_keys *k)
 {
 	struct mps3_buf form = MPS3_BUF_INIT;
-	char *token = NULL, sn[64];
+	char *token = NULL;
 	int rc;
 
 	/* Read each time: the platform rotates the token in place. */
 	rc = read_small_file(c->spec.token_file, &token);
 	if (!rc)
-		rc = form_add(&form, "Action", "AssumeRoleWithWebIdentity");
-	if (!rc)
-		rc = form_add(&form, "Version", "2011-06-15");
-	if (!rc)
-		rc = form_add(&form, "RoleArn", c->spec.role_arn);
-	if (!rc)
-		rc = form_add(&form, "RoleSessionName", sts_session_name(c, sn));
+		rc = sts_form(c, &form, "AssumeRoleWithWebIdentity");
 	if (!rc)
 		rc = form_add(&form, "WebIdentityToken", token);
 	if (!rc)
@@ -552,7 +561,7 @@ static int fetch_assume_role(struct mps3_creds *c, struct creds_keys *k)
 	struct mps3_buf form = MPS3_BUF_INIT;
 	struct mps3_creds_value v;
 	struct creds_keys src;
-	char sn[64], dur[16];
+	char dur[16];
 	int rc;
 
 	memset(&src, 0, sizeof(src));
@@ -569,13 +578,7 @@ static int fetch_assume_role(struct mps3_creds *c, struct creds_keys *k)
 		src.sk = c->spec.secret_key;
 		src.tok = c->spec.session_token;
 	}
-	rc = form_add(&form, "Action", "AssumeRole");
-	if (!rc)
-		rc = form_add(&form, "Version", "2011-06-15");
-	if (!rc)
-		rc = form_add(&form, "RoleArn", c->spec.role_arn);
-	if (!rc)
-		rc = form_add(&form, "RoleSessionName", sts_session_name(c, sn));
+	rc = sts_form(c, &form, "AssumeRole");
 	if (!rc && c->spec.external_id)
 		rc = form_add(&form, "ExternalId", c->spec.external_id);
 	if (!rc && c->spec.duration_s) {
