@@ -147,7 +147,7 @@ if [[ $MPS3_FUSE == 1 && $MPS3_UNITDIR != no ]]; then
 			sed 's/^/# /' "$T/verify.out"
 		fi
 	else
-		ok "# SKIP systemd-analyze not installed"
+		fail "systemd-analyze is installed (scripts/install-deps installs systemd)"
 	fi
 fi
 
