@@ -315,14 +315,16 @@ static uint64_t evict(struct cache *c, uint64_t target)
 }
 
 /*
- * What the cache may hold now: its limit, and no more than leaves the
- * disk a reserve (a tenth of it, at most 256 MiB) - the cache shares its
- * disk with staged writes and the journal, which must not fail for room.
+ * What the cache may hold now: its limit less what downloads in progress
+ * hold (the chunks they keep count against cache_size too), and no more
+ * than leaves the disk a reserve (a tenth of it, at most 256 MiB) - the
+ * cache shares its disk with staged writes and the journal, which must not fail for room.
  */
 static uint64_t target(struct cache *c)
 {
 	struct statvfs sv;
-	uint64_t avail, reserve, t = c->limit;
+	uint64_t avail, reserve, partial = __atomic_load_n(&c->partial, __ATOMIC_RELAXED);
+	uint64_t limit = c->limit > partial ? c->limit - partial : 0, t = limit;
 
 	if (c->dirfd < 0 || fstatvfs(c->dirfd, &sv) < 0 || sv.f_frsize == 0)
 		return t;
@@ -332,7 +334,7 @@ static uint64_t target(struct cache *c)
 		reserve = (uint64_t)256 << 20;
 	if (avail < reserve)
 		t = c->used > reserve - avail ? c->used - (reserve - avail) : 0;
-	return t < c->limit ? t : c->limit;
+	return t < limit ? t : limit;
 }
 
 void mps3fs_cache_trim(struct cache *c)

@@ -21,6 +21,7 @@ struct cache {
 	char *dir;			/* cache_dir/blobs; read-only after init */
 	int dirfd;			/* for fsync of new names; read-only after init */
 	uint64_t limit, used;		/* protected by lock */
+	uint64_t partial;		/* bytes of downloads in progress (fs/fetch.c), sharing limit; atomic */
 	pthread_mutex_t lock;
 	struct cache_ent **hash;	/* by sha; protected by lock */
 	size_t nbuckets;		/* protected by lock */

@@ -22,11 +22,15 @@
  * longer wait.  A reader that needs a queued chunk fetches it itself.  No
  * lock is held during a GET or a pwrite.
  *
- * ROOM.  The chunks present in partials are bounded (fetch->budget: half
- * the cache size, at least 6 chunks): past it, idle partials go first,
- * then the least recently used chunks that no reader is reading have
- * their range punched out of the file (they are fetched again if read
- * again).  So a file of any size streams through a small cache, and a
+ * ROOM.  Every chunk fetched is kept while it fits: the chunks present
+ * in partials and the cached blobs share cache_size (the cache counts the
+ * partials' bytes, cache->partial, and evicts its least recently used
+ * blobs to make way), so a file that fits in the cache is downloaded at
+ * most once however it is read.  The chunks alone are bounded too
+ * (fetch->budget: the cache size, at least 6 chunks): past it, idle
+ * partials go first, then the least recently used chunks that no reader
+ * is reading have their range punched out of the file (they are fetched
+ * again if read again).  So a file of any size streams through a small cache, and a
  * full disk (ENOSPC) makes room and tries once more.  Blobs without a
  * chunk list must be whole to be checked, and are never punched.
  */
@@ -120,6 +124,7 @@ static void finish(struct fetch *f, struct partial *p)
 		p->done = 1;
 		f->resident -= p->resident; /* the cache's now */
 		p->resident = 0;
+		mps3fs_partial_note(f);
 		pthread_cond_broadcast(&f->cond);
 	} else if (rc == -EBADMSG) {
 		mark_bad(f, p, why);
@@ -175,8 +180,12 @@ static void chunk_done(struct run_sink *s, const unsigned char *md, int rc)
 	}
 	if (!s->complete && f->resident > f->budget)
 		mps3fs_partial_reclaim(f, 0);
+	mps3fs_partial_note(f);
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
+	/* The chunks share cache_size with the cached blobs: older blobs make way (no lock held). */
+	if (rc == 0)
+		mps3fs_cache_trim(&f->fs->cache);
 }
 
 static int run_write(void *ctx, const void *buf, size_t n)
@@ -327,7 +336,7 @@ int mps3fs_fetch_init(struct mps3fs *fs)
 		return -errno;
 	}
 	clear_partials(f->dir);
-	f->budget = fs->cache.limit / 2 > 6 * (uint64_t)CHUNK ? fs->cache.limit / 2 : 6 * (uint64_t)CHUNK;
+	f->budget = fs->cache.limit > 6 * (uint64_t)CHUNK ? fs->cache.limit : 6 * (uint64_t)CHUNK;
 	f->ahead = f->budget / CHUNK / 2 < READ_AHEAD ? (unsigned)(f->budget / CHUNK / 2) : READ_AHEAD;
 	f->run = f->ahead < RUN_MAX ? f->ahead : RUN_MAX;
 	f->bad = json_object();

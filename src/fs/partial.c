@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "mps3/error.h"
+#include "fs.h"
 #include "partial.h"
 
 /* Lock held: take p off the list and free it (and its file unless it became the blob). */
@@ -26,6 +27,7 @@ void mps3fs_partial_free(struct fetch *f, struct partial *p)
 		}
 	}
 	f->resident -= p->resident;
+	mps3fs_partial_note(f);
 	if (p->fd >= 0)
 		close(p->fd);
 	if (!p->done) {
@@ -55,6 +57,12 @@ void mps3fs_partial_forget(struct fetch *f, struct partial *p)
 	p->present = 0;
 	f->resident -= p->resident;
 	p->resident = 0;
+	mps3fs_partial_note(f);
+}
+
+void mps3fs_partial_note(struct fetch *f)
+{
+	__atomic_store_n(&f->fs->cache.partial, f->resident, __ATOMIC_RELAXED);
 }
 
 /* Lock held: the least recently used present chunk no reader holds, of a chunked partial. */
@@ -113,6 +121,7 @@ uint64_t mps3fs_partial_reclaim(struct fetch *f, uint64_t want)
 		f->resident -= mps3fs_partial_chunk_len(p, i);
 		freed += mps3fs_partial_chunk_len(p, i);
 	}
+	mps3fs_partial_note(f);
 	return freed;
 }
 

@@ -87,6 +87,8 @@ struct fetch {
 /* Take p off the list and free it (and its file unless it became the blob). */
 void mps3fs_partial_free(struct fetch *f, struct partial *p);
 uint64_t mps3fs_partial_chunk_len(const struct partial *p, unsigned i);
+/* Tell the blob cache how many bytes the partials hold now (they share cache_size). */
+void mps3fs_partial_note(struct fetch *f);
 /* Every chunk of p is missing again (content refused, or a failed finish). */
 void mps3fs_partial_forget(struct fetch *f, struct partial *p);
 /*

@@ -231,6 +231,34 @@ if [[ $BACKEND == s3 ]]; then
 fi
 umount_fs d
 
+# --- random reads keep every chunk they fetch: none is downloaded twice while it fits ----
+# cache_size=64M holds the 48 MiB file (chunks were once bounded by half of it, and random
+# reads then fetched the same chunks again and again).
+mount_fs r cache_size=64M
+[[ $BACKEND == s3 ]] && log0=$(wc -l <"$MPS3_TEST_S3_PROXY_LOG")
+check "36 random 4 KiB reads over every chunk of the 48 MiB file are right" python3 - "$MNT/big" "$T/big" <<'PY'
+import random, sys
+rnd = random.Random(7)
+size = 48 << 20
+with open(sys.argv[1], "rb", buffering=0) as m, open(sys.argv[2], "rb") as l:
+    for _ in range(3):
+        offs = [c * (4 << 20) + rnd.randrange(0, (4 << 20) - 4096) for c in range(12)]
+        rnd.shuffle(offs)
+        for off in offs:
+            m.seek(off)
+            l.seek(off)
+            if m.read(4096) != l.read(4096):
+                sys.exit("random read at %d differs" % off)
+PY
+if [[ $BACKEND == s3 ]]; then
+	sleep 1
+	kib=$(tail -n +$((log0 + 1)) "$MPS3_TEST_S3_PROXY_LOG" | awk -v s="$sha" \
+		'$1 == "proxy-access:" && $18 == "-" && $5 == "GET" && index($6, "/blobs/" s) { n += $13 } END { print int(n / 1024) }')
+	check "three rounds of random reads fetched $kib KiB of the 49152 KiB file: each chunk at most once" \
+		test "$kib" -le 49152
+fi
+umount_fs r
+
 # -o nonempty mounts over a directory's own files (hidden while mounted).
 mkdir -p "$T/n"
 echo underneath >"$T/n/under"
