@@ -1,6 +1,6 @@
 /*
  * fs/fetch.c - content of blobs that are not in the cache yet, fetched in
- * 4 MiB chunks with ranged GETs into CACHE/partial/<sha256>: a read of 4 KiB
+ * 4 MiB chunks with ranged GETs into a file in CACHE/partial: a read of 4 KiB
  * of a large file downloads one chunk, not the file.  Sequential readers get
  * read-ahead from a small pool of workers.  No byte reaches a reader before
  * it is verified: each chunk against the blob's chunk list (mps3/chunks.h)
@@ -33,6 +33,11 @@
  * again if read again).  So a file of any size streams through a small cache, and a
  * full disk (ENOSPC) makes room and tries once more.  Blobs without a
  * chunk list must be whole to be checked, and are never punched.
+ *
+ * KEPT.  The chunks of a chunked blob outlive the mount (fs/partial.c):
+ * the next mount's first reader of it takes up the file, its chunks
+ * C_KEPT, and each is checked against the list (check_kept) before the
+ * reader gets a byte of it; one that does not match is fetched again.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -105,7 +110,7 @@ static void mark_bad(struct fetch *f, struct partial *p, const char *what)
 static void finish(struct fetch *f, struct partial *p)
 {
 	unsigned char md[MPS3_SHA256_LEN];
-	char hex[MPS3_SHA256_HEX_LEN + 1], from[4200], to[4200], why[128] = "";
+	char hex[MPS3_SHA256_HEX_LEN + 1], from[PATH_BUF], to[4200], why[128] = "";
 	int rc = mps3_sha256_fd(md, p->fd, 0, p->size);
 
 	if (rc == 0) {
@@ -309,19 +314,6 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* Leftovers of an earlier mount are not trusted: start over. */
-static void clear_partials(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	while (d && (de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			unlinkat(dirfd(d), de->d_name, 0);
-	if (d)
-		closedir(d);
-}
-
 int mps3fs_fetch_init(struct mps3fs *fs)
 {
 	struct fetch *f = calloc(1, sizeof(*f));
@@ -335,7 +327,6 @@ int mps3fs_fetch_init(struct mps3fs *fs)
 		free(f);
 		return -errno;
 	}
-	clear_partials(f->dir);
 	f->budget = fs->cache.limit > 6 * (uint64_t)CHUNK ? fs->cache.limit : 6 * (uint64_t)CHUNK;
 	f->ahead = f->budget / CHUNK / 2 < READ_AHEAD ? (unsigned)(f->budget / CHUNK / 2) : READ_AHEAD;
 	f->run = f->ahead < RUN_MAX ? f->ahead : RUN_MAX;
@@ -343,6 +334,10 @@ int mps3fs_fetch_init(struct mps3fs *fs)
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
 	pthread_cond_init(&f->work, NULL);
+	/* What an earlier mount fetched stays usable, each chunk checked before it is read. */
+	pthread_mutex_lock(&f->lock);
+	mps3fs_partial_scan(f);
+	pthread_mutex_unlock(&f->lock);
 	for (i = 0; i < WORKERS; i++)
 		if (pthread_create(&f->th[f->nth], NULL, worker, f) == 0)
 			f->nth++;
@@ -371,6 +366,7 @@ void mps3fs_fetch_dispose(struct mps3fs *fs)
 	}
 	while (f->list)
 		mps3fs_partial_free(f, f->list);
+	mps3fs_partial_orphans_free(f);
 	pthread_mutex_unlock(&f->lock);
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->cond);
@@ -396,6 +392,45 @@ static void queue_ahead(struct fetch *f, struct partial *p, unsigned from, unsig
 	}
 }
 
+/*
+ * Lock held, dropped and taken again: check chunk i (set in flight by the
+ * caller), kept by an earlier mount, against the list.  Present if it
+ * matches, else missing (fetched again).
+ */
+static void check_kept(struct fetch *f, struct partial *p, unsigned i)
+{
+	uint64_t len = mps3fs_partial_chunk_len(p, i);
+	unsigned char md[MPS3_SHA256_LEN];
+	int ok, complete = 0;
+
+	pthread_mutex_unlock(&f->lock);
+	ok = mps3_sha256_fd(md, p->fd, (off_t)i * CHUNK, len) == 0 &&
+	     memcmp(md, p->chunks.md[i], MPS3_SHA256_LEN) == 0;
+	pthread_mutex_lock(&f->lock);
+	if (p->err) {
+		/* Given up on meanwhile: every chunk is missing and counted off already. */
+		pthread_cond_broadcast(&f->cond);
+		return;
+	}
+	p->kept--;
+	if (ok) {
+		p->state[i] = C_PRESENT;
+		p->used[i] = ++f->clock;
+		complete = ++p->present == p->nchunks;
+	} else {
+		p->state[i] = C_MISSING;
+		p->resident -= len;
+		f->resident -= len;
+		mps3fs_partial_note(f);
+	}
+	pthread_cond_broadcast(&f->cond);
+	if (complete) {
+		pthread_mutex_unlock(&f->lock);
+		finish(f, p);
+		pthread_mutex_lock(&f->lock);
+	}
+}
+
 /* Lock held: make chunk i present (fetching it here if nobody else does).  0 or -errno. */
 static int need_chunk(struct fetch *f, struct partial *p, unsigned i)
 {
@@ -408,6 +443,11 @@ static int need_chunk(struct fetch *f, struct partial *p, unsigned i)
 			return 0;
 		if (p->state[i] == C_BAD)
 			return -EBADMSG;
+		if (p->state[i] == C_KEPT) {
+			p->state[i] = C_FLIGHT;
+			check_kept(f, p, i);
+			continue;
+		}
 		if (p->state[i] == C_MISSING || p->state[i] == C_QUEUED) {
 			/* Queued, not taken yet: the reader is first (the job finds it taken). */
 			p->state[i] = C_FLIGHT;

@@ -325,6 +325,22 @@ raw_put() {
 	esac
 }
 
+# raw_rm KEY: delete the object KEY of the database ($URL) from the bucket directly.
+raw_rm() {
+	case $BACKEND in
+	file)
+		local root=${URL#file://} dir=${1%/*}/ name=${1##*/}
+		[[ $1 == */* ]] || dir=@
+		dir=${dir//\//%2F}
+		rm -f "$root/$dir/$name"
+		;;
+	s3)
+		curl -sf -o /dev/null -X DELETE --aws-sigv4 "aws:amz:us-east-1:s3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+			"http://test%3Atester:testing@${MPS3_TEST_S3_ENDPOINT#http://}/${URL#s3://}/$1"
+		;;
+	esac
+}
+
 # raw_exists KEY: whether the object KEY of the database ($URL) is in the bucket.
 raw_exists() {
 	case $BACKEND in
