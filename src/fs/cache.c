@@ -241,6 +241,16 @@ int mps3fs_cache_has(struct cache *c, const char *sha)
 	return has;
 }
 
+uint64_t mps3fs_cache_used(struct cache *c)
+{
+	uint64_t used;
+
+	pthread_mutex_lock(&c->lock);
+	used = c->used;
+	pthread_mutex_unlock(&c->lock);
+	return used;
+}
+
 uint64_t mps3fs_cache_size_of(struct cache *c, const char *sha)
 {
 	struct cache_ent *e;

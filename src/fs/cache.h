@@ -41,6 +41,8 @@ void mps3fs_cache_added(struct cache *c, const char *sha, uint64_t size, int pin
 void mps3fs_cache_pin(struct cache *c, const char *sha);
 void mps3fs_cache_unpin(struct cache *c, const char *sha);
 int mps3fs_cache_has(struct cache *c, const char *sha);
+/* Bytes of blobs in the cache now. */
+uint64_t mps3fs_cache_used(struct cache *c);
 /* Size of a cached blob, 0 if not cached. */
 uint64_t mps3fs_cache_size_of(struct cache *c, const char *sha);
 /* Evict least recently used unpinned blobs until under the limit, and leaving the disk a reserve. */

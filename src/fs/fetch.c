@@ -179,11 +179,11 @@ static void chunk_done(struct run_sink *s, const unsigned char *md, int rc)
 		p->used[i] = ++f->clock;
 		p->resident += len;
 		f->resident += len;
-		s->complete = ++p->present == p->nchunks;
+		s->complete = p->finishing = ++p->present == p->nchunks;
 	} else {
 		p->state[i] = C_MISSING;
 	}
-	if (!s->complete && f->resident > f->budget)
+	if (!s->complete && (f->resident > f->budget || f->orphans))
 		mps3fs_partial_reclaim(f, 0);
 	mps3fs_partial_note(f);
 	pthread_cond_broadcast(&f->cond);
@@ -406,6 +406,9 @@ static void check_kept(struct fetch *f, struct partial *p, unsigned i)
 	pthread_mutex_unlock(&f->lock);
 	ok = mps3_sha256_fd(md, p->fd, (off_t)i * CHUNK, len) == 0 &&
 	     memcmp(md, p->chunks.md[i], MPS3_SHA256_LEN) == 0;
+	/* Not left on disk uncounted: its room is given back (it is fetched again if it can be). */
+	if (!ok)
+		fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)i * CHUNK, (off_t)len);
 	pthread_mutex_lock(&f->lock);
 	if (p->err) {
 		/* Given up on meanwhile: every chunk is missing and counted off already. */
@@ -416,7 +419,7 @@ static void check_kept(struct fetch *f, struct partial *p, unsigned i)
 	if (ok) {
 		p->state[i] = C_PRESENT;
 		p->used[i] = ++f->clock;
-		complete = ++p->present == p->nchunks;
+		complete = p->finishing = ++p->present == p->nchunks;
 	} else {
 		p->state[i] = C_MISSING;
 		p->resident -= len;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "mps3/error.h"
+#include "mps3/log.h"
 #include "fs.h"
 #include "partial.h"
 
@@ -65,6 +66,7 @@ void mps3fs_partial_forget(struct fetch *f, struct partial *p)
 {
 	memset(p->state, C_MISSING, p->nchunks);
 	p->present = p->kept = 0;
+	p->finishing = 0;
 	f->resident -= p->resident;
 	p->resident = 0;
 	mps3fs_partial_note(f);
@@ -83,7 +85,8 @@ static struct partial *oldest_chunk(struct fetch *f, unsigned *chunk)
 	unsigned i;
 
 	for (p = f->list; p; p = p->next) {
-		if (!p->chunks.n || p->done || p->err || !p->present)
+		/* One being finished is hashed whole and renamed without the lock: none of it goes. */
+		if (!p->chunks.n || p->done || p->err || p->finishing || p->present + p->kept == 0)
 			continue;
 		for (i = 0; i < p->nchunks; i++) {
 			uint32_t age = f->clock - p->used[i];
@@ -112,6 +115,7 @@ static void orphan_drop(struct fetch *f, struct orphan *o, int unlink_it)
 		}
 	}
 	f->resident -= o->bytes;
+	f->norphans--;
 	if (unlink_it) {
 		char path[PATH_BUF];
 
@@ -133,7 +137,9 @@ uint64_t mps3fs_partial_reclaim(struct fetch *f, uint64_t want)
 	struct orphan *o, *old;
 	unsigned i;
 
-	while ((f->resident > f->budget || freed < want) && f->orphans) {
+	/* Unchecked leftovers make way before the cache's checked blobs do (cache lock: a leaf). */
+	while (f->orphans && (f->resident > f->budget || freed < want ||
+			      f->resident + mps3fs_cache_used(&f->fs->cache) > f->fs->cache.limit)) {
 		for (old = o = f->orphans; o; o = o->next)
 			if (o->mtime < old->mtime)
 				old = o;
@@ -229,10 +235,25 @@ static int parse_name(const char *name, char id[ID_MAX], unsigned *serial)
 	return strcmp(again, name) == 0 ? 0 : -1;
 }
 
-/* Lock held: the chunks of p its file holds, from an earlier mount, each kept to be checked. */
-static void take_kept(struct fetch *f, struct partial *p)
+/*
+ * A file this daemon could have left: regular, of the size its name says,
+ * ours, private, with no other name (the file is written, punched and at
+ * last renamed into the cache: a link elsewhere would see all of that).
+ */
+static int ours(const struct stat *st, uint64_t size)
+{
+	return S_ISREG(st->st_mode) && (uint64_t)st->st_size == size && st->st_nlink == 1 && st->st_uid == geteuid() &&
+	       (st->st_mode & 077) == 0;
+}
+
+/*
+ * Lock held: the chunks of p its file holds, from an earlier mount, each
+ * kept to be checked; alloc is the bytes the file has on disk.
+ */
+static void take_kept(struct fetch *f, struct partial *p, uint64_t alloc)
 {
 	off_t pos = 0, data, hole;
+	uint64_t bytes = 0;
 	unsigned i;
 
 	while (pos < (off_t)p->size && (data = lseek(p->fd, pos, SEEK_DATA)) >= 0) {
@@ -244,11 +265,23 @@ static void take_kept(struct fetch *f, struct partial *p)
 		     i < p->nchunks && (uint64_t)i * CHUNK + mps3fs_partial_chunk_len(p, i) <= (uint64_t)hole; i++) {
 			p->state[i] = C_KEPT;
 			p->kept++;
-			p->resident += mps3fs_partial_chunk_len(p, i);
-			f->resident += mps3fs_partial_chunk_len(p, i);
+			bytes += mps3fs_partial_chunk_len(p, i);
 		}
 		pos = hole;
 	}
+	/*
+	 * A file system that does not tell holes from data (SEEK_DATA says all
+	 * of it is data): the chunks cannot be told apart, start over.
+	 */
+	if (bytes > alloc + CHUNK) {
+		memset(p->state, C_MISSING, p->nchunks);
+		p->kept = 0;
+		bytes = 0;
+		if (ftruncate(p->fd, 0) < 0 || ftruncate(p->fd, (off_t)p->size) < 0)
+			mps3_info("cannot empty %s/%s: %s", f->dir, p->file, strerror(errno));
+	}
+	p->resident += bytes;
+	f->resident += bytes;
 	mps3fs_partial_note(f);
 }
 
@@ -264,12 +297,12 @@ static int partial_open(struct fetch *f, struct partial *p, int chunked)
 		if (strcmp(o->id, p->id) != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", f->dir, o->file);
-		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == p->size) {
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		if (fd >= 0 && fstat(fd, &st) == 0 && ours(&st, p->size)) {
 			p->fd = fd;
 			snprintf(p->file, sizeof(p->file), "%s", o->file);
 			orphan_drop(f, o, 0);
-			take_kept(f, p);
+			take_kept(f, p, (uint64_t)st.st_blocks * 512);
 			return 0;
 		}
 		if (fd >= 0)
@@ -366,14 +399,14 @@ static int orphan_add(struct fetch *f, int dfd, const char *name)
 	unsigned serial;
 	uint64_t size;
 
-	o = calloc(1, sizeof(*o));
+	o = f->norphans < ORPHANS_MAX ? calloc(1, sizeof(*o)) : NULL;
 	if (!o || parse_name(name, o->id, &serial) < 0 || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISREG(st.st_mode) || st.st_blocks == 0) {
+	    st.st_blocks == 0) {
 		free(o);
 		return -1;
 	}
 	size = strtoull(strchr(o->id, ':') + 1, NULL, 10);
-	if ((uint64_t)st.st_size != size) {
+	if (!ours(&st, size)) {
 		free(o);
 		return -1;
 	}
@@ -393,6 +426,7 @@ static int orphan_add(struct fetch *f, int dfd, const char *name)
 		orphan_drop(f, dup, 1);
 	o->next = f->orphans;
 	f->orphans = o;
+	f->norphans++;
 	f->resident += o->bytes;
 	return 0;
 }

@@ -24,6 +24,7 @@ struct mps3fs;
 #define QUEUE_MAX 64
 #define IDLE_MAX 16		/* partials kept with no reader */
 #define LIST_MAX (64u << 20)	/* largest chunk list read (a 4 TiB blob's) */
+#define ORPHANS_MAX 256		/* partial files an earlier mount left that are kept */
 
 /*
  * A chunk is missing, queued for a worker, being fetched or checked,
@@ -58,6 +59,7 @@ struct partial {
 	struct mps3_chunks chunks;	/* n == 0: verified only as a whole */
 	int fd;
 	int err;		/* sticky failure: content does not match */
+	int finishing;		/* every chunk in: being verified whole and moved, nothing punched */
 	int done;		/* verified and moved into the cache */
 	unsigned refs;
 	struct partial *next;
@@ -86,6 +88,7 @@ struct fetch {
 	unsigned idle;			/* partials with no reference; protected by lock */
 	unsigned serial;		/* names partial files; protected by lock */
 	struct orphan *orphans;		/* protected by lock */
+	unsigned norphans;		/* protected by lock */
 	uint64_t resident;		/* bytes in partials not yet in the cache, and orphans; protected by lock */
 	uint64_t budget;		/* how many may be; read-only after init */
 	unsigned ahead;			/* read-ahead in chunks; read-only after init */
