@@ -118,6 +118,7 @@ struct mps3fs {
 	json_t *dirty;			/* path -> generation, paths to sync; protected by tree_lock */
 	json_t *stuck;			/* path -> {gen, why}: parked at that generation; tree_lock */
 	json_t *pinned;			/* sha -> true: local blobs pinned until committed; tree_lock */
+	json_t *sent;			/* sha -> mono ms its upload began (fs/upload.c); the uploader's only */
 	uint64_t dirty_gen;		/* protected by tree_lock */
 	uint64_t hold_epoch;		/* bumped by a sync: node holds of before are void; tree_lock */
 	int uploader_stop;		/* protected by tree_lock */
