@@ -126,6 +126,7 @@ struct mps3fs {
 	char last_error[512];		/* protected by tree_lock */
 	int64_t last_commit_ms;		/* protected by tree_lock */
 	uint64_t commits, commit_failures; /* protected by tree_lock */
+	uint64_t hashed_ahead;		/* files whose hash was made while they were written; tree_lock */
 	json_t *replay_expect;		/* path -> value the replay wants there; tree_lock */
 	int batch_state;		/* enum batch_state (fs/batch.h); tree_lock */
 	uint64_t batch_id, batch_gen;	/* the open batch, and dirty_gen when it began; tree_lock */

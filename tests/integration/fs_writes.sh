@@ -2,7 +2,8 @@
 # The write path's requests: a rename of a directory of N files is one log
 # entry and sends no blob again (the content is in the bucket already);
 # content this mount just uploaded under one name is not sent again under
-# another; and everything still reads right from a second mount.
+# another; large files written in order are hashed while written, others
+# at close; and everything still reads right from a second mount.
 . "$(dirname "$0")/lib.sh" "$@"
 require_fuse
 new_db
@@ -57,6 +58,47 @@ is "$(blob_puts "$mark")" 1 "a copy of uploaded content sends only the new file'
 wait_for 60 test -f "$B/copy" -a -f "$B/new" || fail "B sees the copy"
 is "$(cmp "$A/moved/big" "$B/copy" && echo same)" same "B reads the copy"
 is "$(cat "$B/new")" "new content" "and the new file"
+
+# Large files: hashed while written when written in order from empty, else at close; right either way.
+hashed() { sed -n 's/^files hashed while written: //p' "$A/.mps3/status"; }
+head -c $((40 << 20)) /dev/urandom >"$T/big"
+h0=$(hashed)
+dd if="$T/big" of="$A/seq" bs=1M status=none
+is "$(($(hashed) - h0))" 1 "a 40 MiB file written in order is hashed while written"
+python3 - "$T/big" "$A/rnd" "$A/over" "$A/trunc" <<'PY'
+import os, random, sys
+data = open(sys.argv[1], "rb").read()
+mib = 1 << 20
+# Out of order: every MiB once, shuffled.
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+offs = list(range(0, len(data), mib))
+random.Random(7).shuffle(offs)
+for o in offs:
+    os.pwrite(fd, data[o:o + mib], o)
+os.close(fd)
+# In order, then a write back over the first bytes before close.
+fd = os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, data)
+os.pwrite(fd, b"OVERWRITTEN", 5)
+os.close(fd)
+# In order, then cut short.
+fd = os.open(sys.argv[4], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, data)
+os.ftruncate(fd, len(data) - 12345)
+os.close(fd)
+PY
+is "$(($(hashed) - h0))" 1 "files written out of order, over themselves or truncated are hashed at close"
+python3 -c 'import sys; d = bytearray(open(sys.argv[1], "rb").read()); d[5:16] = b"OVERWRITTEN"; open(sys.argv[2], "wb").write(d)' \
+	"$T/big" "$T/big.over"
+head -c $(((40 << 20) - 12345)) "$T/big" >"$T/big.trunc"
+"$MPS3" sync "$A"
+wait_for 60 test -f "$B/seq" -a -f "$B/rnd" -a -f "$B/over" -a -f "$B/trunc" || fail "B sees the large files"
+sum() { sha256sum <"$1" | cut -c1-64; }
+is "$(sum "$B/seq")" "$(sum "$T/big")" "B reads the file hashed while written"
+is "$(sum "$B/rnd")" "$(sum "$T/big")" "and the one written out of order"
+is "$(sum "$B/over")" "$(sum "$T/big.over")" "and the one written over"
+is "$(sum "$B/trunc")" "$(sum "$T/big.trunc")" "and the truncated one"
+is "$(m get seq | sha256sum | cut -c1-64)" "$(sum "$T/big")" "the bucket's blob of it is its content"
 
 # A fresh mount remembers nothing: what it writes is sent (it cannot know the bucket has it).
 umount_fs a
