@@ -49,7 +49,10 @@
 
 #define SETTLE_MS 5
 #define MAX_PATCH_BYTES (4u << 20)
-#define UPLOAD_THREADS 4
+/* Blobs uploaded at once: many small ones are round trips; large ones are multipart uploads, each parallel. */
+#define UPLOAD_THREADS 16
+#define UPLOAD_THREADS_LARGE 4
+#define LARGE_BLOB ((uint64_t)8 << 20)
 /*
  * A blob this mount uploaded less than SENT_MS ago is not sent again (a
  * rename, a cp of a file just written): it is in the bucket and far younger
@@ -307,8 +310,12 @@ static void *upload_thread(void *arg)
 static void upload_blobs(struct batch *b)
 {
 	pthread_t th[UPLOAD_THREADS];
-	unsigned n = b->nblobs < UPLOAD_THREADS ? (unsigned)b->nblobs : UPLOAD_THREADS, i, started = 0;
+	unsigned most = UPLOAD_THREADS, n, i, started = 0;
 
+	for (i = 0; i < b->nblobs; i++)
+		if (b->blobs[i].size != UINT64_MAX && b->blobs[i].size >= LARGE_BLOB)
+			most = UPLOAD_THREADS_LARGE;
+	n = b->nblobs < most ? (unsigned)b->nblobs : most;
 	pthread_mutex_init(&b->lock, NULL);
 	for (i = 1; i < n; i++)
 		if (pthread_create(&th[started], NULL, upload_thread, b) == 0)
