@@ -3,7 +3,9 @@
 # entry and sends no blob again (the content is in the bucket already);
 # content this mount just uploaded under one name is not sent again under
 # another; large files written in order are hashed while written, others
-# at close; and everything still reads right from a second mount.
+# at close; and everything still reads right from a second mount.  kill -9
+# with the store offline loses no acknowledged large file, and a file
+# killed mid-write leaves no entry (s3: through the fault proxy).
 . "$(dirname "$0")/lib.sh" "$@"
 require_fuse
 new_db
@@ -110,4 +112,45 @@ cp "$T/a2/moved/f1" "$T/a2/f1copy"
 is "$(blob_puts "$mark")" 1 "a fresh mount sends content it did not upload itself"
 umount_fs a2
 umount_fs b
+
+# kill -9 with the store unreachable: a 40 MiB file hashed while written and closed is
+# acknowledged and must come back; one killed mid-write was not, and leaves no entry.
+if [[ $BACKEND == s3 ]]; then
+	new_db
+	start_proxy
+	mount_fs k
+	K=$MNT
+	pid=${FS_PID[k]}
+	echo before >"$K/before"
+	check "the first file is in the bucket" timeout 120 "$MPS3" sync "$K"
+	proxy offline
+	head -c $((40 << 20)) /dev/urandom >"$T/crash.want"
+	check "a 40 MiB file written and closed while offline" dd if="$T/crash.want" of="$K/done" bs=1M status=none
+	is "$(sed -n 's/^files hashed while written: //p' "$K/.mps3/status")" 1 "it was hashed while written"
+	# Mid-write: a writer that never closes, killed with the daemon.
+	python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+for _ in range(24):
+    os.write(fd, os.urandom(1 << 20))
+open(sys.argv[2], "w").close()
+time.sleep(600)' "$K/partial" "$T/partial.started" &
+	wpid=$!
+	at_exit "kill $wpid 2>/dev/null"
+	wait_for 120 test -e "$T/partial.started" || fail "the partial writer got going"
+	kill -9 "$pid"
+	kill "$wpid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	wait "$wpid" 2>/dev/null || true
+	fusermount3 -uz "$K" 2>/dev/null || true
+	unset "FS_PID[k]"
+	proxy online
+	mount_fs k2 "cache_dir=$T/k.cache"
+	check "mps3 sync after the crash" timeout 300 "$MPS3" sync "$MNT"
+	umount_quiet k2
+	is "$(m get done | sha256sum | cut -c1-64)" "$(sha256sum <"$T/crash.want" | cut -c1-64)" \
+		"the acknowledged 40 MiB file is in the bucket with its bytes"
+	is "$(m ls | tr '\n' ' ')" "before done " "the file killed mid-write has no entry"
+	check "fsck: every blob the state names is there" m fsck
+fi
 done_testing
