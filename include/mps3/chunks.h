@@ -53,6 +53,22 @@ int mps3_chunks_hash_fd(unsigned char whole[MPS3_SHA256_LEN], struct mps3_buf *l
 int mps3_chunks_hash_mem(unsigned char whole[MPS3_SHA256_LEN], struct mps3_buf *list, const void *p,
 			 uint64_t len);
 
+/*
+ * The same, fed in order as the content arrives (its length need not be
+ * known before): init, feed, then finish - which writes the whole hash and
+ * the list (when mps3_chunks_wanted of the length fed) and disposes - or
+ * dispose.  Caller allocates; one thread at a time.  0 or -ENOMEM.
+ */
+struct mps3_chunker {
+	struct mps3_sha256 whole, part;
+	uint64_t len, in_part;
+	struct mps3_buf hashes;	/* the list's lines so far */
+};
+int mps3_chunker_init(struct mps3_chunker *k);
+int mps3_chunker_feed(struct mps3_chunker *k, const void *p, size_t n);
+int mps3_chunker_finish(struct mps3_chunker *k, unsigned char whole[MPS3_SHA256_LEN], struct mps3_buf *list);
+void mps3_chunker_dispose(struct mps3_chunker *k);
+
 /* Parse a list for content of size bytes.  0, -EINVAL or -ENOMEM. */
 int mps3_chunks_parse(struct mps3_chunks *out, const char *text, size_t len, uint64_t size);
 void mps3_chunks_dispose(struct mps3_chunks *c);

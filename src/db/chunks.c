@@ -14,30 +14,21 @@
 
 #define HEADER "mps3-chunks 1 "
 
-/* Feed n bytes to the whole hash and to the chunk being hashed; close chunks as they fill. */
-struct chunker {
-	struct mps3_sha256 whole, part;
-	uint64_t in_part;
-	struct mps3_buf *list;
-	int want;
-};
-
-static int chunker_init(struct chunker *k, struct mps3_buf *list, uint64_t len)
+int mps3_chunker_init(struct mps3_chunker *k)
 {
 	int rc;
 
 	memset(k, 0, sizeof(k[0]));
-	k->list = list;
-	k->want = mps3_chunks_wanted(len);
+	mps3_buf_init(&k->hashes, 0);
 	rc = mps3_sha256_init(&k->whole);
-	if (!rc && k->want)
+	if (!rc)
 		rc = mps3_sha256_init(&k->part);
-	if (!rc && k->want)
-		rc = mps3_buf_printf(list, HEADER "%" PRIu64 " %" PRIu64 "\n", MPS3_CHUNK_SIZE, len);
+	if (rc)
+		mps3_chunker_dispose(k);
 	return rc;
 }
 
-static int close_part(struct chunker *k)
+static int close_part(struct mps3_chunker *k)
 {
 	unsigned char md[MPS3_SHA256_LEN];
 	char hex[MPS3_SHA256_HEX_LEN + 2];
@@ -47,17 +38,19 @@ static int close_part(struct chunker *k)
 	mps3_hex(hex, md, sizeof(md));
 	hex[MPS3_SHA256_HEX_LEN] = '\n';
 	hex[MPS3_SHA256_HEX_LEN + 1] = '\0';
-	rc = mps3_buf_puts(k->list, hex);
+	rc = mps3_buf_puts(&k->hashes, hex);
 	k->in_part = 0;
 	return rc ? rc : mps3_sha256_init(&k->part);
 }
 
-static int chunker_feed(struct chunker *k, const char *p, size_t n)
+int mps3_chunker_feed(struct mps3_chunker *k, const void *data, size_t n)
 {
+	const char *p = data;
 	int rc = 0;
 
 	mps3_sha256_update(&k->whole, p, n);
-	while (k->want && n > 0 && !rc) {
+	k->len += n;
+	while (n > 0 && !rc) {
 		size_t take = MPS3_CHUNK_SIZE - k->in_part < n ? (size_t)(MPS3_CHUNK_SIZE - k->in_part) : n;
 
 		mps3_sha256_update(&k->part, p, take);
@@ -70,34 +63,40 @@ static int chunker_feed(struct chunker *k, const char *p, size_t n)
 	return rc;
 }
 
-static int chunker_finish(struct chunker *k, unsigned char whole[MPS3_SHA256_LEN])
+int mps3_chunker_finish(struct mps3_chunker *k, unsigned char whole[MPS3_SHA256_LEN], struct mps3_buf *list)
 {
 	int rc = 0;
 
-	if (k->want && k->in_part > 0)
+	if (k->in_part > 0)
 		rc = close_part(k);
-	mps3_sha256_final(&k->whole, whole);
-	mps3_sha256_dispose(&k->part);
+	if (!rc && mps3_chunks_wanted(k->len))
+		rc = mps3_buf_printf(list, HEADER "%" PRIu64 " %" PRIu64 "\n", MPS3_CHUNK_SIZE, k->len);
+	if (!rc && mps3_chunks_wanted(k->len))
+		rc = mps3_buf_append(list, k->hashes.data, k->hashes.len);
+	if (!rc)
+		mps3_sha256_final(&k->whole, whole);
+	mps3_chunker_dispose(k);
 	return rc;
 }
 
-static void chunker_dispose(struct chunker *k)
+void mps3_chunker_dispose(struct mps3_chunker *k)
 {
 	mps3_sha256_dispose(&k->whole);
 	mps3_sha256_dispose(&k->part);
+	mps3_buf_dispose(&k->hashes);
 }
 
 int mps3_chunks_hash_mem(unsigned char whole[MPS3_SHA256_LEN], struct mps3_buf *list, const void *p,
 			 uint64_t len)
 {
-	struct chunker k;
-	int rc = chunker_init(&k, list, len);
+	struct mps3_chunker k;
+	int rc = mps3_chunker_init(&k);
 
 	if (!rc)
-		rc = chunker_feed(&k, p, (size_t)len);
+		rc = mps3_chunker_feed(&k, p, (size_t)len);
 	if (!rc)
-		rc = chunker_finish(&k, whole);
-	chunker_dispose(&k);
+		return mps3_chunker_finish(&k, whole, list);
+	mps3_chunker_dispose(&k);
 	return rc;
 }
 
@@ -106,23 +105,24 @@ int mps3_chunks_hash_fd(unsigned char whole[MPS3_SHA256_LEN], struct mps3_buf *l
 {
 	size_t bufsz = 1 << 20;
 	char *buf = malloc(bufsz);
-	struct chunker k;
+	struct mps3_chunker k;
 	uint64_t off = 0;
-	int rc = buf ? chunker_init(&k, list, len) : -ENOMEM;
+	int rc = buf ? mps3_chunker_init(&k) : -ENOMEM;
 
+	if (!buf)
+		return rc;
 	while (!rc && off < len) {
 		size_t want = len - off < bufsz ? (size_t)(len - off) : bufsz;
 
 		rc = mps3_pread_all(fd, buf, want, start + (off_t)off);
 		if (!rc)
-			rc = chunker_feed(&k, buf, want);
+			rc = mps3_chunker_feed(&k, buf, want);
 		off += want;
 	}
-	if (!rc)
-		rc = chunker_finish(&k, whole);
-	if (buf)
-		chunker_dispose(&k);
 	free(buf);
+	if (!rc)
+		return mps3_chunker_finish(&k, whole, list);
+	mps3_chunker_dispose(&k);
 	return rc;
 }
 

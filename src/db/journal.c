@@ -419,20 +419,31 @@ int mps3_journal_error(struct mps3_journal *j)
 int mps3_journal_sync(struct mps3_journal *j)
 {
 	uint64_t target;
-	int rc = 0;
+	int rc = 0, fd = -1;
 
 	pthread_mutex_lock(&j->lock);
 	target = j->written;
-	if (j->err) {
+	if (j->err)
 		rc = j->err;
-	} else if (j->synced < target) {
-		/* One fsync covers everyone who appended before it (group commit). */
-		if (fdatasync(j->fd) < 0)
-			rc = -errno;
-		else
-			j->synced = target;
-	}
+	else if (j->synced < target && (fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		rc = -errno;
 	pthread_mutex_unlock(&j->lock);
+	/*
+	 * Outside the lock, so that appends (made under the tree lock, by every
+	 * operation that changes a path) go on meanwhile, and one fsync covers
+	 * everyone who appended before it (group commit).  On a dup: a
+	 * compaction may put another file in place meanwhile, and then it has
+	 * synced everything itself.
+	 */
+	if (fd >= 0) {
+		if (fdatasync(fd) < 0)
+			rc = -errno;
+		close(fd);
+		pthread_mutex_lock(&j->lock);
+		if (!rc && j->synced < target)
+			j->synced = target;
+		pthread_mutex_unlock(&j->lock);
+	}
 	if (rc)
 		return mps3_error_set(rc, "journal %s: %s", j->path, strerror(-rc));
 	return 0;

@@ -44,7 +44,7 @@ struct status {
 	struct mps3_db_stats db;
 	int64_t now, last_commit;
 	size_t dirty;
-	uint64_t commits, failures, nodes, cache_used, cache_limit, pending_bytes;
+	uint64_t commits, failures, hashed_ahead, nodes, cache_used, cache_limit, pending_bytes;
 	int online;
 	char err[512];
 	json_t *stuck;			/* path: why */
@@ -62,6 +62,7 @@ static void status_get(struct mps3fs *fs, struct status *s)
 	s->online = fs->online && !(fs->poller && mps3_poller_failing(fs->poller));
 	s->commits = fs->commits;
 	s->failures = fs->commit_failures;
+	s->hashed_ahead = fs->hashed_ahead;
 	s->nodes = fs->tree.nnodes;
 	s->last_commit = fs->last_commit_ms;
 	snprintf(s->err, sizeof(s->err), "%s", fs->last_error);
@@ -128,6 +129,7 @@ char *mps3fs_status_text(struct mps3fs *fs, size_t *len)
 	mps3_buf_printf(&b, "pending paths: %zu\n", s.dirty);
 	mps3_buf_printf(&b, "pending bytes: %" PRIu64 "\n", s.pending_bytes);
 	mps3_buf_printf(&b, "commits: %" PRIu64 " (%" PRIu64 " failed attempts)\n", s.commits, s.failures);
+	mps3_buf_printf(&b, "files hashed while written: %" PRIu64 "\n", s.hashed_ahead);
 	when(&b, "last commit", s.last_commit, s.now);
 	when(&b, "last poll", s.db.last_poll_ok, s.now);
 	mps3_buf_printf(&b, "poll interval: %" PRId64 " ms\n", fs->cfg.poll_ms);
@@ -185,12 +187,13 @@ char *mps3fs_status_json(struct mps3fs *fs, size_t *len)
 		return NULL;
 	}
 	branches_status(fs, NULL, br);
-	o = json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:{s:I, s:I}, s:{s:I, s:I, s:I},"
+	o = json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:{s:I, s:I}, s:{s:I, s:I, s:I},"
 		      " s:o, s:I, s:I, s:{s:I, s:I, s:o}, s:o, s:O, s:o}",
 		      "url", safe_string(fs->cfg.url), "session", mps3_db_session(fs->db), "state",
 		      s.online ? "online" : "offline",
 		      "pending_paths", (json_int_t)s.dirty, "pending_bytes", (json_int_t)s.pending_bytes,
 		      "commits", (json_int_t)s.commits, "failed_commit_attempts", (json_int_t)s.failures,
+		      "hashed_while_written", (json_int_t)s.hashed_ahead,
 		      "last_commit", json_time(s.last_commit), "last_poll", json_time(s.db.last_poll_ok),
 		      "poll_interval_ms", (json_int_t)fs->cfg.poll_ms,
 		      "clock", "offset_ms", (json_int_t)s.db.clock_offset_ms, "uncertainty_ms",

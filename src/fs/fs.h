@@ -118,6 +118,7 @@ struct mps3fs {
 	json_t *dirty;			/* path -> generation, paths to sync; protected by tree_lock */
 	json_t *stuck;			/* path -> {gen, why}: parked at that generation; tree_lock */
 	json_t *pinned;			/* sha -> true: local blobs pinned until committed; tree_lock */
+	json_t *sent;			/* sha -> mono ms its upload began (fs/upload.c); the uploader's only */
 	uint64_t dirty_gen;		/* protected by tree_lock */
 	uint64_t hold_epoch;		/* bumped by a sync: node holds of before are void; tree_lock */
 	int uploader_stop;		/* protected by tree_lock */
@@ -125,6 +126,7 @@ struct mps3fs {
 	char last_error[512];		/* protected by tree_lock */
 	int64_t last_commit_ms;		/* protected by tree_lock */
 	uint64_t commits, commit_failures; /* protected by tree_lock */
+	uint64_t hashed_ahead;		/* files whose hash was made while they were written; tree_lock */
 	json_t *replay_expect;		/* path -> value the replay wants there; tree_lock */
 	int batch_state;		/* enum batch_state (fs/batch.h); tree_lock */
 	uint64_t batch_id, batch_gen;	/* the open batch, and dirty_gen when it began; tree_lock */

@@ -407,6 +407,7 @@ void mps3fs_instance_free(struct mps3fs *fs)
 	json_decref(fs->dirty);
 	json_decref(fs->stuck);
 	json_decref(fs->pinned);
+	json_decref(fs->sent);
 	json_decref(fs->replay_expect);
 	free(fs->staging_dir);
 	free(fs->state_file);
@@ -500,8 +501,9 @@ struct mps3fs *mps3fs_instance_new(const struct mps3fs_config *cfg, struct mps3_
 	fs->dirty = json_object();
 	fs->stuck = json_object();
 	fs->pinned = json_object();
+	fs->sent = json_object();
 	fs->replay_expect = json_object();
-	if (!fs->dirty || !fs->stuck || !fs->pinned || !fs->replay_expect) {
+	if (!fs->dirty || !fs->stuck || !fs->pinned || !fs->sent || !fs->replay_expect) {
 		fs->main = fs;
 		mps3fs_instance_free(fs);
 		return NULL;

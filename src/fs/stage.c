@@ -22,6 +22,7 @@
 #include "fs.h"
 #include "stage.h"
 #include "local.h"
+#include "seqhash.h"
 #include "upload.h"
 
 static void lock(struct mps3fs *fs)
@@ -99,14 +100,15 @@ int mps3fs_stage_open(struct mps3fs *fs, struct node *n, int truncate)
 	}
 	st->fd = fd;
 	st->size = truncate ? 0 : size;
+	/* Written from empty: hashed as it is written, if it is written in order. */
+	if (st->size == 0)
+		st->sh = mps3fs_seqhash_new(fd);
 	snprintf(st->path, sizeof(st->path), "%s", path);
 	lock(fs);
 	if (n->stage) {
 		/* Another writer won the race: use theirs. */
 		unlock(fs);
-		close(fd);
-		unlink(path);
-		free(st);
+		mps3fs_stage_free(st);
 		return 0;
 	}
 	n->stage = st;
@@ -128,6 +130,7 @@ void mps3fs_stage_free(struct stage *st)
 {
 	if (!st)
 		return;
+	mps3fs_seqhash_put(st->sh);
 	if (st->fd >= 0)
 		close(st->fd);
 	if (st->path[0])
@@ -143,6 +146,7 @@ struct snap {
 	char *small;				/* the content itself when it goes into the journal */
 	uint64_t size;
 	int64_t mtime;
+	int hashed_ahead;			/* its hash was made while it was written */
 };
 
 static void snap_dispose(struct snap *sn)
@@ -156,9 +160,10 @@ static void snap_dispose(struct snap *sn)
  * Hash the content of fd, the file that becomes the blob, in one pass with
  * its chunk list.  With sn->small (a buffer for content small enough for the
  * journal) read it into that; if that fails, or without it, hash the file
- * and fsync it instead (sn->small is then NULL).  0 or -errno.
+ * (or take the hash made while it was written, sh) and fsync it instead
+ * (sn->small is then NULL).  0 or -errno.
  */
-static int hash_durable(int fd, struct snap *sn)
+static int hash_durable(int fd, struct snap *sn, struct seqhash *sh)
 {
 	unsigned char md[MPS3_SHA256_LEN];
 	int rc;
@@ -168,7 +173,12 @@ static int hash_durable(int fd, struct snap *sn)
 	} else {
 		free(sn->small);
 		sn->small = NULL;
-		rc = mps3_chunks_hash_fd(md, &sn->list, fd, 0, sn->size);
+		rc = mps3fs_seqhash_finish(sh, sn->size, md, &sn->list);
+		sn->hashed_ahead = !rc;
+		if (rc) {
+			mps3_buf_reset(&sn->list);
+			rc = mps3_chunks_hash_fd(md, &sn->list, fd, 0, sn->size);
+		}
 		if (!rc && fdatasync(fd) < 0)
 			rc = -errno;
 	}
@@ -238,7 +248,8 @@ static int name_content(struct mps3fs *fs, struct node *n, const struct snap *sn
  * list cached, and the content either in the journal (small) or fsync'd;
  * from is the staging file itself (last writer) or a copy made into tmp.
  */
-static int make_blob(struct mps3fs *fs, int from_fd, int last, const char *tmp, int *copy_fd, struct snap *sn)
+static int make_blob(struct mps3fs *fs, int from_fd, int last, const char *tmp, int *copy_fd, struct snap *sn,
+		     struct seqhash *sh)
 {
 	off_t in = 0, out = 0;
 	int rc;
@@ -259,7 +270,7 @@ static int make_blob(struct mps3fs *fs, int from_fd, int last, const char *tmp, 
 			return rc;
 		from_fd = *copy_fd;
 	}
-	rc = hash_durable(from_fd, sn);
+	rc = hash_durable(from_fd, sn, last ? sh : NULL);
 	if (!rc && sn->list.len)
 		rc = cache_small_blob(fs, sn->list.data, sn->list.len, sn->chunks);
 	/* Before the change that names it, so a replay always finds it. */
@@ -271,6 +282,7 @@ static int make_blob(struct mps3fs *fs, int from_fd, int last, const char *tmp, 
 int mps3fs_snapshot(struct mps3fs *fs, struct node *n, int last, uint64_t want)
 {
 	char tmp[4200], dst[4200];
+	struct seqhash *sh = NULL;
 	struct snap sn;
 	struct stage *st;
 	uint64_t wgen;
@@ -287,12 +299,16 @@ int mps3fs_snapshot(struct mps3fs *fs, struct node *n, int last, uint64_t want)
 	wgen = st->wgen;
 	sn.mtime = st->mtime_ns;
 	from_fd = st->fd;
+	if (last)
+		sh = mps3fs_seqhash_get(st->sh);
 	unlock(fs);
-	if (want != MPS3FS_ANY_WGEN && wgen != want)
+	if (want != MPS3FS_ANY_WGEN && wgen != want) {
+		mps3fs_seqhash_put(sh);
 		return -EAGAIN;
+	}
 
 	snprintf(tmp, sizeof(tmp), "%s/.snap-%" PRIu64 "-%" PRIu64, fs->cache.dir, n->ino, wgen);
-	rc = make_blob(fs, from_fd, last, tmp, &fd, &sn);
+	rc = make_blob(fs, from_fd, last, tmp, &fd, &sn, sh);
 	if (rc == -ENOSPC && mps3fs_room(fs, sn.size + ((uint64_t)16 << 20)) > 0 && mps3fs_journal_mend(fs) == 0) {
 		/* A full disk, and room made: the whole snapshot once more. */
 		if (sn.chunks[0])
@@ -302,7 +318,7 @@ int mps3fs_snapshot(struct mps3fs *fs, struct node *n, int last, uint64_t want)
 		if (fd >= 0)
 			close(fd);
 		fd = -1;
-		rc = make_blob(fs, from_fd, last, tmp, &fd, &sn);
+		rc = make_blob(fs, from_fd, last, tmp, &fd, &sn, NULL);
 	}
 	inlined = sn.small != NULL;
 	if (rc)
@@ -337,6 +353,7 @@ int mps3fs_snapshot(struct mps3fs *fs, struct node *n, int last, uint64_t want)
 		pin_local(fs, sn.chunks);
 	rc = name_content(fs, n, &sn);
 	named = 1;
+	fs->hashed_ahead += (uint64_t)sn.hashed_ahead;
 	unlock(fs);
 	/*
 	 * The blob's name is durable too (the directory entry) before the caller
@@ -346,6 +363,7 @@ int mps3fs_snapshot(struct mps3fs *fs, struct node *n, int last, uint64_t want)
 	if (!inlined && fs->cache.dirfd >= 0 && fsync(fs->cache.dirfd) < 0)
 		rc = rc ? rc : -errno;
 out:
+	mps3fs_seqhash_put(sh);
 	/* A chunk list cached for content that did not become the file: its pin goes. */
 	if (sn.chunks[0] && !named)
 		mps3fs_cache_unpin(&fs->cache, sn.chunks);
@@ -360,6 +378,7 @@ out:
 ssize_t mps3fs_stage_write(struct mps3fs *fs, struct node *n, const char *data, size_t size, off_t off,
 			   int append)
 {
+	struct seqhash *sh;
 	struct stage *st;
 	int rc, fd;
 
@@ -369,9 +388,12 @@ ssize_t mps3fs_stage_write(struct mps3fs *fs, struct node *n, const char *data, 
 	lock(fs);
 	st = n->stage;
 	fd = st ? dup(st->fd) : -1;
+	sh = st ? mps3fs_seqhash_get(st->sh) : NULL;
 	unlock(fs);
-	if (fd < 0)
+	if (fd < 0) {
+		mps3fs_seqhash_put(sh);
 		return -EIO;
+	}
 	if (append) {
 		struct stat sb;
 
@@ -381,12 +403,19 @@ ssize_t mps3fs_stage_write(struct mps3fs *fs, struct node *n, const char *data, 
 	/* The layout may hold smaller files than the file system (an MPS3 web app's). */
 	if ((uint64_t)off + size > mps3_db_max_file(fs->db)) {
 		close(fd);
+		mps3fs_seqhash_put(sh);
 		return -EFBIG;
 	}
 	rc = mps3_pwrite_all(fd, data, size, off);
 	if (rc == -ENOSPC && mps3fs_room(fs, size + ((uint64_t)16 << 20)) > 0)
 		rc = mps3_pwrite_all(fd, data, size, off);
 	close(fd);
+	/* Only once it is in the file may the hasher read it; a failed write leaves the file unknown. */
+	if (rc)
+		mps3fs_seqhash_void(sh);
+	else
+		mps3fs_seqhash_wrote(sh, (uint64_t)off, size);
+	mps3fs_seqhash_put(sh);
 	if (rc)
 		return rc;
 	lock(fs);
@@ -412,7 +441,10 @@ int mps3fs_stage_truncate(struct mps3fs *fs, struct node *n, uint64_t size)
 		rc = -EIO;
 	} else if (ftruncate(st->fd, (off_t)size) < 0) {
 		rc = -errno;
+		mps3fs_seqhash_void(st->sh);
 	} else {
+		if (size != st->size)
+			mps3fs_seqhash_void(st->sh);
 		st->size = size;
 		st->dirty = 1;
 		st->wgen++;

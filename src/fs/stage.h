@@ -18,6 +18,7 @@
 
 struct mps3fs;
 struct node;
+struct seqhash;
 
 /* Local content of a file being written.  Fields protected by fs->tree_lock. */
 struct stage {
@@ -28,6 +29,7 @@ struct stage {
 	uint64_t wgen;			/* bumped by every write or truncate */
 	int64_t mtime_ns;		/* of the last write */
 	int refused;			/* the validation hook refused this content: never committed */
+	struct seqhash *sh;		/* hashing it behind sequential writes (fs/seqhash.h), or NULL */
 };
 
 /*

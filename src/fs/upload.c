@@ -49,13 +49,28 @@
 
 #define SETTLE_MS 5
 #define MAX_PATCH_BYTES (4u << 20)
-#define UPLOAD_THREADS 4
+/* Blobs uploaded at once: many small ones are round trips; large ones are multipart uploads, each parallel. */
+#define UPLOAD_THREADS 16
+#define UPLOAD_THREADS_LARGE 4
+#define LARGE_BLOB ((uint64_t)8 << 20)
+/*
+ * A blob this mount uploaded less than SENT_MS ago is not sent again (a
+ * rename, a cp of a file just written): it is in the bucket and far younger
+ * than the GC grace period (1 h), so no GC deletes it before the entry
+ * naming it lands.  A batch whose uploads took so long that such a blob's
+ * upload began more than SENT_LATE_MS before its commit is tried again, and
+ * then sends it.  At most SENT_MAX remembered.
+ */
+#define SENT_MS (10 * 60 * 1000)
+#define SENT_LATE_MS (20 * 60 * 1000)
+#define SENT_MAX 262144
 
 struct blob {
 	char sha[MPS3_SHA256_HEX_LEN + 1];
 	uint64_t size;			/* UINT64_MAX: not known from the entry */
 	int err;			/* of its upload */
 	int permanent;			/* the error will not go away by trying again */
+	int64_t began;			/* mono ms its upload began; 0: not uploaded */
 	char why[256];
 };
 
@@ -77,6 +92,7 @@ struct batch {
 	pthread_mutex_t lock;
 	struct mps3fs *fs;
 	int single;			/* a batch's commit: one log entry, or none */
+	int64_t oldest_sent;		/* when the oldest blob not sent again was sent; 0: none */
 };
 
 static void batch_dispose(struct batch *b)
@@ -94,8 +110,7 @@ static void batch_dispose(struct batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* Tree lock held: whether path is parked at this generation. */
-static int stuck(struct mps3fs *fs, const char *path, json_t *gen)
+int mps3fs_stuck_at(struct mps3fs *fs, const char *path, json_t *gen)
 {
 	json_t *s = json_object_get(fs->stuck, path);
 
@@ -108,14 +123,6 @@ static int64_t held(struct mps3fs *fs, const struct node *n)
 	int64_t left = n->hold_until_ms - mps3_mono_ms();
 
 	return n->nwriters > 0 && n->hold_epoch == fs->hold_epoch && left > 0 ? left : 0;
-}
-
-/* Tree lock held: whether the path's content is still to be snapshotted at its writer's close. */
-static int being_written(struct mps3fs *fs, const char *path)
-{
-	struct node *node = mps3fs_lookup_path(fs, path);
-
-	return node && node->stage && node->stage->dirty;
 }
 
 /* Tree lock held: whether the uploader leaves the path for later (being written, or held). */
@@ -162,7 +169,7 @@ static int take(struct mps3fs *fs, struct batch *b)
 		struct item *it;
 
 		/* A batch is all or nothing: a path of it that cannot be uploaded fails the whole commit. */
-		if (of_batch && stuck(fs, path, gen)) {
+		if (of_batch && mps3fs_stuck_at(fs, path, gen)) {
 			char *p = mps3_escape(path);
 
 			mps3_warn("%s: the batch cannot be committed: %s cannot be uploaded", fs->cfg.url, p ? p : "?");
@@ -174,7 +181,7 @@ static int take(struct mps3fs *fs, struct batch *b)
 		 * takes what was closed before its commit (what is written now goes at
 		 * its own close).  Held by an open batch: at its commit.
 		 */
-		if ((node && !of_batch && not_yet(fs, path)) || stuck(fs, path, gen) ||
+		if ((node && !of_batch && not_yet(fs, path)) || mps3fs_stuck_at(fs, path, gen) ||
 		    mps3fs_batch_holds(fs, g))
 			continue;
 		it = &b->v[b->n];
@@ -235,6 +242,7 @@ static void upload_one(struct mps3fs *fs, struct blob *bl)
 	int fd, rc;
 
 	memset(&body, 0, sizeof(body));
+	bl->began = mps3_mono_ms();
 	if (strcmp(bl->sha, MPS3_EMPTY_SHA256) == 0) {
 		/* Empty content needs no cache (a file created, its first write not yet kept). */
 		body.data = "";
@@ -248,6 +256,7 @@ static void upload_one(struct mps3fs *fs, struct blob *bl)
 	}
 	fd = mps3fs_cache_open(&fs->cache, bl->sha);
 	if (fd == -ENOENT) {
+		bl->began = 0; /* not ours: its age is the bucket's */
 		rc = mps3_db_blob_head(fs->db, bl->sha, &info);
 		if (rc == 0 && (bl->size == UINT64_MAX || info.size == bl->size))
 			return;
@@ -301,8 +310,12 @@ static void *upload_thread(void *arg)
 static void upload_blobs(struct batch *b)
 {
 	pthread_t th[UPLOAD_THREADS];
-	unsigned n = b->nblobs < UPLOAD_THREADS ? (unsigned)b->nblobs : UPLOAD_THREADS, i, started = 0;
+	unsigned most = UPLOAD_THREADS, n, i, started = 0;
 
+	for (i = 0; i < b->nblobs; i++)
+		if (b->blobs[i].size != UINT64_MAX && b->blobs[i].size >= LARGE_BLOB)
+			most = UPLOAD_THREADS_LARGE;
+	n = b->nblobs < most ? (unsigned)b->nblobs : most;
 	pthread_mutex_init(&b->lock, NULL);
 	for (i = 1; i < n; i++)
 		if (pthread_create(&th[started], NULL, upload_thread, b) == 0)
@@ -331,7 +344,41 @@ static void park(struct item *it, const char *fmt, ...)
 	it->patch = NULL;
 }
 
-/* The blobs an item's wanted value names that the bucket's value does not. */
+/* Whether this mount sent the blob recently enough not to send it again (SENT_MS); notes it in b. */
+static int sent_lately(struct batch *b, const char *sha)
+{
+	json_t *v = json_object_get(b->fs->sent, sha);
+	int64_t began = v ? (int64_t)json_integer_value(v) : 0;
+
+	if (!began || mps3_mono_ms() - began >= SENT_MS)
+		return 0;
+	if (!b->oldest_sent || began < b->oldest_sent)
+		b->oldest_sent = began;
+	return 1;
+}
+
+/* The uploader thread: remember what this batch sent; forget what is too old to count. */
+static void remember_sent(struct mps3fs *fs, struct batch *b)
+{
+	int64_t now = mps3_mono_ms();
+	const char *sha;
+	json_t *v;
+	void *tmp;
+	size_t k;
+
+	if (json_object_size(fs->sent) + b->nblobs > SENT_MAX) {
+		json_object_foreach_safe(fs->sent, tmp, sha, v)
+			if (now - (int64_t)json_integer_value(v) >= SENT_MS)
+				json_object_del(fs->sent, sha);
+		if (json_object_size(fs->sent) + b->nblobs > SENT_MAX)
+			json_object_clear(fs->sent); /* they are sent again: slower, never wrong */
+	}
+	for (k = 0; k < b->nblobs; k++)
+		if (!b->blobs[k].err && b->blobs[k].began)
+			json_object_set_new(fs->sent, b->blobs[k].sha, json_integer((json_int_t)b->blobs[k].began));
+}
+
+/* The blobs an item's wanted value names that the bucket's value does not (and this mount did not just send). */
 static int item_blobs(struct batch *b, struct item *it, json_t *cur)
 {
 	struct mps3_entry e, ce;
@@ -339,10 +386,10 @@ static int item_blobs(struct batch *b, struct item *it, json_t *cur)
 
 	if (!it->want || mps3_entry_parse(&e, it->want) || e.type != MPS3_FILE)
 		return 0;
-	if (!have || strcmp(ce.blob, e.blob) != 0)
+	if ((!have || strcmp(ce.blob, e.blob) != 0) && !sent_lately(b, e.blob))
 		rc = add_blob(b, e.blob, e.size, &it->blob[0]);
 	/* The chunk list before the entry that names it, like the content (W1). */
-	if (!rc && e.chunks[0] && (!have || strcmp(ce.chunks, e.chunks) != 0))
+	if (!rc && e.chunks[0] && (!have || strcmp(ce.chunks, e.chunks) != 0) && !sent_lately(b, e.chunks))
 		rc = add_blob(b, e.chunks, UINT64_MAX, &it->blob[1]);
 	return rc;
 }
@@ -441,11 +488,18 @@ static int sync_batch(struct mps3fs *fs, struct batch *b)
 	size_t i, k;
 	int rc = patch ? prepare(fs, b) : -ENOMEM;
 
-	if (!rc && b->nblobs)
+	if (!rc && b->nblobs) {
 		upload_blobs(b);
+		remember_sent(fs, b);
+	}
 	for (k = 0; !rc && k < b->nblobs; k++)
 		if (b->blobs[k].err && !b->blobs[k].permanent)
 			rc = mps3_error_set(b->blobs[k].err, "%s", b->blobs[k].why);
+	/* A blob not sent again must still be far younger than the GC grace when the entry lands. */
+	if (!rc && b->oldest_sent && mps3_mono_ms() - b->oldest_sent >= SENT_LATE_MS) {
+		json_object_clear(fs->sent);
+		rc = mps3_error_set(-EAGAIN, "the uploads took so long that content sent before must be sent again");
+	}
 	for (i = 0; !rc && i < b->n; i++) {
 		struct item *it = &b->v[i];
 
@@ -488,7 +542,7 @@ static void unpin_settled(struct mps3fs *fs)
 	json_decref(wanted);
 }
 
-static void timed_wait(struct mps3fs *fs, int64_t ms)
+void mps3fs_timed_wait(struct mps3fs *fs, int64_t ms)
 {
 	struct timespec ts;
 
@@ -515,7 +569,7 @@ static int ready_count(struct mps3fs *fs, int64_t *wake)
 
 		if (later && later < *wake)
 			*wake = later;
-		if (!later && !stuck(fs, path, v) && !mps3fs_batch_holds(fs, (uint64_t)json_integer_value(v)))
+		if (!later && !mps3fs_stuck_at(fs, path, v) && !mps3fs_batch_holds(fs, (uint64_t)json_integer_value(v)))
 			n++;
 	}
 	return n;
@@ -576,7 +630,7 @@ static void failed_batch(struct mps3fs *fs, struct batch *b, int rc, int64_t *ba
 		mps3_warn("%s: cannot upload %zu changed paths, will retry: %s", fs->cfg.url, b->n, fs->last_error);
 	*backoff = *backoff ? (*backoff * 2 > 30000 ? 30000 : *backoff * 2) : 500;
 	if (!fs->uploader_stop)
-		timed_wait(fs, *backoff);
+		mps3fs_timed_wait(fs, *backoff);
 }
 
 static void *uploader(void *arg)
@@ -592,12 +646,12 @@ static void *uploader(void *arg)
 		int rc;
 
 		if (ready_count(fs, &wake) == 0 && !mps3fs_batch_committing(fs)) {
-			timed_wait(fs, wake);
+			mps3fs_timed_wait(fs, wake);
 			continue;
 		}
 		/* Let a burst (cp -r, tar x) gather into one entry; a batch's commit has gathered. */
 		if (!mps3fs_batch_committing(fs))
-			timed_wait(fs, SETTLE_MS);
+			mps3fs_timed_wait(fs, SETTLE_MS);
 		memset(&b, 0, sizeof(b));
 		b.fs = fs;
 		b.single = mps3fs_batch_committing(fs);
@@ -655,102 +709,4 @@ void mps3fs_uploader_stop(struct mps3fs *fs)
 	pthread_mutex_unlock(&fs->tree_lock);
 	pthread_join(fs->uploader, NULL);
 	fs->uploader_started = 0;
-}
-
-/* ---- waits -------------------------------------------------------------------------- */
-
-uint64_t mps3fs_change_mark(struct mps3fs *fs)
-{
-	uint64_t g;
-
-	pthread_mutex_lock(&fs->tree_lock);
-	g = fs->dirty_gen;
-	pthread_mutex_unlock(&fs->tree_lock);
-	return g;
-}
-
-/*
- * Tree lock held: of the changes up to mark (of path only, if not NULL),
- * 1 while some are still to be committed, -EIO when only parked ones are
- * left, 0 when none is.
- */
-static int pending(struct mps3fs *fs, const char *only, uint64_t mark)
-{
-	const char *path;
-	json_t *v;
-	int parked = 0;
-
-	/* A batch's changes wait for its commit: durable in the journal is all fsync can promise until then. */
-	if (only) {
-		v = json_object_get(fs->dirty, only);
-		if (!v || (uint64_t)json_integer_value(v) > mark ||
-		    mps3fs_batch_holds(fs, (uint64_t)json_integer_value(v)))
-			return 0;
-		return stuck(fs, only, v) ? -EIO : 1;
-	}
-	json_object_foreach(fs->dirty, path, v) {
-		if ((uint64_t)json_integer_value(v) > mark || being_written(fs, path) ||
-		    mps3fs_batch_holds(fs, (uint64_t)json_integer_value(v)))
-			continue;
-		if (!stuck(fs, path, v))
-			return 1;
-		parked = 1;
-	}
-	return parked ? -EIO : 0;
-}
-
-static int wait_for(struct mps3fs *fs, struct node *n, uint64_t mark, int64_t timeout_ms)
-{
-	int64_t deadline = mps3fs_now_ns() / 1000000 + timeout_ms;
-	int rc;
-
-	pthread_mutex_lock(&fs->tree_lock);
-	/* Asked for: what a close held back goes now. */
-	if (n)
-		n->hold_until_ms = 0;
-	else
-		fs->hold_epoch++;
-	for (;;) {
-		char *path = n ? mps3fs_node_path(n) : NULL;
-		int64_t left = deadline - mps3fs_now_ns() / 1000000;
-
-		rc = n && !n->in_tree ? 0 : pending(fs, path, mark);
-		free(path);
-		if (rc <= 0)
-			break;
-		if (timeout_ms >= 0 && left <= 0) {
-			rc = -ETIMEDOUT;
-			break;
-		}
-		pthread_cond_broadcast(&fs->tree_cond); /* wake the uploader */
-		timed_wait(fs, timeout_ms < 0 || left > 1000 ? 1000 : left);
-	}
-	pthread_mutex_unlock(&fs->tree_lock);
-	return rc;
-}
-
-int mps3fs_wait_mark(struct mps3fs *fs, uint64_t mark, int64_t timeout_ms)
-{
-	return wait_for(fs, NULL, mark, timeout_ms);
-}
-
-int mps3fs_wait_node(struct mps3fs *fs, struct node *n, uint64_t mark, int64_t timeout_ms)
-{
-	return wait_for(fs, n, mark, timeout_ms);
-}
-
-int mps3fs_wait_committed(struct mps3fs *fs, int64_t timeout_ms)
-{
-	return mps3fs_wait_mark(fs, mps3fs_change_mark(fs), timeout_ms);
-}
-
-json_t *mps3fs_stuck_paths(struct mps3fs *fs)
-{
-	json_t *out = json_object(), *v;
-	const char *path;
-
-	json_object_foreach(fs->stuck, path, v)
-		if (stuck(fs, path, json_object_get(fs->dirty, path)))
-			json_object_set(out, path, json_object_get(v, "why"));
-	return out;
 }

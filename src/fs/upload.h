@@ -1,5 +1,5 @@
 /*
- * fs/upload.h - the upload worker (fs/upload.c): it takes the paths marked
+ * fs/upload.h - the upload worker (fs/upload.c, waits in fs/upload_wait.c): it takes the paths marked
  * changed (fs/local.h) that are ready, uploads the blobs they name and
  * commits one log entry for all of them; and the waits of fsync(), close()
  * with -o sync, `mps3 sync` and unmount.
@@ -55,6 +55,10 @@ void mps3fs_hold(struct mps3fs *fs, struct node *n);
 /* Tree lock held: n's last writer is gone; a hold on it ends now. */
 void mps3fs_unhold(struct mps3fs *fs, struct node *n);
 
+/* Tree lock held: wait for fs->tree_cond, at most ms. */
+void mps3fs_timed_wait(struct mps3fs *fs, int64_t ms);
+/* Tree lock held: whether path is parked at this generation (gen: its fs->dirty value). */
+int mps3fs_stuck_at(struct mps3fs *fs, const char *path, json_t *gen);
 /* Tree lock held: parked paths as {"path": "why"} (a new reference, for the status). */
 json_t *mps3fs_stuck_paths(struct mps3fs *fs);
 

@@ -393,6 +393,26 @@ static void test_chunks(void)
 		mps3_sha256(whole, data, size);
 		tap_ok(memcmp(whole, w1, sizeof(whole)) == 0, "chunks: and the whole hash is the content's SHA-256");
 	}
+	{
+		struct mps3_buf l3 = MPS3_BUF_INIT;
+		unsigned char w3[MPS3_SHA256_LEN];
+		struct mps3_chunker k;
+		uint64_t off = 0, step = 777777;
+		int rc = mps3_chunker_init(&k);
+
+		/* Pieces that straddle chunk edges, as writes arrive. */
+		while (!rc && off < size) {
+			uint64_t n = size - off < step ? size - off : step;
+
+			rc = mps3_chunker_feed(&k, data + off, (size_t)n);
+			off += n;
+			step = step * 3 % 5000011 + 1;
+		}
+		tap_ok(!rc && mps3_chunker_finish(&k, w3, &l3) == 0 && memcmp(w1, w3, sizeof(w1)) == 0 &&
+			       l1.len == l3.len && memcmp(l1.data, l3.data, l1.len) == 0,
+		       "chunks: fed in pieces as they come, the same hash and list");
+		mps3_buf_dispose(&l3);
+	}
 	tap_ok(mps3_chunks_hash_mem(ws, &small, data, MPS3_CHUNK_SIZE) == 0 && small.len == 0,
 	       "chunks: no list for content of one chunk");
 	tap_ok(mps3_chunks_parse(&c, l1.data, l1.len, size) == 0 && c.n == 3 && mps3_chunks_len(&c, 2) == 12345,
