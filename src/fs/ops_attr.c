@@ -319,8 +319,11 @@ static ssize_t virtual_xattr(struct mps3fs *fs, struct node *n, const char *name
 		free(path);
 		return snprintf(out, cap, "%s", pending ? "pending" : "committed");
 	}
-	if (strcmp(name, XA_VERSION) == 0 && !n->is_dir && n->e.type == MPS3_FILE)
-		return snprintf(out, cap, "%s", n->e.blob);
+	if (strcmp(name, XA_VERSION) == 0 && !n->is_dir && n->e.type == MPS3_FILE) {
+		char blob[65];
+
+		return snprintf(out, cap, "%s", mps3fs_node_blob(n, blob));
+	}
 	return -ENODATA;
 }
 

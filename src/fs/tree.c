@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mps3/hash.h"
 #include "mps3/keys.h"
 #include "mps3/log.h"
 #include "fs.h"
@@ -135,19 +136,113 @@ static void name_remove(struct tree *t, struct node *n)
 	}
 }
 
-static void update_kind(struct node *n)
+static int unhex(uint8_t out[32], const char *hex)
 {
-	int valid, was = n->is_dir;
+	size_t i;
 
-	valid = n->entry && mps3_entry_parse(&n->e, n->entry) == 0;
-	if (!valid) {
-		memset(&n->e, 0, sizeof(n->e));
+	for (i = 0; i < 32; i++) {
+		unsigned v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+/* Set n's entry to v (reference taken; NULL: none): parsed, and packed when it is an ordinary one. */
+static void set_value(struct node *n, json_t *v)
+{
+	struct mps3_entry pe;
+
+	json_decref(n->json);
+	n->json = NULL;
+	memset(&n->pk, 0, sizeof(n->pk));
+	memset(&n->e, 0, sizeof(n->e));
+	n->has_entry = v != NULL;
+	n->valid = v && mps3_entry_parse(&pe, v) == 0;
+	if (!n->valid) {
 		n->e.type = MPS3_DIR;
 		n->e.mode = MPS3_UNSET_MODE;
 		n->e.uid = MPS3_UNSET_ID;
 		n->e.gid = MPS3_UNSET_ID;
+		n->json = v; /* malformed: kept as it is */
+		return;
 	}
-	n->is_dir = n->e.type == MPS3_DIR || n->nchildren > 0 || !valid;
+	n->e.type = pe.type;
+	n->e.mode = pe.mode;
+	n->e.uid = pe.uid;
+	n->e.gid = pe.gid;
+	n->e.size = pe.size;
+	n->e.mtime_ns = pe.mtime_ns;
+	n->e.atime_ns = pe.atime_ns;
+	n->e.rdev = pe.rdev;
+	n->e.target = pe.target;
+	n->e.xattr = pe.xattr;
+	if (!pe.target && !pe.xattr && mps3_packed_from_json(&n->pk, v)) {
+		json_decref(v); /* n->pk gives it back exactly */
+		return;
+	}
+	n->json = v;
+	memset(&n->pk, 0, sizeof(n->pk));
+	if (pe.type == MPS3_FILE && unhex(n->pk.blob, pe.blob))
+		memset(n->pk.blob, 0, sizeof(n->pk.blob)); /* (parse checked it: cannot happen) */
+}
+
+int mps3fs_node_entry(const struct node *n, json_t **out)
+{
+	*out = NULL;
+	if (!n->has_entry)
+		return 0;
+	*out = n->json ? json_incref(n->json) : mps3_packed_to_json(&n->pk);
+	return *out ? 0 : -ENOMEM;
+}
+
+const char *mps3fs_node_blob(const struct node *n, char buf[65])
+{
+	buf[0] = '\0';
+	if (n->valid && n->e.type == MPS3_FILE)
+		mps3_hex(buf, n->pk.blob, sizeof(n->pk.blob));
+	return buf;
+}
+
+const char *mps3fs_node_chunks(const struct node *n, char buf[65])
+{
+	struct mps3_entry pe;
+
+	buf[0] = '\0';
+	if (n->valid && n->e.type == MPS3_FILE && n->json && mps3_entry_parse(&pe, n->json) == 0)
+		memcpy(buf, pe.chunks, sizeof(pe.chunks));
+	return buf;
+}
+
+/* Whether n's entry is v (borrowed, not NULL). */
+static int entry_is(const struct node *n, json_t *v)
+{
+	struct mps3_packed p;
+	json_t *cur;
+	int eq;
+
+	if (!n->has_entry)
+		return 0;
+	if (n->json)
+		return json_equal(n->json, v);
+	if (mps3_packed_from_json(&p, v))
+		return p.has == n->pk.has && p.type == n->pk.type && p.size == n->pk.size &&
+		       p.mtime == n->pk.mtime && p.mode == n->pk.mode && p.uid == n->pk.uid && p.gid == n->pk.gid &&
+		       memcmp(p.blob, n->pk.blob, sizeof(p.blob)) == 0;
+	if (mps3fs_node_entry(n, &cur))
+		return 0; /* out of memory: taken as a change, which is only more work */
+	eq = json_equal(cur, v);
+	json_decref(cur);
+	return eq;
+}
+
+static void update_kind(struct node *n)
+{
+	int was = n->is_dir;
+
+	n->is_dir = n->e.type == MPS3_DIR || n->nchildren > 0 || !n->valid;
 	/* The parent's link count follows its subdirectories. */
 	if (n->linked && n->parent && was != n->is_dir) {
 		if (n->is_dir)
@@ -173,6 +268,7 @@ int mps3fs_tree_init(struct mps3fs *fs)
 	root->nlookup = 1;
 	root->in_tree = 1;
 	root->ctime_ns = mps3fs_now_ns();
+	set_value(root, NULL);
 	update_kind(root);
 	t->root = root;
 	t->next_ino = fs->ino_base | MPS3FS_FIRST_INO;
@@ -183,7 +279,7 @@ int mps3fs_tree_init(struct mps3fs *fs)
 
 static void node_free(struct node *n)
 {
-	json_decref(n->entry);
+	json_decref(n->json);
 	free(n->name);
 	free(n);
 }
@@ -429,7 +525,7 @@ struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *na
 	}
 	n->ino = t->next_ino++;
 	n->parent = dir;
-	n->entry = entry;
+	set_value(n, entry);
 	n->ctime_ns = mps3fs_now_ns();
 	n->in_tree = 1;
 	update_kind(n);
@@ -442,8 +538,7 @@ struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *na
 
 void mps3fs_node_set_entry(struct node *n, json_t *entry)
 {
-	json_decref(n->entry);
-	n->entry = entry;
+	set_value(n, entry);
 	n->ctime_ns = mps3fs_now_ns();
 	update_kind(n);
 }
@@ -488,7 +583,7 @@ void mps3fs_node_maybe_free(struct mps3fs *fs, struct node *n)
 
 void mps3fs_prune_implicit(struct mps3fs *fs, struct node *n)
 {
-	while (n && n->in_tree && n->parent && !n->entry && n->nchildren == 0) {
+	while (n && n->in_tree && n->parent && !n->has_entry && n->nchildren == 0) {
 		struct node *up = n->parent;
 
 		mps3fs_node_detach(fs, n);
@@ -600,7 +695,8 @@ int mps3fs_tree_apply(struct mps3fs *fs, const char *path, json_t *value, struct
 			mps3_warn("%s: \"%.*s\" is a file and a prefix of other keys; showing the directory",
 				  fs->cfg.url, (int)(slash - path), path);
 			/* The old node may be freed by its detach: keep its entry first. */
-			hidden = json_incref(n->entry);
+			if (mps3fs_node_entry(n, &hidden))
+				return 0;
 			detach_subtree(fs, n, inv);
 			n = mps3fs_node_new(fs, dir, name, hidden);
 			if (!n) {
@@ -618,7 +714,7 @@ int mps3fs_tree_apply(struct mps3fs *fs, const char *path, json_t *value, struct
 			return 0;
 		if (n->nchildren > 0) {
 			/* Keys remain under it: it stays, as an implicit directory. */
-			if (!n->entry)
+			if (!n->has_entry)
 				return 0;
 			mps3fs_node_set_entry(n, NULL);
 			mps3fs_inval_add(inv, 0, NULL, n->ino);
@@ -628,7 +724,7 @@ int mps3fs_tree_apply(struct mps3fs *fs, const char *path, json_t *value, struct
 		mps3fs_prune_implicit(fs, dir);
 		return 1;
 	}
-	if (n && n->entry && json_equal(n->entry, value))
+	if (n && entry_is(n, value))
 		return 0;
 	if (n && !same_kind(n, value)) {
 		/* A new kind of object is a new inode: the kernel caches the type. */

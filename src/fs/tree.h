@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "mps3/entry.h"
+#include "mps3/manifest.h"
 
 struct mps3fs;
 struct stage;
@@ -41,9 +42,33 @@ void mps3fs_inval_add(struct inval *iv, uint64_t parent, const char *name, uint6
 void mps3fs_inval_dispose(struct inval *iv);
 
 /*
+ * A node's entry parsed: struct mps3_entry's fields but the hashes (the
+ * blob is the node's pk.blob, the chunk list's in its JSON: see
+ * mps3fs_node_blob() and mps3fs_node_chunks()).  target and xattr borrow
+ * from the node's JSON.
+ */
+struct node_entry {
+	enum mps3_ftype type;
+	uint32_t mode;			/* or MPS3_UNSET_MODE */
+	uint32_t uid, gid;		/* or MPS3_UNSET_ID */
+	uint64_t size;
+	int64_t mtime_ns;
+	int64_t atime_ns;
+	uint64_t rdev;
+	const char *target;
+	json_t *xattr;
+};
+
+/*
  * One file, directory or link.  A node is in the tree (parent != NULL, or
  * the root) or detached (unlinked or replaced while the kernel still knows
  * it); it is freed when the kernel forgets it and nothing has it open.
+ *
+ * Its entry (has_entry; none: an implicit directory) is packed in pk when
+ * it is an ordinary one (struct mps3_packed: a million files cost a few
+ * hundred bytes each), else kept as JSON in json (xattrs, links, chunk
+ * lists, fields this version does not know, malformed values);
+ * mps3fs_node_entry() gives it back as JSON either way.
  */
 struct node {
 	uint64_t ino;
@@ -52,23 +77,33 @@ struct node {
 	struct node *hnext;		/* chain in the (parent, name) hash */
 	struct node *inext;		/* chain in the ino hash */
 	struct node *child, *prev, *next; /* children list of a directory (readdir order) */
-	size_t nchildren;
-	size_t nsubdirs;		/* children shown as directories (its link count is 2 + these) */
-	int linked;			/* on its parent's children list */
+	uint32_t nchildren;
+	uint32_t nsubdirs;		/* children shown as directories (its link count is 2 + these) */
 	int64_t dir_mtime_ns;		/* a directory's last change of names here (not stored) */
 	uint64_t nlookup;		/* kernel references */
 	unsigned nopen;			/* open file handles */
 	unsigned nwriters;		/* of which open for writing */
-	char kept_blob[65];		/* content the kernel may still cache for this inode */
-	json_t *entry;			/* explicit entry (NULL: implicit directory) */
-	struct mps3_entry e;		/* entry parsed (borrows from it) */
-	int is_dir;			/* shown as a directory (explicit, or has children) */
+	json_t *json;			/* the entry when not packed, else NULL */
+	struct mps3_packed pk;		/* the entry when packed; a valid file's blob in pk.blob either way */
+	struct node_entry e;		/* entry parsed */
 	int64_t ctime_ns;
 	struct stage *stage;		/* local content being written, or NULL */
 	int64_t hold_until_ms;		/* mps3_mono_ms(): closed while open elsewhere, commit waits till then */
 	uint64_t hold_epoch;		/* fs->hold_epoch when held; an explicit sync voids the hold */
-	int in_tree;
+	uint8_t kept_blob[32];		/* content the kernel may still cache for this inode (has_kept) */
+	unsigned has_entry : 1;		/* explicit entry (0: implicit directory) */
+	unsigned valid : 1;		/* the entry parses */
+	unsigned linked : 1;		/* on its parent's children list */
+	unsigned is_dir : 1;		/* shown as a directory (explicit, or has children) */
+	unsigned in_tree : 1;
+	unsigned has_kept : 1;
 };
+
+/* The node's entry as JSON (new reference; NULL: none).  0 or -ENOMEM. */
+int mps3fs_node_entry(const struct node *n, json_t **out);
+/* A valid file's blob (or chunk list's blob) in hex into buf, "" if none; returns buf. */
+const char *mps3fs_node_blob(const struct node *n, char buf[65]);
+const char *mps3fs_node_chunks(const struct node *n, char buf[65]);
 
 struct tree {
 	struct node *root;
