@@ -117,10 +117,10 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 	if (!rc)
 		rc = open_content(fs, fh, n);
 	if (!rc && !n->stage && n->e.type == MPS3_FILE && n->has_kept &&
-	    memcmp(n->kept_blob, n->pk.blob, sizeof(n->kept_blob)) == 0)
+	    memcmp(n->kept_blob, n->blob, sizeof(n->kept_blob)) == 0)
 		fi->keep_cache = 1;
 	if (!rc && n->e.type == MPS3_FILE && !n->stage) {
-		memcpy(n->kept_blob, n->pk.blob, sizeof(n->kept_blob));
+		memcpy(n->kept_blob, n->blob, sizeof(n->kept_blob));
 		n->has_kept = 1;
 	}
 	if (rc) {

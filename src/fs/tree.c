@@ -136,108 +136,6 @@ static void name_remove(struct tree *t, struct node *n)
 	}
 }
 
-static int unhex(uint8_t out[32], const char *hex)
-{
-	size_t i;
-
-	for (i = 0; i < 32; i++) {
-		unsigned v;
-
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-			return -EINVAL;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
-}
-
-/* Set n's entry to v (reference taken; NULL: none): parsed, and packed when it is an ordinary one. */
-static void set_value(struct node *n, json_t *v)
-{
-	struct mps3_entry pe;
-
-	json_decref(n->json);
-	n->json = NULL;
-	memset(&n->pk, 0, sizeof(n->pk));
-	memset(&n->e, 0, sizeof(n->e));
-	n->has_entry = v != NULL;
-	n->valid = v && mps3_entry_parse(&pe, v) == 0;
-	if (!n->valid) {
-		n->e.type = MPS3_DIR;
-		n->e.mode = MPS3_UNSET_MODE;
-		n->e.uid = MPS3_UNSET_ID;
-		n->e.gid = MPS3_UNSET_ID;
-		n->json = v; /* malformed: kept as it is */
-		return;
-	}
-	n->e.type = pe.type;
-	n->e.mode = pe.mode;
-	n->e.uid = pe.uid;
-	n->e.gid = pe.gid;
-	n->e.size = pe.size;
-	n->e.mtime_ns = pe.mtime_ns;
-	n->e.atime_ns = pe.atime_ns;
-	n->e.rdev = pe.rdev;
-	n->e.target = pe.target;
-	n->e.xattr = pe.xattr;
-	if (!pe.target && !pe.xattr && mps3_packed_from_json(&n->pk, v)) {
-		json_decref(v); /* n->pk gives it back exactly */
-		return;
-	}
-	n->json = v;
-	memset(&n->pk, 0, sizeof(n->pk));
-	if (pe.type == MPS3_FILE && unhex(n->pk.blob, pe.blob))
-		memset(n->pk.blob, 0, sizeof(n->pk.blob)); /* (parse checked it: cannot happen) */
-}
-
-int mps3fs_node_entry(const struct node *n, json_t **out)
-{
-	*out = NULL;
-	if (!n->has_entry)
-		return 0;
-	*out = n->json ? json_incref(n->json) : mps3_packed_to_json(&n->pk);
-	return *out ? 0 : -ENOMEM;
-}
-
-const char *mps3fs_node_blob(const struct node *n, char buf[65])
-{
-	buf[0] = '\0';
-	if (n->valid && n->e.type == MPS3_FILE)
-		mps3_hex(buf, n->pk.blob, sizeof(n->pk.blob));
-	return buf;
-}
-
-const char *mps3fs_node_chunks(const struct node *n, char buf[65])
-{
-	struct mps3_entry pe;
-
-	buf[0] = '\0';
-	if (n->valid && n->e.type == MPS3_FILE && n->json && mps3_entry_parse(&pe, n->json) == 0)
-		memcpy(buf, pe.chunks, sizeof(pe.chunks));
-	return buf;
-}
-
-/* Whether n's entry is v (borrowed, not NULL). */
-static int entry_is(const struct node *n, json_t *v)
-{
-	struct mps3_packed p;
-	json_t *cur;
-	int eq;
-
-	if (!n->has_entry)
-		return 0;
-	if (n->json)
-		return json_equal(n->json, v);
-	if (mps3_packed_from_json(&p, v))
-		return p.has == n->pk.has && p.type == n->pk.type && p.size == n->pk.size &&
-		       p.mtime == n->pk.mtime && p.mode == n->pk.mode && p.uid == n->pk.uid && p.gid == n->pk.gid &&
-		       memcmp(p.blob, n->pk.blob, sizeof(p.blob)) == 0;
-	if (mps3fs_node_entry(n, &cur))
-		return 0; /* out of memory: taken as a change, which is only more work */
-	eq = json_equal(cur, v);
-	json_decref(cur);
-	return eq;
-}
-
 static void update_kind(struct node *n)
 {
 	int was = n->is_dir;
@@ -252,6 +150,21 @@ static void update_kind(struct node *n)
 	}
 }
 
+/* A zeroed node holding name (of at most MPS3_NAME_MAX bytes) in itself; NULL on ENOMEM. */
+static struct node *node_alloc(const char *name)
+{
+	size_t len = strnlen(name, MPS3_NAME_MAX);
+	struct node *n = calloc(1, sizeof(*n) + len + 1);
+
+	if (!n)
+		return NULL;
+	memcpy(n->iname, name, len);
+	n->iname[len] = '\0';
+	n->name_cap = (uint8_t)len;
+	n->name = n->iname;
+	return n;
+}
+
 int mps3fs_tree_init(struct mps3fs *fs)
 {
 	struct tree *t = &fs->tree;
@@ -260,27 +173,27 @@ int mps3fs_tree_init(struct mps3fs *fs)
 	memset(t, 0, sizeof(*t));
 	if (grow(t))
 		return -ENOMEM;
-	root = calloc(1, sizeof(*root));
+	root = node_alloc("");
 	if (!root)
 		return -ENOMEM;
 	root->ino = fs->root_ino;
-	root->name = strdup("");
 	root->nlookup = 1;
 	root->in_tree = 1;
 	root->ctime_ns = mps3fs_now_ns();
-	set_value(root, NULL);
+	mps3fs_node_set_value(root, NULL);
 	update_kind(root);
 	t->root = root;
 	t->next_ino = fs->ino_base | MPS3FS_FIRST_INO;
 	ino_insert(t, root);
 	t->nnodes = 1;
-	return root->name ? 0 : -ENOMEM;
+	return 0;
 }
 
 static void node_free(struct node *n)
 {
 	json_decref(n->json);
-	free(n->name);
+	if (n->name != n->iname)
+		free(n->name);
 	free(n);
 }
 
@@ -431,7 +344,7 @@ void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
 {
 	const struct mps3fs_config *c = &fs->cfg;
 	mode_t perm, type = node_mode(c, fs->root_ino, n, &perm);
-	int64_t mt;
+	int64_t mt, atime;
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
@@ -452,7 +365,7 @@ void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
 	else if (type == S_IFLNK)
 		st->st_size = (off_t)n->e.size;
 	else if (type == S_IFCHR || type == S_IFBLK)
-		st->st_rdev = (dev_t)n->e.rdev;
+		st->st_rdev = (dev_t)mps3fs_node_rdev(n);
 	st->st_blksize = 128 * 1024;
 	st->st_blocks = (st->st_size + 511) / 512;
 	mt = n->e.mtime_ns ? n->e.mtime_ns : n->ctime_ns;
@@ -462,7 +375,8 @@ void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
 	if (type == S_IFDIR && n->dir_mtime_ns > mt)
 		mt = n->dir_mtime_ns;
 	set_time(&st->st_mtim, mt);
-	set_time(&st->st_atim, n->e.atime_ns ? n->e.atime_ns : mt);
+	atime = mps3fs_node_atime(n);
+	set_time(&st->st_atim, atime ? atime : mt);
 	/* This mount's own record of the last change: of the entry, a write, or names here. */
 	set_time(&st->st_ctim, n->ctime_ns);
 }
@@ -515,17 +429,12 @@ struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *na
 
 	if (t->nnodes >= t->nbyino_buckets && grow(t))
 		return NULL;
-	n = calloc(1, sizeof(*n));
+	n = node_alloc(name);
 	if (!n)
 		return NULL;
-	n->name = strdup(name);
-	if (!n->name) {
-		free(n);
-		return NULL;
-	}
 	n->ino = t->next_ino++;
 	n->parent = dir;
-	set_value(n, entry);
+	mps3fs_node_set_value(n, entry);
 	n->ctime_ns = mps3fs_now_ns();
 	n->in_tree = 1;
 	update_kind(n);
@@ -538,7 +447,7 @@ struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *na
 
 void mps3fs_node_set_entry(struct node *n, json_t *entry)
 {
-	set_value(n, entry);
+	mps3fs_node_set_value(n, entry);
 	n->ctime_ns = mps3fs_now_ns();
 	update_kind(n);
 }
@@ -556,14 +465,19 @@ void mps3fs_node_detach(struct mps3fs *fs, struct node *n)
 
 int mps3fs_node_move(struct mps3fs *fs, struct node *n, struct node *dir, const char *name)
 {
-	char *copy = strdup(name);
+	size_t len = strlen(name);
+	char *copy = len <= n->name_cap ? n->iname : strdup(name), *old;
 
 	if (!copy)
 		return -ENOMEM;
 	name_remove(&fs->tree, n);
 	child_unlink(fs, n->parent, n);
-	free(n->name);
+	old = n->name;
+	if (copy == n->iname)
+		memmove(n->iname, name, len + 1);
 	n->name = copy;
+	if (old != n->iname)
+		free(old);
 	n->parent = dir;
 	name_insert(&fs->tree, n);
 	child_link(fs, dir, n);
@@ -724,7 +638,7 @@ int mps3fs_tree_apply(struct mps3fs *fs, const char *path, json_t *value, struct
 		mps3fs_prune_implicit(fs, dir);
 		return 1;
 	}
-	if (n && entry_is(n, value))
+	if (n && mps3fs_node_entry_is(n, value))
 		return 0;
 	if (n && !same_kind(n, value)) {
 		/* A new kind of object is a new inode: the kernel caches the type. */

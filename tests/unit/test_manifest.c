@@ -419,8 +419,73 @@ static void test_settled_window(void)
 	mps3_manifest_free(m);
 }
 
+/*
+ * Values go into the compact map and come back byte for byte (keys and
+ * their order included): packed ones and those kept as JSON alike.
+ */
+static void test_exact_values(void)
+{
+	static const char *const values[] = {
+		/* packed: the ordinary keys in order */
+		"{\"blob\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"mode\":420,"
+		"\"mtime\":1796542245639328501,\"size\":0,\"type\":\"f\"}",
+		"{\"gid\":0,\"mode\":0,\"mtime\":-5,\"type\":\"d\",\"uid\":4294967294}",
+		"{\"type\":\"d\"}",
+		"{}",
+		"{\"mtime\":0,\"size\":-1,\"type\":\"x\"}",
+		/* kept as JSON */
+		"{\"type\":\"f\",\"size\":0,\"blob\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}",
+		"{\"blob\":\"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\",\"size\":0,\"type\":\"f\"}",
+		"{\"blob\":\"e3b0\",\"size\":0,\"type\":\"f\"}",
+		"{\"mode\":4294967296,\"type\":\"f\"}",
+		"{\"mode\":-1,\"type\":\"f\"}",
+		"{\"mtime\":1.5,\"type\":\"f\"}",
+		"{\"size\":0,\"type\":\"ff\"}",
+		"{\"target\":\"x\",\"type\":\"l\"}",
+		"{\"type\":\"f\",\"xattr\":{\"user.a\":\"b\"}}",
+		"{\"future\":[1,{\"x\":null}],\"type\":\"f\"}",
+		"{\"size\":null,\"type\":\"f\"}",
+		"\"a string\"",
+		"[1,2]",
+		"7",
+	};
+	struct mps3_manifest *m = mps3_manifest_new();
+	json_t *files = json_object();
+	size_t i;
+	int packs = 0;
+
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		char path[16];
+		json_t *v = json_loads(values[i], JSON_DECODE_ANY, NULL);
+		struct mps3_packed p;
+
+		snprintf(path, sizeof(path), "p%zu", i);
+		json_object_set_new(files, path, v);
+		packs += mps3_packed_from_json(&p, v);
+	}
+	tap_inteq(packs, 5, "the ordinary values pack, the others do not");
+	tap_ok(mps3_manifest_reset(m, files, 0, NULL) == 0, "reset");
+	tap_inteq((long long)mps3_manifest_size(m), (long long)(sizeof(values) / sizeof(values[0])), "every path kept");
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		char path[16], *got;
+		json_t *v;
+		int err;
+
+		snprintf(path, sizeof(path), "p%zu", i);
+		v = mps3_manifest_get(m, path, &err);
+		got = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		tap_streq(got ? got : "(none)", values[i], "value %zu comes back exactly", i);
+		free(got);
+		json_decref(v);
+	}
+	tap_ok(json_equal(ring_base(m), files), "the base is the same map");
+	json_decref(files);
+	mps3_manifest_free(m);
+}
+
 int main(void)
 {
+	test_exact_values();
 	test_basic();
 	test_too_deep();
 	test_random();
