@@ -165,11 +165,11 @@ void db_pmap_init(struct pmap *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static void rec_free(struct pmap_rec *r)
+static void rec_free(struct pmap *m, struct pmap_rec *r)
 {
 	if (!r->packed)
 		json_decref(r->v.j);
-	free(r);
+	mps3_slab_free(&m->slab, r, sizeof(*r) + strlen(r->path) + 1);
 }
 
 void db_pmap_dispose(struct pmap *m)
@@ -181,7 +181,7 @@ void db_pmap_dispose(struct pmap *m)
 
 		for (; r; r = next) {
 			next = r->next;
-			rec_free(r);
+			rec_free(m, r);
 		}
 	}
 	free(m->b);
@@ -265,7 +265,7 @@ int db_pmap_put(struct pmap *m, const char *path, json_t *v)
 			return 0;
 		old = *pp;
 		*pp = old->next;
-		rec_free(old);
+		rec_free(m, old);
 		m->n--;
 		if (m->nb > 64 && m->n < m->nb / 8)
 			resize(m, m->nb / 4); /* a failure only leaves the table roomier */
@@ -278,7 +278,7 @@ int db_pmap_put(struct pmap *m, const char *path, json_t *v)
 	if (m->n >= m->nb && resize(m, m->nb ? m->nb * 2 : 64))
 		return -ENOMEM;
 	len = strlen(path);
-	r = malloc(sizeof(*r) + len + 1);
+	r = mps3_slab_alloc(&m->slab, sizeof(*r) + len + 1);
 	if (!r)
 		return -ENOMEM;
 	packed = mps3_packed_from_json(&p, v);
@@ -294,7 +294,7 @@ int db_pmap_put(struct pmap *m, const char *path, json_t *v)
 	r->next = old ? old->next : NULL;
 	*pp = r;
 	if (old)
-		rec_free(old);
+		rec_free(m, old);
 	else
 		m->n++;
 	return 0;
@@ -337,7 +337,7 @@ void db_pmap_prune(struct pmap *m, int (*drop)(const char *path, json_t *v, void
 			json_decref(v);
 			if (d) {
 				*pp = r->next;
-				rec_free(r);
+				rec_free(m, r);
 				m->n--;
 			} else {
 				pp = &r->next;

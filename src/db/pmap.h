@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "mps3/manifest.h"
+#include "mps3/slab.h"
 
 struct pmap_rec;
 
@@ -21,6 +22,7 @@ struct pmap {
 	struct pmap_rec **b;
 	size_t nb, n;
 	size_t removed;		/* records freed since the last trim */
+	struct mps3_slab slab;	/* the records */
 };
 
 void db_pmap_init(struct pmap *m);

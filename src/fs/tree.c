@@ -151,10 +151,10 @@ static void update_kind(struct node *n)
 }
 
 /* A zeroed node holding name (of at most MPS3_NAME_MAX bytes) in itself; NULL on ENOMEM. */
-static struct node *node_alloc(const char *name)
+static struct node *node_alloc(struct tree *t, const char *name)
 {
 	size_t len = strnlen(name, MPS3_NAME_MAX);
-	struct node *n = calloc(1, sizeof(*n) + len + 1);
+	struct node *n = mps3_slab_alloc(&t->slab, sizeof(*n) + len + 1);
 
 	if (!n)
 		return NULL;
@@ -173,7 +173,7 @@ int mps3fs_tree_init(struct mps3fs *fs)
 	memset(t, 0, sizeof(*t));
 	if (grow(t))
 		return -ENOMEM;
-	root = node_alloc("");
+	root = node_alloc(t, "");
 	if (!root)
 		return -ENOMEM;
 	root->ino = fs->root_ino;
@@ -189,12 +189,12 @@ int mps3fs_tree_init(struct mps3fs *fs)
 	return 0;
 }
 
-static void node_free(struct node *n)
+static void node_free(struct tree *t, struct node *n)
 {
 	json_decref(n->json);
 	if (n->name != n->iname)
 		free(n->name);
-	free(n);
+	mps3_slab_free(&t->slab, n, sizeof(*n) + n->name_cap + 1);
 }
 
 void mps3fs_tree_dispose(struct mps3fs *fs)
@@ -207,7 +207,7 @@ void mps3fs_tree_dispose(struct mps3fs *fs)
 
 		for (; n; n = next) {
 			next = n->inext;
-			node_free(n);
+			node_free(t, n);
 		}
 	}
 	free(t->byino);
@@ -429,7 +429,7 @@ struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *na
 
 	if (t->nnodes >= t->nbyino_buckets && grow(t))
 		return NULL;
-	n = node_alloc(name);
+	n = node_alloc(t, name);
 	if (!n)
 		return NULL;
 	n->ino = t->next_ino++;
@@ -492,7 +492,7 @@ void mps3fs_node_maybe_free(struct mps3fs *fs, struct node *n)
 	/* A detached directory's children were detached with it, one by one. */
 	ino_remove(&fs->tree, n);
 	fs->tree.nnodes--;
-	node_free(n);
+	node_free(&fs->tree, n);
 }
 
 void mps3fs_prune_implicit(struct mps3fs *fs, struct node *n)

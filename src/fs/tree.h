@@ -19,6 +19,7 @@
 
 #include "mps3/entry.h"
 #include "mps3/manifest.h"
+#include "mps3/slab.h"
 
 struct mps3fs;
 struct stage;
@@ -122,6 +123,7 @@ struct tree {
 	size_t nbyino_buckets;
 	size_t nnodes;
 	uint64_t next_ino;
+	struct mps3_slab slab;		/* the nodes */
 };
 
 int mps3fs_tree_init(struct mps3fs *fs);
