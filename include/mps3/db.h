@@ -110,8 +110,21 @@ int mps3_db_get(struct mps3_db *db, const char *path, json_t **out);
  */
 int mps3_db_get_unsure(struct mps3_db *db, const char *path, json_t **cur, json_t **alts);
 
-/* Snapshot of the whole resolved files map (new reference; treat as read-only). */
+/*
+ * Snapshot of the whole resolved files map (new reference; treat as
+ * read-only).  Built for the call: a big map costs its size in JSON, so
+ * walk it with mps3_db_foreach() where a copy is not needed.
+ */
 json_t *mps3_db_files(struct mps3_db *db);
+
+/*
+ * Call fn for every path of the resolved map, in no particular order, with
+ * its value (borrowed for the call), holding the database's lock: fn must
+ * not call into the database, and the lock order of docs/ARCHITECTURE.md
+ * holds (the caller may hold fs->tree_lock; fn takes no lock).  Stops at
+ * fn's first non-zero return and returns it; -ENOMEM; 0.
+ */
+int mps3_db_foreach(struct mps3_db *db, int (*fn)(const char *path, json_t *v, void *ctx), void *ctx);
 
 /*
  * Upload content as blobs/<sha256>.  The hash is computed unless

@@ -103,6 +103,8 @@ int mps3_journal_batch(struct mps3_journal *j, uint64_t id, const char *mark);
 int mps3_journal_sync(struct mps3_journal *j);
 /* The sticky append error (0 if the journal is complete). */
 int mps3_journal_error(struct mps3_journal *j);
+/* A record that could not even be made (err, -ENOMEM): the journal is incomplete, as after a failed append. */
+void mps3_journal_missed(struct mps3_journal *j, int err);
 /* Forget everything: all of it is in the bucket.  Clears the sticky error. */
 int mps3_journal_truncate(struct mps3_journal *j);
 /*

@@ -19,8 +19,9 @@
  * the manifest directly can give one) leaves that path as it was, the same
  * way for every reader; the entry's other paths apply.
  *
- * Values in the maps are immutable and shared by reference; the maps
- * themselves are mutated only by these functions.  Not thread-safe: the
+ * Values given to it are copied (packed when they are ordinary entries,
+ * see struct mps3_packed) and values it gives are new references; the
+ * maps are mutated only by these functions.  Not thread-safe: the
  * database serialises access.
  */
 #ifndef MPS3_MANIFEST_H
@@ -33,6 +34,36 @@
 
 #include "mps3/entry.h"
 #include "mps3/keys.h"
+
+/*
+ * An ordinary entry packed: a JSON object whose only keys are, in this
+ * (byte) order, blob (64 lowercase hex digits), gid, mode, mtime, size
+ * (integers; gid, mode and uid of 32 bits), type (one character) and uid,
+ * each optional.  It comes back out as the same object, keys in the same
+ * order, so what is written from it (checkpoints, patches, the journal)
+ * is byte for byte what was read.  Anything else (xattrs, links, chunk
+ * lists, unknown fields) is kept as JSON by whoever packs.
+ */
+struct mps3_packed {
+	uint8_t blob[32];
+	int64_t size;
+	int64_t mtime;
+	uint32_t mode, uid, gid;
+	char type;
+	uint8_t has;		/* MPS3_PK_* */
+};
+#define MPS3_PK_BLOB 0x01
+#define MPS3_PK_GID 0x02
+#define MPS3_PK_MODE 0x04
+#define MPS3_PK_MTIME 0x08
+#define MPS3_PK_SIZE 0x10
+#define MPS3_PK_TYPE 0x20
+#define MPS3_PK_UID 0x40
+
+/* Pack v into *p: 1 if v is such an object, 0 if not (then *p is unspecified). */
+int mps3_packed_from_json(struct mps3_packed *p, json_t *v);
+/* The object again (new reference), NULL on -ENOMEM. */
+json_t *mps3_packed_to_json(const struct mps3_packed *p);
 
 /* One path whose resolved value changed; values may be NULL (absent). */
 struct mps3_change {
@@ -119,8 +150,31 @@ const struct mps3_logkey *mps3_manifest_window_key(const struct mps3_manifest *m
  */
 int mps3_files_apply(json_t *files, json_t *patch);
 
-/* Resolved map and settled map (borrowed, valid until the next mutation). */
-json_t *mps3_manifest_files(const struct mps3_manifest *m);
-json_t *mps3_manifest_base(const struct mps3_manifest *m);
+/*
+ * The resolved map is held compactly (db/pmap.h), the base as its
+ * differences from it (the paths the window changes): values come out as
+ * new references built on demand, and the whole maps only as copies.
+ */
+/* The resolved value of path (new reference), or NULL: absent, or -ENOMEM when *err is set (err may be NULL). */
+json_t *mps3_manifest_get(const struct mps3_manifest *m, const char *path, int *err);
+/* How many paths the resolved map and the base hold. */
+size_t mps3_manifest_size(const struct mps3_manifest *m);
+size_t mps3_manifest_base_size(const struct mps3_manifest *m);
+/*
+ * Call fn for every path of the resolved map, in no particular order, with
+ * its value (borrowed for the call).  Stops at fn's first non-zero return
+ * and returns it; -ENOMEM; 0.
+ */
+int mps3_manifest_foreach(const struct mps3_manifest *m, int (*fn)(const char *path, json_t *v, void *ctx),
+			  void *ctx);
+/*
+ * Give the system back the memory freed by a big change (a checkpoint read
+ * and dropped, a removal of many paths): the allocator keeps it otherwise.
+ */
+void mps3_manifest_trim(void);
+
+/* The resolved map and the settled map as JSON objects (new references, NULL on -ENOMEM). */
+json_t *mps3_manifest_files_copy(const struct mps3_manifest *m);
+json_t *mps3_manifest_base_copy(const struct mps3_manifest *m);
 
 #endif

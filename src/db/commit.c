@@ -171,7 +171,7 @@ int mps3_db_get_unsure(struct mps3_db *db, const char *path, json_t **cur, json_
 {
 	json_t *out = json_array(), *v;
 	const char *k;
-	int rc = out ? 0 : -ENOMEM;
+	int rc = out ? 0 : -ENOMEM, gerr;
 
 	pthread_mutex_lock(&db->lock);
 	if (db->need_list) {
@@ -180,7 +180,13 @@ int mps3_db_get_unsure(struct mps3_db *db, const char *path, json_t **cur, json_
 		*cur = *alts = NULL;
 		return mps3_error_set(-EAGAIN, "waiting for a listing of the log: an entry of the last run may have landed");
 	}
-	*cur = json_incref(json_object_get(mps3_manifest_files(db->m), path));
+	*cur = mps3_manifest_get(db->m, path, &gerr);
+	if (gerr) {
+		pthread_mutex_unlock(&db->lock);
+		json_decref(out);
+		*alts = NULL;
+		return gerr;
+	}
 	json_object_foreach(db->unsure, k, v) {
 		json_t *p = json_object_get(json_object_get(v, "patch"), path), *alt;
 		int err = 0;

@@ -72,19 +72,25 @@ static void report_malformed(struct mps3_db *db, const char *path, json_t *v)
 			  mps3_error_last(rc));
 }
 
+static int collect_malformed(const char *path, json_t *v, void *ctx)
+{
+	struct mps3_entry e;
+
+	if (mps3_entry_parse(&e, v) == -EINVAL)
+		json_object_set(ctx, path, v);
+	return 0;
+}
+
 /* Every malformed value of the resolved map, reported once (at open). */
 static void report_all_malformed(struct mps3_db *db)
 {
 	json_t *bad = json_object(), *v;
-	struct mps3_entry e;
 	const char *path;
 
 	if (!bad)
 		return;
 	pthread_mutex_lock(&db->lock);
-	json_object_foreach(mps3_manifest_files(db->m), path, v)
-		if (mps3_entry_parse(&e, v) == -EINVAL)
-			json_object_set(bad, path, v);
+	mps3_manifest_foreach(db->m, collect_malformed, bad);
 	pthread_mutex_unlock(&db->lock);
 	json_object_foreach(bad, path, v)
 		report_malformed(db, path, v);
@@ -248,7 +254,7 @@ int mps3_db_found(struct mps3_db *db)
 		return 1;
 	pthread_mutex_lock(&db->lock);
 	found = db->head_etag[0] || db->stats.checkpoint[0] || db->anchor[0] || json_object_size(db->known) > 0 ||
-		json_object_size(mps3_manifest_base(db->m)) > 0 || mps3_manifest_window_len(db->m) > 0;
+		mps3_manifest_base_size(db->m) > 0 || mps3_manifest_window_len(db->m) > 0;
 	pthread_mutex_unlock(&db->lock);
 	return found;
 }
@@ -278,12 +284,13 @@ struct mps3_store *mps3_db_store(struct mps3_db *db)
 int mps3_db_get(struct mps3_db *db, const char *path, json_t **out)
 {
 	json_t *v;
+	int err;
 
 	pthread_mutex_lock(&db->lock);
-	v = json_incref(json_object_get(mps3_manifest_files(db->m), path));
+	v = mps3_manifest_get(db->m, path, &err);
 	pthread_mutex_unlock(&db->lock);
 	*out = v;
-	return v ? 0 : -ENOENT;
+	return v ? 0 : err ? err : -ENOENT;
 }
 
 json_t *mps3_db_files(struct mps3_db *db)
@@ -291,9 +298,19 @@ json_t *mps3_db_files(struct mps3_db *db)
 	json_t *copy;
 
 	pthread_mutex_lock(&db->lock);
-	copy = json_copy(mps3_manifest_files(db->m));
+	copy = mps3_manifest_files_copy(db->m);
 	pthread_mutex_unlock(&db->lock);
 	return copy;
+}
+
+int mps3_db_foreach(struct mps3_db *db, int (*fn)(const char *path, json_t *v, void *ctx), void *ctx)
+{
+	int rc;
+
+	pthread_mutex_lock(&db->lock);
+	rc = mps3_manifest_foreach(db->m, fn, ctx);
+	pthread_mutex_unlock(&db->lock);
+	return rc;
 }
 
 void mps3_db_set_listener(struct mps3_db *db, mps3_db_listener fn, void *ctx)
@@ -417,7 +434,7 @@ void mps3_db_get_stats(struct mps3_db *db, struct mps3_db_stats *out)
 	*out = db->stats;
 	out->horizon = mps3_manifest_horizon(db->m);
 	out->window = mps3_manifest_window_len(db->m);
-	out->paths = json_object_size(mps3_manifest_files(db->m));
+	out->paths = mps3_manifest_size(db->m);
 	pthread_mutex_unlock(&db->lock);
 	out->clock_offset_ms = mps3_clock_offset(db->clock);
 	out->clock_uncertainty_ms = mps3_clock_uncertainty(db->clock);

@@ -35,9 +35,10 @@ enum known_state { K_APPLIED = 1, K_IGNORED = 2 };
 
 /*
  * A checkpoint read lately (its name under cp_prefix, and its files map),
- * so that views of the past from it, or the one the database opened from,
- * parse it once.  The map is shared with whoever asked for it, so it is
- * never changed.  Two: the open's own and the last view's.
+ * so that views of the past from it parse it once.  The map is shared with
+ * whoever asked for it, so it is never changed.  Two.  The one a
+ * resolution reads is dropped once the manifest holds it (poll.c): as
+ * JSON it costs the database's size several times over.
  */
 #define KEPT_CP 2
 struct kept_cp {

@@ -406,6 +406,14 @@ static int append_record(struct mps3_journal *j, json_t *r, const char *path)
 	return 0;
 }
 
+void mps3_journal_missed(struct mps3_journal *j, int err)
+{
+	pthread_mutex_lock(&j->lock);
+	if (!j->err)
+		j->err = err;
+	pthread_mutex_unlock(&j->lock);
+}
+
 int mps3_journal_error(struct mps3_journal *j)
 {
 	int err;

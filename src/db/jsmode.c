@@ -158,9 +158,9 @@ static json_t *translate(struct mps3_db *db, int *rc)
 			mps3_info("%s: %s cannot be read now: %s", mps3_store_url(db->store), path, mps3_error_last(*rc));
 			*rc = 0;
 			pthread_mutex_lock(&db->lock);
-			last = json_object_get(mps3_manifest_files(db->m), path);
+			last = mps3_manifest_get(db->m, path, NULL);
 			if (last)
-				json_object_set(files, path, last);
+				json_object_set_new(files, path, last);
 			pthread_mutex_unlock(&db->lock);
 			js->unshown = 1;
 			continue;
@@ -553,7 +553,7 @@ int db_js_commit(struct mps3_db *db, json_t *patch)
 			break;
 		/* A patch of the entry shown (RFC 7386, as the native log holds it): the entry it makes. */
 		pthread_mutex_lock(&db->lock);
-		cur = json_incref(json_object_get(mps3_manifest_files(db->m), path));
+		cur = mps3_manifest_get(db->m, path, NULL);
 		pthread_mutex_unlock(&db->lock);
 		if (!json_is_null(v)) {
 			next = mps3_merge_patch(cur, v, &err);

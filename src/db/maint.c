@@ -30,7 +30,7 @@ int mps3_db_checkpoint(struct mps3_db *db, struct mps3_logkey *keyout)
 		return rc;
 	pthread_mutex_lock(&db->lock);
 	key.t = mps3_manifest_horizon(db->m);
-	files = json_copy(mps3_manifest_base(db->m));
+	files = mps3_manifest_base_copy(db->m);
 	/* The entries of its last lag it holds, so that readers who list the same need not replay them. */
 	has_window = key.t >= 0 && mps3_manifest_settled_window(db->m, key.t - db->cfg.lag_ms, &w) == 0;
 	db->settled_since_cp = 0;

@@ -1,6 +1,10 @@
 /*
  * db/manifest.c - the resolved files map as base + ordered replay window;
  * incremental for in-order arrivals, per-path recomputation for late ones.
+ * The resolved map is a compact path map (pmap.h); the base is kept as
+ * its differences from it: bdiff holds, for every path the window may have
+ * changed, the base's value (JSON null: absent), and every other path's
+ * base value is its resolved one.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -8,6 +12,7 @@
 
 #include "mps3/manifest.h"
 #include "mps3/mergepatch.h"
+#include "pmap.h"
 
 struct wentry {
 	struct mps3_logkey key;
@@ -15,8 +20,8 @@ struct wentry {
 };
 
 struct mps3_manifest {
-	json_t *base;
-	json_t *files;
+	struct pmap bdiff;		/* path -> base value where it may differ from files (JSON null: absent) */
+	struct pmap files;
 	struct wentry *win;
 	size_t nwin, capwin;
 	int64_t horizon;
@@ -43,6 +48,9 @@ void mps3_changes_dispose(struct mps3_changes *c)
 	}
 	free(c->v);
 	json_decref(c->index);
+	/* A big change set: its values, and what its listener freed (a tree's nodes), go back to the system. */
+	if (c->n >= 4096)
+		db_pmap_trim();
 	memset(c, 0, sizeof(*c));
 }
 
@@ -120,12 +128,8 @@ struct mps3_manifest *mps3_manifest_new(void)
 
 	if (!m)
 		return NULL;
-	m->base = json_object();
-	m->files = json_object();
-	if (!m->base || !m->files) {
-		mps3_manifest_free(m);
-		return NULL;
-	}
+	db_pmap_init(&m->files);
+	db_pmap_init(&m->bdiff);
 	m->horizon = INT64_MIN;
 	m->newest = INT64_MIN;
 	m->done_from = INT64_MIN;
@@ -148,9 +152,43 @@ void mps3_manifest_free(struct mps3_manifest *m)
 	clear_window(m);
 	free(m->win);
 	free(m->done);
-	json_decref(m->base);
-	json_decref(m->files);
+	db_pmap_dispose(&m->bdiff);
+	db_pmap_dispose(&m->files);
 	free(m);
+}
+
+/* The base's value of path (new reference, NULL: absent or *err = -ENOMEM). */
+static json_t *base_get(const struct mps3_manifest *m, const char *path, int *err)
+{
+	json_t *d;
+
+	if (!db_pmap_has(&m->bdiff, path))
+		return db_pmap_get(&m->files, path, err);
+	d = db_pmap_get(&m->bdiff, path, err);
+	if (json_is_null(d)) {
+		json_decref(d);
+		d = NULL;
+	}
+	return d;
+}
+
+/* Before files[path] changes: remember the base's value of it.  0 or -ENOMEM. */
+static int keep_base(struct mps3_manifest *m, const char *path, json_t *cur)
+{
+	if (db_pmap_has(&m->bdiff, path))
+		return 0;
+	return db_pmap_put(&m->bdiff, path, cur ? cur : json_null());
+}
+
+/* Set files[path] = v (NULL deletes), cur its value now; the base keeps its own.  0 or -ENOMEM. */
+static int put_files(struct mps3_manifest *m, const char *path, json_t *cur, json_t *v)
+{
+	int rc;
+
+	if (same(cur, v))
+		return 0;
+	rc = keep_base(m, path, cur);
+	return rc ? rc : db_pmap_put(&m->files, path, v);
 }
 
 /* Set map[path] = v (NULL deletes); returns 0 or -ENOMEM. */
@@ -193,26 +231,42 @@ static int record(struct mps3_changes *changes, const char *path, json_t *old, j
 	return mps3_changes_add(changes, path, old, new);
 }
 
+struct reset_ctx {
+	json_t *nfiles;
+	struct mps3_changes *changes;
+};
+
+static int record_gone(const char *path, json_t *v, void *ctx)
+{
+	struct reset_ctx *c = ctx;
+
+	return record(c->changes, path, v, json_object_get(c->nfiles, path));
+}
+
 int mps3_manifest_reset(struct mps3_manifest *m, json_t *files, int64_t horizon,
 			struct mps3_changes *changes)
 {
-	json_t *nbase = files ? json_copy(files) : json_object();
-	json_t *nfiles = files ? json_copy(files) : json_object();
+	struct pmap nfiles;
 	const char *path;
 	json_t *v;
 	int rc = -ENOMEM;
+	size_t before = m->files.n;
 
-	if (!nbase || !nfiles)
-		goto fail;
+	db_pmap_init(&nfiles);
+	json_object_foreach(files, path, v) {
+		rc = db_pmap_put(&nfiles, path, v);
+		if (rc)
+			goto fail;
+	}
 	if (changes) {
+		struct reset_ctx c = { files, changes };
+
 		memset(&changes->key, 0, sizeof(changes->key)); /* from a checkpoint, not an entry */
-		json_object_foreach(m->files, path, v) {
-			rc = record(changes, path, v, json_object_get(nfiles, path));
-			if (rc)
-				goto fail;
-		}
-		json_object_foreach(nfiles, path, v) {
-			if (json_object_get(m->files, path))
+		rc = db_pmap_foreach(&m->files, record_gone, &c);
+		if (rc)
+			goto fail;
+		json_object_foreach(files, path, v) {
+			if (db_pmap_has(&m->files, path))
 				continue;
 			rc = record(changes, path, NULL, v);
 			if (rc)
@@ -220,17 +274,17 @@ int mps3_manifest_reset(struct mps3_manifest *m, json_t *files, int64_t horizon,
 		}
 	}
 	clear_window(m);
-	json_decref(m->base);
-	json_decref(m->files);
-	m->base = nbase;
+	db_pmap_dispose(&m->bdiff);
+	db_pmap_dispose(&m->files);
 	m->files = nfiles;
 	m->horizon = horizon;
 	m->ndone = 0;
 	m->done_from = horizon; /* what the base holds before it is not known by name */
+	if (before > 4096 && before > 2 * m->files.n)
+		db_pmap_trim();
 	return 0;
 fail:
-	json_decref(nbase);
-	json_decref(nfiles);
+	db_pmap_dispose(&nfiles);
 	return rc;
 }
 
@@ -260,12 +314,13 @@ int mps3_manifest_has(const struct mps3_manifest *m, const struct mps3_logkey *k
 /* Recompute files[path] from base by replaying every window entry that names it. */
 static int recompute(struct mps3_manifest *m, const char *path, struct mps3_changes *changes)
 {
-	json_t *v = json_object_get(m->base, path), *next;
-	json_t *old = json_object_get(m->files, path);
+	json_t *v, *next, *old;
 	size_t i;
 	int rc;
 
-	json_incref(v);
+	v = base_get(m, path, &rc);
+	if (rc)
+		return rc;
 	for (i = 0; i < m->nwin; i++) {
 		json_t *p = json_object_get(m->win[i].files, path);
 
@@ -277,10 +332,11 @@ static int recompute(struct mps3_manifest *m, const char *path, struct mps3_chan
 			return rc;
 		v = next;
 	}
-	json_incref(old);
-	rc = record(changes, path, old, v);
+	old = db_pmap_get(&m->files, path, &rc);
 	if (!rc)
-		rc = put(m->files, path, v);
+		rc = record(changes, path, old, v);
+	if (!rc)
+		rc = put_files(m, path, old, v);
 	json_decref(old);
 	json_decref(v);
 	return rc;
@@ -322,14 +378,14 @@ int mps3_manifest_add(struct mps3_manifest *m, const struct mps3_logkey *key,
 		if (late) {
 			rc = recompute(m, path, changes);
 		} else {
-			json_t *old = json_object_get(m->files, path), *next;
+			json_t *old = db_pmap_get(&m->files, path, &rc), *next = NULL;
 
-			json_incref(old);
-			rc = apply_path(&next, old, p);
+			if (!rc)
+				rc = apply_path(&next, old, p);
 			if (!rc)
 				rc = record(changes, path, old, next);
 			if (!rc)
-				rc = put(m->files, path, next);
+				rc = put_files(m, path, old, next);
 			json_decref(next);
 			json_decref(old);
 		}
@@ -393,6 +449,27 @@ static void done_prune(struct mps3_manifest *m)
 	m->done_from = keep_from;
 }
 
+/* Forget the base's values that are the resolved ones again (out of memory: kept, which is as true). */
+static int bdiff_same(const char *path, json_t *d, void *ctx)
+{
+	const struct mps3_manifest *m = ctx;
+	int err;
+	json_t *f = db_pmap_get(&m->files, path, &err);
+	int drop = !err && same(json_is_null(d) ? NULL : d, f);
+
+	json_decref(f);
+	return drop;
+}
+
+static void bdiff_prune(struct mps3_manifest *m)
+{
+	size_t before = m->bdiff.n;
+
+	db_pmap_prune(&m->bdiff, bdiff_same, m);
+	if (before >= 4096 && m->bdiff.n < before / 2)
+		db_pmap_trim(); /* the window's old values of a big change are gone */
+}
+
 int mps3_manifest_settle(struct mps3_manifest *m, int64_t horizon)
 {
 	size_t i, n = 0;
@@ -407,12 +484,14 @@ int mps3_manifest_settle(struct mps3_manifest *m, int64_t horizon)
 		json_t *p;
 
 		json_object_foreach(m->win[i].files, path, p) {
-			json_t *next;
+			json_t *cur = base_get(m, path, &rc), *next = NULL;
 
-			rc = apply_path(&next, json_object_get(m->base, path), p);
 			if (!rc)
-				rc = put(m->base, path, next);
+				rc = apply_path(&next, cur, p);
+			if (!rc)
+				rc = db_pmap_put(&m->bdiff, path, next ? next : json_null());
 			json_decref(next);
+			json_decref(cur);
 			/*
 			 * Out of memory: the window is left whole, and replaying it
 			 * over the partly folded base later gives the same map (R4).
@@ -436,6 +515,8 @@ int mps3_manifest_settle(struct mps3_manifest *m, int64_t horizon)
 	m->nwin -= n;
 	m->horizon = horizon;
 	done_prune(m);
+	if (n > 0)
+		bdiff_prune(m);
 	return 0;
 }
 
@@ -499,12 +580,70 @@ const struct mps3_logkey *mps3_manifest_window_key(const struct mps3_manifest *m
 	return &m->win[i].key;
 }
 
-json_t *mps3_manifest_files(const struct mps3_manifest *m)
+json_t *mps3_manifest_get(const struct mps3_manifest *m, const char *path, int *err)
 {
-	return m->files;
+	return db_pmap_get(&m->files, path, err);
 }
 
-json_t *mps3_manifest_base(const struct mps3_manifest *m)
+size_t mps3_manifest_size(const struct mps3_manifest *m)
 {
-	return m->base;
+	return m->files.n;
+}
+
+struct base_count {
+	const struct mps3_manifest *m;
+	size_t n;
+};
+
+static int count_base(const char *path, json_t *d, void *ctx)
+{
+	struct base_count *c = ctx;
+
+	c->n -= db_pmap_has(&c->m->files, path) ? 1 : 0;
+	c->n += json_is_null(d) ? 0 : 1;
+	return 0;
+}
+
+size_t mps3_manifest_base_size(const struct mps3_manifest *m)
+{
+	struct base_count c = { m, m->files.n };
+
+	db_pmap_foreach(&m->bdiff, count_base, &c); /* (out of memory: a count near enough for its callers) */
+	return c.n;
+}
+
+int mps3_manifest_foreach(const struct mps3_manifest *m, int (*fn)(const char *path, json_t *v, void *ctx),
+			  void *ctx)
+{
+	return db_pmap_foreach(&m->files, fn, ctx);
+}
+
+json_t *mps3_manifest_files_copy(const struct mps3_manifest *m)
+{
+	return db_pmap_to_json(&m->files);
+}
+
+static int overlay_base(const char *path, json_t *d, void *ctx)
+{
+	if (json_is_null(d)) {
+		json_object_del(ctx, path);
+		return 0;
+	}
+	return json_object_set(ctx, path, d) ? -ENOMEM : 0;
+}
+
+json_t *mps3_manifest_base_copy(const struct mps3_manifest *m)
+{
+	json_t *o = db_pmap_to_json(&m->files);
+
+	if (o && db_pmap_foreach(&m->bdiff, overlay_base, o)) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
+void mps3_manifest_trim(void)
+{
+	db_pmap_trim();
 }

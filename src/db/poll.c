@@ -94,6 +94,26 @@ static void kept_put(struct mps3_db *db, const char *name, const struct mps3_che
 	json_decref(old); /* a big map: freed outside the lock */
 }
 
+/*
+ * The checkpoint just resolved from is in the manifest now, held compactly:
+ * its JSON map (the size of the database many times over) is not kept too.
+ * A view of it reads it again.
+ */
+static void kept_drop(struct mps3_db *db, const char *name)
+{
+	json_t *drop = NULL;
+	unsigned i;
+
+	pthread_mutex_lock(&db->lock);
+	for (i = 0; i < KEPT_CP; i++)
+		if (db->kept[i].files && strcmp(db->kept[i].name, name) == 0) {
+			drop = db->kept[i].files;
+			db->kept[i].files = NULL;
+		}
+	pthread_mutex_unlock(&db->lock);
+	json_decref(drop);
+}
+
 void mps3_db_forget_past(struct mps3_db *db)
 {
 	json_t *drop[KEPT_CP] = { NULL };
@@ -298,8 +318,12 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 	pthread_mutex_unlock(&db->lock);
 out:
 	json_decref(cpfiles);
+	if (rc == 0 && cp.files)
+		kept_drop(db, cpname);
 	free(covered);
 	db_pending_dispose(&list);
+	/* The checkpoint's text and JSON were the database's size many times over: give their pages back. */
+	mps3_manifest_trim();
 	return rc;
 }
 
@@ -313,7 +337,7 @@ int db_maybe_checkpoint(struct mps3_db *db)
 	/* Bigger maps make bigger checkpoints: space them out in proportion. */
 	due = db->cfg.checkpoint_every &&
 	      db->settled_since_cp >= db->cfg.checkpoint_every &&
-	      db->settled_since_cp >= json_object_size(mps3_manifest_base(db->m)) / 16;
+	      db->settled_since_cp >= mps3_manifest_base_size(db->m) / 16;
 	pthread_mutex_unlock(&db->lock);
 	if (!due)
 		return 0;

@@ -22,7 +22,7 @@
 
 int mps3_db_save_state(struct mps3_db *db)
 {
-	json_t *st = NULL, *win = NULL, *ign = NULL;
+	json_t *st = NULL, *win = NULL, *ign = NULL, *base = NULL;
 	char tmp[4096], *dump = NULL;
 	const char *name;
 	json_t *v;
@@ -37,6 +37,7 @@ int mps3_db_save_state(struct mps3_db *db)
 	pthread_mutex_lock(&db->lock);
 	win = json_array();
 	ign = json_array();
+	base = mps3_manifest_base_copy(db->m);
 	for (i = 0; win && i < mps3_manifest_window_len(db->m); i++) {
 		json_t *files;
 		const struct mps3_logkey *k = mps3_manifest_window_key(db->m, i, &files);
@@ -48,7 +49,7 @@ int mps3_db_save_state(struct mps3_db *db)
 	json_object_foreach(db->known, name, v)
 		if (json_integer_value(v) == K_IGNORED)
 			json_array_append_new(ign, json_string(name));
-	if (win && ign)
+	if (win && ign && base)
 		st = json_pack("{s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:O,s:O,s:O}", "v", STATE_VERSION,
 			       "url", mps3_store_url(db->store), "lag", (json_int_t)db->cfg.lag_ms,
 			       "stale", (json_int_t)db->cfg.stale_ms,
@@ -56,7 +57,7 @@ int mps3_db_save_state(struct mps3_db *db)
 			       "last_list", (json_int_t)db->last_list,
 			       "newest", (json_int_t)db->stats.newest, "head_etag", db->head_etag,
 			       "anchor", db->anchor,
-			       "checkpoint", db->stats.checkpoint, "base", mps3_manifest_base(db->m),
+			       "checkpoint", db->stats.checkpoint, "base", base,
 			       "window", win, "ignored", ign);
 	pthread_mutex_unlock(&db->lock);
 	if (!st)
@@ -93,6 +94,7 @@ out:
 	json_decref(st);
 	json_decref(win);
 	json_decref(ign);
+	json_decref(base);
 	return rc;
 }
 

@@ -60,10 +60,12 @@ int mps3fs_batch_begin(struct mps3fs *fs, uint64_t *id)
 	/* What is pending now was acknowledged before the batch: an abort keeps it. */
 	json_object_foreach(fs->dirty, path, v) {
 		struct node *n = mps3fs_lookup_path(fs, path);
+		json_t *cur = NULL;
 
+		if (!rc && n)
+			rc = mps3fs_node_entry(n, &cur);
 		if (!rc)
-			rc = json_object_set_new(fs->batch_base, path, n && n->entry ? json_incref(n->entry)
-										 : json_null()) ? -ENOMEM : 0;
+			rc = json_object_set_new(fs->batch_base, path, cur ? cur : json_null()) ? -ENOMEM : 0;
 	}
 	if (!rc && fs->journal_open)
 		rc = mps3_journal_batch(&fs->journal, *id, "begin");

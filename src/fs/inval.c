@@ -51,22 +51,32 @@ void mps3fs_apply_direct(struct mps3fs *fs, const char *path, json_t *value)
 	mps3fs_inval_dispose(&inv);
 }
 
+struct resync {
+	struct mps3fs *fs;
+	const char *path;
+	size_t n;
+	struct inval inv;
+};
+
+static int resync_one(const char *k, json_t *v, void *ctx)
+{
+	struct resync *r = ctx;
+
+	if ((strncmp(k, r->path, r->n) == 0 && (k[r->n] == '/' || k[r->n] == '\0')) && !mps3fs_is_dirty(r->fs, k))
+		mps3fs_tree_apply(r->fs, k, v, &r->inv);
+	return 0;
+}
+
 void mps3fs_resync_subtree(struct mps3fs *fs, const char *path)
 {
-	json_t *files = mps3_db_files(fs->db);
-	struct inval inv = { 0 };
-	size_t n = strlen(path);
-	const char *k;
-	json_t *v;
+	struct resync r = { fs, path, strlen(path), { 0 } };
+	struct inval inv;
 
-	if (!files)
-		return;
+	/* tree_lock, then the database's lock inside mps3_db_foreach: the order of fs.h. */
 	pthread_mutex_lock(&fs->tree_lock);
-	json_object_foreach(files, k, v)
-		if ((strncmp(k, path, n) == 0 && (k[n] == '/' || k[n] == '\0')) && !mps3fs_is_dirty(fs, k))
-			mps3fs_tree_apply(fs, k, v, &inv);
+	mps3_db_foreach(fs->db, resync_one, &r);
 	pthread_mutex_unlock(&fs->tree_lock);
-	json_decref(files);
+	inv = r.inv;
 	mps3fs_inval_send(fs, &inv);
 	mps3fs_inval_dispose(&inv);
 }

@@ -17,6 +17,21 @@
 #include "fetch.h"
 #include "local.h"
 
+/* Journal what path (node n, or none) holds now over base. */
+static int journal_put(struct mps3fs *fs, const char *path, struct node *n, json_t *base)
+{
+	json_t *want = NULL;
+	int rc = n ? mps3fs_node_entry(n, &want) : 0;
+
+	if (rc) {
+		mps3_journal_missed(&fs->journal, rc);
+		return rc;
+	}
+	rc = mps3_journal_append(&fs->journal, path, want, base);
+	json_decref(want);
+	return rc;
+}
+
 void mps3fs_dirty(struct mps3fs *fs, const char *path)
 {
 	struct node *n;
@@ -28,7 +43,7 @@ void mps3fs_dirty(struct mps3fs *fs, const char *path)
 	if (fs->journal_open) {
 		n = mps3fs_lookup_path(fs, path);
 		mps3_db_get(fs->db, path, &base);
-		mps3_journal_append(&fs->journal, path, n ? n->entry : NULL, base);
+		journal_put(fs, path, n, base);
 		json_decref(base);
 	}
 	pthread_cond_broadcast(&fs->tree_cond);
@@ -117,11 +132,15 @@ json_t *mps3fs_entry_new(struct mps3fs *fs, enum mps3_ftype type, mode_t mode, c
 
 int mps3fs_node_modify(struct mps3fs *fs, struct node *n, json_t *patch)
 {
-	json_t *base = n->entry ? json_incref(n->entry) : json_pack("{s:s}", "type", "d");
+	json_t *base = NULL;
 	json_t *next;
 	char *path;
-	int err = 0;
+	int err = mps3fs_node_entry(n, &base);
 
+	if (err)
+		return err;
+	if (!base)
+		base = json_pack("{s:s}", "type", "d");
 	if (!base)
 		return -ENOMEM;
 	next = mps3_merge_patch(base, patch, &err);
@@ -143,7 +162,7 @@ void mps3fs_keep_parent(struct mps3fs *fs, struct node *dir)
 {
 	json_t *p;
 
-	if (!dir || !dir->parent || dir->entry || dir->nchildren > 0)
+	if (!dir || !dir->parent || dir->has_entry || dir->nchildren > 0)
 		return;
 	p = json_pack("{s:s,s:I}", "type", "d", "mtime", (json_int_t)mps3fs_now_ns());
 	if (p)
@@ -170,7 +189,7 @@ static int journal_repair(struct mps3fs *fs)
 		if (rc)
 			break;
 		mps3_db_get(fs->db, path, &base);
-		rc = mps3_journal_append(&fs->journal, path, n ? n->entry : NULL, base);
+		rc = journal_put(fs, path, n, base);
 		json_decref(base);
 	}
 	if (!rc)

@@ -24,6 +24,7 @@
 #include "mps3/error.h"
 #include "mps3/io.h"
 #include "mps3/log.h"
+#include "mps3/manifest.h"
 #include "mps3/poller.h"
 #include "branches.h"
 #include "fetch.h"
@@ -217,21 +218,22 @@ static int open_journal(struct mps3fs *fs, json_t **old)
 	return rc;
 }
 
-/* Everything the database holds, into the tree (before mounting). */
+static int populate_one(const char *path, json_t *v, void *ctx)
+{
+	mps3fs_tree_apply(ctx, path, v, NULL);
+	return 0;
+}
+
+/* Everything the database holds, into the tree (before mounting), one path at a time. */
 static int populate(struct mps3fs *fs)
 {
-	json_t *files = mps3_db_files(fs->db);
-	const char *path;
-	json_t *v;
+	int rc;
 
-	if (!files)
-		return -ENOMEM;
 	pthread_mutex_lock(&fs->tree_lock);
-	json_object_foreach(files, path, v)
-		mps3fs_tree_apply(fs, path, v, NULL);
+	rc = mps3_db_foreach(fs->db, populate_one, fs);
 	pthread_mutex_unlock(&fs->tree_lock);
-	json_decref(files);
-	return 0;
+	mps3_manifest_trim(); /* each value was built for the call and freed */
+	return rc;
 }
 
 /*

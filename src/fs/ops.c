@@ -67,13 +67,15 @@ static char *path_in(struct mps3fs *fs, fuse_ino_t parent, const char *name)
 /* Tree lock held: where the content of file n can be read now ("" if nowhere local). */
 static void content_of(struct mps3fs *fs, struct node *n, char *out, size_t cap)
 {
+	char blob[65];
+
 	out[0] = '\0';
 	if (!n || n->is_dir || n->e.type != MPS3_FILE)
 		return;
 	if (n->stage)
 		snprintf(out, cap, "%s", n->stage->path);
-	else if (mps3fs_cache_has(&fs->cache, n->e.blob))
-		mps3fs_cache_path(&fs->cache, n->e.blob, out, cap);
+	else if (mps3fs_cache_has(&fs->cache, mps3fs_node_blob(n, blob)))
+		mps3fs_cache_path(&fs->cache, blob, out, cap);
 }
 
 int mps3fs_validate_change(struct mps3fs *fs, fuse_req_t req, const char *op, fuse_ino_t parent,

@@ -285,7 +285,7 @@ static int do_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const c
 	if (!n || n->ino == fs->root_ino) {
 		rc = n ? -EPERM : -ENOENT;
 	} else {
-		exists = n->e.xattr && json_object_get(n->e.xattr, name);
+		exists = mps3fs_node_xattr(n) && json_object_get(mps3fs_node_xattr(n), name);
 		if ((flags & XATTR_CREATE) && exists)
 			rc = -EEXIST;
 		else if ((flags & XATTR_REPLACE) && !exists)
@@ -319,8 +319,11 @@ static ssize_t virtual_xattr(struct mps3fs *fs, struct node *n, const char *name
 		free(path);
 		return snprintf(out, cap, "%s", pending ? "pending" : "committed");
 	}
-	if (strcmp(name, XA_VERSION) == 0 && !n->is_dir && n->e.type == MPS3_FILE)
-		return snprintf(out, cap, "%s", n->e.blob);
+	if (strcmp(name, XA_VERSION) == 0 && !n->is_dir && n->e.type == MPS3_FILE) {
+		char blob[65];
+
+		return snprintf(out, cap, "%s", mps3fs_node_blob(n, blob));
+	}
 	return -ENODATA;
 }
 
@@ -369,7 +372,7 @@ static ssize_t do_getxattr(struct mps3fs *fs, fuse_ino_t ino, const char *name, 
 		else if (len >= 0 && size)
 			memcpy(buf, local, (size_t)len);
 	} else {
-		json_t *v = n->e.xattr ? json_object_get(n->e.xattr, name) : NULL;
+		json_t *v = mps3fs_node_xattr(n) ? json_object_get(mps3fs_node_xattr(n), name) : NULL;
 
 		len = v ? xattr_decode(v, buf, size) : -ENODATA;
 	}
@@ -415,8 +418,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	 * user.mps3.* (copies with cp -a must not try to set them), and nothing
 	 * a bucket writer planted as security.* or trusted.*.
 	 */
-	if (n && n->e.xattr)
-		json_object_foreach(n->e.xattr, k, v)
+	if (n && mps3fs_node_xattr(n))
+		json_object_foreach(mps3fs_node_xattr(n), k, v)
 			if (xattr_name_ok(k, 1) == 0)
 				mps3_buf_append(&names, k, strlen(k) + 1);
 	unlock(fs);
@@ -444,11 +447,11 @@ static int do_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	n = mps3fs_node_get(fs, ino);
 	if (!n)
 		rc = -ENOENT;
-	else if (!n->e.xattr || !json_object_get(n->e.xattr, name))
+	else if (!mps3fs_node_xattr(n) || !json_object_get(mps3fs_node_xattr(n), name))
 		rc = -ENODATA;
 	if (!rc) {
 		/* The last attribute takes the whole map with it. */
-		if (json_object_size(n->e.xattr) == 1)
+		if (json_object_size(mps3fs_node_xattr(n)) == 1)
 			patch = json_pack("{s:n}", "xattr");
 		else
 			patch = json_pack("{s:{s:n}}", "xattr", name);

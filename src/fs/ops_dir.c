@@ -6,6 +6,7 @@
  * statfs.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,14 +31,18 @@ struct dirh {
 
 static void dirh_free(struct dirh *d)
 {
-	size_t i;
+	size_t i, n;
 
 	if (!d)
 		return;
+	n = d->n;
 	for (i = 0; i < d->n; i++)
 		free(d->v[i].name);
 	free(d->v);
 	free(d);
+	/* A big directory's listing: give its pages back (the allocator would keep them). */
+	if (n >= 4096)
+		malloc_trim(0);
 }
 
 static int dirh_add(void *ctx, const char *name, uint64_t ino, mode_t type)

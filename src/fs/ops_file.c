@@ -35,8 +35,8 @@ static int open_content(struct mps3fs *fs, struct fh *fh, struct node *n)
 	fh->fd = -1;
 	if (n->e.type != MPS3_FILE)
 		return 0;
-	memcpy(fh->blob, n->e.blob, sizeof(fh->blob));
-	memcpy(fh->chunks, n->e.chunks, sizeof(fh->chunks));
+	mps3fs_node_blob(n, fh->blob);
+	mps3fs_node_chunks(n, fh->chunks);
 	fh->size = n->e.size;
 	if (fh->size > 0) {
 		int fd = mps3fs_cache_open(&fs->cache, fh->blob);
@@ -116,10 +116,13 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 	lock(fs);
 	if (!rc)
 		rc = open_content(fs, fh, n);
-	if (!rc && !n->stage && n->e.type == MPS3_FILE && strcmp(n->kept_blob, n->e.blob) == 0)
+	if (!rc && !n->stage && n->e.type == MPS3_FILE && n->has_kept &&
+	    memcmp(n->kept_blob, n->blob, sizeof(n->kept_blob)) == 0)
 		fi->keep_cache = 1;
-	if (!rc && n->e.type == MPS3_FILE && !n->stage)
-		memcpy(n->kept_blob, n->e.blob, sizeof(n->kept_blob));
+	if (!rc && n->e.type == MPS3_FILE && !n->stage) {
+		memcpy(n->kept_blob, n->blob, sizeof(n->kept_blob));
+		n->has_kept = 1;
+	}
 	if (rc) {
 		n->nopen--;
 		if (fh->writer)
@@ -170,13 +173,15 @@ static int ratelimit(int64_t *last)
  */
 static int read_fd(struct mps3fs *fs, struct fh *fh, struct node *n)
 {
+	char blob[65];
+
 	if (!n->stage && !fh->writer && n->e.type == MPS3_FILE && !n->is_dir &&
-	    strcmp(fh->blob, n->e.blob) != 0) {
+	    strcmp(fh->blob, mps3fs_node_blob(n, blob)) != 0) {
 		if (fh->fd >= 0)
 			close(fh->fd);
 		fh->fd = -1;
-		memcpy(fh->blob, n->e.blob, sizeof(fh->blob));
-		memcpy(fh->chunks, n->e.chunks, sizeof(fh->chunks));
+		memcpy(fh->blob, blob, sizeof(fh->blob));
+		mps3fs_node_chunks(n, fh->chunks);
 		fh->size = n->e.size;
 		if (fh->size > 0) {
 			int fd = mps3fs_cache_open(&fs->cache, fh->blob);

@@ -581,8 +581,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	}
 	lock(fs);
 	n = mps3fs_node_get(fs, ino);
-	if (n && n->e.type == MPS3_LINK && n->e.target && !n->is_dir)
-		target = strdup(n->e.target);
+	if (n && n->e.type == MPS3_LINK && mps3fs_node_target(n) && !n->is_dir)
+		target = strdup(mps3fs_node_target(n));
 	unlock(fs);
 	if (!target) {
 		fuse_reply_err(req, n ? EINVAL : ENOENT);

@@ -17,6 +17,7 @@
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,6 +365,7 @@ static void *replayer(void *arg)
 	for (;;) {
 		struct rbatch *b;
 		size_t i;
+		int big;
 
 		while (!nt->stop && !nt->head)
 			pthread_cond_wait(&nt->cond, &nt->lock);
@@ -385,7 +387,10 @@ static void *replayer(void *arg)
 		if (nt->root >= 0)
 			close(nt->root);
 		nt->root = -1;
+		big = b->n >= 4096;
 		mps3fs_rbatch_free(b);
+		if (big)
+			malloc_trim(0); /* what a big batch freed (its plan, the nodes it removed) goes back */
 		pthread_mutex_lock(&nt->lock);
 		nt->busy = 0;
 		pthread_cond_broadcast(&nt->cond);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mps3/hash.h"
 #include "mps3/keys.h"
 #include "mps3/log.h"
 #include "fs.h"
@@ -137,17 +138,9 @@ static void name_remove(struct tree *t, struct node *n)
 
 static void update_kind(struct node *n)
 {
-	int valid, was = n->is_dir;
+	int was = n->is_dir;
 
-	valid = n->entry && mps3_entry_parse(&n->e, n->entry) == 0;
-	if (!valid) {
-		memset(&n->e, 0, sizeof(n->e));
-		n->e.type = MPS3_DIR;
-		n->e.mode = MPS3_UNSET_MODE;
-		n->e.uid = MPS3_UNSET_ID;
-		n->e.gid = MPS3_UNSET_ID;
-	}
-	n->is_dir = n->e.type == MPS3_DIR || n->nchildren > 0 || !valid;
+	n->is_dir = n->e.type == MPS3_DIR || n->nchildren > 0 || !n->valid;
 	/* The parent's link count follows its subdirectories. */
 	if (n->linked && n->parent && was != n->is_dir) {
 		if (n->is_dir)
@@ -155,6 +148,21 @@ static void update_kind(struct node *n)
 		else
 			n->parent->nsubdirs--;
 	}
+}
+
+/* A zeroed node holding name (of at most MPS3_NAME_MAX bytes) in itself; NULL on ENOMEM. */
+static struct node *node_alloc(struct tree *t, const char *name)
+{
+	size_t len = strnlen(name, MPS3_NAME_MAX);
+	struct node *n = mps3_slab_alloc(&t->slab, sizeof(*n) + len + 1);
+
+	if (!n)
+		return NULL;
+	memcpy(n->iname, name, len);
+	n->iname[len] = '\0';
+	n->name_cap = (uint8_t)len;
+	n->name = n->iname;
+	return n;
 }
 
 int mps3fs_tree_init(struct mps3fs *fs)
@@ -165,27 +173,28 @@ int mps3fs_tree_init(struct mps3fs *fs)
 	memset(t, 0, sizeof(*t));
 	if (grow(t))
 		return -ENOMEM;
-	root = calloc(1, sizeof(*root));
+	root = node_alloc(t, "");
 	if (!root)
 		return -ENOMEM;
 	root->ino = fs->root_ino;
-	root->name = strdup("");
 	root->nlookup = 1;
 	root->in_tree = 1;
 	root->ctime_ns = mps3fs_now_ns();
+	mps3fs_node_set_value(root, NULL);
 	update_kind(root);
 	t->root = root;
 	t->next_ino = fs->ino_base | MPS3FS_FIRST_INO;
 	ino_insert(t, root);
 	t->nnodes = 1;
-	return root->name ? 0 : -ENOMEM;
+	return 0;
 }
 
-static void node_free(struct node *n)
+static void node_free(struct tree *t, struct node *n)
 {
-	json_decref(n->entry);
-	free(n->name);
-	free(n);
+	json_decref(n->json);
+	if (n->name != n->iname)
+		free(n->name);
+	mps3_slab_free(&t->slab, n, sizeof(*n) + n->name_cap + 1);
 }
 
 void mps3fs_tree_dispose(struct mps3fs *fs)
@@ -198,7 +207,7 @@ void mps3fs_tree_dispose(struct mps3fs *fs)
 
 		for (; n; n = next) {
 			next = n->inext;
-			node_free(n);
+			node_free(t, n);
 		}
 	}
 	free(t->byino);
@@ -335,7 +344,7 @@ void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
 {
 	const struct mps3fs_config *c = &fs->cfg;
 	mode_t perm, type = node_mode(c, fs->root_ino, n, &perm);
-	int64_t mt;
+	int64_t mt, atime;
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
@@ -356,7 +365,7 @@ void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
 	else if (type == S_IFLNK)
 		st->st_size = (off_t)n->e.size;
 	else if (type == S_IFCHR || type == S_IFBLK)
-		st->st_rdev = (dev_t)n->e.rdev;
+		st->st_rdev = (dev_t)mps3fs_node_rdev(n);
 	st->st_blksize = 128 * 1024;
 	st->st_blocks = (st->st_size + 511) / 512;
 	mt = n->e.mtime_ns ? n->e.mtime_ns : n->ctime_ns;
@@ -366,7 +375,8 @@ void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
 	if (type == S_IFDIR && n->dir_mtime_ns > mt)
 		mt = n->dir_mtime_ns;
 	set_time(&st->st_mtim, mt);
-	set_time(&st->st_atim, n->e.atime_ns ? n->e.atime_ns : mt);
+	atime = mps3fs_node_atime(n);
+	set_time(&st->st_atim, atime ? atime : mt);
 	/* This mount's own record of the last change: of the entry, a write, or names here. */
 	set_time(&st->st_ctim, n->ctime_ns);
 }
@@ -419,17 +429,12 @@ struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *na
 
 	if (t->nnodes >= t->nbyino_buckets && grow(t))
 		return NULL;
-	n = calloc(1, sizeof(*n));
+	n = node_alloc(t, name);
 	if (!n)
 		return NULL;
-	n->name = strdup(name);
-	if (!n->name) {
-		free(n);
-		return NULL;
-	}
 	n->ino = t->next_ino++;
 	n->parent = dir;
-	n->entry = entry;
+	mps3fs_node_set_value(n, entry);
 	n->ctime_ns = mps3fs_now_ns();
 	n->in_tree = 1;
 	update_kind(n);
@@ -442,8 +447,7 @@ struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *na
 
 void mps3fs_node_set_entry(struct node *n, json_t *entry)
 {
-	json_decref(n->entry);
-	n->entry = entry;
+	mps3fs_node_set_value(n, entry);
 	n->ctime_ns = mps3fs_now_ns();
 	update_kind(n);
 }
@@ -461,14 +465,19 @@ void mps3fs_node_detach(struct mps3fs *fs, struct node *n)
 
 int mps3fs_node_move(struct mps3fs *fs, struct node *n, struct node *dir, const char *name)
 {
-	char *copy = strdup(name);
+	size_t len = strlen(name);
+	char *copy = len <= n->name_cap ? n->iname : strdup(name), *old;
 
 	if (!copy)
 		return -ENOMEM;
 	name_remove(&fs->tree, n);
 	child_unlink(fs, n->parent, n);
-	free(n->name);
+	old = n->name;
+	if (copy == n->iname)
+		memmove(n->iname, name, len + 1);
 	n->name = copy;
+	if (old != n->iname)
+		free(old);
 	n->parent = dir;
 	name_insert(&fs->tree, n);
 	child_link(fs, dir, n);
@@ -483,12 +492,12 @@ void mps3fs_node_maybe_free(struct mps3fs *fs, struct node *n)
 	/* A detached directory's children were detached with it, one by one. */
 	ino_remove(&fs->tree, n);
 	fs->tree.nnodes--;
-	node_free(n);
+	node_free(&fs->tree, n);
 }
 
 void mps3fs_prune_implicit(struct mps3fs *fs, struct node *n)
 {
-	while (n && n->in_tree && n->parent && !n->entry && n->nchildren == 0) {
+	while (n && n->in_tree && n->parent && !n->has_entry && n->nchildren == 0) {
 		struct node *up = n->parent;
 
 		mps3fs_node_detach(fs, n);
@@ -600,7 +609,8 @@ int mps3fs_tree_apply(struct mps3fs *fs, const char *path, json_t *value, struct
 			mps3_warn("%s: \"%.*s\" is a file and a prefix of other keys; showing the directory",
 				  fs->cfg.url, (int)(slash - path), path);
 			/* The old node may be freed by its detach: keep its entry first. */
-			hidden = json_incref(n->entry);
+			if (mps3fs_node_entry(n, &hidden))
+				return 0;
 			detach_subtree(fs, n, inv);
 			n = mps3fs_node_new(fs, dir, name, hidden);
 			if (!n) {
@@ -618,7 +628,7 @@ int mps3fs_tree_apply(struct mps3fs *fs, const char *path, json_t *value, struct
 			return 0;
 		if (n->nchildren > 0) {
 			/* Keys remain under it: it stays, as an implicit directory. */
-			if (!n->entry)
+			if (!n->has_entry)
 				return 0;
 			mps3fs_node_set_entry(n, NULL);
 			mps3fs_inval_add(inv, 0, NULL, n->ino);
@@ -628,7 +638,7 @@ int mps3fs_tree_apply(struct mps3fs *fs, const char *path, json_t *value, struct
 		mps3fs_prune_implicit(fs, dir);
 		return 1;
 	}
-	if (n && n->entry && json_equal(n->entry, value))
+	if (n && mps3fs_node_entry_is(n, value))
 		return 0;
 	if (n && !same_kind(n, value)) {
 		/* A new kind of object is a new inode: the kernel caches the type. */

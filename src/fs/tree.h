@@ -18,6 +18,8 @@
 #include <jansson.h>
 
 #include "mps3/entry.h"
+#include "mps3/manifest.h"
+#include "mps3/slab.h"
 
 struct mps3fs;
 struct stage;
@@ -41,9 +43,29 @@ void mps3fs_inval_add(struct inval *iv, uint64_t parent, const char *name, uint6
 void mps3fs_inval_dispose(struct inval *iv);
 
 /*
+ * A node's entry parsed: the fields of struct mps3_entry every entry may
+ * have.  The rest only an entry kept as JSON has, and the node_* functions
+ * below read them from it (the blob, for every valid file, is the node's).
+ */
+struct node_entry {
+	enum mps3_ftype type;
+	uint32_t mode;			/* or MPS3_UNSET_MODE */
+	uint32_t uid, gid;		/* or MPS3_UNSET_ID */
+	uint64_t size;
+	int64_t mtime_ns;
+};
+
+/*
  * One file, directory or link.  A node is in the tree (parent != NULL, or
  * the root) or detached (unlinked or replaced while the kernel still knows
  * it); it is freed when the kernel forgets it and nothing has it open.
+ *
+ * Its entry (has_entry; none: an implicit directory) is packed when it is
+ * an ordinary one (struct mps3_packed's keys: e, blob and pk_has say it
+ * all, so a million files cost a few hundred bytes each), else kept as
+ * JSON in json (xattrs, links, devices, chunk lists, fields this version
+ * does not know, malformed values); mps3fs_node_entry() gives it back as
+ * JSON either way.  The name is stored with the node when it fits.
  */
 struct node {
 	uint64_t ino;
@@ -52,23 +74,45 @@ struct node {
 	struct node *hnext;		/* chain in the (parent, name) hash */
 	struct node *inext;		/* chain in the ino hash */
 	struct node *child, *prev, *next; /* children list of a directory (readdir order) */
-	size_t nchildren;
-	size_t nsubdirs;		/* children shown as directories (its link count is 2 + these) */
-	int linked;			/* on its parent's children list */
+	uint32_t nchildren;
+	uint32_t nsubdirs;		/* children shown as directories (its link count is 2 + these) */
 	int64_t dir_mtime_ns;		/* a directory's last change of names here (not stored) */
 	uint64_t nlookup;		/* kernel references */
 	unsigned nopen;			/* open file handles */
 	unsigned nwriters;		/* of which open for writing */
-	char kept_blob[65];		/* content the kernel may still cache for this inode */
-	json_t *entry;			/* explicit entry (NULL: implicit directory) */
-	struct mps3_entry e;		/* entry parsed (borrows from it) */
-	int is_dir;			/* shown as a directory (explicit, or has children) */
+	json_t *json;			/* the entry when not packed, else NULL */
+	struct node_entry e;		/* entry parsed */
+	uint8_t blob[32];		/* a valid file's blob */
 	int64_t ctime_ns;
 	struct stage *stage;		/* local content being written, or NULL */
 	int64_t hold_until_ms;		/* mps3_mono_ms(): closed while open elsewhere, commit waits till then */
 	uint64_t hold_epoch;		/* fs->hold_epoch when held; an explicit sync voids the hold */
-	int in_tree;
+	uint8_t kept_blob[16];		/* has_kept: the first bytes of the blob the kernel may still cache */
+	unsigned has_entry : 1;		/* explicit entry (0: implicit directory) */
+	unsigned valid : 1;		/* the entry parses */
+	unsigned linked : 1;		/* on its parent's children list */
+	unsigned is_dir : 1;		/* shown as a directory (explicit, or has children) */
+	unsigned in_tree : 1;
+	unsigned has_kept : 1;
+	uint8_t pk_has;			/* packed: the MPS3_PK_* keys it has */
+	uint8_t name_cap;		/* room in iname */
+	char iname[];			/* the name, when it fits (name points here) */
 };
+
+/* Set n's entry to v (reference taken; NULL: none): parsed, and packed when it is an ordinary one. */
+void mps3fs_node_set_value(struct node *n, json_t *v);
+/* Whether n's entry is v (borrowed, not NULL). */
+int mps3fs_node_entry_is(const struct node *n, json_t *v);
+/* The node's entry as JSON (new reference; NULL: none).  0 or -ENOMEM. */
+int mps3fs_node_entry(const struct node *n, json_t **out);
+/* A valid file's blob (or chunk list's blob) in hex into buf, "" if none; returns buf. */
+const char *mps3fs_node_blob(const struct node *n, char buf[65]);
+const char *mps3fs_node_chunks(const struct node *n, char buf[65]);
+/* A link's target, an entry's xattr object (NULL: none), atime (0: unset) and rdev; borrowed. */
+const char *mps3fs_node_target(const struct node *n);
+json_t *mps3fs_node_xattr(const struct node *n);
+int64_t mps3fs_node_atime(const struct node *n);
+uint64_t mps3fs_node_rdev(const struct node *n);
 
 struct tree {
 	struct node *root;
@@ -79,6 +123,7 @@ struct tree {
 	size_t nbyino_buckets;
 	size_t nnodes;
 	uint64_t next_ino;
+	struct mps3_slab slab;		/* the nodes */
 };
 
 int mps3fs_tree_init(struct mps3fs *fs);

@@ -189,7 +189,11 @@ static int take(struct mps3fs *fs, struct batch *b)
 		if (!it->path)
 			return -ENOMEM;
 		it->gen = (uint64_t)json_integer_value(gen);
-		it->want = node && node->entry ? json_incref(node->entry) : NULL;
+		it->want = NULL;
+		if (node && mps3fs_node_entry(node, &it->want)) {
+			free(it->path);
+			return -ENOMEM;
+		}
 		it->blob[0] = it->blob[1] = SIZE_MAX;
 		b->n++;
 	}
@@ -528,10 +532,12 @@ static void unpin_settled(struct mps3fs *fs)
 	json_object_foreach(fs->dirty, key, v) {
 		struct node *n = mps3fs_lookup_path(fs, key);
 
-		if (n && n->e.type == MPS3_FILE && n->entry && n->e.blob[0])
-			json_object_set_new(wanted, n->e.blob, json_true());
-		if (n && n->e.type == MPS3_FILE && n->entry && n->e.chunks[0])
-			json_object_set_new(wanted, n->e.chunks, json_true());
+		char hex[65];
+
+		if (n && n->e.type == MPS3_FILE && n->has_entry && mps3fs_node_blob(n, hex)[0])
+			json_object_set_new(wanted, hex, json_true());
+		if (n && n->e.type == MPS3_FILE && n->has_entry && mps3fs_node_chunks(n, hex)[0])
+			json_object_set_new(wanted, hex, json_true());
 	}
 	json_object_foreach_safe(fs->pinned, tmp, key, v) {
 		if (json_object_get(wanted, key))

@@ -11,6 +11,41 @@
 #include "mps3/mergepatch.h"
 #include "tap.h"
 
+/*
+ * The manifest's maps as JSON: copies made for the call, kept in a ring of
+ * the last few so that a test can compare them inline; freed at exit.
+ */
+#define RING 8
+static json_t *ring[RING];
+static unsigned ring_pos;
+
+static void ring_free(void)
+{
+	unsigned i;
+
+	for (i = 0; i < RING; i++)
+		json_decref(ring[i]);
+}
+
+static json_t *ring_keep(json_t *v)
+{
+	if (!ring_pos)
+		atexit(ring_free);
+	json_decref(ring[ring_pos % RING]);
+	ring[ring_pos++ % RING] = v;
+	return v;
+}
+
+static json_t *ring_files(const struct mps3_manifest *m)
+{
+	return ring_keep(mps3_manifest_files_copy(m));
+}
+
+static json_t *ring_base(const struct mps3_manifest *m)
+{
+	return ring_keep(mps3_manifest_base_copy(m));
+}
+
 static struct mps3_logkey key(int64_t t, const char *s, uint64_t seq)
 {
 	struct mps3_logkey k;
@@ -36,10 +71,10 @@ static json_t *J(const char *s)
 static int files_eq(struct mps3_manifest *m, const char *want)
 {
 	json_t *w = J(want);
-	int ok = json_equal(mps3_manifest_files(m), w);
+	int ok = json_equal(ring_files(m), w);
 
 	if (!ok) {
-		char *got = json_dumps(mps3_manifest_files(m), JSON_COMPACT | JSON_SORT_KEYS);
+		char *got = json_dumps(ring_files(m), JSON_COMPACT | JSON_SORT_KEYS);
 
 		tap_diag("got  %s", got);
 		tap_diag("want %s", want);
@@ -92,18 +127,18 @@ static void test_basic(void)
 	/* Same time, ordered by session. */
 	tap_inteq(add(m, 300, SB, 2, "{\"c\":{\"v\":\"B\"}}", NULL), 0, "entry at t=300 from B");
 	tap_inteq(add(m, 300, SA, 3, "{\"c\":{\"v\":\"A\"}}", NULL), 0, "entry at t=300 from A, arriving second");
-	tap_streq(json_string_value(json_object_get(json_object_get(mps3_manifest_files(m), "c"), "v")), "B",
+	tap_streq(json_string_value(json_object_get(json_object_get(ring_files(m), "c"), "v")), "B",
 		  "same time: session order decides (B after A)");
 
 	/* Settle folds old entries; later arrivals older than the horizon are refused. */
 	tap_inteq(mps3_manifest_settle(m, 250), 0, "settle to 250");
 	tap_inteq(mps3_manifest_window_len(m), 2, "two entries remain in the window");
 	tap_inteq(add(m, 240, SB, 9, "{\"a\":null}", NULL), -ESTALE, "entry older than the horizon refused");
-	tap_ok(json_object_get(mps3_manifest_files(m), "a") != NULL, "refused entry had no effect");
+	tap_ok(json_object_get(ring_files(m), "a") != NULL, "refused entry had no effect");
 	{
 		json_t *base = J("{\"a\":{\"type\":\"f\",\"size\":2,\"mode\":384},\"b\":{\"type\":\"d\"}}");
 
-		tap_ok(json_equal(mps3_manifest_base(m), base), "base holds exactly the settled entries");
+		tap_ok(json_equal(ring_base(m), base), "base holds exactly the settled entries");
 		json_decref(base);
 	}
 
@@ -113,7 +148,7 @@ static void test_basic(void)
 	{
 		json_t *ghost = J("{\"mode\":448}");
 
-		tap_ok(json_equal(json_object_get(mps3_manifest_files(m), "b"), ghost),
+		tap_ok(json_equal(json_object_get(ring_files(m), "b"), ghost),
 		       "chmod after delete leaves an incomplete value (no type: not a file)");
 		json_decref(ghost);
 	}
@@ -219,7 +254,7 @@ static void test_random(void)
 			}
 		}
 		mps3_changes_init(&ch);
-		before = json_deep_copy(mps3_manifest_files(m));
+		before = json_deep_copy(ring_files(m));
 		for (i = 0; i < NENTRIES; i++) {
 			mps3_manifest_add(m, &arrive[i].k, arrive[i].p, &ch);
 			/* Settle behind everything that can still arrive. */
@@ -234,7 +269,7 @@ static void test_random(void)
 					mps3_manifest_settle(m, lo);
 			}
 		}
-		if (!json_equal(mps3_manifest_files(m), want))
+		if (!json_equal(ring_files(m), want))
 			order_ok = 0;
 		/* Replaying the reported changes on the start state gives the end state. */
 		mps3_changes_compact(&ch);
@@ -266,7 +301,7 @@ static void test_random(void)
 			for (i = 0; i < NENTRIES; i++)
 				if (e[i].k.t >= horizon - 50)
 					mps3_manifest_add(r, &e[i].k, e[i].p, NULL);
-			if (!json_equal(mps3_manifest_files(r), want))
+			if (!json_equal(ring_files(r), want))
 				cp_ok = 0;
 			json_decref(cp);
 		}
@@ -324,7 +359,7 @@ static void test_too_deep(void)
 	       "deep: its too-deep path keeps its value; its other paths apply");
 	tap_inteq(mps3_manifest_settle(m, 300), 0, "deep: settling over it works");
 	tap_ok(files_eq(m, "{\"p\":{\"type\":\"d\"},\"q\":{\"type\":\"d\"}}") &&
-		       json_equal(mps3_manifest_base(m), mps3_manifest_files(m)),
+		       json_equal(ring_base(m), ring_files(m)),
 	       "deep: and gives the same map");
 	json_decref(patch);
 	mps3_manifest_free(m);
@@ -384,8 +419,73 @@ static void test_settled_window(void)
 	mps3_manifest_free(m);
 }
 
+/*
+ * Values go into the compact map and come back byte for byte (keys and
+ * their order included): packed ones and those kept as JSON alike.
+ */
+static void test_exact_values(void)
+{
+	static const char *const values[] = {
+		/* packed: the ordinary keys in order */
+		"{\"blob\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"mode\":420,"
+		"\"mtime\":1796542245639328501,\"size\":0,\"type\":\"f\"}",
+		"{\"gid\":0,\"mode\":0,\"mtime\":-5,\"type\":\"d\",\"uid\":4294967294}",
+		"{\"type\":\"d\"}",
+		"{}",
+		"{\"mtime\":0,\"size\":-1,\"type\":\"x\"}",
+		/* kept as JSON */
+		"{\"type\":\"f\",\"size\":0,\"blob\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}",
+		"{\"blob\":\"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\",\"size\":0,\"type\":\"f\"}",
+		"{\"blob\":\"e3b0\",\"size\":0,\"type\":\"f\"}",
+		"{\"mode\":4294967296,\"type\":\"f\"}",
+		"{\"mode\":-1,\"type\":\"f\"}",
+		"{\"mtime\":1.5,\"type\":\"f\"}",
+		"{\"size\":0,\"type\":\"ff\"}",
+		"{\"target\":\"x\",\"type\":\"l\"}",
+		"{\"type\":\"f\",\"xattr\":{\"user.a\":\"b\"}}",
+		"{\"future\":[1,{\"x\":null}],\"type\":\"f\"}",
+		"{\"size\":null,\"type\":\"f\"}",
+		"\"a string\"",
+		"[1,2]",
+		"7",
+	};
+	struct mps3_manifest *m = mps3_manifest_new();
+	json_t *files = json_object();
+	size_t i;
+	int packs = 0;
+
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		char path[16];
+		json_t *v = json_loads(values[i], JSON_DECODE_ANY, NULL);
+		struct mps3_packed p;
+
+		snprintf(path, sizeof(path), "p%zu", i);
+		json_object_set_new(files, path, v);
+		packs += mps3_packed_from_json(&p, v);
+	}
+	tap_inteq(packs, 5, "the ordinary values pack, the others do not");
+	tap_ok(mps3_manifest_reset(m, files, 0, NULL) == 0, "reset");
+	tap_inteq((long long)mps3_manifest_size(m), (long long)(sizeof(values) / sizeof(values[0])), "every path kept");
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		char path[16], *got;
+		json_t *v;
+		int err;
+
+		snprintf(path, sizeof(path), "p%zu", i);
+		v = mps3_manifest_get(m, path, &err);
+		got = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		tap_streq(got ? got : "(none)", values[i], "value %zu comes back exactly", i);
+		free(got);
+		json_decref(v);
+	}
+	tap_ok(json_equal(ring_base(m), files), "the base is the same map");
+	json_decref(files);
+	mps3_manifest_free(m);
+}
+
 int main(void)
 {
+	test_exact_values();
 	test_basic();
 	test_too_deep();
 	test_random();

@@ -1,0 +1,370 @@
+/*
+ * db/pmap.c - the compact path map (pmap.h) and the packing of ordinary
+ * entries (mps3/manifest.h): a record per path, chained in a hash table
+ * that grows and shrinks with the map.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mps3/hash.h"
+#include "pmap.h"
+
+struct pmap_rec {
+	struct pmap_rec *next;
+	uint32_t hash;
+	uint8_t packed;
+	union {
+		struct mps3_packed p;
+		json_t *j;
+	} v;
+	char path[];
+};
+
+/* The packed keys, in the (byte) order they must appear. */
+static const struct {
+	const char *name;
+	uint8_t bit;
+} pk_keys[] = {
+	{ "blob", MPS3_PK_BLOB }, { "gid", MPS3_PK_GID }, { "mode", MPS3_PK_MODE }, { "mtime", MPS3_PK_MTIME },
+	{ "size", MPS3_PK_SIZE }, { "type", MPS3_PK_TYPE }, { "uid", MPS3_PK_UID },
+};
+#define NPK (sizeof(pk_keys) / sizeof(pk_keys[0]))
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static int get_u32(json_t *v, uint32_t *out)
+{
+	json_int_t i;
+
+	if (!json_is_integer(v))
+		return 0;
+	i = json_integer_value(v);
+	if (i < 0 || i > (json_int_t)UINT32_MAX)
+		return 0;
+	*out = (uint32_t)i;
+	return 1;
+}
+
+int mps3_packed_from_json(struct mps3_packed *p, json_t *v)
+{
+	const char *k;
+	json_t *f;
+	size_t next = 0, i;
+
+	if (!json_is_object(v))
+		return 0;
+	memset(p, 0, sizeof(*p));
+	json_object_foreach(v, k, f) {
+		for (i = next; i < NPK && strcmp(pk_keys[i].name, k) != 0; i++)
+			;
+		if (i == NPK)
+			return 0; /* unknown, or out of order */
+		next = i + 1;
+		p->has |= pk_keys[i].bit;
+		switch (pk_keys[i].bit) {
+		case MPS3_PK_BLOB: {
+			const char *s = json_string_value(f);
+			size_t j;
+
+			if (!s || json_string_length(f) != 64)
+				return 0;
+			for (j = 0; j < 32; j++) {
+				int hi = hexval(s[2 * j]), lo = hexval(s[2 * j + 1]);
+
+				if (hi < 0 || lo < 0)
+					return 0;
+				p->blob[j] = (uint8_t)(hi << 4 | lo);
+			}
+			break;
+		}
+		case MPS3_PK_GID:
+			if (!get_u32(f, &p->gid))
+				return 0;
+			break;
+		case MPS3_PK_MODE:
+			if (!get_u32(f, &p->mode))
+				return 0;
+			break;
+		case MPS3_PK_UID:
+			if (!get_u32(f, &p->uid))
+				return 0;
+			break;
+		case MPS3_PK_MTIME:
+			if (!json_is_integer(f))
+				return 0;
+			p->mtime = json_integer_value(f);
+			break;
+		case MPS3_PK_SIZE:
+			if (!json_is_integer(f))
+				return 0;
+			p->size = json_integer_value(f);
+			break;
+		case MPS3_PK_TYPE:
+			if (!json_is_string(f) || json_string_length(f) != 1 || json_string_value(f)[0] == '\0')
+				return 0;
+			p->type = json_string_value(f)[0];
+			break;
+		}
+	}
+	return 1;
+}
+
+json_t *mps3_packed_to_json(const struct mps3_packed *p)
+{
+	json_t *o = json_object();
+	char hex[65], t[2] = { p->type, '\0' };
+	int rc = 0;
+
+	if (!o)
+		return NULL;
+	if (p->has & MPS3_PK_BLOB) {
+		mps3_hex(hex, p->blob, sizeof(p->blob));
+		rc |= json_object_set_new(o, "blob", json_string(hex));
+	}
+	if (p->has & MPS3_PK_GID)
+		rc |= json_object_set_new(o, "gid", json_integer((json_int_t)p->gid));
+	if (p->has & MPS3_PK_MODE)
+		rc |= json_object_set_new(o, "mode", json_integer((json_int_t)p->mode));
+	if (p->has & MPS3_PK_MTIME)
+		rc |= json_object_set_new(o, "mtime", json_integer(p->mtime));
+	if (p->has & MPS3_PK_SIZE)
+		rc |= json_object_set_new(o, "size", json_integer(p->size));
+	if (p->has & MPS3_PK_TYPE)
+		rc |= json_object_set_new(o, "type", json_string(t));
+	if (p->has & MPS3_PK_UID)
+		rc |= json_object_set_new(o, "uid", json_integer((json_int_t)p->uid));
+	if (rc) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static uint32_t hash_path(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+void db_pmap_init(struct pmap *m)
+{
+	memset(m, 0, sizeof(*m));
+}
+
+static void rec_free(struct pmap *m, struct pmap_rec *r)
+{
+	if (!r->packed)
+		json_decref(r->v.j);
+	mps3_slab_free(&m->slab, r, sizeof(*r) + strlen(r->path) + 1);
+}
+
+void db_pmap_dispose(struct pmap *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nb; i++) {
+		struct pmap_rec *r = m->b[i], *next;
+
+		for (; r; r = next) {
+			next = r->next;
+			rec_free(m, r);
+		}
+	}
+	free(m->b);
+	memset(m, 0, sizeof(*m));
+}
+
+static struct pmap_rec **slot(const struct pmap *m, const char *path, uint32_t h)
+{
+	struct pmap_rec **pp = &m->b[h & (m->nb - 1)];
+
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->hash == h && strcmp((*pp)->path, path) == 0)
+			break;
+	return pp;
+}
+
+static json_t *rec_value(const struct pmap_rec *r)
+{
+	return r->packed ? mps3_packed_to_json(&r->v.p) : json_incref(r->v.j);
+}
+
+json_t *db_pmap_get(const struct pmap *m, const char *path, int *err)
+{
+	struct pmap_rec *r;
+	json_t *v;
+
+	if (err)
+		*err = 0;
+	if (!m->n)
+		return NULL;
+	r = *slot(m, path, hash_path(path));
+	if (!r)
+		return NULL;
+	v = rec_value(r);
+	if (!v && err)
+		*err = -ENOMEM;
+	return v;
+}
+
+int db_pmap_has(const struct pmap *m, const char *path)
+{
+	return m->n && *slot(m, path, hash_path(path)) != NULL;
+}
+
+/* Rehash into nb buckets (a power of two); on failure the table stays as it was. */
+static int resize(struct pmap *m, size_t nb)
+{
+	struct pmap_rec **b = calloc(nb, sizeof(*b));
+	size_t i;
+
+	if (!b)
+		return -ENOMEM;
+	for (i = 0; i < m->nb; i++) {
+		struct pmap_rec *r = m->b[i], *next;
+
+		for (; r; r = next) {
+			next = r->next;
+			r->next = b[r->hash & (nb - 1)];
+			b[r->hash & (nb - 1)] = r;
+		}
+	}
+	free(m->b);
+	m->b = b;
+	m->nb = nb;
+	return 0;
+}
+
+int db_pmap_put(struct pmap *m, const char *path, json_t *v)
+{
+	uint32_t h = hash_path(path);
+	struct pmap_rec **pp, *r, *old;
+	size_t len;
+	struct mps3_packed p;
+	int packed;
+
+	if (!v) {
+		if (!m->n)
+			return 0;
+		pp = slot(m, path, h);
+		if (!*pp)
+			return 0;
+		old = *pp;
+		*pp = old->next;
+		rec_free(m, old);
+		m->n--;
+		if (m->nb > 64 && m->n < m->nb / 8)
+			resize(m, m->nb / 4); /* a failure only leaves the table roomier */
+		if (++m->removed >= 65536 && m->removed > m->n) {
+			db_pmap_trim(); /* the allocator keeps freed small records; give the pages back */
+			m->removed = 0;
+		}
+		return 0;
+	}
+	if (m->n >= m->nb && resize(m, m->nb ? m->nb * 2 : 64))
+		return -ENOMEM;
+	len = strlen(path);
+	r = mps3_slab_alloc(&m->slab, sizeof(*r) + len + 1);
+	if (!r)
+		return -ENOMEM;
+	packed = mps3_packed_from_json(&p, v);
+	r->hash = h;
+	r->packed = (uint8_t)packed;
+	if (packed)
+		r->v.p = p;
+	else
+		r->v.j = json_incref(v);
+	memcpy(r->path, path, len + 1);
+	pp = slot(m, path, h);
+	old = *pp;
+	r->next = old ? old->next : NULL;
+	*pp = r;
+	if (old)
+		rec_free(m, old);
+	else
+		m->n++;
+	return 0;
+}
+
+int db_pmap_foreach(const struct pmap *m, int (*fn)(const char *path, json_t *v, void *ctx), void *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < m->nb; i++) {
+		const struct pmap_rec *r;
+
+		for (r = m->b[i]; r; r = r->next) {
+			json_t *v = rec_value(r);
+			int rc;
+
+			if (!v)
+				return -ENOMEM;
+			rc = fn(r->path, v, ctx);
+			json_decref(v);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+void db_pmap_prune(struct pmap *m, int (*drop)(const char *path, json_t *v, void *ctx), void *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < m->nb; i++) {
+		struct pmap_rec **pp = &m->b[i];
+
+		while (*pp) {
+			struct pmap_rec *r = *pp;
+			json_t *v = rec_value(r);
+			int d = v && drop(r->path, v, ctx);
+
+			json_decref(v);
+			if (d) {
+				*pp = r->next;
+				rec_free(m, r);
+				m->n--;
+			} else {
+				pp = &r->next;
+			}
+		}
+	}
+	if (m->nb > 64 && m->n < m->nb / 8)
+		resize(m, m->nb / 4);
+}
+
+static int add_to(const char *path, json_t *v, void *ctx)
+{
+	return json_object_set(ctx, path, v) ? -ENOMEM : 0;
+}
+
+json_t *db_pmap_to_json(const struct pmap *m)
+{
+	json_t *o = json_object();
+
+	if (o && db_pmap_foreach(m, add_to, o)) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
+void db_pmap_trim(void)
+{
+	malloc_trim(0);
+}

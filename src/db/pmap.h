@@ -1,0 +1,44 @@
+/*
+ * db/pmap.h - a compact map of paths to values (db/pmap.c), the manifest's
+ * resolved map: one record per path holding the path once and the value
+ * packed (struct mps3_packed) when it is an ordinary entry, else the JSON
+ * value itself.  Values come out as new JSON references built on demand.
+ * Not thread-safe (the manifest's caller serialises).  Not installed.
+ */
+#ifndef MPS3_DB_PMAP_H
+#define MPS3_DB_PMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "mps3/manifest.h"
+#include "mps3/slab.h"
+
+struct pmap_rec;
+
+struct pmap {
+	struct pmap_rec **b;
+	size_t nb, n;
+	size_t removed;		/* records freed since the last trim */
+	struct mps3_slab slab;	/* the records */
+};
+
+void db_pmap_init(struct pmap *m);
+void db_pmap_dispose(struct pmap *m);
+/* The value at path (new reference) or NULL (absent, or -ENOMEM: *err set when err is given). */
+json_t *db_pmap_get(const struct pmap *m, const char *path, int *err);
+int db_pmap_has(const struct pmap *m, const char *path);
+/* Set path to v (borrowed; NULL removes).  0 or -ENOMEM (the map unchanged). */
+int db_pmap_put(struct pmap *m, const char *path, json_t *v);
+/* Every path in no particular order; fn's value is borrowed for the call; a non-zero return stops. */
+int db_pmap_foreach(const struct pmap *m, int (*fn)(const char *path, json_t *v, void *ctx), void *ctx);
+/* Remove every path for which drop (given its value, borrowed) returns non-zero (out of memory: kept). */
+void db_pmap_prune(struct pmap *m, int (*drop)(const char *path, json_t *v, void *ctx), void *ctx);
+/* A JSON object of every path (new reference), NULL on -ENOMEM. */
+json_t *db_pmap_to_json(const struct pmap *m);
+/* Give the system back what the allocator keeps free after a large removal. */
+void db_pmap_trim(void);
+
+#endif

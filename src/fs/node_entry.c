@@ -1,0 +1,172 @@
+/*
+ * fs/node_entry.c - a tree node's entry: parsed, packed when it is an
+ * ordinary one (struct mps3_packed's keys, held in the node's own fields),
+ * kept as JSON otherwise, and given back as JSON exactly as it came.
+ * Caller holds fs->tree_lock (see tree.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mps3/hash.h"
+#include "tree.h"
+
+static int unhex(uint8_t out[32], const char *hex)
+{
+	size_t i;
+
+	for (i = 0; i < 32; i++) {
+		unsigned v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+void mps3fs_node_set_value(struct node *n, json_t *v)
+{
+	struct mps3_entry pe;
+
+	struct mps3_packed pk;
+
+	json_decref(n->json);
+	n->json = NULL;
+	n->pk_has = 0;
+	memset(n->blob, 0, sizeof(n->blob));
+	memset(&n->e, 0, sizeof(n->e));
+	n->has_entry = v != NULL;
+	n->valid = v && mps3_entry_parse(&pe, v) == 0;
+	if (!n->valid) {
+		n->e.type = MPS3_DIR;
+		n->e.mode = MPS3_UNSET_MODE;
+		n->e.uid = MPS3_UNSET_ID;
+		n->e.gid = MPS3_UNSET_ID;
+		n->json = v; /* malformed: kept as it is */
+		return;
+	}
+	n->e.type = pe.type;
+	n->e.mode = pe.mode;
+	n->e.uid = pe.uid;
+	n->e.gid = pe.gid;
+	n->e.size = pe.size;
+	n->e.mtime_ns = pe.mtime_ns;
+	/*
+	 * Packed when e holds every field exactly: the parse range-checked them
+	 * (a mode, uid or gid present is never the unset value), and only a
+	 * file's size is kept by it.
+	 */
+	if (!pe.target && !pe.xattr && mps3_packed_from_json(&pk, v) &&
+	    (pe.type == MPS3_FILE || !(pk.has & MPS3_PK_SIZE))) {
+		n->pk_has = pk.has;
+		memcpy(n->blob, pk.blob, sizeof(n->blob));
+		json_decref(v); /* node_packed() gives it back exactly */
+		return;
+	}
+	n->json = v;
+	if (pe.type == MPS3_FILE && unhex(n->blob, pe.blob))
+		memset(n->blob, 0, sizeof(n->blob)); /* (parse checked it: cannot happen) */
+}
+
+/* A packed node's entry as struct mps3_packed. */
+static void node_packed(const struct node *n, struct mps3_packed *p)
+{
+	memset(p, 0, sizeof(*p));
+	memcpy(p->blob, n->blob, sizeof(p->blob));
+	p->size = (int64_t)n->e.size;
+	p->mtime = n->e.mtime_ns;
+	p->mode = n->e.mode;
+	p->uid = n->e.uid;
+	p->gid = n->e.gid;
+	p->type = (char)n->e.type;
+	p->has = n->pk_has;
+}
+
+int mps3fs_node_entry(const struct node *n, json_t **out)
+{
+	struct mps3_packed p;
+
+	*out = NULL;
+	if (!n->has_entry)
+		return 0;
+	if (n->json) {
+		*out = json_incref(n->json);
+		return 0;
+	}
+	node_packed(n, &p);
+	*out = mps3_packed_to_json(&p);
+	return *out ? 0 : -ENOMEM;
+}
+
+const char *mps3fs_node_blob(const struct node *n, char buf[65])
+{
+	buf[0] = '\0';
+	if (n->valid && n->e.type == MPS3_FILE)
+		mps3_hex(buf, n->blob, sizeof(n->blob));
+	return buf;
+}
+
+const char *mps3fs_node_chunks(const struct node *n, char buf[65])
+{
+	struct mps3_entry pe;
+
+	buf[0] = '\0';
+	if (n->valid && n->e.type == MPS3_FILE && n->json && mps3_entry_parse(&pe, n->json) == 0)
+		memcpy(buf, pe.chunks, sizeof(pe.chunks));
+	return buf;
+}
+
+const char *mps3fs_node_target(const struct node *n)
+{
+	if (!n->valid || !n->json || n->e.type != MPS3_LINK)
+		return NULL;
+	return json_string_value(json_object_get(n->json, "target")); /* (checked by the parse) */
+}
+
+json_t *mps3fs_node_xattr(const struct node *n)
+{
+	json_t *x = n->valid && n->json ? json_object_get(n->json, "xattr") : NULL;
+
+	return json_is_object(x) ? x : NULL;
+}
+
+int64_t mps3fs_node_atime(const struct node *n)
+{
+	json_t *a = n->valid && n->json ? json_object_get(n->json, "atime") : NULL;
+
+	return json_is_integer(a) ? json_integer_value(a) : 0;
+}
+
+uint64_t mps3fs_node_rdev(const struct node *n)
+{
+	json_t *r;
+
+	if (!n->valid || !n->json || (n->e.type != MPS3_CHR && n->e.type != MPS3_BLK))
+		return 0;
+	r = json_object_get(n->json, "rdev");
+	return json_is_integer(r) ? (uint64_t)json_integer_value(r) : 0;
+}
+
+int mps3fs_node_entry_is(const struct node *n, json_t *v)
+{
+	struct mps3_packed p, q;
+	json_t *cur;
+	int eq;
+
+	if (!n->has_entry)
+		return 0;
+	if (n->json)
+		return json_equal(n->json, v);
+	if (mps3_packed_from_json(&p, v)) {
+		node_packed(n, &q);
+		return p.has == q.has && p.type == q.type && p.size == q.size && p.mtime == q.mtime &&
+		       p.mode == q.mode && p.uid == q.uid && p.gid == q.gid &&
+		       memcmp(p.blob, q.blob, sizeof(p.blob)) == 0;
+	}
+	if (mps3fs_node_entry(n, &cur))
+		return 0; /* out of memory: taken as a change, which is only more work */
+	eq = json_equal(cur, v);
+	json_decref(cur);
+	return eq;
+}
