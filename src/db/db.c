@@ -145,6 +145,8 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 	pthread_mutex_init(&db->lock, NULL);
 	pthread_mutex_init(&db->deliver, NULL);
 	pthread_mutex_init(&db->poll_lock, NULL);
+	pthread_mutex_init(&db->head_lock, NULL);
+	db->list_due = INT64_MAX;
 	db->m = mps3_manifest_new();
 	if (db->m)
 		mps3_manifest_keep_settled(db->m, db->cfg.lag_ms); /* for the window of a checkpoint */
@@ -237,6 +239,7 @@ void mps3_db_free(struct mps3_db *db)
 	pthread_mutex_destroy(&db->lock);
 	pthread_mutex_destroy(&db->deliver);
 	pthread_mutex_destroy(&db->poll_lock);
+	pthread_mutex_destroy(&db->head_lock);
 	free(db);
 }
 
