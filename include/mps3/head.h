@@ -60,13 +60,18 @@ void mps3_head_digest(char out[MPS3_HEAD_DIGEST_HEX + 1], const void *body, size
 int mps3_head_parse(struct mps3_head *out, const char *body, size_t len);
 
 /*
- * The head a commit of name writes over the one it read: its own link
- * first (prev = digest of what it read, NULL: not read), then the links of
- * replaced (NULL or v 1: none) named at min_t or later, without name
- * again, up to MPS3_HEAD_LINKS in all.
+ * The head a commit of name writes over the one it read: first a link
+ * without digest for each of again[0..nagain) (the writer's own earlier
+ * commits that replaced lost: re-announced), then its own link (prev =
+ * digest of what it read, NULL: not read), then the links of replaced
+ * (NULL or v 1: none) named at min_t or later; no name twice, up to
+ * MPS3_HEAD_LINKS in all.
  */
 void mps3_head_follow(struct mps3_head *out, const struct mps3_head *replaced, const char *prev,
-		      const char *name, int64_t min_t);
+		      const char *name, int64_t min_t, const char *const *again, unsigned nagain);
+
+/* Whether h (v 2) has a link naming name. */
+int mps3_head_names(const struct mps3_head *h, const char *name);
 
 /* The body of h into out (cap bytes): its length, or -ENOSPC. */
 int mps3_head_format(char *out, size_t cap, const struct mps3_head *h);

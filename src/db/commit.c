@@ -60,6 +60,9 @@ static int write_head(struct mps3_db *db, const char *name)
 	struct mps3_objinfo info;
 	struct mps3_body body;
 	struct mps3_buf hb;
+	char again[MPS3_HEAD_OWN][MPS3_LOGNAME_MAX];
+	const char *againp[MPS3_HEAD_OWN];
+	unsigned i, nagain = 0;
 	int64_t t = 0;
 	int rc, got = 0, len;
 
@@ -74,16 +77,30 @@ static int write_head(struct mps3_db *db, const char *name)
 	pthread_mutex_unlock(&db->lock);
 	mps3_buf_init(&hb, MPS3_HEAD_MAX);
 	rc = db_read_head_body(db, inm[0] ? inm : NULL, etag, &hb, &got, 1);
+	(void)mps3_logkey_parse_time(&t, name);
 	if (rc == 0 && got) {
 		mps3_head_digest(prev, hb.data, hb.len);
 		if (mps3_head_parse(old, hb.data, hb.len))
 			old->v = 0;
-		(void)mps3_logkey_parse_time(&t, name);
-		mps3_head_follow(neu, old, prev, name, t - db->cfg.lag_ms);
 	} else {
 		mps3_error_clear();
-		mps3_head_follow(neu, NULL, NULL, name, 0);
+		old->v = 0;
 	}
+	/* Ours of the last lag that the head we replace lacks: a racing commit's head dropped them. */
+	pthread_mutex_lock(&db->lock);
+	for (i = 0; i < MPS3_HEAD_OWN; i++) {
+		const char *o = db->own[(db->own_next + i) % MPS3_HEAD_OWN];
+		int64_t ot;
+
+		if (o[0] && strcmp(o, name) != 0 && mps3_logkey_parse_time(&ot, o) == 0 &&
+		    ot >= t - db->cfg.lag_ms && !mps3_head_names(old, o)) {
+			memcpy(again[nagain], o, MPS3_LOGNAME_MAX);
+			againp[nagain] = again[nagain];
+			nagain++;
+		}
+	}
+	pthread_mutex_unlock(&db->lock);
+	mps3_head_follow(neu, old, rc == 0 && got ? prev : NULL, name, t - db->cfg.lag_ms, againp, nagain);
 	mps3_buf_dispose(&hb);
 	len = mps3_head_format(doc, MPS3_HEAD_MAX, neu);
 	if (len < 0) {
@@ -426,6 +443,10 @@ int mps3_db_commit(struct mps3_db *db, json_t *patch, struct mps3_logkey *keyout
 	rc = put_entry(db, patch, &key, name);
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&db->lock);
+	memcpy(db->own[db->own_next], name, MPS3_LOGNAME_MAX);
+	db->own_next = (db->own_next + 1) % MPS3_HEAD_OWN;
+	pthread_mutex_unlock(&db->lock);
 	rc = write_head(db, name);
 	if (rc) {
 		mps3_warn("%s: committed log/%s but could not update head (others see it at the next change): %s",

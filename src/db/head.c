@@ -98,24 +98,44 @@ bad:
 	return -EINVAL;
 }
 
+int mps3_head_names(const struct mps3_head *h, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; h->v == 2 && i < h->n; i++)
+		if (strcmp(h->link[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+static void add_link(struct mps3_head *out, const char *name, const char *prev)
+{
+	struct mps3_head_link *l;
+
+	if (out->n == MPS3_HEAD_LINKS || mps3_head_names(out, name))
+		return;
+	l = &out->link[out->n++];
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	snprintf(l->prev, sizeof(l->prev), "%s", prev ? prev : "");
+}
+
 void mps3_head_follow(struct mps3_head *out, const struct mps3_head *replaced, const char *prev,
-		      const char *name, int64_t min_t)
+		      const char *name, int64_t min_t, const char *const *again, unsigned nagain)
 {
 	unsigned i;
 	int64_t t;
 
 	memset(out, 0, sizeof(*out));
 	out->v = 2;
-	snprintf(out->link[0].name, sizeof(out->link[0].name), "%s", name);
-	if (prev)
-		snprintf(out->link[0].prev, sizeof(out->link[0].prev), "%s", prev);
-	out->n = 1;
+	for (i = 0; i < nagain && out->n < MPS3_HEAD_LINKS - 1; i++)
+		if (strcmp(again[i], name) != 0)
+			add_link(out, again[i], NULL);
+	add_link(out, name, prev);
 	if (!replaced || replaced->v != 2)
 		return;
-	for (i = 0; i < replaced->n && out->n < MPS3_HEAD_LINKS; i++)
-		if (strcmp(replaced->link[i].name, name) != 0 &&
-		    mps3_logkey_parse_time(&t, replaced->link[i].name) == 0 && t >= min_t)
-			out->link[out->n++] = replaced->link[i];
+	for (i = 0; i < replaced->n; i++)
+		if (mps3_logkey_parse_time(&t, replaced->link[i].name) == 0 && t >= min_t)
+			add_link(out, replaced->link[i].name, replaced->link[i].prev);
 }
 
 int mps3_head_format(char *out, size_t cap, const struct mps3_head *h)

@@ -51,6 +51,8 @@ struct kept_cp {
 	uint64_t used;
 };
 
+#define MPS3_HEAD_OWN 16		/* own commits a writer re-announces when a race dropped them */
+
 struct mps3_db {
 	struct db_js *js;		/* the MPS3 client's layout (db/jsmode.c), or NULL; set at open */
 	struct mps3_store *store;
@@ -83,6 +85,8 @@ struct mps3_db {
 	size_t hb_len;			/* lock */
 	char hb_etag[MPS3_ETAG_MAX];	/* its ETag; hb_ok 0: none known; lock */
 	int hb_ok;			/* lock */
+	char own[MPS3_HEAD_OWN][MPS3_LOGNAME_MAX]; /* our newest commits, a ring (P3's re-announcing); lock */
+	unsigned own_next;		/* lock */
 	uint64_t seq;			/* protected by lock */
 	char anchor[MPS3_LOGNAME_MAX];	/* newest entry applied: proves a saved state is of this bucket; lock */
 	int64_t last_t;			/* time of our newest entry; protected by lock */

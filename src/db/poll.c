@@ -366,7 +366,8 @@ int db_maybe_checkpoint(struct mps3_db *db)
 /*
  * Whether the store's LastModified makes the entry named at t fresh for
  * every reader (R2), whichever precision their listing gives it: a GET's
- * Last-Modified from S3 is whole seconds, a LIST's is finer.
+ * Last-Modified from S3 is whole seconds (the time truncated), a LIST's may
+ * be finer, so the entry must be fresh at both ends of that second.
  */
 static int surely_fresh(struct mps3_db *db, int64_t t, const struct mps3_objinfo *info)
 {
@@ -374,8 +375,8 @@ static int surely_fresh(struct mps3_db *db, int64_t t, const struct mps3_objinfo
 		return 0;
 	if (db->exact_mtime)
 		return mps3_entry_fresh(t, info->mtime_ms, db->cfg.stale_ms);
-	return mps3_entry_fresh(t, info->mtime_ms - 1000, db->cfg.stale_ms) &&
-	       mps3_entry_fresh(t, info->mtime_ms + 1000, db->cfg.stale_ms);
+	return mps3_entry_fresh(t, info->mtime_ms, db->cfg.stale_ms) &&
+	       mps3_entry_fresh(t, info->mtime_ms + 999, db->cfg.stale_ms);
 }
 
 /*

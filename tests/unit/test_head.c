@@ -95,13 +95,13 @@ static void test_chain(void)
 	mps3_head_digest(d0, "", 0);
 	tap_ok(strlen(d0) == MPS3_HEAD_DIGEST_HEX && strcmp(d0, "e3b0c44298fc1c14") == 0,
 	       "digest of an absent head: SHA-256 of no bytes, first 8 bytes");
-	mps3_head_follow(h1, NULL, d0, A, 0);
+	mps3_head_follow(h1, NULL, d0, A, 0, NULL, 0);
 	len = mps3_head_format(body, sizeof(body), h1);
 	tap_ok(len > 0 && mps3_head_parse(back, body, (size_t)len) == 0 && back->n == 1 &&
 		       strcmp(back->link[0].prev, d0) == 0, "first commit: one link over the absent head");
 	tap_ok(mps3_head_since(back, d0) == 1, "a reader of the absent head takes that link");
 	mps3_head_digest(d1, body, (size_t)len);
-	mps3_head_follow(h2, back, d1, B, 0);
+	mps3_head_follow(h2, back, d1, B, 0, NULL, 0);
 	len = mps3_head_format(body, sizeof(body), h2);
 	tap_ok(len > 0 && mps3_head_parse(back, body, (size_t)len) == 0 && back->n == 2 &&
 		       strcmp(back->link[0].name, B) == 0 && strcmp(back->link[1].name, A) == 0,
@@ -113,7 +113,7 @@ static void test_chain(void)
 
 	/* Old links fall off by time, and the count stays bounded. */
 	mps3_logkey_parse_time(&t, B);
-	mps3_head_follow(h0, back, d1, C, t + 1);
+	mps3_head_follow(h0, back, d1, C, t + 1, NULL, 0);
 	tap_ok(h0->n == 1, "links older than the bound are dropped");
 	memset(h0, 0, sizeof(*h0));
 	for (n = 0, ok = 1; n < MPS3_HEAD_LINKS + 10; n++) {
@@ -121,7 +121,7 @@ static void test_chain(void)
 		char name[MPS3_LOGNAME_MAX];
 
 		mps3_logkey_format(name, &k);
-		mps3_head_follow(h1, h0, D1, name, 0);
+		mps3_head_follow(h1, h0, D1, name, 0, NULL, 0);
 		len = mps3_head_format(body, sizeof(body), h1);
 		ok = ok && len > 0 && len <= MPS3_HEAD_MAX && h1->n <= MPS3_HEAD_LINKS &&
 		     mps3_head_parse(h0, body, (size_t)len) == 0;
@@ -129,13 +129,29 @@ static void test_chain(void)
 	tap_ok(ok && h0->n == MPS3_HEAD_LINKS, "a long run of commits: %d links kept, each head parses",
 	       MPS3_HEAD_LINKS);
 	/* A commit whose name is already linked (a retried head) is not linked twice. */
-	mps3_head_follow(h1, h0, D2, h0->link[3].name, 0);
+	mps3_head_follow(h1, h0, D2, h0->link[3].name, 0, NULL, 0);
 	len = mps3_head_format(body, sizeof(body), h1);
 	tap_ok(len > 0 && mps3_head_parse(h2, body, (size_t)len) == 0, "a retried head names its entry once");
 	/* An old head replaced: only the new link. */
 	tap_ok(mps3_head_parse(h2, A, strlen(A)) == 0, "old head");
-	mps3_head_follow(h1, h2, D1, B, 0);
+	mps3_head_follow(h1, h2, D1, B, 0, NULL, 0);
 	tap_ok(h1->n == 1 && strcmp(h1->link[0].prev, D1) == 0, "over an old head: one link, its digest");
+	/* A race: B's head replaced the one A's commit read, so A's link is gone; A's next commit brings it back. */
+	{
+		static const char *const again[2] = { A, C };
+
+		mps3_head_follow(h0, NULL, D1, A, 0, NULL, 0);
+		mps3_head_follow(h1, NULL, D1, B, 0, NULL, 0); /* over the same head: A's link lost */
+		mps3_head_follow(h2, h1, D2, C, 0, again, 2);
+		len = mps3_head_format(body, sizeof(body), h2);
+		tap_ok(len > 0 && mps3_head_parse(back, body, (size_t)len) == 0 && back->n == 3 &&
+			       strcmp(back->link[0].name, A) == 0 && back->link[0].prev[0] == '\0' &&
+			       strcmp(back->link[1].name, C) == 0 && strcmp(back->link[1].prev, D2) == 0,
+		       "a lost link is announced again above the new one, without a digest");
+		tap_ok(mps3_head_since(back, D2) == 2, "and a reader of the head it replaced takes both");
+		tap_ok(mps3_head_names(back, A) && mps3_head_names(back, B) && !mps3_head_names(back, "x"),
+		       "head_names");
+	}
 	free(h0);
 	free(h1);
 	free(h2);
