@@ -42,7 +42,7 @@ void mps3_db_config_init(struct mps3_db_config *cfg)
 	cfg->stale_ms = 3000;
 	cfg->max_entry_bytes = 8u << 20;
 	cfg->max_checkpoint_bytes = 1u << 30;
-	cfg->fetch_parallel = 8;
+	cfg->fetch_parallel = 32;
 	cfg->gc_grace_ms = 3600 * 1000;
 	cfg->keep_checkpoints = 2;
 	cfg->history_ms = 7 * 86400 * 1000LL;
