@@ -30,7 +30,7 @@ struct mps3_db_config {
 	int64_t stale_ms;		/* max |name time - LastModified|; default 3000 */
 	size_t max_entry_bytes;		/* larger log entries are skipped; default 8 MiB */
 	size_t max_checkpoint_bytes;	/* default 1 GiB */
-	unsigned fetch_parallel;	/* concurrent GETs of log entries; default 8 */
+	unsigned fetch_parallel;	/* concurrent GETs of log entries; default 32 */
 	unsigned checkpoint_every;	/* write a checkpoint once this many entries (and at least
 					   1/16 of the number of paths) settled since the last; default
 					   256; 0 = never */

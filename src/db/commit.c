@@ -45,14 +45,81 @@ static int check_patch(json_t *patch)
 	return 0;
 }
 
+/*
+ * Head after our entry (W1): our link over the links of the head we
+ * replace that are younger than lag (mps3/head.h, PROTOCOL.md P3), so that
+ * a reader caught up with a recent head learns the entries since from head
+ * alone.  The head we replace is read just before, conditionally (usually a
+ * 304 on the one we last read or wrote); when it cannot be read, our link
+ * has no digest and readers LIST.  Our own writes of head go one at a time.
+ */
 static int write_head(struct mps3_db *db, const char *name)
 {
+	struct mps3_head *old = malloc(sizeof(*old)), *neu = malloc(sizeof(*neu));
+	char etag[MPS3_ETAG_MAX], inm[MPS3_ETAG_MAX], prev[MPS3_HEAD_DIGEST_HEX + 1], *doc = NULL;
+	struct mps3_objinfo info;
 	struct mps3_body body;
+	struct mps3_buf hb;
+	char again[MPS3_HEAD_OWN][MPS3_LOGNAME_MAX];
+	const char *againp[MPS3_HEAD_OWN];
+	unsigned i, nagain = 0;
+	int64_t t = 0;
+	int rc, got = 0, len;
 
+	if (!old || !neu || !(doc = malloc(MPS3_HEAD_MAX))) {
+		free(old);
+		free(neu);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&db->head_lock);
+	pthread_mutex_lock(&db->lock);
+	snprintf(inm, sizeof(inm), "%s", db->hb_ok ? db->hb_etag : "");
+	pthread_mutex_unlock(&db->lock);
+	mps3_buf_init(&hb, MPS3_HEAD_MAX);
+	rc = db_read_head_body(db, inm[0] ? inm : NULL, etag, &hb, &got, 1);
+	(void)mps3_logkey_parse_time(&t, name);
+	if (rc == 0 && got) {
+		mps3_head_digest(prev, hb.data, hb.len);
+		if (mps3_head_parse(old, hb.data, hb.len))
+			old->v = 0;
+	} else {
+		mps3_error_clear();
+		old->v = 0;
+	}
+	/* Ours of the last lag that the head we replace lacks: a racing commit's head dropped them. */
+	pthread_mutex_lock(&db->lock);
+	for (i = 0; i < MPS3_HEAD_OWN; i++) {
+		const char *o = db->own[(db->own_next + i) % MPS3_HEAD_OWN];
+		int64_t ot;
+
+		if (o[0] && strcmp(o, name) != 0 && mps3_logkey_parse_time(&ot, o) == 0 &&
+		    ot >= t - db->cfg.lag_ms && !mps3_head_names(old, o)) {
+			memcpy(again[nagain], o, MPS3_LOGNAME_MAX);
+			againp[nagain] = again[nagain];
+			nagain++;
+		}
+	}
+	pthread_mutex_unlock(&db->lock);
+	mps3_head_follow(neu, old, rc == 0 && got ? prev : NULL, name, t - db->cfg.lag_ms, againp, nagain);
+	mps3_buf_dispose(&hb);
+	len = mps3_head_format(doc, MPS3_HEAD_MAX, neu);
+	if (len < 0) {
+		rc = mps3_error_set(len, "head of %u links does not fit", neu->n);
+		goto out;
+	}
 	memset(&body, 0, sizeof(body));
-	body.data = name;
-	body.len = strlen(name);
-	return mps3_store_put(db->store, db->head_key, &body, NULL);
+	memset(&info, 0, sizeof(info));
+	body.data = doc;
+	body.len = (size_t)len;
+	rc = mps3_store_put(db->store, db->head_key, &body, &info);
+	/* What we wrote is what the next commit of ours replaces (unless someone else's came between). */
+	db_head_cache(db, rc == 0 ? info.etag : "", doc, (size_t)len);
+out:
+	pthread_mutex_unlock(&db->head_lock);
+	free(old);
+	free(neu);
+	free(doc);
+	return rc;
 }
 
 /* Retry a head update that failed earlier (outside all locks). */
@@ -382,6 +449,10 @@ int mps3_db_commit(struct mps3_db *db, json_t *patch, struct mps3_logkey *keyout
 	rc = put_entry(db, patch, &key, name);
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&db->lock);
+	memcpy(db->own[db->own_next], name, MPS3_LOGNAME_MAX);
+	db->own_next = (db->own_next + 1) % MPS3_HEAD_OWN;
+	pthread_mutex_unlock(&db->lock);
 	rc = write_head(db, name);
 	if (rc) {
 		mps3_warn("%s: committed log/%s but could not update head (others see it at the next change): %s",

@@ -42,7 +42,7 @@ void mps3_db_config_init(struct mps3_db_config *cfg)
 	cfg->stale_ms = 3000;
 	cfg->max_entry_bytes = 8u << 20;
 	cfg->max_checkpoint_bytes = 1u << 30;
-	cfg->fetch_parallel = 8;
+	cfg->fetch_parallel = 32;
 	cfg->gc_grace_ms = 3600 * 1000;
 	cfg->keep_checkpoints = 2;
 	cfg->history_ms = 7 * 86400 * 1000LL;
@@ -151,6 +151,8 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 	pthread_mutex_init(&db->lock, NULL);
 	pthread_mutex_init(&db->deliver, NULL);
 	pthread_mutex_init(&db->poll_lock, NULL);
+	pthread_mutex_init(&db->head_lock, NULL);
+	db->list_due = INT64_MAX;
 	db->m = mps3_manifest_new();
 	if (db->m)
 		mps3_manifest_keep_settled(db->m, db->cfg.lag_ms); /* for the window of a checkpoint */
@@ -243,6 +245,7 @@ void mps3_db_free(struct mps3_db *db)
 	pthread_mutex_destroy(&db->lock);
 	pthread_mutex_destroy(&db->deliver);
 	pthread_mutex_destroy(&db->poll_lock);
+	pthread_mutex_destroy(&db->head_lock);
 	free(db);
 }
 

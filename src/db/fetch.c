@@ -288,7 +288,7 @@ static void fetch_one(struct mps3_db *db, struct pending *p)
 
 	mps3_buf_init(&buf, db->cfg.max_entry_bytes);
 	snprintf(key, sizeof(key), "%s%s", db->log_prefix, p->name);
-	rc = mps3_store_get_buf(db->store, key, &buf, NULL);
+	rc = mps3_store_get_buf(db->store, key, &buf, &p->got);
 	if (rc == 0) {
 		rc = mps3_logentry_parse(&p->entry, p->name, mps3_buf_cstr(&buf), buf.len);
 		if (rc)

@@ -4,9 +4,10 @@
  * commit and maintenance all use.  Not installed; nothing outside src/db
  * includes it.
  *
- * Locks (the order, never the other way): poll_lock, deliver, lock.
- * poll_lock only serialises pollers and is the one lock held across store
- * I/O; deliver serialises listener calls and is held while the listener
+ * Locks (the order, never the other way): poll_lock, deliver, lock;
+ * head_lock after poll_lock, before lock, never with deliver.  poll_lock
+ * only serialises pollers and head_lock writers of head; they are the only
+ * locks held across store I/O; deliver serialises listener calls and is held while the listener
  * runs; lock guards the manifest and every field marked so, and is never
  * held across I/O or a listener call.
  */
@@ -20,6 +21,7 @@
 
 #include "mps3/clock.h"
 #include "mps3/db.h"
+#include "mps3/head.h"
 #include "mps3/history.h"
 #include "mps3/manifest.h"
 
@@ -50,6 +52,8 @@ struct kept_cp {
 	uint64_t used;
 };
 
+#define MPS3_HEAD_OWN 16		/* own commits a writer re-announces when a race dropped them */
+
 struct mps3_db {
 	struct db_js *js;		/* the MPS3 client's layout (db/jsmode.c), or NULL; set at open */
 	struct mps3_store *store;
@@ -75,6 +79,15 @@ struct mps3_db {
 	json_t *reported;		/* path -> malformed value reported; protected by lock */
 	char head_etag[MPS3_ETAG_MAX];	/* protected by lock */
 	char head_pending[MPS3_LOGNAME_MAX]; /* head write that failed, to redo; protected by lock */
+	char head_digest[MPS3_HEAD_DIGEST_HEX + 1]; /* of the head we last caught up with, "" none; lock */
+	int64_t list_due;		/* store time a LIST is owed by (P3), INT64_MAX none; lock */
+	pthread_mutex_t head_lock;	/* serialises our writes of head (read, then PUT) */
+	char hb_body[MPS3_HEAD_MAX];	/* the last head body read or written, for P3's chain; lock */
+	size_t hb_len;			/* lock */
+	char hb_etag[MPS3_ETAG_MAX];	/* its ETag; hb_ok 0: none known; lock */
+	int hb_ok;			/* lock */
+	char own[MPS3_HEAD_OWN][MPS3_LOGNAME_MAX]; /* our newest commits, a ring (P3's re-announcing); lock */
+	unsigned own_next;		/* lock */
 	uint64_t seq;			/* protected by lock */
 	char anchor[MPS3_LOGNAME_MAX];	/* newest entry applied: proves a saved state is of this bucket; lock */
 	int64_t last_t;			/* time of our newest entry; protected by lock */
@@ -92,6 +105,7 @@ struct pending {
 	char *name;			/* under log/ or checkpoint/ */
 	struct mps3_objinfo info;
 	struct mps3_logentry entry;	/* after fetch */
+	struct mps3_objinfo got;	/* what the GET said of it */
 	int rc;
 	char err[512];
 };
@@ -156,6 +170,17 @@ void db_future_cpkey(struct mps3_db *db, char out[PREFIX_MAX + MPS3_LOGNAME_MAX]
 /* ---- resolving and polling (db/poll.c) ---------------------------------- */
 
 int db_read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_ETAG_MAX]);
+/*
+ * GET head, conditionally: its ETag into etag, and its body into body
+ * (limit MPS3_HEAD_MAX) with *got 1 when known: read now (an absent head
+ * has an empty one), or, with cached set, the body we last read or wrote
+ * when the store answers 304 to that body's ETag.  *got 0: no body (not
+ * modified, or too large to be a head).
+ */
+/* Remember a head body read or written, with its ETag ("" etag: forget it). */
+void db_head_cache(struct mps3_db *db, const char *etag, const char *body, size_t len);
+int db_read_head_body(struct mps3_db *db, const char *if_none_match, char etag[MPS3_ETAG_MAX],
+		      struct mps3_buf *body, int *got, int cached);
 /*
  * Read and check one listed checkpoint: 0 (cp set), 1 (not usable:
  * reported), or the store's error.  cp->files is shared with the next

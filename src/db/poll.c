@@ -207,30 +207,57 @@ static int load_checkpoint(struct mps3_db *db, struct mps3_checkpoint *out, char
 
 /* ---- open and resolve ------------------------------------------------ */
 
-int db_read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_ETAG_MAX])
+void db_head_cache(struct mps3_db *db, const char *etag, const char *body, size_t len)
+{
+	pthread_mutex_lock(&db->lock);
+	db->hb_ok = etag[0] && len <= sizeof(db->hb_body);
+	if (db->hb_ok) {
+		memcpy(db->hb_body, body, len);
+		db->hb_len = len;
+		snprintf(db->hb_etag, sizeof(db->hb_etag), "%s", etag);
+	}
+	pthread_mutex_unlock(&db->lock);
+}
+
+int db_read_head_body(struct mps3_db *db, const char *if_none_match, char etag[MPS3_ETAG_MAX],
+		      struct mps3_buf *body, int *got, int cached)
 {
 	struct mps3_get_opts opts = { if_none_match, 0, 0, 0 };
 	struct mps3_objinfo info;
-	struct mps3_buf buf;
+	struct mps3_buf own;
 	struct mps3_sink sink;
+	struct mps3_buf *b = body ? body : &own;
 	int rc;
 
-	mps3_buf_init(&buf, 4096);
-	mps3_sink_buf(&sink, &buf);
+	*got = 0;
+	mps3_buf_init(&own, MPS3_HEAD_MAX);
+	mps3_buf_reset(b);
+	mps3_sink_buf(&sink, b);
 	memset(&info, 0, sizeof(info));
 	rc = mps3_store_get(db->store, db->head_key, &opts, &sink, &info);
-	mps3_buf_dispose(&buf);
-	if (rc == 0 || rc == MPS3_NOT_MODIFIED) {
+	if (rc == 0) {
 		memcpy(etag, info.etag, MPS3_ETAG_MAX);
-		return 0;
-	}
-	if (rc == -ENOENT) {
+		db_head_cache(db, etag, b->data, b->len);
+		*got = 1;
+	} else if (rc == MPS3_NOT_MODIFIED) {
+		memcpy(etag, info.etag[0] ? info.etag : if_none_match, MPS3_ETAG_MAX);
+		etag[MPS3_ETAG_MAX - 1] = '\0';
+		rc = 0;
+		if (cached) {
+			pthread_mutex_lock(&db->lock);
+			if (db->hb_ok && strcmp(db->hb_etag, etag) == 0 &&
+			    mps3_buf_append(b, db->hb_body, db->hb_len) == 0)
+				*got = 1;
+			pthread_mutex_unlock(&db->lock);
+		}
+	} else if (rc == -ENOENT) {
 		etag[0] = '\0';
 		mps3_error_clear();
-		return 0; /* an empty database */
-	}
-	if (rc == -EFBIG) {
+		*got = 1; /* an empty database: no bytes */
+		rc = 0;
+	} else if (rc == -EFBIG) {
 		/* Odd content (planted?): its ETag still tells changes apart, so ask for it alone. */
+		mps3_buf_reset(b);
 		memset(&info, 0, sizeof(info));
 		rc = mps3_store_head(db->store, db->head_key, &info);
 		if (rc == 0 && !info.etag[0])
@@ -243,9 +270,16 @@ int db_read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_E
 			memcpy(etag, info.etag, MPS3_ETAG_MAX);
 			mps3_error_clear();
 		}
-		return rc;
 	}
+	mps3_buf_dispose(&own);
 	return rc;
+}
+
+int db_read_head(struct mps3_db *db, const char *if_none_match, char etag[MPS3_ETAG_MAX])
+{
+	int got;
+
+	return db_read_head_body(db, if_none_match, etag, NULL, &got, 0);
 }
 
 /*
@@ -258,13 +292,20 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 	struct pending_list list = { 0 };
 	struct mps3_checkpoint cp;
 	struct mps3_logkey *covered = NULL;
-	char etag[MPS3_ETAG_MAX], cpname[MPS3_LOGNAME_MAX];
+	char etag[MPS3_ETAG_MAX], cpname[MPS3_LOGNAME_MAX], digest[MPS3_HEAD_DIGEST_HEX + 1];
+	struct mps3_buf hb;
 	json_t *cpfiles;
 	int64_t stop = INT64_MIN, list_time;
 	size_t ncovered = 0;
-	int rc, skip = 0;
+	int rc, skip = 0, got;
 
-	rc = db_read_head(db, NULL, etag);
+	mps3_buf_init(&hb, MPS3_HEAD_MAX);
+	rc = db_read_head_body(db, NULL, etag, &hb, &got, 0);
+	if (got)
+		mps3_head_digest(digest, hb.data, hb.len);
+	else
+		digest[0] = '\0';
+	mps3_buf_dispose(&hb);
 	if (rc)
 		return rc;
 	rc = load_checkpoint(db, &cp, cpname);
@@ -312,6 +353,8 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 	}
 	if (rc == 0) {
 		memcpy(db->head_etag, etag, sizeof(etag));
+		memcpy(db->head_digest, digest, sizeof(digest));
+		db->list_due = INT64_MAX;
 		snprintf(db->stats.checkpoint, sizeof(db->stats.checkpoint), "%s", cpname);
 		db->stats.last_poll_ok = list_time;
 	}
@@ -344,25 +387,136 @@ int db_maybe_checkpoint(struct mps3_db *db)
 	return mps3_db_checkpoint(db, NULL);
 }
 
+/*
+ * Whether the store's LastModified makes the entry named at t fresh for
+ * every reader (R2), whichever precision their listing gives it: a GET's
+ * Last-Modified from S3 is whole seconds (the time truncated), a LIST's may
+ * be finer, so the entry must be fresh at both ends of that second.
+ */
+static int surely_fresh(struct mps3_db *db, int64_t t, const struct mps3_objinfo *info)
+{
+	if (!info->mtime_ms)
+		return 0;
+	if (db->exact_mtime)
+		return mps3_entry_fresh(t, info->mtime_ms, db->cfg.stale_ms);
+	return mps3_entry_fresh(t, info->mtime_ms, db->cfg.stale_ms) &&
+	       mps3_entry_fresh(t, info->mtime_ms + 999, db->cfg.stale_ms);
+}
+
+/*
+ * P3: head names every commit since the head we last caught up with (its
+ * first k links): GET those entries and apply them, without a LIST and
+ * without moving the horizon.  1 when done (etag and digest adopted), 0
+ * when a LIST is to decide after all (an entry missing, odd or doubtful:
+ * nothing is applied and nothing remembered), or an error.
+ */
+static int poll_by_head(struct mps3_db *db, const struct mps3_head *h, unsigned k, const char *etag,
+			const char *digest, struct mps3_changes *changes)
+{
+	struct pending_list list = { 0 };
+	struct mps3_objinfo none;
+	int64_t horizon, limit = db_future_limit(db), now;
+	unsigned i;
+	size_t j;
+	int rc = 0, ok = 1;
+
+	memset(&none, 0, sizeof(none));
+	pthread_mutex_lock(&db->lock);
+	horizon = mps3_manifest_horizon(db->m);
+	for (i = 0; i < k && ok && !rc; i++) {
+		struct mps3_logkey key;
+
+		if (mps3_logkey_parse(&key, h->link[i].name) || key.t > limit)
+			ok = 0; /* what no honest writer names: let a LIST judge it */
+		else if (!db_known_get(db, h->link[i].name) && key.t >= horizon)
+			rc = db_pending_add(&list, h->link[i].name, &none);
+		/* (An unknown name behind the horizon never applies (R3), however it is found.) */
+	}
+	pthread_mutex_unlock(&db->lock);
+	if (ok && !rc)
+		db_fetch_all(db, &list);
+	for (j = 0; ok && !rc && j < list.n; j++) {
+		struct pending *p = &list.v[j];
+
+		/* Accepted by R2 only when a LIST would accept it too; anything else waits for one. */
+		if (p->rc || p->got.size > db->cfg.max_entry_bytes || !surely_fresh(db, p->entry.key.t, &p->got))
+			ok = 0;
+	}
+	if (!ok || rc) {
+		mps3_error_clear();
+		db_pending_dispose(&list);
+		return rc;
+	}
+	pthread_mutex_lock(&db->deliver);
+	pthread_mutex_lock(&db->lock);
+	rc = db_apply_fetched(db, &list, changes);
+	if (rc == 0) {
+		now = mps3_clock_now(db->clock);
+		memcpy(db->head_etag, etag, MPS3_ETAG_MAX);
+		memcpy(db->head_digest, digest, MPS3_HEAD_DIGEST_HEX + 1);
+		/* Head is an optimisation: a LIST still follows within lag (P3). */
+		if (db->list_due == INT64_MAX)
+			db->list_due = now + db->cfg.lag_ms;
+		db->stats.last_poll_ok = now;
+		db->stats.polls_changed++;
+	}
+	pthread_mutex_unlock(&db->lock);
+	db_deliver(db, changes, 0);
+	pthread_mutex_unlock(&db->deliver);
+	db_pending_dispose(&list);
+	return rc ? rc : 1;
+}
+
+/* P2: away longer than half the GC grace period, resolve afresh (R1). */
+static int poll_afresh(struct mps3_db *db, struct mps3_changes *changes)
+{
+	int rc;
+
+	mps3_notice("%s: last listing is older than half the GC grace period; resolving afresh",
+		    mps3_store_url(db->store));
+	pthread_mutex_lock(&db->deliver);
+	rc = db_resolve(db, changes);
+	if (rc == 0) {
+		pthread_mutex_lock(&db->lock);
+		db->stats.polls_changed++;
+		pthread_mutex_unlock(&db->lock);
+		db_deliver(db, changes, 0);
+	}
+	pthread_mutex_unlock(&db->deliver);
+	return rc;
+}
+
 int mps3_db_poll(struct mps3_db *db, int *changed)
 {
 	struct pending_list list = { 0 };
 	struct mps3_changes changes;
+	struct mps3_buf hb;
 	char etag[MPS3_ETAG_MAX], old[MPS3_ETAG_MAX];
-	int64_t list_time, horizon, last_list;
-	int rc, full;
+	char digest[MPS3_HEAD_DIGEST_HEX + 1], mine[MPS3_HEAD_DIGEST_HEX + 1];
+	int64_t list_time, horizon, last_list, list_due, now;
+	int rc, full, got = 0, need_list, owed;
+	struct mps3_head *h;
+	unsigned k;
 
 	if (db->js)
 		return db_js_poll(db, changed);
+	h = malloc(sizeof(*h));
+	if (!h)
+		return -ENOMEM;
 
 	if (changed)
 		*changed = 0;
 	mps3_changes_init(&changes);
+	mps3_buf_init(&hb, MPS3_HEAD_MAX);
 	pthread_mutex_lock(&db->poll_lock);
 	db_flush_head(db);
 	pthread_mutex_lock(&db->lock);
 	memcpy(old, db->head_etag, sizeof(old));
+	memcpy(mine, db->head_digest, sizeof(mine));
 	last_list = db->last_list;
+	list_due = db->list_due;
+	/* Entries of ours that may have landed are settled by a LIST (W5): head never names them. */
+	need_list = db->need_list || json_object_size(db->unsure) > 0;
 	horizon = mps3_manifest_horizon(db->m);
 	db->stats.polls++;
 	pthread_mutex_unlock(&db->lock);
@@ -370,34 +524,39 @@ int mps3_db_poll(struct mps3_db *db, int *changed)
 	/* Away longer than half the GC grace: entries we never saw may be gone. */
 	full = mps3_clock_now(db->clock) - last_list > db->cfg.gc_grace_ms / 2;
 	if (full) {
-		mps3_notice("%s: last listing is older than half the GC grace period; resolving afresh",
-			    mps3_store_url(db->store));
-		pthread_mutex_lock(&db->deliver);
-		rc = db_resolve(db, &changes);
-		if (rc == 0) {
-			pthread_mutex_lock(&db->lock);
-			db->stats.polls_changed++;
-			pthread_mutex_unlock(&db->lock);
-			db_deliver(db, &changes, 0);
-		}
-		pthread_mutex_unlock(&db->deliver);
+		rc = poll_afresh(db, &changes);
 		goto out;
 	}
 
-	rc = db_read_head(db, old[0] ? old : NULL, etag);
+	rc = db_read_head_body(db, old[0] ? old : NULL, etag, &hb, &got, 0);
 	if (rc)
 		goto out;
 	/*
 	 * Unchanged head: nothing to do, except that a LIST at least every
 	 * quarter of the GC grace period also finds entries whose writer died
-	 * before updating head, before GC could remove them unseen (P2).
+	 * before updating head, before GC could remove them unseen (P2), and
+	 * one is owed within lag of a change taken from head alone (P3).
 	 */
-	if (strcmp(etag, old) == 0 &&
-	    mps3_clock_now(db->clock) - last_list <= db->cfg.gc_grace_ms / 4) {
+	now = mps3_clock_now(db->clock);
+	owed = need_list || now >= list_due;
+	if (strcmp(etag, old) == 0 && now - last_list <= db->cfg.gc_grace_ms / 4 && !owed) {
 		pthread_mutex_lock(&db->lock);
-		db->stats.last_poll_ok = mps3_clock_now(db->clock);
+		db->stats.last_poll_ok = now;
 		pthread_mutex_unlock(&db->lock);
 		goto out;
+	}
+	if (strcmp(etag, old) == 0) {
+		memcpy(digest, mine, sizeof(digest)); /* a LIST owed: what we caught up with stays */
+	} else if (got) {
+		mps3_head_digest(digest, hb.data, hb.len);
+		/* Head names what changed since the head we caught up with: take that alone (P3). */
+		if (!owed && mps3_head_parse(h, hb.data, hb.len) == 0 && (k = mps3_head_since(h, mine)) > 0) {
+			rc = poll_by_head(db, h, k, etag, digest, &changes);
+			if (rc)
+				goto done; /* 1: applied; or an error */
+		}
+	} else {
+		digest[0] = '\0'; /* no body to chain from */
 	}
 
 	list_time = mps3_clock_now(db->clock);
@@ -414,6 +573,8 @@ int mps3_db_poll(struct mps3_db *db, int *changed)
 		/* Only a complete pass may move our idea of head forward. */
 		if (rc == 0) {
 			memcpy(db->head_etag, etag, sizeof(etag));
+			memcpy(db->head_digest, digest, sizeof(digest));
+			db->list_due = INT64_MAX;
 			db->stats.last_poll_ok = list_time;
 			db->stats.polls_changed++;
 		}
@@ -423,12 +584,17 @@ int mps3_db_poll(struct mps3_db *db, int *changed)
 	pthread_mutex_unlock(&db->deliver);
 	if (rc == 0)
 		(void)db_maybe_checkpoint(db);
+	goto out;
+done:
+	if (rc == 1)
+		rc = 0;
 out:
 	if (changed)
 		*changed = changes.n > 0;
 	pthread_mutex_unlock(&db->poll_lock);
+	mps3_buf_dispose(&hb);
 	mps3_changes_dispose(&changes);
 	db_pending_dispose(&list);
+	free(h);
 	return rc;
 }
-
