@@ -95,6 +95,7 @@ static void *run(void *arg)
 	struct mps3_cli_progress *p = arg;
 	struct timespec until;
 
+	pthread_setname_np(pthread_self(), "mps3-progress");
 	pthread_mutex_lock(&p->lock);
 	while (!p->stop) {
 		draw(p, mono_ms());

@@ -304,6 +304,7 @@ static void *fetch_worker(void *arg)
 {
 	struct fetch_job *j = arg;
 
+	pthread_setname_np(pthread_self(), "mps3-resolve");
 	for (;;) {
 		size_t i;
 

@@ -62,6 +62,7 @@ static void *run(void *arg)
 	int64_t last_save = mono_ms(), cap = p->cfg.interval_ms > 10000 ? p->cfg.interval_ms : 10000;
 	unsigned failures = 0;
 
+	pthread_setname_np(pthread_self(), "mps3-poller");
 	pthread_mutex_lock(&p->lock);
 	while (!p->stop) {
 		int64_t wait = p->cfg.interval_ms;

@@ -202,6 +202,8 @@ static void *recover(void *arg)
 	struct dirent *de;
 	DIR *d;
 
+	pthread_setname_np(pthread_self(), "mps3-recover");
+
 	snprintf(dir, sizeof(dir), "%s/%s", fs->cfg.cache_dir, BRANCHES_DIR);
 	d = opendir(dir);
 	while (d && (de = readdir(d)) != NULL && !__atomic_load_n(&set->stopping, __ATOMIC_ACQUIRE)) {

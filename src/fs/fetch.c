@@ -42,6 +42,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,7 @@ static void *worker(void *arg)
 {
 	struct fetch *f = arg;
 
+	pthread_setname_np(pthread_self(), "mps3-fetch");
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
 		struct job j;

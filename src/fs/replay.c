@@ -18,6 +18,7 @@
 #include <linux/openat2.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,6 +361,7 @@ static void *replayer(void *arg)
 	struct replayer *nt = arg;
 	struct mps3fs *fs = nt->fs;
 
+	pthread_setname_np(pthread_self(), "mps3-replay");
 	__atomic_store_n(&fs->replay_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	pthread_mutex_lock(&nt->lock);
 	for (;;) {

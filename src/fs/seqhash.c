@@ -77,6 +77,7 @@ static void *hasher(void *arg)
 	char *buf = malloc(PIECE);
 	int rc = buf ? 0 : -ENOMEM;
 
+	pthread_setname_np(pthread_self(), "mps3-hash");
 	pthread_mutex_lock(&h->lock);
 	while (!rc) {
 		while (!h->is_void && !h->stop && h->hashed >= h->written)

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,6 +300,7 @@ static void *upload_thread(void *arg)
 {
 	struct batch *b = arg;
 
+	pthread_setname_np(pthread_self(), "mps3-put");
 	for (;;) {
 		size_t i;
 
@@ -644,6 +646,7 @@ static void *uploader(void *arg)
 	struct mps3fs *fs = arg;
 	int64_t backoff = 0;
 
+	pthread_setname_np(pthread_self(), "mps3-uploader");
 	pthread_mutex_lock(&fs->tree_lock);
 	while (!fs->uploader_stop) {
 		struct inval inv = { 0 };

@@ -124,6 +124,7 @@ void mps3fs_views_dispose(struct mps3fs *fs)
 static void *trim_main(void *arg)
 {
 	(void)arg;
+	pthread_setname_np(pthread_self(), "mps3-trim");
 	malloc_trim(0);
 	return NULL;
 }

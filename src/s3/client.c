@@ -242,6 +242,7 @@ static void *pget_worker(void *arg)
 {
 	struct pget *g = arg;
 
+	pthread_setname_np(pthread_self(), "mps3-get");
 	for (;;) {
 		struct mps3_sink sink;
 		struct s3_req r;
@@ -426,6 +427,7 @@ static void *mp_worker(void *arg)
 {
 	struct mp *m = arg;
 
+	pthread_setname_np(pthread_self(), "mps3-part");
 	for (;;) {
 		struct mps3_body part;
 		struct mps3_buf data = MPS3_BUF_INIT;
