@@ -9,9 +9,10 @@ usage: faultproxy.py UPSTREAM_HOST:PORT PORT_FILE CONTROL_FILE
 Once a mode is in force (new connections meet it, the open ones were
 cut), its words are written to CONTROL_FILE.applied.  In faults mode each
 request that met a fault is appended to CONTROL_FILE.requests as
-"FAULT METHOD PATH" (for lose, once the server has begun its reply, so the
-line proves the request was done), for tests that wait for a fault to hit
-a particular request.
+"FAULT METHOD PATH" (for lose, "lose METHOD PATH STATUS" once the server
+has begun its reply: the line proves the request was done, and the status
+says whether the server took it), for tests that wait for a fault to hit a
+particular request.
 
 It listens on 127.0.0.1 on a free port and writes the port number to
 PORT_FILE.  CONTROL_FILE holds the mode, re-read whenever it changes:
@@ -121,14 +122,17 @@ def read_request_head(sock):
     return data
 
 
-def pump(src, dst, cut_after=None):
-    """Copy src to dst until EOF; with cut_after, stop after that many bytes."""
+def pump(src, dst, cut_after=None, first=None):
+    """Copy src to dst until EOF; with cut_after, stop after that many bytes.
+    With first (a list), the first bytes read are appended to it."""
     sent = 0
     try:
         while True:
             data = src.recv(65536)
             if not data:
                 break
+            if first is not None and not first:
+                first.append(data)
             if cut_after is not None and sent + len(data) > cut_after:
                 dst.sendall(data[: max(0, cut_after - sent)])
                 return "cut"
@@ -139,11 +143,17 @@ def pump(src, dst, cut_after=None):
     return "eof"
 
 
-def note_request(kind, head):
+def note_request(kind, head, reply=None):
     line = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+    status = ""
+    if reply is not None:
+        # The server's status code, e.g. " 200", so that a caller can tell a
+        # request that was done from one the server refused.
+        words = reply.split(b"\r\n", 1)[0].split(b" ")
+        status = " " + (words[1].decode("latin-1") if len(words) > 1 else "?")
     with LOCK:
         with open(CONTROL + ".requests", "a") as f:
-            f.write("%s %s %s\n" % (kind, line[0], line[1] if len(line) > 1 else "?"))
+            f.write("%s %s %s%s\n" % (kind, line[0], line[1] if len(line) > 1 else "?", status))
 
 
 NOTED = ("x-amz-storage-class", "x-amz-server-side-encryption", "x-amz-request-payer")
@@ -238,10 +248,11 @@ def handle(client):
         t.start()
         # lose: the reply's first bytes prove the request was done; none reach the client.
         cut = random.randint(40, 4000) if kind == "cut" else 0 if kind == "lose" else None
-        how = pump(upstream, client, cut)
+        first = []
+        how = pump(upstream, client, cut, first)
         if how == "cut":
             if kind is not None:
-                note_request(kind, head)
+                note_request(kind, head, first[0] if kind == "lose" and first else None)
             rst(client)
         else:
             # shutdown, not just close: the other pump thread may be in

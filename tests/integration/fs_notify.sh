@@ -202,16 +202,28 @@ diag "writes: B $nb, A $na"
 sync_all() { /usr/bin/python3 -c 'import os,sys; os.fsync(os.open(sys.argv[1], os.O_RDONLY))' "$1/own/0"; }
 sync_all "$A"
 sync_all "$B"
-sleep 1.5
-lost=0
-for ((i = 0; i < 50 && i < nb; i++)); do
-	last=$(( (nb - 1) - ((nb - 1 - i) % 50) ))
-	[[ "$(cat "$A/own/$i" 2>/dev/null)" == "b $last" ]] || { lost=$((lost + 1)); diag "own/$i on A: '$(cat "$A/own/$i" 2>/dev/null)' want 'b $last'"; }
-done
-for ((i = 0; i < 50 && i < na; i++)); do
-	last=$(( (na - 1) - ((na - 1 - i) % 50) ))
-	[[ "$(cat "$B/theirs/$i" 2>/dev/null)" == "a $last" ]] || { lost=$((lost + 1)); diag "theirs/$i on B: '$(cat "$B/theirs/$i" 2>/dev/null)' want 'a $last'"; }
-done
+# Both are durable now; the other mount has them once its poller has been
+# round.  Wait for that (bounded) rather than for a guess at how long it takes.
+soak_missing() { # one line for each file that lacks its last write on the other mount
+	local i last
+	for ((i = 0; i < 50 && i < nb; i++)); do
+		last=$(((nb - 1) - ((nb - 1 - i) % 50)))
+		[[ "$(cat "$A/own/$i" 2>/dev/null)" == "b $last" ]] ||
+			echo "own/$i on A: '$(cat "$A/own/$i" 2>/dev/null)' want 'b $last'"
+	done
+	for ((i = 0; i < 50 && i < na; i++)); do
+		last=$(((na - 1) - ((na - 1 - i) % 50)))
+		[[ "$(cat "$B/theirs/$i" 2>/dev/null)" == "a $last" ]] ||
+			echo "theirs/$i on B: '$(cat "$B/theirs/$i" 2>/dev/null)' want 'a $last'"
+	done
+}
+soak_done() { [[ -z $(soak_missing) ]]; }
+t0=$(now_ms)
+wait_for 60 soak_done || true
+diag "the last writes were on the other mount $(($(now_ms) - t0)) ms after both syncs"
+soak_missing >"$T/soak.missing"
+while read -r line; do diag "$line"; done <"$T/soak.missing"
+lost=$(wc -l <"$T/soak.missing")
 is "$lost" 0 "soak: the last write of every file is on the other mount"
 kill "$WPID" 2>/dev/null
 is "$(grep -c '^CLOSE_WRITE own/' "$T/soak")" "$nb" "soak: each of B's own writes reported once on B, none replayed back"

@@ -280,10 +280,11 @@ proxy() {
 
 # proxy_mark: how many faulted requests the proxy has noted so far;
 # proxy_hit MARK ERE: whether one noted after MARK matches ERE, as
-# "FAULT METHOD PATH" (a lost reply is noted once the request was done).
+# "FAULT METHOD PATH" (a lost reply is noted once the request was done, as
+# "lose METHOD PATH STATUS" with the status the server answered).
 proxy_mark() {
 	local n
-	n=$(wc -l <"$T/proxy.ctl.requests" 2>/dev/null) || n=0
+	n=$({ wc -l <"$T/proxy.ctl.requests"; } 2>/dev/null) || n=0
 	echo "${n:-0}"
 }
 proxy_hit() {
