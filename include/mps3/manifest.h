@@ -136,6 +136,8 @@ int mps3_manifest_note_settled(struct mps3_manifest *m, int64_t from, const stru
 int mps3_manifest_settled_window(const struct mps3_manifest *m, int64_t from, struct mps3_cpwindow *w);
 
 int64_t mps3_manifest_horizon(const struct mps3_manifest *m);
+/* A count that changes whenever the map, the window or the horizon does (for "anything to save?"). */
+uint64_t mps3_manifest_generation(const struct mps3_manifest *m);
 /* Time of the newest entry ever added (INT64_MIN if none). */
 int64_t mps3_manifest_newest(const struct mps3_manifest *m);
 size_t mps3_manifest_window_len(const struct mps3_manifest *m);

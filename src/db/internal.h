@@ -54,6 +54,9 @@ struct kept_cp {
 
 #define MPS3_HEAD_OWN 16		/* own commits a writer re-announces when a race dropped them */
 
+/* Room for a saved state's signature: counters, head's ETag, the checkpoint's and branch's names. */
+#define STATE_SIG_MAX (96 + MPS3_ETAG_MAX + MPS3_LOGNAME_MAX + MPS3_SNAPSHOT_NAME_MAX)
+
 struct mps3_db {
 	struct db_js *js;		/* the MPS3 client's layout (db/jsmode.c), or NULL; set at open */
 	struct mps3_store *store;
@@ -96,6 +99,7 @@ struct mps3_db {
 	struct mps3_db_stats stats;	/* protected by lock */
 	struct kept_cp kept[KEPT_CP];	/* checkpoints read lately; protected by lock */
 	uint64_t kept_clock;		/* protected by lock */
+	char saved_sig[STATE_SIG_MAX];	/* what the last state saved held (db/state.c), "" none; lock */
 };
 
 /* ---- listing and fetching the log (db/fetch.c) ------------------------- */

@@ -30,6 +30,7 @@ struct mps3_manifest {
 	struct mps3_logkey *done;
 	size_t ndone, capdone;
 	int64_t done_from, keep_ms;
+	uint64_t gen;	/* bumped by every change to the map, the window or the horizon */
 };
 
 void mps3_changes_init(struct mps3_changes *c)
@@ -278,6 +279,7 @@ int mps3_manifest_reset(struct mps3_manifest *m, json_t *files, int64_t horizon,
 	db_pmap_dispose(&m->files);
 	m->files = nfiles;
 	m->horizon = horizon;
+	m->gen++;
 	m->ndone = 0;
 	m->done_from = horizon; /* what the base holds before it is not known by name */
 	if (before > 4096 && before > 2 * m->files.n)
@@ -354,6 +356,7 @@ int mps3_manifest_add(struct mps3_manifest *m, const struct mps3_logkey *key,
 		return -ESTALE;
 	if (changes)
 		changes->key = *key;
+	m->gen++;
 	pos = lower_bound(m, key);
 	if (pos < m->nwin && mps3_logkey_cmp(&m->win[pos].key, key) == 0)
 		return -EEXIST;
@@ -477,6 +480,7 @@ int mps3_manifest_settle(struct mps3_manifest *m, int64_t horizon)
 
 	if (horizon <= m->horizon)
 		return 0;
+	m->gen++;
 	while (n < m->nwin && m->win[n].key.t < horizon)
 		n++;
 	for (i = 0; i < n; i++) {
@@ -553,6 +557,11 @@ int mps3_manifest_settled_window(const struct mps3_manifest *m, int64_t from, st
 	while (k < m->ndone && m->done[k].t < from)
 		k++;
 	return mps3_cpwindow_digest(w, from, m->done + k, m->ndone - k);
+}
+
+uint64_t mps3_manifest_generation(const struct mps3_manifest *m)
+{
+	return m->gen;
 }
 
 int64_t mps3_manifest_horizon(const struct mps3_manifest *m)

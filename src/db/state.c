@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,10 +24,10 @@
 int mps3_db_save_state(struct mps3_db *db)
 {
 	json_t *st = NULL, *win = NULL, *ign = NULL, *base = NULL;
-	char tmp[4096], *dump = NULL;
+	char tmp[4096], sig[STATE_SIG_MAX], *dump = NULL;
 	const char *name;
 	json_t *v;
-	size_t i, len;
+	size_t i, len = 0, nign = 0;
 	int fd = -1, rc = -ENOMEM;
 
 	if (db->js)
@@ -35,6 +36,21 @@ int mps3_db_save_state(struct mps3_db *db)
 	if (!db->cfg.state_file)
 		return 0;
 	pthread_mutex_lock(&db->lock);
+	/*
+	 * Nothing changed since the last save (an idle mount): the file holds
+	 * it already.  Building the document costs about a kilobyte per entry
+	 * while the lock is held, so a million-file mount must not do it every
+	 * minute for nothing.
+	 */
+	json_object_foreach(db->known, name, v)
+		nign += json_integer_value(v) == K_IGNORED;
+	snprintf(sig, sizeof(sig), "%" PRIu64 " %zu %zu %" PRId64 " %s %s %s",
+		 mps3_manifest_generation(db->m), nign, json_object_size(db->unsure),
+		 db->last_list, db->head_etag, db->stats.checkpoint, db->branch);
+	if (strcmp(sig, db->saved_sig) == 0) {
+		pthread_mutex_unlock(&db->lock);
+		return 0;
+	}
 	win = json_array();
 	ign = json_array();
 	base = mps3_manifest_base_copy(db->m);
@@ -85,6 +101,9 @@ int mps3_db_save_state(struct mps3_db *db)
 		goto out;
 	}
 	rc = 0;
+	pthread_mutex_lock(&db->lock);
+	memcpy(db->saved_sig, sig, sizeof(sig));
+	pthread_mutex_unlock(&db->lock);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -95,6 +114,9 @@ out:
 	json_decref(win);
 	json_decref(ign);
 	json_decref(base);
+	/* The document of a big map is freed in pieces the allocator would keep. */
+	if (len >= (1u << 20))
+		malloc_trim(0);
 	return rc;
 }
 

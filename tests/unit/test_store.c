@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -368,6 +369,18 @@ static void test_db(const char *name, struct mps3_store *s)
 		sc.state_file = path;
 		rc = mps3_db_open(&d, s, &sc);
 		tap_ok(rc == 0 && d && mps3_db_save_state(d) == 0, "%s: save a state file", name);
+		{
+			struct stat st1, st2;
+
+			/* Each save writes a new file and renames it: an unchanged inode is no save. */
+			tap_ok(stat(path, &st1) == 0 && mps3_db_save_state(d) == 0 && stat(path, &st2) == 0 &&
+				       st1.st_ino == st2.st_ino,
+			       "%s: a save with nothing changed since the last one writes nothing", name);
+			tap_inteq(commit_str(a, "before-save", "{\"type\":\"d\"}"), 0, "%s: another session commits", name);
+			tap_ok(mps3_db_poll(d, &changed) == 0 && changed && mps3_db_save_state(d) == 0 &&
+				       stat(path, &st1) == 0 && st1.st_ino != st2.st_ino,
+			       "%s: once a poll brought a change, the state is saved again", name);
+		}
 		tap_inteq(commit_str(a, "after-save", "{\"type\":\"d\"}"), 0, "%s: another session commits after the save", name);
 		rc = mps3_db_open(&e, s, &sc);
 		files1 = e ? mps3_db_files(e) : NULL;
