@@ -182,7 +182,7 @@ m put f/x "$T/one"
 for r in -r -R --recursive; do
 	case $r in -r) k=d ;; -R) k=e ;; --recursive) k=f ;; esac
 	run "$URL" rm "$r" "$k"
-	if [[ $RC == 0 ]] && ! m ls | grep -q "^$k/"; then ok "rm $r"; else fail "rm $r: $ERR"; fi
+	if [[ $RC == 0 ]] && ! m ls | grep "^$k/" >/dev/null; then ok "rm $r"; else fail "rm $r: $ERR"; fi
 done
 run "$URL" ls -lq b
 if [[ $RC == 0 && $OUT == *" b" ]]; then ok "bundled short options (-lq)"; else fail "-lq: $OUT $ERR"; fi
@@ -252,7 +252,7 @@ comp() {
 	_mps3
 	if ((${#COMPREPLY[@]})); then printf '%s\n' "${COMPREPLY[@]}" | LC_ALL=C sort; fi
 }
-if complete -p mps3 | grep -q -- '-F _mps3'; then ok "the completion is registered for mps3"; else
+if complete -p mps3 | grep -- '-F _mps3' >/dev/null; then ok "the completion is registered for mps3"; else
 	fail "complete -p mps3: $(complete -p mps3 2>&1)"
 fi
 is "$(comp mps3 "$URL" l | tr '\n' ' ')" "log ls " "commands after a URL"

@@ -24,7 +24,7 @@ while ((SECONDS < end)); do
 	sleep 0.25
 done
 is "$bad" 0 "$n rounds of writes during ${OFFLINE} s offline all succeed and read back at once"
-if "$MPS3" status "$A" | grep -q "^state: offline"; then ok "status says offline"; else fail "status: $("$MPS3" status "$A" | head -3 | tr '\n' ' ')"; fi
+if "$MPS3" status "$A" | grep "^state: offline" >/dev/null; then ok "status says offline"; else fail "status: $("$MPS3" status "$A" | head -3 | tr '\n' ' ')"; fi
 pending=$("$MPS3" status "$A" | sed -n 's/^pending paths: //p')
 if [[ $pending -ge 2 ]]; then ok "status counts pending changes ($pending)"; else fail "pending paths: $pending"; fi
 check "nothing of it reached the bucket yet" test -z "$(m ls new- 2>/dev/null)"
@@ -83,7 +83,7 @@ sleep 2 # the uploader's next attempts, their replies lost too
 proxy online
 check "sync after the lost replies" timeout 120 "$MPS3" sync "$L"
 m log --entries --json >"$T/lost.log"
-if grep '"status": *"ok"' "$T/lost.log" | grep -q '"doubt-d": *{[^}]*"type": *"d"'; then
+if grep '"status": *"ok"' "$T/lost.log" | grep '"doubt-d": *{[^}]*"type": *"d"' >/dev/null; then
 	ok "the log holds the entry whose reply was lost"
 else
 	fail "the log holds the entry whose reply was lost"

@@ -156,7 +156,7 @@ check "status file" grep -q "^state: online" "$A/.mps3/status"
 is "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["state"], d["url"] == sys.argv[2],
 	d["pending_paths"], type(d["cache"]["used_bytes"]).__name__, d["last_poll"] is not None)' "$T/status.json" "$URL")" \
 	"online True 0 int True" "mps3 status --json: one JSON object with the mount's state"
-if ls -a "$A" | grep -qx ".mps3"; then fail ".mps3 is hidden from ls"; else ok ".mps3 is hidden from ls"; fi
+if ls -a "$A" | grep -x ".mps3" >/dev/null; then fail ".mps3 is hidden from ls"; else ok ".mps3 is hidden from ls"; fi
 umount_fs a2
 
 # --- uid=, gid=, umask= for every file shown (as s3fs has them); default_*= for those that record none

@@ -208,7 +208,7 @@ umount_fs() {
 	if [[ $quiet_ok == warnings-ok ]]; then
 		if grep -q "ERROR: AddressSanitizer\|runtime error:" "$T/$name.err"; then
 			fail "mps3fs $name: no sanitizer report"
-			sed 's/^/# /' "$T/$name.err" | head -40
+			sed 's/^/# /' "$T/$name.err" | sed -n 1,40p
 		else
 			ok "mps3fs $name: no sanitizer report"
 		fi
@@ -288,7 +288,7 @@ proxy_mark() {
 	echo "${n:-0}"
 }
 proxy_hit() {
-	tail -n "+$(($1 + 1))" "$T/proxy.ctl.requests" 2>/dev/null | grep -qE "$2"
+	tail -n "+$(($1 + 1))" "$T/proxy.ctl.requests" 2>/dev/null | grep -E "$2" >/dev/null # (not -q: under pipefail an early exit would fail tail)
 }
 
 # mps3 through the proxy

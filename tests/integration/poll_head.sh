@@ -23,7 +23,7 @@ before_entry() { since "$1" | awk '/\/db\/log\// {exit} {print}'; }
 listed_since() { since "$1" | is_list; }
 # listed_after MARK NEEDLE: a LIST after the first request (since MARK) containing NEEDLE.
 listed_after() { since "$1" | awk -v g="$2" 'f {print} index($0, g) {f=1}' | is_list; }
-asked_since() { since "$1" | grep -qF -- "$2"; }
+asked_since() { since "$1" | grep -F -- "$2" >/dev/null; }
 head_gets() { since "$1" | grep -c "^GET /$BUCKET/db/head" || true; }
 raw_get() {
 	curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \

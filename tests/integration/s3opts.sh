@@ -76,7 +76,7 @@ none_of "reads and listings carry no storage class" '^(GET|HEAD) ' storage-class
 : >"$T/proxy.ctl.headers"
 mount_fs b sse=AES256,drain=1s
 echo secret >"$MNT/enc"
-status_says() { "$MPS3" status "$MNT" 2>&1 | grep -q "Server-side encryption is not supported"; }
+status_says() { "$MPS3" status "$MNT" 2>&1 | grep "Server-side encryption is not supported" >/dev/null; }
 wait_for 120 status_says || true
 check "sse=AES256 on Swift: mps3 status names what the server refused" status_says
 check "the PutObject asked for SSE-S3" grep -qE '^PUT [^ ]*/blobs/.*x-amz-server-side-encryption=AES256' \
