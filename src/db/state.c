@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,7 +115,7 @@ out:
 	json_decref(base);
 	/* The document of a big map is freed in pieces the allocator would keep. */
 	if (len >= (1u << 20))
-		malloc_trim(0);
+		mps3_manifest_trim();
 	return rc;
 }
 
