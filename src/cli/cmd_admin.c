@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "mps3/clock.h"
 #include "mps3/error.h"
 #include "mps3/hash.h"
 #include "mps3/io.h"
@@ -280,12 +281,15 @@ static void umount_child(const char *mnt, int sync, int fd)
 
 /*
  * Run umount_child for at most limit ms; what it said into buf (cap bytes).
- * 1 if it synced, 0 if not, -1 when it was killed at the deadline.
+ * 1 if it synced, 0 if not, -1 when it was killed at the deadline.  The
+ * deadline is of the clock, not of loop turns: a child that has closed
+ * the pipe (it is exiting) but cannot be reaped yet makes poll() return
+ * at once, and counting turns then would end the wait in microseconds.
  */
 static int umount_ask(const char *mnt, int sync, int64_t limit, char *buf, size_t cap)
 {
-	int64_t waited = 0;
-	int status = 0, fds[2], res = 0;
+	int64_t deadline = mps3_mono_ms() + limit;
+	int status = 0, fds[2], res = 0, eof = 0;
 	size_t got = 0;
 	pid_t pid, r;
 
@@ -300,7 +304,7 @@ static int umount_ask(const char *mnt, int sync, int64_t limit, char *buf, size_
 	}
 	close(fds[1]);
 	while (pid > 0) {
-		struct pollfd p = { fds[0], POLLIN, 0 };
+		struct pollfd p = { eof ? -1 : fds[0], POLLIN, 0 };
 		ssize_t n;
 
 		r = waitpid(pid, &status, WNOHANG);
@@ -310,16 +314,21 @@ static int umount_ask(const char *mnt, int sync, int64_t limit, char *buf, size_
 		}
 		if (r < 0 && errno != EINTR)
 			break;
-		if (waited >= limit) {
+		if (mps3_mono_ms() >= deadline) {
 			kill(pid, SIGKILL); /* FUSE interrupts its fsync */
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
 			res = -1;
 			break;
 		}
-		if (poll(&p, 1, 100) > 0 && got < cap - 1 && (n = read(fds[0], buf + got, cap - 1 - got)) > 0)
-			got += (size_t)n;
-		waited += 100;
+		/* At end of file the descriptor is left out: poll() then only sleeps until the child can be reaped. */
+		if (poll(&p, 1, eof ? 10 : 100) > 0 && !eof) {
+			n = got < cap - 1 ? read(fds[0], buf + got, cap - 1 - got) : 0;
+			if (n > 0)
+				got += (size_t)n;
+			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+				eof = 1; /* (or buf is full: the rest is not needed) */
+		}
 	}
 	for (;;) { /* what it said before it ended */
 		ssize_t n = got < cap - 1 ? read(fds[0], buf + got, cap - 1 - got) : 0;

@@ -98,8 +98,13 @@ rc=0
 timeout 120 "$MPS3" umount "$MNT" 2>"$T/umount.err" || rc=$?
 is "$rc:$(cat "$T/umount.err")" "0:" "mps3 umount: uploads waited for, unmounted, exit 0, nothing to say"
 is "$(m get after)" fine "what was written just before mps3 umount is in the bucket"
+rc=0
 wait "${FS_PID[b]}" || rc=$?
 is "$rc" 0 "the daemon exits 0 after mps3 umount"
+if [[ $rc != 0 ]]; then
+	echo "# the daemon said:"
+	sed 's/^/#   /' "$T/b.err" | sed -n 1,60p
+fi
 unset "FS_PID[b]"
 
 # --- SSE-C: the key and its MD5 with the write ------------------------------
