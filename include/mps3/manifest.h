@@ -32,6 +32,7 @@
 
 #include <jansson.h>
 
+#include "mps3/buf.h"
 #include "mps3/entry.h"
 #include "mps3/keys.h"
 
@@ -64,6 +65,8 @@ struct mps3_packed {
 int mps3_packed_from_json(struct mps3_packed *p, json_t *v);
 /* The object again (new reference), NULL on -ENOMEM. */
 json_t *mps3_packed_to_json(const struct mps3_packed *p);
+/* Its compact JSON text appended to b, as json_dumps(JSON_COMPACT) of that object: 0, -ENOMEM or -EFBIG. */
+int mps3_packed_dump(const struct mps3_packed *p, struct mps3_buf *b);
 
 /* One path whose resolved value changed; values may be NULL (absent). */
 struct mps3_change {
@@ -169,6 +172,14 @@ size_t mps3_manifest_base_size(const struct mps3_manifest *m);
  */
 int mps3_manifest_foreach(const struct mps3_manifest *m, int (*fn)(const char *path, json_t *v, void *ctx),
 			  void *ctx);
+/* The same for the settled map (the base): every path it holds, once. */
+int mps3_manifest_base_foreach(const struct mps3_manifest *m, int (*fn)(const char *path, json_t *v, void *ctx),
+			       void *ctx);
+/*
+ * The settled map as the compact text of a JSON object, appended to out,
+ * without building it as JSON first: 0, -ENOMEM or -EFBIG.
+ */
+int mps3_manifest_base_dump(const struct mps3_manifest *m, struct mps3_buf *out);
 /*
  * Give the system back the memory freed by a big change (a checkpoint read
  * and dropped, a removal of many paths): the allocator keeps it otherwise.

@@ -632,20 +632,91 @@ json_t *mps3_manifest_files_copy(const struct mps3_manifest *m)
 	return db_pmap_to_json(&m->files);
 }
 
-static int overlay_base(const char *path, json_t *d, void *ctx)
+struct base_walk {
+	const struct mps3_manifest *m;
+	int (*fn)(const char *path, json_t *v, void *ctx);
+	void *ctx;
+};
+
+/* A path of the resolved map the window did not change is in the base as it is. */
+static int walk_files(const char *path, json_t *v, void *ctx)
 {
-	if (json_is_null(d)) {
-		json_object_del(ctx, path);
+	struct base_walk *w = ctx;
+
+	return db_pmap_has(&w->m->bdiff, path) ? 0 : w->fn(path, v, w->ctx);
+}
+
+/* One the window changed has its base value in bdiff (null: not in the base). */
+static int walk_bdiff(const char *path, json_t *d, void *ctx)
+{
+	struct base_walk *w = ctx;
+
+	return json_is_null(d) ? 0 : w->fn(path, d, w->ctx);
+}
+
+int mps3_manifest_base_foreach(const struct mps3_manifest *m, int (*fn)(const char *path, json_t *v, void *ctx),
+			       void *ctx)
+{
+	struct base_walk w = { m, fn, ctx };
+	int rc = db_pmap_foreach(&m->files, walk_files, &w);
+
+	return rc ? rc : db_pmap_foreach(&m->bdiff, walk_bdiff, &w);
+}
+
+struct base_text {
+	const struct pmap *skip;	/* paths left out (the files pass: those the window changed) */
+	struct mps3_buf *b;
+	int first;
+};
+
+static int dump_raw(const char *p, size_t n, void *ctx)
+{
+	return mps3_buf_append(ctx, p, n) ? -1 : 0;
+}
+
+static int dump_member(const char *path, const struct mps3_packed *p, json_t *j, void *ctx)
+{
+	struct base_text *t = ctx;
+	int rc;
+
+	if ((t->skip && db_pmap_has(t->skip, path)) || (j && json_is_null(j)))
 		return 0;
-	}
-	return json_object_set(ctx, path, d) ? -ENOMEM : 0;
+	rc = t->first ? 0 : mps3_buf_append(t->b, ",", 1);
+	t->first = 0;
+	if (!rc)
+		rc = mps3_buf_json_string(t->b, path, strlen(path));
+	if (!rc)
+		rc = mps3_buf_append(t->b, ":", 1);
+	if (!rc && p)
+		rc = mps3_packed_dump(p, t->b);
+	else if (!rc && json_dump_callback(j, dump_raw, t->b, JSON_COMPACT | JSON_ENCODE_ANY))
+		rc = -ENOMEM;
+	return rc;
+}
+
+int mps3_manifest_base_dump(const struct mps3_manifest *m, struct mps3_buf *out)
+{
+	struct base_text t = { &m->bdiff, out, 1 };
+	int rc = mps3_buf_append(out, "{", 1);
+
+	if (!rc)
+		rc = db_pmap_foreach_raw(&m->files, dump_member, &t);
+	t.skip = NULL;
+	if (!rc)
+		rc = db_pmap_foreach_raw(&m->bdiff, dump_member, &t);
+	return rc ? rc : mps3_buf_append(out, "}", 1);
+}
+
+static int add_base(const char *path, json_t *v, void *ctx)
+{
+	return json_object_set(ctx, path, v) ? -ENOMEM : 0;
 }
 
 json_t *mps3_manifest_base_copy(const struct mps3_manifest *m)
 {
-	json_t *o = db_pmap_to_json(&m->files);
+	json_t *o = json_object();
 
-	if (o && db_pmap_foreach(&m->bdiff, overlay_base, o)) {
+	if (o && mps3_manifest_base_foreach(m, add_base, o)) {
 		json_decref(o);
 		o = NULL;
 	}

@@ -4,10 +4,12 @@
  * that grows and shrinks with the map.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mps3/buf.h"
 #include "mps3/hash.h"
 #include "pmap.h"
 
@@ -147,6 +149,37 @@ json_t *mps3_packed_to_json(const struct mps3_packed *p)
 		return NULL;
 	}
 	return o;
+}
+
+int mps3_packed_dump(const struct mps3_packed *p, struct mps3_buf *b)
+{
+	char hex[65], t[2] = { p->type, '\0' };
+	const char *sep = "{";
+	int rc = 0;
+
+#define MEMBER(fmt, ...) (rc = rc ? rc : mps3_buf_printf(b, "%s" fmt, sep, __VA_ARGS__), sep = ",")
+	if (p->has & MPS3_PK_BLOB) {
+		mps3_hex(hex, p->blob, sizeof(p->blob));
+		MEMBER("\"blob\":\"%s\"", hex);
+	}
+	if (p->has & MPS3_PK_GID)
+		MEMBER("\"gid\":%" PRIu32, p->gid);
+	if (p->has & MPS3_PK_MODE)
+		MEMBER("\"mode\":%" PRIu32, p->mode);
+	if (p->has & MPS3_PK_MTIME)
+		MEMBER("\"mtime\":%" PRId64, p->mtime);
+	if (p->has & MPS3_PK_SIZE)
+		MEMBER("\"size\":%" PRId64, p->size);
+	if (p->has & MPS3_PK_TYPE) {
+		MEMBER("\"type\":%s", "");
+		rc = rc ? rc : mps3_buf_json_string(b, t, 1);
+	}
+	if (p->has & MPS3_PK_UID)
+		MEMBER("\"uid\":%" PRIu32, p->uid);
+#undef MEMBER
+	if (!rc)
+		rc = mps3_buf_append(b, *sep == '{' ? "{}" : "}", *sep == '{' ? 2 : 1);
+	return rc;
 }
 
 static uint32_t hash_path(const char *s)
@@ -315,6 +348,24 @@ int db_pmap_foreach(const struct pmap *m, int (*fn)(const char *path, json_t *v,
 				return -ENOMEM;
 			rc = fn(r->path, v, ctx);
 			json_decref(v);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int db_pmap_foreach_raw(const struct pmap *m,
+			int (*fn)(const char *path, const struct mps3_packed *p, json_t *j, void *ctx), void *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < m->nb; i++) {
+		const struct pmap_rec *r;
+
+		for (r = m->b[i]; r; r = r->next) {
+			int rc = r->packed ? fn(r->path, &r->v.p, NULL, ctx) : fn(r->path, NULL, r->v.j, ctx);
+
 			if (rc)
 				return rc;
 		}

@@ -34,6 +34,9 @@ int db_pmap_has(const struct pmap *m, const char *path);
 int db_pmap_put(struct pmap *m, const char *path, json_t *v);
 /* Every path in no particular order; fn's value is borrowed for the call; a non-zero return stops. */
 int db_pmap_foreach(const struct pmap *m, int (*fn)(const char *path, json_t *v, void *ctx), void *ctx);
+/* The same without building values: fn gets the packed value (p) or the JSON one (j), the other NULL. */
+int db_pmap_foreach_raw(const struct pmap *m,
+			int (*fn)(const char *path, const struct mps3_packed *p, json_t *j, void *ctx), void *ctx);
 /* Remove every path for which drop (given its value, borrowed) returns non-zero (out of memory: kept). */
 void db_pmap_prune(struct pmap *m, int (*drop)(const char *path, json_t *v, void *ctx), void *ctx);
 /* A JSON object of every path (new reference), NULL on -ENOMEM. */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mps3/buf.h"
 #include "mps3/error.h"
 #include "mps3/io.h"
 #include "mps3/log.h"
@@ -20,10 +21,18 @@
 
 #define STATE_VERSION 1
 
+/*
+ * Save the resolved state, when it changed since the last save.  The small
+ * parts are a JSON document; the base, which is the whole settled map, is
+ * written as text straight from the map while the lock is held (about
+ * 150 bytes an entry, a sixth of what a JSON tree of it would take) and
+ * goes to the file after the lock is released.
+ */
 int mps3_db_save_state(struct mps3_db *db)
 {
-	json_t *st = NULL, *win = NULL, *ign = NULL, *base = NULL;
-	char tmp[4096], sig[STATE_SIG_MAX], *dump = NULL;
+	json_t *st = NULL, *win = NULL, *ign = NULL;
+	char tmp[4096], sig[STATE_SIG_MAX], *head = NULL;
+	struct mps3_buf base;
 	const char *name;
 	json_t *v;
 	size_t i, len = 0, nign = 0;
@@ -34,12 +43,12 @@ int mps3_db_save_state(struct mps3_db *db)
 
 	if (!db->cfg.state_file)
 		return 0;
+	mps3_buf_init(&base, 0);
 	pthread_mutex_lock(&db->lock);
 	/*
 	 * Nothing changed since the last save (an idle mount): the file holds
-	 * it already.  Building the document costs about a kilobyte per entry
-	 * while the lock is held, so a million-file mount must not do it every
-	 * minute for nothing.
+	 * it already.  Writing out the map takes the lock for a while on a
+	 * million-file mount, which must not do it every minute for nothing.
 	 */
 	json_object_foreach(db->known, name, v)
 		nign += json_integer_value(v) == K_IGNORED;
@@ -52,7 +61,6 @@ int mps3_db_save_state(struct mps3_db *db)
 	}
 	win = json_array();
 	ign = json_array();
-	base = mps3_manifest_base_copy(db->m);
 	for (i = 0; win && i < mps3_manifest_window_len(db->m); i++) {
 		json_t *files;
 		const struct mps3_logkey *k = mps3_manifest_window_key(db->m, i, &files);
@@ -64,33 +72,40 @@ int mps3_db_save_state(struct mps3_db *db)
 	json_object_foreach(db->known, name, v)
 		if (json_integer_value(v) == K_IGNORED)
 			json_array_append_new(ign, json_string(name));
-	if (win && ign && base)
-		st = json_pack("{s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:O,s:O,s:O}", "v", STATE_VERSION,
+	if (win && ign)
+		st = json_pack("{s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:O,s:O}", "v", STATE_VERSION,
 			       "url", mps3_store_url(db->store), "lag", (json_int_t)db->cfg.lag_ms,
 			       "stale", (json_int_t)db->cfg.stale_ms,
 			       "horizon", (json_int_t)mps3_manifest_horizon(db->m),
 			       "last_list", (json_int_t)db->last_list,
 			       "newest", (json_int_t)db->stats.newest, "head_etag", db->head_etag,
 			       "anchor", db->anchor,
-			       "checkpoint", db->stats.checkpoint, "base", base,
-			       "window", win, "ignored", ign);
+			       "checkpoint", db->stats.checkpoint, "window", win, "ignored", ign);
+	if (st && db->branch[0] && json_object_set_new(st, "branch", json_string(db->branch)))
+		st = (json_decref(st), NULL);
+	rc = st ? mps3_manifest_base_dump(db->m, &base) : -ENOMEM;
 	pthread_mutex_unlock(&db->lock);
-	if (!st)
+	if (rc)
 		goto out;
-	if (db->branch[0])
-		json_object_set_new(st, "branch", json_string(db->branch));
-	/* Serialise outside the lock: values are immutable and shared. */
-	dump = json_dumps(st, JSON_COMPACT);
-	if (!dump)
+	/* The document with the base as its last member: {...,"base":{...}} */
+	rc = -ENOMEM;
+	head = json_dumps(st, JSON_COMPACT);
+	if (!head || strlen(head) < 2)
 		goto out;
-	len = strlen(dump);
+	len = strlen(head) - 1; /* without its closing brace */
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", db->cfg.state_file, (int)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = mps3_error_set(-errno, "cannot write %s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	rc = mps3_write_all(fd, dump, len);
+	rc = mps3_write_all(fd, head, len);
+	if (!rc)
+		rc = mps3_write_all(fd, ",\"base\":", 8);
+	if (!rc)
+		rc = mps3_write_all(fd, base.data, base.len);
+	if (!rc)
+		rc = mps3_write_all(fd, "}", 1);
 	if (rc) {
 		rc = mps3_error_set(rc, "cannot write %s: %s", tmp, strerror(-rc));
 		goto out;
@@ -106,14 +121,15 @@ int mps3_db_save_state(struct mps3_db *db)
 out:
 	if (fd >= 0)
 		close(fd);
-	if (rc)
+	if (rc && fd >= 0)
 		unlink(tmp);
-	free(dump);
+	len = base.len;
+	mps3_buf_dispose(&base);
+	free(head);
 	json_decref(st);
 	json_decref(win);
 	json_decref(ign);
-	json_decref(base);
-	/* The document of a big map is freed in pieces the allocator would keep. */
+	/* What building the window and the text took is freed in pieces the allocator would keep. */
 	if (len >= (1u << 20))
 		mps3_manifest_trim();
 	return rc;

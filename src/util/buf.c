@@ -170,6 +170,32 @@ int mps3_buf_escape(struct mps3_buf *b, const char *str, size_t n)
 	return mps3_buf_escape_flags(b, str, n, 1);
 }
 
+int mps3_buf_json_string(struct mps3_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s, *end = s + n;
+	int rc = mps3_buf_append(b, "\"", 1);
+
+	for (; !rc && s < end; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		rc = mps3_buf_append(b, run, (size_t)(s - run));
+		if (!rc && (c == '"' || c == '\\')) {
+			esc[1] = (char)c;
+			rc = mps3_buf_append(b, esc, 2);
+		} else if (!rc) {
+			rc = mps3_buf_append(b, esc, sizeof(esc));
+		}
+		run = s + 1;
+	}
+	if (!rc)
+		rc = mps3_buf_append(b, run, (size_t)(s - run));
+	return rc ? rc : mps3_buf_append(b, "\"", 1);
+}
+
 int mps3_buf_escape_flags(struct mps3_buf *b, const char *str, size_t n, int backslash)
 {
 	const unsigned char *s = (const unsigned char *)str;

@@ -41,9 +41,21 @@ static json_t *ring_files(const struct mps3_manifest *m)
 	return ring_keep(mps3_manifest_files_copy(m));
 }
 
+/* The base, which its text form (mps3_manifest_base_dump) must equal: else a null that fails the caller's check. */
 static json_t *ring_base(const struct mps3_manifest *m)
 {
-	return ring_keep(mps3_manifest_base_copy(m));
+	struct mps3_buf b;
+	json_t *copy = mps3_manifest_base_copy(m), *text;
+
+	mps3_buf_init(&b, 0);
+	text = mps3_manifest_base_dump(m, &b) == 0 ? json_loadb(b.data, b.len, 0, NULL) : NULL;
+	mps3_buf_dispose(&b);
+	if (!json_equal(copy, text)) {
+		json_decref(copy);
+		copy = json_null();
+	}
+	json_decref(text);
+	return ring_keep(copy);
 }
 
 static struct mps3_logkey key(int64_t t, const char *s, uint64_t seq)
@@ -479,6 +491,22 @@ static void test_exact_values(void)
 		json_decref(v);
 	}
 	tap_ok(json_equal(ring_base(m), files), "the base is the same map");
+	{
+		struct mps3_buf b;
+		int exact = 0;
+
+		/* Written as text straight from the map, each value is the bytes that were read. */
+		mps3_buf_init(&b, 0);
+		tap_inteq(mps3_manifest_base_dump(m, &b), 0, "the base as text");
+		for (i = 0; b.data && i < sizeof(values) / sizeof(values[0]); i++) {
+			char member[600];
+
+			snprintf(member, sizeof(member), "\"p%zu\":%s", i, values[i]);
+			exact += strstr(b.data, member) != NULL;
+		}
+		tap_inteq(exact, (long long)(sizeof(values) / sizeof(values[0])), "every value in it byte for byte");
+		mps3_buf_dispose(&b);
+	}
 	json_decref(files);
 	mps3_manifest_free(m);
 }
