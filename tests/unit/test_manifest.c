@@ -48,7 +48,7 @@ static json_t *ring_base(const struct mps3_manifest *m)
 	json_t *copy = mps3_manifest_base_copy(m), *text;
 
 	mps3_buf_init(&b, 0);
-	text = mps3_manifest_base_dump(m, &b) == 0 ? json_loadb(b.data, b.len, 0, NULL) : NULL;
+	text = mps3_manifest_base_dump(m, &b) == 0 ? json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, NULL) : NULL;
 	mps3_buf_dispose(&b);
 	if (!json_equal(copy, text)) {
 		json_decref(copy);

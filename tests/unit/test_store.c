@@ -375,7 +375,9 @@ static void test_db(const char *name, struct mps3_store *s)
 		rc = mps3_db_open(&d, s, &sc);
 		tap_ok(rc == 0 && d && mps3_db_save_state(d) == 0, "%s: save a state file", name);
 		{
-			json_t *doc = json_load_file(path, 0, NULL), *live = d ? mps3_db_files(d) : NULL;
+			/* Read as db_load_state reads it. */
+			json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
+			json_t *live = d ? mps3_db_files(d) : NULL;
 			json_t *base = json_object_get(doc, "base"), *v;
 			const char *k;
 			size_t n = 0, same = 0;
