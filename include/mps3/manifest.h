@@ -172,9 +172,6 @@ size_t mps3_manifest_base_size(const struct mps3_manifest *m);
  */
 int mps3_manifest_foreach(const struct mps3_manifest *m, int (*fn)(const char *path, json_t *v, void *ctx),
 			  void *ctx);
-/* The same for the settled map (the base): every path it holds, once. */
-int mps3_manifest_base_foreach(const struct mps3_manifest *m, int (*fn)(const char *path, json_t *v, void *ctx),
-			       void *ctx);
 /*
  * The settled map as the compact text of a JSON object, appended to out,
  * without building it as JSON first: 0, -ENOMEM or -EFBIG.

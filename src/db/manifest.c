@@ -632,39 +632,37 @@ json_t *mps3_manifest_files_copy(const struct mps3_manifest *m)
 	return db_pmap_to_json(&m->files);
 }
 
+/*
+ * Every path of the base, once, as a record of one of the maps: a path of
+ * the resolved map the window did not change is in the base as it is; one
+ * it changed has its base value in bdiff (null: not in the base).
+ */
 struct base_walk {
-	const struct mps3_manifest *m;
-	int (*fn)(const char *path, json_t *v, void *ctx);
+	const struct pmap *skip;	/* the files pass: the paths bdiff holds */
+	int (*fn)(const char *path, const struct mps3_packed *p, json_t *j, void *ctx);
 	void *ctx;
 };
 
-/* A path of the resolved map the window did not change is in the base as it is. */
-static int walk_files(const char *path, json_t *v, void *ctx)
+static int walk_rec(const char *path, const struct mps3_packed *p, json_t *j, void *ctx)
 {
 	struct base_walk *w = ctx;
 
-	return db_pmap_has(&w->m->bdiff, path) ? 0 : w->fn(path, v, w->ctx);
+	if ((w->skip && db_pmap_has(w->skip, path)) || (j && json_is_null(j)))
+		return 0;
+	return w->fn(path, p, j, w->ctx);
 }
 
-/* One the window changed has its base value in bdiff (null: not in the base). */
-static int walk_bdiff(const char *path, json_t *d, void *ctx)
+static int base_walk(const struct mps3_manifest *m,
+		     int (*fn)(const char *path, const struct mps3_packed *p, json_t *j, void *ctx), void *ctx)
 {
-	struct base_walk *w = ctx;
+	struct base_walk w = { &m->bdiff, fn, ctx };
+	int rc = db_pmap_foreach_raw(&m->files, walk_rec, &w);
 
-	return json_is_null(d) ? 0 : w->fn(path, d, w->ctx);
-}
-
-int mps3_manifest_base_foreach(const struct mps3_manifest *m, int (*fn)(const char *path, json_t *v, void *ctx),
-			       void *ctx)
-{
-	struct base_walk w = { m, fn, ctx };
-	int rc = db_pmap_foreach(&m->files, walk_files, &w);
-
-	return rc ? rc : db_pmap_foreach(&m->bdiff, walk_bdiff, &w);
+	w.skip = NULL;
+	return rc ? rc : db_pmap_foreach_raw(&m->bdiff, walk_rec, &w);
 }
 
 struct base_text {
-	const struct pmap *skip;	/* paths left out (the files pass: those the window changed) */
 	struct mps3_buf *b;
 	int first;
 };
@@ -677,11 +675,8 @@ static int dump_raw(const char *p, size_t n, void *ctx)
 static int dump_member(const char *path, const struct mps3_packed *p, json_t *j, void *ctx)
 {
 	struct base_text *t = ctx;
-	int rc;
+	int rc = t->first ? 0 : mps3_buf_append(t->b, ",", 1);
 
-	if ((t->skip && db_pmap_has(t->skip, path)) || (j && json_is_null(j)))
-		return 0;
-	rc = t->first ? 0 : mps3_buf_append(t->b, ",", 1);
 	t->first = 0;
 	if (!rc)
 		rc = mps3_buf_json_string(t->b, path, strlen(path));
@@ -696,27 +691,24 @@ static int dump_member(const char *path, const struct mps3_packed *p, json_t *j,
 
 int mps3_manifest_base_dump(const struct mps3_manifest *m, struct mps3_buf *out)
 {
-	struct base_text t = { &m->bdiff, out, 1 };
+	struct base_text t = { out, 1 };
 	int rc = mps3_buf_append(out, "{", 1);
 
 	if (!rc)
-		rc = db_pmap_foreach_raw(&m->files, dump_member, &t);
-	t.skip = NULL;
-	if (!rc)
-		rc = db_pmap_foreach_raw(&m->bdiff, dump_member, &t);
+		rc = base_walk(m, dump_member, &t);
 	return rc ? rc : mps3_buf_append(out, "}", 1);
 }
 
-static int add_base(const char *path, json_t *v, void *ctx)
+static int add_base(const char *path, const struct mps3_packed *p, json_t *j, void *ctx)
 {
-	return json_object_set(ctx, path, v) ? -ENOMEM : 0;
+	return json_object_set_new(ctx, path, p ? mps3_packed_to_json(p) : json_incref(j)) ? -ENOMEM : 0;
 }
 
 json_t *mps3_manifest_base_copy(const struct mps3_manifest *m)
 {
 	json_t *o = json_object();
 
-	if (o && mps3_manifest_base_foreach(m, add_base, o)) {
+	if (o && base_walk(m, add_base, o)) {
 		json_decref(o);
 		o = NULL;
 	}

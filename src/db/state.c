@@ -81,8 +81,10 @@ int mps3_db_save_state(struct mps3_db *db)
 			       "newest", (json_int_t)db->stats.newest, "head_etag", db->head_etag,
 			       "anchor", db->anchor,
 			       "checkpoint", db->stats.checkpoint, "window", win, "ignored", ign);
-	if (st && db->branch[0] && json_object_set_new(st, "branch", json_string(db->branch)))
-		st = (json_decref(st), NULL);
+	if (st && db->branch[0] && json_object_set_new(st, "branch", json_string(db->branch))) {
+		json_decref(st);
+		st = NULL;
+	}
 	rc = st ? mps3_manifest_base_dump(db->m, &base) : -ENOMEM;
 	pthread_mutex_unlock(&db->lock);
 	if (rc)
