@@ -230,6 +230,7 @@ struct mps3_db_stats {
 	int64_t clock_uncertainty_ms;
 	uint64_t commits, recommits;
 	char checkpoint[MPS3_LOGNAME_MAX]; /* the checkpoint resolved from, "" none */
+	int from_state;			/* opened from the saved state file, not resolved afresh */
 };
 void mps3_db_get_stats(struct mps3_db *db, struct mps3_db_stats *out);
 

@@ -190,8 +190,10 @@ int mps3_db_open(struct mps3_db **out, struct mps3_store *store,
 	}
 	if (db_load_state(db)) {
 		/* Catch up from the saved state: usually one conditional GET. */
+		db->stats.from_state = 1;
 		rc = db_check_anchor(db);
 		if (rc == -ENOENT) {
+			db->stats.from_state = 0;
 			mps3_notice("%s: the saved state is of another history of this bucket; resolving afresh",
 				    mps3_store_url(store));
 			rc = db_resolve(db, NULL);

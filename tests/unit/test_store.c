@@ -415,6 +415,12 @@ static void test_db(const char *name, struct mps3_store *s)
 		files2 = mps3_db_files(a);
 		tap_ok(rc == 0 && files1 && files2 && json_equal(files1, files2) && json_object_get(files1, "after-save"),
 		       "%s: reopen from the state file catches up to the same map as a live session", name);
+		if (e) {
+			struct mps3_db_stats est;
+
+			mps3_db_get_stats(e, &est);
+			tap_ok(est.from_state, "%s: that reopen started from the state file, not from the bucket", name);
+		}
 		json_decref(files1);
 		mps3_db_free(e);
 		e = NULL;
@@ -426,6 +432,12 @@ static void test_db(const char *name, struct mps3_store *s)
 		rc = mps3_db_open(&e, s, &sc);
 		files1 = e ? mps3_db_files(e) : NULL;
 		tap_ok(rc == 0 && files1 && json_equal(files1, files2), "%s: a corrupt state file is ignored", name);
+		if (e) {
+			struct mps3_db_stats est;
+
+			mps3_db_get_stats(e, &est);
+			tap_ok(!est.from_state, "%s: and that open resolved from the bucket", name);
+		}
 		json_decref(files1);
 		json_decref(files2);
 		mps3_db_free(d);
