@@ -105,6 +105,23 @@ int mps3_manifest_reset(struct mps3_manifest *m, json_t *files, int64_t horizon,
 			struct mps3_changes *changes);
 
 /*
+ * A map being read (a checkpoint's or a saved state's) held compactly as it
+ * arrives, never as one JSON tree, until it replaces a manifest's base.
+ */
+struct mps3_base;
+
+struct mps3_base *mps3_base_new(void);
+void mps3_base_free(struct mps3_base *b);
+/* Add path = v (borrowed).  0, -EINVAL (path added before) or -ENOMEM, with a detail. */
+int mps3_base_add(struct mps3_base *b, const char *path, json_t *v);
+/* The same as a scan callback (mps3_jscan_fn; base is the struct mps3_base). */
+int mps3_base_add_fn(const char *path, json_t *v, void *base);
+size_t mps3_base_size(const struct mps3_base *b);
+/* mps3_manifest_reset from b, which is left empty on success (unchanged, as m is, on failure). */
+int mps3_manifest_reset_base(struct mps3_manifest *m, struct mps3_base *b, int64_t horizon,
+			     struct mps3_changes *changes);
+
+/*
  * Add one accepted log entry (files is borrowed).  Returns 0 when added,
  * -EEXIST when an entry of that name is already known (harmless duplicate),
  * -ESTALE when it is older than the horizon (it should have been seen

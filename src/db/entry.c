@@ -9,6 +9,7 @@
 #include "mps3/entry.h"
 #include "mps3/error.h"
 #include "mps3/hash.h"
+#include "mps3/jscan.h"
 #include "mps3/mergepatch.h"
 
 #define DOC_VERSION 1
@@ -407,36 +408,63 @@ static int parse_window(struct mps3_cpwindow *w, json_t *v, int64_t t)
 	return 1;
 }
 
-int mps3_checkpoint_parse(struct mps3_checkpoint *out, const char *name, const char *doc,
-			  size_t len)
+struct cp_sink {
+	mps3_jscan_fn fn;
+	void *ctx;
+};
+
+static int cp_member(const char *path, json_t *v, void *ctx)
 {
-	const char *path;
-	json_t *j = NULL, *files, *v;
+	struct cp_sink *sink = ctx;
+	int rc = mps3_value_check(path, v, 0);
+
+	return rc ? rc : sink->fn(path, v, sink->ctx);
+}
+
+int mps3_checkpoint_scan(struct mps3_checkpoint *out, const char *name, const char *doc, size_t len,
+			 mps3_jscan_fn fn, void *ctx)
+{
+	struct cp_sink sink = { fn, ctx };
+	json_t *j;
 	int rc;
 
 	out->files = NULL;
 	out->has_window = 0;
 	if (mps3_cpkey_parse(&out->key, name))
 		return mps3_error_set(-EINVAL, "malformed checkpoint name");
-	j = load(doc, len);
-	if (!j)
-		return -EINVAL;
-	rc = parse_header(j, &out->key, 0);
+	rc = mps3_jscan(doc, len, "files", cp_member, &sink, &j);
 	if (rc)
-		goto fail;
-	files = json_object_get(j, "files");
-	json_object_foreach(files, path, v) {
-		rc = mps3_value_check(path, v, 0);
-		if (rc)
-			goto fail;
-	}
-	out->files = json_incref(files);
-	out->has_window = parse_window(&out->window, json_object_get(j, "window"), out->key.t);
-	json_decref(j);
-	return 0;
-fail:
+		return rc;
+	rc = parse_header(j, &out->key, 0);
+	if (rc == 0)
+		out->has_window = parse_window(&out->window, json_object_get(j, "window"), out->key.t);
 	json_decref(j);
 	return rc;
+}
+
+/* The sink that builds the map as JSON, refusing a path given twice as jansson would. */
+static int add_member(const char *path, json_t *v, void *ctx)
+{
+	if (json_object_get(ctx, path))
+		return mps3_error_set(-EINVAL, "duplicate path %s", path);
+	return json_object_set(ctx, path, v) ? mps3_error_set(-ENOMEM, "out of memory") : 0;
+}
+
+int mps3_checkpoint_parse(struct mps3_checkpoint *out, const char *name, const char *doc,
+			  size_t len)
+{
+	json_t *files = json_object();
+	int rc;
+
+	if (!files)
+		return mps3_error_set(-ENOMEM, "out of memory");
+	rc = mps3_checkpoint_scan(out, name, doc, len, add_member, files);
+	if (rc) {
+		json_decref(files);
+		return rc;
+	}
+	out->files = files;
+	return 0;
 }
 
 int mps3_snapshot_parse(struct mps3_checkpoint *out, const char *doc, size_t len)

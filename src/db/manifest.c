@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mps3/error.h"
 #include "mps3/manifest.h"
 #include "mps3/mergepatch.h"
 #include "pmap.h"
@@ -232,52 +233,89 @@ static int record(struct mps3_changes *changes, const char *path, json_t *old, j
 	return mps3_changes_add(changes, path, old, new);
 }
 
+/* A map being read, packed as it arrives (mps3/manifest.h). */
+struct mps3_base {
+	struct pmap files;
+};
+
+struct mps3_base *mps3_base_new(void)
+{
+	struct mps3_base *b = malloc(sizeof(*b));
+
+	if (b)
+		db_pmap_init(&b->files);
+	return b;
+}
+
+void mps3_base_free(struct mps3_base *b)
+{
+	if (!b)
+		return;
+	db_pmap_dispose(&b->files);
+	free(b);
+}
+
+int mps3_base_add(struct mps3_base *b, const char *path, json_t *v)
+{
+	if (db_pmap_has(&b->files, path))
+		return mps3_error_set(-EINVAL, "duplicate path %s", path);
+	return db_pmap_put(&b->files, path, v) ? mps3_error_set(-ENOMEM, "out of memory") : 0;
+}
+
+int mps3_base_add_fn(const char *path, json_t *v, void *base)
+{
+	return mps3_base_add(base, path, v);
+}
+
+size_t mps3_base_size(const struct mps3_base *b)
+{
+	return b->files.n;
+}
+
 struct reset_ctx {
-	json_t *nfiles;
+	const struct pmap *nfiles, *old;
 	struct mps3_changes *changes;
 };
 
 static int record_gone(const char *path, json_t *v, void *ctx)
 {
 	struct reset_ctx *c = ctx;
+	int err = 0, rc;
+	json_t *now = db_pmap_get(c->nfiles, path, &err);
 
-	return record(c->changes, path, v, json_object_get(c->nfiles, path));
+	rc = err ? err : record(c->changes, path, v, now);
+	json_decref(now);
+	return rc;
 }
 
-int mps3_manifest_reset(struct mps3_manifest *m, json_t *files, int64_t horizon,
-			struct mps3_changes *changes)
+static int record_new(const char *path, json_t *v, void *ctx)
 {
-	struct pmap nfiles;
-	const char *path;
-	json_t *v;
-	int rc = -ENOMEM;
-	size_t before = m->files.n;
+	struct reset_ctx *c = ctx;
 
-	db_pmap_init(&nfiles);
-	json_object_foreach(files, path, v) {
-		rc = db_pmap_put(&nfiles, path, v);
-		if (rc)
-			goto fail;
-	}
+	return db_pmap_has(c->old, path) ? 0 : record(c->changes, path, NULL, v);
+}
+
+int mps3_manifest_reset_base(struct mps3_manifest *m, struct mps3_base *b, int64_t horizon,
+			     struct mps3_changes *changes)
+{
+	size_t before = m->files.n;
+	int rc;
+
 	if (changes) {
-		struct reset_ctx c = { files, changes };
+		struct reset_ctx c = { &b->files, &m->files, changes };
 
 		memset(&changes->key, 0, sizeof(changes->key)); /* from a checkpoint, not an entry */
 		rc = db_pmap_foreach(&m->files, record_gone, &c);
+		if (!rc)
+			rc = db_pmap_foreach(&b->files, record_new, &c);
 		if (rc)
-			goto fail;
-		json_object_foreach(files, path, v) {
-			if (db_pmap_has(&m->files, path))
-				continue;
-			rc = record(changes, path, NULL, v);
-			if (rc)
-				goto fail;
-		}
+			return rc;
 	}
 	clear_window(m);
 	db_pmap_dispose(&m->bdiff);
 	db_pmap_dispose(&m->files);
-	m->files = nfiles;
+	m->files = b->files;
+	db_pmap_init(&b->files);
 	m->horizon = horizon;
 	m->gen++;
 	m->ndone = 0;
@@ -285,8 +323,24 @@ int mps3_manifest_reset(struct mps3_manifest *m, json_t *files, int64_t horizon,
 	if (before > 4096 && before > 2 * m->files.n)
 		db_pmap_trim();
 	return 0;
-fail:
-	db_pmap_dispose(&nfiles);
+}
+
+int mps3_manifest_reset(struct mps3_manifest *m, json_t *files, int64_t horizon,
+			struct mps3_changes *changes)
+{
+	struct mps3_base *b = mps3_base_new();
+	const char *path;
+	json_t *v;
+	int rc = b ? 0 : -ENOMEM;
+
+	json_object_foreach(files, path, v) {
+		if (rc)
+			break;
+		rc = db_pmap_put(&b->files, path, v);
+	}
+	if (!rc)
+		rc = mps3_manifest_reset_base(m, b, horizon, changes);
+	mps3_base_free(b);
 	return rc;
 }
 

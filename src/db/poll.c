@@ -133,7 +133,24 @@ void mps3_db_forget_past(struct mps3_db *db)
 		json_decref(drop[i]);
 }
 
-int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, struct mps3_checkpoint *cp)
+/* All of a JSON map into base. */
+static int base_from_json(struct mps3_base *base, json_t *files)
+{
+	const char *path;
+	json_t *v;
+	int rc = 0;
+
+	json_object_foreach(files, path, v) {
+		rc = mps3_base_add(base, path, v);
+		if (rc)
+			break;
+	}
+	return rc;
+}
+
+/* db_read_checkpoint's, with its map either as JSON (kept for the next reader) or, given base, into it. */
+static int read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, struct mps3_checkpoint *cp,
+			   struct mps3_base *base)
 {
 	const char *name = e->key + strlen(db->cp_prefix);
 	struct mps3_buf buf;
@@ -154,14 +171,23 @@ int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, stru
 			  mps3_store_url(db->store), e->key, e->info.size, db->cfg.max_checkpoint_bytes);
 		return 1;
 	}
-	if (kept_get(db, name, cp))
-		return 0; /* read and checked before: checkpoints are never rewritten */
+	if (kept_get(db, name, cp)) {
+		/* Read and checked before: checkpoints are never rewritten. */
+		if (!base)
+			return 0;
+		rc = base_from_json(base, cp->files);
+		json_decref(cp->files);
+		cp->files = NULL;
+		return rc;
+	}
 	mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
 	rc = mps3_store_get_buf(db->store, e->key, &buf, NULL);
-	if (rc == 0)
+	if (rc == 0 && base)
+		rc = mps3_checkpoint_scan(cp, name, mps3_buf_cstr(&buf), buf.len, mps3_base_add_fn, base);
+	else if (rc == 0)
 		rc = mps3_checkpoint_parse(cp, name, mps3_buf_cstr(&buf), buf.len);
 	mps3_buf_dispose(&buf);
-	if (rc == 0)
+	if (rc == 0 && !base)
 		kept_put(db, name, cp);
 	if (rc == -ENOENT)
 		return 1; /* collected since the LIST */
@@ -173,12 +199,21 @@ int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, stru
 	return rc;
 }
 
+int db_read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, struct mps3_checkpoint *cp)
+{
+	return read_checkpoint(db, e, cp, NULL);
+}
+
 /*
- * The newest valid checkpoint: files (new ref) and its key; files NULL if
- * none.  Checkpoints named after what any client can write now are skipped
- * without being read (fsck reports them).
+ * The newest valid checkpoint: its key and window in out, its map into
+ * *base (replaced by an empty one when a checkpoint turned out unusable
+ * half read); name_out "" if there is none.  Checkpoints named after what
+ * any client can write now are skipped without being read (fsck reports
+ * them).  The map is never held as JSON: it is the database's size many
+ * times over.
  */
-static int load_checkpoint(struct mps3_db *db, struct mps3_checkpoint *out, char name_out[MPS3_LOGNAME_MAX])
+static int load_checkpoint(struct mps3_db *db, struct mps3_checkpoint *out, char name_out[MPS3_LOGNAME_MAX],
+			   struct mps3_base **base)
 {
 	char after[PREFIX_MAX + MPS3_LOGNAME_MAX];
 	const struct mps3_list_entry *e;
@@ -192,7 +227,15 @@ static int load_checkpoint(struct mps3_db *db, struct mps3_checkpoint *out, char
 	while ((rc = db_page_next(&it, &e)) == 1) {
 		struct mps3_checkpoint cp;
 
-		rc = db_read_checkpoint(db, e, &cp);
+		rc = read_checkpoint(db, e, &cp, *base);
+		if (rc != 0 && mps3_base_size(*base) > 0) {
+			mps3_base_free(*base);
+			*base = mps3_base_new();
+			if (!*base) {
+				rc = -ENOMEM;
+				break;
+			}
+		}
 		if (rc == 1)
 			continue;
 		if (rc)
@@ -294,7 +337,7 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 	struct mps3_logkey *covered = NULL;
 	char etag[MPS3_ETAG_MAX], cpname[MPS3_LOGNAME_MAX], digest[MPS3_HEAD_DIGEST_HEX + 1];
 	struct mps3_buf hb;
-	json_t *cpfiles;
+	struct mps3_base *base = mps3_base_new();
 	int64_t stop = INT64_MIN, list_time;
 	size_t ncovered = 0;
 	int rc, skip = 0, got;
@@ -306,21 +349,29 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 	else
 		digest[0] = '\0';
 	mps3_buf_dispose(&hb);
-	if (rc)
+	if (!rc && !base)
+		rc = -ENOMEM;
+	if (!rc)
+		rc = load_checkpoint(db, &cp, cpname, &base);
+	if (rc) {
+		mps3_base_free(base);
 		return rc;
-	rc = load_checkpoint(db, &cp, cpname);
-	if (rc)
-		return rc;
-	cpfiles = cp.files;
-	if (cpfiles)
+	}
+	if (cpname[0])
 		stop = cp.key.t - db->cfg.lag_ms;
 	else if (db->branch[0]) {
 		/* A branch without a checkpoint of its own: its base, and its whole log over it. */
+		json_t *files;
 		int64_t t;
 
-		rc = db_branch_base(db, db->branch, &cpfiles, &t);
-		if (rc)
+		rc = db_branch_base(db, db->branch, &files, &t);
+		if (!rc)
+			rc = base_from_json(base, files);
+		json_decref(files);
+		if (rc) {
+			mps3_base_free(base);
 			return rc;
+		}
 	}
 	/*
 	 * Everything is applied again from the checkpoint, so the listing must
@@ -332,7 +383,7 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 	pthread_mutex_unlock(&db->lock);
 	list_time = mps3_clock_now(db->clock);
 	rc = db_list_log(db, stop, &list);
-	if (rc == 0 && cp.files)
+	if (rc == 0 && cpname[0])
 		rc = skip = db_skip_window(db, &cp, &list, &covered, &ncovered);
 	if (rc < 0)
 		goto out;
@@ -340,7 +391,7 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 
 	pthread_mutex_lock(&db->lock);
 	/* The window the checkpoint already holds is behind the horizon, known by name. */
-	rc = mps3_manifest_reset(db->m, cpfiles, skip ? cp.key.t : stop, changes);
+	rc = mps3_manifest_reset_base(db->m, base, skip ? cp.key.t : stop, changes);
 	if (!rc && skip)
 		rc = mps3_manifest_note_settled(db->m, stop, covered, ncovered);
 	if (!rc)
@@ -360,8 +411,8 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 	}
 	pthread_mutex_unlock(&db->lock);
 out:
-	json_decref(cpfiles);
-	if (rc == 0 && cp.files)
+	mps3_base_free(base);
+	if (rc == 0 && cpname[0])
 		kept_drop(db, cpname);
 	free(covered);
 	db_pending_dispose(&list);

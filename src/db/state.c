@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mps3/buf.h"
 #include "mps3/error.h"
 #include "mps3/io.h"
+#include "mps3/jscan.h"
 #include "mps3/log.h"
 #include "internal.h"
 
@@ -157,10 +159,48 @@ static const char *branch_of(json_t *st)
 	return b ? b : "";
 }
 
+/*
+ * The state file parsed, its settled map into *out (a new base) rather than
+ * into the JSON (whose "base" is left an empty object).  0, or -errno (the
+ * file is missing, unreadable or not JSON: detail set).
+ */
+static int read_state(const char *file, json_t **st, struct mps3_base **out)
+{
+	struct mps3_base *b = mps3_base_new();
+	char *text = NULL;
+	struct stat sb;
+	int fd, rc;
+
+	*st = NULL;
+	*out = NULL;
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		rc = -errno;
+	else if (fstat(fd, &sb))
+		rc = -errno;
+	else if (!b || !(text = malloc((size_t)sb.st_size + 1)))
+		rc = mps3_error_set(-ENOMEM, "out of memory");
+	else
+		rc = mps3_pread_all(fd, text, (size_t)sb.st_size, 0);
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0)
+		rc = mps3_jscan(text, (size_t)sb.st_size, "base", mps3_base_add_fn, b, st);
+	else if (rc != -ENOMEM)
+		rc = mps3_error_set(rc, "%s", strerror(-rc));
+	free(text);
+	if (rc) {
+		mps3_base_free(b);
+		return rc;
+	}
+	*out = b;
+	return 0;
+}
+
 int db_load_state(struct mps3_db *db)
 {
-	json_error_t jerr;
 	json_t *st, *win, *ign, *base, *v;
+	struct mps3_base *settled;
 	int64_t last_list;
 	const char *why = NULL;
 	size_t i;
@@ -168,10 +208,10 @@ int db_load_state(struct mps3_db *db)
 
 	if (!db->cfg.state_file)
 		return 0;
-	st = json_load_file(db->cfg.state_file, JSON_REJECT_DUPLICATES, &jerr);
-	if (!st) {
-		if (access(db->cfg.state_file, F_OK) == 0)
-			mps3_notice("ignoring state file %s: %s", db->cfg.state_file, jerr.text);
+	rc = read_state(db->cfg.state_file, &st, &settled);
+	if (rc) {
+		if (rc != -ENOENT)
+			mps3_notice("ignoring state file %s: %s", db->cfg.state_file, mps3_error_last(rc));
 		return 0;
 	}
 	win = json_object_get(st, "window");
@@ -195,10 +235,11 @@ int db_load_state(struct mps3_db *db)
 	/* Too old, or unusable: resolve afresh from the bucket. */
 	if (why || mps3_clock_now(db->clock) - last_list > db->cfg.gc_grace_ms / 2) {
 		json_decref(st);
+		mps3_base_free(settled);
 		return 0;
 	}
 	pthread_mutex_lock(&db->lock);
-	rc = mps3_manifest_reset(db->m, base, json_integer_value(json_object_get(st, "horizon")), NULL);
+	rc = mps3_manifest_reset_base(db->m, settled, json_integer_value(json_object_get(st, "horizon")), NULL);
 	json_object_clear(db->known);
 	json_array_foreach(win, i, v) {
 		struct mps3_logkey k;
@@ -232,6 +273,7 @@ int db_load_state(struct mps3_db *db)
 	}
 	pthread_mutex_unlock(&db->lock);
 	json_decref(st);
+	mps3_base_free(settled);
 	if (rc)
 		mps3_notice("ignoring state file %s: malformed", db->cfg.state_file);
 	return rc == 0;

@@ -8,6 +8,9 @@
  * 0123456789abcdef, seq 7); and, when it has a newline, as an object name
  * (the first line) followed by a document (the rest).
  *
+ * The streaming reader of checkpoints (mps3_jscan) must read the input
+ * exactly as jansson reads it whole: the same verdict, the same document.
+ *
  * Properties: a parsed entry keeps the invariants of mps3/entry.h and
  * survives mps3_entry_to_patch() applied to nothing; an accepted document
  * meets every rule its parser states and re-serialises (mps3_*_dump) to a
@@ -18,6 +21,7 @@
 #include "fuzz.h"
 #include "mps3/entry.h"
 #include "mps3/hash.h"
+#include "mps3/jscan.h"
 #include "mps3/mergepatch.h"
 
 #define LOG_NAME "9999998765432109_0123456789abcdef_7"
@@ -166,6 +170,35 @@ static void check_cp(const char *name, const char *doc, size_t len)
 	json_decref(c.files);
 }
 
+static int collect(const char *key, json_t *v, void *ctx)
+{
+	if (json_object_get(ctx, key))
+		return -EINVAL;
+	return json_object_set(ctx, key, v) ? -ENOMEM : 0;
+}
+
+static void check_jscan(const char *doc, size_t len)
+{
+	json_t *ref = json_loadb(doc, len, JSON_REJECT_DUPLICATES, NULL), *big = json_object(), *got = NULL;
+	int rc = mps3_jscan(doc, len, "files", collect, big, &got);
+
+	FUZZ_CHECK(rc == 0 || rc == -EINVAL);
+	FUZZ_CHECK((rc == 0) == (ref != NULL));
+	FUZZ_CHECK(rc == 0 || got == NULL);
+	if (rc == 0) {
+		json_t *f = json_object_get(got, "files");
+
+		if (json_is_object(f) && json_object_size(f) == 0)
+			json_object_set(got, "files", big);
+		else
+			FUZZ_CHECK(json_object_size(big) == 0);
+		FUZZ_CHECK(json_equal(ref, got));
+	}
+	json_decref(ref);
+	json_decref(got);
+	json_decref(big);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *doc = (const char *)data;
@@ -191,6 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_decref(j);
 	}
 
+	check_jscan(doc, size);
 	check_log(LOG_NAME, doc, size);
 	check_cp(CP_NAME, doc, size);
 
