@@ -12,6 +12,7 @@
  * the document.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,6 +122,83 @@ static int value_end(struct scan *s, int depth, const char **out)
 	}
 }
 
+/* A plain string at p: printable ASCII, no escapes.  Its end (past the quote) or NULL. */
+static const char *plain_string(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '"')
+			return p + 1;
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || *p == '\\')
+			return NULL;
+	}
+	return NULL;
+}
+
+/*
+ * A flat object of plain strings, small integers and literals, written
+ * without spaces, as checkpoints are: built directly, as jansson would
+ * build it.  NULL for anything else (nested, reals, escapes, big numbers,
+ * a key twice, not in that shape at all), which jansson then parses.
+ */
+static json_t *flat_object(const char *p, const char *end)
+{
+	json_t *o = json_object();
+	char key[64];
+
+	if (!o || *p++ != '{')
+		goto no;
+	if (p < end && *p == '}' && p + 1 == end)
+		return o;
+	while (p < end) {
+		const char *k = p, *q = *p == '"' ? plain_string(p, end) : NULL;
+		json_t *v = NULL;
+
+		if (!q || (size_t)(q - k - 2) >= sizeof(key) || q == end || *q != ':')
+			goto no;
+		memcpy(key, k + 1, (size_t)(q - k - 2));
+		key[q - k - 2] = '\0';
+		if (json_object_get(o, key))
+			goto no;
+		p = q + 1;
+		if (p < end && *p == '"') {
+			q = plain_string(p, end);
+			if (q)
+				v = json_stringn(p + 1, (size_t)(q - p - 2));
+		} else if (p < end && (*p == '-' || (*p >= '0' && *p <= '9'))) {
+			const char *d = p + (*p == '-');
+			uint64_t n = 0;
+
+			/* -?(0|[1-9][0-9]*) up to 19 digits (nanosecond times have 19) and INT64_MAX; no real. */
+			for (q = d; q < end && *q >= '0' && *q <= '9' && q - d < 20; q++)
+				n = n * 10 + (uint64_t)(*q - '0');
+			if (q > d && q - d <= 19 && n <= INT64_MAX && !(*d == '0' && q - d > 1))
+				v = json_integer(*p == '-' ? -(json_int_t)n : (json_int_t)n);
+		} else if (end - p >= 4 && memcmp(p, "true", 4) == 0) {
+			q = p + 4;
+			v = json_true();
+		} else if (end - p >= 5 && memcmp(p, "false", 5) == 0) {
+			q = p + 5;
+			v = json_false();
+		} else if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
+			q = p + 4;
+			v = json_null();
+		}
+		if (!v || json_object_set_new(o, key, v))
+			goto no;
+		if (q == end || (*q != ',' && *q != '}'))
+			goto no;
+		if (*q == '}') {
+			if (q + 1 != end)
+				goto no;
+			return o;
+		}
+		p = q + 1;
+	}
+no:
+	json_decref(o);
+	return NULL;
+}
+
 /* The value at s->p (at depth, see value_end), parsed by jansson; s->p moves past it. */
 static int value(struct scan *s, int depth, json_t **v)
 {
@@ -130,6 +208,10 @@ static int value(struct scan *s, int depth, json_t **v)
 
 	if (rc)
 		return rc;
+	if (*s->p == '{' && (*v = flat_object(s->p, end))) {
+		s->p = end;
+		return 0;
+	}
 	*v = json_loadb(s->p, (size_t)(end - s->p), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
 	if (!*v)
 		return bad(s, s->p + jerr.position, jerr.text);
