@@ -151,35 +151,80 @@ json_t *mps3_packed_to_json(const struct mps3_packed *p)
 	return o;
 }
 
+/* ",\"key\":" (the comma unless first) at o; the end. */
+static char *put_key(char *o, const char *key, int *first)
+{
+	size_t n = strlen(key);
+
+	*o++ = *first ? '{' : ',';
+	*first = 0;
+	*o++ = '"';
+	memcpy(o, key, n);
+	o += n;
+	*o++ = '"';
+	*o++ = ':';
+	return o;
+}
+
+/* v in decimal at o, as printf's %PRId64 writes it; the end. */
+static char *put_int(char *o, int64_t v)
+{
+	char d[20];
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	int n = 0;
+
+	if (v < 0)
+		*o++ = '-';
+	do {
+		d[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	while (n)
+		*o++ = d[--n];
+	return o;
+}
+
+/*
+ * The text json_dumps gives the entry (keys in order, compact), written
+ * by hand: the state save writes a million of these under the db lock.
+ */
 int mps3_packed_dump(const struct mps3_packed *p, struct mps3_buf *b)
 {
-	char hex[65], t[2] = { p->type, '\0' };
-	const char *sep = "{";
-	int rc = 0;
+	char text[256], *o = text;
+	char t[2] = { p->type, '\0' };
+	int first = 1, rc;
 
-#define MEMBER(fmt, ...) (rc = rc ? rc : mps3_buf_printf(b, "%s" fmt, sep, __VA_ARGS__), sep = ",")
 	if (p->has & MPS3_PK_BLOB) {
-		mps3_hex(hex, p->blob, sizeof(p->blob));
-		MEMBER("\"blob\":\"%s\"", hex);
+		o = put_key(o, "blob", &first);
+		*o++ = '"';
+		mps3_hex(o, p->blob, sizeof(p->blob));
+		o += 2 * sizeof(p->blob);
+		*o++ = '"';
 	}
 	if (p->has & MPS3_PK_GID)
-		MEMBER("\"gid\":%" PRIu32, p->gid);
+		o = put_int(put_key(o, "gid", &first), p->gid);
 	if (p->has & MPS3_PK_MODE)
-		MEMBER("\"mode\":%" PRIu32, p->mode);
+		o = put_int(put_key(o, "mode", &first), p->mode);
 	if (p->has & MPS3_PK_MTIME)
-		MEMBER("\"mtime\":%" PRId64, p->mtime);
+		o = put_int(put_key(o, "mtime", &first), p->mtime);
 	if (p->has & MPS3_PK_SIZE)
-		MEMBER("\"size\":%" PRId64, p->size);
+		o = put_int(put_key(o, "size", &first), p->size);
 	if (p->has & MPS3_PK_TYPE) {
-		MEMBER("\"type\":%s", "");
-		rc = rc ? rc : mps3_buf_json_string(b, t, 1);
+		o = put_key(o, "type", &first);
+		/* Any byte, escaped as JSON escapes it: the one part not written here. */
+		rc = mps3_buf_append(b, text, (size_t)(o - text));
+		if (!rc)
+			rc = mps3_buf_json_string(b, t, 1);
+		if (rc)
+			return rc;
+		o = text;
 	}
 	if (p->has & MPS3_PK_UID)
-		MEMBER("\"uid\":%" PRIu32, p->uid);
-#undef MEMBER
-	if (!rc)
-		rc = mps3_buf_append(b, *sep == '{' ? "{}" : "}", *sep == '{' ? 2 : 1);
-	return rc;
+		o = put_int(put_key(o, "uid", &first), p->uid);
+	if (first)
+		*o++ = '{';
+	*o++ = '}';
+	return mps3_buf_append(b, text, (size_t)(o - text));
 }
 
 static uint32_t hash_path(const char *s)

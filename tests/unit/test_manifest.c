@@ -445,6 +445,8 @@ static void test_exact_values(void)
 		"{\"type\":\"d\"}",
 		"{}",
 		"{\"mtime\":0,\"size\":-1,\"type\":\"x\"}",
+		"{\"gid\":4294967295,\"mtime\":-9223372036854775808,\"size\":9223372036854775807,\"type\":\"\\u0001\",\"uid\":0}",
+		"{\"mode\":7,\"type\":\"\\\"\"}",
 		/* kept as JSON */
 		"{\"type\":\"f\",\"size\":0,\"blob\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}",
 		"{\"blob\":\"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\",\"size\":0,\"type\":\"f\"}",
@@ -475,7 +477,7 @@ static void test_exact_values(void)
 		json_object_set_new(files, path, v);
 		packs += mps3_packed_from_json(&p, v);
 	}
-	tap_inteq(packs, 5, "the ordinary values pack, the others do not");
+	tap_inteq(packs, 7, "the ordinary values pack, the others do not");
 	tap_ok(mps3_manifest_reset(m, files, 0, NULL) == 0, "reset");
 	tap_inteq((long long)mps3_manifest_size(m), (long long)(sizeof(values) / sizeof(values[0])), "every path kept");
 	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
