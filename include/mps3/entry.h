@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "mps3/buf.h"
 #include "mps3/hash.h"
 #include "mps3/jscan.h"
 #include "mps3/keys.h"
@@ -175,6 +176,16 @@ int mps3_checkpoint_scan(struct mps3_checkpoint *out, const char *name, const ch
 /* window may be NULL (none written: readers then replay the whole lag). */
 char *mps3_checkpoint_dump(const struct mps3_logkey *key, json_t *files, const struct mps3_cpwindow *window,
 			   size_t *len);
+/*
+ * The same document assembled around a map already written as text (by
+ * mps3_manifest_base_dump), so that the map is never built as JSON: out
+ * holds MPS3_CHECKPOINT_OPEN followed by that text, and this appends the
+ * rest (what mps3_checkpoint_dump writes after its "files").  The map's
+ * keys are then in the map's order, not sorted; readers do not care.
+ * 0, -ENOMEM or -EFBIG (out's limit).
+ */
+#define MPS3_CHECKPOINT_OPEN "{\"files\":"
+int mps3_checkpoint_close(struct mps3_buf *out, const struct mps3_logkey *key, const struct mps3_cpwindow *window);
 /* A named snapshot: a checkpoint document whose time and session are its own (not in its name). */
 int mps3_snapshot_parse(struct mps3_checkpoint *out, const char *doc, size_t len);
 

@@ -541,3 +541,22 @@ char *mps3_checkpoint_dump(const struct mps3_logkey *key, json_t *files, const s
 {
 	return dump(key, files, 0, window, len);
 }
+
+int mps3_checkpoint_close(struct mps3_buf *out, const struct mps3_logkey *key, const struct mps3_cpwindow *window)
+{
+	static const char open_empty[] = MPS3_CHECKPOINT_OPEN "{}";
+	json_t *none = json_object();
+	char *doc = none ? dump(key, none, 0, window, NULL) : NULL;
+	int rc;
+
+	json_decref(none);
+	if (!doc)
+		return -ENOMEM;
+	/* Keys sorted: "files" comes first, so the rest follows its empty map. */
+	if (strncmp(doc, open_empty, sizeof(open_empty) - 1) != 0)
+		rc = mps3_error_set(-EINVAL, "a checkpoint's header does not start with its files");
+	else
+		rc = mps3_buf_append(out, doc + sizeof(open_empty) - 1, strlen(doc) - (sizeof(open_empty) - 1));
+	free(doc);
+	return rc;
+}

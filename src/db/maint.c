@@ -21,39 +21,50 @@ int mps3_db_checkpoint(struct mps3_db *db, struct mps3_logkey *keyout)
 	struct mps3_logkey key;
 	struct mps3_cpwindow w;
 	struct mps3_body body;
-	json_t *files;
-	char *doc;
-	size_t len = 0;
+	struct mps3_buf doc;
 	int rc = DB_JS_NO_CHECKPOINT(db), has_window;
 
 	if (rc)
 		return rc;
+	/*
+	 * The map goes straight from its compact form into the document's
+	 * text (a JSON copy of it would be a kilobyte an entry, under the
+	 * lock); a document larger than readers take is not written at all.
+	 */
+	mps3_buf_init(&doc, db->cfg.max_checkpoint_bytes);
 	pthread_mutex_lock(&db->lock);
 	key.t = mps3_manifest_horizon(db->m);
-	files = mps3_manifest_base_copy(db->m);
+	rc = key.t < 0 ? 0 : mps3_buf_append(&doc, MPS3_CHECKPOINT_OPEN, strlen(MPS3_CHECKPOINT_OPEN));
+	if (!rc && key.t >= 0)
+		rc = mps3_manifest_base_dump(db->m, &doc);
 	/* The entries of its last lag it holds, so that readers who list the same need not replay them. */
 	has_window = key.t >= 0 && mps3_manifest_settled_window(db->m, key.t - db->cfg.lag_ms, &w) == 0;
-	db->settled_since_cp = 0;
+	if (!rc)
+		db->settled_since_cp = 0;
 	pthread_mutex_unlock(&db->lock);
-	if (!files)
-		return -ENOMEM;
 	memcpy(key.session, db->session, sizeof(key.session));
 	key.seq = 0;
-	if (key.t < 0) {
-		json_decref(files);
-		return mps3_error_set(-EAGAIN, "nothing is settled yet to checkpoint");
+	if (!rc && key.t < 0)
+		rc = mps3_error_set(-EAGAIN, "nothing is settled yet to checkpoint");
+	if (!rc)
+		rc = mps3_cpkey_format(name, &key);
+	if (!rc)
+		rc = mps3_checkpoint_close(&doc, &key, has_window ? &w : NULL);
+	if (rc == -EFBIG)
+		rc = mps3_error_set(-EFBIG, "a checkpoint of this map would be more than the %zu bytes readers take",
+				    db->cfg.max_checkpoint_bytes);
+	if (rc) {
+		mps3_buf_dispose(&doc);
+		return rc;
 	}
-	rc = mps3_cpkey_format(name, &key);
-	doc = rc ? NULL : mps3_checkpoint_dump(&key, files, has_window ? &w : NULL, &len);
-	json_decref(files);
-	if (!doc)
-		return rc ? rc : -ENOMEM;
 	snprintf(objkey, sizeof(objkey), "%s%s", db->cp_prefix, name);
 	memset(&body, 0, sizeof(body));
-	body.data = doc;
-	body.len = len;
+	body.data = doc.data;
+	body.len = doc.len;
 	rc = mps3_store_put(db->store, objkey, &body, NULL);
-	free(doc);
+	mps3_buf_dispose(&doc);
+	if (body.len >= (1u << 20))
+		mps3_manifest_trim(); /* the text was the database's size */
 	if (rc == 0) {
 		mps3_info("%s: wrote %s", mps3_store_url(db->store), objkey);
 		if (keyout)

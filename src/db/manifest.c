@@ -719,11 +719,15 @@ static int base_walk(const struct mps3_manifest *m,
 struct base_text {
 	struct mps3_buf *b;
 	int first;
+	int err;	/* what the append inside json_dump_callback said */
 };
 
 static int dump_raw(const char *p, size_t n, void *ctx)
 {
-	return mps3_buf_append(ctx, p, n) ? -1 : 0;
+	struct base_text *t = ctx;
+
+	t->err = mps3_buf_append(t->b, p, n);
+	return t->err ? -1 : 0;
 }
 
 static int dump_member(const char *path, const struct mps3_packed *p, json_t *j, void *ctx)
@@ -738,14 +742,14 @@ static int dump_member(const char *path, const struct mps3_packed *p, json_t *j,
 		rc = mps3_buf_append(t->b, ":", 1);
 	if (!rc && p)
 		rc = mps3_packed_dump(p, t->b);
-	else if (!rc && json_dump_callback(j, dump_raw, t->b, JSON_COMPACT | JSON_ENCODE_ANY))
-		rc = -ENOMEM;
+	else if (!rc && json_dump_callback(j, dump_raw, t, JSON_COMPACT | JSON_ENCODE_ANY))
+		rc = t->err ? t->err : -ENOMEM;
 	return rc;
 }
 
 int mps3_manifest_base_dump(const struct mps3_manifest *m, struct mps3_buf *out)
 {
-	struct base_text t = { out, 1 };
+	struct base_text t = { out, 1, 0 };
 	int rc = mps3_buf_append(out, "{", 1);
 
 	if (!rc)

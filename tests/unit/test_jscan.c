@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mps3/buf.h"
 #include "mps3/entry.h"
 #include "mps3/error.h"
 #include "mps3/jscan.h"
@@ -271,6 +272,48 @@ static void test_checkpoint_into_base(void)
 		tap_ok(rc == -EINVAL && mps3_checkpoint_parse(&cp, name, badval, sizeof(badval) - 1) == -EINVAL,
 		       "a bad path refuses the checkpoint both ways");
 		mps3_base_free(b2);
+	}
+	{
+		/* Written back as text around the map's own dump: the same checkpoint to its readers. */
+		struct mps3_cpwindow w = { 1789999990000, 2, { 1, 2, 3 } };
+		struct mps3_logkey k;
+		struct mps3_buf out;
+		json_t *again = mps3_manifest_files_copy(m);
+		char *ref;
+		size_t n;
+
+		mps3_buf_init(&out, 0);
+		rc = mps3_cpkey_parse(&k, name);
+		if (!rc)
+			rc = mps3_buf_append(&out, MPS3_CHECKPOINT_OPEN, strlen(MPS3_CHECKPOINT_OPEN));
+		if (!rc)
+			rc = mps3_manifest_base_dump(m, &out);
+		if (!rc)
+			rc = mps3_checkpoint_close(&out, &k, &w);
+		memset(&cp, 0, sizeof(cp));
+		tap_ok(rc == 0 && mps3_checkpoint_parse(&cp, name, out.data, out.len) == 0 &&
+			       json_equal(cp.files, again) && cp.has_window && cp.window.from == w.from &&
+			       cp.window.n == w.n && memcmp(cp.window.md, w.md, sizeof(w.md)) == 0,
+		       "a checkpoint assembled around the map's text reads back as the map, its time and window");
+		json_decref(cp.files);
+		mps3_buf_reset(&out);
+		/* With an empty map, byte for byte what the JSON writer makes. */
+		json_decref(again);
+		again = json_object();
+		ref = mps3_checkpoint_dump(&k, again, &w, &n);
+		rc = mps3_buf_append(&out, MPS3_CHECKPOINT_OPEN "{}", strlen(MPS3_CHECKPOINT_OPEN) + 2);
+		if (!rc)
+			rc = mps3_checkpoint_close(&out, &k, &w);
+		tap_ok(rc == 0 && ref && out.len == n && memcmp(out.data, ref, n) == 0,
+		       "the header around the map is the JSON writer's, byte for byte");
+		free(ref);
+		json_decref(again);
+		mps3_buf_init(&out, 40);
+		rc = mps3_buf_append(&out, MPS3_CHECKPOINT_OPEN, strlen(MPS3_CHECKPOINT_OPEN));
+		if (!rc)
+			rc = mps3_manifest_base_dump(m, &out);
+		tap_inteq(rc, -EFBIG, "a map larger than the limit is refused, not cut");
+		mps3_buf_dispose(&out);
 	}
 	mps3_base_free(b);
 	mps3_manifest_free(m);
