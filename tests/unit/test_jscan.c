@@ -146,9 +146,18 @@ static void test_table(void)
 	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
 		int accepted = -1;
 
+		char shown[120];
+		size_t j;
+
+		/* The document in the test's name, bytes other than printable ASCII as '.': TAP names are one line. */
+		for (j = 0; j + 1 < sizeof(shown) && docs[i].doc[j]; j++) {
+			unsigned char c = (unsigned char)docs[i].doc[j];
+
+			shown[j] = c < 0x20 || c > 0x7e ? '.' : (char)c;
+		}
+		shown[j] = '\0';
 		tap_ok(agree(docs[i].doc, strlen(docs[i].doc), &accepted) && accepted == docs[i].ok,
-		       "document %zu (%s) read as jansson reads it: %s", i, docs[i].doc,
-		       docs[i].ok ? "accepted" : "refused");
+		       "document %zu (%s) read as jansson reads it: %s", i, shown, docs[i].ok ? "accepted" : "refused");
 	}
 	{
 		static const char nul[] = "{\"files\":{\"a\":1}\0}";
@@ -308,6 +317,7 @@ static void test_checkpoint_into_base(void)
 		       "the header around the map is the JSON writer's, byte for byte");
 		free(ref);
 		json_decref(again);
+		mps3_buf_dispose(&out);
 		mps3_buf_init(&out, 40);
 		rc = mps3_buf_append(&out, MPS3_CHECKPOINT_OPEN, strlen(MPS3_CHECKPOINT_OPEN));
 		if (!rc)
