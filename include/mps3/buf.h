@@ -50,9 +50,10 @@ int mps3_buf_escape(struct mps3_buf *b, const char *s, size_t n);
 /* The same; with backslash 0 a backslash stays as it is (log lines, where nothing is parsed back). */
 int mps3_buf_escape_flags(struct mps3_buf *b, const char *s, size_t n, int backslash);
 /*
- * Append n bytes of s (UTF-8) as a JSON string literal: quotes around it,
- * '"' and '\\' escaped, control characters as \u00XX, the rest as it is.
- * 0, -ENOMEM or -EFBIG.
+ * Append n bytes of s (UTF-8) as a JSON string literal, the bytes jansson's
+ * json_dumps writes: quotes around it, '"' and '\\' escaped, \b \f \n \r \t
+ * as such, other control characters as \u00XX (upper case), the rest as it
+ * is.  0, -ENOMEM or -EFBIG.
  */
 int mps3_buf_json_string(struct mps3_buf *b, const char *s, size_t n);
 /* The escaped form of a C string, for printing: malloc'd, or NULL on ENOMEM. */

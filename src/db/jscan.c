@@ -349,7 +349,7 @@ static int top_members(struct scan *s, const char *big, mps3_jscan_fn fn, void *
 		if (strcmp(s->key, big) == 0 && s->p < s->end && *s->p == '{') {
 			/* The key is kept before the members overwrite s->key. */
 			v = json_object();
-			rc = v ? json_object_set_new(top, big, v) : -ENOMEM;
+			rc = !v || json_object_set_new(top, big, v) ? -ENOMEM : 0;
 			if (!rc)
 				rc = big_members(s, fn, ctx);
 		} else {

@@ -39,8 +39,8 @@ int mps3_db_checkpoint(struct mps3_db *db, struct mps3_logkey *keyout)
 		rc = mps3_manifest_base_dump(db->m, &doc);
 	/* The entries of its last lag it holds, so that readers who list the same need not replay them. */
 	has_window = key.t >= 0 && mps3_manifest_settled_window(db->m, key.t - db->cfg.lag_ms, &w) == 0;
-	if (!rc)
-		db->settled_since_cp = 0;
+	/* Reset whatever happens: a map too big to checkpoint is not rebuilt on every poll. */
+	db->settled_since_cp = 0;
 	pthread_mutex_unlock(&db->lock);
 	memcpy(key.session, db->session, sizeof(key.session));
 	key.seq = 0;
@@ -476,8 +476,13 @@ int mps3_db_gc(struct mps3_db *db, int dry_run, struct mps3_gc_report *out)
 		mps3_listing_dispose(&g.cps);
 		mps3_listing_init(&g.cps);
 		rc = mps3_db_checkpoint(db, NULL);
-		if (rc == 0)
+		if (rc == -EFBIG) {
+			/* Too big for readers: collect as without a checkpoint (the whole log is kept). */
+			mps3_warn("%s: %s", mps3_store_url(db->store), mps3_error_last(rc));
+			rc = 0;
+		} else if (rc == 0) {
 			rc = gc_read_checkpoints(&g);
+		}
 	}
 	if (g.valid == 0) {
 		g.cutoff = INT64_MIN; /* no checkpoint: every log entry is needed */

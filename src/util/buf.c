@@ -172,23 +172,44 @@ int mps3_buf_escape(struct mps3_buf *b, const char *str, size_t n)
 
 int mps3_buf_json_string(struct mps3_buf *b, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
+	static const char hex[] = "0123456789ABCDEF";
 	const char *run = s, *end = s + n;
 	int rc = mps3_buf_append(b, "\"", 1);
 
 	for (; !rc && s < end; s++) {
 		unsigned char c = (unsigned char)*s;
 		char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+		size_t len = 2;
 
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
-		rc = mps3_buf_append(b, run, (size_t)(s - run));
-		if (!rc && (c == '"' || c == '\\')) {
+		/* As jansson writes them: short escapes where JSON has one, else \u00XX in upper case. */
+		switch (c) {
+		case '"':
+		case '\\':
 			esc[1] = (char)c;
-			rc = mps3_buf_append(b, esc, 2);
-		} else if (!rc) {
-			rc = mps3_buf_append(b, esc, sizeof(esc));
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		default:
+			len = sizeof(esc);
 		}
+		rc = mps3_buf_append(b, run, (size_t)(s - run));
+		if (!rc)
+			rc = mps3_buf_append(b, esc, len);
 		run = s + 1;
 	}
 	if (!rc)

@@ -447,6 +447,9 @@ static void test_exact_values(void)
 		"{\"mtime\":0,\"size\":-1,\"type\":\"x\"}",
 		"{\"gid\":4294967295,\"mtime\":-9223372036854775808,\"size\":9223372036854775807,\"type\":\"\\u0001\",\"uid\":0}",
 		"{\"mode\":7,\"type\":\"\\\"\"}",
+		"{\"mode\":7,\"type\":\"\\n\"}",
+		"{\"mode\":7,\"type\":\"\\u001F\"}",
+		"{\"mode\":7,\"type\":\"\\t\"}",
 		/* kept as JSON */
 		"{\"type\":\"f\",\"size\":0,\"blob\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}",
 		"{\"blob\":\"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\",\"size\":0,\"type\":\"f\"}",
@@ -477,7 +480,7 @@ static void test_exact_values(void)
 		json_object_set_new(files, path, v);
 		packs += mps3_packed_from_json(&p, v);
 	}
-	tap_inteq(packs, 7, "the ordinary values pack, the others do not");
+	tap_inteq(packs, 10, "the ordinary values pack, the others do not");
 	tap_ok(mps3_manifest_reset(m, files, 0, NULL) == 0, "reset");
 	tap_inteq((long long)mps3_manifest_size(m), (long long)(sizeof(values) / sizeof(values[0])), "every path kept");
 	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
@@ -511,6 +514,25 @@ static void test_exact_values(void)
 	}
 	json_decref(files);
 	mps3_manifest_free(m);
+	{
+		/* A path of odd bytes: its text is the bytes jansson writes for it. */
+		static const char odd[] = "a\x01\b\f\n\r\t\x1f\"\\/\x7f\xc3\xa9";
+		struct mps3_manifest *m1 = mps3_manifest_new();
+		json_t *one = json_pack("{s:{s:s}}", odd, "type", "d");
+		struct mps3_buf b;
+		char *ref = one ? json_dumps(one, JSON_COMPACT) : NULL;
+
+		mps3_buf_init(&b, 0);
+		tap_ok(ref && mps3_manifest_reset(m1, one, 0, NULL) == 0 && mps3_manifest_base_dump(m1, &b) == 0 &&
+			       b.len == strlen(ref) && memcmp(b.data, ref, b.len) == 0,
+		       "a path with control characters, quotes and UTF-8 is written as jansson writes it");
+		if (ref && b.data && (b.len != strlen(ref) || memcmp(b.data, ref, b.len) != 0))
+			tap_diag("got %.*s want %s", (int)b.len, b.data, ref);
+		mps3_buf_dispose(&b);
+		free(ref);
+		json_decref(one);
+		mps3_manifest_free(m1);
+	}
 }
 
 int main(void)
