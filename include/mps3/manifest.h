@@ -114,6 +114,8 @@ struct mps3_base *mps3_base_new(void);
 void mps3_base_free(struct mps3_base *b);
 /* Add path = v (borrowed).  0, -EINVAL (path added before) or -ENOMEM, with a detail. */
 int mps3_base_add(struct mps3_base *b, const char *path, json_t *v);
+/* Every member of the JSON object files (borrowed; NULL adds nothing). */
+int mps3_base_add_json(struct mps3_base *b, json_t *files);
 /* The same as a scan callback (mps3_jscan_fn; base is the struct mps3_base). */
 int mps3_base_add_fn(const char *path, json_t *v, void *base);
 size_t mps3_base_size(const struct mps3_base *b);

@@ -297,17 +297,25 @@ static int next_member(struct scan *s, int *rc)
 	return 0;
 }
 
+/* Past an object's '{' (at s->p); 1 if it is empty (and past its '}' too). */
+static int open_object(struct scan *s)
+{
+	s->p++;
+	skip_ws(s);
+	if (s->p < s->end && *s->p == '}') {
+		s->p++;
+		return 1;
+	}
+	return 0;
+}
+
 /* The big object's members (s->p at its '{'), each at depth 3, to fn. */
 static int big_members(struct scan *s, mps3_jscan_fn fn, void *ctx)
 {
 	int rc = 0;
 
-	s->p++;
-	skip_ws(s);
-	if (s->p < s->end && *s->p == '}') {
-		s->p++;
+	if (open_object(s))
 		return 0;
-	}
 	do {
 		json_t *v;
 
@@ -330,12 +338,8 @@ static int top_members(struct scan *s, const char *big, mps3_jscan_fn fn, void *
 {
 	int rc = 0;
 
-	s->p++;
-	skip_ws(s);
-	if (s->p < s->end && *s->p == '}') {
-		s->p++;
+	if (open_object(s))
 		return 0;
-	}
 	do {
 		json_t *v;
 

@@ -267,6 +267,20 @@ int mps3_base_add_fn(const char *path, json_t *v, void *base)
 	return mps3_base_add(base, path, v);
 }
 
+int mps3_base_add_json(struct mps3_base *b, json_t *files)
+{
+	const char *path;
+	json_t *v;
+	int rc = 0;
+
+	json_object_foreach(files, path, v) {
+		rc = mps3_base_add(b, path, v);
+		if (rc)
+			break;
+	}
+	return rc;
+}
+
 size_t mps3_base_size(const struct mps3_base *b)
 {
 	return b->files.n;
@@ -329,15 +343,8 @@ int mps3_manifest_reset(struct mps3_manifest *m, json_t *files, int64_t horizon,
 			struct mps3_changes *changes)
 {
 	struct mps3_base *b = mps3_base_new();
-	const char *path;
-	json_t *v;
-	int rc = b ? 0 : -ENOMEM;
+	int rc = b ? mps3_base_add_json(b, files) : -ENOMEM;
 
-	json_object_foreach(files, path, v) {
-		if (rc)
-			break;
-		rc = db_pmap_put(&b->files, path, v);
-	}
 	if (!rc)
 		rc = mps3_manifest_reset_base(m, b, horizon, changes);
 	mps3_base_free(b);

@@ -133,21 +133,6 @@ void mps3_db_forget_past(struct mps3_db *db)
 		json_decref(drop[i]);
 }
 
-/* All of a JSON map into base. */
-static int base_from_json(struct mps3_base *base, json_t *files)
-{
-	const char *path;
-	json_t *v;
-	int rc = 0;
-
-	json_object_foreach(files, path, v) {
-		rc = mps3_base_add(base, path, v);
-		if (rc)
-			break;
-	}
-	return rc;
-}
-
 /* db_read_checkpoint's, with its map either as JSON (kept for the next reader) or, given base, into it. */
 static int read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, struct mps3_checkpoint *cp,
 			   struct mps3_base *base)
@@ -175,7 +160,7 @@ static int read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, 
 		/* Read and checked before: checkpoints are never rewritten. */
 		if (!base)
 			return 0;
-		rc = base_from_json(base, cp->files);
+		rc = mps3_base_add_json(base, cp->files);
 		json_decref(cp->files);
 		cp->files = NULL;
 		return rc;
@@ -366,7 +351,7 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 
 		rc = db_branch_base(db, db->branch, &files, &t);
 		if (!rc)
-			rc = base_from_json(base, files);
+			rc = mps3_base_add_json(base, files);
 		json_decref(files);
 		if (rc) {
 			mps3_base_free(base);

@@ -173,7 +173,8 @@ int mps3_buf_escape(struct mps3_buf *b, const char *str, size_t n)
 int mps3_buf_json_string(struct mps3_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	const char *run = s, *end = s + n;
+	static const char short_from[] = "\"\\\b\f\n\r\t", short_to[] = "\"\\bfnrt";
+	const char *run = s, *end = s + n, *k;
 	int rc = mps3_buf_append(b, "\"", 1);
 
 	for (; !rc && s < end; s++) {
@@ -184,29 +185,11 @@ int mps3_buf_json_string(struct mps3_buf *b, const char *s, size_t n)
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
 		/* As jansson writes them: short escapes where JSON has one, else \u00XX in upper case. */
-		switch (c) {
-		case '"':
-		case '\\':
-			esc[1] = (char)c;
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
+		k = memchr(short_from, c, sizeof(short_from) - 1);
+		if (k)
+			esc[1] = short_to[k - short_from];
+		else
 			len = sizeof(esc);
-		}
 		rc = mps3_buf_append(b, run, (size_t)(s - run));
 		if (!rc)
 			rc = mps3_buf_append(b, esc, len);
