@@ -125,6 +125,12 @@ json_t *mps3_db_files(struct mps3_db *db);
  * fn's first non-zero return and returns it; -ENOMEM; 0.
  */
 int mps3_db_foreach(struct mps3_db *db, int (*fn)(const char *path, json_t *v, void *ctx), void *ctx);
+/*
+ * The same without building values: fn gets an ordinary entry packed (p;
+ * check it with mps3_packed_entry) or any other value as JSON (j,
+ * borrowed), the other NULL.
+ */
+int mps3_db_foreach_raw(struct mps3_db *db, mps3_raw_fn fn, void *ctx);
 
 /*
  * Upload content as blobs/<sha256>.  The hash is computed unless

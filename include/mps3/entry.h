@@ -167,12 +167,14 @@ int mps3_checkpoint_parse(struct mps3_checkpoint *out, const char *name,
 /*
  * The same, without the map as JSON: each path and its value (checked as
  * mps3_checkpoint_parse checks them, borrowed for the call) go to fn in
- * document order, and out->files is NULL.  fn must refuse a path given
- * twice (mps3/jscan.h).  fn may have been called when the document turns
- * out invalid: what it built is then the caller's to drop.
+ * document order, or to pfn as a packed record when it is an ordinary
+ * entry written compactly (mps3_jscan_packed; pfn may be NULL), and
+ * out->files is NULL.  They must refuse a path given twice (mps3/jscan.h).
+ * They may have been called when the document turns out invalid: what
+ * they built is then the caller's to drop.
  */
 int mps3_checkpoint_scan(struct mps3_checkpoint *out, const char *name, const char *doc, size_t len,
-			 mps3_jscan_fn fn, void *ctx);
+			 mps3_jscan_fn fn, mps3_jscan_packed_fn pfn, void *ctx);
 /* window may be NULL (none written: readers then replay the whole lag). */
 char *mps3_checkpoint_dump(const struct mps3_logkey *key, json_t *files, const struct mps3_cpwindow *window,
 			   size_t *len);

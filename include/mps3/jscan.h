@@ -20,8 +20,12 @@
 
 #include <jansson.h>
 
+struct mps3_packed;
+
 /* Called for each member of the big object in document order; v is borrowed for the call. */
 typedef int (*mps3_jscan_fn)(const char *key, json_t *v, void *ctx);
+/* The same for a member that is an ordinary entry written compactly (mps3_packed_from_text). */
+typedef int (*mps3_jscan_packed_fn)(const char *key, const struct mps3_packed *p, void *ctx);
 
 /*
  * Parse doc[0..len).  *out (new reference) is the document as
@@ -35,5 +39,13 @@ typedef int (*mps3_jscan_fn)(const char *key, json_t *v, void *ctx);
  * *out is NULL on any error; fn may have been called before it.
  */
 int mps3_jscan(const char *doc, size_t len, const char *big, mps3_jscan_fn fn, void *ctx, json_t **out);
+/*
+ * The same, with the members mps3_packed_from_text() takes given to pfn
+ * as that record, never built as JSON (pfn NULL: every member to fn).
+ * What pfn gets is what mps3_packed_from_json() makes of the member's
+ * JSON, so a caller that packs what fn gets ends with the same map.
+ */
+int mps3_jscan_packed(const char *doc, size_t len, const char *big, mps3_jscan_fn fn, mps3_jscan_packed_fn pfn,
+		      void *ctx, json_t **out);
 
 #endif

@@ -63,10 +63,22 @@ struct mps3_packed {
 
 /* Pack v into *p: 1 if v is such an object, 0 if not (then *p is unspecified). */
 int mps3_packed_from_json(struct mps3_packed *p, json_t *v);
+/*
+ * The same from JSON text: 1 if text[0..len) is such an object written
+ * compactly, as mps3_packed_dump() writes it (no spaces, strings without
+ * escapes), and then *p is what mps3_packed_from_json() gives for its
+ * parse; 0 for anything else, which is left to a JSON parser.
+ */
+int mps3_packed_from_text(struct mps3_packed *p, const char *text, size_t len);
 /* The object again (new reference), NULL on -ENOMEM. */
 json_t *mps3_packed_to_json(const struct mps3_packed *p);
 /* Its compact JSON text appended to b, as json_dumps(JSON_COMPACT) of that object: 0, -ENOMEM or -EFBIG. */
 int mps3_packed_dump(const struct mps3_packed *p, struct mps3_buf *b);
+/*
+ * The packed record as an entry: what mps3_entry_parse says of its JSON
+ * (0, -ENOENT or -EINVAL with the same detail), without building it.
+ */
+int mps3_packed_entry(struct mps3_entry *out, const struct mps3_packed *p);
 
 /* One path whose resolved value changed; values may be NULL (absent). */
 struct mps3_change {
@@ -118,6 +130,8 @@ int mps3_base_add(struct mps3_base *b, const char *path, json_t *v);
 int mps3_base_add_json(struct mps3_base *b, json_t *files);
 /* The same as a scan callback (mps3_jscan_fn; base is the struct mps3_base). */
 int mps3_base_add_fn(const char *path, json_t *v, void *base);
+/* Add path = the packed value p, as a scan callback (mps3_jscan_packed_fn; base is the struct mps3_base). */
+int mps3_base_add_packed_fn(const char *path, const struct mps3_packed *p, void *base);
 size_t mps3_base_size(const struct mps3_base *b);
 /* mps3_manifest_reset from b, which is left empty on success (unchanged, as m is, on failure). */
 int mps3_manifest_reset_base(struct mps3_manifest *m, struct mps3_base *b, int64_t horizon,
@@ -191,6 +205,9 @@ size_t mps3_manifest_base_size(const struct mps3_manifest *m);
  */
 int mps3_manifest_foreach(const struct mps3_manifest *m, int (*fn)(const char *path, json_t *v, void *ctx),
 			  void *ctx);
+/* The same without building values: fn gets the packed value (p) or the JSON one (j, borrowed), the other NULL. */
+typedef int (*mps3_raw_fn)(const char *path, const struct mps3_packed *p, json_t *j, void *ctx);
+int mps3_manifest_foreach_raw(const struct mps3_manifest *m, mps3_raw_fn fn, void *ctx);
 /*
  * The settled map as the compact text of a JSON object, appended to out,
  * without building it as JSON first: 0, -ENOMEM or -EFBIG.

@@ -72,13 +72,15 @@ static void report_malformed(struct mps3_db *db, const char *path, json_t *v)
 			  mps3_error_last(rc));
 }
 
-static int collect_malformed(const char *path, json_t *v, void *ctx)
+static int collect_malformed(const char *path, const struct mps3_packed *p, json_t *j, void *ctx)
 {
 	struct mps3_entry e;
+	json_t *v;
 
-	if (mps3_entry_parse(&e, v) == -EINVAL)
-		json_object_set(ctx, path, v);
-	return 0;
+	if (p ? mps3_packed_entry(&e, p) != -EINVAL : mps3_entry_parse(&e, j) != -EINVAL)
+		return 0;
+	v = p ? mps3_packed_to_json(p) : json_incref(j);
+	return json_object_set_new(ctx, path, v) ? -ENOMEM : 0;
 }
 
 /* Every malformed value of the resolved map, reported once (at open). */
@@ -90,7 +92,7 @@ static void report_all_malformed(struct mps3_db *db)
 	if (!bad)
 		return;
 	pthread_mutex_lock(&db->lock);
-	mps3_manifest_foreach(db->m, collect_malformed, bad);
+	mps3_manifest_foreach_raw(db->m, collect_malformed, bad); /* (out of memory: fewer reported) */
 	pthread_mutex_unlock(&db->lock);
 	json_object_foreach(bad, path, v)
 		report_malformed(db, path, v);
@@ -314,6 +316,16 @@ int mps3_db_foreach(struct mps3_db *db, int (*fn)(const char *path, json_t *v, v
 
 	pthread_mutex_lock(&db->lock);
 	rc = mps3_manifest_foreach(db->m, fn, ctx);
+	pthread_mutex_unlock(&db->lock);
+	return rc;
+}
+
+int mps3_db_foreach_raw(struct mps3_db *db, mps3_raw_fn fn, void *ctx)
+{
+	int rc;
+
+	pthread_mutex_lock(&db->lock);
+	rc = mps3_manifest_foreach_raw(db->m, fn, ctx);
 	pthread_mutex_unlock(&db->lock);
 	return rc;
 }

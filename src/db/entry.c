@@ -10,9 +10,31 @@
 #include "mps3/error.h"
 #include "mps3/hash.h"
 #include "mps3/jscan.h"
+#include "mps3/manifest.h"
 #include "mps3/mergepatch.h"
 
 #define DOC_VERSION 1
+
+/*
+ * The ranges of an entry's numeric fields and what is said when one is out
+ * of them, for both ways an entry is read: from JSON (mps3_entry_parse) and
+ * packed (mps3_packed_entry), which must agree on every value.
+ */
+#define MODE_MAX 07777u
+#define ID_MAX (UINT32_MAX - 1)	/* (uint32_t)-1 is the unset id */
+#define SIZE_MAX_ ((uint64_t)INT64_MAX)
+#define BAD_MODE "mode is not a permission number"
+#define BAD_UID "uid is not a user id"
+#define BAD_GID "gid is not a group id"
+#define BAD_BLOB "blob is not a SHA-256 in hex"
+#define BAD_SIZE "size is missing or not a size"
+#define BAD_TARGET "symlink target is missing or too long"
+#define BAD_RDEV "rdev is missing or not a device number"
+
+static int in_range(int64_t i, uint64_t max)
+{
+	return i >= 0 && (uint64_t)i <= max;
+}
 
 static int get_uint(json_t *o, const char *name, uint64_t max, uint64_t *out, int *present)
 {
@@ -25,11 +47,25 @@ static int get_uint(json_t *o, const char *name, uint64_t max, uint64_t *out, in
 	if (!json_is_integer(v))
 		return -EINVAL;
 	i = json_integer_value(v);
-	if (i < 0 || (uint64_t)i > max)
+	if (!in_range(i, max))
 		return -EINVAL;
 	*out = (uint64_t)i;
 	*present = 1;
 	return 0;
+}
+
+static int valid_type(int c)
+{
+	return c != '\0' && strchr("fdlpscb", c) != NULL;
+}
+
+/* out with no fields: every id and the mode unset. */
+static void entry_init(struct mps3_entry *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->mode = MPS3_UNSET_MODE;
+	out->uid = MPS3_UNSET_ID;
+	out->gid = MPS3_UNSET_ID;
 }
 
 static int xattr_valid(json_t *x)
@@ -59,27 +95,24 @@ int mps3_entry_parse(struct mps3_entry *out, json_t *v)
 	uint64_t u;
 	int present;
 
-	memset(out, 0, sizeof(*out));
-	out->mode = MPS3_UNSET_MODE;
-	out->uid = MPS3_UNSET_ID;
-	out->gid = MPS3_UNSET_ID;
+	entry_init(out);
 	if (!json_is_object(v))
 		return -ENOENT;
 	type = json_string_value(json_object_get(v, "type"));
-	if (!type || strlen(type) != 1 || !strchr("fdlpscb", type[0]))
+	if (!type || strlen(type) != 1 || !valid_type(type[0]))
 		return -ENOENT;
 	out->type = (enum mps3_ftype)type[0];
 
-	if (get_uint(v, "mode", 07777, &u, &present))
-		return mps3_error_set(-EINVAL, "mode is not a permission number");
+	if (get_uint(v, "mode", MODE_MAX, &u, &present))
+		return mps3_error_set(-EINVAL, BAD_MODE);
 	if (present)
 		out->mode = (uint32_t)u;
-	if (get_uint(v, "uid", UINT32_MAX - 1, &u, &present))
-		return mps3_error_set(-EINVAL, "uid is not a user id");
+	if (get_uint(v, "uid", ID_MAX, &u, &present))
+		return mps3_error_set(-EINVAL, BAD_UID);
 	if (present)
 		out->uid = (uint32_t)u;
-	if (get_uint(v, "gid", UINT32_MAX - 1, &u, &present))
-		return mps3_error_set(-EINVAL, "gid is not a group id");
+	if (get_uint(v, "gid", ID_MAX, &u, &present))
+		return mps3_error_set(-EINVAL, BAD_GID);
 	if (present)
 		out->gid = (uint32_t)u;
 	j = json_object_get(v, "mtime");
@@ -106,10 +139,10 @@ int mps3_entry_parse(struct mps3_entry *out, json_t *v)
 		const char *blob = json_string_value(json_object_get(v, "blob"));
 
 		if (!blob || !mps3_is_sha256_hex(blob))
-			return mps3_error_set(-EINVAL, "blob is not a SHA-256 in hex");
+			return mps3_error_set(-EINVAL, BAD_BLOB);
 		memcpy(out->blob, blob, sizeof(out->blob));
-		if (get_uint(v, "size", (uint64_t)INT64_MAX, &u, &present) || !present)
-			return mps3_error_set(-EINVAL, "size is missing or not a size");
+		if (get_uint(v, "size", SIZE_MAX_, &u, &present) || !present)
+			return mps3_error_set(-EINVAL, BAD_SIZE);
 		out->size = u;
 		j = json_object_get(v, "chunks");
 		if (j && !json_is_null(j)) {
@@ -122,15 +155,67 @@ int mps3_entry_parse(struct mps3_entry *out, json_t *v)
 	case MPS3_LINK:
 		out->target = json_string_value(json_object_get(v, "target"));
 		if (!out->target || out->target[0] == '\0' || strlen(out->target) > MPS3_PATH_MAX)
-			return mps3_error_set(-EINVAL, "symlink target is missing or too long");
+			return mps3_error_set(-EINVAL, BAD_TARGET);
 		out->size = strlen(out->target);
 		break;
 	case MPS3_CHR:
 	case MPS3_BLK:
 		if (get_uint(v, "rdev", UINT64_MAX >> 1, &u, &present) || !present)
-			return mps3_error_set(-EINVAL, "rdev is missing or not a device number");
+			return mps3_error_set(-EINVAL, BAD_RDEV);
 		out->rdev = u;
 		break;
+	case MPS3_DIR:
+	case MPS3_FIFO:
+	case MPS3_SOCK:
+		break;
+	}
+	return 0;
+}
+
+/*
+ * The same verdict as mps3_entry_parse of the packed record's JSON
+ * (mps3_packed_to_json), without building it.  A packed record has only
+ * integers, a one-character type and a well-formed blob, so only ranges
+ * and missing fields can be wrong; and it has no target, rdev or chunk
+ * list, so a link or a device is never complete.
+ */
+int mps3_packed_entry(struct mps3_entry *out, const struct mps3_packed *p)
+{
+	entry_init(out);
+	if (!(p->has & MPS3_PK_TYPE) || !valid_type(p->type))
+		return -ENOENT;
+	out->type = (enum mps3_ftype)p->type;
+	if (p->has & MPS3_PK_MODE) {
+		if (!in_range(p->mode, MODE_MAX))
+			return mps3_error_set(-EINVAL, BAD_MODE);
+		out->mode = p->mode;
+	}
+	if (p->has & MPS3_PK_UID) {
+		if (!in_range(p->uid, ID_MAX))
+			return mps3_error_set(-EINVAL, BAD_UID);
+		out->uid = p->uid;
+	}
+	if (p->has & MPS3_PK_GID) {
+		if (!in_range(p->gid, ID_MAX))
+			return mps3_error_set(-EINVAL, BAD_GID);
+		out->gid = p->gid;
+	}
+	if (p->has & MPS3_PK_MTIME)
+		out->mtime_ns = p->mtime;
+	switch (out->type) {
+	case MPS3_FILE:
+		if (!(p->has & MPS3_PK_BLOB))
+			return mps3_error_set(-EINVAL, BAD_BLOB);
+		mps3_hex(out->blob, p->blob, sizeof(p->blob));
+		if (!(p->has & MPS3_PK_SIZE) || !in_range(p->size, SIZE_MAX_))
+			return mps3_error_set(-EINVAL, BAD_SIZE);
+		out->size = (uint64_t)p->size;
+		break;
+	case MPS3_LINK:
+		return mps3_error_set(-EINVAL, BAD_TARGET);
+	case MPS3_CHR:
+	case MPS3_BLK:
+		return mps3_error_set(-EINVAL, BAD_RDEV);
 	case MPS3_DIR:
 	case MPS3_FIFO:
 	case MPS3_SOCK:
@@ -271,7 +356,8 @@ json_t *mps3_entry_patch_any(json_t *cur, json_t *alts, json_t *want, int *err)
 	return p;
 }
 
-int mps3_value_check(const char *path, json_t *v, int null_ok)
+/* A path of the files map: 0 or -EINVAL with a detail. */
+static int key_check(const char *path)
 {
 	int rc = mps3_path_check(path);
 
@@ -279,6 +365,15 @@ int mps3_value_check(const char *path, json_t *v, int null_ok)
 		return rc == -EILSEQ || rc == -ENAMETOOLONG ? mps3_error_set(-EINVAL, "invalid path: %s",
 										 mps3_error_last(rc))
 							    : -EINVAL;
+	return 0;
+}
+
+int mps3_value_check(const char *path, json_t *v, int null_ok)
+{
+	int rc = key_check(path);
+
+	if (rc)
+		return rc;
 	if (!json_is_object(v) && !(null_ok && json_is_null(v)))
 		return mps3_error_set(-EINVAL, "the value for \"%s\" is neither an object%s", path,
 				      null_ok ? " nor null" : "");
@@ -410,6 +505,7 @@ static int parse_window(struct mps3_cpwindow *w, json_t *v, int64_t t)
 
 struct cp_sink {
 	mps3_jscan_fn fn;
+	mps3_jscan_packed_fn pfn;
 	void *ctx;
 };
 
@@ -421,10 +517,19 @@ static int cp_member(const char *path, json_t *v, void *ctx)
 	return rc ? rc : sink->fn(path, v, sink->ctx);
 }
 
-int mps3_checkpoint_scan(struct mps3_checkpoint *out, const char *name, const char *doc, size_t len,
-			 mps3_jscan_fn fn, void *ctx)
+/* A packed value is an object one level deep: only its path is left to check. */
+static int cp_member_packed(const char *path, const struct mps3_packed *p, void *ctx)
 {
-	struct cp_sink sink = { fn, ctx };
+	struct cp_sink *sink = ctx;
+	int rc = key_check(path);
+
+	return rc ? rc : sink->pfn(path, p, sink->ctx);
+}
+
+int mps3_checkpoint_scan(struct mps3_checkpoint *out, const char *name, const char *doc, size_t len,
+			 mps3_jscan_fn fn, mps3_jscan_packed_fn pfn, void *ctx)
+{
+	struct cp_sink sink = { fn, pfn, ctx };
 	json_t *j;
 	int rc;
 
@@ -432,7 +537,7 @@ int mps3_checkpoint_scan(struct mps3_checkpoint *out, const char *name, const ch
 	out->has_window = 0;
 	if (mps3_cpkey_parse(&out->key, name))
 		return mps3_error_set(-EINVAL, "malformed checkpoint name");
-	rc = mps3_jscan(doc, len, "files", cp_member, &sink, &j);
+	rc = mps3_jscan_packed(doc, len, "files", cp_member, pfn ? cp_member_packed : NULL, &sink, &j);
 	if (rc)
 		return rc;
 	rc = parse_header(j, &out->key, 0);
@@ -458,7 +563,7 @@ int mps3_checkpoint_parse(struct mps3_checkpoint *out, const char *name, const c
 
 	if (!files)
 		return mps3_error_set(-ENOMEM, "out of memory");
-	rc = mps3_checkpoint_scan(out, name, doc, len, add_member, files);
+	rc = mps3_checkpoint_scan(out, name, doc, len, add_member, NULL, files);
 	if (rc) {
 		json_decref(files);
 		return rc;

@@ -18,6 +18,7 @@
 
 #include "mps3/error.h"
 #include "mps3/jscan.h"
+#include "mps3/manifest.h"
 
 struct scan {
 	const char *doc, *p, *end;
@@ -309,24 +310,40 @@ static int open_object(struct scan *s)
 	return 0;
 }
 
-/* The big object's members (s->p at its '{'), each at depth 3, to fn. */
-static int big_members(struct scan *s, mps3_jscan_fn fn, void *ctx)
+struct sink {
+	mps3_jscan_fn fn;
+	mps3_jscan_packed_fn pfn;
+	void *ctx;
+};
+
+/* The big object's members (s->p at its '{'), each at depth 3, to the sink. */
+static int big_members(struct scan *s, const struct sink *to)
 {
 	int rc = 0;
 
 	if (open_object(s))
 		return 0;
 	do {
+		struct mps3_packed pk;
+		const char *end;
 		json_t *v;
 
 		rc = key(s);
 		if (!rc)
 			rc = colon(s);
+		if (!rc && to->pfn && s->p < s->end && *s->p == '{' && (rc = value_end(s, 3, &end)) == 0 &&
+		    mps3_packed_from_text(&pk, s->p, (size_t)(end - s->p))) {
+			s->p = end;
+			rc = to->pfn(s->key, &pk, to->ctx);
+			if (rc)
+				return rc;
+			continue;
+		}
 		if (!rc)
 			rc = value(s, 3, &v);
 		if (rc)
 			return rc;
-		rc = fn(s->key, v, ctx);
+		rc = to->fn(s->key, v, to->ctx);
 		json_decref(v);
 		if (rc)
 			return rc;
@@ -334,7 +351,7 @@ static int big_members(struct scan *s, mps3_jscan_fn fn, void *ctx)
 	return rc;
 }
 
-static int top_members(struct scan *s, const char *big, mps3_jscan_fn fn, void *ctx, json_t *top)
+static int top_members(struct scan *s, const char *big, const struct sink *to, json_t *top)
 {
 	int rc = 0;
 
@@ -355,7 +372,7 @@ static int top_members(struct scan *s, const char *big, mps3_jscan_fn fn, void *
 			v = json_object();
 			rc = !v || json_object_set_new(top, big, v) ? -ENOMEM : 0;
 			if (!rc)
-				rc = big_members(s, fn, ctx);
+				rc = big_members(s, to);
 		} else {
 			rc = value(s, 2, &v);
 			if (!rc && json_object_set_new(top, s->key, v))
@@ -369,6 +386,13 @@ static int top_members(struct scan *s, const char *big, mps3_jscan_fn fn, void *
 
 int mps3_jscan(const char *doc, size_t len, const char *big, mps3_jscan_fn fn, void *ctx, json_t **out)
 {
+	return mps3_jscan_packed(doc, len, big, fn, NULL, ctx, out);
+}
+
+int mps3_jscan_packed(const char *doc, size_t len, const char *big, mps3_jscan_fn fn, mps3_jscan_packed_fn pfn,
+		      void *ctx, json_t **out)
+{
+	struct sink to = { fn, pfn, ctx };
 	struct scan s = { doc, doc, doc + len, NULL, 0 };
 	json_t *top;
 	int rc;
@@ -385,7 +409,7 @@ int mps3_jscan(const char *doc, size_t len, const char *big, mps3_jscan_fn fn, v
 	top = json_object();
 	if (!top)
 		return mps3_error_set(-ENOMEM, "out of memory");
-	rc = top_members(&s, big, fn, ctx, top);
+	rc = top_members(&s, big, &to, top);
 	if (!rc) {
 		skip_ws(&s);
 		if (s.p != s.end)

@@ -267,6 +267,15 @@ int mps3_base_add_fn(const char *path, json_t *v, void *base)
 	return mps3_base_add(base, path, v);
 }
 
+int mps3_base_add_packed_fn(const char *path, const struct mps3_packed *p, void *base)
+{
+	int rc = db_pmap_add_packed(&((struct mps3_base *)base)->files, path, p);
+
+	if (rc == -EEXIST)
+		return mps3_error_set(-EINVAL, "duplicate path %s", path);
+	return rc ? mps3_error_set(-ENOMEM, "out of memory") : 0;
+}
+
 int mps3_base_add_json(struct mps3_base *b, json_t *files)
 {
 	const char *path;
@@ -688,6 +697,11 @@ int mps3_manifest_foreach(const struct mps3_manifest *m, int (*fn)(const char *p
 	return db_pmap_foreach(&m->files, fn, ctx);
 }
 
+int mps3_manifest_foreach_raw(const struct mps3_manifest *m, mps3_raw_fn fn, void *ctx)
+{
+	return db_pmap_foreach_raw(&m->files, fn, ctx);
+}
+
 json_t *mps3_manifest_files_copy(const struct mps3_manifest *m)
 {
 	return db_pmap_to_json(&m->files);
@@ -700,7 +714,7 @@ json_t *mps3_manifest_files_copy(const struct mps3_manifest *m)
  */
 struct base_walk {
 	const struct pmap *skip;	/* the files pass: the paths bdiff holds */
-	int (*fn)(const char *path, const struct mps3_packed *p, json_t *j, void *ctx);
+	mps3_raw_fn fn;
 	void *ctx;
 };
 

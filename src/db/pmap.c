@@ -120,6 +120,104 @@ int mps3_packed_from_json(struct mps3_packed *p, json_t *v)
 	return 1;
 }
 
+/* The decimal integer at *pp (-?(0|[1-9][0-9]*), at most 19 digits, within [min, INT64_MAX]); past it. */
+static int text_int(const char **pp, const char *end, int64_t min, int64_t *out)
+{
+	const char *p = *pp, *d = p + (p < end && *p == '-');
+	uint64_t n = 0;
+
+	for (p = d; p < end && *p >= '0' && *p <= '9' && p - d < 20; p++)
+		n = n * 10 + (uint64_t)(*p - '0');
+	if (p == d || p - d > 19 || n > INT64_MAX || (*d == '0' && p - d > 1))
+		return 0;
+	*out = d > *pp ? -(int64_t)n : (int64_t)n;
+	if (*out < min)
+		return 0;
+	*pp = p;
+	return 1;
+}
+
+/* The plain string at *pp (printable ASCII, no escapes): its contents in [*s, *s + *n); past it. */
+static int text_str(const char **pp, const char *end, const char **s, size_t *n)
+{
+	const char *p = *pp;
+
+	if (p == end || *p++ != '"')
+		return 0;
+	for (*s = p; p < end && *p != '"'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || *p == '\\')
+			return 0;
+	if (p == end)
+		return 0;
+	*n = (size_t)(p - *s);
+	*pp = p + 1;
+	return 1;
+}
+
+int mps3_packed_from_text(struct mps3_packed *pk, const char *text, size_t len)
+{
+	const char *p = text, *end = text + len, *k, *sv;
+	size_t next = 0, i, j, kn, n;
+
+	memset(pk, 0, sizeof(*pk));
+	if (p == end || *p++ != '{')
+		return 0;
+	if (p < end && *p == '}')
+		return p + 1 == end; /* {} packs too */
+	for (;;) {
+		int64_t x;
+
+		if (!text_str(&p, end, &k, &kn) || p == end || *p++ != ':')
+			return 0;
+		for (i = next; i < NPK && !(strlen(pk_keys[i].name) == kn && memcmp(pk_keys[i].name, k, kn) == 0); i++)
+			;
+		if (i == NPK)
+			return 0; /* unknown, out of order or twice: jansson and mps3_packed_from_json decide */
+		next = i + 1;
+		pk->has |= pk_keys[i].bit;
+		switch (pk_keys[i].bit) {
+		case MPS3_PK_BLOB:
+			if (!text_str(&p, end, &sv, &n) || n != 64)
+				return 0;
+			for (j = 0; j < 32; j++) {
+				int hi = hexval(sv[2 * j]), lo = hexval(sv[2 * j + 1]);
+
+				if (hi < 0 || lo < 0)
+					return 0;
+				pk->blob[j] = (uint8_t)(hi << 4 | lo);
+			}
+			break;
+		case MPS3_PK_TYPE:
+			if (!text_str(&p, end, &sv, &n) || n != 1)
+				return 0;
+			pk->type = sv[0];
+			break;
+		case MPS3_PK_GID:
+		case MPS3_PK_MODE:
+		case MPS3_PK_UID: {
+			uint8_t bit = pk_keys[i].bit;
+			uint32_t *f = bit == MPS3_PK_GID ? &pk->gid : bit == MPS3_PK_MODE ? &pk->mode : &pk->uid;
+
+			if (!text_int(&p, end, 0, &x) || x > (int64_t)UINT32_MAX)
+				return 0;
+			*f = (uint32_t)x;
+			break;
+		}
+		default: /* MPS3_PK_MTIME, MPS3_PK_SIZE */
+			if (!text_int(&p, end, -INT64_MAX, &x))
+				return 0;
+			*(pk_keys[i].bit == MPS3_PK_MTIME ? &pk->mtime : &pk->size) = x;
+			break;
+		}
+		if (p == end)
+			return 0;
+		if (*p == '}')
+			return p + 1 == end;
+		if (*p++ != ',')
+			return 0;
+	}
+}
+
 json_t *mps3_packed_to_json(const struct mps3_packed *p)
 {
 	json_t *o = json_object();
@@ -327,11 +425,31 @@ static int resize(struct pmap *m, size_t nb)
 	return 0;
 }
 
+/* A record for path (hash h) holding p, or else v (a reference taken); the table grown for it first. */
+static struct pmap_rec *rec_new(struct pmap *m, const char *path, uint32_t h, const struct mps3_packed *p, json_t *v)
+{
+	size_t len = strlen(path);
+	struct pmap_rec *r;
+
+	if (m->n >= m->nb && resize(m, m->nb ? m->nb * 2 : 64))
+		return NULL;
+	r = mps3_slab_alloc(&m->slab, sizeof(*r) + len + 1);
+	if (!r)
+		return NULL;
+	r->hash = h;
+	r->packed = p != NULL;
+	if (p)
+		r->v.p = *p;
+	else
+		r->v.j = json_incref(v);
+	memcpy(r->path, path, len + 1);
+	return r;
+}
+
 int db_pmap_put(struct pmap *m, const char *path, json_t *v)
 {
 	uint32_t h = hash_path(path);
 	struct pmap_rec **pp, *r, *old;
-	size_t len;
 	struct mps3_packed p;
 	int packed;
 
@@ -353,20 +471,10 @@ int db_pmap_put(struct pmap *m, const char *path, json_t *v)
 		}
 		return 0;
 	}
-	if (m->n >= m->nb && resize(m, m->nb ? m->nb * 2 : 64))
-		return -ENOMEM;
-	len = strlen(path);
-	r = mps3_slab_alloc(&m->slab, sizeof(*r) + len + 1);
+	packed = mps3_packed_from_json(&p, v);
+	r = rec_new(m, path, h, packed ? &p : NULL, v);
 	if (!r)
 		return -ENOMEM;
-	packed = mps3_packed_from_json(&p, v);
-	r->hash = h;
-	r->packed = (uint8_t)packed;
-	if (packed)
-		r->v.p = p;
-	else
-		r->v.j = json_incref(v);
-	memcpy(r->path, path, len + 1);
 	pp = slot(m, path, h);
 	old = *pp;
 	r->next = old ? old->next : NULL;
@@ -375,6 +483,23 @@ int db_pmap_put(struct pmap *m, const char *path, json_t *v)
 		rec_free(m, old);
 	else
 		m->n++;
+	return 0;
+}
+
+int db_pmap_add_packed(struct pmap *m, const char *path, const struct mps3_packed *p)
+{
+	uint32_t h = hash_path(path);
+	struct pmap_rec **pp, *r;
+
+	if (m->n && *slot(m, path, h))
+		return -EEXIST;
+	r = rec_new(m, path, h, p, NULL);
+	if (!r)
+		return -ENOMEM;
+	pp = slot(m, path, h); /* (the table may have grown) */
+	r->next = NULL;
+	*pp = r;
+	m->n++;
 	return 0;
 }
 
@@ -400,8 +525,7 @@ int db_pmap_foreach(const struct pmap *m, int (*fn)(const char *path, json_t *v,
 	return 0;
 }
 
-int db_pmap_foreach_raw(const struct pmap *m,
-			int (*fn)(const char *path, const struct mps3_packed *p, json_t *j, void *ctx), void *ctx)
+int db_pmap_foreach_raw(const struct pmap *m, mps3_raw_fn fn, void *ctx)
 {
 	size_t i;
 

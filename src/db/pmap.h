@@ -32,11 +32,12 @@ json_t *db_pmap_get(const struct pmap *m, const char *path, int *err);
 int db_pmap_has(const struct pmap *m, const char *path);
 /* Set path to v (borrowed; NULL removes).  0 or -ENOMEM (the map unchanged). */
 int db_pmap_put(struct pmap *m, const char *path, json_t *v);
+/* Add path = p, a path not in the map.  0, -EEXIST or -ENOMEM (the map unchanged). */
+int db_pmap_add_packed(struct pmap *m, const char *path, const struct mps3_packed *p);
 /* Every path in no particular order; fn's value is borrowed for the call; a non-zero return stops. */
 int db_pmap_foreach(const struct pmap *m, int (*fn)(const char *path, json_t *v, void *ctx), void *ctx);
 /* The same without building values: fn gets the packed value (p) or the JSON one (j), the other NULL. */
-int db_pmap_foreach_raw(const struct pmap *m,
-			int (*fn)(const char *path, const struct mps3_packed *p, json_t *j, void *ctx), void *ctx);
+int db_pmap_foreach_raw(const struct pmap *m, mps3_raw_fn fn, void *ctx);
 /* Remove every path for which drop (given its value, borrowed) returns non-zero (out of memory: kept). */
 void db_pmap_prune(struct pmap *m, int (*drop)(const char *path, json_t *v, void *ctx), void *ctx);
 /* A JSON object of every path (new reference), NULL on -ENOMEM. */

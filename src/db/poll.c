@@ -168,7 +168,8 @@ static int read_checkpoint(struct mps3_db *db, const struct mps3_list_entry *e, 
 	mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
 	rc = mps3_store_get_buf(db->store, e->key, &buf, NULL);
 	if (rc == 0 && base)
-		rc = mps3_checkpoint_scan(cp, name, mps3_buf_cstr(&buf), buf.len, mps3_base_add_fn, base);
+		rc = mps3_checkpoint_scan(cp, name, mps3_buf_cstr(&buf), buf.len, mps3_base_add_fn,
+					  mps3_base_add_packed_fn, base);
 	else if (rc == 0)
 		rc = mps3_checkpoint_parse(cp, name, mps3_buf_cstr(&buf), buf.len);
 	mps3_buf_dispose(&buf);

@@ -185,7 +185,7 @@ static int read_state(const char *file, json_t **st, struct mps3_base **out)
 	if (fd >= 0)
 		close(fd);
 	if (rc == 0)
-		rc = mps3_jscan(text, (size_t)sb.st_size, "base", mps3_base_add_fn, b, st);
+		rc = mps3_jscan_packed(text, (size_t)sb.st_size, "base", mps3_base_add_fn, mps3_base_add_packed_fn, b, st);
 	else if (rc != -ENOMEM)
 		rc = mps3_error_set(rc, "%s", strerror(-rc));
 	free(text);

@@ -218,21 +218,26 @@ static int open_journal(struct mps3fs *fs, json_t **old)
 	return rc;
 }
 
-static int populate_one(const char *path, json_t *v, void *ctx)
+static int populate_one(const char *path, const struct mps3_packed *p, json_t *j, void *ctx)
 {
-	mps3fs_tree_apply(ctx, path, v, NULL);
+	if (p)
+		mps3fs_tree_apply_packed(ctx, path, p, NULL);
+	else
+		mps3fs_tree_apply(ctx, path, j, NULL);
 	return 0;
 }
 
-/* Everything the database holds, into the tree (before mounting), one path at a time. */
+/* Everything the database holds, into the tree (before mounting), one path at a time, no JSON built. */
 static int populate(struct mps3fs *fs)
 {
+	struct mps3_db_stats st;
 	int rc;
 
+	mps3_db_get_stats(fs->db, &st);
 	pthread_mutex_lock(&fs->tree_lock);
-	rc = mps3_db_foreach(fs->db, populate_one, fs);
+	mps3fs_tree_reserve(fs, st.paths + 1); /* (out of memory: it grows as it goes) */
+	rc = mps3_db_foreach_raw(fs->db, populate_one, fs);
 	pthread_mutex_unlock(&fs->tree_lock);
-	mps3_manifest_trim(); /* each value was built for the call and freed */
 	return rc;
 }
 

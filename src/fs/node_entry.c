@@ -25,17 +25,52 @@ static int unhex(uint8_t out[32], const char *hex)
 	return 0;
 }
 
-void mps3fs_node_set_value(struct node *n, json_t *v)
+/* Nothing: the state every setting starts from. */
+static void node_clear(struct node *n)
 {
-	struct mps3_entry pe;
-
-	struct mps3_packed pk;
-
 	json_decref(n->json);
 	n->json = NULL;
 	n->pk_has = 0;
 	memset(n->blob, 0, sizeof(n->blob));
 	memset(&n->e, 0, sizeof(n->e));
+}
+
+static void node_fields(struct node *n, const struct mps3_entry *pe)
+{
+	n->e.type = pe->type;
+	n->e.mode = pe->mode;
+	n->e.uid = pe->uid;
+	n->e.gid = pe->gid;
+	n->e.size = pe->size;
+	n->e.mtime_ns = pe->mtime_ns;
+}
+
+/*
+ * A packed record is held packed when it is a valid entry and e holds its
+ * every field exactly: the parse range-checked them (a mode, uid or gid
+ * present is never the unset value), and only a file's size is kept.
+ */
+int mps3fs_packed_fits(const struct mps3_packed *p, struct mps3_entry *e)
+{
+	return mps3_packed_entry(e, p) == 0 && (e->type == MPS3_FILE || !(p->has & MPS3_PK_SIZE));
+}
+
+void mps3fs_node_set_packed(struct node *n, const struct mps3_packed *p, const struct mps3_entry *e)
+{
+	node_clear(n);
+	n->has_entry = 1;
+	n->valid = 1;
+	node_fields(n, e);
+	n->pk_has = p->has;
+	memcpy(n->blob, p->blob, sizeof(n->blob));
+}
+
+void mps3fs_node_set_value(struct node *n, json_t *v)
+{
+	struct mps3_entry pe;
+	struct mps3_packed pk;
+
+	node_clear(n);
 	n->has_entry = v != NULL;
 	n->valid = v && mps3_entry_parse(&pe, v) == 0;
 	if (!n->valid) {
@@ -46,24 +81,12 @@ void mps3fs_node_set_value(struct node *n, json_t *v)
 		n->json = v; /* malformed: kept as it is */
 		return;
 	}
-	n->e.type = pe.type;
-	n->e.mode = pe.mode;
-	n->e.uid = pe.uid;
-	n->e.gid = pe.gid;
-	n->e.size = pe.size;
-	n->e.mtime_ns = pe.mtime_ns;
-	/*
-	 * Packed when e holds every field exactly: the parse range-checked them
-	 * (a mode, uid or gid present is never the unset value), and only a
-	 * file's size is kept by it.
-	 */
-	if (!pe.target && !pe.xattr && mps3_packed_from_json(&pk, v) &&
-	    (pe.type == MPS3_FILE || !(pk.has & MPS3_PK_SIZE))) {
-		n->pk_has = pk.has;
-		memcpy(n->blob, pk.blob, sizeof(n->blob));
+	if (mps3_packed_from_json(&pk, v) && mps3fs_packed_fits(&pk, &pe)) {
+		mps3fs_node_set_packed(n, &pk, &pe);
 		json_decref(v); /* node_packed() gives it back exactly */
 		return;
 	}
+	node_fields(n, &pe);
 	n->json = v;
 	if (pe.type == MPS3_FILE && unhex(n->blob, pe.blob))
 		memset(n->blob, 0, sizeof(n->blob)); /* (parse checked it: cannot happen) */
@@ -148,6 +171,13 @@ uint64_t mps3fs_node_rdev(const struct node *n)
 	return json_is_integer(r) ? (uint64_t)json_integer_value(r) : 0;
 }
 
+static int packed_equal(const struct mps3_packed *p, const struct mps3_packed *q)
+{
+	return p->has == q->has && p->type == q->type && p->size == q->size && p->mtime == q->mtime &&
+	       p->mode == q->mode && p->uid == q->uid && p->gid == q->gid &&
+	       memcmp(p->blob, q->blob, sizeof(p->blob)) == 0;
+}
+
 int mps3fs_node_entry_is(const struct node *n, json_t *v)
 {
 	struct mps3_packed p, q;
@@ -160,13 +190,21 @@ int mps3fs_node_entry_is(const struct node *n, json_t *v)
 		return json_equal(n->json, v);
 	if (mps3_packed_from_json(&p, v)) {
 		node_packed(n, &q);
-		return p.has == q.has && p.type == q.type && p.size == q.size && p.mtime == q.mtime &&
-		       p.mode == q.mode && p.uid == q.uid && p.gid == q.gid &&
-		       memcmp(p.blob, q.blob, sizeof(p.blob)) == 0;
+		return packed_equal(&p, &q);
 	}
 	if (mps3fs_node_entry(n, &cur))
 		return 0; /* out of memory: taken as a change, which is only more work */
 	eq = json_equal(cur, v);
 	json_decref(cur);
 	return eq;
+}
+
+int mps3fs_node_packed_is(const struct node *n, const struct mps3_packed *p)
+{
+	struct mps3_packed q;
+
+	if (!n->has_entry || n->json)
+		return 0; /* (a value that fits is never held as JSON) */
+	node_packed(n, &q);
+	return packed_equal(p, &q);
 }

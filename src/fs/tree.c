@@ -54,9 +54,10 @@ static size_t hash_ino(uint64_t ino)
 	return (size_t)ino;
 }
 
-static int grow(struct tree *t)
+/* Rehash both tables into nb buckets (a power of two); on failure they stay as they were. */
+static int rehash(struct tree *t, size_t nb)
 {
-	size_t nb = t->nbyname_buckets ? t->nbyname_buckets * 2 : 1024, i;
+	size_t i;
 	struct node **byname = calloc(nb, sizeof(*byname));
 	struct node **byino = calloc(nb, sizeof(*byino));
 
@@ -94,6 +95,20 @@ static int grow(struct tree *t)
 	t->nbyname_buckets = nb;
 	t->nbyino_buckets = nb;
 	return 0;
+}
+
+static int grow(struct tree *t)
+{
+	return rehash(t, t->nbyname_buckets ? t->nbyname_buckets * 2 : 1024);
+}
+
+int mps3fs_tree_reserve(struct mps3fs *fs, size_t n)
+{
+	size_t nb = fs->tree.nbyname_buckets ? fs->tree.nbyname_buckets : 1024;
+
+	while (nb < n && nb < SIZE_MAX / 2)
+		nb *= 2;
+	return nb == fs->tree.nbyname_buckets ? 0 : rehash(&fs->tree, nb);
 }
 
 static void ino_insert(struct tree *t, struct node *n)
@@ -422,7 +437,25 @@ static void child_unlink(struct mps3fs *fs, struct node *dir, struct node *n)
 	touch_dir(fs, dir);
 }
 
-struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *name, json_t *entry)
+/*
+ * A value put into a node: JSON (a reference the node takes; NULL: none),
+ * or a packed record that fits (pk, borrowed) with its entry e.
+ */
+struct tval {
+	json_t *json;
+	const struct mps3_packed *pk;
+	const struct mps3_entry *e;
+};
+
+static void node_fill(struct node *n, const struct tval *v)
+{
+	if (v->pk)
+		mps3fs_node_set_packed(n, v->pk, v->e);
+	else
+		mps3fs_node_set_value(n, v->json);
+}
+
+static struct node *node_new(struct mps3fs *fs, struct node *dir, const char *name, const struct tval *v)
 {
 	struct tree *t = &fs->tree;
 	struct node *n;
@@ -434,7 +467,7 @@ struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *na
 		return NULL;
 	n->ino = t->next_ino++;
 	n->parent = dir;
-	mps3fs_node_set_value(n, entry);
+	node_fill(n, v);
 	n->ctime_ns = mps3fs_now_ns();
 	n->in_tree = 1;
 	update_kind(n);
@@ -445,11 +478,25 @@ struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *na
 	return n;
 }
 
-void mps3fs_node_set_entry(struct node *n, json_t *entry)
+struct node *mps3fs_node_new(struct mps3fs *fs, struct node *dir, const char *name, json_t *entry)
 {
-	mps3fs_node_set_value(n, entry);
+	struct tval v = { entry, NULL, NULL };
+
+	return node_new(fs, dir, name, &v);
+}
+
+static void node_set(struct node *n, const struct tval *v)
+{
+	node_fill(n, v);
 	n->ctime_ns = mps3fs_now_ns();
 	update_kind(n);
+}
+
+void mps3fs_node_set_entry(struct node *n, json_t *entry)
+{
+	struct tval v = { entry, NULL, NULL };
+
+	node_set(n, &v);
 }
 
 void mps3fs_node_detach(struct mps3fs *fs, struct node *n)
@@ -563,24 +610,22 @@ static void detach_subtree(struct mps3fs *fs, struct node *n, struct inval *inv)
 	mps3fs_node_detach(fs, n);
 }
 
-static int same_kind(struct node *n, json_t *value)
+static int same_kind(struct node *n, const struct mps3_entry *e)
 {
-	struct mps3_entry e;
-
-	if (mps3_entry_parse(&e, value))
-		return 0;
 	if (n->nchildren > 0)
 		return 1; /* stays a directory whatever the entry says */
-	return (e.type == MPS3_DIR) == n->is_dir && (e.type == MPS3_LINK) == (n->e.type == MPS3_LINK);
+	return (e->type == MPS3_DIR) == n->is_dir && (e->type == MPS3_LINK) == (n->e.type == MPS3_LINK);
 }
 
-int mps3fs_tree_apply(struct mps3fs *fs, const char *path, json_t *value, struct inval *inv)
+/* value (borrowed; NULL: none) or the packed pk that fits, and its entry e (NULL: not an entry). */
+static int apply(struct mps3fs *fs, const char *path, json_t *value, const struct mps3_packed *pk,
+		 const struct mps3_entry *e, struct inval *inv)
 {
-	struct mps3_entry e;
 	struct node *dir = fs->tree.root, *n;
 	char name[MPS3_NAME_MAX + 1];
 	const char *p = path;
-	int exists = value && mps3_entry_parse(&e, value) == 0;
+	int exists = e != NULL;
+	struct tval v = { NULL, pk, e };
 
 	for (;;) {
 		const char *slash = strchr(p, '/');
@@ -638,21 +683,46 @@ int mps3fs_tree_apply(struct mps3fs *fs, const char *path, json_t *value, struct
 		mps3fs_prune_implicit(fs, dir);
 		return 1;
 	}
-	if (n && mps3fs_node_entry_is(n, value))
+	if (n && (pk ? mps3fs_node_packed_is(n, pk) : mps3fs_node_entry_is(n, value)))
 		return 0;
-	if (n && !same_kind(n, value)) {
+	if (n && !same_kind(n, e)) {
 		/* A new kind of object is a new inode: the kernel caches the type. */
 		detach_subtree(fs, n, inv);
 		n = NULL;
 	}
+	if (!pk)
+		v.json = json_incref(value);
 	if (!n) {
-		n = mps3fs_node_new(fs, dir, name, json_incref(value));
-		if (!n)
+		n = node_new(fs, dir, name, &v);
+		if (!n) {
+			json_decref(v.json);
 			return 0;
+		}
 		mps3fs_inval_add(inv, dir->ino, name, 0);
 		return 1;
 	}
-	mps3fs_node_set_entry(n, json_incref(value));
+	node_set(n, &v);
 	mps3fs_inval_add(inv, 0, NULL, n->ino);
 	return 1;
+}
+
+int mps3fs_tree_apply(struct mps3fs *fs, const char *path, json_t *value, struct inval *inv)
+{
+	struct mps3_entry e;
+
+	return apply(fs, path, value, NULL, value && mps3_entry_parse(&e, value) == 0 ? &e : NULL, inv);
+}
+
+int mps3fs_tree_apply_packed(struct mps3fs *fs, const char *path, const struct mps3_packed *p, struct inval *inv)
+{
+	struct mps3_entry e;
+	json_t *v;
+	int rc;
+
+	if (mps3fs_packed_fits(p, &e))
+		return apply(fs, path, NULL, p, &e, inv);
+	v = mps3_packed_to_json(p); /* (out of memory: the path is not shown) */
+	rc = v ? mps3fs_tree_apply(fs, path, v, inv) : 0;
+	json_decref(v);
+	return rc;
 }

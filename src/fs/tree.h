@@ -101,8 +101,16 @@ struct node {
 
 /* Set n's entry to v (reference taken; NULL: none): parsed, and packed when it is an ordinary one. */
 void mps3fs_node_set_value(struct node *n, json_t *v);
-/* Whether n's entry is v (borrowed, not NULL). */
+/*
+ * Whether a node holds p packed: 1 when it is a valid entry (given in *e)
+ * whose every field a node keeps, else 0 (its JSON is needed then).
+ */
+int mps3fs_packed_fits(const struct mps3_packed *p, struct mps3_entry *e);
+/* Set n's entry to p, which fits, with e its entry. */
+void mps3fs_node_set_packed(struct node *n, const struct mps3_packed *p, const struct mps3_entry *e);
+/* Whether n's entry is v (borrowed, not NULL), or the packed p that fits. */
 int mps3fs_node_entry_is(const struct node *n, json_t *v);
+int mps3fs_node_packed_is(const struct node *n, const struct mps3_packed *p);
 /* The node's entry as JSON (new reference; NULL: none).  0 or -ENOMEM. */
 int mps3fs_node_entry(const struct node *n, json_t **out);
 /* A valid file's blob (or chunk list's blob) in hex into buf, "" if none; returns buf. */
@@ -127,6 +135,8 @@ struct tree {
 };
 
 int mps3fs_tree_init(struct mps3fs *fs);
+/* Room for n nodes without a rehash (a hint: building a big tree).  0 or -ENOMEM. */
+int mps3fs_tree_reserve(struct mps3fs *fs, size_t n);
 void mps3fs_tree_dispose(struct mps3fs *fs);
 struct node *mps3fs_node_get(struct mps3fs *fs, uint64_t ino);
 struct node *mps3fs_child(struct mps3fs *fs, struct node *dir, const char *name);
@@ -160,5 +170,7 @@ void mps3fs_walk(struct node *n, void (*fn)(struct node *, void *), void *ctx);
  * (may be NULL).  Returns 1 if the tree changed.
  */
 int mps3fs_tree_apply(struct mps3fs *fs, const char *path, json_t *value, struct inval *inv);
+/* The same for a packed value (borrowed), held packed when it fits. */
+int mps3fs_tree_apply_packed(struct mps3fs *fs, const char *path, const struct mps3_packed *p, struct inval *inv);
 
 #endif

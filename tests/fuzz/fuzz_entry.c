@@ -22,6 +22,7 @@
 #include "mps3/entry.h"
 #include "mps3/hash.h"
 #include "mps3/jscan.h"
+#include "mps3/manifest.h"
 #include "mps3/mergepatch.h"
 
 #define LOG_NAME "9999998765432109_0123456789abcdef_7"
@@ -67,6 +68,19 @@ static int entry_same(const struct mps3_entry *a, const struct mps3_entry *b)
 	return xattr_same(a->xattr, b->xattr);
 }
 
+/* A value that packs is judged packed as it is as JSON (the tree is built from packed records). */
+static void check_packed(json_t *v, int rc, const struct mps3_entry *e)
+{
+	struct mps3_packed p;
+	struct mps3_entry q;
+
+	if (!mps3_packed_from_json(&p, v))
+		return;
+	FUZZ_CHECK(mps3_packed_entry(&q, &p) == rc);
+	if (rc == 0)
+		FUZZ_CHECK(entry_same(e, &q) && q.atime_ns == 0 && q.rdev == 0 && !q.xattr);
+}
+
 static void check_entry(json_t *v)
 {
 	struct mps3_entry e, e2;
@@ -75,6 +89,7 @@ static void check_entry(json_t *v)
 
 	rc = mps3_entry_parse(&e, v);
 	FUZZ_CHECK(rc == 0 || rc == -EINVAL || rc == -ENOENT);
+	check_packed(v, rc, &e);
 	if (rc)
 		return;
 	FUZZ_CHECK(e.type == MPS3_FILE || e.type == MPS3_DIR || e.type == MPS3_LINK || mps3_ftype_special(e.type));
@@ -177,10 +192,38 @@ static int collect(const char *key, json_t *v, void *ctx)
 	return json_object_set(ctx, key, v) ? -ENOMEM : 0;
 }
 
-static void check_jscan(const char *doc, size_t len)
+/* A member taken packed: its JSON, checked against jansson's below, and it packs to the same record. */
+static int collect_packed(const char *key, const struct mps3_packed *p, void *ctx)
+{
+	json_t *v = mps3_packed_to_json(p);
+	struct mps3_packed q;
+	int rc;
+
+	FUZZ_CHECK(v && mps3_packed_from_json(&q, v) && q.has == p->has);
+	rc = collect(key, v, ctx);
+	json_decref(v);
+	return rc;
+}
+
+/* Text taken packed is what jansson's parse packs to. */
+static void check_packed_text(const char *doc, size_t len)
+{
+	struct mps3_packed p, q;
+	json_t *v;
+
+	if (!mps3_packed_from_text(&p, doc, len))
+		return;
+	v = json_loadb(doc, len, JSON_REJECT_DUPLICATES, NULL);
+	FUZZ_CHECK(v && mps3_packed_from_json(&q, v));
+	FUZZ_CHECK(p.has == q.has && p.type == q.type && p.size == q.size && p.mtime == q.mtime && p.mode == q.mode &&
+		   p.uid == q.uid && p.gid == q.gid && memcmp(p.blob, q.blob, sizeof(p.blob)) == 0);
+	json_decref(v);
+}
+
+static void check_jscan(const char *doc, size_t len, int packed)
 {
 	json_t *ref = json_loadb(doc, len, JSON_REJECT_DUPLICATES, NULL), *big = json_object(), *got = NULL;
-	int rc = mps3_jscan(doc, len, "files", collect, big, &got);
+	int rc = mps3_jscan_packed(doc, len, "files", collect, packed ? collect_packed : NULL, big, &got);
 
 	FUZZ_CHECK(rc == 0 || rc == -EINVAL);
 	FUZZ_CHECK((rc == 0) == (ref != NULL));
@@ -224,7 +267,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_decref(j);
 	}
 
-	check_jscan(doc, size);
+	check_jscan(doc, size, 0);
+	check_jscan(doc, size, 1);
+	check_packed_text(doc, size);
 	check_log(LOG_NAME, doc, size);
 	check_cp(CP_NAME, doc, size);
 

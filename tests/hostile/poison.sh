@@ -70,6 +70,17 @@ else
 fi
 if m ls --json | grep -i '"key":"esc\\u001b\[31mred\\nforged line"' >/dev/null; then ok "mps3 ls --json keeps the name exact"; else fail "ls --json"; fi
 if grep -qa "^forged line" "$T/a.err"; then fail "a log line was forged"; else ok "no log line can be forged"; fi
+# The same in the ordinary form a mount holds packed (and builds a fresh mount's tree from, unparsed):
+# a mode, uid or link out of what an entry may be is hidden there too, and a directory's size is kept.
+plant '{"badmode":{"blob":"'"$sha"'","mode":4096,"size":5,"type":"f"},"baduid":{"type":"d","uid":4294967295},"dirsize":{"size":3,"type":"d"},"packedlink":{"mode":511,"type":"l"}}'
+marker m5a
+packed_hidden() { # DIR: what a mount shows of them
+	check "a packed file with mode 010000 is hidden ($1)" test ! -e "$1/badmode"
+	check "a packed directory of uid 2^32-1 is hidden ($1)" test ! -e "$1/baduid"
+	check "a packed link without a target is hidden ($1)" test ! -e "$1/packedlink"
+	check "a directory entry with a size is a directory ($1)" test -d "$1/dirsize"
+}
+packed_hidden "$A"
 plant '{"lnk":{"type":"l","target":"x\u001b]0;pwned\u0007\nmps3: forged"},"x\u202egnp.exe":'"$good"'}'
 marker m5b
 m get lnk 2>"$T/get.err" || true
@@ -118,6 +129,7 @@ mount_fs b
 B=$MNT
 check "a fresh mount comes up" test -f "$B/mine" -a -f "$B/m6"
 check "and ignores the future checkpoint" test ! -e "$B/frozen" -a -f "$B/seed"
+packed_hidden "$B"
 is "$(tree_digest "$B")" "$(tree_digest "$A")" "both mounts show the same tree"
 set +e
 m fsck >"$T/fsck" 2>&1
@@ -130,6 +142,9 @@ reported_once "log/$deep_name" "$T/a.err" "the deep entry"
 reported_once "log/$future_entry" "$T/a.err" "the entry from the future"
 reported_once "log/0000000000000000_:" "$T/a.err" "a name of 16 digits and _"
 reported_once "badtype: malformed entry" "$T/a.err" "the entry with wrong field types"
+reported_once "badmode: malformed entry" "$T/a.err" "the packed entry with a bad mode"
+reported_once "badmode: malformed entry" "$T/b.err" "the packed entry with a bad mode, by a fresh mount"
+reported_once "baduid: malformed entry" "$T/b.err" "the packed entry with a bad uid, by a fresh mount"
 check "the daemon is alive" kill -0 "${FS_PID[a]}"
 umount_fs a warnings-ok
 umount_fs b warnings-ok

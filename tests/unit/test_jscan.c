@@ -229,6 +229,9 @@ static void test_depth(void)
 	       verdicts[1], verdicts[0]);
 }
 
+/* What a mount adds a checkpoint's members to its base with. */
+#define ADD_FNS mps3_base_add_fn, mps3_base_add_packed_fn
+
 static void test_checkpoint_into_base(void)
 {
 	static const char doc[] =
@@ -247,7 +250,7 @@ static void test_checkpoint_into_base(void)
 	tap_inteq(rc, 0, "the checkpoint parses as JSON");
 	if (rc)
 		tap_diag("%s", mps3_error_last(rc));
-	rc = mps3_checkpoint_scan(&cp2, name, doc, sizeof(doc) - 1, mps3_base_add_fn, b);
+	rc = mps3_checkpoint_scan(&cp2, name, doc, sizeof(doc) - 1, ADD_FNS, b);
 	tap_ok(rc == 0 && cp2.files == NULL && mps3_base_size(b) == 3 && cp2.key.t == cp.key.t,
 	       "the same checkpoint scanned into a base: three paths, no JSON map");
 	rc = mps3_manifest_reset_base(m, b, 5, NULL);
@@ -260,7 +263,7 @@ static void test_checkpoint_into_base(void)
 		/* The name says another time: refused, though the members were scanned first. */
 		static const char other[] = "9998209999999998_0123456789abcdef";
 
-		rc = mps3_checkpoint_scan(&cp2, other, doc, sizeof(doc) - 1, mps3_base_add_fn, b);
+		rc = mps3_checkpoint_scan(&cp2, other, doc, sizeof(doc) - 1, ADD_FNS, b);
 		tap_inteq(rc, -EINVAL, "a checkpoint whose time is not its name's is refused after its members");
 	}
 	{
@@ -268,16 +271,45 @@ static void test_checkpoint_into_base(void)
 					  "\"session\":\"0123456789abcdef\",\"t\":1790000000000,\"v\":1}";
 		struct mps3_base *b2 = mps3_base_new();
 
-		rc = mps3_checkpoint_scan(&cp2, name, dup, sizeof(dup) - 1, mps3_base_add_fn, b2);
+		rc = mps3_checkpoint_scan(&cp2, name, dup, sizeof(dup) - 1, ADD_FNS, b2);
 		tap_inteq(rc, -EINVAL, "a path given twice is refused by the base");
 		mps3_base_free(b2);
+	}
+	{
+		/* A document that ends after a member's colon: refused, nothing read past it. */
+		static const char cut[] = { '{', '"', 'f', 'i', 'l', 'e', 's', '"', ':', '{', '"', 'a', '"', ':' };
+		struct mps3_base *b2 = mps3_base_new();
+		json_t *top = NULL;
+
+		rc = mps3_jscan_packed(cut, sizeof(cut), "files", ADD_FNS, b2, &top);
+		tap_ok(rc == -EINVAL && !top, "a document cut after a colon is refused (no byte past it read)");
+		mps3_base_free(b2);
+	}
+	{
+		/* The same path once packed and once as JSON, either way round. */
+		static const char *const dups[] = {
+			"{\"files\":{\"a\":{\"type\":\"d\"},\"a\":{\"type\":\"d\",\"x\":1}},"
+			"\"session\":\"0123456789abcdef\",\"t\":1790000000000,\"v\":1}",
+			"{\"files\":{\"a\":{\"type\": \"d\"},\"a\":{\"type\":\"d\"}},"
+			"\"session\":\"0123456789abcdef\",\"t\":1790000000000,\"v\":1}",
+		};
+		size_t i;
+
+		for (i = 0; i < 2; i++) {
+			struct mps3_base *b2 = mps3_base_new();
+
+			rc = mps3_checkpoint_scan(&cp2, name, dups[i], strlen(dups[i]), ADD_FNS, b2);
+			tap_inteq(rc, -EINVAL, "a path given packed and as JSON is refused (%s first)",
+				  i ? "JSON" : "packed");
+			mps3_base_free(b2);
+		}
 	}
 	{
 		static const char badval[] = "{\"files\":{\"a\":{\"type\":\"d\"},\"/etc\":{\"type\":\"d\"}},"
 					     "\"session\":\"0123456789abcdef\",\"t\":1790000000000,\"v\":1}";
 		struct mps3_base *b2 = mps3_base_new();
 
-		rc = mps3_checkpoint_scan(&cp2, name, badval, sizeof(badval) - 1, mps3_base_add_fn, b2);
+		rc = mps3_checkpoint_scan(&cp2, name, badval, sizeof(badval) - 1, ADD_FNS, b2);
 		tap_ok(rc == -EINVAL && mps3_checkpoint_parse(&cp, name, badval, sizeof(badval) - 1) == -EINVAL,
 		       "a bad path refuses the checkpoint both ways");
 		mps3_base_free(b2);

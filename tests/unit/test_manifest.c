@@ -4,9 +4,13 @@
  * that every arrival order resolves to the same map as the sorted log.
  */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mps3/buf.h"
+#include "mps3/error.h"
 #include "mps3/manifest.h"
 #include "mps3/mergepatch.h"
 #include "tap.h"
@@ -535,8 +539,181 @@ static void test_exact_values(void)
 	}
 }
 
+/* Same verdict, detail and fields from a packed record as from its JSON. */
+static int packed_agrees(const struct mps3_packed *p)
+{
+	struct mps3_entry a, b;
+	json_t *v = mps3_packed_to_json(p);
+	char why[128];
+	int ra, rb, same;
+
+	mps3_error_clear();
+	ra = mps3_entry_parse(&a, v);
+	snprintf(why, sizeof(why), "%s", mps3_error_last(ra));
+	mps3_error_clear();
+	rb = mps3_packed_entry(&b, p);
+	same = v && ra == rb && (ra != -EINVAL || strcmp(why, mps3_error_last(rb)) == 0);
+	if (same && ra == 0)
+		same = a.type == b.type && strcmp(a.blob, b.blob) == 0 && strcmp(a.chunks, b.chunks) == 0 &&
+		       a.size == b.size && a.mode == b.mode && a.uid == b.uid && a.gid == b.gid &&
+		       a.mtime_ns == b.mtime_ns && a.atime_ns == b.atime_ns && a.rdev == b.rdev && !b.target &&
+		       !b.xattr;
+	json_decref(v);
+	return same;
+}
+
+/*
+ * A packed record is judged without its JSON (the tree is built so): every
+ * type character, every set of fields, and each field at and past its limits.
+ */
+static void test_packed_entry(void)
+{
+	static const char types[] = "fdlpscbxF\x01 ";
+	static const struct {
+		uint32_t mode, uid, gid;
+		int64_t size;
+	} vals[] = {
+		{ 0644, 1000, 1000, 5 },		{ 0, 0, 0, 0 },
+		{ 07777, 1000, 1000, 5 },		{ 010000, 1000, 1000, 5 },
+		{ UINT32_MAX, 1000, 1000, 5 },		{ 0644, UINT32_MAX - 1, 1000, 5 },
+		{ 0644, UINT32_MAX, 1000, 5 },		{ 0644, 1000, UINT32_MAX - 1, 5 },
+		{ 0644, 1000, UINT32_MAX, 5 },		{ 0644, 1000, 1000, INT64_MAX },
+		{ 0644, 1000, 1000, -1 },		{ 0644, 1000, 1000, INT64_MIN },
+		{ 010000, UINT32_MAX, UINT32_MAX, -1 },
+	};
+	size_t t, i, n = 0, agree = 0, valid = 0;
+	unsigned has;
+
+	for (t = 0; t < sizeof(types) - 1; t++)
+		for (has = 0; has < 0x80; has++)
+			for (i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+				struct mps3_packed p;
+				struct mps3_entry e;
+
+				memset(&p, 0, sizeof(p));
+				memset(p.blob, 0xab, sizeof(p.blob));
+				p.type = types[t];
+				p.has = (uint8_t)has;
+				p.mode = vals[i].mode;
+				p.uid = vals[i].uid;
+				p.gid = vals[i].gid;
+				p.size = vals[i].size;
+				p.mtime = -(int64_t)i;
+				n++;
+				agree += packed_agrees(&p);
+				valid += mps3_packed_entry(&e, &p) == 0;
+			}
+	tap_inteq((long long)agree, (long long)n, "a packed record is judged as its JSON is (%zu records)", n);
+	tap_ok(valid > 0 && valid < n, "some of them valid (%zu), some not", valid);
+}
+
+/* from_text's verdict on text against jansson's parse and mps3_packed_from_json. */
+static int text_agrees(const char *text, size_t len, int *took)
+{
+	struct mps3_packed a, b;
+	json_t *v;
+	int ok;
+
+	*took = mps3_packed_from_text(&a, text, len);
+	if (!*took)
+		return 1; /* declining is always allowed: the JSON path decides */
+	v = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	ok = v && mps3_packed_from_json(&b, v) && a.has == b.has && a.type == b.type && a.size == b.size &&
+	     a.mtime == b.mtime && a.mode == b.mode && a.uid == b.uid && a.gid == b.gid &&
+	     memcmp(a.blob, b.blob, sizeof(a.blob)) == 0;
+	json_decref(v);
+	return ok;
+}
+
+/*
+ * An entry written compactly is packed straight from its text (how
+ * checkpoints are read): the same record as from its JSON, every record
+ * mps3_packed_dump writes is taken back, and near misses are left to jansson.
+ */
+static void test_packed_text(void)
+{
+	static const char *const taken[] = {
+		"{}",
+		"{\"type\":\"d\"}",
+		"{\"blob\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"mode\":420,"
+		"\"mtime\":1796542245639328501,\"size\":0,\"type\":\"f\"}",
+		"{\"gid\":4294967295,\"mode\":0,\"mtime\":-9223372036854775807,\"size\":9223372036854775807,\"uid\":0}",
+		"{\"mtime\":-0,\"type\":\"~\"}",
+		"{\"mode\":-0}",
+	};
+	static const char *const declined[] = {
+		"{ }", "{\"type\":\"d\" }", "{\"type\" :\"d\"}", "{\"type\":\"d\"} ", "{\"type\":\"\\u0064\"}",
+		"{\"type\":\"dd\"}", "{\"type\":\"\"}", "{\"type\":\"d\",\"type\":\"d\"}", "{\"uid\":1,\"gid\":1}",
+		"{\"mode\":4294967296}", "{\"mode\":-1}", "{\"mode\":01}", "{\"mode\":1.0}", "{\"mode\":1e3}",
+		"{\"mtime\":-9223372036854775808}", "{\"mtime\":9223372036854775808}", "{\"size\":00}",
+		"{\"size\":12345678901234567890}", "{\"size\":-}", "{\"size\":null}", "{\"size\":\"1\"}",
+		"{\"blob\":\"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\"}",
+		"{\"blob\":\"e3b0\"}", "{\"x\":1}", "{\"type\":\"d\",}", "{\"type\":\"d\"", "{\"type\":\"d\"}}",
+		"[]", "{\"type\":\"d\",\"x\":1}", "{\"size\":1,\"type\":\"f\",\"uid\":1,\"x\":1}",
+	};
+	size_t i, agree = 0, back = 0, n = 0;
+	int took, all = 1;
+
+	for (i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+		agree += text_agrees(taken[i], strlen(taken[i]), &took);
+		all &= took;
+	}
+	tap_ok(all && agree == i, "ordinary entries written compactly are taken, as their JSON packs");
+	all = 1;
+	for (i = 0; i < sizeof(declined) / sizeof(declined[0]); i++) {
+		all &= text_agrees(declined[i], strlen(declined[i]), &took);
+		if (took)
+			tap_diag("taken: %s", declined[i]);
+		all &= !took;
+	}
+	tap_ok(all, "near misses are left to the JSON parser");
+	/* Every record written back is read back (a type that needs an escape is declined, not misread). */
+	for (i = 0; i < 4096; i++) {
+		struct mps3_packed p, q;
+		struct mps3_buf b;
+
+		memset(&p, 0, sizeof(p));
+		p.has = (uint8_t)(i & 0x7f);
+		p.type = (char)(i >> 4);
+		p.mode = (uint32_t)(i * 2654435761u);
+		p.uid = i & 1 ? UINT32_MAX : (uint32_t)i;
+		p.gid = (uint32_t)i;
+		p.size = i & 2 ? INT64_MAX : -(int64_t)i;
+		p.mtime = i & 4 ? -INT64_MAX : (int64_t)i * 1000000007;
+		memset(p.blob, (int)i, sizeof(p.blob));
+		if (p.type == '\0')
+			p.type = 'f';
+		/* Only the fields it has: what is read back has nothing else. */
+		p.type = p.has & MPS3_PK_TYPE ? p.type : 0;
+		p.mode = p.has & MPS3_PK_MODE ? p.mode : 0;
+		p.uid = p.has & MPS3_PK_UID ? p.uid : 0;
+		p.gid = p.has & MPS3_PK_GID ? p.gid : 0;
+		p.size = p.has & MPS3_PK_SIZE ? p.size : 0;
+		p.mtime = p.has & MPS3_PK_MTIME ? p.mtime : 0;
+		if (!(p.has & MPS3_PK_BLOB))
+			memset(p.blob, 0, sizeof(p.blob));
+		mps3_buf_init(&b, 0);
+		if (mps3_packed_dump(&p, &b) == 0) {
+			n++;
+			if (mps3_packed_from_text(&q, b.data, b.len)) {
+				back += q.has == p.has && q.type == p.type && q.size == p.size && q.mtime == p.mtime &&
+					q.mode == p.mode && q.uid == p.uid && q.gid == p.gid &&
+					!memcmp(q.blob, p.blob, sizeof(q.blob));
+			} else {
+				unsigned char c = (unsigned char)p.type;
+
+				back += (p.has & MPS3_PK_TYPE) && (c == '"' || c == '\\' || c < 0x20 || c > 0x7e);
+			}
+		}
+		mps3_buf_dispose(&b);
+	}
+	tap_inteq((long long)back, (long long)n, "what mps3_packed_dump writes is read back the same (%zu records)", n);
+}
+
 int main(void)
 {
+	test_packed_text();
+	test_packed_entry();
 	test_exact_values();
 	test_basic();
 	test_too_deep();
