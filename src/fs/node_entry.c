@@ -67,7 +67,7 @@ void mps3fs_node_set_packed(struct node *n, const struct mps3_packed *p, const s
 
 void mps3fs_node_set_value(struct node *n, json_t *v)
 {
-	struct mps3_entry pe;
+	struct mps3_entry pe, fit;
 	struct mps3_packed pk;
 
 	node_clear(n);
@@ -81,8 +81,8 @@ void mps3fs_node_set_value(struct node *n, json_t *v)
 		n->json = v; /* malformed: kept as it is */
 		return;
 	}
-	if (mps3_packed_from_json(&pk, v) && mps3fs_packed_fits(&pk, &pe)) {
-		mps3fs_node_set_packed(n, &pk, &pe);
+	if (mps3_packed_from_json(&pk, v) && mps3fs_packed_fits(&pk, &fit)) {
+		mps3fs_node_set_packed(n, &pk, &fit);
 		json_decref(v); /* node_packed() gives it back exactly */
 		return;
 	}
@@ -171,11 +171,16 @@ uint64_t mps3fs_node_rdev(const struct node *n)
 	return json_is_integer(r) ? (uint64_t)json_integer_value(r) : 0;
 }
 
+/* The same fields with the same values (a field's value counts only where it is present). */
 static int packed_equal(const struct mps3_packed *p, const struct mps3_packed *q)
 {
-	return p->has == q->has && p->type == q->type && p->size == q->size && p->mtime == q->mtime &&
-	       p->mode == q->mode && p->uid == q->uid && p->gid == q->gid &&
-	       memcmp(p->blob, q->blob, sizeof(p->blob)) == 0;
+	uint8_t h = p->has;
+
+	return h == q->has && (!(h & MPS3_PK_TYPE) || p->type == q->type) &&
+	       (!(h & MPS3_PK_SIZE) || p->size == q->size) && (!(h & MPS3_PK_MTIME) || p->mtime == q->mtime) &&
+	       (!(h & MPS3_PK_MODE) || p->mode == q->mode) && (!(h & MPS3_PK_UID) || p->uid == q->uid) &&
+	       (!(h & MPS3_PK_GID) || p->gid == q->gid) &&
+	       (!(h & MPS3_PK_BLOB) || memcmp(p->blob, q->blob, sizeof(p->blob)) == 0);
 }
 
 int mps3fs_node_entry_is(const struct node *n, json_t *v)
@@ -202,9 +207,18 @@ int mps3fs_node_entry_is(const struct node *n, json_t *v)
 int mps3fs_node_packed_is(const struct node *n, const struct mps3_packed *p)
 {
 	struct mps3_packed q;
+	json_t *v;
+	int eq;
 
-	if (!n->has_entry || n->json)
-		return 0; /* (a value that fits is never held as JSON) */
+	if (!n->has_entry)
+		return 0;
+	if (n->json) {
+		/* The same entry may be held as JSON with its keys in another order, which packs not. */
+		v = mps3_packed_to_json(p);
+		eq = v && json_equal(n->json, v);
+		json_decref(v);
+		return eq;
+	}
 	node_packed(n, &q);
 	return packed_equal(p, &q);
 }

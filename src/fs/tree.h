@@ -108,7 +108,7 @@ void mps3fs_node_set_value(struct node *n, json_t *v);
 int mps3fs_packed_fits(const struct mps3_packed *p, struct mps3_entry *e);
 /* Set n's entry to p, which fits, with e its entry. */
 void mps3fs_node_set_packed(struct node *n, const struct mps3_packed *p, const struct mps3_entry *e);
-/* Whether n's entry is v (borrowed, not NULL), or the packed p that fits. */
+/* Whether n's entry is v (borrowed, not NULL), or the packed p (as JSON: equal whatever the key order). */
 int mps3fs_node_entry_is(const struct node *n, json_t *v);
 int mps3fs_node_packed_is(const struct node *n, const struct mps3_packed *p);
 /* The node's entry as JSON (new reference; NULL: none).  0 or -ENOMEM. */

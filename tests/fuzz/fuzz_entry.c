@@ -20,6 +20,7 @@
 
 #include "fuzz.h"
 #include "mps3/entry.h"
+#include "mps3/error.h"
 #include "mps3/hash.h"
 #include "mps3/jscan.h"
 #include "mps3/manifest.h"
@@ -74,9 +75,13 @@ static void check_packed(json_t *v, int rc, const struct mps3_entry *e)
 	struct mps3_packed p;
 	struct mps3_entry q;
 
+	char why[160];
+
 	if (!mps3_packed_from_json(&p, v))
 		return;
+	snprintf(why, sizeof(why), "%s", mps3_error_last(rc));
 	FUZZ_CHECK(mps3_packed_entry(&q, &p) == rc);
+	FUZZ_CHECK(rc != -EINVAL || strncmp(why, mps3_error_last(rc), sizeof(why) - 1) == 0);
 	if (rc == 0)
 		FUZZ_CHECK(entry_same(e, &q) && q.atime_ns == 0 && q.rdev == 0 && !q.xattr);
 }

@@ -124,6 +124,33 @@ int main(void)
 	tap_ok(mps3fs_tree_apply(&fs, "x//y", NULL, NULL) == 0 && mps3fs_tree_apply(&fs, "", NULL, NULL) == 0,
 	       "malformed paths change nothing");
 
+	{
+		/* The same value again is no change, packed or as JSON, whatever fields it lacks. */
+		static const char ordered[] = "{\"blob\":\"" BLOB "\",\"size\":3,\"type\":\"f\"}";
+		struct mps3_packed pk;
+		struct stat a, b;
+		json_t *d = json_pack("{s:s}", "type", "d");
+
+		tap_ok(mps3fs_tree_apply(&fs, "same/d", d, NULL) == 1 && mps3fs_tree_apply(&fs, "same/d", d, NULL) == 0,
+		       "a directory entry with no mode or owner applied twice changes the tree once");
+		json_decref(d);
+		tap_ok(mps3_packed_from_text(&pk, ordered, strlen(ordered)), "a file entry packed");
+		tap_ok(mps3fs_tree_apply_packed(&fs, "same/p", &pk, NULL) == 1 &&
+			       mps3fs_tree_apply_packed(&fs, "same/p", &pk, NULL) == 0,
+		       "a packed file entry applied twice changes the tree once");
+		apply(&fs, "same/j", json_pack("{s:s,s:s,s:i}", "type", "f", "blob", BLOB, "size", 3), NULL);
+		tap_ok(mps3fs_tree_apply_packed(&fs, "same/j", &pk, NULL) == 0,
+		       "the same entry packed is no change to one held as JSON in another key order");
+		n = mps3fs_lookup_path(&fs, "same/p");
+		if (n)
+			mps3fs_node_stat(&fs, n, &a);
+		n = n ? mps3fs_lookup_path(&fs, "same/j") : NULL;
+		if (n)
+			mps3fs_node_stat(&fs, n, &b);
+		tap_ok(n && a.st_mode == b.st_mode && a.st_size == b.st_size && a.st_uid == b.st_uid &&
+			       a.st_mtim.tv_sec == b.st_mtim.tv_sec,
+		       "a node from a packed record stats as one from its JSON");
+	}
 	mps3fs_inval_dispose(&inv);
 	mps3fs_tree_dispose(&fs);
 	return tap_done();
