@@ -15,6 +15,7 @@
 #include "mps3/history.h"
 #include "mps3/log.h"
 #include "internal.h"
+#include "refs.h"
 
 #define KEY_MAX (sizeof(BRANCH_PREFIX) + MPS3_SNAPSHOT_NAME_MAX + 64)
 
@@ -427,23 +428,7 @@ int mps3_db_branch_commit(struct mps3_db *db, const char *name, int rebase, json
 
 /* ---- gc of the main line: what branches name stays ------------------------------------ */
 
-static void add_refs(json_t *refs, json_t *files)
-{
-	const char *path;
-	json_t *v;
-
-	json_object_foreach(files, path, v) {
-		const char *b = json_string_value(json_object_get(v, "blob"));
-		const char *c = json_string_value(json_object_get(v, "chunks"));
-
-		if (b && mps3_is_sha256_hex(b))
-			json_object_set_new(refs, b, json_true());
-		if (c && mps3_is_sha256_hex(c))
-			json_object_set_new(refs, c, json_true());
-	}
-}
-
-int db_branch_blobs(struct mps3_db *db, json_t *refs)
+int db_branch_blobs(struct mps3_db *db, struct db_refs *refs)
 {
 	struct mps3_listing all;
 	size_t i;
@@ -454,22 +439,20 @@ int db_branch_blobs(struct mps3_db *db, json_t *refs)
 	for (i = 0; !rc && i < all.n; i++) {
 		const char *k = all.v[i].key;
 		struct mps3_buf buf;
-		json_t *j, *files;
+		json_t *j = NULL;
 
 		if (!strstr(k, "/base") && !strstr(k, "/log/") && !strstr(k, "/checkpoint/"))
 			continue;
 		mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
 		rc = mps3_store_get_buf(db->store, k, &buf, NULL);
-		j = rc ? NULL : json_loadb(buf.data ? buf.data : "", buf.len, 0, NULL);
-		mps3_buf_dispose(&buf);
-		if (rc == -ENOENT || rc == -EFBIG) {
-			rc = 0;
-			continue;
-		}
-		files = json_object_get(j, "files");
-		if (json_is_object(files))
-			add_refs(refs, files);
+		/* Its "files" member by member, never whole; a broken one keeps what it named before the break. */
+		if (rc == 0)
+			mps3_jscan_packed(mps3_buf_cstr(&buf), buf.len, "files", db_refs_value_fn, db_refs_packed_fn, refs,
+					  &j);
 		json_decref(j);
+		mps3_buf_dispose(&buf);
+		if (rc == -ENOENT || rc == -EFBIG)
+			rc = 0;
 	}
 	mps3_listing_dispose(&all);
 	return rc;

@@ -14,6 +14,7 @@
 #include "mps3/log.h"
 #include "mps3/history.h"
 #include "internal.h"
+#include "refs.h"
 
 int mps3_db_checkpoint(struct mps3_db *db, struct mps3_logkey *keyout)
 {
@@ -157,23 +158,6 @@ int mps3_db_log(struct mps3_db *db, unsigned limit, mps3_db_log_fn fn, void *ctx
 	return rc < 0 ? rc : 0;
 }
 
-/* Add every blob a files map or patch names to the set refs. */
-static void collect_blobs(json_t *refs, json_t *files)
-{
-	const char *path;
-	json_t *v;
-
-	json_object_foreach(files, path, v) {
-		const char *b = json_string_value(json_object_get(v, "blob"));
-		const char *c = json_string_value(json_object_get(v, "chunks"));
-
-		if (b && mps3_is_sha256_hex(b))
-			json_object_set_new(refs, b, json_true());
-		if (c && mps3_is_sha256_hex(c))
-			json_object_set_new(refs, c, json_true());
-	}
-}
-
 struct cp_item {
 	const char *key;
 	const struct mps3_objinfo *info;
@@ -192,7 +176,7 @@ struct gc_run {
 	struct mps3_listing cps;
 	struct cp_item *items;		/* one per checkpoint listed */
 	unsigned valid;
-	json_t *refs;			/* blobs something kept names */
+	struct db_refs refs;		/* blobs something kept names */
 	struct mps3_gc_report *out;
 };
 
@@ -232,23 +216,57 @@ static void gc_items_free(struct gc_run *g)
 	g->items = NULL;
 }
 
+/* A checkpoint's members: to a base that refuses a path twice, and their blobs to the set. */
+struct gc_sink {
+	struct mps3_base *seen;
+	struct db_refs *refs;
+};
+
+static int sink_value(const char *path, json_t *v, void *ctx)
+{
+	struct gc_sink *s = ctx;
+
+	db_refs_add_value(s->refs, v);
+	return mps3_base_add_fn(path, v, s->seen);
+}
+
+static int sink_packed(const char *path, const struct mps3_packed *p, void *ctx)
+{
+	struct gc_sink *s = ctx;
+
+	db_refs_add_packed(s->refs, p);
+	return mps3_base_add_packed_fn(path, p, s->seen);
+}
+
 /* Read one listed checkpoint; 1 if it is valid (its blobs are kept), 0 if not, or the store's error. */
 static int gc_read_one(struct gc_run *g, struct cp_item *it)
 {
 	struct mps3_db *db = g->db;
 	const char *name = it->key + strlen(db->cp_prefix);
 	struct mps3_buf buf;
-	int rc, valid = 0;
+	int rc, prc, valid = 0;
 
 	if (it->info->size > db->cfg.max_checkpoint_bytes)
 		return 0;
 	mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
 	rc = mps3_store_get_buf(db->store, it->key, &buf, NULL);
-	/* One from the future is no checkpoint: keeping it would collect the whole log. */
-	if (rc == 0 && mps3_checkpoint_parse(&it->cp, name, mps3_buf_cstr(&buf), buf.len) == 0 &&
-	    it->cp.key.t <= db_future_limit(db)) {
-		valid = 1;
-		collect_blobs(g->refs, it->cp.files);
+	/*
+	 * Read as a mount reads it (the same verdict: a path twice is refused
+	 * by the base), its blobs gathered as it goes: never its map as JSON.
+	 * One from the future is no checkpoint: keeping it would collect the
+	 * whole log.  The blobs of one found broken stay gathered (kept a while
+	 * longer, which is only safe).
+	 */
+	if (rc == 0) {
+		struct gc_sink sink = { mps3_base_new(), &g->refs };
+
+		prc = sink.seen ? mps3_checkpoint_scan(&it->cp, name, mps3_buf_cstr(&buf), buf.len, sink_value,
+						       sink_packed, &sink)
+				: -ENOMEM;
+		mps3_base_free(sink.seen);
+		if (prc == -ENOMEM)
+			rc = prc;
+		valid = prc == 0 && it->cp.key.t <= db_future_limit(db);
 	}
 	mps3_buf_dispose(&buf);
 	return rc && rc != -ENOENT ? rc : valid;
@@ -356,7 +374,7 @@ static int gc_snapshots(struct gc_run *g)
 		}
 		rc = mps3_db_snapshot_get(g->db, name, &files, NULL);
 		if (rc == 0)
-			collect_blobs(g->refs, files);
+			db_refs_add_files(&g->refs, files);
 		json_decref(files);
 		if (rc == -EINVAL || rc == -ENOENT)
 			rc = 0; /* broken or gone: names nothing we can trust; warned by the reader */
@@ -409,7 +427,7 @@ static int gc_log(struct gc_run *g)
 		db_fetch_all(db, &kept);
 	for (i = 0; rc == 0 && i < kept.n; i++) {
 		if (kept.v[i].rc == 0)
-			collect_blobs(g->refs, kept.v[i].entry.files);
+			db_refs_add_files(&g->refs, kept.v[i].entry.files);
 		else if (kept.v[i].rc != -EINVAL && kept.v[i].rc != -ENOENT)
 			rc = mps3_error_set(kept.v[i].rc, "gc: cannot read log/%s (%s); not deleting blobs",
 					    kept.v[i].name, kept.v[i].err);
@@ -419,18 +437,22 @@ static int gc_log(struct gc_run *g)
 	return rc;
 }
 
+static int ref_raw(const char *path, const struct mps3_packed *p, json_t *j, void *refs)
+{
+	return p ? db_refs_packed_fn(path, p, refs) : db_refs_value_fn(path, j, refs);
+}
+
 /* Blobs: referenced by a kept checkpoint, a kept entry, or the state we hold. */
 static int gc_blobs(struct gc_run *g)
 {
 	struct mps3_listing blobs;
-	json_t *files = mps3_db_files(g->db);
 	size_t i;
-	int rc;
+	int rc = mps3_db_foreach_raw(g->db, ref_raw, &g->refs);
 
-	if (!files)
-		return -ENOMEM;
-	collect_blobs(g->refs, files);
-	json_decref(files);
+	if (!rc)
+		rc = db_refs_err(&g->refs);
+	if (rc)
+		return mps3_error_set(rc, "gc: out of memory gathering the blobs in use; no blob deleted");
 	mps3_listing_init(&blobs);
 	rc = db_list_all(g->db, BLOB_PREFIX, &blobs);
 	for (i = 0; rc == 0 && i < blobs.n; i++) {
@@ -439,7 +461,7 @@ static int gc_blobs(struct gc_run *g)
 		/* Not a name of ours (G1: malformed names are never deleted). */
 		if (!mps3_is_sha256_hex(hex))
 			continue;
-		if (json_object_get(g->refs, hex))
+		if (db_refs_has_hex(&g->refs, hex))
 			g->out->blobs_kept++;
 		else
 			gc_drop(g, blobs.v[i].key, &blobs.v[i].info, &g->out->blobs_deleted);
@@ -465,10 +487,8 @@ int mps3_db_gc(struct mps3_db *db, int dry_run, struct mps3_gc_report *out)
 	g.cutoff = INT64_MAX;
 	g.from = INT64_MIN;
 	g.out = out;
-	g.refs = json_object();
+	db_refs_init(&g.refs);
 	mps3_listing_init(&g.cps);
-	if (!g.refs)
-		return -ENOMEM;
 	rc = gc_read_checkpoints(&g);
 	if (rc == 0 && g.valid == 0 && !dry_run) {
 		/* Nothing to keep the history short with: write a checkpoint first. */
@@ -497,12 +517,12 @@ int mps3_db_gc(struct mps3_db *db, int dry_run, struct mps3_gc_report *out)
 	if (rc == 0)
 		rc = gc_snapshots(&g);
 	if (rc == 0)
-		rc = db_branch_blobs(db, g.refs);
+		rc = db_branch_blobs(db, &g.refs);
 	if (rc == 0)
 		rc = gc_blobs(&g);
 	gc_items_free(&g);
 	mps3_listing_dispose(&g.cps);
-	json_decref(g.refs);
+	db_refs_dispose(&g.refs);
 	return rc;
 }
 
