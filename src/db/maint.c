@@ -226,7 +226,8 @@ static int sink_value(const char *path, json_t *v, void *ctx)
 {
 	struct gc_sink *s = ctx;
 
-	db_refs_add_value(s->refs, v);
+	if (s->refs)
+		db_refs_add_value(s->refs, v);
 	return mps3_base_add_fn(path, v, s->seen);
 }
 
@@ -234,8 +235,28 @@ static int sink_packed(const char *path, const struct mps3_packed *p, void *ctx)
 {
 	struct gc_sink *s = ctx;
 
-	db_refs_add_packed(s->refs, p);
+	if (s->refs)
+		db_refs_add_packed(s->refs, p);
 	return mps3_base_add_packed_fn(path, p, s->seen);
+}
+
+/*
+ * A checkpoint's document read as a mount reads it (the same verdict: a
+ * path twice is refused by the base), never its map as JSON; its blobs
+ * go to refs (NULL: nowhere) as it goes, so one found broken has given
+ * some (kept a while longer, which is only safe).  What
+ * mps3_checkpoint_parse returns, with cp->files NULL.
+ */
+static int scan_checkpoint(struct mps3_checkpoint *cp, const char *name, struct mps3_buf *buf, struct db_refs *refs)
+{
+	struct gc_sink sink = { mps3_base_new(), refs };
+	int rc;
+
+	if (!sink.seen)
+		return mps3_error_set(-ENOMEM, "out of memory");
+	rc = mps3_checkpoint_scan(cp, name, mps3_buf_cstr(buf), buf->len, sink_value, sink_packed, &sink);
+	mps3_base_free(sink.seen);
+	return rc;
 }
 
 /* Read one listed checkpoint; 1 if it is valid (its blobs are kept), 0 if not, or the store's error. */
@@ -250,20 +271,9 @@ static int gc_read_one(struct gc_run *g, struct cp_item *it)
 		return 0;
 	mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
 	rc = mps3_store_get_buf(db->store, it->key, &buf, NULL);
-	/*
-	 * Read as a mount reads it (the same verdict: a path twice is refused
-	 * by the base), its blobs gathered as it goes: never its map as JSON.
-	 * One from the future is no checkpoint: keeping it would collect the
-	 * whole log.  The blobs of one found broken stay gathered (kept a while
-	 * longer, which is only safe).
-	 */
+	/* One from the future is no checkpoint: keeping it would collect the whole log. */
 	if (rc == 0) {
-		struct gc_sink sink = { mps3_base_new(), &g->refs };
-
-		prc = sink.seen ? mps3_checkpoint_scan(&it->cp, name, mps3_buf_cstr(&buf), buf.len, sink_value,
-						       sink_packed, &sink)
-				: -ENOMEM;
-		mps3_base_free(sink.seen);
+		prc = scan_checkpoint(&it->cp, name, &buf, &g->refs);
 		if (prc == -ENOMEM)
 			rc = prc;
 		valid = prc == 0 && it->cp.key.t <= db_future_limit(db);
@@ -564,11 +574,12 @@ static int fsck_checkpoints(struct mps3_db *db, struct mps3_fsck_report *out)
 
 		mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
 		rc = mps3_store_get_buf(db->store, cps.v[i].key, &buf, NULL);
-		prc = rc ? rc : mps3_checkpoint_parse(&cp, cps.v[i].key + strlen(db->cp_prefix), mps3_buf_cstr(&buf),
-						      buf.len);
+		prc = rc ? rc : scan_checkpoint(&cp, cps.v[i].key + strlen(db->cp_prefix), &buf, NULL);
 		mps3_buf_dispose(&buf);
 		if (rc == -ENOENT || rc == -EFBIG)
 			rc = 0; /* collected since the LIST; too large is reported below */
+		if (prc == -ENOMEM)
+			rc = prc; /* not the checkpoint's fault */
 		if (rc || prc == -ENOENT)
 			continue;
 		if (prc) {
@@ -581,7 +592,6 @@ static int fsck_checkpoints(struct mps3_db *db, struct mps3_fsck_report *out)
 			mps3_warn("fsck: %s: dated later than any client can write now (readers ignore it)",
 				  cps.v[i].key);
 		}
-		json_decref(cp.files);
 	}
 	mps3_listing_dispose(&cps);
 	return rc;
