@@ -190,6 +190,9 @@ char *mps3_checkpoint_dump(const struct mps3_logkey *key, json_t *files, const s
 int mps3_checkpoint_close(struct mps3_buf *out, const struct mps3_logkey *key, const struct mps3_cpwindow *window);
 /* A named snapshot: a checkpoint document whose time and session are its own (not in its name). */
 int mps3_snapshot_parse(struct mps3_checkpoint *out, const char *doc, size_t len);
+/* The same member by member, as mps3_checkpoint_scan: fn and pfn must refuse a path given twice. */
+int mps3_snapshot_scan(struct mps3_checkpoint *out, const char *doc, size_t len, mps3_jscan_fn fn,
+		       mps3_jscan_packed_fn pfn, void *ctx);
 
 /*
  * The stale rule every reader applies identically: an entry whose name time

@@ -213,6 +213,8 @@ int mps3_manifest_foreach_raw(const struct mps3_manifest *m, mps3_raw_fn fn, voi
  * without building it as JSON first: 0, -ENOMEM or -EFBIG.
  */
 int mps3_manifest_base_dump(const struct mps3_manifest *m, struct mps3_buf *out);
+/* The resolved map the same way (what mps3_manifest_files_copy holds, as text). */
+int mps3_manifest_files_dump(const struct mps3_manifest *m, struct mps3_buf *out);
 /*
  * Give the system back the memory freed by a big change (a checkpoint read
  * and dropped, a removal of many paths): the allocator keeps it otherwise.

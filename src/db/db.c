@@ -330,6 +330,16 @@ int mps3_db_foreach_raw(struct mps3_db *db, mps3_raw_fn fn, void *ctx)
 	return rc;
 }
 
+int db_files_dump(struct mps3_db *db, struct mps3_buf *out)
+{
+	int rc;
+
+	pthread_mutex_lock(&db->lock);
+	rc = mps3_manifest_files_dump(db->m, out);
+	pthread_mutex_unlock(&db->lock);
+	return rc;
+}
+
 void mps3_db_set_listener(struct mps3_db *db, mps3_db_listener fn, void *ctx)
 {
 	pthread_mutex_lock(&db->deliver);

@@ -572,18 +572,19 @@ int mps3_checkpoint_parse(struct mps3_checkpoint *out, const char *name, const c
 	return 0;
 }
 
-int mps3_snapshot_parse(struct mps3_checkpoint *out, const char *doc, size_t len)
+int mps3_snapshot_scan(struct mps3_checkpoint *out, const char *doc, size_t len, mps3_jscan_fn fn,
+		       mps3_jscan_packed_fn pfn, void *ctx)
 {
-	const char *path;
-	json_t *j, *files, *v;
+	struct cp_sink sink = { fn, pfn, ctx };
+	json_t *j, *v;
 	int rc;
 
 	out->files = NULL;
 	out->has_window = 0;
 	memset(&out->key, 0, sizeof(out->key));
-	j = load(doc, len);
-	if (!j)
-		return -EINVAL;
+	rc = mps3_jscan_packed(doc, len, "files", cp_member, pfn ? cp_member_packed : NULL, &sink, &j);
+	if (rc)
+		return rc;
 	v = json_object_get(j, "session");
 	if (!json_is_integer(json_object_get(j, "t")) || !json_is_string(v) ||
 	    !mps3_session_valid(json_string_value(v))) {
@@ -593,17 +594,24 @@ int mps3_snapshot_parse(struct mps3_checkpoint *out, const char *doc, size_t len
 	out->key.t = json_integer_value(json_object_get(j, "t"));
 	snprintf(out->key.session, sizeof(out->key.session), "%s", json_string_value(v));
 	rc = parse_header(j, &out->key, 0);
-	files = json_object_get(j, "files");
-	if (!rc)
-		json_object_foreach(files, path, v) {
-			rc = mps3_value_check(path, v, 0);
-			if (rc)
-				break;
-		}
-	if (!rc)
-		out->files = json_incref(files);
 	json_decref(j);
 	return rc;
+}
+
+int mps3_snapshot_parse(struct mps3_checkpoint *out, const char *doc, size_t len)
+{
+	json_t *files = json_object();
+	int rc;
+
+	if (!files)
+		return mps3_error_set(-ENOMEM, "out of memory");
+	rc = mps3_snapshot_scan(out, doc, len, add_member, NULL, files);
+	if (rc) {
+		json_decref(files);
+		return rc;
+	}
+	out->files = files;
+	return 0;
 }
 
 static char *dump(const struct mps3_logkey *key, json_t *files, int with_seq, const struct mps3_cpwindow *w,

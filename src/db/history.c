@@ -218,14 +218,26 @@ int mps3_snapshot_name_check(const char *name)
 	return 0;
 }
 
+struct text_sink {
+	struct mps3_buf *b;
+	int err;
+};
+
+static int append_text(const char *p, size_t n, void *ctx)
+{
+	struct text_sink *t = ctx;
+
+	t->err = mps3_buf_append(t->b, p, n);
+	return t->err ? -1 : 0;
+}
+
 int mps3_db_snapshot_create(struct mps3_db *db, const char *name, int64_t t)
 {
 	char key[sizeof(SNAP_PREFIX) + MPS3_SNAPSHOT_NAME_MAX];
 	struct mps3_logkey k;
 	struct mps3_body body;
+	struct mps3_buf doc;
 	json_t *files = NULL;
-	char *doc;
-	size_t len;
 	int rc = mps3_snapshot_name_check(name);
 
 	if (rc)
@@ -239,36 +251,48 @@ int mps3_db_snapshot_create(struct mps3_db *db, const char *name, int64_t t)
 	mps3_error_clear();
 	memset(&k, 0, sizeof(k));
 	snprintf(k.session, sizeof(k.session), "%s", db->session);
-	if (t == 0) {
+	/* A checkpoint's document, bounded as readers bound it; now's map written as text, never as JSON. */
+	mps3_buf_init(&doc, db->cfg.max_checkpoint_bytes);
+	rc = mps3_buf_append(&doc, MPS3_CHECKPOINT_OPEN, strlen(MPS3_CHECKPOINT_OPEN));
+	if (!rc && t == 0) {
 		k.t = mps3_clock_now(db->clock);
-		files = mps3_db_files(db);
-		rc = files ? 0 : -ENOMEM;
-	} else {
+		rc = db_files_dump(db, &doc);
+	} else if (!rc) {
+		struct text_sink sink = { &doc, 0 };
+
 		k.t = t;
 		rc = mps3_db_state_at(db, t, &files);
+		if (!rc && json_dump_callback(files, append_text, &sink, JSON_COMPACT))
+			rc = sink.err ? sink.err : -ENOMEM;
+		json_decref(files);
 	}
-	doc = rc ? NULL : mps3_checkpoint_dump(&k, files, NULL, &len);
-	json_decref(files);
-	if (rc)
-		return rc;
-	if (!doc)
-		return -ENOMEM;
-	memset(&body, 0, sizeof(body));
-	body.data = doc;
-	body.len = len;
-	rc = mps3_store_put(db->store, key, &body, NULL);
-	free(doc);
+	if (!rc)
+		rc = mps3_checkpoint_close(&doc, &k, NULL);
+	if (rc == -EFBIG)
+		rc = mps3_error_set(-EFBIG, "a snapshot of this map would be more than the %zu bytes readers take",
+				    db->cfg.max_checkpoint_bytes);
+	if (!rc) {
+		memset(&body, 0, sizeof(body));
+		body.data = doc.data;
+		body.len = doc.len;
+		rc = mps3_store_put(db->store, key, &body, NULL);
+	}
+	mps3_buf_dispose(&doc);
 	return rc;
 }
 
-int mps3_db_snapshot_get(struct mps3_db *db, const char *name, json_t **files, int64_t *t)
+/*
+ * Snapshot name read: its map as JSON into *files (files NULL: only
+ * counted, into *paths, never as JSON), its time into *t (may be NULL).
+ */
+static int snapshot_read(struct mps3_db *db, const char *name, json_t **files, size_t *paths, int64_t *t)
 {
 	char key[sizeof(SNAP_PREFIX) + MPS3_SNAPSHOT_NAME_MAX];
+	struct mps3_base *count = NULL;
 	struct mps3_checkpoint cp;
 	struct mps3_buf buf;
 	int rc = mps3_snapshot_name_check(name);
 
-	*files = NULL;
 	if (rc)
 		return rc;
 	snprintf(key, sizeof(key), SNAP_PREFIX "%s", name);
@@ -276,17 +300,32 @@ int mps3_db_snapshot_get(struct mps3_db *db, const char *name, json_t **files, i
 	rc = mps3_store_get_buf(db->store, key, &buf, NULL);
 	if (rc == -ENOENT)
 		rc = mps3_error_set(-ENOENT, "no snapshot %s", name);
-	if (!rc)
+	if (!rc && files)
 		rc = mps3_snapshot_parse(&cp, mps3_buf_cstr(&buf), buf.len);
+	else if (!rc && !(count = mps3_base_new()))
+		rc = mps3_error_set(-ENOMEM, "out of memory");
+	else if (!rc)
+		rc = mps3_snapshot_scan(&cp, mps3_buf_cstr(&buf), buf.len, mps3_base_add_fn, mps3_base_add_packed_fn,
+					count);
 	mps3_buf_dispose(&buf);
+	if (!rc && count)
+		*paths = mps3_base_size(count);
+	mps3_base_free(count);
 	if (rc == -EINVAL)
 		return mps3_error_set(-EINVAL, "snapshot %s: %s", name, mps3_error_last(rc));
 	if (rc)
 		return rc;
-	*files = cp.files;
+	if (files)
+		*files = cp.files;
 	if (t)
 		*t = cp.key.t;
 	return 0;
+}
+
+int mps3_db_snapshot_get(struct mps3_db *db, const char *name, json_t **files, int64_t *t)
+{
+	*files = NULL;
+	return snapshot_read(db, name, files, NULL, t);
 }
 
 int mps3_db_snapshot_delete(struct mps3_db *db, const char *name)
@@ -313,13 +352,12 @@ int mps3_db_snapshot_list(struct mps3_db *db, mps3_db_snapshot_fn fn, void *ctx)
 	while ((rc = db_page_next(&it, &e)) == 1) {
 		struct mps3_snapshot_info si;
 		const char *name = e->key + strlen(SNAP_PREFIX);
-		json_t *files;
 
 		if (mps3_snapshot_name_check(name)) {
 			mps3_error_clear();
 			continue; /* not one of ours */
 		}
-		rc = mps3_db_snapshot_get(db, name, &files, &si.t);
+		rc = snapshot_read(db, name, NULL, &si.paths, &si.t);
 		if (rc == -ENOENT)
 			continue; /* deleted since the LIST */
 		if (rc == -EINVAL) {
@@ -329,9 +367,7 @@ int mps3_db_snapshot_list(struct mps3_db *db, mps3_db_snapshot_fn fn, void *ctx)
 		if (rc)
 			break;
 		si.name = name;
-		si.paths = json_object_size(files);
 		si.info = e->info;
-		json_decref(files);
 		rc = fn(ctx, &si);
 		if (rc)
 			break;

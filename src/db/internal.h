@@ -209,6 +209,8 @@ int db_maybe_checkpoint(struct mps3_db *db);
 /* The base of branch name: the main line's files map it starts from (new reference) and its time. */
 int db_branch_base(struct mps3_db *db, const char *name, json_t **files, int64_t *t);
 /* Add every blob the branches name to refs (for gc of the main line). */
+/* The resolved map as JSON text appended to out, never as a JSON tree (under the lock): 0, -ENOMEM, -EFBIG. */
+int db_files_dump(struct mps3_db *db, struct mps3_buf *out);
 struct db_refs;
 int db_branch_blobs(struct mps3_db *db, struct db_refs *refs);
 

@@ -737,44 +737,23 @@ static int base_walk(const struct mps3_manifest *m,
 	return rc ? rc : db_pmap_foreach_raw(&m->bdiff, walk_rec, &w);
 }
 
-struct base_text {
-	struct mps3_buf *b;
-	int first;
-	int err;	/* what the append inside json_dump_callback said */
-};
-
-static int dump_raw(const char *p, size_t n, void *ctx)
-{
-	struct base_text *t = ctx;
-
-	t->err = mps3_buf_append(t->b, p, n);
-	return t->err ? -1 : 0;
-}
-
-static int dump_member(const char *path, const struct mps3_packed *p, json_t *j, void *ctx)
-{
-	struct base_text *t = ctx;
-	int rc = t->first ? 0 : mps3_buf_append(t->b, ",", 1);
-
-	t->first = 0;
-	if (!rc)
-		rc = mps3_buf_json_string(t->b, path, strlen(path));
-	if (!rc)
-		rc = mps3_buf_append(t->b, ":", 1);
-	if (!rc && p)
-		rc = mps3_packed_dump(p, t->b);
-	else if (!rc && json_dump_callback(j, dump_raw, t, JSON_COMPACT | JSON_ENCODE_ANY))
-		rc = t->err ? t->err : -ENOMEM;
-	return rc;
-}
-
 int mps3_manifest_base_dump(const struct mps3_manifest *m, struct mps3_buf *out)
 {
-	struct base_text t = { out, 1, 0 };
+	struct pmap_text t = { out, 1, 0 };
 	int rc = mps3_buf_append(out, "{", 1);
 
 	if (!rc)
-		rc = base_walk(m, dump_member, &t);
+		rc = base_walk(m, db_pmap_text_member, &t);
+	return rc ? rc : mps3_buf_append(out, "}", 1);
+}
+
+int mps3_manifest_files_dump(const struct mps3_manifest *m, struct mps3_buf *out)
+{
+	struct pmap_text t = { out, 1, 0 };
+	int rc = mps3_buf_append(out, "{", 1);
+
+	if (!rc)
+		rc = db_pmap_foreach_raw(&m->files, db_pmap_text_member, &t);
 	return rc ? rc : mps3_buf_append(out, "}", 1);
 }
 

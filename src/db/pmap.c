@@ -525,6 +525,31 @@ int db_pmap_foreach(const struct pmap *m, int (*fn)(const char *path, json_t *v,
 	return 0;
 }
 
+static int text_raw(const char *p, size_t n, void *ctx)
+{
+	struct pmap_text *t = ctx;
+
+	t->err = mps3_buf_append(t->b, p, n);
+	return t->err ? -1 : 0;
+}
+
+int db_pmap_text_member(const char *path, const struct mps3_packed *p, json_t *j, void *ctx)
+{
+	struct pmap_text *t = ctx;
+	int rc = t->first ? 0 : mps3_buf_append(t->b, ",", 1);
+
+	t->first = 0;
+	if (!rc)
+		rc = mps3_buf_json_string(t->b, path, strlen(path));
+	if (!rc)
+		rc = mps3_buf_append(t->b, ":", 1);
+	if (!rc && p)
+		rc = mps3_packed_dump(p, t->b);
+	else if (!rc && json_dump_callback(j, text_raw, t, JSON_COMPACT | JSON_ENCODE_ANY))
+		rc = t->err ? t->err : -ENOMEM;
+	return rc;
+}
+
 int db_pmap_foreach_raw(const struct pmap *m, mps3_raw_fn fn, void *ctx)
 {
 	size_t i;

@@ -40,6 +40,13 @@ int db_pmap_foreach(const struct pmap *m, int (*fn)(const char *path, json_t *v,
 int db_pmap_foreach_raw(const struct pmap *m, mps3_raw_fn fn, void *ctx);
 /* Remove every path for which drop (given its value, borrowed) returns non-zero (out of memory: kept). */
 void db_pmap_prune(struct pmap *m, int (*drop)(const char *path, json_t *v, void *ctx), void *ctx);
+/* Members of a JSON object's text, one record at a time (db_pmap_foreach_raw's fn; ctx a struct pmap_text). */
+struct pmap_text {
+	struct mps3_buf *b;
+	int first;	/* no member written yet */
+	int err;	/* what the append inside json_dump_callback said */
+};
+int db_pmap_text_member(const char *path, const struct mps3_packed *p, json_t *j, void *ctx);
 /* A JSON object of every path (new reference), NULL on -ENOMEM. */
 json_t *db_pmap_to_json(const struct pmap *m);
 /* Give the system back what the allocator keeps free after a large removal. */

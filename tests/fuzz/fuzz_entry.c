@@ -225,6 +225,29 @@ static void check_packed_text(const char *doc, size_t len)
 	json_decref(v);
 }
 
+/* A snapshot read member by member takes exactly what the whole-document rules take, and the same map. */
+static void check_snapshot(const char *doc, size_t len)
+{
+	json_t *ref = json_loadb(doc, len, JSON_REJECT_DUPLICATES, NULL), *files = json_object_get(ref, "files"), *v;
+	json_t *t = json_object_get(ref, "t"), *sess = json_object_get(ref, "session");
+	struct mps3_checkpoint cp;
+	const char *path;
+	int want = ref && json_is_integer(t) && json_is_string(sess) && mps3_session_valid(json_string_value(sess)) &&
+		   json_is_integer(json_object_get(ref, "v")) && json_integer_value(json_object_get(ref, "v")) == 1 &&
+		   json_is_object(files);
+	int rc;
+
+	json_object_foreach(files, path, v)
+		want = want && mps3_value_check(path, v, 0) == 0;
+	rc = mps3_snapshot_parse(&cp, doc, len);
+	FUZZ_CHECK((rc == 0) == want);
+	if (rc == 0)
+		FUZZ_CHECK(json_equal(cp.files, files) && cp.key.t == json_integer_value(t));
+	if (rc == 0)
+		json_decref(cp.files);
+	json_decref(ref);
+}
+
 static void check_jscan(const char *doc, size_t len, int packed)
 {
 	json_t *ref = json_loadb(doc, len, JSON_REJECT_DUPLICATES, NULL), *big = json_object(), *got = NULL;
@@ -275,6 +298,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_jscan(doc, size, 0);
 	check_jscan(doc, size, 1);
 	check_packed_text(doc, size);
+	check_snapshot(doc, size);
 	check_log(LOG_NAME, doc, size);
 	check_cp(CP_NAME, doc, size);
 

@@ -79,6 +79,11 @@ m snapshot create before-move >/dev/null 2>"$T/dup.err"
 rc=$?
 set -e
 if ((rc == 1)) && grep -q exists "$T/dup.err"; then ok "a snapshot name is taken once"; else fail "duplicate: rc $rc"; fi
+check "a snapshot of now (the map written as text)" m snapshot create now
+now_f=$(m get f)
+wait_for 30 test -f "$B/.mps3/snapshots/now/f" || true
+is "$(cat "$B/.mps3/snapshots/now/f")" "$now_f" "reads what the database held then"
+is "$(m snapshot ls | grep -c '^now ')" 1 "and is listed"
 
 # ---- log PATH ---------------------------------------------------------------------------
 # One change per entry, so that each is told by its own kind.
@@ -219,5 +224,6 @@ if ((rc == 1)) && grep -q "no longer kept" "$T/old.err"; then ok "an older state
 fi
 is "$(m get f)" v1 "the current state is intact"
 check "snapshot rm" m snapshot rm before-move
-check "snapshot ls no longer lists it" test -z "$(m snapshot ls)"
+check "snapshot rm" m snapshot rm now
+check "snapshot ls no longer lists them" test -z "$(m snapshot ls)"
 done_testing
