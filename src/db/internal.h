@@ -213,6 +213,12 @@ int db_branch_base(struct mps3_db *db, const char *name, json_t **files, int64_t
 int db_files_dump(struct mps3_db *db, struct mps3_buf *out);
 struct db_refs;
 int db_branch_blobs(struct mps3_db *db, struct db_refs *refs);
+/*
+ * A checkpoint's document read as a mount reads it (the same verdict),
+ * never its map as JSON; its blobs go to refs (may be NULL) as it goes.
+ * What mps3_checkpoint_parse returns, with cp->files NULL (maint.c).
+ */
+int db_scan_checkpoint(struct mps3_checkpoint *cp, const char *name, struct mps3_buf *buf, struct db_refs *refs);
 
 /* ---- writing (db/commit.c) ----------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /*
  * db/maint.c - maintenance: writing a checkpoint (C1), listing the log for
- * `mps3 log`, garbage collection (G1) and the consistency check.
+ * `mps3 log` and garbage collection (G1); the consistency check is fsck.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -247,7 +247,7 @@ static int sink_packed(const char *path, const struct mps3_packed *p, void *ctx)
  * some (kept a while longer, which is only safe).  What
  * mps3_checkpoint_parse returns, with cp->files NULL.
  */
-static int scan_checkpoint(struct mps3_checkpoint *cp, const char *name, struct mps3_buf *buf, struct db_refs *refs)
+int db_scan_checkpoint(struct mps3_checkpoint *cp, const char *name, struct mps3_buf *buf, struct db_refs *refs)
 {
 	struct gc_sink sink = { mps3_base_new(), refs };
 	int rc;
@@ -273,7 +273,7 @@ static int gc_read_one(struct gc_run *g, struct cp_item *it)
 	rc = mps3_store_get_buf(db->store, it->key, &buf, NULL);
 	/* One from the future is no checkpoint: keeping it would collect the whole log. */
 	if (rc == 0) {
-		prc = scan_checkpoint(&it->cp, name, &buf, &g->refs);
+		prc = db_scan_checkpoint(&it->cp, name, &buf, &g->refs);
 		if (prc == -ENOMEM)
 			rc = prc;
 		valid = prc == 0 && it->cp.key.t <= db_future_limit(db);
@@ -535,163 +535,3 @@ int mps3_db_gc(struct mps3_db *db, int dry_run, struct mps3_gc_report *out)
 	db_refs_dispose(&g.refs);
 	return rc;
 }
-
-static int null_write(void *ctx, const void *p, size_t n)
-{
-	(void)ctx;
-	(void)p;
-	(void)n;
-	return 0;
-}
-
-static int fsck_log_item(void *ctx, const struct mps3_log_item *it)
-{
-	struct mps3_fsck_report *r = ctx;
-
-	if (strcmp(it->status, "ok") == 0)
-		return 0;
-	if (strcmp(it->status, "stale") == 0)
-		r->stale_entries++;
-	else
-		r->bad_entries++;
-	mps3_warn("fsck: log/%s is %s", it->name, it->status);
-	return 0;
-}
-
-/* Every checkpoint parses and is not from the future. */
-static int fsck_checkpoints(struct mps3_db *db, struct mps3_fsck_report *out)
-{
-	struct mps3_listing cps;
-	size_t i;
-	int rc;
-
-	mps3_listing_init(&cps);
-	rc = db_list_all(db, db->cp_prefix, &cps);
-	for (i = 0; rc == 0 && i < cps.n; i++) {
-		struct mps3_checkpoint cp;
-		struct mps3_buf buf;
-		int prc;
-
-		mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
-		rc = mps3_store_get_buf(db->store, cps.v[i].key, &buf, NULL);
-		prc = rc ? rc : scan_checkpoint(&cp, cps.v[i].key + strlen(db->cp_prefix), &buf, NULL);
-		mps3_buf_dispose(&buf);
-		if (rc == -ENOENT || rc == -EFBIG)
-			rc = 0; /* collected since the LIST; too large is reported below */
-		if (prc == -ENOMEM)
-			rc = prc; /* not the checkpoint's fault */
-		if (rc || prc == -ENOENT)
-			continue;
-		if (prc) {
-			out->bad_checkpoints++;
-			mps3_warn("fsck: %s: %s", cps.v[i].key, mps3_error_last(prc));
-			continue;
-		}
-		if (cp.key.t > db_future_limit(db)) {
-			out->bad_checkpoints++;
-			mps3_warn("fsck: %s: dated later than any client can write now (readers ignore it)",
-				  cps.v[i].key);
-		}
-	}
-	mps3_listing_dispose(&cps);
-	return rc;
-}
-
-int mps3_db_fsck(struct mps3_db *db, int verify, struct mps3_fsck_report *out)
-{
-	struct mps3_listing blobs;
-	json_t *files = NULL, *sizes = json_object(), *checked = json_object();
-	const char *path;
-	json_t *v;
-	size_t i;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	mps3_listing_init(&blobs);
-	if (!sizes || !checked) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = mps3_db_log(db, 0, fsck_log_item, out);
-	if (rc)
-		goto out;
-	rc = fsck_checkpoints(db, out);
-	if (rc)
-		goto out;
-	/* One LIST of blobs/ instead of a HEAD per file. */
-	rc = db_list_all(db, BLOB_PREFIX, &blobs);
-	if (rc)
-		goto out;
-	for (i = 0; i < blobs.n; i++)
-		json_object_set_new(sizes, blobs.v[i].key + strlen(BLOB_PREFIX),
-				    json_integer((json_int_t)blobs.v[i].info.size));
-	files = mps3_db_files(db);
-	if (!files) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	json_object_foreach(files, path, v) {
-		struct mps3_entry e;
-		json_t *sz;
-		int prc = mps3_entry_parse(&e, v);
-
-		if (prc == -ENOENT)
-			continue;
-		if (prc) {
-			out->bad_entries++;
-			mps3_warn("fsck: %s: malformed entry: %s", path, mps3_error_last(prc));
-			continue;
-		}
-		if (e.type == MPS3_DIR) {
-			out->dirs++;
-			continue;
-		}
-		if (e.type == MPS3_LINK) {
-			out->links++;
-			continue;
-		}
-		if (mps3_ftype_special(e.type)) {
-			out->specials++;
-			continue;
-		}
-		out->files++;
-		if (e.chunks[0] && !json_object_get(sizes, e.chunks)) {
-			out->missing_blobs++;
-			mps3_warn("fsck: %s: the chunk list %s of blob %s is missing", path, e.chunks, e.blob);
-		}
-		if (json_object_get(checked, e.blob))
-			continue;
-		json_object_set_new(checked, e.blob, json_true());
-		out->blobs_checked++;
-		sz = json_object_get(sizes, e.blob);
-		if (!sz) {
-			out->missing_blobs++;
-			mps3_warn("fsck: %s: blob %s is missing", path, e.blob);
-			continue;
-		}
-		if ((uint64_t)json_integer_value(sz) != e.size) {
-			out->size_mismatch++;
-			mps3_warn("fsck: %s: blob %s has %" PRId64 " bytes, the entry says %" PRIu64, path,
-				  e.blob, (int64_t)json_integer_value(sz), e.size);
-			continue;
-		}
-		if (verify) {
-			struct mps3_sink sink = { null_write, NULL };
-			int grc = mps3_db_blob_get(db, e.blob, NULL, &sink);
-
-			if (grc == -EBADMSG) {
-				out->corrupt_blobs++;
-			} else if (grc) {
-				rc = grc;
-				goto out;
-			}
-		}
-	}
-out:
-	json_decref(files);
-	json_decref(sizes);
-	json_decref(checked);
-	mps3_listing_dispose(&blobs);
-	return rc;
-}
-

@@ -66,4 +66,22 @@ check "and one named by an entry kept as JSON" raw_exists "blobs/$cp_json"
 check "and that entry's chunk list" raw_exists "blobs/$cp_chunks"
 check "it keeps a blob only a branch names" raw_exists "blobs/$branch_blob"
 is "$(m --branch=side get b)" "only branch" "which reads back"
+
+# fsck walks the map record by record: each blob checked once however many paths share it,
+# a missing blob, a wrong size and a missing chunk list each reported with a path.
+missing=$(printf 'never stored\n' | sha256sum | cut -c1-64)
+plant '{"k/one":{"blob":"'"$cp_json"'","size":10,"type":"f"},"k/two":{"blob":"'"$cp_json"'","size":10,"type":"f"},'\
+'"k/gone":{"blob":"'"$missing"'","size":13,"type":"f"},"k/size":{"blob":"'"$cp_packed"'","size":99,"type":"f"},'\
+'"k/chunks":{"type":"f","blob":"'"$cp_chunks"'","size":12,"chunks":"'"$missing"'"}}'
+set +e
+m2 fsck >"$T/fsck2" 2>&1
+rc=$?
+set -e
+diag "$(tail -1 "$T/fsck2")"
+is "$rc" 1 "fsck finds the problems"
+check "a missing blob, with its path" grep -q "k/gone: blob $missing is missing" "$T/fsck2"
+check "a wrong size, with its path" grep -q "k/size: blob $cp_packed has 12 bytes, the entry says 99" "$T/fsck2"
+check "a missing chunk list, with its path" grep -q "k/chunks: the chunk list $missing of blob $cp_chunks is missing" \
+	"$T/fsck2"
+check "each blob checked once: 5 blobs for 6 files" grep -q "6 files.*; 5 blobs checked;.*2 missing, 0 corrupt, 1 wrong size" "$T/fsck2"
 done_testing
