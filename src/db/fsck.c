@@ -169,8 +169,10 @@ static int fsck_files(struct mps3_db *db, int verify, struct fsck_walk *w, const
 	for (i = 0; i < blobs->n; i++)
 		if (unhex32(have[nhave].h, blobs->v[i].key + strlen(BLOB_PREFIX)))
 			have[nhave++].size = blobs->v[i].info.size;
-	qsort(have, nhave, sizeof(*have), by_blob);
-	qsort(w->v, w->n, sizeof(*w->v), by_blob);
+	if (nhave)
+		qsort(have, nhave, sizeof(*have), by_blob);
+	if (w->n)
+		qsort(w->v, w->n, sizeof(*w->v), by_blob); /* (w->v is NULL when there is no file) */
 	for (i = 0; i < w->n && !rc; i++) {
 		const struct fsck_file *f = &w->v[i];
 		const struct fsck_blob *b;
