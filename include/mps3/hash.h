@@ -57,5 +57,7 @@ void mps3_md5_dispose(struct mps3_md5 *h);
 void mps3_hex(char *out, const unsigned char *p, size_t n);
 /* 1 if s is exactly 64 lower-case hex digits. */
 int mps3_is_sha256_hex(const char *s);
+/* Such a hash back into its 32 bytes: 1, or 0 (out unchanged) when s is not one. */
+int mps3_sha256_unhex(uint8_t out[32], const char *s);
 
 #endif

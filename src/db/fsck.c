@@ -95,20 +95,6 @@ struct fsck_walk {
 	size_t n, cap;
 };
 
-static int unhex32(uint8_t out[32], const char *hex)
-{
-	size_t i;
-
-	if (!mps3_is_sha256_hex(hex))
-		return 0;
-	for (i = 0; i < 32; i++) {
-		char a = hex[2 * i], b = hex[2 * i + 1];
-
-		out[i] = (uint8_t)((a <= '9' ? a - '0' : a - 'a' + 10) << 4 | (b <= '9' ? b - '0' : b - 'a' + 10));
-	}
-	return 1;
-}
-
 /* Under the database lock: count what is not a file, and note each file (no I/O here). */
 static int fsck_note(const char *path, const struct mps3_packed *p, json_t *j, void *ctx)
 {
@@ -145,8 +131,8 @@ static int fsck_note(const char *path, const struct mps3_packed *p, json_t *j, v
 	f->path = strdup(path);
 	if (!f->path)
 		return -ENOMEM;
-	unhex32(f->blob, e.blob);
-	f->has_chunks = e.chunks[0] && unhex32(f->chunks, e.chunks);
+	mps3_sha256_unhex(f->blob, e.blob);
+	f->has_chunks = e.chunks[0] && mps3_sha256_unhex(f->chunks, e.chunks);
 	f->size = e.size;
 	w->n++;
 	return 0;
@@ -167,7 +153,7 @@ static int fsck_files(struct mps3_db *db, int verify, struct fsck_walk *w, const
 	if (!have)
 		return -ENOMEM;
 	for (i = 0; i < blobs->n; i++)
-		if (unhex32(have[nhave].h, blobs->v[i].key + strlen(BLOB_PREFIX)))
+		if (mps3_sha256_unhex(have[nhave].h, blobs->v[i].key + strlen(BLOB_PREFIX)))
 			have[nhave++].size = blobs->v[i].info.size;
 	if (nhave)
 		qsort(have, nhave, sizeof(*have), by_blob);

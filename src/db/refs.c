@@ -36,28 +36,11 @@ static void add(struct db_refs *r, const uint8_t h[32])
 	memcpy(r->v[r->n++], h, 32);
 }
 
-static int nibble(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c - 'a' + 10;
-}
-
-/* hex (a SHA-256 in lowercase hex, else 0) into h. */
-static int unhex(const char *hex, uint8_t h[32])
-{
-	size_t i;
-
-	if (!hex || !mps3_is_sha256_hex(hex))
-		return 0;
-	for (i = 0; i < 32; i++)
-		h[i] = (uint8_t)(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
-	return 1;
-}
-
 void db_refs_add_hex(struct db_refs *r, const char *hex)
 {
 	uint8_t h[32];
 
-	if (unhex(hex, h))
+	if (mps3_sha256_unhex(h, hex))
 		add(r, h);
 }
 
@@ -122,7 +105,7 @@ int db_refs_has_hex(struct db_refs *r, const char *hex)
 {
 	uint8_t h[32];
 
-	if (!unhex(hex, h))
+	if (!mps3_sha256_unhex(h, hex))
 		return 0;
 	seal(r);
 	return r->n && bsearch(h, r->v, r->n, 32, cmp) != NULL;

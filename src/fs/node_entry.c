@@ -5,25 +5,10 @@
  * Caller holds fs->tree_lock (see tree.h).
  */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "mps3/hash.h"
 #include "tree.h"
-
-static int unhex(uint8_t out[32], const char *hex)
-{
-	size_t i;
-
-	for (i = 0; i < 32; i++) {
-		unsigned v;
-
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-			return -EINVAL;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
-}
 
 /* Nothing: the state every setting starts from. */
 static void node_clear(struct node *n)
@@ -88,8 +73,8 @@ void mps3fs_node_set_value(struct node *n, json_t *v)
 	}
 	node_fields(n, &pe);
 	n->json = v;
-	if (pe.type == MPS3_FILE && unhex(n->blob, pe.blob))
-		memset(n->blob, 0, sizeof(n->blob)); /* (parse checked it: cannot happen) */
+	if (pe.type == MPS3_FILE)
+		mps3_sha256_unhex(n->blob, pe.blob); /* (the parse checked it) */
 }
 
 /* A packed node's entry as struct mps3_packed. */

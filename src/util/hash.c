@@ -157,6 +157,20 @@ void mps3_hex(char *out, const unsigned char *p, size_t n)
 	out[2 * n] = '\0';
 }
 
+int mps3_sha256_unhex(uint8_t out[32], const char *s)
+{
+	size_t i;
+
+	if (!s || !mps3_is_sha256_hex(s))
+		return 0;
+	for (i = 0; i < 32; i++) {
+		char a = s[2 * i], b = s[2 * i + 1];
+
+		out[i] = (uint8_t)((a <= '9' ? a - '0' : a - 'a' + 10) << 4 | (b <= '9' ? b - '0' : b - 'a' + 10));
+	}
+	return 1;
+}
+
 int mps3_is_sha256_hex(const char *s)
 {
 	int i;
