@@ -445,10 +445,14 @@ int db_branch_blobs(struct mps3_db *db, struct db_refs *refs)
 			continue;
 		mps3_buf_init(&buf, db->cfg.max_checkpoint_bytes);
 		rc = mps3_store_get_buf(db->store, k, &buf, NULL);
-		/* Its "files" member by member, never whole; a broken one keeps what it named before the break. */
-		if (rc == 0)
-			mps3_jscan_packed(mps3_buf_cstr(&buf), buf.len, "files", db_refs_value_fn, db_refs_packed_fn, refs,
-					  &j);
+		/*
+		 * Its "files" member by member, never whole; a broken one keeps what
+		 * it named before the break.  Out of memory, the names after it are
+		 * lost: the gc stops before it deletes a blob.
+		 */
+		if (rc == 0 && mps3_jscan_packed(mps3_buf_cstr(&buf), buf.len, "files", db_refs_value_fn,
+						 db_refs_packed_fn, refs, &j) == -ENOMEM)
+			rc = mps3_error_set(-ENOMEM, "gc: out of memory reading %s; no blob deleted", k);
 		json_decref(j);
 		mps3_buf_dispose(&buf);
 		if (rc == -ENOENT || rc == -EFBIG)

@@ -51,7 +51,7 @@ plant '{"cp/packed":{"blob":"'"$cp_packed"'","mode":420,"size":12,"type":"f"},'\
 named_by=$PLANTED
 is "$(m2 ls | grep -c '^cp/')" 2 "the planted paths are in the database"
 sleep 7 # more than lag: the cutoff (checkpoint - lag) falls after the planted entry
-echo later | m2 put later # the checkpoint is as new as the newest settled entry: this one
+echo later | m2 put later # a file written later (counted by the fsck below)
 sleep 10 # more than lag + stale: it is settled
 check "a checkpoint holds them" m2 checkpoint
 m2 rm cp/packed cp/json
