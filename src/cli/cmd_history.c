@@ -14,6 +14,7 @@
 #include "mps3/clock.h"
 #include "mps3/error.h"
 #include "mps3/history.h"
+#include "mps3/json.h"
 #include "mps3/timefmt.h"
 #include "cli.h"
 
@@ -157,7 +158,7 @@ static char *json_line(const struct mps3_logkey *k, size_t entry_paths, const st
 		json_object_set_new(j, "target", json_string(e.target));
 	json_object_set(j, "old", it->old ? it->old : json_null());
 	json_object_set(j, "new", it->new ? it->new : json_null());
-	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	s = mps3_json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(j);
 	return s;
 }

@@ -18,6 +18,7 @@
 #include "mps3/io.h"
 #include "mps3/jsdb.h"
 #include "mps3/jsfmt.h"
+#include "mps3/json.h"
 #include "mps3/timefmt.h"
 #include "cli.h"
 
@@ -92,7 +93,7 @@ static int js_rm(struct mps3_jsdb *db, const struct mps3_cli_args *a)
 /* One JSON line on standard output (line is consumed; NULL: out of memory, nothing printed). */
 static void put_line(json_t *line)
 {
-	char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	char *s = line ? mps3_json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
 	if (s)
 		printf("%s\n", s);
@@ -249,7 +250,8 @@ static int on_entry(void *arg, const struct mps3_jsdb_entry *e)
 				   e->status, "size", (json_int_t)e->size, "update", e->update));
 	} else {
 		/* ASCII only: nothing from the bucket reaches the terminal raw. */
-		char *u = e->update ? json_dumps(e->update, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII) : NULL;
+		size_t fl = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII;
+		char *u = e->update ? mps3_json_dumps(e->update, fl) : NULL;
 		char *name = mps3_escape(at ? at + 1 : e->name);
 
 		printf("%s  %-20s  %-8s  %s\n", when, name ? name : "?", e->status, u ? u : "");

@@ -17,6 +17,7 @@
 #include "mps3/history.h"
 #include "mps3/hook.h"
 #include "mps3/hash.h"
+#include "mps3/json.h"
 #include "mps3/log.h"
 #include "cli.h"
 #include "progress.h"
@@ -407,7 +408,7 @@ int mps3_cmd_ls(struct ctx *c, const struct mps3_cli_args *a)
 		mps3_entry_parse(&e, val);
 		if (js) {
 			json_t *line = json_pack("{s:s, s:O}", "key", keys[i], "entry", val);
-			char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+			char *s = line ? mps3_json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
 			if (s)
 				printf("%s\n", s);

@@ -15,6 +15,7 @@
 #include <signal.h>
 
 #include "mps3/error.h"
+#include "mps3/json.h"
 #include "mps3/log.h"
 #include "mps3/poller.h"
 #include "mps3/timefmt.h"
@@ -89,7 +90,7 @@ static void print_json(const struct mps3_change *x, const char *op, const char *
 		json_object_set_new(line, "session", json_string(x->key.session));
 		json_object_set_new(line, "seq", json_integer((json_int_t)x->key.seq));
 	}
-	s = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
+	s = mps3_json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
 	if (s)
 		printf("%s\n", s);
 	free(s);
@@ -188,7 +189,7 @@ static int on_log(void *arg, const struct mps3_log_item *it)
 					 "t", (json_int_t)it->key.t, "session", it->key.session,
 					 "seq", (json_int_t)it->key.seq, "status", it->status,
 					 "size", (json_int_t)it->info.size, "files", it->files);
-		char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		char *s = line ? mps3_json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
 		if (s)
 			printf("%s\n", s);
@@ -197,7 +198,7 @@ static int on_log(void *arg, const struct mps3_log_item *it)
 	} else {
 		/* ASCII only: nothing from the bucket reaches the terminal raw. */
 		size_t flags = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII;
-		char *patch = it->files ? json_dumps(it->files, flags) : NULL;
+		char *patch = it->files ? mps3_json_dumps(it->files, flags) : NULL;
 
 		printf("%s  %s  %6" PRIu64 "  %-9s %s\n", when,
 		       it->key.session[0] ? it->key.session : "-", it->key.seq, it->status,

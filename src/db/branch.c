@@ -13,6 +13,7 @@
 
 #include "mps3/error.h"
 #include "mps3/history.h"
+#include "mps3/json.h"
 #include "mps3/log.h"
 #include "internal.h"
 #include "refs.h"
@@ -330,7 +331,7 @@ static int rebase_onto(struct mps3_db *db, const char *name)
 		rc = bring ? 0 : -ENOMEM;
 	}
 	if (!rc && json_object_size(bring)) {
-		char *dump = json_dumps(bring, JSON_COMPACT);
+		char *dump = mps3_json_dumps(bring, JSON_COMPACT);
 
 		if (!dump)
 			rc = -ENOMEM;
@@ -403,7 +404,7 @@ int mps3_db_branch_commit(struct mps3_db *db, const char *name, int rebase, json
 	}
 	/* B3: the whole change in one entry, or none. */
 	if (!rc && json_object_size(patch)) {
-		char *dump = json_dumps(patch, JSON_COMPACT);
+		char *dump = mps3_json_dumps(patch, JSON_COMPACT);
 
 		if (dump && strlen(dump) > db->cfg.max_entry_bytes / 2)
 			rc = mps3_error_set(-EFBIG, "the branch's change (%zu bytes) is more than one log entry holds",

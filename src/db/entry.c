@@ -10,6 +10,7 @@
 #include "mps3/error.h"
 #include "mps3/hash.h"
 #include "mps3/jscan.h"
+#include "mps3/json.h"
 #include "mps3/manifest.h"
 #include "mps3/mergepatch.h"
 
@@ -410,12 +411,15 @@ static int parse_header(json_t *doc, const struct mps3_logkey *key, int with_seq
 	return 0;
 }
 
-static json_t *load(const char *doc, size_t len)
+/* NULL with *err -ENOMEM or -EINVAL (bad input), the detail recorded. */
+static json_t *load(const char *doc, size_t len, int *err)
 {
 	json_error_t jerr;
-	json_t *j = json_loadb(doc, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *j = mps3_json_loadb(doc, len, JSON_REJECT_DUPLICATES, &jerr, err);
 
-	if (!j)
+	if (!j && *err == -ENOMEM)
+		mps3_error_set(-ENOMEM, "out of memory parsing JSON");
+	else if (!j)
 		mps3_error_set(-EINVAL, "invalid JSON at line %d column %d: %s", jerr.line,
 			       jerr.column, jerr.text);
 	return j;
@@ -431,9 +435,9 @@ int mps3_logentry_parse(struct mps3_logentry *out, const char *name, const char 
 	out->files = NULL;
 	if (mps3_logkey_parse(&out->key, name))
 		return mps3_error_set(-EINVAL, "malformed log entry name");
-	j = load(doc, len);
+	j = load(doc, len, &rc);
 	if (!j)
-		return -EINVAL;
+		return rc;
 	rc = parse_header(j, &out->key, 1);
 	if (rc)
 		goto fail;
@@ -637,7 +641,7 @@ static char *dump(const struct mps3_logkey *key, json_t *files, int with_seq, co
 						    "sha256", hex));
 	}
 	if (!rc)
-		s = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+		s = mps3_json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(doc);
 	if (s && len)
 		*len = strlen(s);

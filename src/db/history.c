@@ -16,6 +16,7 @@
 
 #include "mps3/error.h"
 #include "mps3/history.h"
+#include "mps3/json.h"
 #include "mps3/log.h"
 #include "mps3/mergepatch.h"
 #include "mps3/timefmt.h"
@@ -39,7 +40,7 @@ int mps3_db_history_start(struct mps3_db *db, int64_t *from)
 {
 	struct mps3_buf buf;
 	json_t *j;
-	int rc;
+	int rc, perr = 0;
 
 	*from = INT64_MIN;
 	mps3_buf_init(&buf, 4096);
@@ -49,10 +50,12 @@ int mps3_db_history_start(struct mps3_db *db, int64_t *from)
 		mps3_buf_dispose(&buf);
 		return 0; /* nothing was ever collected */
 	}
-	j = rc ? NULL : json_loadb(buf.data ? buf.data : "", buf.len, 0, NULL);
+	j = rc ? NULL : mps3_json_loadb(buf.data, buf.len, 0, NULL, &perr);
 	mps3_buf_dispose(&buf);
 	if (rc)
 		return rc;
+	if (perr == -ENOMEM)
+		return mps3_error_set(perr, "out of memory reading %s", HISTORY_KEY);
 	if (!json_is_integer(json_object_get(j, "from"))) {
 		/* Unreadable: assume the least, that only now is complete. */
 		mps3_warn("%s: ignoring %s: not a history record", mps3_store_url(db->store), HISTORY_KEY);
@@ -227,7 +230,9 @@ static int append_text(const char *p, size_t n, void *ctx)
 {
 	struct text_sink *t = ctx;
 
-	t->err = mps3_buf_append(t->b, p, n);
+	/* Sticky: jansson 2.14 ignores a failed append of an object key and goes on. */
+	if (!t->err)
+		t->err = mps3_buf_append(t->b, p, n);
 	return t->err ? -1 : 0;
 }
 
@@ -262,7 +267,7 @@ int mps3_db_snapshot_create(struct mps3_db *db, const char *name, int64_t t)
 
 		k.t = t;
 		rc = mps3_db_state_at(db, t, &files);
-		if (!rc && json_dump_callback(files, append_text, &sink, JSON_COMPACT))
+		if (!rc && (mps3_json_dump_callback(files, append_text, &sink, JSON_COMPACT) || sink.err))
 			rc = sink.err ? sink.err : -ENOMEM;
 		json_decref(files);
 	}

@@ -39,6 +39,7 @@
 #include "mps3/hash.h"
 #include "mps3/io.h"
 #include "mps3/journal.h"
+#include "mps3/json.h"
 #include "mps3/keys.h"
 #include "mps3/log.h"
 
@@ -57,39 +58,59 @@ static int is_blob_record(json_t *r)
 	return json_is_string(json_object_get(r, "blob")) && json_is_string(json_object_get(r, "data"));
 }
 
-/* Read every whole record of the journal into an array (new reference). */
-static json_t *read_records(const char *path, int *torn)
+/*
+ * Read every whole record of the journal into *out (new reference): 0, or
+ * -ENOMEM or a read error, and nothing read.  A record is only ever judged
+ * torn on what it says, never because memory or a read ran out: compaction
+ * and replay drop torn records.
+ */
+static int read_records(const char *path, int *torn, json_t **out)
 {
 	json_t *recs = json_array();
 	FILE *f = fopen(path, "re");
 	char *line = NULL;
 	size_t cap = 0;
-	ssize_t n;
+	ssize_t n = 0;
+	int err = 0;
 
 	*torn = 0;
-	if (!recs)
-		return NULL;
-	if (!f)
-		return recs;
-	while ((n = getline(&line, &cap, f)) > 0) {
+	*out = NULL;
+	if (!f && errno != ENOENT)
+		err = mps3_error_set(-errno, "cannot read the journal %s: %s", path, strerror(errno));
+	if (!recs && !err)
+		err = -ENOMEM;
+	while (!err && f && (n = getline(&line, &cap, f)) > 0) {
 		json_t *r;
 
 		if (line[n - 1] != '\n') {
 			(*torn)++; /* cut short by a crash: it was never acknowledged */
 			break;
 		}
-		r = json_loadb(line, (size_t)n, 0, NULL);
+		r = mps3_json_loadb(line, (size_t)n, 0, NULL, &err);
+		if (err == -ENOMEM)
+			break; /* a good record may be taken for a torn one: read none */
+		err = 0;
 		if (!json_is_object(r) || (!json_is_string(json_object_get(r, "path")) && !is_blob_record(r) &&
 					    !is_batch_mark(r))) {
 			json_decref(r);
 			(*torn)++;
 			continue;
 		}
-		json_array_append_new(recs, r);
+		if (json_array_append_new(recs, r))
+			err = -ENOMEM;
 	}
+	/* getline's ENOMEM leaves no error flag: only the end of the file ends the read. */
+	if (!err && f && n < 0 && (ferror(f) || !feof(f)))
+		err = mps3_error_set(errno == ENOMEM ? -ENOMEM : -EIO, "cannot read the journal %s", path);
 	free(line);
-	fclose(f);
-	return recs;
+	if (f)
+		fclose(f);
+	if (err) {
+		json_decref(recs);
+		return err;
+	}
+	*out = recs;
+	return 0;
 }
 
 /* The batch ids that were committed (a set, new reference). */
@@ -270,9 +291,9 @@ int mps3_journal_open(struct mps3_journal *j, const char *cache_dir, json_t **ol
 		return rc;
 	/* Informational: a mount without it works, the next one is told less. */
 	(void)mps3_journal_set_holder(j, NULL);
-	recs = read_records(j->path, &torn);
-	if (!recs)
-		return -ENOMEM;
+	rc = read_records(j->path, &torn, &recs);
+	if (rc)
+		return rc;
 	if (torn)
 		mps3_notice("journal %s: ignored %d incomplete record(s) left by a crash", j->path, torn);
 	/* Content kept in the journal first goes back into the cache; the caller sees changes only. */
@@ -370,7 +391,7 @@ int mps3_journal_append_blob(struct mps3_journal *j, const char *sha, const void
  */
 static int append_record(struct mps3_journal *j, json_t *r, const char *path)
 {
-	char *line = r ? json_dumps(r, JSON_COMPACT) : NULL;
+	char *line = r ? mps3_json_dumps(r, JSON_COMPACT) : NULL;
 	size_t len = 0;
 	int rc = line ? 0 : -ENOMEM, first;
 
@@ -508,11 +529,9 @@ int mps3_journal_compact(struct mps3_journal *j, json_t *keep)
 		goto out;
 	}
 	/* Everything appended so far is in the file (unsynced records in the page cache). */
-	recs = read_records(j->path, &torn);
-	if (!recs) {
-		rc = -ENOMEM;
+	rc = read_records(j->path, &torn, &recs);
+	if (rc)
 		goto out;
-	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		rc = -errno;
@@ -554,7 +573,7 @@ int mps3_journal_compact(struct mps3_journal *j, json_t *keep)
 					     : !json_object_get(keep, json_string_value(json_object_get(r, "path")))) {
 			continue;
 		}
-		line = json_dumps(r, JSON_COMPACT);
+		line = mps3_json_dumps(r, JSON_COMPACT);
 		if (!line) {
 			rc = -ENOMEM;
 			goto out;

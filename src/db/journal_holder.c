@@ -19,6 +19,7 @@
 #include "mps3/error.h"
 #include "mps3/io.h"
 #include "mps3/journal.h"
+#include "mps3/json.h"
 
 #define HOLDER_FILE "holder"
 #define HOLDER_MAX 8192	/* a record is a few hundred bytes; more is not one */
@@ -26,7 +27,7 @@
 /* Replace the record whole (a new file renamed over it): a reader never sees half of one. */
 static int write_record(const char *dir, json_t *rec)
 {
-	char *path = NULL, *tmp = NULL, *text = json_dumps(rec, JSON_COMPACT);
+	char *path = NULL, *tmp = NULL, *text = mps3_json_dumps(rec, JSON_COMPACT);
 	int fd = -1, rc = text ? 0 : -ENOMEM;
 
 	if (!rc && (asprintf(&path, "%s/" HOLDER_FILE, dir) < 0 || asprintf(&tmp, "%s/" HOLDER_FILE ".tmp", dir) < 0)) {
@@ -78,7 +79,7 @@ int mps3_journal_holder(json_t **out, const char *cache_dir)
 	json_t *rec = NULL;
 	json_int_t pid;
 	ssize_t n = -1;
-	int fd = -1;
+	int fd = -1, err = 0;
 
 	*out = NULL;
 	if (asprintf(&path, "%s/journal/" HOLDER_FILE, cache_dir) < 0)
@@ -90,7 +91,9 @@ int mps3_journal_holder(json_t **out, const char *cache_dir)
 		close(fd);
 	}
 	if (n > 0 && (size_t)n < sizeof(buf))
-		rec = json_loadb(buf, (size_t)n, 0, NULL);
+		rec = mps3_json_loadb(buf, (size_t)n, 0, NULL, &err);
+	if (err == -ENOMEM)
+		return err; /* not "no holder": a live one may be there */
 	pid = json_integer_value(json_object_get(rec, "pid"));
 	if (!json_is_object(rec) || pid <= 0 || pid != (pid_t)pid) {
 		json_decref(rec);

@@ -18,6 +18,7 @@
 
 #include "mps3/error.h"
 #include "mps3/jscan.h"
+#include "mps3/json.h"
 #include "mps3/manifest.h"
 
 struct scan {
@@ -29,6 +30,14 @@ struct scan {
 static int bad(const struct scan *s, const char *at, const char *what)
 {
 	return mps3_error_set(-EINVAL, "invalid JSON at byte %zu: %s", (size_t)(at - s->doc), what);
+}
+
+/* jansson's verdict on the span at s->p: out of memory is not bad input. */
+static int bad_json(const struct scan *s, int err, const json_error_t *jerr)
+{
+	if (err == -ENOMEM)
+		return mps3_error_set(-ENOMEM, "out of memory parsing JSON at byte %zu", (size_t)(s->p - s->doc));
+	return bad(s, s->p + jerr->position, jerr->text);
 }
 
 static int is_ws(char c)
@@ -205,7 +214,7 @@ static int value(struct scan *s, int depth, json_t **v)
 {
 	json_error_t jerr;
 	const char *end;
-	int rc = value_end(s, depth, &end);
+	int rc = value_end(s, depth, &end), err;
 
 	if (rc)
 		return rc;
@@ -213,9 +222,9 @@ static int value(struct scan *s, int depth, json_t **v)
 		s->p = end;
 		return 0;
 	}
-	*v = json_loadb(s->p, (size_t)(end - s->p), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+	*v = mps3_json_loadb(s->p, (size_t)(end - s->p), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr, &err);
 	if (!*v)
-		return bad(s, s->p + jerr.position, jerr.text);
+		return bad_json(s, err, &jerr);
 	s->p = end;
 	return 0;
 }
@@ -245,10 +254,11 @@ static int key(struct scan *s)
 		n = (size_t)(end - 1 - text);
 	} else {
 		json_error_t jerr;
+		int err;
 
-		j = json_loadb(s->p, (size_t)(end - s->p), JSON_DECODE_ANY, &jerr);
+		j = mps3_json_loadb(s->p, (size_t)(end - s->p), JSON_DECODE_ANY, &jerr, &err);
 		if (!j)
-			return bad(s, s->p + jerr.position, jerr.text);
+			return bad_json(s, err, &jerr);
 		text = json_string_value(j);
 		n = json_string_length(j);
 	}
@@ -401,10 +411,12 @@ int mps3_jscan_packed(const char *doc, size_t len, const char *big, mps3_jscan_f
 	skip_ws(&s);
 	if (s.p == s.end || *s.p != '{') {
 		json_error_t jerr;
+		int err;
 
 		/* Not an object: jansson's own answer, for the caller to refuse. */
-		*out = json_loadb(doc, len, JSON_REJECT_DUPLICATES, &jerr);
-		return *out ? 0 : mps3_error_set(-EINVAL, "invalid JSON at byte %d: %s", jerr.position, jerr.text);
+		*out = mps3_json_loadb(doc, len, JSON_REJECT_DUPLICATES, &jerr, &err);
+		s.p = doc; /* jansson counts from the start */
+		return *out ? 0 : bad_json(&s, err, &jerr);
 	}
 	top = json_object();
 	if (!top)

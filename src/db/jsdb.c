@@ -20,6 +20,7 @@
 #include "mps3/error.h"
 #include "mps3/jsdb.h"
 #include "mps3/jsfmt.h"
+#include "mps3/json.h"
 #include "mps3/keys.h"
 #include "mps3/log.h"
 #include "mps3/mergepatch.h"
@@ -542,7 +543,7 @@ static int commit(struct mps3_jsdb *db, json_t *update)
 		doc = json_pack("{s:O, s:{s:O}}", "files", db->files, "update", "files", update);
 		pthread_mutex_unlock(&db->lock);
 		rc = mps3_js_entry_name(&name, db->manifest, ms, db->session, db->counter++);
-		text = rc || !doc ? NULL : json_dumps(doc, JSON_COMPACT);
+		text = rc || !doc ? NULL : mps3_json_dumps(doc, JSON_COMPACT);
 		json_decref(doc);
 		if (!rc && !text)
 			rc = -ENOMEM;

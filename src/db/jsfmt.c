@@ -11,6 +11,7 @@
 #include "mps3/base64.h"
 #include "mps3/error.h"
 #include "mps3/jsfmt.h"
+#include "mps3/json.h"
 #include "mps3/keys.h"
 #include "mps3/mergepatch.h"
 
@@ -176,9 +177,12 @@ static int absent_or_object(json_t *j)
 int mps3_js_entry_parse(json_t **out, const char *doc, size_t n)
 {
 	json_error_t jerr;
-	json_t *j = json_loadb(doc, n, 0, &jerr), *u;
+	int err;
+	json_t *j = mps3_json_loadb(doc, n, 0, &jerr, &err), *u;
 
 	*out = NULL;
+	if (err == -ENOMEM)
+		return mps3_error_set(err, "out of memory reading an MPS3 entry");
 	if (!j)
 		return mps3_error_set(-EINVAL, "an MPS3 entry that is not a JSON object: %s", jerr.text);
 	u = json_object_get(j, "update");
@@ -288,7 +292,9 @@ int mps3_js_value_encode(struct mps3_buf *out, const void *p, size_t n)
 		return mps3_error_set(-EFBIG, "%zu bytes: MPS3 values are at most %zu MiB",
 				      n, MPS3_JS_VALUE_MAX >> 20);
 	/* An object or an array (jansson's default) is kept byte for byte. */
-	j = json_loadb(p, n, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
+	j = mps3_json_loadb(p, n, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL, &rc);
+	if (rc == -ENOMEM) /* not "not JSON": it would be kept as a string */
+		return mps3_error_set(rc, "out of memory encoding a value");
 	if (j) {
 		int binary = binary_form(j) != NULL;
 
@@ -299,7 +305,7 @@ int mps3_js_value_encode(struct mps3_buf *out, const void *p, size_t n)
 	j = json_stringn(p, n);
 	if (!j)
 		return append_binary(out, p, n);
-	s = json_dumps(j, JSON_ENCODE_ANY);
+	s = mps3_json_dumps(j, JSON_ENCODE_ANY);
 	json_decref(j);
 	if (!s)
 		return mps3_error_set(-ENOMEM, "value");
@@ -311,10 +317,12 @@ int mps3_js_value_encode(struct mps3_buf *out, const void *p, size_t n)
 int mps3_js_value_decode(struct mps3_buf *out, const char *doc, size_t n)
 {
 	json_error_t jerr;
-	json_t *j = json_loadb(doc, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &jerr);
-	const char *b64;
 	int rc;
+	json_t *j = mps3_json_loadb(doc, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &jerr, &rc);
+	const char *b64;
 
+	if (rc == -ENOMEM)
+		return mps3_error_set(rc, "out of memory decoding a value");
 	if (!j)
 		return mps3_error_set(-EINVAL, "an MPS3 value that is not JSON: %s", jerr.text);
 	if (json_is_string(j)) {

@@ -11,6 +11,7 @@
 
 #include "mps3/buf.h"
 #include "mps3/hash.h"
+#include "mps3/json.h"
 #include "pmap.h"
 
 struct pmap_rec {
@@ -529,7 +530,9 @@ static int text_raw(const char *p, size_t n, void *ctx)
 {
 	struct pmap_text *t = ctx;
 
-	t->err = mps3_buf_append(t->b, p, n);
+	/* Sticky: jansson 2.14 ignores a failed append of an object key and goes on. */
+	if (!t->err)
+		t->err = mps3_buf_append(t->b, p, n);
 	return t->err ? -1 : 0;
 }
 
@@ -545,7 +548,7 @@ int db_pmap_text_member(const char *path, const struct mps3_packed *p, json_t *j
 		rc = mps3_buf_append(t->b, ":", 1);
 	if (!rc && p)
 		rc = mps3_packed_dump(p, t->b);
-	else if (!rc && json_dump_callback(j, text_raw, t, JSON_COMPACT | JSON_ENCODE_ANY))
+	else if (!rc && (mps3_json_dump_callback(j, text_raw, t, JSON_COMPACT | JSON_ENCODE_ANY) || t->err))
 		rc = t->err ? t->err : -ENOMEM;
 	return rc;
 }

@@ -18,6 +18,7 @@
 #include "mps3/error.h"
 #include "mps3/io.h"
 #include "mps3/jscan.h"
+#include "mps3/json.h"
 #include "mps3/log.h"
 #include "internal.h"
 
@@ -93,7 +94,7 @@ int mps3_db_save_state(struct mps3_db *db)
 		goto out;
 	/* The document with the base as its last member: {...,"base":{...}} */
 	rc = -ENOMEM;
-	head = json_dumps(st, JSON_COMPACT);
+	head = mps3_json_dumps(st, JSON_COMPACT);
 	if (!head || strlen(head) < 2)
 		goto out;
 	len = strlen(head) - 1; /* without its closing brace */

@@ -17,6 +17,7 @@
 #include "mps3/clock.h"
 #include "mps3/error.h"
 #include "mps3/history.h"
+#include "mps3/json.h"
 #include "mps3/log.h"
 #include "mps3/poller.h"
 #include "mps3/timefmt.h"
@@ -207,7 +208,7 @@ char *mps3fs_status_json(struct mps3fs *fs, size_t *len)
 		      "last_error", s.err[0] ? safe_string(s.err) : json_null(), "cannot_upload", s.stuck,
 		      "branches", br);
 	if (o)
-		text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+		text = mps3_json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 	json_decref(o);
 	json_decref(s.stuck);
 	if (text) { /* a line, like every file a shell reads */

@@ -10,6 +10,7 @@
 #include "mps3/buf.h"
 #include "mps3/entry.h"
 #include "mps3/hash.h"
+#include "mps3/json.h"
 #include "replay_plan.h"
 
 static void rop_dispose(struct rop *o)
@@ -98,7 +99,7 @@ static int cmp_op(const void *a, const void *b)
 /* Canonical text of a value, to recognise the same value moved elsewhere. */
 static char *canon(json_t *v)
 {
-	return v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("null");
+	return v ? mps3_json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("null");
 }
 
 /*

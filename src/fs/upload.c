@@ -39,6 +39,7 @@
 
 #include "mps3/clock.h"
 #include "mps3/error.h"
+#include "mps3/json.h"
 #include "mps3/log.h"
 #include "fs.h"
 #include "batch.h"
@@ -427,7 +428,7 @@ static int prepare(struct mps3fs *fs, struct batch *b)
 			if (err) {
 				park(it, "the change cannot be written: %s", mps3_error_last(err));
 			} else if (it->patch) {
-				dump = json_dumps(it->patch, JSON_COMPACT | JSON_ENCODE_ANY);
+				dump = mps3_json_dumps(it->patch, JSON_COMPACT | JSON_ENCODE_ANY);
 				if (dump && strlen(dump) + strlen(it->path) + 64 > MAX_PATCH_BYTES)
 					park(it, "its entry would be larger than a log entry may be");
 				free(dump);
@@ -444,7 +445,7 @@ static int prepare(struct mps3fs *fs, struct batch *b)
 /* Commit patch entries no larger than the limit, in order (single: in one, or fail).  0 or error. */
 static int commit_patch(struct mps3fs *fs, json_t *patch, int single)
 {
-	char *dump = json_dumps(patch, JSON_COMPACT);
+	char *dump = mps3_json_dumps(patch, JSON_COMPACT);
 	size_t len = dump ? strlen(dump) : 0;
 	const char *path;
 	json_t *part, *v;
@@ -463,7 +464,7 @@ static int commit_patch(struct mps3fs *fs, json_t *patch, int single)
 	part = json_object();
 	len = 0;
 	json_object_foreach(patch, path, v) {
-		char *one = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		char *one = mps3_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 		size_t l = (one ? strlen(one) : 0) + strlen(path) + 8;
 
 		free(one);

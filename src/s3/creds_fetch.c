@@ -24,6 +24,7 @@
 #include "mps3/buf.h"
 #include "mps3/error.h"
 #include "mps3/hash.h"
+#include "mps3/json.h"
 #include "mps3/sigv4.h"
 #include "mps3/timefmt.h"
 #include "mps3/uri.h"
@@ -160,11 +161,14 @@ int mps3_creds_keys_from_json(struct creds_keys *k, const struct mps3_buf *doc, 
 			       int need_exp)
 {
 	json_error_t jerr;
-	json_t *o = json_loadb(doc->data ? doc->data : "", doc->len, JSON_REJECT_DUPLICATES, &jerr), *ver;
-	const char *ak, *sk, *tok, *exp, *code;
 	int rc = 0;
+	json_t *o = mps3_json_loadb(doc->data, doc->len, JSON_REJECT_DUPLICATES, &jerr, &rc), *ver;
+	const char *ak, *sk, *tok, *exp, *code;
 
 	memset(k, 0, sizeof(*k));
+	if (rc == -ENOMEM)
+		return mps3_error_set(rc, "out of memory reading the reply");
+	rc = 0;
 	if (!json_is_object(o)) {
 		json_decref(o);
 		return mps3_error_set(-EPROTO, "the reply is not a JSON object");
@@ -609,8 +613,13 @@ static int fetch_sso(struct mps3_creds *c, struct creds_keys *k)
 	if (rc)
 		return mps3_error_wrap(rc, "no SSO session (run: aws sso login%s%s)", c->spec.profile ? " --profile " : "",
 				       c->spec.profile ? c->spec.profile : "");
-	o = json_loads(cache, 0, NULL);
+	o = mps3_json_loadb(cache, strlen(cache), 0, NULL, &rc);
 	mps3_creds_wipe_free(cache);
+	if (rc == -ENOMEM) {
+		mps3_error_set(rc, "out of memory reading the SSO token cache");
+		goto out;
+	}
+	rc = 0;
 	tok = jstr(o, "accessToken");
 	exp = jstr(o, "expiresAt");
 	if (!tok || !exp || mps3_time_parse_iso8601(&exp_ms, exp, strlen(exp))) {
@@ -650,13 +659,16 @@ static int fetch_sso(struct mps3_creds *c, struct creds_keys *k)
 	if (out.status != 200) {
 		rc = status_error("GetRoleCredentials", &out);
 	} else {
-		o = json_loadb(out.body.data ? out.body.data : "", out.body.len, 0, NULL);
+		o = mps3_json_loadb(out.body.data, out.body.len, 0, NULL, &rc);
 		rc_json = json_object_get(o, "roleCredentials");
 		v = json_object_get(rc_json, "expiration");
-		if (!json_is_object(rc_json) || !jstr(rc_json, "accessKeyId") || !jstr(rc_json, "secretAccessKey") ||
+		if (rc == -ENOMEM) {
+			mps3_error_set(rc, "GetRoleCredentials: out of memory reading the reply");
+		} else if (!json_is_object(rc_json) || !jstr(rc_json, "accessKeyId") || !jstr(rc_json, "secretAccessKey") ||
 		    !json_is_integer(v)) {
 			rc = mps3_error_set(-EPROTO, "GetRoleCredentials: the reply has no roleCredentials");
 		} else {
+			rc = 0;
 			k->ak = strdup(jstr(rc_json, "accessKeyId"));
 			k->sk = strdup(jstr(rc_json, "secretAccessKey"));
 			k->tok = jstr(rc_json, "sessionToken") ? strdup(jstr(rc_json, "sessionToken")) : NULL;

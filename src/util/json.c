@@ -1,0 +1,102 @@
+/*
+ * json.c - a counting allocator under jansson, so that a parse that ran
+ * out of memory is not taken for bad input (see mps3/json.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "mps3/json.h"
+
+static json_malloc_t beneath = malloc, installed = malloc;
+static _Thread_local unsigned long failed;
+static _Thread_local int guarded, failed_guarded;
+
+/*
+ * Once an allocation has failed inside a parse or a dump, every later one
+ * in it fails too: jansson 2.14's lexer ignores a failure to grow its
+ * token buffer and then decodes the short buffer as if it were whole,
+ * writing past the end (seen under valgrind); an allocation after it
+ * refused makes it give up cleanly.
+ */
+static void *counting_malloc(size_t n)
+{
+	void *p = guarded && failed_guarded ? NULL : beneath(n);
+
+	if (!p) {
+		failed++;
+		failed_guarded = guarded;
+	}
+	return p;
+}
+
+/*
+ * Before main and before any other thread: chain to what is installed
+ * (a program may have set its own), so a block is always freed by the
+ * free that goes with its malloc.
+ */
+__attribute__((constructor)) static void install(void)
+{
+	json_malloc_t m;
+	json_free_t f;
+
+	json_get_alloc_funcs(&m, &f);
+	if (m == counting_malloc)
+		return;
+	beneath = installed = m ? m : malloc;
+	json_set_alloc_funcs(counting_malloc, f ? f : free);
+}
+
+unsigned long mps3_json_failed_allocs(void)
+{
+	return failed;
+}
+
+void mps3_json_set_allocator(void *(*fn)(size_t))
+{
+	beneath = fn ? fn : installed;
+}
+
+json_t *mps3_json_loadb(const char *doc, size_t len, size_t flags, json_error_t *jerr, int *err)
+{
+	unsigned long before = failed;
+	json_t *j;
+
+	guarded = 1;
+	failed_guarded = 0;
+	j = json_loadb(doc ? doc : "", len, flags, jerr);
+	guarded = 0;
+	if (j && failed != before) {
+		json_decref(j); /* it got by, but on what? */
+		j = NULL;
+	}
+	*err = j ? 0 : failed != before ? -ENOMEM : -EINVAL;
+	return j;
+}
+
+char *mps3_json_dumps(const json_t *j, size_t flags)
+{
+	unsigned long before = failed;
+	char *s;
+
+	guarded = 1;
+	failed_guarded = 0;
+	s = json_dumps(j, flags);
+	guarded = 0;
+	if (s && failed != before) {
+		free(s); /* jansson 2.14 drops an object key it could not append and goes on */
+		s = NULL;
+	}
+	return s;
+}
+
+int mps3_json_dump_callback(const json_t *j, json_dump_callback_t fn, void *data, size_t flags)
+{
+	unsigned long before = failed;
+	int rc;
+
+	guarded = 1;
+	failed_guarded = 0;
+	rc = json_dump_callback(j, fn, data, flags);
+	guarded = 0;
+	return rc || failed != before ? -1 : 0;
+}
