@@ -126,9 +126,10 @@ static json_t *committed_batches(json_t *recs)
 		if (!ids || !is_batch_mark(r))
 			continue;
 		snprintf(id, sizeof(id), "%" PRIu64, (uint64_t)json_integer_value(json_object_get(r, "batch")));
-		if (strcmp(mark, "commit") == 0)
-			json_object_set_new(ids, id, json_true());
-		else if (strcmp(mark, "abort") == 0)
+		if (strcmp(mark, "commit") == 0 && json_object_set_new(ids, id, json_true())) {
+			json_decref(ids); /* a committed batch missing would be discarded */
+			return NULL;
+		} else if (strcmp(mark, "abort") == 0)
 			json_object_del(ids, id); /* a commit that could not be made, thrown away after all */
 	}
 	return ids;
@@ -303,6 +304,12 @@ int mps3_journal_open(struct mps3_journal *j, const char *cache_dir, json_t **ol
 		return -ENOMEM;
 	}
 	committed = committed_batches(recs);
+	if (!committed) {
+		json_decref(recs);
+		json_decref(*old);
+		*old = NULL;
+		return -ENOMEM;
+	}
 	json_array_foreach(recs, i, r) {
 		if (is_blob_record(r))
 			restored += restore_blob(cache_dir, r) > 0;
@@ -310,11 +317,16 @@ int mps3_journal_open(struct mps3_journal *j, const char *cache_dir, json_t **ol
 			continue;
 		else if (uncommitted(r, committed))
 			discarded++; /* a batch that never got to its commit: as if it never happened */
-		else
-			json_array_append(*old, r);
+		else if (json_array_append(*old, r))
+			rc = -ENOMEM; /* a change not replayed would be compacted away */
 	}
 	json_decref(recs);
 	json_decref(committed);
+	if (rc) {
+		json_decref(*old);
+		*old = NULL;
+		return rc;
+	}
 	if (discarded)
 		mps3_notice("journal %s: discarded %d change(s) of a batch that was not committed", j->path, discarded);
 	if (restored)
@@ -549,19 +561,23 @@ int mps3_journal_compact(struct mps3_journal *j, json_t *keep)
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (j->batch)
-		json_object_set_new(batches, batch_id(id, j->batch), json_true());
+	/* A name missing from either would drop a record still needed. */
+	if (j->batch && json_object_set_new(batches, batch_id(id, j->batch), json_true()))
+		rc = -ENOMEM;
 	json_array_foreach(recs, i, r) {
 		const char *b = json_string_value(json_object_get(json_object_get(r, "want"), "blob"));
 		json_t *bt = json_object_get(r, "batch");
 
 		if (!json_object_get(keep, json_string_value(json_object_get(r, "path"))) || is_batch_mark(r))
 			continue;
-		if (b)
-			json_object_set_new(blobs, b, json_true());
-		if (json_is_integer(bt))
-			json_object_set_new(batches, batch_id(id, (uint64_t)json_integer_value(bt)), json_true());
+		if (b && json_object_set_new(blobs, b, json_true()))
+			rc = -ENOMEM;
+		if (json_is_integer(bt) && json_object_set_new(batches, batch_id(id, (uint64_t)json_integer_value(bt)),
+							       json_true()))
+			rc = -ENOMEM;
 	}
+	if (rc)
+		goto out;
 	json_array_foreach(recs, i, r) {
 		char *line;
 		size_t len;
