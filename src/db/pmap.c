@@ -44,6 +44,23 @@ static int hexval(char c)
 	return -1;
 }
 
+/* A blob name: exactly 64 lowercase hex digits at s (no terminator needed) into out; 0 if not one. */
+static int blob_unhex(uint8_t out[32], const char *s, size_t n)
+{
+	size_t j;
+
+	if (n != 64)
+		return 0;
+	for (j = 0; j < 32; j++) {
+		int hi = hexval(s[2 * j]), lo = hexval(s[2 * j + 1]);
+
+		if (hi < 0 || lo < 0)
+			return 0;
+		out[j] = (uint8_t)(hi << 4 | lo);
+	}
+	return 1;
+}
+
 static int get_u32(json_t *v, uint32_t *out)
 {
 	json_int_t i;
@@ -74,21 +91,10 @@ int mps3_packed_from_json(struct mps3_packed *p, json_t *v)
 		next = i + 1;
 		p->has |= pk_keys[i].bit;
 		switch (pk_keys[i].bit) {
-		case MPS3_PK_BLOB: {
-			const char *s = json_string_value(f);
-			size_t j;
-
-			if (!s || json_string_length(f) != 64)
+		case MPS3_PK_BLOB:
+			if (!json_is_string(f) || !blob_unhex(p->blob, json_string_value(f), json_string_length(f)))
 				return 0;
-			for (j = 0; j < 32; j++) {
-				int hi = hexval(s[2 * j]), lo = hexval(s[2 * j + 1]);
-
-				if (hi < 0 || lo < 0)
-					return 0;
-				p->blob[j] = (uint8_t)(hi << 4 | lo);
-			}
 			break;
-		}
 		case MPS3_PK_GID:
 			if (!get_u32(f, &p->gid))
 				return 0;
@@ -158,7 +164,7 @@ static int text_str(const char **pp, const char *end, const char **s, size_t *n)
 int mps3_packed_from_text(struct mps3_packed *pk, const char *text, size_t len)
 {
 	const char *p = text, *end = text + len, *k, *sv;
-	size_t next = 0, i, j, kn, n;
+	size_t next = 0, i, kn, n;
 
 	memset(pk, 0, sizeof(*pk));
 	if (p == end || *p++ != '{')
@@ -178,15 +184,8 @@ int mps3_packed_from_text(struct mps3_packed *pk, const char *text, size_t len)
 		pk->has |= pk_keys[i].bit;
 		switch (pk_keys[i].bit) {
 		case MPS3_PK_BLOB:
-			if (!text_str(&p, end, &sv, &n) || n != 64)
+			if (!text_str(&p, end, &sv, &n) || !blob_unhex(pk->blob, sv, n))
 				return 0;
-			for (j = 0; j < 32; j++) {
-				int hi = hexval(sv[2 * j]), lo = hexval(sv[2 * j + 1]);
-
-				if (hi < 0 || lo < 0)
-					return 0;
-				pk->blob[j] = (uint8_t)(hi << 4 | lo);
-			}
 			break;
 		case MPS3_PK_TYPE:
 			if (!text_str(&p, end, &sv, &n) || n != 1)
