@@ -55,7 +55,7 @@ static void dirty_node(struct node *n, void *ctx)
 	char *path = mps3fs_node_path(n);
 
 	/* Moved: its held content goes with the move, in the same entry as the old name's removal. */
-	n->hold_until_ms = 0;
+	mps3fs_hold_clear(&fs->tree, n);
 	if (path)
 		mps3fs_dirty(fs, path);
 	free(path);

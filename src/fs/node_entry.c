@@ -40,7 +40,7 @@ int mps3fs_packed_fits(const struct mps3_packed *p, struct mps3_entry *e)
 	return mps3_packed_entry(e, p) == 0 && (e->type == MPS3_FILE || !(p->has & MPS3_PK_SIZE));
 }
 
-void mps3fs_node_set_packed(struct node *n, const struct mps3_packed *p, const struct mps3_entry *e)
+static void set_packed(struct node *n, const struct mps3_packed *p, const struct mps3_entry *e)
 {
 	node_clear(n);
 	n->has_entry = 1;
@@ -50,7 +50,34 @@ void mps3fs_node_set_packed(struct node *n, const struct mps3_packed *p, const s
 	memcpy(n->blob, p->blob, sizeof(n->blob));
 }
 
+/* Content the kernel may cache from an earlier open is this node's only while the blob stays the same. */
+static void kept_if_same(struct node *n, const uint8_t was[32])
+{
+	if (memcmp(was, n->blob, sizeof(n->blob)) != 0)
+		n->kept = 0;
+}
+
+void mps3fs_node_set_packed(struct node *n, const struct mps3_packed *p, const struct mps3_entry *e)
+{
+	uint8_t was[32];
+
+	memcpy(was, n->blob, sizeof(was));
+	set_packed(n, p, e);
+	kept_if_same(n, was);
+}
+
+static void set_value(struct node *n, json_t *v);
+
 void mps3fs_node_set_value(struct node *n, json_t *v)
+{
+	uint8_t was[32];
+
+	memcpy(was, n->blob, sizeof(was));
+	set_value(n, v);
+	kept_if_same(n, was);
+}
+
+static void set_value(struct node *n, json_t *v)
 {
 	struct mps3_entry pe, fit;
 	struct mps3_packed pk;
@@ -67,7 +94,7 @@ void mps3fs_node_set_value(struct node *n, json_t *v)
 		return;
 	}
 	if (mps3_packed_from_json(&pk, v) && mps3fs_packed_fits(&pk, &fit)) {
-		mps3fs_node_set_packed(n, &pk, &fit);
+		set_packed(n, &pk, &fit);
 		json_decref(v); /* node_packed() gives it back exactly */
 		return;
 	}

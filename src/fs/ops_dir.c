@@ -82,7 +82,7 @@ static int list_node(struct mps3fs *fs, fuse_ino_t ino, struct dirh *d)
 	if (!rc)
 		rc = dirh_add(d, "..", n->parent ? n->parent->ino : n->ino, S_IFDIR);
 	for (c = n->child; c && !rc; c = c->next)
-		rc = dirh_add(d, c->name, c->ino, mps3fs_node_type(fs, c));
+		rc = dirh_add(d, mps3fs_node_name(c), c->ino, mps3fs_node_type(fs, c));
 	unlock(fs);
 	return rc;
 }

@@ -116,13 +116,10 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 	lock(fs);
 	if (!rc)
 		rc = open_content(fs, fh, n);
-	if (!rc && !n->stage && n->e.type == MPS3_FILE && n->has_kept &&
-	    memcmp(n->kept_blob, n->blob, sizeof(n->kept_blob)) == 0)
+	if (!rc && !n->stage && n->e.type == MPS3_FILE && n->kept)
 		fi->keep_cache = 1;
-	if (!rc && n->e.type == MPS3_FILE && !n->stage) {
-		memcpy(n->kept_blob, n->blob, sizeof(n->kept_blob));
-		n->has_kept = 1;
-	}
+	if (!rc && n->e.type == MPS3_FILE && !n->stage)
+		n->kept = 1;
 	if (rc) {
 		n->nopen--;
 		if (fh->writer)

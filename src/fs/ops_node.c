@@ -112,7 +112,7 @@ static size_t longest_below(struct node *n)
 	struct node *c;
 
 	for (c = n->child; c; c = c->next) {
-		l = strlen(c->name) + 1 + longest_below(c);
+		l = strlen(mps3fs_node_name(c)) + 1 + longest_below(c);
 		if (l > best)
 			best = l;
 	}

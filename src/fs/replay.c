@@ -567,7 +567,7 @@ void mps3fs_replay_setattr(struct mps3fs *fs, struct node *n)
 	char *path;
 
 	/* Content or attributes changed remotely: take the remote entry whole. */
-	if (!n->parent || !wanted(fs, n->parent, n->name, &remote) || !remote)
+	if (!n->parent || !wanted(fs, n->parent, mps3fs_node_name(n), &remote) || !remote)
 		return;
 	path = mps3fs_node_path(n);
 	if (path)

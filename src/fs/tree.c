@@ -81,7 +81,7 @@ static int rehash(struct tree *t, size_t nb)
 		struct node *n = t->byname[i], *next;
 
 		for (; n; n = next) {
-			size_t b = hash_name(n->parent->ino, n->name) & (nb - 1);
+			size_t b = hash_name(n->parent->ino, mps3fs_node_name(n)) & (nb - 1);
 
 			next = n->hnext;
 			n->hnext = byname[b];
@@ -133,7 +133,7 @@ static void ino_remove(struct tree *t, struct node *n)
 
 static void name_insert(struct tree *t, struct node *n)
 {
-	size_t b = hash_name(n->parent->ino, n->name) & (t->nbyname_buckets - 1);
+	size_t b = hash_name(n->parent->ino, mps3fs_node_name(n)) & (t->nbyname_buckets - 1);
 
 	n->hnext = t->byname[b];
 	t->byname[b] = n;
@@ -141,7 +141,7 @@ static void name_insert(struct tree *t, struct node *n)
 
 static void name_remove(struct tree *t, struct node *n)
 {
-	struct node **pp = &t->byname[hash_name(n->parent->ino, n->name) & (t->nbyname_buckets - 1)];
+	struct node **pp = &t->byname[hash_name(n->parent->ino, mps3fs_node_name(n)) & (t->nbyname_buckets - 1)];
 
 	for (; *pp; pp = &(*pp)->hnext) {
 		if (*pp == n) {
@@ -169,14 +169,15 @@ static void update_kind(struct node *n)
 static struct node *node_alloc(struct tree *t, const char *name)
 {
 	size_t len = strnlen(name, MPS3_NAME_MAX);
-	struct node *n = mps3_slab_alloc(&t->slab, sizeof(*n) + len + 1);
+	/* Room for a pointer, where a rename to a longer name puts it. */
+	size_t room = len + 1 < sizeof(char *) ? sizeof(char *) : len + 1;
+	struct node *n = mps3_slab_alloc(&t->slab, offsetof(struct node, iname) + room);
 
 	if (!n)
 		return NULL;
 	memcpy(n->iname, name, len);
 	n->iname[len] = '\0';
-	n->name_cap = (uint8_t)len;
-	n->name = n->iname;
+	n->name_cap = (uint8_t)(room - 1);
 	return n;
 }
 
@@ -204,12 +205,65 @@ int mps3fs_tree_init(struct mps3fs *fs)
 	return 0;
 }
 
+static size_t hold_index(const struct tree *t, const struct node *n)
+{
+	size_t i;
+
+	for (i = 0; i < t->nholds && t->holds[i].n != n; i++)
+		;
+	return i;
+}
+
+int mps3fs_hold_get(const struct tree *t, const struct node *n, int64_t *until_ms, uint64_t *epoch)
+{
+	size_t i = n->held ? hold_index(t, n) : t->nholds;
+
+	if (i == t->nholds)
+		return 0;
+	*until_ms = t->holds[i].until_ms;
+	*epoch = t->holds[i].epoch;
+	return 1;
+}
+
+void mps3fs_hold_set(struct tree *t, struct node *n, int64_t until_ms, uint64_t epoch)
+{
+	size_t i = n->held ? hold_index(t, n) : t->nholds;
+
+	if (i == t->nholds) {
+		if (t->nholds == t->holds_cap) {
+			size_t cap = t->holds_cap ? 2 * t->holds_cap : 8;
+			struct tree_hold *v = realloc(t->holds, cap * sizeof(*v));
+
+			if (!v)
+				return;
+			t->holds = v;
+			t->holds_cap = cap;
+		}
+		t->holds[t->nholds++].n = n;
+		n->held = 1;
+	}
+	t->holds[i].until_ms = until_ms;
+	t->holds[i].epoch = epoch;
+}
+
+int mps3fs_hold_clear(struct tree *t, struct node *n)
+{
+	size_t i = n->held ? hold_index(t, n) : t->nholds;
+
+	n->held = 0;
+	if (i == t->nholds)
+		return 0;
+	t->holds[i] = t->holds[--t->nholds];
+	return 1;
+}
+
 static void node_free(struct tree *t, struct node *n)
 {
+	mps3fs_hold_clear(t, n);
 	json_decref(n->json);
-	if (n->name != n->iname)
-		free(n->name);
-	mps3_slab_free(&t->slab, n, sizeof(*n) + n->name_cap + 1);
+	if (n->name_ext)
+		free((char *)mps3fs_node_name(n));
+	mps3_slab_free(&t->slab, n, offsetof(struct node, iname) + n->name_cap + 1);
 }
 
 void mps3fs_tree_dispose(struct mps3fs *fs)
@@ -227,6 +281,7 @@ void mps3fs_tree_dispose(struct mps3fs *fs)
 	}
 	free(t->byino);
 	free(t->byname);
+	free(t->holds);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -247,7 +302,7 @@ struct node *mps3fs_child(struct mps3fs *fs, struct node *dir, const char *name)
 	struct node *n = t->byname[hash_name(dir->ino, name) & (t->nbyname_buckets - 1)];
 
 	for (; n; n = n->hnext)
-		if (n->parent == dir && strcmp(n->name, name) == 0)
+		if (n->parent == dir && strcmp(mps3fs_node_name(n), name) == 0)
 			return n;
 	return NULL;
 }
@@ -259,7 +314,7 @@ char *mps3fs_node_path(struct node *n)
 	char *path;
 
 	for (p = n; p && p->parent; p = p->parent)
-		len += strlen(p->name) + 1;
+		len += strlen(mps3fs_node_name(p)) + 1;
 	path = malloc(len ? len : 1);
 	if (!path)
 		return NULL;
@@ -270,10 +325,10 @@ char *mps3fs_node_path(struct node *n)
 	pos = len - 1;
 	path[pos] = '\0';
 	for (p = n; p && p->parent; p = p->parent) {
-		size_t l = strlen(p->name);
+		size_t l = strlen(mps3fs_node_name(p));
 
 		pos -= l;
-		memcpy(path + pos, p->name, l);
+		memcpy(path + pos, mps3fs_node_name(p), l);
 		if (pos > 0)
 			path[--pos] = '/';
 	}
@@ -513,18 +568,18 @@ void mps3fs_node_detach(struct mps3fs *fs, struct node *n)
 int mps3fs_node_move(struct mps3fs *fs, struct node *n, struct node *dir, const char *name)
 {
 	size_t len = strlen(name);
-	char *copy = len <= n->name_cap ? n->iname : strdup(name), *old;
+	char *ext = NULL, *old = n->name_ext ? (char *)mps3fs_node_name(n) : NULL;
 
-	if (!copy)
+	if (len > n->name_cap && !(ext = strdup(name)))
 		return -ENOMEM;
 	name_remove(&fs->tree, n);
 	child_unlink(fs, n->parent, n);
-	old = n->name;
-	if (copy == n->iname)
-		memmove(n->iname, name, len + 1);
-	n->name = copy;
-	if (old != n->iname)
-		free(old);
+	if (ext)
+		memcpy(n->iname, &ext, sizeof(ext));
+	else
+		memmove(n->iname, name, len + 1); /* (name may be old, read before it is freed) */
+	n->name_ext = ext != NULL;
+	free(old);
 	n->parent = dir;
 	name_insert(&fs->tree, n);
 	child_link(fs, dir, n);
@@ -606,7 +661,7 @@ static void detach_subtree(struct mps3fs *fs, struct node *n, struct inval *inv)
 {
 	while (n->child)
 		detach_subtree(fs, n->child, inv);
-	mps3fs_inval_add(inv, n->parent ? n->parent->ino : 0, n->name, 0);
+	mps3fs_inval_add(inv, n->parent ? n->parent->ino : 0, mps3fs_node_name(n), 0);
 	mps3fs_node_detach(fs, n);
 }
 

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include <jansson.h>
@@ -70,7 +71,6 @@ struct node_entry {
 struct node {
 	uint64_t ino;
 	struct node *parent;
-	char *name;
 	struct node *hnext;		/* chain in the (parent, name) hash */
 	struct node *inext;		/* chain in the ino hash */
 	struct node *child, *prev, *next; /* children list of a directory (readdir order) */
@@ -85,19 +85,29 @@ struct node {
 	uint8_t blob[32];		/* a valid file's blob */
 	int64_t ctime_ns;
 	struct stage *stage;		/* local content being written, or NULL */
-	int64_t hold_until_ms;		/* mps3_mono_ms(): closed while open elsewhere, commit waits till then */
-	uint64_t hold_epoch;		/* fs->hold_epoch when held; an explicit sync voids the hold */
-	uint8_t kept_blob[16];		/* has_kept: the first bytes of the blob the kernel may still cache */
 	unsigned has_entry : 1;		/* explicit entry (0: implicit directory) */
 	unsigned valid : 1;		/* the entry parses */
 	unsigned linked : 1;		/* on its parent's children list */
 	unsigned is_dir : 1;		/* shown as a directory (explicit, or has children) */
 	unsigned in_tree : 1;
-	unsigned has_kept : 1;
+	unsigned kept : 1;		/* opened since its blob last changed: the kernel may cache its content */
+	unsigned held : 1;		/* has a hold in the tree's table (mps3fs_hold_get) */
+	unsigned name_ext : 1;		/* iname holds a pointer to the name (a rename to a longer one) */
 	uint8_t pk_has;			/* packed: the MPS3_PK_* keys it has */
-	uint8_t name_cap;		/* room in iname */
-	char iname[];			/* the name, when it fits (name points here) */
+	uint8_t name_cap;		/* the longest name iname holds (at least a pointer's worth) */
+	char iname[];			/* the name, or (name_ext) a char * to it: mps3fs_node_name() */
 };
+
+/* The node's name, borrowed: a rename may overwrite it with a pointer, so no copy of it outlives one. */
+static inline const char *mps3fs_node_name(const struct node *n)
+{
+	const char *p;
+
+	if (!n->name_ext)
+		return n->iname;
+	memcpy(&p, n->iname, sizeof(p));
+	return p;
+}
 
 /* Set n's entry to v (reference taken; NULL: none): parsed, and packed when it is an ordinary one. */
 void mps3fs_node_set_value(struct node *n, json_t *v);
@@ -132,7 +142,26 @@ struct tree {
 	size_t nnodes;
 	uint64_t next_ino;
 	struct mps3_slab slab;		/* the nodes */
+	/*
+	 * Holds: a file closed while open elsewhere has its commit wait until
+	 * until_ms (mps3_mono_ms()), unless fs->hold_epoch moved past epoch (a
+	 * sync voids them).  Few at a time, so a table of their own rather
+	 * than two fields in every node.
+	 */
+	struct tree_hold {
+		struct node *n;
+		int64_t until_ms;
+		uint64_t epoch;
+	} *holds;
+	size_t nholds, holds_cap;
 };
+
+/* n's hold: 1 and its time and epoch, or 0. */
+int mps3fs_hold_get(const struct tree *t, const struct node *n, int64_t *until_ms, uint64_t *epoch);
+/* Set n's hold; without memory there is none (the commit goes sooner: an extra upload, no loss). */
+void mps3fs_hold_set(struct tree *t, struct node *n, int64_t until_ms, uint64_t epoch);
+/* Drop n's hold: 1 if it had one. */
+int mps3fs_hold_clear(struct tree *t, struct node *n);
 
 int mps3fs_tree_init(struct mps3fs *fs);
 /* Room for n nodes without a rehash (a hint: building a big tree).  0 or -ENOMEM. */

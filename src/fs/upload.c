@@ -120,11 +120,18 @@ int mps3fs_stuck_at(struct mps3fs *fs, const char *path, json_t *gen)
 }
 
 /* Tree lock held: ms left of n's hold (monotonic: a step of the wall clock neither extends nor ends one), 0 if none. */
-static int64_t held(struct mps3fs *fs, const struct node *n)
+static int64_t held(struct mps3fs *fs, struct node *n)
 {
-	int64_t left = n->hold_until_ms - mps3_mono_ms();
+	int64_t until, left;
+	uint64_t epoch;
 
-	return n->nwriters > 0 && n->hold_epoch == fs->hold_epoch && left > 0 ? left : 0;
+	if (!mps3fs_hold_get(&fs->tree, n, &until, &epoch))
+		return 0;
+	left = until - mps3_mono_ms();
+	if (n->nwriters > 0 && epoch == fs->hold_epoch && left > 0)
+		return left;
+	mps3fs_hold_clear(&fs->tree, n); /* over: the table keeps only live ones */
+	return 0;
 }
 
 /* Tree lock held: whether the uploader leaves the path for later (being written, or held). */
@@ -142,16 +149,13 @@ void mps3fs_hold(struct mps3fs *fs, struct node *n)
 	/* Only new content is held, and a hold is never extended: at most MPS3FS_HOLD_MS per change. */
 	if (!n->stage || !n->stage->dirty || held(fs, n))
 		return;
-	n->hold_until_ms = mps3_mono_ms() + MPS3FS_HOLD_MS;
-	n->hold_epoch = fs->hold_epoch;
+	mps3fs_hold_set(&fs->tree, n, mps3_mono_ms() + MPS3FS_HOLD_MS, fs->hold_epoch);
 }
 
 void mps3fs_unhold(struct mps3fs *fs, struct node *n)
 {
-	if (n->hold_until_ms) {
-		n->hold_until_ms = 0;
+	if (mps3fs_hold_clear(&fs->tree, n))
 		pthread_cond_broadcast(&fs->tree_cond); /* the uploader may take it now */
-	}
 }
 
 /* Snapshot the dirty paths that are ready (tree lock held). */

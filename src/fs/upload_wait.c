@@ -69,7 +69,7 @@ static int wait_for(struct mps3fs *fs, struct node *n, uint64_t mark, int64_t ti
 	pthread_mutex_lock(&fs->tree_lock);
 	/* Asked for: what a close held back goes now. */
 	if (n)
-		n->hold_until_ms = 0;
+		mps3fs_hold_clear(&fs->tree, n);
 	else
 		fs->hold_epoch++;
 	for (;;) {

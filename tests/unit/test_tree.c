@@ -152,6 +152,83 @@ int main(void)
 		       "a node from a packed record stats as one from its JSON");
 	}
 	mps3fs_inval_dispose(&inv);
+	/* Renames: a name too long for the node goes beside it, a short one back inside; each is found. */
+	{
+		char longname[201];
+		struct node *r, *dir;
+		int ok = 1, i;
+
+		memset(longname, 'L', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = '\0';
+		apply(&fs, "r/x", file(1, 0600), NULL);
+		r = mps3fs_lookup_path(&fs, "r/x");
+		dir = mps3fs_lookup_path(&fs, "r");
+		for (i = 0; r && dir && i < 6; i++) {
+			const char *to = i % 2 ? "y" : longname;
+
+			longname[0] = (char)('a' + i); /* a new long name each time */
+			ok &= mps3fs_node_move(&fs, r, dir, to) == 0 && strcmp(mps3fs_node_name(r), to) == 0 &&
+			      mps3fs_child(&fs, dir, to) == r;
+		}
+		ok &= r && mps3fs_node_move(&fs, r, dir, mps3fs_node_name(r)) == 0 && strcmp(mps3fs_node_name(r), "y") == 0;
+		tap_ok(r && dir && ok, "renames between a short and a 200-byte name keep the node found by its name");
+		ok = r && mps3fs_node_move(&fs, r, dir, longname) == 0;
+		ok &= r && mps3fs_node_move(&fs, r, dir, mps3fs_node_name(r)) == 0 &&
+		      strcmp(mps3fs_node_name(r), longname) == 0;
+		tap_ok(ok, "a rename to its own name, kept beside the node, keeps it");
+	}
+
+	/* kept (the kernel may cache the content) lasts while the blob does; any change of blob ends it. */
+	{
+		struct node *k;
+		json_t *other = json_pack("{s:s,s:s,s:i}", "type", "f", "blob",
+					  "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03", "size", 6);
+		int same, changed, back;
+
+		apply(&fs, "k", file(0, 0600), NULL);
+		k = mps3fs_lookup_path(&fs, "k");
+		if (k)
+			k->kept = 1;
+		apply(&fs, "k", file(0, 0644), NULL); /* a new mode, the same content */
+		same = k && k->kept;
+		mps3fs_tree_apply(&fs, "k", other, NULL);
+		changed = k && !k->kept;
+		if (k)
+			k->kept = 1;
+		apply(&fs, "k", file(0, 0644), NULL); /* back to the first blob */
+		back = k && !k->kept;
+		tap_ok(same && changed && back, "kept survives a change of mode, not of blob (%d %d %d)", same, changed,
+		       back);
+		json_decref(other);
+	}
+
+	/* Holds live in the tree's table: set, read, cleared, and gone with their node. */
+	{
+		struct node *a, *b;
+		int64_t until = 0;
+		uint64_t epoch = 0;
+		int ok;
+
+		apply(&fs, "h/a", file(1, 0600), NULL);
+		apply(&fs, "h/b", file(1, 0600), NULL);
+		a = mps3fs_lookup_path(&fs, "h/a");
+		b = mps3fs_lookup_path(&fs, "h/b");
+		ok = a && b;
+		if (ok) {
+			mps3fs_hold_set(&fs.tree, a, 100, 1);
+			mps3fs_hold_set(&fs.tree, b, 200, 2);
+			mps3fs_hold_set(&fs.tree, a, 150, 3); /* a second hold replaces the first */
+			ok = fs.tree.nholds == 2 && mps3fs_hold_get(&fs.tree, a, &until, &epoch) && until == 150 &&
+			     epoch == 3 && mps3fs_hold_get(&fs.tree, b, &until, &epoch) && until == 200;
+			ok &= mps3fs_hold_clear(&fs.tree, a) && !mps3fs_hold_get(&fs.tree, a, &until, &epoch) &&
+			      !mps3fs_hold_clear(&fs.tree, a) && mps3fs_hold_get(&fs.tree, b, &until, &epoch) &&
+			      until == 200 && epoch == 2;
+			mps3fs_tree_apply(&fs, "h/b", NULL, NULL); /* removed and forgotten: freed with its hold */
+			ok &= fs.tree.nholds == 0;
+		}
+		tap_ok(ok, "holds: one per node, cleared alone, dropped when the node is freed");
+	}
+
 	mps3fs_tree_dispose(&fs);
 	return tap_done();
 }
