@@ -372,8 +372,10 @@ int mps3_journal_append(struct mps3_journal *j, const char *path, json_t *want, 
 	pthread_mutex_lock(&j->lock);
 	batch = j->batch;
 	pthread_mutex_unlock(&j->lock);
-	if (r && batch)
-		json_object_set_new(r, "batch", json_integer((json_int_t)batch));
+	if (r && batch && json_object_set_new(r, "batch", json_integer((json_int_t)batch))) {
+		json_decref(r); /* without its batch it would replay as committed */
+		r = NULL;
+	}
 	return append_record(j, r, path);
 }
 

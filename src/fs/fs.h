@@ -120,6 +120,7 @@ struct mps3fs {
 	json_t *pinned;			/* sha -> true: local blobs pinned until committed; tree_lock */
 	json_t *sent;			/* sha -> mono ms its upload began (fs/upload.c); the uploader's only */
 	uint64_t dirty_gen;		/* protected by tree_lock */
+	int dirty_lost;			/* a change could not be marked dirty (ENOMEM): atomic, sticky */
 	uint64_t hold_epoch;		/* bumped by a sync: node holds of before are void; tree_lock */
 	int uploader_stop;		/* protected by tree_lock */
 	int online;			/* protected by tree_lock */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mps3/error.h"
 #include "mps3/log.h"
 #include "mps3/mergepatch.h"
 #include "fs.h"
@@ -39,7 +40,11 @@ void mps3fs_dirty(struct mps3fs *fs, const char *path)
 
 	if (!*path)
 		return;
-	json_object_set_new(fs->dirty, path, json_integer((json_int_t)++fs->dirty_gen));
+	if (json_object_set_new(fs->dirty, path, json_integer((json_int_t)++fs->dirty_gen)) &&
+	    !__atomic_exchange_n(&fs->dirty_lost, 1, __ATOMIC_SEQ_CST))
+		/* Never uploaded, and compaction would drop its record: nothing is acknowledged from here on. */
+		mps3_err("%s: out of memory recording a change to %s; no write is acknowledged until remounted",
+			 fs->cfg.url, path);
 	if (fs->journal_open) {
 		n = mps3fs_lookup_path(fs, path);
 		mps3_db_get(fs->db, path, &base);
@@ -217,6 +222,8 @@ int mps3fs_durable(struct mps3fs *fs)
 {
 	int rc;
 
+	if (__atomic_load_n(&fs->dirty_lost, __ATOMIC_SEQ_CST))
+		return mps3_error_set(-EIO, "a change could not be recorded (out of memory)");
 	if (!fs->journal_open)
 		return 0;
 	rc = mps3_journal_sync(&fs->journal);

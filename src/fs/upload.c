@@ -480,7 +480,11 @@ static int commit_patch(struct mps3fs *fs, json_t *patch, int single)
 			if (rc)
 				break;
 		}
-		json_object_set(part, path, v);
+		/* A path left out would be settled as landed: the batch fails instead (what landed, lands again). */
+		if (!part || json_object_set(part, path, v)) {
+			rc = mps3_error_set(-ENOMEM, "out of memory splitting a change");
+			break;
+		}
 		len += l;
 	}
 	if (!rc && json_object_size(part) > 0)
@@ -517,8 +521,8 @@ static int sync_batch(struct mps3fs *fs, struct batch *b)
 		for (k = 0; k < 2; k++)
 			if (it->blob[k] != SIZE_MAX && b->blobs[it->blob[k]].err)
 				park(it, "%s", b->blobs[it->blob[k]].why);
-		if (!it->why && it->patch)
-			json_object_set(patch, it->path, it->patch);
+		if (!it->why && it->patch && json_object_set(patch, it->path, it->patch))
+			rc = -ENOMEM; /* not a commit without it: settling would take it as landed */
 	}
 	if (!rc && json_object_size(patch) > 0)
 		rc = commit_patch(fs, patch, b->single);
@@ -541,10 +545,13 @@ static void unpin_settled(struct mps3fs *fs)
 
 		char hex[65];
 
-		if (n && n->e.type == MPS3_FILE && n->has_entry && mps3fs_node_blob(n, hex)[0])
-			json_object_set_new(wanted, hex, json_true());
-		if (n && n->e.type == MPS3_FILE && n->has_entry && mps3fs_node_chunks(n, hex)[0])
-			json_object_set_new(wanted, hex, json_true());
+		/* One missing would unpin content not yet in the bucket: then unpin nothing this time. */
+		if (n && n->e.type == MPS3_FILE && n->has_entry && mps3fs_node_blob(n, hex)[0] &&
+		    json_object_set_new(wanted, hex, json_true()))
+			goto out;
+		if (n && n->e.type == MPS3_FILE && n->has_entry && mps3fs_node_chunks(n, hex)[0] &&
+		    json_object_set_new(wanted, hex, json_true()))
+			goto out;
 	}
 	json_object_foreach_safe(fs->pinned, tmp, key, v) {
 		if (json_object_get(wanted, key))
@@ -552,6 +559,7 @@ static void unpin_settled(struct mps3fs *fs)
 		mps3fs_cache_unpin(&fs->cache, key);
 		json_object_del(fs->pinned, key);
 	}
+out:
 	json_decref(wanted);
 }
 

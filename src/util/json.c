@@ -83,7 +83,11 @@ char *mps3_json_dumps(const json_t *j, size_t flags)
 	s = json_dumps(j, flags);
 	guarded = 0;
 	if (s && failed != before) {
-		free(s); /* jansson 2.14 drops an object key it could not append and goes on */
+		json_malloc_t m;
+		json_free_t f;
+
+		json_get_alloc_funcs(&m, &f);
+		f(s); /* jansson 2.14 drops an object key it could not append and goes on */
 		s = NULL;
 	}
 	return s;

@@ -319,6 +319,35 @@ static void test_oom(const char *dir)
 	}
 	tap_ok(lost == 0 && opened > 0 && compacted > 0 && n > 3,
 	       "oom: at each of %ld failing allocations open and compaction fail or keep every record", n);
+
+	/* A change inside a batch that never commits is discarded at replay, even one appended short of memory. */
+	for (lost = 0, n = 0; n < 100; n++) {
+		if (mps3_journal_open(&j, dir, &old) != 0 || mps3_journal_truncate(&j) != 0 ||
+		    mps3_journal_batch(&j, 9, "begin") != 0) {
+			lost++;
+			break;
+		}
+		json_decref(old);
+		old = NULL;
+		oom_left = n;
+		mps3_json_set_allocator(oom_malloc);
+		rc = mps3_journal_append(&j, "z", v, NULL);
+		mps3_json_set_allocator(NULL);
+		if (rc == 0)
+			mps3_journal_sync(&j);
+		mps3_journal_close(&j); /* a crash before the batch's commit */
+		if (mps3_journal_open(&j, dir, &old) != 0 || json_array_size(old) != 0) {
+			if (!lost++)
+				tap_diag("batch change appended with allocation %ld failing replayed: %s", n, paths(old));
+		}
+		json_decref(old);
+		old = NULL;
+		mps3_journal_truncate(&j);
+		mps3_journal_close(&j);
+		if (oom_left > 0)
+			break;
+	}
+	tap_ok(lost == 0 && n > 2, "oom: a change of an open batch never replays as committed (%ld allocations)", n);
 	json_decref(keep);
 	json_decref(v);
 	json_decref(f);
