@@ -417,6 +417,7 @@ static void drop_unsaved(struct mps3fs *fs, struct node *n)
 	st = n->stage;
 	if (st && n->nwriters == 0) {
 		n->stage = NULL;
+		n->kept = 0; /* the kernel's pages are of the dropped writes */
 		if (n->in_tree && (path = mps3fs_node_path(n)) != NULL) {
 			mps3fs_dirty(fs, path);
 			free(path);
@@ -428,6 +429,8 @@ static void drop_unsaved(struct mps3fs *fs, struct node *n)
 	}
 	unlock(fs);
 	mps3fs_stage_free(st);
+	if (st) /* a reader still open must not see them either */
+		mps3fs_inval_inode(fs, n->ino);
 }
 
 /* The last writer is gone and the hook refused what it wrote: the file keeps what it had. */
@@ -437,8 +440,10 @@ void mps3fs_drop_refused(struct mps3fs *fs, struct node *n)
 
 	lock(fs);
 	st = n->nwriters == 0 ? n->stage : NULL;
-	if (st)
+	if (st) {
 		n->stage = NULL;
+		n->kept = 0;
+	}
 	unlock(fs);
 	mps3fs_stage_free(st);
 	if (st) /* the kernel's size and pages were of the refused content */

@@ -61,6 +61,13 @@ else
 fi
 # The last close of the file drops what could not be kept, and its space (FUSE sends that after close returns).
 wait_for 30 grep -q "could not be kept and is dropped" "$T/s.err" || fail "the unkept content is dropped"
+# What the kernel cached of the dropped writes is gone with them: the new file reads as the empty file it is.
+if wait_for 30 test "$(stat -c %s "$S/big" 2>&1)" = 0; then
+	ok "the dropped file's size is 0 again"
+else
+	fail "the dropped file's size is $(stat -c %s "$S/big" 2>&1), not 0"
+fi
+is "$(wc -c <"$S/big")" 0 "and it reads as empty, not as the dropped writes"
 for i in 1 2 3 4 5; do
 	printf 'small %d\n' "$i" >"$S/s$i" || fail "small file $i after the failed copy"
 done
