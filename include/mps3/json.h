@@ -10,6 +10,10 @@
  * a counting allocator under jansson (chained to whatever allocator was
  * installed before, at load time) and answers -ENOMEM when an allocation
  * failed in the calling thread during the parse.  Thread-safe.
+ *
+ * A program that installs its own jansson allocator after this library
+ * is loaded replaces the counting one, and out of memory reads as bad
+ * input again: chain to the one json_get_alloc_funcs() gives instead.
  */
 #ifndef MPS3_JSON_H
 #define MPS3_JSON_H

@@ -46,6 +46,17 @@ __attribute__((constructor)) static void install(void)
 	json_set_alloc_funcs(counting_malloc, f ? f : free);
 }
 
+/* Unloaded (dlclose of libmps3.so): jansson must not call into code that is gone. */
+__attribute__((destructor)) static void uninstall(void)
+{
+	json_malloc_t m;
+	json_free_t f;
+
+	json_get_alloc_funcs(&m, &f);
+	if (m == counting_malloc)
+		json_set_alloc_funcs(installed, f);
+}
+
 unsigned long mps3_json_failed_allocs(void)
 {
 	return failed;
