@@ -24,6 +24,7 @@
 #include "mps3/hash.h"
 #include "mps3/io.h"
 #include "mps3/journal.h"
+#include "mps3/json.h"
 #include "mps3/log.h"
 #include "cli.h"
 #include "progress.h"
@@ -229,13 +230,27 @@ int mps3_cmd_sync_journal(struct ctx *c, const struct mps3_cli_args *a)
 	return 0;
 }
 
-/* The mount's status.json, parsed; NULL if it cannot be read. */
+/* The mount's status.json, parsed (as every JSON here is: mps3/json.h); NULL if it cannot be read. */
 static json_t *mount_status(const char *mnt)
 {
-	char path[4096];
+	char path[4096], chunk[4096];
+	struct mps3_buf b;
+	json_t *st = NULL;
+	ssize_t n;
+	int fd, rc = 0;
 
 	snprintf(path, sizeof(path), "%s/.mps3/status.json", mnt);
-	return json_load_file(path, 0, NULL);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	mps3_buf_init(&b, (size_t)1 << 20);
+	while (!rc && (n = read(fd, chunk, sizeof(chunk))) != 0)
+		rc = n < 0 ? (errno == EINTR ? 0 : -errno) : mps3_buf_append(&b, chunk, (size_t)n);
+	close(fd);
+	if (!rc)
+		st = mps3_json_loadb(b.data, b.len, 0, NULL, &rc);
+	mps3_buf_dispose(&b);
+	return st;
 }
 
 /* Run argv, wait for it: its exit status, or -1 when it cannot be run. */

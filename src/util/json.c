@@ -67,33 +67,41 @@ void mps3_json_set_allocator(void *(*fn)(size_t))
 	beneath = fn ? fn : installed;
 }
 
-json_t *mps3_json_loadb(const char *doc, size_t len, size_t flags, json_error_t *jerr, int *err)
+/* A guarded call: allocations counted from here, and the first failure makes every later one fail. */
+static unsigned long guard_begin(void)
 {
-	unsigned long before = failed;
-	json_t *j;
-
 	guarded = 1;
 	failed_guarded = 0;
-	j = json_loadb(doc ? doc : "", len, flags, jerr);
+	return failed;
+}
+
+/* The end of it: whether an allocation failed during it. */
+static int guard_end(unsigned long before)
+{
 	guarded = 0;
-	if (j && failed != before) {
+	return failed != before;
+}
+
+json_t *mps3_json_loadb(const char *doc, size_t len, size_t flags, json_error_t *jerr, int *err)
+{
+	unsigned long before = guard_begin();
+	json_t *j = json_loadb(doc ? doc : "", len, flags, jerr);
+	int oom = guard_end(before);
+
+	if (j && oom) {
 		json_decref(j); /* it got by, but on what? */
 		j = NULL;
 	}
-	*err = j ? 0 : failed != before ? -ENOMEM : -EINVAL;
+	*err = j ? 0 : oom ? -ENOMEM : -EINVAL;
 	return j;
 }
 
 char *mps3_json_dumps(const json_t *j, size_t flags)
 {
-	unsigned long before = failed;
-	char *s;
+	unsigned long before = guard_begin();
+	char *s = json_dumps(j, flags);
 
-	guarded = 1;
-	failed_guarded = 0;
-	s = json_dumps(j, flags);
-	guarded = 0;
-	if (s && failed != before) {
+	if (guard_end(before) && s) {
 		json_malloc_t m;
 		json_free_t f;
 
@@ -106,12 +114,8 @@ char *mps3_json_dumps(const json_t *j, size_t flags)
 
 int mps3_json_dump_callback(const json_t *j, json_dump_callback_t fn, void *data, size_t flags)
 {
-	unsigned long before = failed;
-	int rc;
+	unsigned long before = guard_begin();
+	int rc = json_dump_callback(j, fn, data, flags);
 
-	guarded = 1;
-	failed_guarded = 0;
-	rc = json_dump_callback(j, fn, data, flags);
-	guarded = 0;
-	return rc || failed != before ? -1 : 0;
+	return guard_end(before) || rc ? -1 : 0;
 }
