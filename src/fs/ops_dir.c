@@ -6,9 +6,10 @@
  * statfs.
  */
 #include <errno.h>
-#include <malloc.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -19,51 +20,88 @@
 #include "local.h"
 #include "upload.h"
 
-/* An open directory: a snapshot of its entries. */
+/*
+ * An open directory: a snapshot of its entries, packed - each record its
+ * inode (8 bytes, unaligned), its type (st_mode's S_IFMT bits shifted
+ * down, one byte) and its name with its terminator, one after another in
+ * one buffer, and where each starts.  About 25 bytes an entry: a listing
+ * of a million names held open costs tens of megabytes, not a string and a
+ * slot each.  Both arrays are mappings of their own, grown with mremap, so
+ * that what a big listing took goes back to the system when it is closed
+ * (from malloc it stayed with the process after the second such listing).
+ */
 struct dirh {
-	struct dent {
-		char *name;
-		uint64_t ino;
-		mode_t type;
-	} *v;
-	size_t n, cap;
+	char *buf;
+	size_t len, cap;	/* bytes */
+	size_t *at;		/* record i starts at buf + at[i] */
+	size_t n, ncap;		/* bytes of at */
 };
+
+/* Record i, decoded: its name points into the snapshot. */
+struct dent {
+	const char *name;
+	uint64_t ino;
+	mode_t type;
+};
+
+static void dirh_get(const struct dirh *d, size_t i, struct dent *de)
+{
+	const char *r = d->buf + d->at[i];
+
+	memcpy(&de->ino, r, sizeof(de->ino));
+	de->type = (mode_t)((unsigned char)r[sizeof(de->ino)] << 12);
+	de->name = r + sizeof(de->ino) + 1;
+}
 
 static void dirh_free(struct dirh *d)
 {
-	size_t i, n;
-
 	if (!d)
 		return;
-	n = d->n;
-	for (i = 0; i < d->n; i++)
-		free(d->v[i].name);
-	free(d->v);
+	if (d->cap)
+		munmap(d->buf, d->cap);
+	if (d->ncap)
+		munmap(d->at, d->ncap);
 	free(d);
-	/* A big directory's listing: give its pages back (the allocator would keep them). */
-	if (n >= 4096)
-		malloc_trim(0);
+}
+
+/* Grow the mapping *p of *cap bytes to hold need bytes (doubling, from a page); 0 or -ENOMEM. */
+static int grow(void **p, size_t *cap, size_t need)
+{
+	size_t ncap = *cap ? *cap : 4096;
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2)
+			return -ENOMEM;
+		ncap *= 2;
+	}
+	q = *cap ? mremap(*p, *cap, ncap, MREMAP_MAYMOVE)
+		 : mmap(NULL, ncap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (q == MAP_FAILED)
+		return -ENOMEM;
+	*p = q;
+	*cap = ncap;
+	return 0;
 }
 
 static int dirh_add(void *ctx, const char *name, uint64_t ino, mode_t type)
 {
 	struct dirh *d = ctx;
+	size_t nlen = strlen(name) + 1, rlen = sizeof(ino) + 1 + nlen;
+	unsigned char t = (unsigned char)((type & S_IFMT) >> 12);
+	char *r;
 
-	if (d->n == d->cap) {
-		size_t ncap = d->cap ? d->cap * 2 : 16;
-		struct dent *v = realloc(d->v, ncap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		d->v = v;
-		d->cap = ncap;
-	}
-	d->v[d->n].name = strdup(name);
-	if (!d->v[d->n].name)
+	if (grow((void **)&d->at, &d->ncap, (d->n + 1) * sizeof(*d->at)) ||
+	    grow((void **)&d->buf, &d->cap, d->len + rlen))
 		return -ENOMEM;
-	d->v[d->n].ino = ino;
-	d->v[d->n].type = type;
-	d->n++;
+	r = d->buf + d->len;
+	memcpy(r, &ino, sizeof(ino));
+	r[sizeof(ino)] = (char)t;
+	memcpy(r + sizeof(ino) + 1, name, nlen);
+	d->at[d->n++] = d->len;
+	d->len += rlen;
 	return 0;
 }
 
@@ -155,18 +193,20 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	}
 	if (plus)
 		lock(fs);
-	for (i = (size_t)off; i < d->n; i++) {
+	for (i = off < 0 ? d->n : (size_t)off; i < d->n; i++) {
+		struct dent de;
 		size_t len;
 
+		dirh_get(d, i, &de);
 		if (plus) {
-			len = add_plus(fs, req, buf + used, size - used, &d->v[i], (off_t)(i + 1));
+			len = add_plus(fs, req, buf + used, size - used, &de, (off_t)(i + 1));
 		} else {
 			struct stat st;
 
 			memset(&st, 0, sizeof(st));
-			st.st_ino = d->v[i].ino;
-			st.st_mode = d->v[i].type;
-			len = fuse_add_direntry(req, buf + used, size - used, d->v[i].name, &st, (off_t)(i + 1));
+			st.st_ino = de.ino;
+			st.st_mode = de.type;
+			len = fuse_add_direntry(req, buf + used, size - used, de.name, &st, (off_t)(i + 1));
 		}
 		if (len > size - used)
 			break;

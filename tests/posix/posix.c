@@ -4,7 +4,8 @@
  * Debian; see README, Conformance): the errno of each operation on each
  * kind of path, parent times on every change of names, atime, ctime and
  * mtime, link counts, special files, long names and paths, fsync that does
- * not wait for other files, and a sparse file beyond 2 and 3 GiB.
+ * not wait for other files, listings (names of every length, seekdir,
+ * entries removed while open), and a sparse file beyond 2 and 3 GiB.
  *
  *   posix MOUNT    runs in MOUNT/posix, which it makes; TAP on stdout
  */
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -305,6 +307,112 @@ static void test_special(void)
 	tap_ok(unlink("special/fifo2") == 0 && unlink("special/sock") == 0, "and is removed like one");
 }
 
+/* ---- listings -------------------------------------------------------------------- */
+
+#define NLIST 300
+
+/* Name i of the listing test: "n<i>-" then 'x's to a length from 3 to 250 bytes. */
+static void list_name(char *out, int i)
+{
+	int len = 3 + (i * 37) % 248, n = snprintf(out, 256, "n%d-", i);
+
+	while (n < len)
+		out[n++] = 'x';
+	out[n] = '\0';
+}
+
+/* The index of a listed name, -1 for a dot, -2 for anything else. */
+static int list_index(const char *name)
+{
+	char want[256];
+	int i;
+
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -1;
+	if (sscanf(name, "n%d-", &i) != 1 || i < 0 || i >= NLIST)
+		return -2;
+	list_name(want, i);
+	return strcmp(want, name) == 0 ? i : -2;
+}
+
+static void test_listing(void)
+{
+	static char seen[NLIST];
+	char name[300], again[300];
+	int i, ok = mkdir("list", 0755) == 0, dots = 0, bad = 0, dup = 0, count = 0;
+	struct dirent *de;
+	long pos = -1;
+	DIR *d;
+
+	for (i = 0; ok && i < NLIST; i++) {
+		int fd;
+
+		snprintf(name, sizeof(name), "list/");
+		list_name(name + 5, i);
+		fd = open(name, O_CREAT | O_EXCL | O_WRONLY, 0644);
+		ok = fd >= 0 && close(fd) == 0;
+	}
+	tap_ok(ok, "%d files with names of 3 to 250 bytes are made", NLIST);
+	d = opendir("list");
+	while (d && (de = readdir(d))) {
+		int k = list_index(de->d_name);
+
+		if (k == -1)
+			dots++;
+		else if (k < 0)
+			bad++;
+		else if (seen[k]++)
+			dup++;
+		else
+			count++;
+		if (count == NLIST / 2 && pos < 0) {
+			pos = telldir(d);
+			/* Removed while the listing is open: the listing is of the opendir. */
+			snprintf(name, sizeof(name), "list/");
+			list_name(name + 5, 0);
+			unlink(name);
+		}
+	}
+	tap_ok(d && count == NLIST && dots == 2 && bad == 0 && dup == 0,
+	       "readdir gives each name once, with . and .., even one removed meanwhile (%d, %d dots, %d bad, "
+	       "%d twice)", count, dots, bad, dup);
+	ok = d && pos >= 0;
+	if (ok) {
+		seekdir(d, pos);
+		de = readdir(d);
+		ok = de != NULL;
+		if (ok)
+			snprintf(name, sizeof(name), "%s", de->d_name);
+		seekdir(d, pos);
+		de = readdir(d);
+		ok = ok && de && strcmp(de->d_name, name) == 0 && list_index(name) >= 0;
+	}
+	tap_ok(ok, "seekdir to a telldir position gives the same entry again");
+	if (d) {
+		rewinddir(d);
+		de = readdir(d);
+		snprintf(again, sizeof(again), "%s", de ? de->d_name : "");
+		ok = de != NULL;
+		/* A position no telldir gave (beyond the end): no entries, no failure. */
+		ok = ok && lseek(dirfd(d), (off_t)1 << 40, SEEK_SET) >= 0;
+		closedir(d);
+	}
+	tap_ok(d && ok && (strcmp(again, ".") == 0 || list_index(again) != -2),
+	       "rewinddir starts again; a directory seeked past its end is accepted");
+	d = opendir("list");
+	for (count = 0; d && (de = readdir(d));)
+		count += list_index(de->d_name) >= 0;
+	tap_ok(d && count == NLIST - 1, "a new listing no longer has the removed name (%d)", count);
+	if (d)
+		closedir(d);
+	for (i = 1; i < NLIST; i++) {
+		snprintf(name, sizeof(name), "list/");
+		list_name(name + 5, i);
+		unlink(name);
+	}
+	tap_ok(rmdir("list") == 0, "and the directory, emptied, is removed");
+}
+
 /* ---- fsync does not wait for other files --------------------------------------------- */
 
 static void on_alarm(int sig)
@@ -362,6 +470,7 @@ int main(int argc, char **argv)
 	test_long_paths();
 	test_times();
 	test_special();
+	test_listing();
 	test_fsync();
 	if (!getenv("POSIX_NO_SPARSE"))
 		test_sparse();
