@@ -54,5 +54,16 @@ unsigned long mps3_json_failed_allocs(void);
  * Call it with NULL to restore.  Not thread-safe against concurrent parses.
  */
 void mps3_json_set_allocator(void *(*fn)(size_t));
+/* The same for the free beneath (fn must free what the allocator beneath gave); NULL restores. */
+void mps3_json_set_free(void (*fn)(void *));
+
+/*
+ * While on (non-zero), in the calling thread, every block jansson frees is
+ * zeroed first - the parser's buffers and every value, the strings of a
+ * reply that holds credentials among them - when the allocator beneath is
+ * libc's (it knows each block's size).  Returns the previous setting:
+ * restore it when done, after the last json_decref of the secrets.
+ */
+int mps3_json_wipe_frees(int on);
 
 #endif

@@ -157,12 +157,10 @@ static const char *jstr(json_t *o, const char *name)
  * {"AccessKeyId", "SecretAccessKey", token_field, "Expiration"}; an absent
  * Expiration is allowed only where the source allows it (need_exp 0).
  */
-int mps3_creds_keys_from_json(struct creds_keys *k, const struct mps3_buf *doc, const char *token_field,
-			       int need_exp)
+static int keys_from_json(struct creds_keys *k, const struct mps3_buf *doc, const char *token_field, int need_exp)
 {
-	json_error_t jerr;
 	int rc = 0;
-	json_t *o = mps3_json_loadb(doc->data, doc->len, JSON_REJECT_DUPLICATES, &jerr, &rc), *ver;
+	json_t *o = mps3_json_loadb(doc->data, doc->len, JSON_REJECT_DUPLICATES, NULL, &rc), *ver;
 	const char *ak, *sk, *tok, *exp, *code;
 
 	memset(k, 0, sizeof(*k));
@@ -208,21 +206,19 @@ int mps3_creds_keys_from_json(struct creds_keys *k, const struct mps3_buf *doc, 
 	if (!k->ak || !k->sk || (tok && !k->tok))
 		rc = -ENOMEM;
 out:
-	/* jansson's copies of the secrets go with the object; wipe them first. */
-	if (json_is_object(o)) {
-		const char *f[] = { "SecretAccessKey", token_field };
-		size_t i;
-
-		for (i = 0; i < 2; i++) {
-			json_t *v = json_object_get(o, f[i]);
-
-			if (json_is_string(v))
-				OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
-		}
-	}
 	json_decref(o);
 	if (rc)
 		mps3_creds_keys_dispose(k);
+	return rc;
+}
+
+/* The same with every block jansson frees meanwhile wiped: its copies of the secrets, parsed or not. */
+int mps3_creds_keys_from_json(struct creds_keys *k, const struct mps3_buf *doc, const char *token_field,
+			       int need_exp)
+{
+	int was = mps3_json_wipe_frees(1), rc = keys_from_json(k, doc, token_field, need_exp);
+
+	mps3_json_wipe_frees(was);
 	return rc;
 }
 
@@ -598,7 +594,7 @@ static int fetch_assume_role(struct mps3_creds *c, struct creds_keys *k)
 
 /* ---- IAM Identity Center (SSO): the token `aws sso login` cached, traded at the portal ---- */
 
-static int fetch_sso(struct mps3_creds *c, struct creds_keys *k)
+static int fetch_sso_keys(struct mps3_creds *c, struct creds_keys *k)
 {
 	struct mps3_buf url = MPS3_BUF_INIT, hdr = MPS3_BUF_INIT;
 	const char *hdrs[2] = { NULL, NULL }, *tok, *exp;
@@ -652,8 +648,6 @@ static int fetch_sso(struct mps3_creds *c, struct creds_keys *k)
 	rc = http(c, "GET", url.data, hdrs, NULL, HTTP_TIMEOUT_MS, &out);
 	if (rc)
 		goto out;
-	v = json_object_get(o, "accessToken");
-	OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
 	json_decref(o);
 	o = NULL;
 	if (out.status != 200) {
@@ -679,22 +673,20 @@ static int fetch_sso(struct mps3_creds *c, struct creds_keys *k)
 	}
 	mps3_creds_wipe_buf(&out.body);
 out:
-	if (o) { /* wipe jansson's copies of the token or the secrets */
-		const char *f[] = { "accessToken", "secretAccessKey", "sessionToken" };
-		json_t *r = json_object_get(o, "roleCredentials"), *src = r ? r : o;
-		size_t i;
-
-		for (i = 0; i < 3; i++) {
-			v = json_object_get(src, f[i]);
-			if (json_is_string(v))
-				OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
-		}
-	}
 	json_decref(o);
 	mps3_buf_dispose(&url);
 	mps3_creds_wipe_buf(&hdr);
 	if (rc)
 		mps3_creds_keys_dispose(k);
+	return rc;
+}
+
+/* The same with every block jansson frees meanwhile wiped: the token and the secrets it parsed. */
+static int fetch_sso(struct mps3_creds *c, struct creds_keys *k)
+{
+	int was = mps3_json_wipe_frees(1), rc = fetch_sso_keys(c, k);
+
+	mps3_json_wipe_frees(was);
 	return rc;
 }
 

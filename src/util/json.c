@@ -3,13 +3,17 @@
  * out of memory is not taken for bad input (see mps3/json.h).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mps3/json.h"
 
 static json_malloc_t beneath = malloc, installed = malloc;
+static json_free_t beneath_free = free, installed_free = free;
+static int can_wipe;	/* the allocator beneath is libc's: malloc_usable_size() knows its blocks */
 static _Thread_local unsigned long failed;
-static _Thread_local int guarded, failed_guarded;
+static _Thread_local int guarded, failed_guarded, wiping;
 
 /*
  * Once an allocation has failed inside a parse or a dump, every later one
@@ -29,6 +33,14 @@ static void *counting_malloc(size_t n)
 	return p;
 }
 
+/* While a thread handles secrets (mps3_json_wipe_frees), what jansson frees in it is zeroed first. */
+static void counting_free(void *p)
+{
+	if (p && wiping && can_wipe)
+		explicit_bzero(p, malloc_usable_size(p));
+	beneath_free(p);
+}
+
 /*
  * Before main and before any other thread: chain to what is installed
  * (a program may have set its own), so a block is always freed by the
@@ -43,7 +55,9 @@ __attribute__((constructor)) static void install(void)
 	if (m == counting_malloc)
 		return;
 	beneath = installed = m ? m : malloc;
-	json_set_alloc_funcs(counting_malloc, f ? f : free);
+	beneath_free = installed_free = f ? f : free;
+	can_wipe = beneath == malloc && beneath_free == free;
+	json_set_alloc_funcs(counting_malloc, counting_free);
 }
 
 /* Unloaded (dlclose of libmps3.so): jansson must not call into code that is gone. */
@@ -54,7 +68,7 @@ __attribute__((destructor)) static void uninstall(void)
 
 	json_get_alloc_funcs(&m, &f);
 	if (m == counting_malloc)
-		json_set_alloc_funcs(installed, f);
+		json_set_alloc_funcs(installed, installed_free);
 }
 
 unsigned long mps3_json_failed_allocs(void)
@@ -65,6 +79,19 @@ unsigned long mps3_json_failed_allocs(void)
 void mps3_json_set_allocator(void *(*fn)(size_t))
 {
 	beneath = fn ? fn : installed;
+}
+
+void mps3_json_set_free(void (*fn)(void *))
+{
+	beneath_free = fn ? fn : installed_free;
+}
+
+int mps3_json_wipe_frees(int on)
+{
+	int was = wiping;
+
+	wiping = on;
+	return was;
 }
 
 /* A guarded call: allocations counted from here, and the first failure makes every later one fail. */
@@ -102,11 +129,7 @@ char *mps3_json_dumps(const json_t *j, size_t flags)
 	char *s = json_dumps(j, flags);
 
 	if (guard_end(before) && s) {
-		json_malloc_t m;
-		json_free_t f;
-
-		json_get_alloc_funcs(&m, &f);
-		f(s); /* jansson 2.14 drops an object key it could not append and goes on */
+		counting_free(s); /* jansson 2.14 drops an object key it could not append and goes on */
 		s = NULL;
 	}
 	return s;

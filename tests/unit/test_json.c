@@ -7,8 +7,11 @@
  * every n until one run needs no failure: each run either fails with
  * -ENOMEM or gives exactly what a run with memory gives.  The same for
  * the writer: jansson left a key out of its text and returned the rest.
+ * And a parse of secrets, wiping what jansson frees, leaves no copy of
+ * them in freed memory, whole or torn.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +47,62 @@ static void arm(long n, int all_after)
 static void disarm(void)
 {
 	mps3_json_set_allocator(NULL);
+}
+
+/* The free beneath jansson's, looking at each block before it goes: how many, and how many held "SECRET". */
+static long freed, freed_secret, freed_nonzero;
+
+static void looking_free(void *p)
+{
+	size_t n = p ? malloc_usable_size(p) : 0, i;
+	const unsigned char *b = p;
+
+	if (p) {
+		freed++;
+		freed_secret += memmem(p, n, "SECRET", 6) != NULL;
+		for (i = 0; i < n && !b[i]; i++)
+			;
+		freed_nonzero += i < n;
+	}
+	free(p);
+}
+
+/* Parse doc (and free it) with frees wiped or not; what looking_free saw. */
+static void parse_looking(const char *doc, int wipe)
+{
+	int was, err;
+	json_t *j;
+
+	freed = freed_secret = freed_nonzero = 0;
+	mps3_json_set_free(looking_free);
+	was = mps3_json_wipe_frees(wipe);
+	j = mps3_json_loadb(doc, strlen(doc), JSON_REJECT_DUPLICATES, NULL, &err);
+	json_decref(j);
+	mps3_json_wipe_frees(was);
+	mps3_json_set_free(NULL);
+}
+
+static void test_wipe(void)
+{
+	static const char *const docs[] = {
+		"{\"AccessKeyId\":\"AKID\",\"SecretAccessKey\":\"SECRET-0123456789abcdefghijklmnopqrstuvwxyz\","
+		"\"Token\":\"SECRET-token-0123456789\",\"Expiration\":\"2030-01-01T00:00:00Z\"}",
+		/* torn: the parser's buffers and the half-built object go */
+		"{\"AccessKeyId\":\"AKID\",\"SecretAccessKey\":\"SECRET-0123456789abcdefghijklmnopqrstuvwxyz\",\"Tok",
+		/* refused: a duplicate key */
+		"{\"SecretAccessKey\":\"SECRET-0123456789abcdefghijklmnopqrstuvwxyz\",\"SecretAccessKey\":\"x\"}",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		parse_looking(docs[i], 0);
+		tap_ok(freed > 2 && freed_secret > 0, "doc %zu: unwiped, a freed block holds the secret (%ld of %ld)", i,
+		       freed_secret, freed);
+		parse_looking(docs[i], 1);
+		tap_ok(freed > 2 && freed_secret == 0 && freed_nonzero == 0,
+		       "doc %zu: wiped, every freed block is zeros (%ld blocks, %ld not)", i, freed, freed_nonzero);
+	}
+	tap_ok(mps3_json_wipe_frees(0) == 0, "wiping is off again after each parse");
 }
 
 /* A reader under test: 0 and *out (a new reference to compare), or a negative errno. */
@@ -178,5 +237,6 @@ int main(void)
 		free(want);
 		json_decref(r);
 	}
+	test_wipe();
 	return tap_done();
 }
