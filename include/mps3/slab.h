@@ -15,7 +15,8 @@
 #include <stddef.h>
 
 #define MPS3_SLAB_MAX 512
-#define MPS3_SLAB_CLASSES (MPS3_SLAB_MAX / 16)
+#define MPS3_SLAB_ALIGN 8
+#define MPS3_SLAB_CLASSES (MPS3_SLAB_MAX / MPS3_SLAB_ALIGN)
 
 struct mps3_slab_chunk;
 
@@ -24,7 +25,7 @@ struct mps3_slab {
 	size_t chunks;			/* chunks mapped */
 };
 
-/* Zeroed storage for size bytes (16-byte aligned), or NULL (ENOMEM). */
+/* Zeroed storage for size bytes (aligned to MPS3_SLAB_ALIGN, a class every 8 bytes), or NULL (ENOMEM). */
 void *mps3_slab_alloc(struct mps3_slab *s, size_t size);
 void mps3_slab_free(struct mps3_slab *s, void *p, size_t size);
 

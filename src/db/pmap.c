@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,16 +15,22 @@
 #include "mps3/json.h"
 #include "pmap.h"
 
+/*
+ * A record: the value first and the hash with the packed flag in one word
+ * after it, so the path starts at byte 76 (a record of an 11-byte path
+ * fills an 88-byte slab slot; with the flag a byte of its own it took 96).
+ */
 struct pmap_rec {
 	struct pmap_rec *next;
-	uint32_t hash;
-	uint8_t packed;
 	union {
 		struct mps3_packed p;
 		json_t *j;
 	} v;
+	uint32_t hash : 31;	/* hash_path() */
+	uint32_t packed : 1;
 	char path[];
 };
+#define REC_SIZE(len) (offsetof(struct pmap_rec, path) + (len) + 1)
 
 /* The packed keys, in the (byte) order they must appear. */
 static const struct {
@@ -325,6 +332,7 @@ int mps3_packed_dump(const struct mps3_packed *p, struct mps3_buf *b)
 	return mps3_buf_append(b, text, (size_t)(o - text));
 }
 
+/* FNV-1a of the path, to the 31 bits a record keeps. */
 static uint32_t hash_path(const char *s)
 {
 	uint32_t h = 2166136261u;
@@ -333,7 +341,7 @@ static uint32_t hash_path(const char *s)
 		h ^= (unsigned char)*s;
 		h *= 16777619u;
 	}
-	return h;
+	return h & 0x7fffffffu;
 }
 
 void db_pmap_init(struct pmap *m)
@@ -345,7 +353,7 @@ static void rec_free(struct pmap *m, struct pmap_rec *r)
 {
 	if (!r->packed)
 		json_decref(r->v.j);
-	mps3_slab_free(&m->slab, r, sizeof(*r) + strlen(r->path) + 1);
+	mps3_slab_free(&m->slab, r, REC_SIZE(strlen(r->path)));
 }
 
 void db_pmap_dispose(struct pmap *m)
@@ -433,7 +441,7 @@ static struct pmap_rec *rec_new(struct pmap *m, const char *path, uint32_t h, co
 
 	if (m->n >= m->nb && resize(m, m->nb ? m->nb * 2 : 64))
 		return NULL;
-	r = mps3_slab_alloc(&m->slab, sizeof(*r) + len + 1);
+	r = mps3_slab_alloc(&m->slab, REC_SIZE(len));
 	if (!r)
 		return NULL;
 	r->hash = h;

@@ -17,17 +17,20 @@ static void node_clear(struct node *n)
 	n->json = NULL;
 	n->pk_has = 0;
 	memset(n->blob, 0, sizeof(n->blob));
-	memset(&n->e, 0, sizeof(n->e));
+	n->type = 0;
+	n->mode = n->uid = n->gid = 0;
+	n->size = 0;
+	n->mtime_ns = 0;
 }
 
 static void node_fields(struct node *n, const struct mps3_entry *pe)
 {
-	n->e.type = pe->type;
-	n->e.mode = pe->mode;
-	n->e.uid = pe->uid;
-	n->e.gid = pe->gid;
-	n->e.size = pe->size;
-	n->e.mtime_ns = pe->mtime_ns;
+	n->type = pe->type;
+	n->mode = pe->mode;
+	n->uid = pe->uid;
+	n->gid = pe->gid;
+	n->size = pe->size;
+	n->mtime_ns = pe->mtime_ns;
 }
 
 /*
@@ -86,10 +89,10 @@ static void set_value(struct node *n, json_t *v)
 	n->has_entry = v != NULL;
 	n->valid = v && mps3_entry_parse(&pe, v) == 0;
 	if (!n->valid) {
-		n->e.type = MPS3_DIR;
-		n->e.mode = MPS3_UNSET_MODE;
-		n->e.uid = MPS3_UNSET_ID;
-		n->e.gid = MPS3_UNSET_ID;
+		n->type = MPS3_DIR;
+		n->mode = MPS3_UNSET_MODE;
+		n->uid = MPS3_UNSET_ID;
+		n->gid = MPS3_UNSET_ID;
 		n->json = v; /* malformed: kept as it is */
 		return;
 	}
@@ -109,12 +112,12 @@ static void node_packed(const struct node *n, struct mps3_packed *p)
 {
 	memset(p, 0, sizeof(*p));
 	memcpy(p->blob, n->blob, sizeof(p->blob));
-	p->size = (int64_t)n->e.size;
-	p->mtime = n->e.mtime_ns;
-	p->mode = n->e.mode;
-	p->uid = n->e.uid;
-	p->gid = n->e.gid;
-	p->type = (char)n->e.type;
+	p->size = (int64_t)n->size;
+	p->mtime = n->mtime_ns;
+	p->mode = n->mode;
+	p->uid = n->uid;
+	p->gid = n->gid;
+	p->type = (char)n->type;
 	p->has = n->pk_has;
 }
 
@@ -137,7 +140,7 @@ int mps3fs_node_entry(const struct node *n, json_t **out)
 const char *mps3fs_node_blob(const struct node *n, char buf[65])
 {
 	buf[0] = '\0';
-	if (n->valid && n->e.type == MPS3_FILE)
+	if (n->valid && n->type == MPS3_FILE)
 		mps3_hex(buf, n->blob, sizeof(n->blob));
 	return buf;
 }
@@ -147,14 +150,14 @@ const char *mps3fs_node_chunks(const struct node *n, char buf[65])
 	struct mps3_entry pe;
 
 	buf[0] = '\0';
-	if (n->valid && n->e.type == MPS3_FILE && n->json && mps3_entry_parse(&pe, n->json) == 0)
+	if (n->valid && n->type == MPS3_FILE && n->json && mps3_entry_parse(&pe, n->json) == 0)
 		memcpy(buf, pe.chunks, sizeof(pe.chunks));
 	return buf;
 }
 
 const char *mps3fs_node_target(const struct node *n)
 {
-	if (!n->valid || !n->json || n->e.type != MPS3_LINK)
+	if (!n->valid || !n->json || n->type != MPS3_LINK)
 		return NULL;
 	return json_string_value(json_object_get(n->json, "target")); /* (checked by the parse) */
 }
@@ -177,7 +180,7 @@ uint64_t mps3fs_node_rdev(const struct node *n)
 {
 	json_t *r;
 
-	if (!n->valid || !n->json || (n->e.type != MPS3_CHR && n->e.type != MPS3_BLK))
+	if (!n->valid || !n->json || (n->type != MPS3_CHR && n->type != MPS3_BLK))
 		return 0;
 	r = json_object_get(n->json, "rdev");
 	return json_is_integer(r) ? (uint64_t)json_integer_value(r) : 0;

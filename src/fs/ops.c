@@ -70,7 +70,7 @@ static void content_of(struct mps3fs *fs, struct node *n, char *out, size_t cap)
 	char blob[65];
 
 	out[0] = '\0';
-	if (!n || n->is_dir || n->e.type != MPS3_FILE)
+	if (!n || n->is_dir || n->type != MPS3_FILE)
 		return;
 	if (n->stage)
 		snprintf(out, cap, "%s", n->stage->path);

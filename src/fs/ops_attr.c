@@ -63,7 +63,7 @@ static int set_size(struct mps3fs *fs, struct node *n, uint64_t size)
 	int rc = 0;
 
 	lock(fs);
-	if (n->is_dir || n->e.type != MPS3_FILE)
+	if (n->is_dir || n->type != MPS3_FILE)
 		rc = n->is_dir ? -EISDIR : -EINVAL;
 	unlock(fs);
 	if (!rc && size > mps3_db_max_file(fs->db))
@@ -126,7 +126,7 @@ static int set_meta(struct mps3fs *fs, struct node *n, const struct stat *attr, 
 	/* A writer's pending content, and a directory, keep the mtime just set. */
 	if (!rc && (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))) {
 		if (n->stage)
-			n->stage->mtime_ns = n->e.mtime_ns;
+			n->stage->mtime_ns = n->mtime_ns;
 		n->dir_mtime_ns = 0;
 	}
 	unlock(fs);
@@ -319,7 +319,7 @@ static ssize_t virtual_xattr(struct mps3fs *fs, struct node *n, const char *name
 		free(path);
 		return snprintf(out, cap, "%s", pending ? "pending" : "committed");
 	}
-	if (strcmp(name, XA_VERSION) == 0 && !n->is_dir && n->e.type == MPS3_FILE) {
+	if (strcmp(name, XA_VERSION) == 0 && !n->is_dir && n->type == MPS3_FILE) {
 		char blob[65];
 
 		return snprintf(out, cap, "%s", mps3fs_node_blob(n, blob));

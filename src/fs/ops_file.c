@@ -33,11 +33,11 @@ static int open_content(struct mps3fs *fs, struct fh *fh, struct node *n)
 		return fh->fd < 0 ? -errno : 0;
 	}
 	fh->fd = -1;
-	if (n->e.type != MPS3_FILE)
+	if (n->type != MPS3_FILE)
 		return 0;
 	mps3fs_node_blob(n, fh->blob);
 	mps3fs_node_chunks(n, fh->chunks);
-	fh->size = n->e.size;
+	fh->size = n->size;
 	if (fh->size > 0) {
 		int fd = mps3fs_cache_open(&fs->cache, fh->blob);
 
@@ -116,9 +116,9 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 	lock(fs);
 	if (!rc)
 		rc = open_content(fs, fh, n);
-	if (!rc && !n->stage && n->e.type == MPS3_FILE && n->kept)
+	if (!rc && !n->stage && n->type == MPS3_FILE && n->kept)
 		fi->keep_cache = 1;
-	if (!rc && n->e.type == MPS3_FILE && !n->stage)
+	if (!rc && n->type == MPS3_FILE && !n->stage)
 		n->kept = 1;
 	if (rc) {
 		n->nopen--;
@@ -172,14 +172,14 @@ static int read_fd(struct mps3fs *fs, struct fh *fh, struct node *n)
 {
 	char blob[65];
 
-	if (!n->stage && !fh->writer && n->e.type == MPS3_FILE && !n->is_dir &&
+	if (!n->stage && !fh->writer && n->type == MPS3_FILE && !n->is_dir &&
 	    strcmp(fh->blob, mps3fs_node_blob(n, blob)) != 0) {
 		if (fh->fd >= 0)
 			close(fh->fd);
 		fh->fd = -1;
 		memcpy(fh->blob, blob, sizeof(fh->blob));
 		mps3fs_node_chunks(n, fh->chunks);
-		fh->size = n->e.size;
+		fh->size = n->size;
 		if (fh->size > 0) {
 			int fd = mps3fs_cache_open(&fs->cache, fh->blob);
 

@@ -581,7 +581,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	}
 	lock(fs);
 	n = mps3fs_node_get(fs, ino);
-	if (n && n->e.type == MPS3_LINK && mps3fs_node_target(n) && !n->is_dir)
+	if (n && n->type == MPS3_LINK && mps3fs_node_target(n) && !n->is_dir)
 		target = strdup(mps3fs_node_target(n));
 	unlock(fs);
 	if (!target) {

@@ -77,7 +77,7 @@ int mps3fs_stage_open(struct mps3fs *fs, struct node *n, int truncate)
 	}
 	mps3fs_node_blob(n, blob);
 	mps3fs_node_chunks(n, chunks);
-	size = n->e.type == MPS3_FILE ? n->e.size : 0;
+	size = n->type == MPS3_FILE ? n->size : 0;
 	staging_path(fs, n, path, sizeof(path));
 	unlock(fs);
 
@@ -231,7 +231,7 @@ static int name_content(struct mps3fs *fs, struct node *n, const struct snap *sn
 	json_t *patch;
 	int rc;
 
-	if (n->has_entry && n->e.type == MPS3_FILE)
+	if (n->has_entry && n->type == MPS3_FILE)
 		patch = json_pack("{s:s,s:I,s:I}", "blob", sn->hex, "size", (json_int_t)sn->size, "mtime",
 				  (json_int_t)(sn->mtime ? sn->mtime : mps3fs_now_ns()));
 	else

@@ -155,7 +155,7 @@ static void update_kind(struct node *n)
 {
 	int was = n->is_dir;
 
-	n->is_dir = n->e.type == MPS3_DIR || n->nchildren > 0 || !n->valid;
+	n->is_dir = n->type == MPS3_DIR || n->nchildren > 0 || !n->valid;
 	/* The parent's link count follows its subdirectories. */
 	if (n->linked && n->parent && was != n->is_dir) {
 		if (n->is_dir)
@@ -387,18 +387,18 @@ static mode_t node_mode(const struct mps3fs_config *c, uint64_t root_ino, const 
 	size_t i;
 
 	if (n->ino == root_ino || n->is_dir) {
-		*perm = (n->ino == root_ino || n->e.type == MPS3_DIR) && n->e.mode != MPS3_UNSET_MODE
-				? n->e.mode
+		*perm = (n->ino == root_ino || n->type == MPS3_DIR) && n->mode != MPS3_UNSET_MODE
+				? n->mode
 				: 0777 & ~c->umask;
 		return S_IFDIR;
 	}
-	if (n->e.type == MPS3_LINK) {
+	if (n->type == MPS3_LINK) {
 		*perm = 0777;
 		return S_IFLNK;
 	}
-	*perm = n->e.mode != MPS3_UNSET_MODE ? n->e.mode : 0666 & ~c->umask;
+	*perm = n->mode != MPS3_UNSET_MODE ? n->mode : 0666 & ~c->umask;
 	for (i = 0; i < sizeof(special) / sizeof(special[0]); i++)
-		if (n->e.type == special[i].t)
+		if (n->type == special[i].t)
 			return special[i].m;
 	return S_IFREG;
 }
@@ -428,17 +428,17 @@ void mps3fs_node_stat(struct mps3fs *fs, struct node *n, struct stat *st)
 		st->st_nlink = (nlink_t)(2 + n->nsubdirs);
 	else
 		st->st_nlink = n->in_tree || n->ino == fs->root_ino ? 1 : 0; /* unlinked, still open */
-	st->st_uid = !c->force_uid && c->trust_owners && n->e.uid != MPS3_UNSET_ID ? n->e.uid : c->uid;
-	st->st_gid = !c->force_gid && c->trust_owners && n->e.gid != MPS3_UNSET_ID ? n->e.gid : c->gid;
+	st->st_uid = !c->force_uid && c->trust_owners && n->uid != MPS3_UNSET_ID ? n->uid : c->uid;
+	st->st_gid = !c->force_gid && c->trust_owners && n->gid != MPS3_UNSET_ID ? n->gid : c->gid;
 	if (type == S_IFREG)
-		st->st_size = (off_t)(n->stage ? n->stage->size : n->e.size);
+		st->st_size = (off_t)(n->stage ? n->stage->size : n->size);
 	else if (type == S_IFLNK)
-		st->st_size = (off_t)n->e.size;
+		st->st_size = (off_t)n->size;
 	else if (type == S_IFCHR || type == S_IFBLK)
 		st->st_rdev = (dev_t)mps3fs_node_rdev(n);
 	st->st_blksize = 128 * 1024;
 	st->st_blocks = (st->st_size + 511) / 512;
-	mt = n->e.mtime_ns ? n->e.mtime_ns : n->ctime_ns;
+	mt = n->mtime_ns ? n->mtime_ns : n->ctime_ns;
 	/* Content being written (or its time set since), and names added or removed here, are changes too. */
 	if (n->stage && n->stage->mtime_ns)
 		mt = n->stage->mtime_ns;
@@ -669,7 +669,7 @@ static int same_kind(struct node *n, const struct mps3_entry *e)
 {
 	if (n->nchildren > 0)
 		return 1; /* stays a directory whatever the entry says */
-	return (e->type == MPS3_DIR) == n->is_dir && (e->type == MPS3_LINK) == (n->e.type == MPS3_LINK);
+	return (e->type == MPS3_DIR) == n->is_dir && (e->type == MPS3_LINK) == (n->type == MPS3_LINK);
 }
 
 /* value (borrowed; NULL: none) or the packed pk that fits, and its entry e (NULL: not an entry). */

@@ -44,25 +44,12 @@ void mps3fs_inval_add(struct inval *iv, uint64_t parent, const char *name, uint6
 void mps3fs_inval_dispose(struct inval *iv);
 
 /*
- * A node's entry parsed: the fields of struct mps3_entry every entry may
- * have.  The rest only an entry kept as JSON has, and the node_* functions
- * below read them from it (the blob, for every valid file, is the node's).
- */
-struct node_entry {
-	enum mps3_ftype type;
-	uint32_t mode;			/* or MPS3_UNSET_MODE */
-	uint32_t uid, gid;		/* or MPS3_UNSET_ID */
-	uint64_t size;
-	int64_t mtime_ns;
-};
-
-/*
  * One file, directory or link.  A node is in the tree (parent != NULL, or
  * the root) or detached (unlinked or replaced while the kernel still knows
  * it); it is freed when the kernel forgets it and nothing has it open.
  *
  * Its entry (has_entry; none: an implicit directory) is packed when it is
- * an ordinary one (struct mps3_packed's keys: e, blob and pk_has say it
+ * an ordinary one (struct mps3_packed's keys: its fields, blob and pk_has say it
  * all, so a million files cost a few hundred bytes each), else kept as
  * JSON in json (xattrs, links, devices, chunk lists, fields this version
  * does not know, malformed values); mps3fs_node_entry() gives it back as
@@ -81,10 +68,20 @@ struct node {
 	unsigned nopen;			/* open file handles */
 	unsigned nwriters;		/* of which open for writing */
 	json_t *json;			/* the entry when not packed, else NULL */
-	struct node_entry e;		/* entry parsed */
+	/*
+	 * The entry parsed: the fields of struct mps3_entry every entry may
+	 * have (type, mode, uid, gid, size, mtime_ns).  The rest only an entry
+	 * kept as JSON has, and the node_* functions read them from it (the
+	 * blob, for every valid file, is the node's).
+	 */
+	uint64_t size;
+	int64_t mtime_ns;
 	uint8_t blob[32];		/* a valid file's blob */
 	int64_t ctime_ns;
 	struct stage *stage;		/* local content being written, or NULL */
+	uint32_t mode;			/* or MPS3_UNSET_MODE */
+	uint32_t uid, gid;		/* or MPS3_UNSET_ID */
+	uint8_t type;			/* enum mps3_ftype (a character) */
 	unsigned has_entry : 1;		/* explicit entry (0: implicit directory) */
 	unsigned valid : 1;		/* the entry parses */
 	unsigned linked : 1;		/* on its parent's children list */
@@ -97,6 +94,10 @@ struct node {
 	uint8_t name_cap;		/* the longest name iname holds (at least a pointer's worth) */
 	char iname[];			/* the name, or (name_ext) a char * to it: mps3fs_node_name() */
 };
+#if UINTPTR_MAX == UINT64_MAX
+/* The fields are in the order that leaves no hole: a node of a name of up to 7 bytes is 184 bytes. */
+_Static_assert(offsetof(struct node, iname) == 176, "struct node has grown a hole");
+#endif
 
 /* The node's name, borrowed: a rename may overwrite it with a pointer, so no copy of it outlives one. */
 static inline const char *mps3fs_node_name(const struct node *n)

@@ -546,10 +546,10 @@ static void unpin_settled(struct mps3fs *fs)
 		char hex[65];
 
 		/* One missing would unpin content not yet in the bucket: then unpin nothing this time. */
-		if (n && n->e.type == MPS3_FILE && n->has_entry && mps3fs_node_blob(n, hex)[0] &&
+		if (n && n->type == MPS3_FILE && n->has_entry && mps3fs_node_blob(n, hex)[0] &&
 		    json_object_set_new(wanted, hex, json_true()))
 			goto out;
-		if (n && n->e.type == MPS3_FILE && n->has_entry && mps3fs_node_chunks(n, hex)[0] &&
+		if (n && n->type == MPS3_FILE && n->has_entry && mps3fs_node_chunks(n, hex)[0] &&
 		    json_object_set_new(wanted, hex, json_true()))
 			goto out;
 	}

@@ -64,7 +64,7 @@ static void list(struct mps3_slab *s, size_t cls, struct mps3_slab_chunk *c)
 
 void *mps3_slab_alloc(struct mps3_slab *s, size_t size)
 {
-	size_t cls = size ? (size - 1) / 16 : 0;
+	size_t cls = size ? (size - 1) / MPS3_SLAB_ALIGN : 0;
 	struct mps3_slab_chunk *c;
 	void *p;
 
@@ -72,7 +72,7 @@ void *mps3_slab_alloc(struct mps3_slab *s, size_t size)
 		return calloc(1, size);
 	c = s->partial[cls];
 	if (!c) {
-		c = chunk_map((cls + 1) * 16);
+		c = chunk_map((cls + 1) * MPS3_SLAB_ALIGN);
 		if (!c)
 			return NULL;
 		s->chunks++;
@@ -94,7 +94,7 @@ void *mps3_slab_alloc(struct mps3_slab *s, size_t size)
 
 void mps3_slab_free(struct mps3_slab *s, void *p, size_t size)
 {
-	size_t cls = size ? (size - 1) / 16 : 0;
+	size_t cls = size ? (size - 1) / MPS3_SLAB_ALIGN : 0;
 	struct mps3_slab_chunk *c;
 
 	if (!p)
