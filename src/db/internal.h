@@ -202,6 +202,8 @@ int db_skip_window(struct mps3_db *db, const struct mps3_checkpoint *cp, struct 
 		   struct mps3_logkey **keys, size_t *n);
 int db_resolve(struct mps3_db *db, struct mps3_changes *changes);
 int db_settle(struct mps3_db *db, int64_t list_time);
+/* A complete LIST is done (lock held): the next is owed when what the window holds can settle. */
+void db_list_done(struct mps3_db *db);
 int db_maybe_checkpoint(struct mps3_db *db);
 
 /* ---- branches (db/branch.c) ---------------------------------------------- */

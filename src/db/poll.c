@@ -30,6 +30,23 @@ int db_settle(struct mps3_db *db, int64_t list_time)
 	return 0;
 }
 
+/*
+ * A complete LIST is done (lock held): none is owed, but the one that
+ * settles what it left in the window once the newest of it is lag old -
+ * else the window, and the base's old values a big change left beside
+ * it, stayed until some later change (a million removed paths kept about
+ * 200 bytes each).
+ */
+void db_list_done(struct mps3_db *db)
+{
+	int64_t newest = mps3_manifest_newest(db->m);
+
+	if (mps3_manifest_window_len(db->m) > 0 && newest < INT64_MAX - db->cfg.lag_ms - 1)
+		db->list_due = newest + db->cfg.lag_ms + 1;
+	else
+		db->list_due = INT64_MAX;
+}
+
 /* Call the listener with changes, in order (deliver held by the caller). */
 
 /* ---- checkpoints ----------------------------------------------------- */
@@ -391,7 +408,7 @@ int db_resolve(struct mps3_db *db, struct mps3_changes *changes)
 	if (rc == 0) {
 		memcpy(db->head_etag, etag, sizeof(etag));
 		memcpy(db->head_digest, digest, sizeof(digest));
-		db->list_due = INT64_MAX;
+		db_list_done(db);
 		snprintf(db->stats.checkpoint, sizeof(db->stats.checkpoint), "%s", cpname);
 		db->stats.last_poll_ok = list_time;
 	}
@@ -611,7 +628,7 @@ int mps3_db_poll(struct mps3_db *db, int *changed)
 		if (rc == 0) {
 			memcpy(db->head_etag, etag, sizeof(etag));
 			memcpy(db->head_digest, digest, sizeof(digest));
-			db->list_due = INT64_MAX;
+			db_list_done(db);
 			db->stats.last_poll_ok = list_time;
 			db->stats.polls_changed++;
 		}

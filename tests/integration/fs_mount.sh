@@ -4,7 +4,8 @@
 # dead holder's record blocking nothing, the default cache directory per
 # mount point (and the old naming's journal replayed, not forgotten), a
 # remount right after a umount waiting for the old daemon's uploads,
-# logfile= and loglevel=, and df's figures.
+# logfile= and loglevel=, and df's figures; a change found by a LIST
+# settling once it is lag old.
 . "$(dirname "$0")/lib.sh" "$@"
 require_fuse
 new_db
@@ -246,4 +247,15 @@ busy "$MNT"
 check "-o clone_fd: the workers have /dev/fuse descriptors of their own" test "$(fuse_fds "${FS_PID[s2]}")" -ge 2
 check "without -s, the FUSE loop has worker threads beside the main one" test "$(loop_threads "${FS_PID[s2]}")" -ge 2
 umount_fs s2
+
+# --- a change found by a LIST settles once it is lag old, with no other change after it ----
+# (An old writer's head names one entry and no link: the mount LISTs.  It used to keep the
+# entry in its window, and the values beside it, until some later change.)
+mount_fs st lag=2s,stale=1s
+plant '{"settle/d":{"type":"d","mode":493}}'
+check "a planted entry under an old writer's head arrives" wait_for 60 test -d "$MNT/settle/d"
+window_empty() { grep -q '^log window: 0 entries' "$MNT/.mps3/status"; }
+check "and its window empties without another change" wait_for 60 window_empty
+grep '^log window' "$MNT/.mps3/status" | sed 's/^/# /'
+umount_fs st
 done_testing
