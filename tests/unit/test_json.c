@@ -67,6 +67,12 @@ static void looking_free(void *p)
 	free(p);
 }
 
+/* Blocks with every byte defined, so that looking_free may read all of them (valgrind). */
+static void *zeroed_malloc(size_t n)
+{
+	return calloc(1, n);
+}
+
 /* Parse doc (and free it) with frees wiped or not; what looking_free saw. */
 static void parse_looking(const char *doc, int wipe)
 {
@@ -74,12 +80,14 @@ static void parse_looking(const char *doc, int wipe)
 	json_t *j;
 
 	freed = freed_secret = freed_nonzero = 0;
+	mps3_json_set_allocator(zeroed_malloc);
 	mps3_json_set_free(looking_free);
 	was = mps3_json_wipe_frees(wipe);
 	j = mps3_json_loadb(doc, strlen(doc), JSON_REJECT_DUPLICATES, NULL, &err);
 	json_decref(j);
 	mps3_json_wipe_frees(was);
 	mps3_json_set_free(NULL);
+	mps3_json_set_allocator(NULL);
 }
 
 static void test_wipe(void)
