@@ -52,9 +52,12 @@ unsigned long mps3_json_failed_allocs(void);
  * The allocator beneath the counting one (the one installed before this
  * library loaded, malloc by default), for tests that inject failures.
  * Call it with NULL to restore.  Not thread-safe against concurrent parses.
+ * fn must hand out blocks of libc's malloc (it may fail, or calloc): when
+ * the one installed at load was libc's, the wipe below takes their size
+ * from malloc_usable_size().
  */
 void mps3_json_set_allocator(void *(*fn)(size_t));
-/* The same for the free beneath (fn must free what the allocator beneath gave); NULL restores. */
+/* The same for the free beneath (fn must end in libc's free); NULL restores. */
 void mps3_json_set_free(void (*fn)(void *));
 
 /*

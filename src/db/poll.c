@@ -508,8 +508,8 @@ static int poll_by_head(struct mps3_db *db, const struct mps3_head *h, unsigned 
 		now = mps3_clock_now(db->clock);
 		memcpy(db->head_etag, etag, MPS3_ETAG_MAX);
 		memcpy(db->head_digest, digest, MPS3_HEAD_DIGEST_HEX + 1);
-		/* Head is an optimisation: a LIST still follows within lag (P3). */
-		if (db->list_due == INT64_MAX)
+		/* Head is an optimisation: a LIST still follows within lag (P3), whatever else is owed later. */
+		if (now + db->cfg.lag_ms < db->list_due)
 			db->list_due = now + db->cfg.lag_ms;
 		db->stats.last_poll_ok = now;
 		db->stats.polls_changed++;

@@ -26,9 +26,11 @@
  * down, one byte) and its name with its terminator, one after another in
  * one buffer, and where each starts.  About 25 bytes an entry: a listing
  * of a million names held open costs tens of megabytes, not a string and a
- * slot each.  Both arrays are mappings of their own, grown with mremap, so
- * that what a big listing took goes back to the system when it is closed
- * (from malloc it stayed with the process after the second such listing).
+ * slot each.  A big listing's arrays are mappings of their own, grown with
+ * mremap, so that what it took goes back to the system when it is closed
+ * (from malloc it stayed with the process after the second such listing);
+ * a small one's come from malloc, so that directories held open cost no
+ * mappings (a process has a limited number, vm.max_map_count).
  */
 struct dirh {
 	char *buf;
@@ -44,6 +46,9 @@ struct dent {
 	mode_t type;
 };
 
+/* Arrays of this many bytes or more are mappings; smaller ones come from malloc. */
+#define MAP_MIN ((size_t)64 * 1024)
+
 static void dirh_get(const struct dirh *d, size_t i, struct dent *de)
 {
 	const char *r = d->buf + d->at[i];
@@ -53,21 +58,27 @@ static void dirh_get(const struct dirh *d, size_t i, struct dent *de)
 	de->name = r + sizeof(de->ino) + 1;
 }
 
+static void release(void *p, size_t cap)
+{
+	if (cap >= MAP_MIN)
+		munmap(p, cap);
+	else
+		free(p);
+}
+
 static void dirh_free(struct dirh *d)
 {
 	if (!d)
 		return;
-	if (d->cap)
-		munmap(d->buf, d->cap);
-	if (d->ncap)
-		munmap(d->at, d->ncap);
+	release(d->buf, d->cap);
+	release(d->at, d->ncap);
 	free(d);
 }
 
-/* Grow the mapping *p of *cap bytes to hold need bytes (doubling, from a page); 0 or -ENOMEM. */
+/* Grow the array *p of *cap bytes to hold need bytes (doubling, from 256); 0 or -ENOMEM. */
 static int grow(void **p, size_t *cap, size_t need)
 {
-	size_t ncap = *cap ? *cap : 4096;
+	size_t ncap = *cap ? *cap : 256;
 	void *q;
 
 	if (need <= *cap)
@@ -77,10 +88,22 @@ static int grow(void **p, size_t *cap, size_t need)
 			return -ENOMEM;
 		ncap *= 2;
 	}
-	q = *cap ? mremap(*p, *cap, ncap, MREMAP_MAYMOVE)
-		 : mmap(NULL, ncap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (q == MAP_FAILED)
-		return -ENOMEM;
+	if (ncap < MAP_MIN) {
+		q = realloc(*p, ncap);
+		if (!q)
+			return -ENOMEM;
+	} else if (*cap >= MAP_MIN) {
+		q = mremap(*p, *cap, ncap, MREMAP_MAYMOVE);
+		if (q == MAP_FAILED)
+			return -ENOMEM;
+	} else {
+		q = mmap(NULL, ncap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (q == MAP_FAILED)
+			return -ENOMEM;
+		if (*cap)
+			memcpy(q, *p, *cap);
+		free(*p);
+	}
 	*p = q;
 	*cap = ncap;
 	return 0;
