@@ -1,10 +1,11 @@
 /*
- * cli/common.c - option helpers shared by the two front ends: durations,
+ * cli/common.c - what the two front ends share: malloc's arenas, durations,
  * opening a store with the S3 options (credentials, encryption, storage
  * class, who pays), the MPS3 client's names.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,15 @@
 #include "mps3/error.h"
 #include "mps3/hash.h"
 #include "common.h"
+
+void mps3_cli_malloc_arenas(void)
+{
+	const char *t = getenv("GLIBC_TUNABLES");
+
+	if (getenv("MALLOC_ARENA_MAX") || (t && strstr(t, "glibc.malloc.arena_max")))
+		return;
+	(void)mallopt(M_ARENA_MAX, 2);
+}
 
 int mps3_cli_duration_ms(int64_t *out, const char *s)
 {

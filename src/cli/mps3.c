@@ -573,6 +573,7 @@ int main(int argc, char **argv)
 	struct ctx c;
 	int rc;
 
+	mps3_cli_malloc_arenas();
 	memset(&g, 0, sizeof(g));
 	memset(&c, 0, sizeof(c));
 	c.poll_ms = 1000;

@@ -667,6 +667,7 @@ int main(int argc, char **argv)
 	char *cache_dir = NULL;
 	int ret = 2;
 
+	mps3_cli_malloc_arenas();
 	memset(&o, 0, sizeof(o));
 	memset(&cmd, 0, sizeof(cmd));
 	mps3_log_set_prefix("mps3fs: ");
