@@ -62,9 +62,15 @@ static void list(struct mps3_slab *s, size_t cls, struct mps3_slab_chunk *c)
 	c->listed = 1;
 }
 
+/* The size class of size bytes: slots of (class + 1) * MPS3_SLAB_ALIGN. */
+static size_t class_of(size_t size)
+{
+	return size ? (size - 1) / MPS3_SLAB_ALIGN : 0;
+}
+
 void *mps3_slab_alloc(struct mps3_slab *s, size_t size)
 {
-	size_t cls = size ? (size - 1) / MPS3_SLAB_ALIGN : 0;
+	size_t cls = class_of(size);
 	struct mps3_slab_chunk *c;
 	void *p;
 
@@ -94,7 +100,7 @@ void *mps3_slab_alloc(struct mps3_slab *s, size_t size)
 
 void mps3_slab_free(struct mps3_slab *s, void *p, size_t size)
 {
-	size_t cls = size ? (size - 1) / MPS3_SLAB_ALIGN : 0;
+	size_t cls = class_of(size);
 	struct mps3_slab_chunk *c;
 
 	if (!p)

@@ -321,6 +321,13 @@ static void list_name(char *out, int i)
 	out[n] = '\0';
 }
 
+/* The path of name i: "list/<name i>". */
+static void list_path(char *out, size_t size, int i)
+{
+	snprintf(out, size, "list/");
+	list_name(out + 5, i);
+}
+
 /* The index of a listed name, -1 for a dot, -2 for anything else. */
 static int list_index(const char *name)
 {
@@ -347,8 +354,7 @@ static void test_listing(void)
 	for (i = 0; ok && i < NLIST; i++) {
 		int fd;
 
-		snprintf(name, sizeof(name), "list/");
-		list_name(name + 5, i);
+		list_path(name, sizeof(name), i);
 		fd = open(name, O_CREAT | O_EXCL | O_WRONLY, 0644);
 		ok = fd >= 0 && close(fd) == 0;
 	}
@@ -368,8 +374,7 @@ static void test_listing(void)
 		if (count == NLIST / 2 && pos < 0) {
 			pos = telldir(d);
 			/* Removed while the listing is open: the listing is of the opendir. */
-			snprintf(name, sizeof(name), "list/");
-			list_name(name + 5, 0);
+			list_path(name, sizeof(name), 0);
 			unlink(name);
 		}
 	}
@@ -406,8 +411,7 @@ static void test_listing(void)
 	if (d)
 		closedir(d);
 	for (i = 1; i < NLIST; i++) {
-		snprintf(name, sizeof(name), "list/");
-		list_name(name + 5, i);
+		list_path(name, sizeof(name), i);
 		unlink(name);
 	}
 	tap_ok(rmdir("list") == 0, "and the directory, emptied, is removed");
